@@ -1,0 +1,1 @@
+"""signed-mirror: a quarantining, verifying, TUF-signing proxy for a Python package index."""

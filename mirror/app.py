@@ -1,0 +1,20 @@
+"""The Flask application factory."""
+
+from flask import Flask
+
+from mirror.config import Config, load_config
+from mirror.services.context import Services
+from mirror.web import errors, health, metrics, packages, simple
+
+
+def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
+    """Build the WSGI app; backends come from ``config`` (default: the usual config lookup)."""
+    app = Flask(__name__)
+    services = services or Services.from_config(config or load_config())
+    app.extensions["mirror"] = services
+    app.url_map.strict_slashes = True
+    for module in (simple, packages, health, metrics):
+        app.register_blueprint(module.blueprint)
+    errors.init_app(app)
+    metrics.init_app(app)
+    return app

@@ -1,0 +1,231 @@
+"""Configuration: one TOML file plus ``MIRROR_<SECTION>_<KEY>`` environment overrides.
+
+Where the file comes from: ``--config``, else ``MIRROR_CONFIG``, else ``./mirror.toml`` when
+present, else built-in defaults. Unknown keys are errors, because a misspelt ``deny`` that is
+silently ignored would let through what an admin meant to block. ``config/mirror.toml``
+documents every key.
+"""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from mirror.errors import ConfigError
+from mirror.names import is_valid_project_name, normalize
+from mirror.timeutil import parse_duration
+
+# Every key with its default. None means "derived at run time" (see the properties below).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "upstream": {
+        "url": None,
+        "ttl": "10m",
+        "timeout": "30s",
+        "retries": 2,
+        "max_page_bytes": 64 * 1024 * 1024,
+        "max_file_bytes": 8 * 1024**3,
+        "integrity_url_template": "",
+    },
+    "server": {"bind": "127.0.0.1:8080", "workers": 2, "threads": 8, "scheduler": True},
+    "storage": {
+        "backend": "fs",
+        "path": "./mirror-data",
+        "s3": {"bucket": "", "prefix": "", "endpoint_url": "", "region": "", "presign": False},
+    },
+    "database": {"url": None},
+    "policy": {
+        "quarantine": "7d",
+        "missing_upload_time": "hold",
+        "internal": [],
+        "allowlist_only": False,
+        "allow": [],
+        "deny": [],
+        "projects": {},
+    },
+    "provenance": {"mode": "continuity", "offline": False, "trust_root": "", "max_bytes": 4 << 20},
+    "auth": {"anonymous_read": None},
+    "tuf": {"keys_dir": None, "online_signer": ""},
+    "scheduler": {"interval": "60s"},
+    "debug": {"clock_offset": "0"},
+}
+
+_PROJECT_KEYS = {"quarantine", "provenance", "publisher"}
+_PROVENANCE_MODES = {"required", "continuity", "off"}
+
+
+@dataclass(frozen=True)
+class ProjectPolicy:
+    """Per-project overrides from ``[policy.projects.<name>]``."""
+
+    quarantine: timedelta | None = None
+    provenance: str | None = None
+    publisher: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, validated. Sections stay dicts of plain values."""
+
+    raw: Mapping[str, Mapping[str, Any]]
+    source: str
+    projects: Mapping[str, ProjectPolicy] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.raw[section][key]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.get("storage", "path")).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        url = self.get("database", "url")
+        return url or f"sqlite:///{self.data_dir / 'mirror.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        configured = self.get("tuf", "keys_dir")
+        return Path(configured).expanduser().resolve() if configured else self.data_dir / "keys"
+
+    @property
+    def anonymous_read(self) -> bool:
+        configured = self.get("auth", "anonymous_read")
+        if configured is not None:
+            return bool(configured)
+        host = self.get("server", "bind").rsplit(":", 1)[0].strip("[]")
+        return host in {"127.0.0.1", "localhost", "::1"}
+
+    def duration(self, section: str, key: str) -> timedelta:
+        return parse_duration(self.get(section, key))
+
+    def quarantine_for(self, project: str) -> timedelta:
+        override = self.projects.get(project)
+        if override and override.quarantine is not None:
+            return override.quarantine
+        return self.duration("policy", "quarantine")
+
+    def provenance_mode_for(self, project: str) -> str:
+        override = self.projects.get(project)
+        if override and override.provenance:
+            return override.provenance
+        return str(self.get("provenance", "mode"))
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
+    """Load, merge and validate the configuration.
+
+    Raises:
+        ConfigError: the file is unreadable or malformed, or a key or value is invalid.
+    """
+    env = os.environ if env is None else env
+    file_path = _config_path(path, env)
+    data = _read_toml(file_path) if file_path else {}
+    merged = _merge(DEFAULTS, data, "")
+    _apply_env(merged, env)
+    for section, values in (overrides or {}).items():
+        merged[section].update(values)
+    return _validate(Config(raw=merged, source=str(file_path or "defaults")))
+
+
+def _config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if path:
+        return Path(path)
+    if env.get("MIRROR_CONFIG"):
+        return Path(env["MIRROR_CONFIG"])
+    local = Path("mirror.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+
+
+def _merge(defaults: Mapping[str, Any], data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in defaults.items()}
+    for key, value in data.items():
+        dotted = f"{where}{key}"
+        if key not in defaults:
+            raise ConfigError(f"unknown config key {dotted!r}")
+        if isinstance(defaults[key], dict) and dotted != "policy.projects":
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {dotted!r} must be a table")
+            merged[key] = _merge(defaults[key], value, dotted + ".")
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_keys(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    keys: dict[str, tuple[str, ...]] = {}
+    for key, value in tree.items():
+        path = (*prefix, key)
+        if isinstance(value, dict) and path != ("policy", "projects"):
+            keys.update(_env_keys(value, path))
+        else:
+            keys["MIRROR_" + "_".join(path).upper()] = path
+    return keys
+
+
+def _apply_env(merged: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, path in _env_keys(DEFAULTS).items():
+        if name in env:
+            target = merged
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = _parse_env_value(env[name])
+
+
+def _parse_env_value(text: str) -> Any:
+    # TOML literal syntax lets one variable carry a list, a bool or a number; anything else is
+    # taken as a plain string so URLs and paths need no quoting.
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _validate(config: Config) -> Config:
+    for section, key in (("upstream", "ttl"), ("upstream", "timeout"), ("policy", "quarantine"),
+                         ("scheduler", "interval"), ("debug", "clock_offset")):
+        config.duration(section, key)
+    if config.get("storage", "backend") not in {"fs", "s3"}:
+        raise ConfigError("storage.backend must be \"fs\" or \"s3\"")
+    if config.get("provenance", "mode") not in _PROVENANCE_MODES:
+        raise ConfigError("provenance.mode must be one of: required, continuity, off")
+    if config.get("policy", "missing_upload_time") not in {"hold", "admit"}:
+        raise ConfigError("policy.missing_upload_time must be \"hold\" or \"admit\"")
+    for key in ("internal", "allow", "deny"):
+        if not isinstance(config.get("policy", key), list):
+            raise ConfigError(f"policy.{key} must be a list of strings")
+    projects = {normalize(n): _project_policy(n, v)
+                for n, v in config.get("policy", "projects").items()}
+    return Config(raw=config.raw, source=config.source, projects=projects)
+
+
+def _project_policy(name: str, values: Any) -> ProjectPolicy:
+    if not is_valid_project_name(name) or not isinstance(values, dict):
+        raise ConfigError(f"policy.projects.{name} must be a table named after a project")
+    unknown = set(values) - _PROJECT_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s) in policy.projects.{name}: {', '.join(sorted(unknown))}")
+    mode = values.get("provenance")
+    if mode is not None and mode not in _PROVENANCE_MODES:
+        raise ConfigError(f"policy.projects.{name}.provenance must be required, continuity or off")
+    if mode == "required" and not values.get("publisher"):
+        raise ConfigError(f"policy.projects.{name}: provenance \"required\" needs a publisher")
+    quarantine = values.get("quarantine")
+    return ProjectPolicy(
+        quarantine=parse_duration(quarantine) if quarantine is not None else None,
+        provenance=mode,
+        publisher=values.get("publisher"),
+    )

@@ -1,0 +1,1 @@
+"""State: SQLAlchemy Core tables, Alembic migrations and the query functions services use."""

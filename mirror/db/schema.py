@@ -1,0 +1,126 @@
+"""Tables. SQLAlchemy Core only, no dialect-specific SQL, so SQLite and PostgreSQL both run it.
+
+Changing a table here needs a new Alembic revision in ``migrations/versions``.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, so we never rely on one."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # When the mirror last read the upstream page successfully: a file first seen later with an
+    # upload time before this was hidden from us, and is treated as an anomaly.
+    Column("checked_at", UTCDateTime),
+    Column("etag", String(500)),
+    Column("last_modified", String(100)),
+    Column("upstream_gone", Boolean, nullable=False, default=False),
+    Column("last_error", Text),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("filename", String(255), nullable=False, unique=True),
+    Column("version", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger),
+    Column("upload_time", UTCDateTime),
+    Column("requires_python", String(500)),
+    Column("yanked", Boolean, nullable=False, default=False),
+    Column("yanked_reason", Text),
+    Column("upstream_metadata_sha256", String(64)),
+    # The PEP 658 file we serve: from upstream, or extracted from the cached wheel.
+    Column("metadata_sha256", String(64)),
+    Column("provenance_url", Text),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("present_upstream", Boolean, nullable=False, default=True),
+    Column("state", String(20), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("decided_by", String(200), nullable=False, default=""),
+    Column("state_at", UTCDateTime, nullable=False),
+    # quarantined: the time it may be admitted; None while it waits for a person.
+    Column("hold_until", UTCDateTime),
+    Column("cached", Boolean, nullable=False, default=False),
+    Column("evidence", JSON, nullable=False, default=dict),
+    Index("ix_files_project_state", "project_id", "state"),
+    Index("ix_files_state_hold", "state", "hold_until"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("project", String(200), nullable=False),
+    Column("filename", String(255)),
+    Column("from_state", String(20)),
+    Column("to_state", String(20)),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_events_project", "project", "at"),
+)
+
+pages = Table(
+    "pages",
+    metadata,
+    Column("project", String(200), primary_key=True),
+    Column("html_sha256", String(64), nullable=False),
+    Column("html_size", Integer, nullable=False),
+    Column("json_sha256", String(64), nullable=False),
+    Column("json_size", Integer, nullable=False),
+    Column("files", Integer, nullable=False),
+    Column("rendered_at", UTCDateTime, nullable=False),
+)
+
+status = Table(
+    "status",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

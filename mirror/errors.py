@@ -1,0 +1,34 @@
+"""The mirror's error hierarchy.
+
+A held or refused release is a normal result with reasons, not an exception; these are for
+things that stop an operation. The CLI prints ``str(error)`` as one line; the web layer maps
+them to status codes.
+"""
+
+
+class MirrorError(Exception):
+    """Base of every error the mirror reports to a person."""
+
+
+class ConfigError(MirrorError):
+    """The configuration is missing, malformed or contradictory."""
+
+
+class UpstreamError(MirrorError):
+    """The upstream index failed, timed out or sent something unacceptable."""
+
+
+class IntegrityError(UpstreamError):
+    """Bytes from upstream do not match the digest or size the upstream advertised."""
+
+
+class NotFoundError(MirrorError):
+    """The requested project or file does not exist or is not admitted."""
+
+
+class StorageError(MirrorError):
+    """The blob store or database could not be reached or written."""
+
+
+class SigningError(MirrorError):
+    """TUF keys or metadata could not be loaded, signed or published."""

@@ -1,0 +1,57 @@
+"""Project names and filenames: normalisation (PEP 503) and validation of upstream data."""
+
+import re
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
+# PEP 508 names: ASCII letters, digits, and . _ - inside; bounded so hostile input stays small.
+_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,198}[A-Z0-9])$", re.IGNORECASE)
+_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$")
+_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
+
+
+def is_valid_project_name(name: str) -> bool:
+    return bool(_NAME_RE.match(name))
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised form of a valid project name."""
+    return canonicalize_name(name)
+
+
+def is_normalized(name: str) -> bool:
+    return normalize(name) == name
+
+
+def version_from_filename(project: str, filename: str) -> str | None:
+    """The release version a distribution filename belongs to, or None when it is not one of
+    ``project``'s wheels or sdists (a hostile upstream may list anything on a page)."""
+    if not _FILENAME_RE.match(filename):
+        return None
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, _tags = parse_wheel_filename(filename)
+        elif filename.endswith(_SDIST_SUFFIXES):
+            name, version = _parse_sdist(filename)
+        else:
+            return None
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    if canonicalize_name(name) != normalize(project):
+        return None
+    return str(version)
+
+
+def _parse_sdist(filename: str) -> tuple[str, object]:
+    # packaging only knows .tar.gz and .zip; older sdist suffixes are renamed for parsing.
+    for suffix in (".tar.bz2", ".tgz", ".tar"):
+        if filename.endswith(suffix):
+            filename = filename[: -len(suffix)] + ".tar.gz"
+            break
+    return parse_sdist_filename(filename)

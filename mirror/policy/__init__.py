@@ -1,0 +1,1 @@
+"""Admission policy: pure functions from facts (and ``now``) to decisions with reasons."""

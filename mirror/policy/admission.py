@@ -1,0 +1,125 @@
+"""The admission decision for one distribution file (SPEC "Admission policy").
+
+Age is judged per file, not per release: an attacker can add a fresh wheel to an old release.
+Everything here is pure: the caller gathers the facts and passes ``now``.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    QUARANTINED = "quarantined"
+    ADMITTED = "admitted"
+    BLOCKED = "blocked"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+POLICY = "policy"
+RULE = "rule"
+UPSTREAM = "upstream"
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What the mirror knows about one file when it decides."""
+
+    state: State
+    decided_by: str
+    hold_until: datetime | None
+    upload_time: datetime | None
+    first_seen_at: datetime
+    present_upstream: bool
+    anomaly: str | None = None
+    hold_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    reason: str
+    decided_by: str
+    hold_until: datetime | None = None
+
+
+def is_review_hold(state: State, hold_until: datetime | None) -> bool:
+    """Quarantined with no release time: only a person (or a block) ends it."""
+    return state == State.QUARANTINED and hold_until is None
+
+
+def decide(facts: FileFacts, *, rule_refusal: str | None, quarantine: timedelta,
+           hold_without_upload_time: bool, now: datetime) -> Decision | None:
+    """The file's next state, or None when it stays as it is.
+
+    Order matters: rules first (a deny beats an earlier approval), then decisions only a
+    person may undo, then disappearance upstream, then anomalies and other holds, then age.
+    """
+    if rule_refusal:
+        return Decision(State.BLOCKED, rule_refusal, RULE)
+    if facts.state == State.BLOCKED and facts.decided_by == RULE:
+        facts = _reopened(facts)
+    if _is_final(facts):
+        return None
+    if not facts.present_upstream:
+        return _withdrawal(facts)
+    if facts.state == State.WITHDRAWN:
+        return Decision(State.QUARANTINED, "reappeared upstream after withdrawal", UPSTREAM)
+    if facts.anomaly:
+        return Decision(State.QUARANTINED, facts.anomaly, POLICY)
+    if facts.state == State.ADMITTED or is_review_hold(facts.state, facts.hold_until):
+        return None
+    if facts.hold_reasons:
+        return Decision(State.QUARANTINED, "; ".join(facts.hold_reasons), POLICY)
+    return _by_age(facts, quarantine, hold_without_upload_time, now)
+
+
+def _reopened(facts: FileFacts) -> FileFacts:
+    # The rule that blocked it is gone: judge the file afresh, as if just seen.
+    return FileFacts(State.PENDING, POLICY, None, facts.upload_time, facts.first_seen_at,
+                     facts.present_upstream, facts.anomaly, facts.hold_reasons)
+
+
+def _is_final(facts: FileFacts) -> bool:
+    # Rejections and blocks by a person or an advisory stay until a person lifts them.
+    return facts.state in (State.REJECTED, State.BLOCKED) or (
+        facts.state == State.WITHDRAWN and not facts.present_upstream)
+
+
+def _withdrawal(facts: FileFacts) -> Decision:
+    if facts.state == State.ADMITTED:
+        return Decision(State.WITHDRAWN,
+                        "admitted file vanished upstream (pulled?); pending review", UPSTREAM)
+    return Decision(State.WITHDRAWN, "gone upstream before admission", UPSTREAM)
+
+
+def _by_age(facts: FileFacts, quarantine: timedelta, hold_without_upload_time: bool,
+            now: datetime) -> Decision | None:
+    uploaded = facts.upload_time
+    if uploaded is None:
+        if hold_without_upload_time:
+            return _unchanged_or(facts, Decision(
+                State.QUARANTINED, "upstream gives no upload time; held for review", POLICY))
+        uploaded = facts.first_seen_at
+    release_at = uploaded + quarantine
+    if now >= release_at:
+        return Decision(State.ADMITTED, f"quarantine of {_human(quarantine)} passed", POLICY)
+    held = Decision(State.QUARANTINED, f"younger than the quarantine of {_human(quarantine)}",
+                    POLICY, hold_until=release_at)
+    return _unchanged_or(facts, held)
+
+
+def _unchanged_or(facts: FileFacts, decision: Decision) -> Decision | None:
+    if facts.state == decision.state and facts.hold_until == decision.hold_until:
+        return None
+    return decision
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

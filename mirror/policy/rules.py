@@ -1,0 +1,106 @@
+"""Allow, deny and internal-name rules from configuration (SPEC "Admission policy", rules).
+
+``allow`` entries constrain the projects they name to the versions they admit; with
+``allowlist_only`` every project without an ``allow`` entry is refused as a whole. ``deny``
+entries block matching files. ``internal`` names are never taken from upstream (the
+dependency-confusion guard). Entries are names, globs (``acme-*``) or PEP 508 requirement
+strings (``"litellm>=1.82.7,<1.82.9"``).
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from mirror.errors import ConfigError
+from mirror.names import normalize
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry: a normalised name or glob, and the versions it covers."""
+
+    pattern: str
+    specifier: SpecifierSet
+    text: str
+
+    def matches_name(self, project: str) -> bool:
+        return fnmatchcase(project, self.pattern)
+
+    def matches(self, project: str, version: str) -> bool:
+        if not self.matches_name(project):
+            return False
+        if not self.specifier:
+            return True
+        try:
+            return self.specifier.contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            # A version PEP 440 cannot parse cannot be shown to be outside the range.
+            return True
+
+
+def parse_rule(text: str, key: str) -> Rule:
+    """Parse one configured entry.
+
+    Raises:
+        ConfigError: the entry is neither a name, a glob nor a requirement string.
+    """
+    stripped = text.strip()
+    if _GLOB_CHARS & set(stripped):
+        return Rule(normalize(stripped), SpecifierSet(), text)
+    try:
+        requirement = Requirement(stripped)
+    except InvalidRequirement as exc:
+        raise ConfigError(f"policy.{key}: invalid entry {text!r}: {exc}") from exc
+    if requirement.url or requirement.marker or requirement.extras:
+        raise ConfigError(f"policy.{key}: {text!r} may only hold a name and version specifier")
+    return Rule(normalize(requirement.name), requirement.specifier, text)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configured rules, parsed once."""
+
+    internal: Sequence[Rule]
+    allow: Sequence[Rule]
+    deny: Sequence[Rule]
+    allowlist_only: bool
+
+    @classmethod
+    def parse(cls, *, internal: Iterable[str], allow: Iterable[str], deny: Iterable[str],
+              allowlist_only: bool) -> "Rules":
+        internal_rules = [parse_rule(t, "internal") for t in internal]
+        if any(rule.specifier for rule in internal_rules):
+            raise ConfigError("policy.internal takes names or globs, not version specifiers")
+        return cls(
+            internal=internal_rules,
+            allow=[parse_rule(t, "allow") for t in allow],
+            deny=[parse_rule(t, "deny") for t in deny],
+            allowlist_only=bool(allowlist_only),
+        )
+
+    def is_internal(self, project: str) -> bool:
+        return any(rule.matches_name(project) for rule in self.internal)
+
+    def project_refusal(self, project: str) -> str | None:
+        """Why a whole project is not served from upstream, or None."""
+        if self.is_internal(project):
+            return "internal name: never taken from upstream"
+        if self.allowlist_only and not any(r.matches_name(project) for r in self.allow):
+            return "not on the allowlist"
+        return None
+
+    def file_refusal(self, project: str, version: str) -> str | None:
+        """Why a release is blocked by rule, or None when the rules let it through."""
+        for rule in self.deny:
+            if rule.matches(project, version):
+                return f"denied by rule {rule.text!r}"
+        constraining = [r for r in self.allow if r.matches_name(project)]
+        if constraining and not any(r.matches(project, version) for r in constraining):
+            return "outside allowed versions " + ", ".join(repr(r.text) for r in constraining)
+        return None

@@ -1,0 +1,72 @@
+"""The admission/publish loop: `mirror worker`, or beside `mirror serve` on the embedded default.
+
+Each cycle re-reads upstream for projects whose look is older than the TTL, admits files whose
+quarantine has ended, and clears downloads a killed process left behind. Nobody has to ask.
+"""
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mirror.db import queries
+from mirror.errors import MirrorError
+from mirror.services import files, sync
+from mirror.services.context import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleReport:
+    refreshed: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def run_cycle(services: Services, projects: list[str] | None = None) -> CycleReport:
+    """One cycle; with ``projects``, refresh exactly those now, whatever their age."""
+    now = services.clock.now()
+    report = CycleReport()
+    with services.engine.connect() as conn:
+        if projects is None:
+            ttl = services.config.duration("upstream", "ttl")
+            stale = queries.stale_projects(conn, now - ttl)
+            released = [p for p in queries.released_projects(conn, now) if p not in stale]
+        else:
+            stale, released = projects, []
+    for project in stale:
+        _guarded(report, project, lambda p: sync.refresh(services, p, force=True))
+        report.refreshed.append(project)
+    for project in released:
+        _guarded(report, project, lambda p: sync.evaluate_only(services, p))
+        report.evaluated.append(project)
+    for leftover in files.staging_leftovers(services.blobs.staging_dir(), now):
+        leftover.unlink(missing_ok=True)
+    return report
+
+
+def _guarded(report: CycleReport, project: str, action: Callable[[str], None]) -> None:
+    try:
+        action(project)
+    except MirrorError as exc:
+        report.failed[project] = str(exc)
+        log.warning("cycle step failed", extra={"project": project, "error": str(exc)})
+
+
+def run_forever(services: Services) -> None:
+    """Cycle every ``scheduler.interval`` until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    interval = services.config.duration("scheduler", "interval").total_seconds()
+    log.info("scheduler started", extra={"interval_seconds": interval})
+    while not stop.is_set():
+        report = run_cycle(services)
+        if report.refreshed or report.evaluated or report.failed:
+            log.info("cycle done", extra={"refreshed": len(report.refreshed),
+                                          "evaluated": len(report.evaluated),
+                                          "failed": len(report.failed)})
+        stop.wait(interval)
+    log.info("scheduler stopped")

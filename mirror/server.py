@@ -1,0 +1,129 @@
+"""`mirror serve`: initialise, then run gunicorn (and the scheduler beside it).
+
+gunicorn's settings are built here from the mirror's config; ``config/gunicorn.conf.py`` loads
+the same settings for deployments that start gunicorn themselves.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from mirror.config import Config
+from mirror.db.engine import check_connection, make_engine, migrate
+from mirror.errors import ConfigError, MirrorError
+from mirror.storage import open_blob_store
+
+
+class JsonAccessLogger(Logger):
+    """gunicorn's access log as one JSON object per request (the structured access log)."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        entry = {
+            "time": datetime.now(UTC).isoformat(),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": environ.get("QUERY_STRING") or None,
+            "status": resp.status_code if hasattr(resp, "status_code") else str(resp.status),
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 2),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+        }
+        self.access_log.info(json.dumps(entry))
+
+
+def gunicorn_settings(config: Config, bind: str | None = None,
+                      workers: int | None = None) -> dict[str, Any]:
+    return {
+        "bind": bind or config.get("server", "bind"),
+        "workers": workers or int(config.get("server", "workers")),
+        # Threads let one worker stream large files to slow clients while answering others.
+        "worker_class": "gthread",
+        "threads": int(config.get("server", "threads")),
+        # A first download of a multi-GB file can take minutes before the first byte.
+        "timeout": 600,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": "-",
+        "errorlog": "-",
+        "logger_class": JsonAccessLogger,
+        "proc_name": "signed-mirror",
+    }
+
+
+class MirrorApplication(BaseApplication):  # type: ignore[misc]
+    def __init__(self, config: Config, settings: dict[str, Any]) -> None:
+        self.mirror_config = config
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from mirror.app import create_app
+        from mirror.logs import setup_logging
+
+        setup_logging()
+        return create_app(self.mirror_config)
+
+
+def initialise(config: Config) -> None:
+    """First start creates the data directory and the database schema; later starts check them."""
+    open_blob_store(config)
+    engine = make_engine(config.database_url)
+    check_connection(engine)
+    migrate(engine)
+    engine.dispose()
+
+
+def check_port_free(bind: str) -> None:
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError(f"invalid bind address {bind!r} (expected HOST:PORT)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), int(port)))
+        except OSError as exc:
+            raise MirrorError(f"cannot listen on {bind}: {exc.strerror}") from exc
+
+
+def _metrics_dir(config: Config) -> str:
+    path = config.data_dir / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
+
+
+def serve(config: Config, bind: str | None = None, workers: int | None = None) -> None:
+    settings = gunicorn_settings(config, bind, workers)
+    initialise(config)
+    check_port_free(settings["bind"])
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(config)
+    scheduler = _start_scheduler(config) if config.get("server", "scheduler") else None
+    try:
+        MirrorApplication(config, settings).run()
+    finally:
+        if scheduler is not None:
+            scheduler.terminate()
+            scheduler.wait(timeout=30)
+
+
+def _start_scheduler(config: Config) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "mirror", "worker"]
+    if config.source != "defaults":
+        command += ["--config", config.source]
+    return subprocess.Popen(command)

@@ -1,0 +1,1 @@
+"""Orchestration: the only layer that combines upstream, policy, storage and the database."""

@@ -1,0 +1,56 @@
+"""The backends a process works with, built once from configuration."""
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from mirror.config import Config
+from mirror.db.engine import make_engine
+from mirror.policy.rules import Rules
+from mirror.storage import BlobStore, open_blob_store
+from mirror.timeutil import Clock, parse_duration
+from mirror.upstream.client import UpstreamClient
+from mirror.upstream.location import default_upstream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    config: Config
+    engine: Engine
+    blobs: BlobStore
+    upstream: UpstreamClient
+    rules: Rules
+    clock: Clock
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Services":
+        offset = config.duration("debug", "clock_offset")
+        if offset:
+            log.warning("debug.clock_offset is set: the mirror's clock runs %s ahead", offset)
+        return cls(
+            config=config,
+            engine=make_engine(config.database_url),
+            blobs=open_blob_store(config),
+            upstream=_upstream_client(config),
+            rules=Rules.parse(
+                internal=config.get("policy", "internal"),
+                allow=config.get("policy", "allow"),
+                deny=config.get("policy", "deny"),
+                allowlist_only=config.get("policy", "allowlist_only"),
+            ),
+            clock=Clock(offset),
+        )
+
+
+def _upstream_client(config: Config) -> UpstreamClient:
+    url = config.get("upstream", "url") or default_upstream()
+    return UpstreamClient(
+        url,
+        timeout=parse_duration(config.get("upstream", "timeout")).total_seconds(),
+        retries=int(config.get("upstream", "retries")),
+        max_page_bytes=int(config.get("upstream", "max_page_bytes")),
+        max_file_bytes=int(config.get("upstream", "max_file_bytes")),
+    )

@@ -1,0 +1,159 @@
+"""Admitted files and their PEP 658 metadata: fetched once, verified, then kept by hash.
+
+Concurrent first requests for one file share a single upstream download: the first takes a
+lock file named after the digest, the others wait on it and then find the blob in place.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row
+
+from mirror.db import queries
+from mirror.db.engine import writing
+from mirror.errors import IntegrityError, MirrorError, NotFoundError
+from mirror.policy.admission import Decision, State
+from mirror.services import pages
+from mirror.services.admission import apply_decision
+from mirror.services.context import Services
+from mirror.storage import blob_key
+from mirror.timeutil import format_timestamp
+
+log = logging.getLogger(__name__)
+
+INTEGRITY = "integrity"
+MAX_METADATA_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class Blob:
+    key: str
+    sha256: str
+    size: int | None
+
+
+def admitted_file(services: Services, project: str, filename: str) -> Row[Any]:
+    """The file's row if it is admitted; otherwise a NotFoundError that says why."""
+    with services.engine.connect() as conn:
+        row = queries.file_by_name(conn, project, filename)
+    if row is None:
+        raise NotFoundError(f"{filename}: not known to this mirror")
+    if row.state != State.ADMITTED:
+        raise NotFoundError(f"{filename}: not admitted ({_explain(row)})")
+    return row
+
+
+def _explain(row: Row[Any]) -> str:
+    if row.state == State.QUARANTINED and row.hold_until:
+        return f"quarantined until {format_timestamp(row.hold_until)}"
+    return f"{row.state}: {row.reason}"
+
+
+def distribution(services: Services, row: Row[Any]) -> Blob:
+    """The verified blob of an admitted file, downloading it on first use."""
+    key = blob_key(row.sha256)
+    if not services.blobs.exists(key):
+        with _single_flight(services, row.sha256):
+            if not services.blobs.exists(key):
+                _download(services, row, key)
+    if not row.cached:
+        _after_first_download(services, row, key)
+    return Blob(key, row.sha256, row.size)
+
+
+def core_metadata(services: Services, row: Row[Any]) -> Blob:
+    """The PEP 658 metadata of an admitted file, verified against the digest the page shows."""
+    if not row.metadata_sha256:
+        raise NotFoundError(f"{row.filename}: no core metadata")
+    key = blob_key(row.metadata_sha256)
+    if not services.blobs.exists(key):
+        data = services.upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
+        if data is None or hashlib.sha256(data).hexdigest() != row.metadata_sha256:
+            raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
+        services.blobs.put_bytes(key, data)
+    return Blob(key, row.metadata_sha256, services.blobs.size(key))
+
+
+@contextlib.contextmanager
+def _single_flight(services: Services, sha256: str) -> Iterator[None]:
+    lock_path = services.blobs.staging_dir() / f"{sha256}.lock"
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _download(services: Services, row: Row[Any], key: str) -> None:
+    staging = services.blobs.staging_dir()
+    try:
+        path = services.upstream.download(row.url, row.sha256, row.size, staging)
+    except IntegrityError as exc:
+        _reject(services, row, str(exc))
+        raise
+    services.blobs.put_file(key, path)
+    log.info("cached file", extra={"project": row.project, "filename": row.filename})
+
+
+def _reject(services: Services, row: Row[Any], reason: str) -> None:
+    log.error("integrity check failed; file rejected",
+              extra={"project": row.project, "filename": row.filename, "reason": reason})
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        current = queries.file_by_name(conn, row.project, row.filename)
+        if current is None or current.state == State.REJECTED:
+            return
+        apply_decision(conn, row.project, current, Decision(State.REJECTED, reason, INTEGRITY),
+                       now)
+        pages.publish_pages(conn, services.blobs, current.project_id, row.project, now)
+
+
+def _after_first_download(services: Services, row: Row[Any], key: str) -> None:
+    """Mark the file cached; give a wheel without upstream metadata its extracted METADATA."""
+    metadata_sha = row.metadata_sha256
+    if metadata_sha is None and row.filename.endswith(".whl"):
+        metadata_sha = _extract_metadata(services, key, row.filename)
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        queries.update_file(conn, row.id, cached=True, metadata_sha256=metadata_sha)
+        if metadata_sha != row.metadata_sha256:
+            pages.publish_pages(conn, services.blobs, row.project_id, row.project, now)
+
+
+def _extract_metadata(services: Services, key: str, filename: str) -> str | None:
+    try:
+        with services.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:
+            data = _read_metadata(wheel, filename)
+    except (zipfile.BadZipFile, OSError, MirrorError) as exc:
+        log.warning("no metadata extracted", extra={"filename": filename, "error": str(exc)})
+        return None
+    if data is None:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    services.blobs.put_bytes(blob_key(digest), data)
+    return digest
+
+
+def _read_metadata(wheel: zipfile.ZipFile, filename: str) -> bytes | None:
+    # PEP 427: exactly one top-level *.dist-info/METADATA; anything else is not trusted.
+    names = [n for n in wheel.namelist()
+             if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+    if len(names) != 1 or wheel.getinfo(names[0]).file_size > MAX_METADATA_BYTES:
+        log.warning("wheel has no single METADATA", extra={"filename": filename})
+        return None
+    return wheel.read(names[0])
+
+
+def staging_leftovers(staging: Path, now: datetime) -> list[Path]:
+    """Temporary downloads older than an hour: what a killed process left behind."""
+    cutoff = now.timestamp() - 3600
+    return [p for p in staging.glob("*.part") if p.stat().st_mtime < cutoff]

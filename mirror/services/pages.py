@@ -1,0 +1,125 @@
+"""Render project pages (PEP 503 HTML and PEP 691 JSON) from admitted files, and store them.
+
+Pages are rendered when what they show changes, not per request, and stored as blobs: the
+bytes a client gets are the bytes the TUF repository signs (design/tuf.md, "Target paths").
+So they carry nothing that varies per request: relative links, no host, token or clock, and a
+stable order. One context feeds both formats (the Warehouse pattern).
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+from sqlalchemy import Connection, Row
+
+from mirror.db import queries
+from mirror.storage import BlobStore, blob_key
+from mirror.timeutil import format_timestamp
+
+API_VERSION = "1.1"
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+def file_path(project: str, filename: str) -> str:
+    """The file URL path relative to the site root (also its TUF target path)."""
+    return f"packages/{project}/{filename}"
+
+
+def _file_entry(project: str, row: Row[Any]) -> dict[str, Any]:
+    metadata = {"sha256": row.metadata_sha256} if row.metadata_sha256 else False
+    entry: dict[str, Any] = {
+        "filename": row.filename,
+        "url": f"../../{file_path(project, row.filename)}",
+        "hashes": {"sha256": row.sha256},
+        "requires-python": row.requires_python,
+        "upload-time": format_timestamp(row.upload_time) if row.upload_time else None,
+        "yanked": (row.yanked_reason or True) if row.yanked else False,
+        "core-metadata": metadata,
+        "data-dist-info-metadata": metadata,
+    }
+    if row.size is not None:
+        entry["size"] = row.size
+    return entry
+
+
+def _version_key(version: str) -> tuple[int, Version | str]:
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)
+
+
+def render_json(project: str, rows: Sequence[Row[Any]]) -> bytes:
+    document = {
+        "meta": {"api-version": API_VERSION},
+        "name": project,
+        "versions": sorted({row.version for row in rows}, key=_version_key),
+        "files": [_file_entry(project, row) for row in rows],
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _anchor(entry: dict[str, Any]) -> str:
+    attrs = [f'href="{escape(entry["url"])}#sha256={entry["hashes"]["sha256"]}"']
+    if entry["requires-python"]:
+        attrs.append(f'data-requires-python="{escape(entry["requires-python"])}"')
+    if entry["yanked"] is not False:
+        reason = "" if entry["yanked"] is True else entry["yanked"]
+        attrs.append(f'data-yanked="{escape(reason)}"')
+    if entry["core-metadata"]:
+        digest = entry["core-metadata"]["sha256"]
+        attrs.append(f'data-core-metadata="sha256={digest}"')
+        attrs.append(f'data-dist-info-metadata="sha256={digest}"')
+    return f'<a {" ".join(attrs)}>{escape(entry["filename"])}</a><br>'
+
+
+def render_html(project: str, rows: Sequence[Row[Any]]) -> bytes:
+    anchors = "\n".join(_anchor(_file_entry(project, row)) for row in rows)
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n"
+        f'<meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        f"<title>Links for {escape(project)}</title>\n</head>\n<body>\n"
+        f"<h1>Links for {escape(project)}</h1>\n{anchors}\n</body>\n</html>\n"
+    ).encode()
+
+
+def publish_pages(conn: Connection, blobs: BlobStore, project_id: int, project: str,
+                  now: datetime) -> bool:
+    """Render and store the project's pages; True when they changed."""
+    rows = queries.admitted_files(conn, project_id)
+    html, data = render_html(project, rows), render_json(project, rows)
+    html_sha, json_sha = _store(blobs, html), _store(blobs, data)
+    current = queries.get_page(conn, project)
+    if current and current.html_sha256 == html_sha and current.json_sha256 == json_sha:
+        return False
+    queries.put_page(conn, project, {
+        "html_sha256": html_sha, "html_size": len(html), "json_sha256": json_sha,
+        "json_size": len(data), "files": len(rows), "rendered_at": now})
+    return True
+
+
+def _store(blobs: BlobStore, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    key = blob_key(digest)
+    if not blobs.exists(key):
+        blobs.put_bytes(key, data)
+    return digest
+
+
+def render_index(names: Sequence[str], as_json: bool) -> bytes:
+    """The root ``/simple/`` page: small, so rendered per request."""
+    if as_json:
+        document = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    anchors = "\n".join(f'<a href="{escape(n)}/">{escape(n)}</a><br>' for n in names)
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n"
+        f'<meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        "<title>Simple index</title>\n</head>\n<body>\n"
+        f"{anchors}\n</body>\n</html>\n"
+    ).encode()

@@ -1,0 +1,209 @@
+"""Bring one project up to date with upstream, then decide and re-render.
+
+The network fetch happens outside any database transaction; the reconciliation that follows is
+one write transaction, so a crash leaves either the old state or the new one.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
+
+from mirror.db import queries
+from mirror.db.engine import writing
+from mirror.errors import NotFoundError, UpstreamError
+from mirror.policy.admission import State
+from mirror.services import admission, pages
+from mirror.services.context import Services
+from mirror.timeutil import format_timestamp
+from mirror.upstream.client import Page, ProjectNotFound
+from mirror.upstream.listing import Listing, UpstreamFile, parse_page
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_STATUS = "upstream"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one look at upstream gave: a new page, "unchanged", "gone", or an error."""
+
+    page: Page | None = None
+    gone: bool = False
+    error: str | None = None
+
+
+def refresh(services: Services, project: str, *, force: bool = False) -> None:
+    """Fetch, reconcile, decide and re-render ``project``.
+
+    Raises:
+        NotFoundError: the rules refuse the project, or neither upstream nor the mirror has it.
+        UpstreamError: upstream failed and the mirror has nothing to fall back on.
+    """
+    refusal = services.rules.project_refusal(project)
+    if refusal:
+        log.warning("refused project", extra={"project": project, "reason": refusal})
+        raise NotFoundError(f"{project}: {refusal}")
+    with services.engine.connect() as conn:
+        row = queries.get_project(conn, project)
+    if row is not None and not force and _fresh(services, row):
+        return
+    fetched = _fetch(services, project, row)
+    try:
+        _reconcile(services, project, fetched)
+    except DbIntegrityError:
+        # Another process recorded this project's first look at the same moment; theirs stands.
+        log.info("concurrent first look", extra={"project": project})
+
+
+def evaluate_only(services: Services, project: str) -> None:
+    """Re-run the admission policy without asking upstream (quarantines ending, rule changes)."""
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        row = queries.get_project(conn, project)
+        if row is None:
+            raise NotFoundError(f"unknown project {project!r}")
+        rows = queries.project_files(conn, row.id)
+        if admission.evaluate(conn, services, project, rows, now):
+            pages.publish_pages(conn, services.blobs, row.id, project, now)
+
+
+def _fresh(services: Services, row: Row[Any]) -> bool:
+    ttl = services.config.duration("upstream", "ttl")
+    return row.checked_at is not None and services.clock.now() - row.checked_at < ttl
+
+
+def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
+    try:
+        page = services.upstream.fetch_page(
+            project, row.etag if row else None, row.last_modified if row else None)
+    except ProjectNotFound:
+        return Fetched(gone=True)
+    except UpstreamError as exc:
+        if row is None:
+            _record_upstream(services, str(exc))
+            raise
+        return Fetched(error=str(exc))
+    return Fetched(page=page)
+
+
+def _reconcile(services: Services, project: str, fetched: Fetched) -> None:
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        row = queries.get_project(conn, project)
+        if fetched.gone and row is None:
+            raise NotFoundError(f"no project {project!r} upstream")
+        if row is None:
+            row = queries.create_project(conn, project, now)
+        changed = _apply_fetch(conn, services, project, row, fetched, now)
+        if changed or queries.get_page(conn, project) is None:
+            pages.publish_pages(conn, services.blobs, row.id, project, now)
+    _record_upstream(services, fetched.error)
+
+
+def _apply_fetch(conn: Connection, services: Services, project: str, row: Row[Any],
+                 fetched: Fetched, now: datetime) -> bool:
+    seen = ListingChanges()
+    if fetched.error:
+        log.warning("upstream unavailable; serving what was admitted",
+                    extra={"project": project, "error": fetched.error})
+        queries.update_project(conn, row.id, last_error=fetched.error)
+    elif fetched.gone:
+        # A project pulled as a whole keeps its admitted releases installable (SPEC).
+        log.warning("project gone upstream; keeping admitted files", extra={"project": project})
+        queries.update_project(conn, row.id, upstream_gone=True, checked_at=now, last_error=None)
+    else:
+        validators: dict[str, Any] = {}
+        if fetched.page is not None:  # None: upstream said 304 Not Modified
+            seen = _record_listing(conn, project, row, fetched.page, now)
+            validators = {"etag": fetched.page.etag, "last_modified": fetched.page.last_modified}
+        queries.update_project(conn, row.id, checked_at=now, upstream_gone=False, last_error=None,
+                               **validators)
+    rows = queries.project_files(conn, row.id)
+    admitted_changed = admission.evaluate(conn, services, project, rows, now, seen.anomalies)
+    return admitted_changed or seen.page_changed
+
+
+@dataclass
+class ListingChanges:
+    """Anomalies by filename, and whether something shown on the page (a yank) changed."""
+
+    anomalies: dict[str, str] = field(default_factory=dict)
+    page_changed: bool = False
+
+
+def _record_listing(conn: Connection, project: str, row: Row[Any], page: Page,
+                    now: datetime) -> ListingChanges:
+    """Insert new files, update known ones, and mark the ones upstream no longer lists."""
+    listing: Listing = parse_page(project, page.body, page.content_type, page.url)
+    if listing.skipped:
+        log.warning("skipped upstream entries", extra={
+            "project": project, "count": len(listing.skipped), "first": listing.skipped[0]})
+    known = {f.filename: f for f in queries.project_files(conn, row.id)}
+    changes = ListingChanges()
+    for upstream_file in listing.files:
+        existing = known.pop(upstream_file.filename, None)
+        if existing is None:
+            _insert(conn, row, upstream_file, now, changes)
+        else:
+            _update(conn, existing, upstream_file, changes)
+    for missing in known.values():
+        if missing.present_upstream:
+            queries.update_file(conn, missing.id, present_upstream=False)
+    return changes
+
+
+def _insert(conn: Connection, project: Row[Any], f: UpstreamFile, now: datetime,
+            changes: ListingChanges) -> None:
+    previous_look = project.checked_at
+    if previous_look and f.upload_time and f.upload_time < previous_look:
+        changes.anomalies[f.filename] = (
+            f"appeared with upload time {format_timestamp(f.upload_time)}, before the mirror's "
+            f"previous look at {format_timestamp(previous_look)}: held for review")
+    queries.insert_file(conn, {
+        "project_id": project.id, "filename": f.filename, "version": f.version, "url": f.url,
+        "sha256": f.sha256, "size": f.size, "upload_time": f.upload_time,
+        "requires_python": f.requires_python, "yanked": f.yanked, "yanked_reason": f.yanked_reason,
+        "upstream_metadata_sha256": f.metadata_sha256, "metadata_sha256": f.metadata_sha256,
+        "provenance_url": f.provenance_url, "first_seen_at": now, "present_upstream": True,
+        "state": State.PENDING, "reason": "new upstream file", "decided_by": "upstream",
+        "state_at": now, "hold_until": None, "cached": False, "evidence": {}})
+
+
+def _update(conn: Connection, row: Row[Any], f: UpstreamFile, changes: ListingChanges) -> None:
+    if f.sha256 != row.sha256 or (row.size is not None and f.size not in (None, row.size)):
+        # Same filename, other bytes: upstream files are immutable, so this is an attack or a
+        # broken index. Never switch to the new bytes; hold the file for a person.
+        changes.anomalies[row.filename] = f"upstream changed the file's digest to {f.sha256}"
+    elif row.upload_time and f.upload_time != row.upload_time:
+        changes.anomalies[row.filename] = (
+            f"upload time changed from {format_timestamp(row.upload_time)} to "
+            f"{format_timestamp(f.upload_time) if f.upload_time else 'none'}")
+    values: dict[str, Any] = {}
+    if (f.yanked, f.yanked_reason) != (row.yanked, row.yanked_reason):
+        values.update(yanked=f.yanked, yanked_reason=f.yanked_reason)
+        changes.page_changed = True
+    if not row.present_upstream:
+        values["present_upstream"] = True
+    if row.upload_time is None and f.upload_time is not None:
+        values["upload_time"] = f.upload_time
+    if values:
+        queries.update_file(conn, row.id, **values)
+
+
+def _record_upstream(services: Services, error: str | None) -> None:
+    """Remember whether the last look at upstream worked, for /readyz and /metrics."""
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        previous = queries.get_status(conn, UPSTREAM_STATUS) or {}
+        if error is None and previous.get("ok", True):
+            return
+        since = previous.get("since") if not previous.get("ok", True) else None
+        value = ({"ok": True} if error is None else
+                 {"ok": False, "error": error, "since": since or format_timestamp(now)})
+        queries.set_status(conn, UPSTREAM_STATUS, value, now)
+    if error is not None:
+        log.error("upstream unreachable", extra={"error": error})

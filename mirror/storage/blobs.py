@@ -1,0 +1,50 @@
+"""The ``BlobStore`` protocol and how configuration picks an implementation.
+
+Content-addressed blobs (``blob_key``) are written once, after verification, so the same
+bytes serve the file URL and the TUF target URL.
+"""
+
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from mirror.config import Config
+
+
+class BlobStore(Protocol):
+    """Where bytes live. Writes are all-or-nothing: readers never see a partial object."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def size(self, key: str) -> int | None:
+        """Length in bytes, or None when absent."""
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream; raises ``NotFoundError`` when absent."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path for zero-copy serving, when the store has one."""
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Commit a finished, verified local file under ``key`` (the file is consumed)."""
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def staging_dir(self) -> Path:
+        """A local folder for downloads in progress (same filesystem as the store if any)."""
+
+
+def blob_key(sha256: str) -> str:
+    return f"blobs/sha256/{sha256[:2]}/{sha256}"
+
+
+def open_blob_store(config: Config) -> BlobStore:
+    backend = config.get("storage", "backend")
+    if backend == "s3":
+        from mirror.storage.s3 import S3BlobStore  # boto3 is imported only when S3 is used
+
+        return S3BlobStore.from_config(config)
+    from mirror.storage.fs import FsBlobStore
+
+    return FsBlobStore(config.data_dir)

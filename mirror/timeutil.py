@@ -1,0 +1,48 @@
+"""Durations, timestamps and the injectable clock.
+
+Policy code never reads the wall clock itself: it is handed ``now``. The one ``Clock`` here is
+what services pass down, so tests and drills can shift time through configuration instead of
+sleeping.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mirror.errors import ConfigError
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """Parse ``"7d"``, ``"36h"``, ``"90m"``, ``"30s"``, ``"2w"`` or a number of seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        if text < 0:
+            raise ConfigError(f"duration must not be negative: {text}")
+        return timedelta(seconds=text)
+    match = _DURATION_RE.match(str(text))
+    if not match:
+        raise ConfigError(f"invalid duration {text!r} (use e.g. \"7d\", \"36h\", \"90m\", \"0\")")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp (PEP 700 upload-time); naive values are taken as UTC."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """PEP 700 form: ISO 8601 in UTC with a trailing ``Z``."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The wall clock, optionally shifted (config ``debug.clock_offset``; never in production)."""
+
+    offset: timedelta = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset

@@ -1,0 +1,175 @@
+"""HTTP to the upstream index: project pages with conditional requests, and verified downloads.
+
+Every request has a timeout and a bounded number of retries; bodies are read in chunks with a
+size cap, so a hostile or broken upstream can cost time but not memory.
+"""
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urljoin
+
+import urllib3
+from urllib3.exceptions import HTTPError
+from urllib3.util import Retry, Timeout
+
+from mirror.errors import IntegrityError, UpstreamError
+from mirror.upstream.listing import JSON_TYPE
+
+log = logging.getLogger(__name__)
+
+PAGE_ACCEPT = f"{JSON_TYPE}, application/json;q=0.9, text/html;q=0.1"
+_CHUNK = 1 << 20
+USER_AGENT = "signed-mirror/0.1"
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+class ProjectNotFound(UpstreamError):
+    """The upstream answered 404 for the project."""
+
+
+class UpstreamClient:
+    def __init__(self, simple_url: str, *, timeout: float, retries: int,
+                 max_page_bytes: int, max_file_bytes: int) -> None:
+        self.simple_url = simple_url if simple_url.endswith("/") else simple_url + "/"
+        self.max_page_bytes = max_page_bytes
+        self.max_file_bytes = max_file_bytes
+        retry = Retry(total=retries, connect=retries, read=retries, backoff_factor=0.2,
+                      status_forcelist=(429, 500, 502, 503, 504), allowed_methods={"GET"},
+                      raise_on_status=False, respect_retry_after_header=False)
+        self._http = urllib3.PoolManager(
+            num_pools=8, maxsize=16, retries=retry,
+            timeout=Timeout(connect=min(timeout, 10.0), read=timeout),
+            headers={"User-Agent": USER_AGENT})
+
+    def project_url(self, project: str) -> str:
+        return urljoin(self.simple_url, f"{project}/")
+
+    def fetch_page(self, project: str, etag: str | None = None,
+                   last_modified: str | None = None) -> Page | None:
+        """The project's page, or None when it is unchanged since ``etag``/``last_modified``.
+
+        Raises:
+            ProjectNotFound: upstream has no such project.
+            UpstreamError: upstream failed, timed out, or sent too much.
+        """
+        headers = {"Accept": PAGE_ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        url = self.project_url(project)
+        with self._get(url, headers) as response:
+            if response.status == 304:
+                return None
+            if response.status == 404:
+                raise ProjectNotFound(f"upstream has no project {project!r}")
+            _check_status(response, url)
+            body = _read_bounded(response, self.max_page_bytes, url)
+            return Page(body=body, content_type=response.headers.get("Content-Type", ""),
+                        url=response.geturl() or url, etag=response.headers.get("ETag"),
+                        last_modified=response.headers.get("Last-Modified"))
+
+    def fetch_small(self, url: str, max_bytes: int, accept: str = "*/*") -> bytes | None:
+        """A small document (provenance, metadata); None on 404."""
+        with self._get(url, {"Accept": accept}) as response:
+            if response.status == 404:
+                return None
+            _check_status(response, url)
+            return _read_bounded(response, max_bytes, url)
+
+    def download(self, url: str, sha256: str, size: int | None, staging: Path) -> Path:
+        """Stream ``url`` into a temporary file under ``staging`` and verify it.
+
+        The file is returned only when its length and sha256 match what upstream advertised;
+        otherwise it is deleted, so nothing unverified survives.
+
+        Raises:
+            IntegrityError: the bytes do not match the advertised digest or size.
+            UpstreamError: the download failed or was cut off.
+        """
+        fd, name = tempfile.mkstemp(dir=staging, prefix="dl-", suffix=".part")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out, self._get(url, {}) as response:
+                _check_status(response, url)
+                digest, length = _copy_hashing(response, out, self.max_file_bytes, url)
+                out.flush()
+                os.fsync(out.fileno())
+            _verify(url, sha256, size, digest, length)
+            return path
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    @contextlib.contextmanager
+    def _get(self, url: str, headers: dict[str, str]) -> Iterator[urllib3.BaseHTTPResponse]:
+        try:
+            response = self._http.request("GET", url, headers=headers, preload_content=False,
+                                          redirect=True)
+        except HTTPError as exc:
+            raise UpstreamError(f"upstream unreachable for {url}: {_reason(exc)}") from exc
+        try:
+            yield response
+        except HTTPError as exc:
+            raise UpstreamError(f"upstream transfer failed for {url}: {_reason(exc)}") from exc
+        finally:
+            response.release_conn()
+
+
+def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
+    if response.status != 200:
+        raise UpstreamError(f"upstream answered {response.status} for {url}")
+
+
+def _read_bounded(response: urllib3.BaseHTTPResponse, limit: int, url: str) -> bytes:
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise UpstreamError(f"upstream response for {url} is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.stream(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise UpstreamError(f"upstream response for {url} is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _copy_hashing(response: urllib3.BaseHTTPResponse, out: BinaryIO, limit: int,
+                  url: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    length = 0
+    for chunk in response.stream(_CHUNK):
+        length += len(chunk)
+        if length > limit:
+            raise UpstreamError(f"upstream file {url} is larger than {limit} bytes")
+        digest.update(chunk)
+        out.write(chunk)
+    return digest.hexdigest(), length
+
+
+def _verify(url: str, sha256: str, size: int | None, digest: str, length: int) -> None:
+    if size is not None and length != size:
+        raise IntegrityError(f"size mismatch for {url}: expected {size}, got {length}")
+    if digest != sha256:
+        raise IntegrityError(f"sha256 mismatch for {url}: expected {sha256}, got {digest}")
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc.__class__.__name__)[:200]

@@ -1,0 +1,78 @@
+"""Prometheus metrics at ``/metrics``.
+
+Counters are per process; under gunicorn they are aggregated through prometheus_client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by ``mirror serve``). Gauges about state
+(files per admission state, upstream health) are read from the database at scrape time, so every
+node reports the same truth.
+"""
+
+import os
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from mirror.db import queries
+from mirror.services.context import Services
+from mirror.services.sync import UPSTREAM_STATUS
+from mirror.web import services
+
+blueprint = Blueprint("metrics", __name__)
+
+REQUESTS = Counter("mirror_http_requests_total", "HTTP requests", ["endpoint", "status"])
+LATENCY = Histogram("mirror_http_request_seconds", "HTTP request latency", ["endpoint"])
+
+
+class StateCollector(Collector):
+    def __init__(self, mirror: Services) -> None:
+        self._mirror = mirror
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._mirror.engine.connect() as conn:
+            counts = queries.state_counts(conn)
+            upstream = queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
+        files = GaugeMetricFamily("mirror_files", "Distribution files by state", labels=["state"])
+        for state, count in sorted(counts.items()):
+            files.add_metric([state], count)
+        yield files
+        yield GaugeMetricFamily("mirror_upstream_up", "1 when the last upstream look worked",
+                                value=1 if upstream.get("ok", True) else 0)
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        registry.register(REQUESTS)
+        registry.register(LATENCY)
+    registry.register(StateCollector(services()))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    endpoint = request.endpoint or "unknown"
+    REQUESTS.labels(endpoint, str(response.status_code)).inc()
+    if "started" in g:
+        LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)

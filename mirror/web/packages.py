@@ -1,0 +1,28 @@
+"""Distribution files and their PEP 658 ``.metadata`` companions."""
+
+from flask import Blueprint, Response
+
+from mirror.errors import NotFoundError
+from mirror.names import is_valid_project_name
+from mirror.services import files
+from mirror.web import services
+from mirror.web.blobs import send_blob
+
+blueprint = Blueprint("packages", __name__)
+
+# A file's bytes never change under its name and digest.
+FILE_CACHE = "public, max-age=31536000, immutable"
+_METADATA_SUFFIX = ".metadata"
+
+
+@blueprint.route("/packages/<project>/<filename>", methods=["GET", "HEAD"])
+def distribution(project: str, filename: str) -> Response:
+    if not is_valid_project_name(project):
+        raise NotFoundError("invalid project name")
+    if filename.endswith(_METADATA_SUFFIX):
+        row = files.admitted_file(services(), project, filename[: -len(_METADATA_SUFFIX)])
+        blob = files.core_metadata(services(), row)
+        return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
+    row = files.admitted_file(services(), project, filename)
+    blob = files.distribution(services(), row)
+    return send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)

@@ -1,0 +1,57 @@
+import pytest
+
+from mirror.errors import ConfigError
+from mirror.policy.rules import Rules
+
+
+def rules(**kw: object) -> Rules:
+    base = {"internal": [], "allow": [], "deny": [], "allowlist_only": False}
+    base.update(kw)
+    return Rules.parse(**base)  # type: ignore[arg-type]
+
+
+def test_deny_by_specifier_blocks_only_matching_versions() -> None:
+    r = rules(deny=["LiteLLM>=1.82.7,<1.82.9"])
+    assert r.file_refusal("litellm", "1.82.7") == "denied by rule 'LiteLLM>=1.82.7,<1.82.9'"
+    assert r.file_refusal("litellm", "1.82.8") is not None
+    assert r.file_refusal("litellm", "1.82.9") is None
+    assert r.file_refusal("other", "1.82.7") is None
+
+
+def test_deny_by_name_blocks_every_version() -> None:
+    assert rules(deny=["evil_pkg"]).file_refusal("evil-pkg", "0.1") is not None
+
+
+def test_allow_entry_constrains_its_project() -> None:
+    r = rules(allow=["torch>=2,<3"])
+    assert r.file_refusal("torch", "2.4.0") is None
+    assert "outside allowed versions" in (r.file_refusal("torch", "3.0") or "")
+    assert r.file_refusal("numpy", "1.0") is None
+    assert r.project_refusal("numpy") is None
+
+
+def test_allowlist_only_refuses_unlisted_projects() -> None:
+    r = rules(allowlist_only=True, allow=["numpy", "acme-*"])
+    assert r.project_refusal("numpy") is None
+    assert r.project_refusal("acme-tools") is None
+    assert r.project_refusal("requests") == "not on the allowlist"
+
+
+def test_internal_names_and_globs() -> None:
+    r = rules(internal=["acme-*", "Secret_Tool"])
+    assert r.is_internal("acme-core")
+    assert r.is_internal("secret-tool")
+    assert not r.is_internal("numpy")
+    assert "internal" in (r.project_refusal("acme-core") or "")
+
+
+@pytest.mark.parametrize("entry", ["not a requirement !!", "pkg @ https://x.test/p.whl",
+                                   "pkg; python_version<'3'"])
+def test_invalid_entries_are_config_errors(entry: str) -> None:
+    with pytest.raises(ConfigError):
+        rules(deny=[entry])
+
+
+def test_internal_takes_no_specifier() -> None:
+    with pytest.raises(ConfigError):
+        rules(internal=["acme>=1"])
