@@ -1,0 +1,136 @@
+"""Serving distribution files: verified before kept, streamed, shared, ranged."""
+
+import hashlib
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mirror.db import queries
+from mirror.policy.admission import State
+from mirror.services.context import Services
+from mirror.storage import blob_key
+from tests.support.fake_upstream import FakeUpstream
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+WHEEL = "demo-1.0-py3-none-any.whl"
+URL = f"/packages/demo/{WHEEL}"
+
+
+def publish(fake_upstream: FakeUpstream, tmp_path: Path, **kw: object) -> bytes:
+    fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD,
+                                         **kw)  # type: ignore[arg-type]
+    return fake.content
+
+
+def partials(services: Services) -> list[Path]:
+    return list(services.blobs.staging_dir().glob("*.part"))
+
+
+def test_file_is_served_and_then_kept(client: FlaskClient, services: Services,
+                                      fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    content = publish(fake_upstream, tmp_path)
+    client.get("/simple/demo/")
+    first = client.get(URL)
+    assert first.status_code == 200 and first.data == content
+    assert first.headers["Content-Length"] == str(len(content))
+    assert first.headers["ETag"].strip('"') == hashlib.sha256(content).hexdigest()
+    assert client.get(URL).data == content
+    assert fake_upstream.hits(f"/files/demo/{WHEEL}") == 1
+
+
+def test_range_and_conditional_requests(client: FlaskClient, fake_upstream: FakeUpstream,
+                                        tmp_path: Path) -> None:
+    content = publish(fake_upstream, tmp_path)
+    client.get("/simple/demo/")
+    partial = client.get(URL, headers={"Range": "bytes=10-19"})
+    assert partial.status_code == 206 and partial.data == content[10:20]
+    etag = client.get(URL).headers["ETag"]
+    assert client.get(URL, headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_tampered_upstream_file_is_rejected_and_never_kept(
+        client: FlaskClient, services: Services, fake_upstream: FakeUpstream,
+        tmp_path: Path) -> None:
+    content = publish(fake_upstream, tmp_path)
+    client.get("/simple/demo/")
+    fake_upstream.corrupt(WHEEL)
+    response = client.get(URL)
+    assert response.status_code == 502
+    assert b"sha256 mismatch" in response.data
+    assert not services.blobs.exists(blob_key(hashlib.sha256(content).hexdigest()))
+    assert partials(services) == []
+    with services.engine.connect() as conn:
+        row = queries.file_by_name(conn, "demo", WHEEL)
+    assert row is not None and (row.state, row.decided_by) == (State.REJECTED, "integrity")
+    fake_upstream.clear_faults()
+    assert client.get(URL).status_code == 404  # rejected stays rejected
+    page = json.loads(client.get("/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson").data)
+    assert page["files"] == []
+
+
+def test_advertised_hash_mismatch_is_rejected(client: FlaskClient, fake_upstream: FakeUpstream,
+                                              tmp_path: Path) -> None:
+    publish(fake_upstream, tmp_path, sha256_override="0" * 64)
+    client.get("/simple/demo/")
+    assert client.get(URL).status_code == 502
+
+
+def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
+        client: FlaskClient, services: Services, fake_upstream: FakeUpstream,
+        tmp_path: Path) -> None:
+    content = publish(fake_upstream, tmp_path)
+    client.get("/simple/demo/")
+    fake_upstream.truncate(WHEEL, at_bytes=100, times=3)
+    assert client.get(URL).status_code == 502
+    assert partials(services) == []
+    with services.engine.connect() as conn:
+        assert queries.file_by_name(conn, "demo", WHEEL).state == State.ADMITTED  # type: ignore[union-attr]
+    fake_upstream.clear_faults()
+    assert client.get(URL).data == content
+
+
+def test_concurrent_first_requests_share_one_download(
+        app: Flask, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    content = publish(fake_upstream, tmp_path)
+    app.test_client().get("/simple/demo/")
+    fake_upstream.delay(0.5, path=f"/files/demo/{WHEEL}")
+    results: list[bytes] = []
+
+    def fetch() -> None:
+        results.append(app.test_client().get(URL).data)
+
+    threads = [threading.Thread(target=fetch) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [content] * 6
+    assert fake_upstream.hits(f"/files/demo/{WHEEL}") == 1
+
+
+def test_metadata_from_upstream_is_verified(client: FlaskClient, fake_upstream: FakeUpstream,
+                                            tmp_path: Path) -> None:
+    publish(fake_upstream, tmp_path)
+    client.get("/simple/demo/")
+    metadata = client.get(URL + ".metadata")
+    assert metadata.status_code == 200
+    assert b"Name: demo" in metadata.data
+    assert fake_upstream.hits(f"/files/demo/{WHEEL}") == 0  # resolvers skip the wheel
+
+
+def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
+        client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    publish(fake_upstream, tmp_path, metadata=None)
+    json_page = "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson"
+    client.get(json_page)
+    assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
+    assert client.get(URL + ".metadata").status_code == 404
+    client.get(URL)
+    entry = json.loads(client.get(json_page).data)["files"][0]
+    metadata = client.get(URL + ".metadata").data
+    assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
+    assert b"Version: 1.0" in metadata

@@ -1,0 +1,226 @@
+"""Admission through the fake upstream: what a project page shows, and when."""
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from mirror.db import queries
+from mirror.policy.admission import State
+from mirror.scheduler import run_cycle
+from mirror.services import sync
+from mirror.services.context import Services
+from mirror.timeutil import Clock
+from tests.support.fake_upstream import FakeUpstream
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+OLD = datetime.now(UTC) - timedelta(days=30)
+
+
+def page(client: FlaskClient, project: str) -> dict:  # type: ignore[type-arg]
+    response = client.get(f"/simple/{project}/", headers=JSON)
+    assert response.status_code == 200, response.data
+    return json.loads(response.data)
+
+
+def filenames(client: FlaskClient, project: str) -> list[str]:
+    return [f["filename"] for f in page(client, project)["files"]]
+
+
+def file_row(services: Services, filename: str):  # type: ignore[no-untyped-def]
+    with services.engine.connect() as conn:
+        return queries.file_by_name(conn, filename.split("-")[0], filename)
+
+
+def test_first_request_shows_old_files_and_hides_young_ones(
+        client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path,
+                                  upload_time=datetime.now(UTC) - timedelta(hours=3))
+    document = page(client, "demo")
+    assert [f["filename"] for f in document["files"]] == ["demo-1.0-py3-none-any.whl"]
+    assert document["versions"] == ["1.0"]
+    entry = document["files"][0]
+    assert entry["url"] == "../../packages/demo/demo-1.0-py3-none-any.whl"
+    assert entry["upload-time"].endswith("Z")
+    metadata = fake_upstream.get_file("demo", "demo-1.0-py3-none-any.whl").metadata
+    assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
+    response = client.get("/packages/demo/demo-2.0-py3-none-any.whl")
+    assert response.status_code == 404
+    assert b"quarantined until" in response.data
+
+
+def test_scheduler_admits_once_the_delay_has_passed(
+        make_services, fake_upstream: FakeUpstream, tmp_path: Path  # type: ignore[no-untyped-def]
+        ) -> None:
+    from mirror.app import create_app
+
+    # A long TTL: the cycle must admit without re-reading upstream.
+    services = make_services(upstream={"ttl": "30d"})
+    client = create_app(services.config, services).test_client()
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path,
+                                  upload_time=datetime.now(UTC) - timedelta(days=6))
+    assert filenames(client, "demo") == []
+    services.clock = Clock(timedelta(days=1, minutes=1))
+    report = run_cycle(services)
+    assert (report.evaluated, report.refreshed) == (["demo"], [])
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    assert file_row(services, "demo-1.0-py3-none-any.whl").decided_by == "policy"
+
+
+def test_age_is_judged_per_file_not_per_release(
+        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
+        tmp_path: Path) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    sdist = tmp_path / "demo-1.0.tar.gz"
+    sdist.write_bytes(b"fresh file added to an old release")
+    fake_upstream.add_file("demo", sdist, upload_time="now")
+    sync.refresh(services, "demo", force=True)
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    assert file_row(services, "demo-1.0.tar.gz").state == State.QUARANTINED
+
+
+def test_file_from_the_past_is_held_for_review(
+        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
+        tmp_path: Path) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    filenames(client, "demo")
+    fake_upstream.publish_release("demo", "0.9", tmpdir=tmp_path,
+                                  upload_time=datetime.now(UTC) - timedelta(days=60))
+    sync.refresh(services, "demo", force=True)
+    row = file_row(services, "demo-0.9-py3-none-any.whl")
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert "before the mirror's previous look" in row.reason
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+
+
+def test_upload_time_rewritten_upstream_is_an_anomaly(
+        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
+        tmp_path: Path) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path,
+                                  upload_time=datetime.now(UTC) - timedelta(days=2))
+    filenames(client, "demo")
+    fake_upstream.set_upload_time("demo", "demo-1.0-py3-none-any.whl", OLD)
+    sync.refresh(services, "demo", force=True)
+    row = file_row(services, "demo-1.0-py3-none-any.whl")
+    assert row.state == State.QUARANTINED and row.hold_until is None
+    assert "upload time changed" in row.reason
+
+
+def test_missing_upload_time_fails_closed(
+        client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path,
+        services: Services) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time="absent")
+    assert filenames(client, "demo") == []
+    row = file_row(services, "demo-1.0-py3-none-any.whl")
+    assert "no upload time" in row.reason
+
+
+def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
+        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
+    assert len(filenames(client, "demo")) == 2
+    assert client.get("/packages/demo/demo-1.0-py3-none-any.whl").status_code == 200
+    fake_upstream.remove_file("demo", "demo-1.1-py3-none-any.whl")
+    fake_upstream.remove_file("demo", "demo-2.0-py3-none-any.whl")
+    sync.refresh(services, "demo", force=True)
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    admitted_before = file_row(services, "demo-1.1-py3-none-any.whl")
+    assert admitted_before.state == State.WITHDRAWN
+    assert "pending review" in admitted_before.reason
+    assert "vanished upstream" in caplog.text
+    assert file_row(services, "demo-2.0-py3-none-any.whl").reason == (
+        "gone upstream before admission")
+    fake_upstream.remove_project("demo")
+    sync.refresh(services, "demo", force=True)
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    # Files the mirror already holds stay installable with the project gone upstream.
+    assert client.get("/packages/demo/demo-1.0-py3-none-any.whl").status_code == 200
+
+
+def test_yanks_pass_through(services: Services, client: FlaskClient,
+                            fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    assert page(client, "demo")["files"][0]["yanked"] is False
+    fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken <b>build</b>")
+    sync.refresh(services, "demo", force=True)
+    assert page(client, "demo")["files"][0]["yanked"] == "broken <b>build</b>"
+    html = client.get("/simple/demo/").data.decode()
+    assert 'data-yanked="broken &lt;b&gt;build&lt;/b&gt;"' in html
+
+
+def test_conditional_requests_and_ttl(services: Services, client: FlaskClient,
+                                      fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    filenames(client, "demo")
+    filenames(client, "demo")
+    assert fake_upstream.hits("/simple/demo/") == 1
+    sync.refresh(services, "demo")
+    assert fake_upstream.hits("/simple/demo/") == 1  # still fresh
+    sync.refresh(services, "demo", force=True)
+    last = [r for r in fake_upstream.log if r.path == "/simple/demo/"][-1]
+    assert last.headers.get("If-None-Match") or last.headers.get("If-Modified-Since")
+
+
+def test_stale_if_error_keeps_serving_and_readyz_says_so(
+        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
+        tmp_path: Path) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    filenames(client, "demo")
+    fake_upstream.fail(503)
+    sync.refresh(services, "demo", force=True)
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["degraded"] is True and "503" in ready.json["upstream"]["error"]
+    assert client.get("/simple/other/").status_code == 502
+    fake_upstream.clear_faults()
+    sync.refresh(services, "demo", force=True)
+    assert client.get("/readyz").json["degraded"] is False
+
+
+@pytest.mark.parametrize("name", ["Demo", "DEMO", "demo_", "de.mo"])
+def test_non_normalised_names_redirect(client: FlaskClient, name: str) -> None:
+    response = client.get(f"/simple/{name}/?format=json")
+    if name == "demo_":
+        assert response.status_code == 404
+        return
+    assert response.status_code == 301
+    assert response.headers["Location"].endswith(("/demo/?format=json", "/de-mo/?format=json"))
+
+
+def test_internal_names_never_come_from_upstream(
+        make_services, fake_upstream: FakeUpstream, tmp_path: Path,  # type: ignore[no-untyped-def]
+        caplog: pytest.LogCaptureFixture) -> None:
+    from mirror.app import create_app
+
+    services = make_services(policy={"internal": ["acme-*"]})
+    fake_upstream.publish_release("acme-secrets", "99.0", tmpdir=tmp_path, upload_time=OLD)
+    client = create_app(services.config, services).test_client()
+    assert client.get("/simple/acme-secrets/").status_code == 404
+    assert fake_upstream.hits("/simple/acme-secrets/") == 0
+    assert "refused project request" in caplog.text
+
+
+def test_deny_rule_blocks_retroactively(make_services, fake_upstream: FakeUpstream,  # type: ignore[no-untyped-def]
+                                        tmp_path: Path) -> None:
+    from mirror.app import create_app
+
+    fake_upstream.publish_release("litellm", "1.82.6", tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("litellm", "1.82.7", tmpdir=tmp_path, upload_time=OLD)
+    services = make_services()
+    client = create_app(services.config, services).test_client()
+    assert len(filenames(client, "litellm")) == 2
+    blocked = make_services(policy={"deny": ["litellm>=1.82.7,<1.82.9"]})
+    run_cycle(blocked, ["litellm"])
+    client = create_app(blocked.config, blocked).test_client()
+    assert filenames(client, "litellm") == ["litellm-1.82.6-py3-none-any.whl"]
+    row = file_row(blocked, "litellm-1.82.7-py3-none-any.whl")
+    assert (row.state, row.decided_by) == (State.BLOCKED, "rule")
