@@ -123,7 +123,5 @@ def serve(config: Config, bind: str | None = None, workers: int | None = None) -
 
 
 def _start_scheduler(config: Config) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "mirror", "worker"]
-    if config.source != "defaults":
-        command += ["--config", config.source]
-    return subprocess.Popen(command)
+    config_args = ["--config", config.source] if config.source != "defaults" else []
+    return subprocess.Popen([sys.executable, "-m", "mirror", *config_args, "worker"])

@@ -182,8 +182,9 @@ def start_mirror(tmp_path: Path, fake_upstream: FakeUpstream  # noqa: F811
     started: list[RunningMirror] = []
 
     def start(upstream_url: str | None = None, env: dict[str, str] | None = None,
-              **sections: dict[str, Any]) -> RunningMirror:
-        data_dir = tmp_path / f"mirror-{len(started)}"
+              data_dir: Path | None = None, **sections: dict[str, Any]) -> RunningMirror:
+        """Keyword args are config sections; pass an earlier ``data_dir`` to restart on it."""
+        data_dir = data_dir or tmp_path / f"mirror-{len(started)}"
         port = free_port()
         config = merge(base_sections(data_dir, upstream_url or fake_upstream.simple_url),
                        {"server": {"bind": f"127.0.0.1:{port}", "workers": 2}})
@@ -203,10 +204,10 @@ def start_mirror(tmp_path: Path, fake_upstream: FakeUpstream  # noqa: F811
 
     yield start
     for mirror in started:
-        _stop(mirror.process)
+        stop_process(mirror.process)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:

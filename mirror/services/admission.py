@@ -56,7 +56,8 @@ def apply_decision(conn: Connection, project: str, row: Row[Any], decision: Deci
                          from_state=row.state, to_state=decision.state,
                          actor=decision.decided_by, reason=decision.reason)
     level = logging.WARNING if row.state == State.ADMITTED else logging.INFO
-    log.log(level, "file state changed", extra={
-        "project": project, "filename": row.filename, "from_state": row.state,
+    log.log(level, "%s: %s -> %s (%s)", row.filename, row.state, decision.state, decision.reason,
+            extra={
+        "project": project, "file": row.filename, "from_state": row.state,
         "to_state": str(decision.state), "actor": decision.decided_by,
         "reason": decision.reason})

@@ -101,12 +101,12 @@ def _download(services: Services, row: Row[Any], key: str) -> None:
         _reject(services, row, str(exc))
         raise
     services.blobs.put_file(key, path)
-    log.info("cached file", extra={"project": row.project, "filename": row.filename})
+    log.info("cached file", extra={"project": row.project, "file": row.filename})
 
 
 def _reject(services: Services, row: Row[Any], reason: str) -> None:
     log.error("integrity check failed; file rejected",
-              extra={"project": row.project, "filename": row.filename, "reason": reason})
+              extra={"project": row.project, "file": row.filename, "reason": reason})
     now = services.clock.now()
     with writing(services.engine) as conn:
         current = queries.file_by_name(conn, row.project, row.filename)
@@ -134,7 +134,7 @@ def _extract_metadata(services: Services, key: str, filename: str) -> str | None
         with services.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:
             data = _read_metadata(wheel, filename)
     except (zipfile.BadZipFile, OSError, MirrorError) as exc:
-        log.warning("no metadata extracted", extra={"filename": filename, "error": str(exc)})
+        log.warning("no metadata extracted", extra={"file": filename, "error": str(exc)})
         return None
     if data is None:
         return None
@@ -148,7 +148,7 @@ def _read_metadata(wheel: zipfile.ZipFile, filename: str) -> bytes | None:
     names = [n for n in wheel.namelist()
              if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
     if len(names) != 1 or wheel.getinfo(names[0]).file_size > MAX_METADATA_BYTES:
-        log.warning("wheel has no single METADATA", extra={"filename": filename})
+        log.warning("wheel has no single METADATA", extra={"file": filename})
         return None
     return wheel.read(names[0])
 

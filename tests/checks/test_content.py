@@ -1,0 +1,479 @@
+"""Wheel and sdist inspection, on archives built here with zipfile and tarfile."""
+
+import base64
+import hashlib
+import io
+import json
+import tarfile
+import tracemalloc
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from mirror.checks.content import (
+    MAX_TEXT_BYTES,
+    ContentReport,
+    Flag,
+    PthFile,
+    compare,
+    inspect_distribution,
+)
+
+ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 57
+_TAR_MODES: dict[str, Literal["w:gz", "w:bz2", "w"]] = {
+    ".tar.gz": "w:gz",
+    ".tar.bz2": "w:bz2",
+    ".tar": "w",
+}
+# The shape of the LiteLLM 1.82.8 payload: one line that runs at every interpreter start.
+STEALER_LINE = "import os, base64; exec(base64.b64decode('cHJpbnQoJ3B3bmVkJyk='))"
+
+
+def build_wheel(
+    directory: Path, members: Mapping[str, bytes], *, name: str = "demo", version: str = "1.0"
+) -> Path:
+    """A real wheel: the given members plus dist-info METADATA, WHEEL and RECORD."""
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": b"",
+        **members,
+        f"{dist_info}/METADATA": _metadata(name, version),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
+    files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+    return path
+
+
+def _metadata(name: str, version: str) -> bytes:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_sdist(
+    directory: Path,
+    members: Mapping[str, bytes],
+    *,
+    name: str = "demo",
+    version: str = "1.0",
+    suffix: str = ".tar.gz",
+) -> Path:
+    """A real sdist under ``{name}-{version}/`` with PKG-INFO; ``.zip`` or a tar format."""
+    root = f"{name}-{version}"
+    files = {"PKG-INFO": _metadata(name, version), **members}
+    path = directory / f"{root}{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for member, data in files.items():
+                archive.writestr(f"{root}/{member}", data)
+        return path
+    with tarfile.open(path, _TAR_MODES[suffix]) as archive:
+        for member, data in files.items():
+            info = tarfile.TarInfo(f"{root}/{member}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def inspect(path: Path) -> ContentReport:
+    return inspect_distribution(path.name, path)
+
+
+def codes(flags: list[Flag]) -> list[str]:
+    return [flag.code for flag in flags]
+
+
+# --- .pth files ---------------------------------------------------------------------------
+
+
+def test_executable_pth_in_a_wheel_is_reported_and_always_flagged(tmp_path: Path) -> None:
+    pth = "\n".join(
+        [
+            "# a comment",
+            "extra_paths",
+            STEALER_LINE,
+            " import indented_is_a_path",
+            "import\tsys",
+            "",
+        ]
+    )
+    report = inspect(build_wheel(tmp_path, {"demo_init.pth": pth.encode()}))
+
+    assert report.pth_files == [PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"])]
+    assert report.errors == []
+    # Always a hold reason, even when the previous release had the same file.
+    for previous in (None, report):
+        (flag,) = compare(previous, report)
+        assert flag.code == "executable-pth"
+        assert flag.text == f"demo_init.pth runs code at every Python start: {STEALER_LINE}"
+
+
+def test_path_only_pth_is_reported_but_not_flagged(tmp_path: Path) -> None:
+    report = inspect(build_wheel(tmp_path, {"demo.pth": b"src\n# import os\n"}))
+
+    assert report.pth_files == [PthFile("demo.pth", [])]
+    assert compare(None, report) == []
+
+
+def test_only_pth_files_that_install_into_site_packages_count(tmp_path: Path) -> None:
+    code = b"import os\n"
+    report = inspect(
+        build_wheel(
+            tmp_path,
+            {
+                "demo/weights.pth": code,  # inside a package: site.py never reads it
+                "demo-1.0.data/purelib/a.pth": code,
+                "demo-1.0.data/platlib/b.pth": code,
+                "demo-1.0.data/data/lib/python3.11/site-packages/c.pth": code,
+                "demo-1.0.data/data/share/demo/d.pth": code,
+            },
+        )
+    )
+
+    assert [pth.name for pth in report.pth_files] == [
+        "demo-1.0.data/data/lib/python3.11/site-packages/c.pth",
+        "demo-1.0.data/platlib/b.pth",
+        "demo-1.0.data/purelib/a.pth",
+    ]
+
+
+def test_a_byte_order_mark_does_not_hide_an_import(tmp_path: Path) -> None:
+    report = inspect(build_wheel(tmp_path, {"x.pth": "\ufeffimport os\n".encode()}))
+
+    assert report.pth_files == [PthFile("x.pth", ["import os"])]
+
+
+def test_an_oversized_pth_is_read_in_part_and_flagged(tmp_path: Path) -> None:
+    big = b"somewhere\n" * (MAX_TEXT_BYTES // 10 + 1)
+    report = inspect(build_wheel(tmp_path, {"big.pth": big}))
+
+    assert report.errors == [f"big.pth is larger than {MAX_TEXT_BYTES} bytes; read in part"]
+    assert codes(compare(None, report)) == ["inspection-error"]
+
+
+# --- entry points -------------------------------------------------------------------------
+
+ENTRY_POINTS = b"""\
+[console_scripts]
+demo = demo:main
+demo-admin=demo.admin:main
+
+[gui_scripts]
+demo-gui = demo.gui:run
+
+[demo.plugins]
+ignored = demo.plugin:Plugin
+"""
+
+
+def test_wheel_entry_points_are_reported(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path, {"demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS})
+
+    assert inspect(wheel).entry_points == {
+        "console_scripts": {"demo": "demo:main", "demo-admin": "demo.admin:main"},
+        "gui_scripts": {"demo-gui": "demo.gui:run"},
+    }
+
+
+def test_new_and_retargeted_entry_points_are_flagged(tmp_path: Path) -> None:
+    old_points = b"[console_scripts]\ndemo = demo:main\n"
+    new_points = b"[console_scripts]\ndemo = demo.evil:main\npip = demo:main\n"
+    old = inspect(build_wheel(tmp_path, {"demo-1.0.dist-info/entry_points.txt": old_points}))
+    new = inspect(
+        build_wheel(tmp_path, {"demo-1.1.dist-info/entry_points.txt": new_points}, version="1.1")
+    )
+
+    assert compare(old, new) == [
+        Flag("new-entry-point", "console_scripts demo now runs demo.evil:main (was demo:main)"),
+        Flag("new-entry-point", "new console_scripts pip = demo:main"),
+    ]
+    assert compare(old, old) == []
+    assert compare(None, new) == []  # no baseline, nothing is "new"
+
+
+# --- native binaries ----------------------------------------------------------------------
+
+
+def test_native_binaries_are_found_by_suffix_and_by_magic(tmp_path: Path) -> None:
+    report = inspect(
+        build_wheel(
+            tmp_path,
+            {
+                "demo/_speedups.cpython-311-x86_64-linux-gnu.so": ELF,
+                "demo.libs/libfoo-1a2b3c.so.1.2": ELF,
+                "demo/_win.pyd": b"MZ\x90\x00",
+                "demo/helper": ELF,  # no suffix, ELF magic
+                "demo/tool.bin": b"\xcf\xfa\xed\xfe" + b"\x00" * 28,  # Mach-O 64
+                "demo/README.txt": b"MZ is a text file? no: it starts with M, then Z",
+                "demo/data.json": b"{}",
+            },
+        )
+    )
+
+    assert report.native_binaries == [
+        "demo.libs/libfoo-1a2b3c.so.1.2",
+        "demo/README.txt",  # starts with "MZ": PE magic is two bytes, false positives happen
+        "demo/_speedups.cpython-311-x86_64-linux-gnu.so",
+        "demo/_win.pyd",
+        "demo/helper",
+        "demo/tool.bin",
+    ]
+
+
+def test_only_new_native_binaries_are_flagged(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    second = tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    old = inspect(build_wheel(first, {"demo/_core.so": ELF, "demo-1.0.data/scripts/run": ELF}))
+    new = inspect(
+        build_wheel(
+            second,
+            {"demo/_core.so": ELF, "demo-1.1.data/scripts/run": ELF, "demo/_new.so": ELF},
+            version="1.1",
+        )
+    )
+
+    assert compare(old, new) == [Flag("new-native-binary", "new native binary demo/_new.so")]
+
+
+# --- sdists -------------------------------------------------------------------------------
+
+SETUP_PY_CMDCLASS = b"""\
+from setuptools import setup
+from setuptools.command.install import install
+
+class PostInstall(install):
+    def run(self):
+        install.run(self)
+
+setup(cmdclass={"install": PostInstall})
+"""
+PYPROJECT_IN_TREE = b"""\
+[build-system]
+requires = []
+build-backend = "backend"
+backend-path = ["_build"]
+
+[project]
+name = "demo"
+version = "1.1"
+
+[project.scripts]
+demo = "demo:main"
+"""
+
+
+def test_sdist_hooks_and_scripts_are_reported(tmp_path: Path) -> None:
+    report = inspect(
+        build_sdist(
+            tmp_path,
+            {
+                "setup.py": SETUP_PY_CMDCLASS,
+                "pyproject.toml": PYPROJECT_IN_TREE,
+                "_build/backend.py": b"def build_wheel(*a): ...\n",
+                "demo/__init__.py": b"",
+            },
+            version="1.1",
+        )
+    )
+
+    assert report.kind == "sdist"
+    assert report.sdist_hooks == ["in-tree-backend", "setup.py", "setup.py-cmdclass"]
+    assert report.entry_points == {"console_scripts": {"demo": "demo:main"}}
+    assert report.errors == []
+
+
+def test_new_sdist_hooks_are_flagged(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    first.mkdir()
+    old = inspect(build_sdist(first, {"setup.py": b"from setuptools import setup\nsetup()\n"}))
+    new = inspect(
+        build_sdist(
+            tmp_path,
+            {"setup.py": SETUP_PY_CMDCLASS, "pyproject.toml": PYPROJECT_IN_TREE},
+            version="1.1",
+        )
+    )
+
+    assert old.sdist_hooks == ["setup.py"]
+    assert compare(old, new) == [
+        Flag("new-entry-point", "new console_scripts demo = demo:main"),
+        Flag("sdist-install-hook", "new build-time hook: in-tree-backend"),
+        Flag("sdist-install-hook", "new build-time hook: setup.py-cmdclass"),
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.bz2", ".tar"])
+def test_other_sdist_formats_are_read(tmp_path: Path, suffix: str) -> None:
+    sdist = build_sdist(
+        tmp_path, {"setup.py": b"setup()\n", "demo_init.pth": b"import os\n"}, suffix=suffix
+    )
+
+    report = inspect(sdist)
+
+    assert report.sdist_hooks == ["setup.py"]
+    assert report.pth_files == [PthFile("demo_init.pth", ["import os"])]
+
+
+def test_sdist_paths_are_relative_to_the_release_root(tmp_path: Path) -> None:
+    report = inspect(build_sdist(tmp_path, {"demo/_core.so": ELF}, version="7.0"))
+
+    assert report.native_binaries == ["demo/_core.so"]
+
+
+# --- damaged or unknown input -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("filename", ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"])
+def test_a_corrupt_archive_is_a_reason_not_an_exception(tmp_path: Path, filename: str) -> None:
+    path = tmp_path / filename
+    path.write_bytes(b"PK\x03\x04 this is not an archive" * 10)
+
+    report = inspect(path)
+
+    assert len(report.errors) == 1
+    assert report.errors[0].startswith("corrupt archive: ")
+    assert codes(compare(None, report)) == ["inspection-error"]
+
+
+def test_a_truncated_sdist_keeps_what_was_read(tmp_path: Path) -> None:
+    sdist = build_sdist(tmp_path, {"setup.py": b"setup()\n", "blob": bytes(range(256)) * 400})
+    data = sdist.read_bytes()
+    sdist.write_bytes(data[: len(data) // 2])
+
+    report = inspect(sdist)
+
+    assert report.sdist_hooks == ["setup.py"]
+    assert report.errors and report.errors[0].startswith("corrupt archive: ")
+
+
+def test_an_unknown_format_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "demo-1.0.exe"
+    path.write_bytes(b"MZ")
+
+    assert inspect(path).errors == ["unknown distribution format: demo-1.0.exe"]
+
+
+def test_a_file_object_can_be_inspected(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path, {"demo_init.pth": b"import os\n"})
+
+    report = inspect_distribution(wheel.name, io.BytesIO(wheel.read_bytes()))
+
+    assert report.pth_files == [PthFile("demo_init.pth", ["import os"])]
+
+
+def test_report_survives_a_json_round_trip(tmp_path: Path) -> None:
+    report = inspect(
+        build_wheel(
+            tmp_path,
+            {
+                "demo_init.pth": STEALER_LINE.encode(),
+                "demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS,
+                "demo/_core.so": ELF,
+            },
+        )
+    )
+
+    assert ContentReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    assert json.loads(json.dumps(compare(None, report)[0].to_dict()))["code"] == "executable-pth"
+
+
+# --- bounded memory -----------------------------------------------------------------------
+
+HUGE = 200 * 1024 * 1024
+
+
+def _write_zeros(archive: zipfile.ZipFile, name: str, size: int) -> None:
+    """A member of ``size`` zero bytes, deflated (a few hundred KiB on disk)."""
+    chunk = bytes(1024 * 1024)
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with archive.open(info, "w", force_zip64=True) as member:
+        for _ in range(size // len(chunk)):
+            member.write(chunk)
+
+
+def test_a_huge_wheel_is_inspected_without_reading_it_into_memory(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path, {"demo_init.pth": b"import os\n"})
+    with zipfile.ZipFile(wheel, "a") as archive:
+        _write_zeros(archive, "demo/model.bin", HUGE)
+        _write_zeros(archive, "huge.pth", 32 * 1024 * 1024)
+
+    tracemalloc.start()
+    try:
+        report = inspect(wheel)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes"
+    assert report.errors == [f"huge.pth is larger than {MAX_TEXT_BYTES} bytes; read in part"]
+    assert [pth.name for pth in report.pth_files] == ["demo_init.pth", "huge.pth"]
+
+
+def test_a_huge_sdist_is_streamed(tmp_path: Path) -> None:
+    sdist = tmp_path / "demo-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz", compresslevel=1) as archive:
+        info = tarfile.TarInfo("demo-1.0/data.bin")
+        info.size = HUGE
+        archive.addfile(info, _Zeros(HUGE))
+        setup = tarfile.TarInfo("demo-1.0/setup.py")
+        setup.size = 8
+        archive.addfile(setup, io.BytesIO(b"setup()\n"))
+
+    tracemalloc.start()
+    try:
+        report = inspect(sdist)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes"
+    assert report.sdist_hooks == ["setup.py"]
+
+
+class _Zeros(io.RawIOBase):
+    """A readable stream of ``size`` zero bytes that never holds them all."""
+
+    def __init__(self, size: int) -> None:
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        count = self._left if size < 0 else min(size, self._left)
+        self._left -= count
+        return bytes(count)
+
+
+# --- the recorded real distributions ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "pypi_attestations-0.0.19.tar.gz",
+        "gitlab_oidc_project-0.0.3.tar.gz",
+        "rfc8785-0.1.2-py3-none-any.whl",
+    ],
+)
+def test_real_distributions_are_clean(pep740: Path, filename: str) -> None:
+    report = inspect(pep740 / filename)
+
+    assert report.errors == []
+    assert report.pth_files == []
+    assert report.native_binaries == []
+    assert compare(report, report) == []
