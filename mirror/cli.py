@@ -1,13 +1,19 @@
 """The `mirror` command line. Errors are one line on stderr and a non-zero exit."""
 
 import argparse
+import getpass
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mirror.config import Config, load_config
 from mirror.errors import MirrorError
 from mirror.logs import setup_logging
+
+if TYPE_CHECKING:
+    from mirror.services.context import Services
 
 log = logging.getLogger("mirror.cli")
 
@@ -49,6 +55,95 @@ def _sync(args: argparse.Namespace, config: Config) -> int:
     return 1 if report.failed else 0
 
 
+def _review_services(config: Config) -> "Services":
+    from mirror.server import initialise
+    from mirror.services.context import Services
+
+    initialise(config)
+    return Services.from_config(config)
+
+
+def _cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _review_list(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import review
+    from mirror.timeutil import format_timestamp
+
+    rows = review.queue(_review_services(config), [args.status])
+    for row in rows:
+        until = format_timestamp(row.hold_until) if row.hold_until else "review"
+        print(f"{row.project}\t{row.version}\t{row.filename}\t{row.state}\t{until}\t{row.reason}")
+    if not rows:
+        print(f"no {args.status} files")
+    return 0
+
+
+def _review_show(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import review
+    from mirror.timeutil import format_timestamp
+
+    rows, events = review.release(_review_services(config), args.project, args.version)
+    for row in rows:
+        uploaded = format_timestamp(row.upload_time) if row.upload_time else "unknown"
+        print(f"{row.filename}\n  state: {row.state} ({row.reason}) by {row.decided_by}\n"
+              f"  sha256: {row.sha256}\n  uploaded: {uploaded}\n  yanked: {row.yanked}")
+        for key, value in sorted((row.evidence or {}).items()):
+            print(f"  {key}: {json.dumps(value, sort_keys=True)}")
+    names = {row.filename for row in rows}
+    print("history:")
+    for event in events:
+        if event.filename in names or event.filename is None:
+            print(f"  {format_timestamp(event.at)} {event.filename or ''} "
+                  f"{event.from_state or ''}->{event.to_state or ''} {event.actor}: {event.reason}")
+    return 0
+
+
+def _review_action(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import review
+
+    services = _review_services(config)
+    actor = _cli_actor()
+    if args.action == "approve":
+        outcome = review.approve(services, args.project, args.version, actor=actor,
+                                 reason=args.reason)
+    else:
+        act = review.block if args.action == "block" else review.unblock
+        outcome = act(services, args.project, args.specifier, actor=actor, reason=args.reason)
+    print(f"{args.action}: {outcome.project}: {len(outcome.changed)} file(s) changed")
+    for filename in outcome.changed:
+        print(f"  {filename}")
+    return 0
+
+
+def _add_review(commands: Any) -> None:
+    review = commands.add_parser("review", help="the quarantine queue and decisions on it")
+    actions = review.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="files in one state (default: quarantined)")
+    listing.add_argument("--status", default="quarantined",
+                         choices=["pending", "quarantined", "admitted", "blocked", "rejected",
+                                  "withdrawn"])
+    listing.set_defaults(handler=_review_list)
+    show = actions.add_parser("show", help="the evidence and history of one release")
+    show.add_argument("project")
+    show.add_argument("version")
+    show.set_defaults(handler=_review_show)
+    approve = actions.add_parser("approve", help="admit a held release now")
+    approve.add_argument("project")
+    approve.add_argument("version")
+    approve.add_argument("--reason", required=True)
+    approve.set_defaults(handler=_review_action)
+    for name, text in (("block", "refuse releases, also already admitted ones"),
+                       ("unblock", "lift a block")):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument("project")
+        parser.add_argument("specifier", nargs="?", default="",
+                            help='PEP 440 specifier, e.g. ">=1.82.7,<1.82.9" (default: all)')
+        parser.add_argument("--reason", required=True)
+        parser.set_defaults(handler=_review_action)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirror", description=__doc__)
     parser.add_argument("--config", help="TOML config file (default: $MIRROR_CONFIG, "
@@ -64,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="one admission + publish cycle now")
     sync.add_argument("projects", nargs="*", metavar="PROJECT")
     sync.set_defaults(handler=_sync)
+    _add_review(commands)
     return parser
 
 

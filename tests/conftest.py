@@ -19,11 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mirror.app import create_app
-from mirror.config import Config, load_config
+from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.context import Services
-from tests.support.fixtures import dist_builder, fake_upstream  # noqa: F401 (fixtures)
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.fixtures import dist_builder, fake_upstream  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"

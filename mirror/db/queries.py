@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, insert, select, update
 
-from mirror.db.schema import events, files, pages, projects, status
+from mirror.db.schema import blocks, events, files, pages, projects, status
 
 
 def get_project(conn: Connection, name: str) -> Row[Any] | None:
@@ -125,3 +125,31 @@ def set_status(conn: Connection, key: str, value: Any, now: datetime) -> None:
     statement = (update(status).where(status.c.key == key) if exists else
                  insert(status).values(key=key))
     conn.execute(statement.values(value=value, updated_at=now))
+
+
+def active_blocks(conn: Connection, project: str | None = None) -> list[Row[Any]]:
+    query = select(blocks).where(blocks.c.lifted_at.is_(None)).order_by(blocks.c.id)
+    if project is not None:
+        query = query.where(blocks.c.project == project)
+    return list(conn.execute(query))
+
+
+def add_block(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(blocks).values(**values))
+
+
+def lift_blocks(conn: Connection, project: str, specifier: str, *, at: datetime, by: str,
+                reason: str) -> int:
+    statement = (update(blocks)
+                 .where(and_(blocks.c.project == project, blocks.c.specifier == specifier,
+                             blocks.c.lifted_at.is_(None)))
+                 .values(lifted_at=at, lifted_by=by, lift_reason=reason))
+    return conn.execute(statement).rowcount
+
+
+def release_files(conn: Connection, project: str, version: str) -> list[Row[Any]]:
+    query = (select(files, projects.c.name.label("project"))
+             .join(projects, projects.c.id == files.c.project_id)
+             .where(and_(projects.c.name == project, files.c.version == version))
+             .order_by(files.c.filename))
+    return list(conn.execute(query))

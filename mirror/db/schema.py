@@ -124,3 +124,19 @@ status = Table(
     Column("value", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project", String(200), nullable=False),
+    # A PEP 440 specifier ("", every version). Blocks apply to files seen later too.
+    Column("specifier", String(500), nullable=False, default=""),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("lifted_at", UTCDateTime),
+    Column("lifted_by", String(200)),
+    Column("lift_reason", Text),
+    Index("ix_blocks_project", "project"),
+)

@@ -4,7 +4,7 @@ Age is judged per file, not per release: an attacker can add a fresh wheel to an
 Everything here is pure: the caller gathers the facts and passes ``now``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -24,6 +24,22 @@ UPSTREAM = "upstream"
 
 
 @dataclass(frozen=True)
+class Decision:
+    state: State
+    reason: str
+    decided_by: str
+    hold_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a file must not be served, and who said so (a rule, an admin, an advisory)."""
+
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class FileFacts:
     """What the mirror knows about one file when it decides."""
 
@@ -35,14 +51,7 @@ class FileFacts:
     present_upstream: bool
     anomaly: str | None = None
     hold_reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Decision:
-    state: State
-    reason: str
-    decided_by: str
-    hold_until: datetime | None = None
+    rejection: Decision | None = None
 
 
 def is_review_hold(state: State, hold_until: datetime | None) -> bool:
@@ -50,19 +59,23 @@ def is_review_hold(state: State, hold_until: datetime | None) -> bool:
     return state == State.QUARANTINED and hold_until is None
 
 
-def decide(facts: FileFacts, *, rule_refusal: str | None, quarantine: timedelta,
+def decide(facts: FileFacts, *, refusal: Refusal | None, quarantine: timedelta,
            hold_without_upload_time: bool, now: datetime) -> Decision | None:
     """The file's next state, or None when it stays as it is.
 
-    Order matters: rules first (a deny beats an earlier approval), then decisions only a
-    person may undo, then disappearance upstream, then anomalies and other holds, then age.
+    Order matters: refusals first (a block beats an earlier approval), then rejections, which
+    only a person may undo, then disappearance upstream, then anomalies and other holds, then
+    age. A block lifts by itself when nothing refuses the file any more.
     """
-    if rule_refusal:
-        return Decision(State.BLOCKED, rule_refusal, RULE)
-    if facts.state == State.BLOCKED and facts.decided_by == RULE:
-        facts = _reopened(facts)
-    if _is_final(facts):
+    if refusal:
+        return Decision(State.BLOCKED, refusal.reason, refusal.actor)
+    if facts.state == State.BLOCKED:
+        facts = replace(facts, state=State.PENDING, hold_until=None)
+    if facts.state == State.REJECTED or (
+            facts.state == State.WITHDRAWN and not facts.present_upstream):
         return None
+    if facts.rejection:
+        return facts.rejection
     if not facts.present_upstream:
         return _withdrawal(facts)
     if facts.state == State.WITHDRAWN:
@@ -74,18 +87,6 @@ def decide(facts: FileFacts, *, rule_refusal: str | None, quarantine: timedelta,
     if facts.hold_reasons:
         return Decision(State.QUARANTINED, "; ".join(facts.hold_reasons), POLICY)
     return _by_age(facts, quarantine, hold_without_upload_time, now)
-
-
-def _reopened(facts: FileFacts) -> FileFacts:
-    # The rule that blocked it is gone: judge the file afresh, as if just seen.
-    return FileFacts(State.PENDING, POLICY, None, facts.upload_time, facts.first_seen_at,
-                     facts.present_upstream, facts.anomaly, facts.hold_reasons)
-
-
-def _is_final(facts: FileFacts) -> bool:
-    # Rejections and blocks by a person or an advisory stay until a person lifts them.
-    return facts.state in (State.REJECTED, State.BLOCKED) or (
-        facts.state == State.WITHDRAWN and not facts.present_upstream)
 
 
 def _withdrawal(facts: FileFacts) -> Decision:

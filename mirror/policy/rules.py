@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from mirror.errors import ConfigError
@@ -33,15 +33,30 @@ class Rule:
         return fnmatchcase(project, self.pattern)
 
     def matches(self, project: str, version: str) -> bool:
-        if not self.matches_name(project):
-            return False
-        if not self.specifier:
-            return True
-        try:
-            return self.specifier.contains(Version(version), prereleases=True)
-        except InvalidVersion:
-            # A version PEP 440 cannot parse cannot be shown to be outside the range.
-            return True
+        return self.matches_name(project) and version_in(self.specifier, version)
+
+
+def version_in(specifier: SpecifierSet, version: str) -> bool:
+    """Whether ``specifier`` covers ``version``; an empty specifier covers every version."""
+    if not specifier:
+        return True
+    try:
+        return specifier.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        # A version PEP 440 cannot parse cannot be shown to be outside the range.
+        return True
+
+
+def parse_specifier(text: str) -> SpecifierSet:
+    """A PEP 440 specifier for a block ("" for every version).
+
+    Raises:
+        ConfigError: the specifier is malformed.
+    """
+    try:
+        return SpecifierSet(text.strip())
+    except InvalidSpecifier as exc:
+        raise ConfigError(f"invalid version specifier {text!r}") from exc
 
 
 def parse_rule(text: str, key: str) -> Rule:

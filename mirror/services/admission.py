@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from mirror.db import queries
-from mirror.policy.admission import Decision, FileFacts, State, decide
+from mirror.policy.admission import RULE, Decision, FileFacts, Refusal, State, decide
+from mirror.policy.rules import parse_specifier, version_in
 from mirror.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -20,17 +21,30 @@ def facts_of(row: Row[Any], anomaly: str | None = None) -> FileFacts:
         present_upstream=row.present_upstream, anomaly=anomaly)
 
 
+def refusal_for(services: Services, blocks: list[Row[Any]], project: str,
+                version: str) -> Refusal | None:
+    """A configured rule, else an active block by a person or an advisory."""
+    reason = services.rules.file_refusal(project, version)
+    if reason:
+        return Refusal(reason, RULE)
+    for block in blocks:
+        if version_in(parse_specifier(block.specifier), version):
+            return Refusal(f"blocked: {block.reason}", block.actor)
+    return None
+
+
 def evaluate(conn: Connection, services: Services, project: str, rows: list[Row[Any]],
              now: datetime, anomalies: dict[str, str] | None = None) -> bool:
     """Decide each file afresh; True when any file entered or left the admitted state."""
     anomalies = anomalies or {}
     config = services.config
     hold_without_time = config.get("policy", "missing_upload_time") == "hold"
+    blocks = queries.active_blocks(conn, project)
     changed = False
     for row in rows:
         decision = decide(
             facts_of(row, anomalies.get(row.filename)),
-            rule_refusal=services.rules.file_refusal(project, row.version),
+            refusal=refusal_for(services, blocks, project, row.version),
             quarantine=config.quarantine_for(project),
             hold_without_upload_time=hold_without_time,
             now=now,

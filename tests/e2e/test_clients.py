@@ -32,9 +32,11 @@ def run(args: list[str], cwd: Path | None = None, **env: str) -> subprocess.Comp
                           timeout=240)
 
 
-def pip_install(mirror: RunningMirror, target: Path, *reqs: str) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-                "--target", str(target), "--index-url", mirror.index_url, *reqs])
+def pip_install(mirror: RunningMirror, target: Path,
+                *reqs: str) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "pip", "install", "--no-cache-dir",
+                "--disable-pip-version-check", "--target", str(target),
+                "--index-url", mirror.index_url, *reqs])
 
 
 def installed(target: Path) -> set[str]:

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from mirror.policy.admission import POLICY, RULE, FileFacts, State, decide
+from mirror.policy.admission import POLICY, RULE, Decision, FileFacts, Refusal, State, decide
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -14,10 +14,9 @@ def facts(**kw: object) -> FileFacts:
     return FileFacts(**base)  # type: ignore[arg-type]
 
 
-def run(f: FileFacts, *, refusal: str | None = None, hold: bool = True,
-        now: datetime = NOW):  # type: ignore[no-untyped-def]
-    return decide(f, rule_refusal=refusal, quarantine=WEEK, hold_without_upload_time=hold,
-                  now=now)
+def run(f: FileFacts, *, refusal: Refusal | None = None, hold: bool = True,
+        now: datetime = NOW) -> Decision | None:
+    return decide(f, refusal=refusal, quarantine=WEEK, hold_without_upload_time=hold, now=now)
 
 
 def test_young_file_is_quarantined_until_upload_time_plus_delay() -> None:
@@ -49,7 +48,8 @@ def test_missing_upload_time_fails_closed_unless_configured() -> None:
 
 
 def test_rule_beats_everything_even_an_approval() -> None:
-    decision = run(facts(state=State.ADMITTED, decided_by="admin:alice"), refusal="denied")
+    decision = run(facts(state=State.ADMITTED, decided_by="admin:alice"),
+                   refusal=Refusal("denied", RULE))
     assert decision is not None and decision.state == State.BLOCKED
     assert decision.decided_by == RULE
 
@@ -60,9 +60,23 @@ def test_rule_block_lifts_when_the_rule_is_gone() -> None:
     assert decision is not None and decision.state == State.ADMITTED
 
 
-def test_admin_block_and_rejection_are_final_for_policy() -> None:
-    assert run(facts(state=State.BLOCKED, decided_by="admin:alice")) is None
+def test_block_by_a_person_lifts_only_with_the_block() -> None:
+    blocked = facts(state=State.BLOCKED, decided_by="admin:alice",
+                    upload_time=NOW - timedelta(days=30))
+    still = run(blocked, refusal=Refusal("incident 42", "admin:alice"))
+    assert still is not None and (still.state, still.reason) == (State.BLOCKED, "incident 42")
+    lifted = run(blocked)
+    assert lifted is not None and lifted.state == State.ADMITTED
+
+
+def test_rejection_is_final_for_policy() -> None:
     assert run(facts(state=State.REJECTED, decided_by="integrity")) is None
+
+
+def test_failed_check_rejects_even_an_old_file() -> None:
+    rejection = Decision(State.REJECTED, "attestation does not verify", "provenance")
+    decision = run(facts(upload_time=NOW - timedelta(days=90), rejection=rejection))
+    assert decision == rejection
 
 
 def test_vanished_files_are_withdrawn() -> None:

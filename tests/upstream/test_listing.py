@@ -10,7 +10,8 @@ PAGE = "http://upstream.test/simple/demo/"
 
 
 def json_page(*files: dict[str, object]) -> bytes:
-    return json.dumps({"meta": {"api-version": "1.3"}, "name": "demo", "files": list(files)}).encode()
+    document = {"meta": {"api-version": "1.3"}, "name": "demo", "files": list(files)}
+    return json.dumps(document).encode()
 
 
 def entry(**kw: object) -> dict[str, object]:

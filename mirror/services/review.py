@@ -1,0 +1,122 @@
+"""What people decide: approve a held release early, block and unblock (also retroactively).
+
+Every decision names who made it and why, and is written to the audit trail in the same
+transaction as the state change it causes.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
+
+from mirror.db import queries
+from mirror.db.engine import writing
+from mirror.errors import MirrorError, NotFoundError
+from mirror.names import is_valid_project_name, normalize
+from mirror.policy.admission import Decision, State
+from mirror.policy.rules import parse_specifier
+from mirror.services import admission, pages
+from mirror.services.context import Services
+
+APPROVABLE = (State.PENDING, State.QUARANTINED)
+
+
+class ReviewError(MirrorError):
+    """A review action that cannot be carried out as asked."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    project: str
+    changed: list[str]
+
+
+def _project(name: str) -> str:
+    if not is_valid_project_name(name):
+        raise ReviewError(f"invalid project name {name!r}")
+    return normalize(name)
+
+
+def _require_reason(reason: str) -> str:
+    if not reason.strip():
+        raise ReviewError("a reason is required")
+    return reason.strip()
+
+
+def approve(services: Services, project: str, version: str, *, actor: str,
+            reason: str) -> Outcome:
+    """Admit every held file of a release now, overriding the delay and any hold."""
+    project, reason = _project(project), _require_reason(reason)
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        rows = queries.release_files(conn, project, version)
+        if not rows:
+            raise NotFoundError(f"{project} {version}: no such release known to the mirror")
+        held = [row for row in rows if row.state in APPROVABLE]
+        if not held:
+            states = ", ".join(sorted({row.state for row in rows}))
+            raise ReviewError(f"{project} {version}: nothing to approve (files are {states})")
+        decision = Decision(State.ADMITTED, f"approved: {reason}", actor)
+        for row in held:
+            admission.apply_decision(conn, project, row, decision, now)
+        pages.publish_pages(conn, services.blobs, held[0].project_id, project, now)
+    return Outcome(project, [row.filename for row in held])
+
+
+def block(services: Services, project: str, specifier: str, *, actor: str,
+          reason: str) -> Outcome:
+    """Refuse matching releases, admitted or not, and any that appear later."""
+    project, reason = _project(project), _require_reason(reason)
+    parse_specifier(specifier)
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        queries.add_block(conn, {"project": project, "specifier": specifier.strip(),
+                                 "reason": reason, "actor": actor, "created_at": now})
+        queries.record_event(conn, at=now, project=project, filename=None, from_state=None,
+                             to_state=None, actor=actor,
+                             reason=f"block {specifier or '(all versions)'}: {reason}")
+    return Outcome(project, _reevaluate(services, project))
+
+
+def unblock(services: Services, project: str, specifier: str, *, actor: str,
+            reason: str) -> Outcome:
+    project, reason = _project(project), _require_reason(reason)
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        lifted = queries.lift_blocks(conn, project, specifier.strip(), at=now, by=actor,
+                                     reason=reason)
+        if not lifted:
+            raise NotFoundError(f"no active block on {project} {specifier}".rstrip())
+        queries.record_event(conn, at=now, project=project, filename=None, from_state=None,
+                             to_state=None, actor=actor,
+                             reason=f"unblock {specifier or '(all versions)'}: {reason}")
+    return Outcome(project, _reevaluate(services, project))
+
+
+def _reevaluate(services: Services, project: str) -> list[str]:
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        row = queries.get_project(conn, project)
+        if row is None:
+            return []  # a block on a project not seen yet applies when its files appear
+        before = {f.filename: f.state for f in queries.project_files(conn, row.id)}
+        if admission.evaluate(conn, services, project, queries.project_files(conn, row.id), now):
+            pages.publish_pages(conn, services.blobs, row.id, project, now)
+        after = queries.project_files(conn, row.id)
+    return [f.filename for f in after if before.get(f.filename) != f.state]
+
+
+def queue(services: Services, states: list[str]) -> list[Row[Any]]:
+    with services.engine.connect() as conn:
+        return queries.files_by_state(conn, states)
+
+
+def release(services: Services, project: str, version: str) -> tuple[list[Row[Any]],
+                                                                      list[Row[Any]]]:
+    """A release's files and the project's audit events."""
+    project = _project(project)
+    with services.engine.connect() as conn:
+        rows = queries.release_files(conn, project, version)
+        if not rows:
+            raise NotFoundError(f"{project} {version}: no such release known to the mirror")
+        return rows, queries.project_events(conn, project)
