@@ -1,0 +1,160 @@
+"""Pure helpers: target paths, which hash bin a path falls in, and what a batch
+of target changes does to which bins.
+
+No I/O and no signing here. Bin names agree with python-tuf's
+``SuccinctRoles`` (TAP 15): the leading ``bit_length`` bits of SHA-256 over
+the target path, in zero-padded hex, after ``bin-``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from tuf.api.metadata import TargetFile
+
+BIN_PREFIX = "bin"
+DEFAULT_BIT_LENGTH = 8
+
+# What `targets` delegates to `bins`. A `*` never crosses `/` (TUF spec 4.5,
+# "paths"), so both segments need their own `*`.
+DELEGATED_PATHS = ("packages/*/*", "simple/*/*")
+
+# Target path segments stay within characters that need no URL quoting:
+# ngclient joins them into URLs as they are.
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+!-]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PEP503_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def _suffix_len(bit_length: int) -> int:
+    return len(f"{2**bit_length - 1:x}")
+
+
+def bin_for_path(path: str, bit_length: int = DEFAULT_BIT_LENGTH) -> str:
+    """Return the bin role responsible for target ``path``.
+
+    Example: ``packages/demo/demo-1.0-py3-none-any.whl`` -> ``bin-88``.
+    """
+    if not 1 <= bit_length <= 32:
+        raise ValueError("bit_length must be between 1 and 32")
+    prefix = int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "big")
+    number = prefix >> (32 - bit_length)
+    return f"{BIN_PREFIX}-{number:0{_suffix_len(bit_length)}x}"
+
+
+def bin_names(bit_length: int = DEFAULT_BIT_LENGTH) -> list[str]:
+    """Return every bin role name, ``bin-00`` first."""
+    width = _suffix_len(bit_length)
+    return [f"{BIN_PREFIX}-{i:0{width}x}" for i in range(2**bit_length)]
+
+
+def _check_project(project: str) -> None:
+    # PEP 503: target paths use the normalized name, so one project has one path.
+    if project != _PEP503_SEPARATORS.sub("-", project).lower() or not _SEGMENT.fullmatch(project):
+        raise ValueError(f"project name {project!r} is not PEP 503 normalized")
+
+
+def package_path(project: str, filename: str) -> str:
+    """Return the target path of one distribution (or ``.metadata``) file."""
+    _check_project(project)
+    if not _SEGMENT.fullmatch(filename):
+        raise ValueError(f"invalid file name {filename!r}")
+    return f"packages/{project}/{filename}"
+
+
+def index_html_path(project: str) -> str:
+    """Return the target path of a project's PEP 503 page."""
+    _check_project(project)
+    return f"simple/{project}/index.html"
+
+
+def index_json_path(project: str) -> str:
+    """Return the target path of a project's PEP 691 page."""
+    _check_project(project)
+    return f"simple/{project}/index.json"
+
+
+def check_target_path(path: str) -> None:
+    """Raise ValueError unless ``path`` matches one of ``DELEGATED_PATHS``.
+
+    A path outside them would be signed into a bin yet never found by a
+    client, because ``targets`` only delegates these patterns to ``bins``.
+    """
+    parts = path.split("/")
+    if (
+        len(parts) != 3
+        or parts[0] not in ("packages", "simple")
+        or not all(_SEGMENT.fullmatch(p) for p in parts[1:])
+    ):
+        raise ValueError(f"target path {path!r} is outside {' or '.join(DELEGATED_PATHS)}")
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    """One pending change: add (or replace) a target, or remove it.
+
+    ``length`` and ``sha256`` describe the bytes for ``add``; ``remove``
+    ignores them.
+    """
+
+    op: Literal["add", "remove"]
+    path: str
+    length: int = 0
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        check_target_path(self.path)
+        if self.op == "add":
+            if self.length < 0:
+                raise ValueError(f"{self.path}: negative length")
+            if not _SHA256.fullmatch(self.sha256):
+                raise ValueError(f"{self.path}: sha256 must be 64 lowercase hex digits")
+        elif self.op != "remove":
+            raise ValueError(f"{self.path}: unknown op {self.op!r}")
+
+    @classmethod
+    def add(cls, path: str, length: int, sha256: str) -> TargetChange:
+        return cls("add", path, length, sha256)
+
+    @classmethod
+    def remove(cls, path: str) -> TargetChange:
+        return cls("remove", path)
+
+
+def group_by_bin(
+    changes: Iterable[TargetChange], bit_length: int = DEFAULT_BIT_LENGTH
+) -> dict[str, list[TargetChange]]:
+    """Group a batch by bin, keeping only the last change to each path.
+
+    Pending rows are applied in order, so within one batch a later change to a
+    path supersedes an earlier one (admit then block -> removed).
+    """
+    last: dict[str, TargetChange] = {}
+    for change in changes:
+        last[change.path] = change
+    grouped: dict[str, list[TargetChange]] = {}
+    for change in last.values():
+        grouped.setdefault(bin_for_path(change.path, bit_length), []).append(change)
+    return grouped
+
+
+def apply_changes(targets: dict[str, TargetFile], changes: Iterable[TargetChange]) -> bool:
+    """Apply ``changes`` to one bin's ``targets`` in place.
+
+    Returns True if anything changed: re-adding identical bytes or removing an
+    absent path is a no-op, so it does not cost a new bin version.
+    """
+    changed = False
+    for change in changes:
+        if change.op == "add":
+            new = TargetFile(change.length, {"sha256": change.sha256}, change.path)
+            if targets.get(change.path) != new:
+                targets[change.path] = new
+                changed = True
+        elif targets.pop(change.path, None) is not None:
+            changed = True
+    return changed
