@@ -87,16 +87,20 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
     rows, events = review.release(_review_services(config), args.project, args.version)
     for row in rows:
         uploaded = format_timestamp(row.upload_time) if row.upload_time else "unknown"
-        print(f"{row.filename}\n  state: {row.state} ({row.reason}) by {row.decided_by}\n"
-              f"  sha256: {row.sha256}\n  uploaded: {uploaded}\n  yanked: {row.yanked}")
+        print(
+            f"{row.filename}\n  state: {row.state} ({row.reason}) by {row.decided_by}\n"
+            f"  sha256: {row.sha256}\n  uploaded: {uploaded}\n  yanked: {row.yanked}"
+        )
         for key, value in sorted((row.evidence or {}).items()):
             print(f"  {key}: {json.dumps(value, sort_keys=True)}")
     names = {row.filename for row in rows}
     print("history:")
     for event in events:
         if event.filename in names or event.filename is None:
-            print(f"  {format_timestamp(event.at)} {event.filename or ''} "
-                  f"{event.from_state or ''}->{event.to_state or ''} {event.actor}: {event.reason}")
+            print(
+                f"  {format_timestamp(event.at)} {event.filename or ''} "
+                f"{event.from_state or ''}->{event.to_state or ''} {event.actor}: {event.reason}"
+            )
     return 0
 
 
@@ -106,8 +110,9 @@ def _review_action(args: argparse.Namespace, config: Config) -> int:
     services = _review_services(config)
     actor = _cli_actor()
     if args.action == "approve":
-        outcome = review.approve(services, args.project, args.version, actor=actor,
-                                 reason=args.reason)
+        outcome = review.approve(
+            services, args.project, args.version, actor=actor, reason=args.reason
+        )
     else:
         act = review.block if args.action == "block" else review.unblock
         outcome = act(services, args.project, args.specifier, actor=actor, reason=args.reason)
@@ -121,9 +126,11 @@ def _add_review(commands: Any) -> None:
     review = commands.add_parser("review", help="the quarantine queue and decisions on it")
     actions = review.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="files in one state (default: quarantined)")
-    listing.add_argument("--status", default="quarantined",
-                         choices=["pending", "quarantined", "admitted", "blocked", "rejected",
-                                  "withdrawn"])
+    listing.add_argument(
+        "--status",
+        default="quarantined",
+        choices=["pending", "quarantined", "admitted", "blocked", "rejected", "withdrawn"],
+    )
     listing.set_defaults(handler=_review_list)
     show = actions.add_parser("show", help="the evidence and history of one release")
     show.add_argument("project")
@@ -134,20 +141,28 @@ def _add_review(commands: Any) -> None:
     approve.add_argument("version")
     approve.add_argument("--reason", required=True)
     approve.set_defaults(handler=_review_action)
-    for name, text in (("block", "refuse releases, also already admitted ones"),
-                       ("unblock", "lift a block")):
+    for name, text in (
+        ("block", "refuse releases, also already admitted ones"),
+        ("unblock", "lift a block"),
+    ):
         parser = actions.add_parser(name, help=text)
         parser.add_argument("project")
-        parser.add_argument("specifier", nargs="?", default="",
-                            help='PEP 440 specifier, e.g. ">=1.82.7,<1.82.9" (default: all)')
+        parser.add_argument(
+            "specifier",
+            nargs="?",
+            default="",
+            help='PEP 440 specifier, e.g. ">=1.82.7,<1.82.9" (default: all)',
+        )
         parser.add_argument("--reason", required=True)
         parser.set_defaults(handler=_review_action)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirror", description=__doc__)
-    parser.add_argument("--config", help="TOML config file (default: $MIRROR_CONFIG, "
-                                         "./mirror.toml, built-in defaults)")
+    parser.add_argument(
+        "--config",
+        help="TOML config file (default: $MIRROR_CONFIG, ./mirror.toml, built-in defaults)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the mirror under gunicorn")

@@ -114,8 +114,11 @@ class Config:
         return str(self.get("provenance", "mode"))
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
-                overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
     """Load, merge and validate the configuration.
 
     Raises:
@@ -195,20 +198,26 @@ def _parse_env_value(text: str) -> Any:
 
 
 def _validate(config: Config) -> Config:
-    for section, key in (("upstream", "ttl"), ("upstream", "timeout"), ("policy", "quarantine"),
-                         ("scheduler", "interval"), ("debug", "clock_offset")):
+    for section, key in (
+        ("upstream", "ttl"),
+        ("upstream", "timeout"),
+        ("policy", "quarantine"),
+        ("scheduler", "interval"),
+        ("debug", "clock_offset"),
+    ):
         config.duration(section, key)
     if config.get("storage", "backend") not in {"fs", "s3"}:
-        raise ConfigError("storage.backend must be \"fs\" or \"s3\"")
+        raise ConfigError('storage.backend must be "fs" or "s3"')
     if config.get("provenance", "mode") not in _PROVENANCE_MODES:
         raise ConfigError("provenance.mode must be one of: required, continuity, off")
     if config.get("policy", "missing_upload_time") not in {"hold", "admit"}:
-        raise ConfigError("policy.missing_upload_time must be \"hold\" or \"admit\"")
+        raise ConfigError('policy.missing_upload_time must be "hold" or "admit"')
     for key in ("internal", "allow", "deny"):
         if not isinstance(config.get("policy", key), list):
             raise ConfigError(f"policy.{key} must be a list of strings")
-    projects = {normalize(n): _project_policy(n, v)
-                for n, v in config.get("policy", "projects").items()}
+    projects = {
+        normalize(n): _project_policy(n, v) for n, v in config.get("policy", "projects").items()
+    }
     return Config(raw=config.raw, source=config.source, projects=projects)
 
 
@@ -222,7 +231,7 @@ def _project_policy(name: str, values: Any) -> ProjectPolicy:
     if mode is not None and mode not in _PROVENANCE_MODES:
         raise ConfigError(f"policy.projects.{name}.provenance must be required, continuity or off")
     if mode == "required" and not values.get("publisher"):
-        raise ConfigError(f"policy.projects.{name}: provenance \"required\" needs a publisher")
+        raise ConfigError(f'policy.projects.{name}: provenance "required" needs a publisher')
     quarantine = values.get("quarantine")
     return ProjectPolicy(
         quarantine=parse_duration(quarantine) if quarantine is not None else None,

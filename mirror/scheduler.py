@@ -65,8 +65,13 @@ def run_forever(services: Services) -> None:
     while not stop.is_set():
         report = run_cycle(services)
         if report.refreshed or report.evaluated or report.failed:
-            log.info("cycle done", extra={"refreshed": len(report.refreshed),
-                                          "evaluated": len(report.evaluated),
-                                          "failed": len(report.failed)})
+            log.info(
+                "cycle done",
+                extra={
+                    "refreshed": len(report.refreshed),
+                    "evaluated": len(report.evaluated),
+                    "failed": len(report.failed),
+                },
+            )
         stop.wait(interval)
     log.info("scheduler stopped")

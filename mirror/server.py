@@ -42,8 +42,9 @@ class JsonAccessLogger(Logger):
         self.access_log.info(json.dumps(entry))
 
 
-def gunicorn_settings(config: Config, bind: str | None = None,
-                      workers: int | None = None) -> dict[str, Any]:
+def gunicorn_settings(
+    config: Config, bind: str | None = None, workers: int | None = None
+) -> dict[str, Any]:
     return {
         "bind": bind or config.get("server", "bind"),
         "workers": workers or int(config.get("server", "workers")),

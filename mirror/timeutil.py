@@ -23,7 +23,7 @@ def parse_duration(text: str | int | float) -> timedelta:
         return timedelta(seconds=text)
     match = _DURATION_RE.match(str(text))
     if not match:
-        raise ConfigError(f"invalid duration {text!r} (use e.g. \"7d\", \"36h\", \"90m\", \"0\")")
+        raise ConfigError(f'invalid duration {text!r} (use e.g. "7d", "36h", "90m", "0")')
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 

@@ -86,14 +86,17 @@ def merge(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> 
 
 
 @pytest.fixture
-def make_services(tmp_path: Path, fake_upstream: FakeUpstream  # noqa: F811
-                  ) -> Callable[..., Services]:
+def make_services(
+    tmp_path: Path,
+    fake_upstream: FakeUpstream,  # noqa: F811
+) -> Callable[..., Services]:
     """Services on a fresh data dir and the fake upstream; keyword args are config sections."""
 
     def build(**sections: dict[str, Any]) -> Services:
-        path = write_config(tmp_path / "mirror.toml",
-                            merge(base_sections(tmp_path / "data", fake_upstream.simple_url),
-                                  sections))
+        path = write_config(
+            tmp_path / "mirror.toml",
+            merge(base_sections(tmp_path / "data", fake_upstream.simple_url), sections),
+        )
         config = load_config(path, env={})
         initialise(config)
         return Services.from_config(config)
@@ -124,8 +127,11 @@ def free_port() -> int:
 
 def client_env(**extra: str) -> dict[str, str]:
     """Environment for pip, uv and poetry: no PIP_*/UV_* settings, no pip config file."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PIP_", "UV_", "MIRROR_", "POETRY_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "UV_", "MIRROR_", "POETRY_"))
+    }
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
@@ -144,12 +150,17 @@ class RunningMirror:
     def index_url(self) -> str:
         return f"{self.url}/simple/"
 
-    def cli(self, *args: str, env: dict[str, str] | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run a `mirror` command against this mirror's config."""
         result = subprocess.run(
             [sys.executable, "-m", "mirror", "--config", str(self.config_path), *args],
-            env=client_env(**(env or {})), capture_output=True, text=True, timeout=120)
+            env=client_env(**(env or {})),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"mirror {' '.join(args)} failed: {result.stderr}")
         return result
@@ -176,28 +187,39 @@ def _wait_ready(mirror: RunningMirror) -> None:
 
 
 @pytest.fixture
-def start_mirror(tmp_path: Path, fake_upstream: FakeUpstream  # noqa: F811
-                 ) -> Iterator[Callable[..., RunningMirror]]:
+def start_mirror(
+    tmp_path: Path,
+    fake_upstream: FakeUpstream,  # noqa: F811
+) -> Iterator[Callable[..., RunningMirror]]:
     """Start a real `mirror serve` (gunicorn) on a free port; stopped after the test."""
     started: list[RunningMirror] = []
 
-    def start(upstream_url: str | None = None, env: dict[str, str] | None = None,
-              data_dir: Path | None = None, **sections: dict[str, Any]) -> RunningMirror:
+    def start(
+        upstream_url: str | None = None,
+        env: dict[str, str] | None = None,
+        data_dir: Path | None = None,
+        **sections: dict[str, Any],
+    ) -> RunningMirror:
         """Keyword args are config sections; pass an earlier ``data_dir`` to restart on it."""
         data_dir = data_dir or tmp_path / f"mirror-{len(started)}"
         port = free_port()
-        config = merge(base_sections(data_dir, upstream_url or fake_upstream.simple_url),
-                       {"server": {"bind": f"127.0.0.1:{port}", "workers": 2}})
-        config_path = write_config(tmp_path / f"mirror-{len(started)}.toml",
-                                   merge(config, sections))
+        config = merge(
+            base_sections(data_dir, upstream_url or fake_upstream.simple_url),
+            {"server": {"bind": f"127.0.0.1:{port}", "workers": 2}},
+        )
+        config_path = write_config(
+            tmp_path / f"mirror-{len(started)}.toml", merge(config, sections)
+        )
         log_path = tmp_path / f"mirror-{len(started)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "mirror", "--config", str(config_path), "serve"],
-                env=client_env(**(env or {})), stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        mirror = RunningMirror(f"http://127.0.0.1:{port}", config_path, data_dir, process,
-                               log_path)
+                env=client_env(**(env or {})),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        mirror = RunningMirror(f"http://127.0.0.1:{port}", config_path, data_dir, process, log_path)
         started.append(mirror)
         _wait_ready(mirror)
         return mirror

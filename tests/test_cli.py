@@ -9,8 +9,14 @@ from tests.conftest import client_env, free_port, write_config
 
 
 def mirror(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mirror", *args], env=client_env(), cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mirror", *args],
+        env=client_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], text: str) -> None:
@@ -33,8 +39,10 @@ def test_unknown_config_key(tmp_path: Path) -> None:
 
 def test_port_in_use(tmp_path: Path) -> None:
     port = free_port()
-    config = write_config(tmp_path / "m.toml", {"storage": {"path": str(tmp_path / "d")},
-                                                "upstream": {"url": "http://127.0.0.1:9/"}})
+    config = write_config(
+        tmp_path / "m.toml",
+        {"storage": {"path": str(tmp_path / "d")}, "upstream": {"url": "http://127.0.0.1:9/"}},
+    )
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", port))
         busy.listen()
@@ -43,9 +51,13 @@ def test_port_in_use(tmp_path: Path) -> None:
 
 
 def test_unreachable_upstream(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "m.toml", {
-        "storage": {"path": str(tmp_path / "d")},
-        "upstream": {"url": f"http://127.0.0.1:{free_port()}/simple/", "retries": 0}})
+    config = write_config(
+        tmp_path / "m.toml",
+        {
+            "storage": {"path": str(tmp_path / "d")},
+            "upstream": {"url": f"http://127.0.0.1:{free_port()}/simple/", "retries": 0},
+        },
+    )
     result = mirror("--config", str(config), "sync", "demo")
     assert result.returncode == 1
     assert "demo: upstream unreachable" in result.stdout

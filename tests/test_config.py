@@ -16,9 +16,14 @@ def test_example_config_documents_every_default() -> None:
 
 
 def test_env_overrides_use_toml_values(tmp_path: Path) -> None:
-    env = {"MIRROR_POLICY_QUARANTINE": "36h", "MIRROR_POLICY_DENY": '["evil"]',
-           "MIRROR_SERVER_WORKERS": "4", "MIRROR_UPSTREAM_URL": "http://upstream.test/simple/",
-           "MIRROR_STORAGE_S3_BUCKET": "blobs", "MIRROR_AUTH_ANONYMOUS_READ": "false"}
+    env = {
+        "MIRROR_POLICY_QUARANTINE": "36h",
+        "MIRROR_POLICY_DENY": '["evil"]',
+        "MIRROR_SERVER_WORKERS": "4",
+        "MIRROR_UPSTREAM_URL": "http://upstream.test/simple/",
+        "MIRROR_STORAGE_S3_BUCKET": "blobs",
+        "MIRROR_AUTH_ANONYMOUS_READ": "false",
+    }
     config = load_config(None, env=env)
     assert config.duration("policy", "quarantine") == timedelta(hours=36)
     assert config.get("policy", "deny") == ["evil"]
@@ -36,21 +41,26 @@ def test_anonymous_read_defaults_to_loopback_only() -> None:
 
 def test_per_project_overrides(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
-    path.write_text('[policy]\nquarantine = "7d"\n[policy.projects.Torch_Lib]\n'
-                    'quarantine = "1d"\nprovenance = "off"\n')
+    path.write_text(
+        '[policy]\nquarantine = "7d"\n[policy.projects.Torch_Lib]\n'
+        'quarantine = "1d"\nprovenance = "off"\n'
+    )
     config = load_config(path, env={})
     assert config.quarantine_for("torch-lib") == timedelta(days=1)
     assert config.quarantine_for("numpy") == timedelta(days=7)
     assert config.provenance_mode_for("torch-lib") == "off"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[policy]\ndenyy = []\n", "unknown config key 'policy.denyy'"),
-    ("[policy]\nquarantine = \"soon\"\n", "invalid duration"),
-    ("[storage]\nbackend = \"tape\"\n", "storage.backend"),
-    ("[policy.projects.x]\nprovenance = \"required\"\n", "needs a publisher"),
-    ("not toml [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[policy]\ndenyy = []\n", "unknown config key 'policy.denyy'"),
+        ('[policy]\nquarantine = "soon"\n', "invalid duration"),
+        ('[storage]\nbackend = "tape"\n', "storage.backend"),
+        ('[policy.projects.x]\nprovenance = "required"\n', "needs a publisher"),
+        ("not toml [", "not valid TOML"),
+    ],
+)
 def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "m.toml"
     path.write_text(text)

@@ -31,8 +31,7 @@ def make_engine(url: str) -> Engine:
     # The driver's own transaction handling is switched off so that writers can take the write
     # lock up front (BEGIN IMMEDIATE): a deferred transaction that reads and then writes can fail
     # with "database is locked" when another process committed in between.
-    engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None},
-                           future=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None}, future=True)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -77,5 +76,6 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        raise StorageError(f"cannot reach database {engine.url.render_as_string()}: "
-                           f"{exc.__class__.__name__}") from exc
+        raise StorageError(
+            f"cannot reach database {engine.url.render_as_string()}: {exc.__class__.__name__}"
+        ) from exc

@@ -14,8 +14,9 @@ def get_project(conn: Connection, name: str) -> Row[Any] | None:
 
 
 def create_project(conn: Connection, name: str, now: datetime) -> Row[Any]:
-    conn.execute(insert(projects).values(name=name, display_name=name, created_at=now,
-                                         upstream_gone=False))
+    conn.execute(
+        insert(projects).values(name=name, display_name=name, created_at=now, upstream_gone=False)
+    )
     row = get_project(conn, name)
     assert row is not None
     return row
@@ -35,16 +36,20 @@ def project_files(conn: Connection, project_id: int) -> list[Row[Any]]:
 
 
 def admitted_files(conn: Connection, project_id: int) -> list[Row[Any]]:
-    query = (select(files)
-             .where(and_(files.c.project_id == project_id, files.c.state == "admitted"))
-             .order_by(files.c.filename))
+    query = (
+        select(files)
+        .where(and_(files.c.project_id == project_id, files.c.state == "admitted"))
+        .order_by(files.c.filename)
+    )
     return list(conn.execute(query))
 
 
 def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | None:
-    query = (select(files, projects.c.name.label("project"))
-             .join(projects, projects.c.id == files.c.project_id)
-             .where(and_(projects.c.name == project, files.c.filename == filename)))
+    query = (
+        select(files, projects.c.name.label("project"))
+        .join(projects, projects.c.id == files.c.project_id)
+        .where(and_(projects.c.name == project, files.c.filename == filename))
+    )
     return conn.execute(query).first()
 
 
@@ -56,40 +61,68 @@ def update_file(conn: Connection, file_id: int, **values: Any) -> None:
     conn.execute(update(files).where(files.c.id == file_id).values(**values))
 
 
-def record_event(conn: Connection, *, at: datetime, project: str, filename: str | None,
-                 from_state: str | None, to_state: str | None, actor: str, reason: str) -> None:
-    conn.execute(insert(events).values(at=at, project=project, filename=filename,
-                                       from_state=from_state, to_state=to_state, actor=actor,
-                                       reason=reason))
+def record_event(
+    conn: Connection,
+    *,
+    at: datetime,
+    project: str,
+    filename: str | None,
+    from_state: str | None,
+    to_state: str | None,
+    actor: str,
+    reason: str,
+) -> None:
+    conn.execute(
+        insert(events).values(
+            at=at,
+            project=project,
+            filename=filename,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            reason=reason,
+        )
+    )
 
 
 def project_events(conn: Connection, project: str, limit: int = 200) -> list[Row[Any]]:
-    query = (select(events).where(events.c.project == project)
-             .order_by(events.c.at.desc(), events.c.id.desc()).limit(limit))
+    query = (
+        select(events)
+        .where(events.c.project == project)
+        .order_by(events.c.at.desc(), events.c.id.desc())
+        .limit(limit)
+    )
     return list(conn.execute(query))
 
 
 def files_by_state(conn: Connection, states: Sequence[str]) -> list[Row[Any]]:
-    query = (select(files, projects.c.name.label("project"))
-             .join(projects, projects.c.id == files.c.project_id)
-             .where(files.c.state.in_(states))
-             .order_by(files.c.first_seen_at.desc(), files.c.filename))
+    query = (
+        select(files, projects.c.name.label("project"))
+        .join(projects, projects.c.id == files.c.project_id)
+        .where(files.c.state.in_(states))
+        .order_by(files.c.first_seen_at.desc(), files.c.filename)
+    )
     return list(conn.execute(query))
 
 
 def stale_projects(conn: Connection, checked_before: datetime) -> list[str]:
     """Projects whose last upstream look is older than the freshness TTL."""
-    query = (select(projects.c.name)
-             .where((projects.c.checked_at.is_(None)) | (projects.c.checked_at < checked_before))
-             .order_by(projects.c.name))
+    query = (
+        select(projects.c.name)
+        .where((projects.c.checked_at.is_(None)) | (projects.c.checked_at < checked_before))
+        .order_by(projects.c.name)
+    )
     return list(conn.execute(query).scalars())
 
 
 def released_projects(conn: Connection, now: datetime) -> list[str]:
     """Projects with a file whose quarantine has ended."""
-    query = (select(projects.c.name).distinct()
-             .join(files, files.c.project_id == projects.c.id)
-             .where(and_(files.c.state == "quarantined", files.c.hold_until <= now)))
+    query = (
+        select(projects.c.name)
+        .distinct()
+        .join(files, files.c.project_id == projects.c.id)
+        .where(and_(files.c.state == "quarantined", files.c.hold_until <= now))
+    )
     return sorted(conn.execute(query).scalars())
 
 
@@ -122,8 +155,9 @@ def get_status(conn: Connection, key: str) -> Any:
 
 def set_status(conn: Connection, key: str, value: Any, now: datetime) -> None:
     exists = conn.execute(select(status.c.key).where(status.c.key == key)).first()
-    statement = (update(status).where(status.c.key == key) if exists else
-                 insert(status).values(key=key))
+    statement = (
+        update(status).where(status.c.key == key) if exists else insert(status).values(key=key)
+    )
     conn.execute(statement.values(value=value, updated_at=now))
 
 
@@ -138,18 +172,28 @@ def add_block(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(blocks).values(**values))
 
 
-def lift_blocks(conn: Connection, project: str, specifier: str, *, at: datetime, by: str,
-                reason: str) -> int:
-    statement = (update(blocks)
-                 .where(and_(blocks.c.project == project, blocks.c.specifier == specifier,
-                             blocks.c.lifted_at.is_(None)))
-                 .values(lifted_at=at, lifted_by=by, lift_reason=reason))
+def lift_blocks(
+    conn: Connection, project: str, specifier: str, *, at: datetime, by: str, reason: str
+) -> int:
+    statement = (
+        update(blocks)
+        .where(
+            and_(
+                blocks.c.project == project,
+                blocks.c.specifier == specifier,
+                blocks.c.lifted_at.is_(None),
+            )
+        )
+        .values(lifted_at=at, lifted_by=by, lift_reason=reason)
+    )
     return conn.execute(statement).rowcount
 
 
 def release_files(conn: Connection, project: str, version: str) -> list[Row[Any]]:
-    query = (select(files, projects.c.name.label("project"))
-             .join(projects, projects.c.id == files.c.project_id)
-             .where(and_(projects.c.name == project, files.c.version == version))
-             .order_by(files.c.filename))
+    query = (
+        select(files, projects.c.name.label("project"))
+        .join(projects, projects.c.id == files.c.project_id)
+        .where(and_(projects.c.name == project, files.c.version == version))
+        .order_by(files.c.filename)
+    )
     return list(conn.execute(query))

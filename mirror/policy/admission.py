@@ -59,8 +59,14 @@ def is_review_hold(state: State, hold_until: datetime | None) -> bool:
     return state == State.QUARANTINED and hold_until is None
 
 
-def decide(facts: FileFacts, *, refusal: Refusal | None, quarantine: timedelta,
-           hold_without_upload_time: bool, now: datetime) -> Decision | None:
+def decide(
+    facts: FileFacts,
+    *,
+    refusal: Refusal | None,
+    quarantine: timedelta,
+    hold_without_upload_time: bool,
+    now: datetime,
+) -> Decision | None:
     """The file's next state, or None when it stays as it is.
 
     Order matters: refusals first (a block beats an earlier approval), then rejections, which
@@ -72,7 +78,8 @@ def decide(facts: FileFacts, *, refusal: Refusal | None, quarantine: timedelta,
     if facts.state == State.BLOCKED:
         facts = replace(facts, state=State.PENDING, hold_until=None)
     if facts.state == State.REJECTED or (
-            facts.state == State.WITHDRAWN and not facts.present_upstream):
+        facts.state == State.WITHDRAWN and not facts.present_upstream
+    ):
         return None
     if facts.rejection:
         return facts.rejection
@@ -91,24 +98,34 @@ def decide(facts: FileFacts, *, refusal: Refusal | None, quarantine: timedelta,
 
 def _withdrawal(facts: FileFacts) -> Decision:
     if facts.state == State.ADMITTED:
-        return Decision(State.WITHDRAWN,
-                        "admitted file vanished upstream (pulled?); pending review", UPSTREAM)
+        return Decision(
+            State.WITHDRAWN, "admitted file vanished upstream (pulled?); pending review", UPSTREAM
+        )
     return Decision(State.WITHDRAWN, "gone upstream before admission", UPSTREAM)
 
 
-def _by_age(facts: FileFacts, quarantine: timedelta, hold_without_upload_time: bool,
-            now: datetime) -> Decision | None:
+def _by_age(
+    facts: FileFacts, quarantine: timedelta, hold_without_upload_time: bool, now: datetime
+) -> Decision | None:
     uploaded = facts.upload_time
     if uploaded is None:
         if hold_without_upload_time:
-            return _unchanged_or(facts, Decision(
-                State.QUARANTINED, "upstream gives no upload time; held for review", POLICY))
+            return _unchanged_or(
+                facts,
+                Decision(
+                    State.QUARANTINED, "upstream gives no upload time; held for review", POLICY
+                ),
+            )
         uploaded = facts.first_seen_at
     release_at = uploaded + quarantine
     if now >= release_at:
         return Decision(State.ADMITTED, f"quarantine of {_human(quarantine)} passed", POLICY)
-    held = Decision(State.QUARANTINED, f"younger than the quarantine of {_human(quarantine)}",
-                    POLICY, hold_until=release_at)
+    held = Decision(
+        State.QUARANTINED,
+        f"younger than the quarantine of {_human(quarantine)}",
+        POLICY,
+        hold_until=release_at,
+    )
     return _unchanged_or(facts, held)
 
 

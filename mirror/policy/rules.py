@@ -87,8 +87,14 @@ class Rules:
     allowlist_only: bool
 
     @classmethod
-    def parse(cls, *, internal: Iterable[str], allow: Iterable[str], deny: Iterable[str],
-              allowlist_only: bool) -> "Rules":
+    def parse(
+        cls,
+        *,
+        internal: Iterable[str],
+        allow: Iterable[str],
+        deny: Iterable[str],
+        allowlist_only: bool,
+    ) -> "Rules":
         internal_rules = [parse_rule(t, "internal") for t in internal]
         if any(rule.specifier for rule in internal_rules):
             raise ConfigError("policy.internal takes names or globs, not version specifiers")

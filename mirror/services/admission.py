@@ -16,13 +16,19 @@ log = logging.getLogger(__name__)
 
 def facts_of(row: Row[Any], anomaly: str | None = None) -> FileFacts:
     return FileFacts(
-        state=State(row.state), decided_by=row.decided_by, hold_until=row.hold_until,
-        upload_time=row.upload_time, first_seen_at=row.first_seen_at,
-        present_upstream=row.present_upstream, anomaly=anomaly)
+        state=State(row.state),
+        decided_by=row.decided_by,
+        hold_until=row.hold_until,
+        upload_time=row.upload_time,
+        first_seen_at=row.first_seen_at,
+        present_upstream=row.present_upstream,
+        anomaly=anomaly,
+    )
 
 
-def refusal_for(services: Services, blocks: list[Row[Any]], project: str,
-                version: str) -> Refusal | None:
+def refusal_for(
+    services: Services, blocks: list[Row[Any]], project: str, version: str
+) -> Refusal | None:
     """A configured rule, else an active block by a person or an advisory."""
     reason = services.rules.file_refusal(project, version)
     if reason:
@@ -33,8 +39,14 @@ def refusal_for(services: Services, blocks: list[Row[Any]], project: str,
     return None
 
 
-def evaluate(conn: Connection, services: Services, project: str, rows: list[Row[Any]],
-             now: datetime, anomalies: dict[str, str] | None = None) -> bool:
+def evaluate(
+    conn: Connection,
+    services: Services,
+    project: str,
+    rows: list[Row[Any]],
+    now: datetime,
+    anomalies: dict[str, str] | None = None,
+) -> bool:
     """Decide each file afresh; True when any file entered or left the admitted state."""
     anomalies = anomalies or {}
     config = services.config
@@ -57,21 +69,49 @@ def evaluate(conn: Connection, services: Services, project: str, rows: list[Row[
 
 def _differs(row: Row[Any], decision: Decision) -> bool:
     return (row.state, row.reason, row.hold_until) != (
-        decision.state, decision.reason, decision.hold_until)
+        decision.state,
+        decision.reason,
+        decision.hold_until,
+    )
 
 
-def apply_decision(conn: Connection, project: str, row: Row[Any], decision: Decision,
-                   now: datetime) -> None:
+def apply_decision(
+    conn: Connection, project: str, row: Row[Any], decision: Decision, now: datetime
+) -> None:
     """Move one file to its new state and write the audit event in the same transaction."""
-    queries.update_file(conn, row.id, state=decision.state, reason=decision.reason,
-                        decided_by=decision.decided_by, hold_until=decision.hold_until,
-                        state_at=now)
-    queries.record_event(conn, at=now, project=project, filename=row.filename,
-                         from_state=row.state, to_state=decision.state,
-                         actor=decision.decided_by, reason=decision.reason)
+    queries.update_file(
+        conn,
+        row.id,
+        state=decision.state,
+        reason=decision.reason,
+        decided_by=decision.decided_by,
+        hold_until=decision.hold_until,
+        state_at=now,
+    )
+    queries.record_event(
+        conn,
+        at=now,
+        project=project,
+        filename=row.filename,
+        from_state=row.state,
+        to_state=decision.state,
+        actor=decision.decided_by,
+        reason=decision.reason,
+    )
     level = logging.WARNING if row.state == State.ADMITTED else logging.INFO
-    log.log(level, "%s: %s -> %s (%s)", row.filename, row.state, decision.state, decision.reason,
-            extra={
-        "project": project, "file": row.filename, "from_state": row.state,
-        "to_state": str(decision.state), "actor": decision.decided_by,
-        "reason": decision.reason})
+    log.log(
+        level,
+        "%s: %s -> %s (%s)",
+        row.filename,
+        row.state,
+        decision.state,
+        decision.reason,
+        extra={
+            "project": project,
+            "file": row.filename,
+            "from_state": row.state,
+            "to_state": str(decision.state),
+            "actor": decision.decided_by,
+            "reason": decision.reason,
+        },
+    )

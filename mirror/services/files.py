@@ -105,15 +105,16 @@ def _download(services: Services, row: Row[Any], key: str) -> None:
 
 
 def _reject(services: Services, row: Row[Any], reason: str) -> None:
-    log.error("integrity check failed; file rejected",
-              extra={"project": row.project, "file": row.filename, "reason": reason})
+    log.error(
+        "integrity check failed; file rejected",
+        extra={"project": row.project, "file": row.filename, "reason": reason},
+    )
     now = services.clock.now()
     with writing(services.engine) as conn:
         current = queries.file_by_name(conn, row.project, row.filename)
         if current is None or current.state == State.REJECTED:
             return
-        apply_decision(conn, row.project, current, Decision(State.REJECTED, reason, INTEGRITY),
-                       now)
+        apply_decision(conn, row.project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
         pages.publish_pages(conn, services.blobs, current.project_id, row.project, now)
 
 
@@ -145,8 +146,7 @@ def _extract_metadata(services: Services, key: str, filename: str) -> str | None
 
 def _read_metadata(wheel: zipfile.ZipFile, filename: str) -> bytes | None:
     # PEP 427: exactly one top-level *.dist-info/METADATA; anything else is not trusted.
-    names = [n for n in wheel.namelist()
-             if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+    names = [n for n in wheel.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
     if len(names) != 1 or wheel.getinfo(names[0]).file_size > MAX_METADATA_BYTES:
         log.warning("wheel has no single METADATA", extra={"file": filename})
         return None

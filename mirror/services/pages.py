@@ -75,7 +75,7 @@ def _anchor(entry: dict[str, Any]) -> str:
         digest = entry["core-metadata"]["sha256"]
         attrs.append(f'data-core-metadata="sha256={digest}"')
         attrs.append(f'data-dist-info-metadata="sha256={digest}"')
-    return f'<a {" ".join(attrs)}>{escape(entry["filename"])}</a><br>'
+    return f"<a {' '.join(attrs)}>{escape(entry['filename'])}</a><br>"
 
 
 def render_html(project: str, rows: Sequence[Row[Any]]) -> bytes:
@@ -88,8 +88,9 @@ def render_html(project: str, rows: Sequence[Row[Any]]) -> bytes:
     ).encode()
 
 
-def publish_pages(conn: Connection, blobs: BlobStore, project_id: int, project: str,
-                  now: datetime) -> bool:
+def publish_pages(
+    conn: Connection, blobs: BlobStore, project_id: int, project: str, now: datetime
+) -> bool:
     """Render and store the project's pages; True when they changed."""
     rows = queries.admitted_files(conn, project_id)
     html, data = render_html(project, rows), render_json(project, rows)
@@ -97,9 +98,18 @@ def publish_pages(conn: Connection, blobs: BlobStore, project_id: int, project: 
     current = queries.get_page(conn, project)
     if current and current.html_sha256 == html_sha and current.json_sha256 == json_sha:
         return False
-    queries.put_page(conn, project, {
-        "html_sha256": html_sha, "html_size": len(html), "json_sha256": json_sha,
-        "json_size": len(data), "files": len(rows), "rendered_at": now})
+    queries.put_page(
+        conn,
+        project,
+        {
+            "html_sha256": html_sha,
+            "html_size": len(html),
+            "json_sha256": json_sha,
+            "json_size": len(data),
+            "files": len(rows),
+            "rendered_at": now,
+        },
+    )
     return True
 
 

@@ -43,8 +43,7 @@ def _require_reason(reason: str) -> str:
     return reason.strip()
 
 
-def approve(services: Services, project: str, version: str, *, actor: str,
-            reason: str) -> Outcome:
+def approve(services: Services, project: str, version: str, *, actor: str, reason: str) -> Outcome:
     """Admit every held file of a release now, overriding the delay and any hold."""
     project, reason = _project(project), _require_reason(reason)
     now = services.clock.now()
@@ -63,33 +62,56 @@ def approve(services: Services, project: str, version: str, *, actor: str,
     return Outcome(project, [row.filename for row in held])
 
 
-def block(services: Services, project: str, specifier: str, *, actor: str,
-          reason: str) -> Outcome:
+def block(services: Services, project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
     """Refuse matching releases, admitted or not, and any that appear later."""
     project, reason = _project(project), _require_reason(reason)
     parse_specifier(specifier)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        queries.add_block(conn, {"project": project, "specifier": specifier.strip(),
-                                 "reason": reason, "actor": actor, "created_at": now})
-        queries.record_event(conn, at=now, project=project, filename=None, from_state=None,
-                             to_state=None, actor=actor,
-                             reason=f"block {specifier or '(all versions)'}: {reason}")
+        queries.add_block(
+            conn,
+            {
+                "project": project,
+                "specifier": specifier.strip(),
+                "reason": reason,
+                "actor": actor,
+                "created_at": now,
+            },
+        )
+        queries.record_event(
+            conn,
+            at=now,
+            project=project,
+            filename=None,
+            from_state=None,
+            to_state=None,
+            actor=actor,
+            reason=f"block {specifier or '(all versions)'}: {reason}",
+        )
     return Outcome(project, _reevaluate(services, project))
 
 
-def unblock(services: Services, project: str, specifier: str, *, actor: str,
-            reason: str) -> Outcome:
+def unblock(
+    services: Services, project: str, specifier: str, *, actor: str, reason: str
+) -> Outcome:
     project, reason = _project(project), _require_reason(reason)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        lifted = queries.lift_blocks(conn, project, specifier.strip(), at=now, by=actor,
-                                     reason=reason)
+        lifted = queries.lift_blocks(
+            conn, project, specifier.strip(), at=now, by=actor, reason=reason
+        )
         if not lifted:
             raise NotFoundError(f"no active block on {project} {specifier}".rstrip())
-        queries.record_event(conn, at=now, project=project, filename=None, from_state=None,
-                             to_state=None, actor=actor,
-                             reason=f"unblock {specifier or '(all versions)'}: {reason}")
+        queries.record_event(
+            conn,
+            at=now,
+            project=project,
+            filename=None,
+            from_state=None,
+            to_state=None,
+            actor=actor,
+            reason=f"unblock {specifier or '(all versions)'}: {reason}",
+        )
     return Outcome(project, _reevaluate(services, project))
 
 
@@ -111,8 +133,9 @@ def queue(services: Services, states: list[str]) -> list[Row[Any]]:
         return queries.files_by_state(conn, states)
 
 
-def release(services: Services, project: str, version: str) -> tuple[list[Row[Any]],
-                                                                      list[Row[Any]]]:
+def release(
+    services: Services, project: str, version: str
+) -> tuple[list[Row[Any]], list[Row[Any]]]:
     """A release's files and the project's audit events."""
     project = _project(project)
     with services.engine.connect() as conn:

@@ -79,7 +79,8 @@ def _fresh(services: Services, row: Row[Any]) -> bool:
 def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
     try:
         page = services.upstream.fetch_page(
-            project, row.etag if row else None, row.last_modified if row else None)
+            project, row.etag if row else None, row.last_modified if row else None
+        )
     except ProjectNotFound:
         return Fetched(gone=True)
     except UpstreamError as exc:
@@ -104,12 +105,20 @@ def _reconcile(services: Services, project: str, fetched: Fetched) -> None:
     _record_upstream(services, fetched.error)
 
 
-def _apply_fetch(conn: Connection, services: Services, project: str, row: Row[Any],
-                 fetched: Fetched, now: datetime) -> bool:
+def _apply_fetch(
+    conn: Connection,
+    services: Services,
+    project: str,
+    row: Row[Any],
+    fetched: Fetched,
+    now: datetime,
+) -> bool:
     seen = ListingChanges()
     if fetched.error:
-        log.warning("upstream unavailable; serving what was admitted",
-                    extra={"project": project, "error": fetched.error})
+        log.warning(
+            "upstream unavailable; serving what was admitted",
+            extra={"project": project, "error": fetched.error},
+        )
         queries.update_project(conn, row.id, last_error=fetched.error)
     elif fetched.gone:
         # A project pulled as a whole keeps its admitted releases installable (SPEC).
@@ -120,8 +129,9 @@ def _apply_fetch(conn: Connection, services: Services, project: str, row: Row[An
         if fetched.page is not None:  # None: upstream said 304 Not Modified
             seen = _record_listing(conn, project, row, fetched.page, now)
             validators = {"etag": fetched.page.etag, "last_modified": fetched.page.last_modified}
-        queries.update_project(conn, row.id, checked_at=now, upstream_gone=False, last_error=None,
-                               **validators)
+        queries.update_project(
+            conn, row.id, checked_at=now, upstream_gone=False, last_error=None, **validators
+        )
     rows = queries.project_files(conn, row.id)
     admitted_changed = admission.evaluate(conn, services, project, rows, now, seen.anomalies)
     return admitted_changed or seen.page_changed
@@ -135,13 +145,16 @@ class ListingChanges:
     page_changed: bool = False
 
 
-def _record_listing(conn: Connection, project: str, row: Row[Any], page: Page,
-                    now: datetime) -> ListingChanges:
+def _record_listing(
+    conn: Connection, project: str, row: Row[Any], page: Page, now: datetime
+) -> ListingChanges:
     """Insert new files, update known ones, and mark the ones upstream no longer lists."""
     listing: Listing = parse_page(project, page.body, page.content_type, page.url)
     if listing.skipped:
-        log.warning("skipped upstream entries", extra={
-            "project": project, "count": len(listing.skipped), "first": listing.skipped[0]})
+        log.warning(
+            "skipped upstream entries",
+            extra={"project": project, "count": len(listing.skipped), "first": listing.skipped[0]},
+        )
     known = {f.filename: f for f in queries.project_files(conn, row.id)}
     changes = ListingChanges()
     for upstream_file in listing.files:
@@ -156,21 +169,42 @@ def _record_listing(conn: Connection, project: str, row: Row[Any], page: Page,
     return changes
 
 
-def _insert(conn: Connection, project: Row[Any], f: UpstreamFile, now: datetime,
-            changes: ListingChanges) -> None:
+def _insert(
+    conn: Connection, project: Row[Any], f: UpstreamFile, now: datetime, changes: ListingChanges
+) -> None:
     previous_look = project.checked_at
     if previous_look and f.upload_time and f.upload_time < previous_look:
         changes.anomalies[f.filename] = (
             f"appeared with upload time {format_timestamp(f.upload_time)}, before the mirror's "
-            f"previous look at {format_timestamp(previous_look)}: held for review")
-    queries.insert_file(conn, {
-        "project_id": project.id, "filename": f.filename, "version": f.version, "url": f.url,
-        "sha256": f.sha256, "size": f.size, "upload_time": f.upload_time,
-        "requires_python": f.requires_python, "yanked": f.yanked, "yanked_reason": f.yanked_reason,
-        "upstream_metadata_sha256": f.metadata_sha256, "metadata_sha256": f.metadata_sha256,
-        "provenance_url": f.provenance_url, "first_seen_at": now, "present_upstream": True,
-        "state": State.PENDING, "reason": "new upstream file", "decided_by": "upstream",
-        "state_at": now, "hold_until": None, "cached": False, "evidence": {}})
+            f"previous look at {format_timestamp(previous_look)}: held for review"
+        )
+    queries.insert_file(
+        conn,
+        {
+            "project_id": project.id,
+            "filename": f.filename,
+            "version": f.version,
+            "url": f.url,
+            "sha256": f.sha256,
+            "size": f.size,
+            "upload_time": f.upload_time,
+            "requires_python": f.requires_python,
+            "yanked": f.yanked,
+            "yanked_reason": f.yanked_reason,
+            "upstream_metadata_sha256": f.metadata_sha256,
+            "metadata_sha256": f.metadata_sha256,
+            "provenance_url": f.provenance_url,
+            "first_seen_at": now,
+            "present_upstream": True,
+            "state": State.PENDING,
+            "reason": "new upstream file",
+            "decided_by": "upstream",
+            "state_at": now,
+            "hold_until": None,
+            "cached": False,
+            "evidence": {},
+        },
+    )
 
 
 def _update(conn: Connection, row: Row[Any], f: UpstreamFile, changes: ListingChanges) -> None:
@@ -181,7 +215,8 @@ def _update(conn: Connection, row: Row[Any], f: UpstreamFile, changes: ListingCh
     elif row.upload_time and f.upload_time != row.upload_time:
         changes.anomalies[row.filename] = (
             f"upload time changed from {format_timestamp(row.upload_time)} to "
-            f"{format_timestamp(f.upload_time) if f.upload_time else 'none'}")
+            f"{format_timestamp(f.upload_time) if f.upload_time else 'none'}"
+        )
     values: dict[str, Any] = {}
     if (f.yanked, f.yanked_reason) != (row.yanked, row.yanked_reason):
         values.update(yanked=f.yanked, yanked_reason=f.yanked_reason)
@@ -202,8 +237,11 @@ def _record_upstream(services: Services, error: str | None) -> None:
         if error is None and previous.get("ok", True):
             return
         since = previous.get("since") if not previous.get("ok", True) else None
-        value = ({"ok": True} if error is None else
-                 {"ok": False, "error": error, "since": since or format_timestamp(now)})
+        value = (
+            {"ok": True}
+            if error is None
+            else {"ok": False, "error": error, "since": since or format_timestamp(now)}
+        )
         queries.set_status(conn, UPSTREAM_STATUS, value, now)
     if error is not None:
         log.error("upstream unreachable", extra={"error": error})

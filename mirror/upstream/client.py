@@ -43,24 +43,42 @@ class ProjectNotFound(UpstreamError):
 
 
 class UpstreamClient:
-    def __init__(self, simple_url: str, *, timeout: float, retries: int,
-                 max_page_bytes: int, max_file_bytes: int) -> None:
+    def __init__(
+        self,
+        simple_url: str,
+        *,
+        timeout: float,
+        retries: int,
+        max_page_bytes: int,
+        max_file_bytes: int,
+    ) -> None:
         self.simple_url = simple_url if simple_url.endswith("/") else simple_url + "/"
         self.max_page_bytes = max_page_bytes
         self.max_file_bytes = max_file_bytes
-        retry = Retry(total=retries, connect=retries, read=retries, backoff_factor=0.2,
-                      status_forcelist=(429, 500, 502, 503, 504), allowed_methods={"GET"},
-                      raise_on_status=False, respect_retry_after_header=False)
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            backoff_factor=0.2,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods={"GET"},
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
         self._http = urllib3.PoolManager(
-            num_pools=8, maxsize=16, retries=retry,
+            num_pools=8,
+            maxsize=16,
+            retries=retry,
             timeout=Timeout(connect=min(timeout, 10.0), read=timeout),
-            headers={"User-Agent": USER_AGENT})
+            headers={"User-Agent": USER_AGENT},
+        )
 
     def project_url(self, project: str) -> str:
         return urljoin(self.simple_url, f"{project}/")
 
-    def fetch_page(self, project: str, etag: str | None = None,
-                   last_modified: str | None = None) -> Page | None:
+    def fetch_page(
+        self, project: str, etag: str | None = None, last_modified: str | None = None
+    ) -> Page | None:
         """The project's page, or None when it is unchanged since ``etag``/``last_modified``.
 
         Raises:
@@ -80,9 +98,13 @@ class UpstreamClient:
                 raise ProjectNotFound(f"upstream has no project {project!r}")
             _check_status(response, url)
             body = _read_bounded(response, self.max_page_bytes, url)
-            return Page(body=body, content_type=response.headers.get("Content-Type", ""),
-                        url=response.geturl() or url, etag=response.headers.get("ETag"),
-                        last_modified=response.headers.get("Last-Modified"))
+            return Page(
+                body=body,
+                content_type=response.headers.get("Content-Type", ""),
+                url=response.geturl() or url,
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+            )
 
     def fetch_small(self, url: str, max_bytes: int, accept: str = "*/*") -> bytes | None:
         """A small document (provenance, metadata); None on 404."""
@@ -119,8 +141,9 @@ class UpstreamClient:
     @contextlib.contextmanager
     def _get(self, url: str, headers: dict[str, str]) -> Iterator[urllib3.BaseHTTPResponse]:
         try:
-            response = self._http.request("GET", url, headers=headers, preload_content=False,
-                                          redirect=True)
+            response = self._http.request(
+                "GET", url, headers=headers, preload_content=False, redirect=True
+            )
         except HTTPError as exc:
             raise UpstreamError(f"upstream unreachable for {url}: {_reason(exc)}") from exc
         try:
@@ -150,8 +173,9 @@ def _read_bounded(response: urllib3.BaseHTTPResponse, limit: int, url: str) -> b
     return b"".join(chunks)
 
 
-def _copy_hashing(response: urllib3.BaseHTTPResponse, out: BinaryIO, limit: int,
-                  url: str) -> tuple[str, int]:
+def _copy_hashing(
+    response: urllib3.BaseHTTPResponse, out: BinaryIO, limit: int, url: str
+) -> tuple[str, int]:
     digest = hashlib.sha256()
     length = 0
     for chunk in response.stream(_CHUNK):

@@ -19,8 +19,10 @@ def default_upstream(env: Mapping[str, str] | None = None) -> str:
         from pip._internal.configuration import Configuration
         from pip._internal.models.index import PyPI
     except ImportError as exc:
-        raise ConfigError("no upstream.url configured and pip is not importable to ask it; "
-                          "set upstream.url or MIRROR_UPSTREAM_URL") from exc
+        raise ConfigError(
+            "no upstream.url configured and pip is not importable to ask it; "
+            "set upstream.url or MIRROR_UPSTREAM_URL"
+        ) from exc
     configuration = Configuration(isolated=False)
     configuration.load()
     values = dict(configuration.items())

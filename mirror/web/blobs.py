@@ -13,8 +13,9 @@ def send_blob(key: str, sha256: str, mimetype: str, *, cache: str) -> Response:
     store = services().blobs
     path = store.local_path(key)
     source = path if path is not None else store.open(key)
-    response = send_file(source, mimetype=mimetype, etag=sha256, conditional=True,
-                         max_age=None, last_modified=None)
+    response = send_file(
+        source, mimetype=mimetype, etag=sha256, conditional=True, max_age=None, last_modified=None
+    )
     response.headers["Cache-Control"] = cache
     if path is None and request.method == "HEAD":
         response.close()

@@ -45,8 +45,11 @@ class StateCollector(Collector):
         for state, count in sorted(counts.items()):
             files.add_metric([state], count)
         yield files
-        yield GaugeMetricFamily("mirror_upstream_up", "1 when the last upstream look worked",
-                                value=1 if upstream.get("ok", True) else 0)
+        yield GaugeMetricFamily(
+            "mirror_upstream_up",
+            "1 when the last upstream look worked",
+            value=1 if upstream.get("ok", True) else 0,
+        )
 
 
 @blueprint.get("/metrics")

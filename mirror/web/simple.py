@@ -18,8 +18,13 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("simple", __name__)
 
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
-_OFFERED = [pages.JSON_TYPE, "application/vnd.pypi.simple.latest+json", HTML_V1,
-            "application/vnd.pypi.simple.latest+html", "text/html"]
+_OFFERED = [
+    pages.JSON_TYPE,
+    "application/vnd.pypi.simple.latest+json",
+    HTML_V1,
+    "application/vnd.pypi.simple.latest+html",
+    "text/html",
+]
 # Pages change only when the mirror publishes; clients may reuse them briefly and revalidate.
 PAGE_CACHE = "max-age=60, must-revalidate"
 
@@ -66,8 +71,10 @@ def project_page(project: str) -> Response:
 def _page_for(name: str) -> Row[Any]:
     refusal = services().rules.project_refusal(name)
     if refusal:
-        log.warning("refused project request", extra={"project": name, "reason": refusal,
-                                                      "remote_addr": request.remote_addr})
+        log.warning(
+            "refused project request",
+            extra={"project": name, "reason": refusal, "remote_addr": request.remote_addr},
+        )
         raise NotFoundError(f"{name}: not available from this mirror")
     with services().engine.connect() as conn:
         page = queries.get_page(conn, name)

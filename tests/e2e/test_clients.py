@@ -19,8 +19,9 @@ FRESH = datetime.now(UTC) - timedelta(days=2)
 def tree(fake_upstream: FakeUpstream, tmp_path: Path) -> FakeUpstream:
     """app-pkg -> lib-a, lib-b; lib-a 2.0 is two days old (inside the 7-day quarantine)."""
     build = tmp_path / "build"
-    fake_upstream.publish_release("app-pkg", "1.0", tmpdir=build, upload_time=OLD,
-                                  deps=["lib-a>=1", "lib-b"])
+    fake_upstream.publish_release(
+        "app-pkg", "1.0", tmpdir=build, upload_time=OLD, deps=["lib-a>=1", "lib-b"]
+    )
     fake_upstream.publish_release("lib-a", "1.0", tmpdir=build, upload_time=OLD)
     fake_upstream.publish_release("lib-a", "2.0", tmpdir=build, upload_time=FRESH)
     fake_upstream.publish_release("lib-b", "0.5", tmpdir=build, upload_time=OLD)
@@ -28,39 +29,75 @@ def tree(fake_upstream: FakeUpstream, tmp_path: Path) -> FakeUpstream:
 
 
 def run(args: list[str], cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=client_env(**env), capture_output=True, text=True,
-                          timeout=240)
+    return subprocess.run(
+        args, cwd=cwd, env=client_env(**env), capture_output=True, text=True, timeout=240
+    )
 
 
-def pip_install(mirror: RunningMirror, target: Path,
-                *reqs: str) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "pip", "install", "--no-cache-dir",
-                "--disable-pip-version-check", "--target", str(target),
-                "--index-url", mirror.index_url, *reqs])
+def pip_install(
+    mirror: RunningMirror, target: Path, *reqs: str
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            "--index-url",
+            mirror.index_url,
+            *reqs,
+        ]
+    )
 
 
 def installed(target: Path) -> set[str]:
     return {p.name for p in target.glob("*.dist-info")}
 
 
-def test_pip_installs_only_admitted_releases(start_mirror, tree: FakeUpstream,  # type: ignore[no-untyped-def]
-                                             tmp_path: Path) -> None:
+def test_pip_installs_only_admitted_releases(
+    start_mirror,
+    tree: FakeUpstream,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     mirror = start_mirror()
     result = pip_install(mirror, tmp_path / "t1", "app-pkg")
     assert result.returncode == 0, result.stderr
-    assert installed(tmp_path / "t1") == {"app_pkg-1.0.dist-info", "lib_a-1.0.dist-info",
-                                          "lib_b-0.5.dist-info"}
+    assert installed(tmp_path / "t1") == {
+        "app_pkg-1.0.dist-info",
+        "lib_a-1.0.dist-info",
+        "lib_b-0.5.dist-info",
+    }
     refused = pip_install(mirror, tmp_path / "t2", "lib-a==2.0")
     assert refused.returncode != 0
     assert "No matching distribution found for lib-a==2.0" in refused.stderr
 
 
-def test_uv_installs_with_index_url_and_project_index(start_mirror, tree: FakeUpstream,  # type: ignore[no-untyped-def]
-                                                     tmp_path: Path) -> None:
+def test_uv_installs_with_index_url_and_project_index(
+    start_mirror,
+    tree: FakeUpstream,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     mirror = start_mirror()
     target = tmp_path / "uv-target"
-    result = run(["uv", "pip", "install", "--no-cache", "--target", str(target), "--python",
-                  sys.executable, "--index-url", mirror.index_url, "app-pkg"])
+    result = run(
+        [
+            "uv",
+            "pip",
+            "install",
+            "--no-cache",
+            "--target",
+            str(target),
+            "--python",
+            sys.executable,
+            "--index-url",
+            mirror.index_url,
+            "app-pkg",
+        ]
+    )
     assert result.returncode == 0, result.stderr
     assert "lib_a-1.0.dist-info" in installed(target)
     project = tmp_path / "uv-project"
@@ -68,7 +105,8 @@ def test_uv_installs_with_index_url_and_project_index(start_mirror, tree: FakeUp
     (project / "pyproject.toml").write_text(
         '[project]\nname = "consumer"\nversion = "0"\nrequires-python = ">=3.11"\n'
         'dependencies = ["app-pkg"]\n\n'
-        f'[[tool.uv.index]]\nname = "mirror"\nurl = "{mirror.index_url}"\ndefault = true\n')
+        f'[[tool.uv.index]]\nname = "mirror"\nurl = "{mirror.index_url}"\ndefault = true\n'
+    )
     synced = run(["uv", "sync", "--no-cache", "--python", sys.executable], cwd=project)
     assert synced.returncode == 0, synced.stderr
     lock = (project / "uv.lock").read_text()
@@ -76,19 +114,26 @@ def test_uv_installs_with_index_url_and_project_index(start_mirror, tree: FakeUp
     assert mirror.url in lock
 
 
-def test_poetry_installs_from_a_primary_source(start_mirror, tree: FakeUpstream,  # type: ignore[no-untyped-def]
-                                               tmp_path: Path) -> None:
+def test_poetry_installs_from_a_primary_source(
+    start_mirror,
+    tree: FakeUpstream,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     mirror = start_mirror()
     project = tmp_path / "poetry-project"
     project.mkdir()
     (project / "pyproject.toml").write_text(
         '[tool.poetry]\nname = "consumer"\nversion = "0.1.0"\ndescription = ""\n'
-        'authors = []\npackage-mode = false\n\n'
+        "authors = []\npackage-mode = false\n\n"
         '[tool.poetry.dependencies]\npython = ">=3.11,<4"\napp-pkg = "*"\n\n'
         f'[[tool.poetry.source]]\nname = "mirror"\nurl = "{mirror.index_url}"\n'
-        'priority = "primary"\n')
-    env = {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_CACHE_DIR": str(tmp_path / "pc"),
-           "POETRY_VIRTUALENVS_OPTIONS_NO_PIP": "true"}
+        'priority = "primary"\n'
+    )
+    env = {
+        "POETRY_VIRTUALENVS_IN_PROJECT": "true",
+        "POETRY_CACHE_DIR": str(tmp_path / "pc"),
+        "POETRY_VIRTUALENVS_OPTIONS_NO_PIP": "true",
+    }
     locked = run(["poetry", "lock"], cwd=project, **env)
     assert locked.returncode == 0, locked.stdout + locked.stderr
     done = run(["poetry", "install", "--no-interaction"], cwd=project, **env)
@@ -98,7 +143,8 @@ def test_poetry_installs_from_a_primary_source(start_mirror, tree: FakeUpstream,
 
 
 def test_quarantined_release_appears_once_its_delay_has_passed(
-        start_mirror, tree: FakeUpstream, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    start_mirror, tree: FakeUpstream, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     mirror = start_mirror()
     assert pip_install(mirror, tmp_path / "t1", "lib-a==2.0").returncode != 0
     stop_process(mirror.process)
@@ -112,8 +158,11 @@ def test_quarantined_release_appears_once_its_delay_has_passed(
     assert result.returncode == 0, result.stderr
 
 
-def test_tampered_upstream_file_fails_pip_cleanly(start_mirror, tree: FakeUpstream,  # type: ignore[no-untyped-def]
-                                                  tmp_path: Path) -> None:
+def test_tampered_upstream_file_fails_pip_cleanly(
+    start_mirror,
+    tree: FakeUpstream,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     mirror = start_mirror()
     tree.corrupt("lib-b-0.5-py3-none-any.whl".replace("-", "_", 1))
     result = pip_install(mirror, tmp_path / "t", "app-pkg")
@@ -124,7 +173,8 @@ def test_tampered_upstream_file_fails_pip_cleanly(start_mirror, tree: FakeUpstre
 
 
 def test_admitted_packages_install_while_upstream_is_down(
-        start_mirror, tree: FakeUpstream, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    start_mirror, tree: FakeUpstream, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     mirror = start_mirror(upstream={"ttl": "0"})
     assert pip_install(mirror, tmp_path / "t1", "app-pkg").returncode == 0
     tree.fail(503)

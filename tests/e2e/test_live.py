@@ -25,16 +25,34 @@ def live_upstream() -> str:
     return url
 
 
-def test_install_a_real_package_through_the_mirror(start_mirror, live_upstream: str,  # type: ignore[no-untyped-def]
-                                                   tmp_path: Path) -> None:
+def test_install_a_real_package_through_the_mirror(
+    start_mirror,
+    live_upstream: str,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     mirror = start_mirror(upstream_url=live_upstream)
     target = tmp_path / "t"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
-         "--index-url", mirror.index_url, "iniconfig==2.0.0"],
-        env=client_env(), capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--target",
+            str(target),
+            "--index-url",
+            mirror.index_url,
+            "iniconfig==2.0.0",
+        ],
+        env=client_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
     assert (target / "iniconfig-2.0.0.dist-info").is_dir()
-    page = mirror.get("/simple/iniconfig/", headers={
-        "Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    page = mirror.get(
+        "/simple/iniconfig/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    ).json()
     assert all(f["url"].startswith("../../packages/iniconfig/") for f in page["files"])

@@ -9,8 +9,11 @@ from tests.support.fake_upstream import FakeUpstream
 OLD = datetime.now(UTC) - timedelta(days=30)
 
 
-def test_health_metrics_and_access_log(start_mirror, fake_upstream: FakeUpstream,  # type: ignore[no-untyped-def]
-                                       tmp_path: Path) -> None:
+def test_health_metrics_and_access_log(
+    start_mirror,
+    fake_upstream: FakeUpstream,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
     mirror = start_mirror()
@@ -23,8 +26,11 @@ def test_health_metrics_and_access_log(start_mirror, fake_upstream: FakeUpstream
     assert 'mirror_files{state="quarantined"} 1.0' in metrics
     assert "mirror_upstream_up 1.0" in metrics
     assert 'mirror_http_requests_total{endpoint="simple.project_page",status="200"}' in metrics
-    entries = [json.loads(line) for line in mirror.logs().splitlines()
-               if line.startswith("{") and '"method"' in line]
+    entries = [
+        json.loads(line)
+        for line in mirror.logs().splitlines()
+        if line.startswith("{") and '"method"' in line
+    ]
     page = next(e for e in entries if e["path"] == "/simple/demo/")
     assert page["status"] == 200 and page["remote_addr"] == "127.0.0.1"
     assert page["duration_ms"] >= 0

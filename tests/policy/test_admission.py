@@ -8,14 +8,20 @@ WEEK = timedelta(days=7)
 
 def facts(**kw: object) -> FileFacts:
     base: dict[str, object] = {
-        "state": State.PENDING, "decided_by": "upstream", "hold_until": None,
-        "upload_time": NOW - timedelta(days=1), "first_seen_at": NOW, "present_upstream": True}
+        "state": State.PENDING,
+        "decided_by": "upstream",
+        "hold_until": None,
+        "upload_time": NOW - timedelta(days=1),
+        "first_seen_at": NOW,
+        "present_upstream": True,
+    }
     base.update(kw)
     return FileFacts(**base)  # type: ignore[arg-type]
 
 
-def run(f: FileFacts, *, refusal: Refusal | None = None, hold: bool = True,
-        now: datetime = NOW) -> Decision | None:
+def run(
+    f: FileFacts, *, refusal: Refusal | None = None, hold: bool = True, now: datetime = NOW
+) -> Decision | None:
     return decide(f, refusal=refusal, quarantine=WEEK, hold_without_upload_time=hold, now=now)
 
 
@@ -42,14 +48,14 @@ def test_missing_upload_time_fails_closed_unless_configured() -> None:
     decision = run(facts(upload_time=None))
     assert decision is not None
     assert decision.state == State.QUARANTINED and decision.hold_until is None
-    admitted_later = run(facts(upload_time=None, first_seen_at=NOW - timedelta(days=8)),
-                         hold=False)
+    admitted_later = run(facts(upload_time=None, first_seen_at=NOW - timedelta(days=8)), hold=False)
     assert admitted_later is not None and admitted_later.state == State.ADMITTED
 
 
 def test_rule_beats_everything_even_an_approval() -> None:
-    decision = run(facts(state=State.ADMITTED, decided_by="admin:alice"),
-                   refusal=Refusal("denied", RULE))
+    decision = run(
+        facts(state=State.ADMITTED, decided_by="admin:alice"), refusal=Refusal("denied", RULE)
+    )
     assert decision is not None and decision.state == State.BLOCKED
     assert decision.decided_by == RULE
 
@@ -61,8 +67,9 @@ def test_rule_block_lifts_when_the_rule_is_gone() -> None:
 
 
 def test_block_by_a_person_lifts_only_with_the_block() -> None:
-    blocked = facts(state=State.BLOCKED, decided_by="admin:alice",
-                    upload_time=NOW - timedelta(days=30))
+    blocked = facts(
+        state=State.BLOCKED, decided_by="admin:alice", upload_time=NOW - timedelta(days=30)
+    )
     still = run(blocked, refusal=Refusal("incident 42", "admin:alice"))
     assert still is not None and (still.state, still.reason) == (State.BLOCKED, "incident 42")
     lifted = run(blocked)
@@ -95,11 +102,15 @@ def test_reappearing_file_is_held_for_review() -> None:
 
 def test_anomaly_holds_even_an_old_or_admitted_file() -> None:
     for state in (State.PENDING, State.ADMITTED):
-        decision = run(facts(state=state, upload_time=NOW - timedelta(days=90),
-                             anomaly="from the past"))
+        decision = run(
+            facts(state=state, upload_time=NOW - timedelta(days=90), anomaly="from the past")
+        )
         assert decision is not None
         assert (decision.state, decision.hold_until, decision.decided_by) == (
-            State.QUARANTINED, None, POLICY)
+            State.QUARANTINED,
+            None,
+            POLICY,
+        )
 
 
 def test_review_hold_is_not_released_by_age() -> None:

@@ -45,8 +45,9 @@ def test_internal_names_and_globs() -> None:
     assert "internal" in (r.project_refusal("acme-core") or "")
 
 
-@pytest.mark.parametrize("entry", ["not a requirement !!", "pkg @ https://x.test/p.whl",
-                                   "pkg; python_version<'3'"])
+@pytest.mark.parametrize(
+    "entry", ["not a requirement !!", "pkg @ https://x.test/p.whl", "pkg; python_version<'3'"]
+)
 def test_invalid_entries_are_config_errors(entry: str) -> None:
     with pytest.raises(ConfigError):
         rules(deny=[entry])

@@ -21,8 +21,7 @@ URL = f"/packages/demo/{WHEEL}"
 
 
 def publish(fake_upstream: FakeUpstream, tmp_path: Path, **kw: object) -> bytes:
-    fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD,
-                                         **kw)  # type: ignore[arg-type]
+    fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD, **kw)  # type: ignore[arg-type]
     return fake.content
 
 
@@ -30,8 +29,9 @@ def partials(services: Services) -> list[Path]:
     return list(services.blobs.staging_dir().glob("*.part"))
 
 
-def test_file_is_served_and_then_kept(client: FlaskClient, services: Services,
-                                      fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_file_is_served_and_then_kept(
+    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     first = client.get(URL)
@@ -42,8 +42,9 @@ def test_file_is_served_and_then_kept(client: FlaskClient, services: Services,
     assert fake_upstream.hits(f"/files/demo/{WHEEL}") == 1
 
 
-def test_range_and_conditional_requests(client: FlaskClient, fake_upstream: FakeUpstream,
-                                        tmp_path: Path) -> None:
+def test_range_and_conditional_requests(
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     partial = client.get(URL, headers={"Range": "bytes=10-19"})
@@ -53,8 +54,8 @@ def test_range_and_conditional_requests(client: FlaskClient, fake_upstream: Fake
 
 
 def test_tampered_upstream_file_is_rejected_and_never_kept(
-        client: FlaskClient, services: Services, fake_upstream: FakeUpstream,
-        tmp_path: Path) -> None:
+    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     fake_upstream.corrupt(WHEEL)
@@ -72,16 +73,17 @@ def test_tampered_upstream_file_is_rejected_and_never_kept(
     assert page["files"] == []
 
 
-def test_advertised_hash_mismatch_is_rejected(client: FlaskClient, fake_upstream: FakeUpstream,
-                                              tmp_path: Path) -> None:
+def test_advertised_hash_mismatch_is_rejected(
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     publish(fake_upstream, tmp_path, sha256_override="0" * 64)
     client.get("/simple/demo/")
     assert client.get(URL).status_code == 502
 
 
 def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
-        client: FlaskClient, services: Services, fake_upstream: FakeUpstream,
-        tmp_path: Path) -> None:
+    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     fake_upstream.truncate(WHEEL, at_bytes=100, times=3)
@@ -94,7 +96,8 @@ def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
 
 
 def test_concurrent_first_requests_share_one_download(
-        app: Flask, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    app: Flask, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     content = publish(fake_upstream, tmp_path)
     app.test_client().get("/simple/demo/")
     fake_upstream.delay(0.5, path=f"/files/demo/{WHEEL}")
@@ -112,8 +115,9 @@ def test_concurrent_first_requests_share_one_download(
     assert fake_upstream.hits(f"/files/demo/{WHEEL}") == 1
 
 
-def test_metadata_from_upstream_is_verified(client: FlaskClient, fake_upstream: FakeUpstream,
-                                            tmp_path: Path) -> None:
+def test_metadata_from_upstream_is_verified(
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     metadata = client.get(URL + ".metadata")
@@ -123,7 +127,8 @@ def test_metadata_from_upstream_is_verified(client: FlaskClient, fake_upstream: 
 
 
 def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
-        client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     publish(fake_upstream, tmp_path, metadata=None)
     json_page = "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson"
     client.get(json_page)

@@ -36,10 +36,12 @@ def file_row(services: Services, filename: str):  # type: ignore[no-untyped-def]
 
 
 def test_first_request_shows_old_files_and_hides_young_ones(
-        client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path,
-                                  upload_time=datetime.now(UTC) - timedelta(hours=3))
+    fake_upstream.publish_release(
+        "demo", "2.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(hours=3)
+    )
     document = page(client, "demo")
     assert [f["filename"] for f in document["files"]] == ["demo-1.0-py3-none-any.whl"]
     assert document["versions"] == ["1.0"]
@@ -54,15 +56,18 @@ def test_first_request_shows_old_files_and_hides_young_ones(
 
 
 def test_scheduler_admits_once_the_delay_has_passed(
-        make_services, fake_upstream: FakeUpstream, tmp_path: Path  # type: ignore[no-untyped-def]
-        ) -> None:
+    make_services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
     from mirror.app import create_app
 
     # A long TTL: the cycle must admit without re-reading upstream.
     services = make_services(upstream={"ttl": "30d"})
     client = create_app(services.config, services).test_client()
-    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path,
-                                  upload_time=datetime.now(UTC) - timedelta(days=6))
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=6)
+    )
     assert filenames(client, "demo") == []
     services.clock = Clock(timedelta(days=1, minutes=1))
     report = run_cycle(services)
@@ -72,8 +77,8 @@ def test_scheduler_admits_once_the_delay_has_passed(
 
 
 def test_age_is_judged_per_file_not_per_release(
-        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
-        tmp_path: Path) -> None:
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     sdist = tmp_path / "demo-1.0.tar.gz"
@@ -85,12 +90,13 @@ def test_age_is_judged_per_file_not_per_release(
 
 
 def test_file_from_the_past_is_held_for_review(
-        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
-        tmp_path: Path) -> None:
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
-    fake_upstream.publish_release("demo", "0.9", tmpdir=tmp_path,
-                                  upload_time=datetime.now(UTC) - timedelta(days=60))
+    fake_upstream.publish_release(
+        "demo", "0.9", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=60)
+    )
     sync.refresh(services, "demo", force=True)
     row = file_row(services, "demo-0.9-py3-none-any.whl")
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
@@ -99,10 +105,11 @@ def test_file_from_the_past_is_held_for_review(
 
 
 def test_upload_time_rewritten_upstream_is_an_anomaly(
-        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
-        tmp_path: Path) -> None:
-    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path,
-                                  upload_time=datetime.now(UTC) - timedelta(days=2))
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=2)
+    )
     filenames(client, "demo")
     fake_upstream.set_upload_time("demo", "demo-1.0-py3-none-any.whl", OLD)
     sync.refresh(services, "demo", force=True)
@@ -112,8 +119,8 @@ def test_upload_time_rewritten_upstream_is_an_anomaly(
 
 
 def test_missing_upload_time_fails_closed(
-        client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path,
-        services: Services) -> None:
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path, services: Services
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time="absent")
     assert filenames(client, "demo") == []
     row = file_row(services, "demo-1.0-py3-none-any.whl")
@@ -121,8 +128,12 @@ def test_missing_upload_time_fails_closed(
 
 
 def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
-        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    services: Services,
+    client: FlaskClient,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
@@ -137,7 +148,8 @@ def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
     assert "pending review" in admitted_before.reason
     assert "vanished upstream" in caplog.text
     assert file_row(services, "demo-2.0-py3-none-any.whl").reason == (
-        "gone upstream before admission")
+        "gone upstream before admission"
+    )
     fake_upstream.remove_project("demo")
     sync.refresh(services, "demo", force=True)
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
@@ -145,8 +157,9 @@ def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
     assert client.get("/packages/demo/demo-1.0-py3-none-any.whl").status_code == 200
 
 
-def test_yanks_pass_through(services: Services, client: FlaskClient,
-                            fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_yanks_pass_through(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert page(client, "demo")["files"][0]["yanked"] is False
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken <b>build</b>")
@@ -156,8 +169,9 @@ def test_yanks_pass_through(services: Services, client: FlaskClient,
     assert 'data-yanked="broken &lt;b&gt;build&lt;/b&gt;"' in html
 
 
-def test_conditional_requests_and_ttl(services: Services, client: FlaskClient,
-                                      fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_conditional_requests_and_ttl(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
     filenames(client, "demo")
@@ -170,8 +184,8 @@ def test_conditional_requests_and_ttl(services: Services, client: FlaskClient,
 
 
 def test_stale_if_error_keeps_serving_and_readyz_says_so(
-        services: Services, client: FlaskClient, fake_upstream: FakeUpstream,
-        tmp_path: Path) -> None:
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
     fake_upstream.fail(503)
@@ -197,8 +211,11 @@ def test_non_normalised_names_redirect(client: FlaskClient, name: str) -> None:
 
 
 def test_internal_names_never_come_from_upstream(
-        make_services, fake_upstream: FakeUpstream, tmp_path: Path,  # type: ignore[no-untyped-def]
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from mirror.app import create_app
 
     services = make_services(policy={"internal": ["acme-*"]})
@@ -209,8 +226,11 @@ def test_internal_names_never_come_from_upstream(
     assert "refused project request" in caplog.text
 
 
-def test_deny_rule_blocks_retroactively(make_services, fake_upstream: FakeUpstream,  # type: ignore[no-untyped-def]
-                                        tmp_path: Path) -> None:
+def test_deny_rule_blocks_retroactively(
+    make_services,
+    fake_upstream: FakeUpstream,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     from mirror.app import create_app
 
     fake_upstream.publish_release("litellm", "1.82.6", tmpdir=tmp_path, upload_time=OLD)

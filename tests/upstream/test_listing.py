@@ -15,18 +15,33 @@ def json_page(*files: dict[str, object]) -> bytes:
 
 
 def entry(**kw: object) -> dict[str, object]:
-    base: dict[str, object] = {"filename": "demo-1.0-py3-none-any.whl", "url": "../../f/demo.whl",
-                               "hashes": {"sha256": SHA}, "upload-time": "2026-01-02T03:04:05Z"}
+    base: dict[str, object] = {
+        "filename": "demo-1.0-py3-none-any.whl",
+        "url": "../../f/demo.whl",
+        "hashes": {"sha256": SHA},
+        "upload-time": "2026-01-02T03:04:05Z",
+    }
     base.update(kw)
     return base
 
 
 def test_json_entries_resolve_relative_urls_and_fields() -> None:
-    listing = parse_page("demo", json_page(entry(size=10, yanked="broken",
-                                                 **{"core-metadata": {"sha256": SHA},
-                                                    "requires-python": ">=3.9",
-                                                    "provenance": "/integrity/x"})),
-                         JSON_TYPE, PAGE)
+    listing = parse_page(
+        "demo",
+        json_page(
+            entry(
+                size=10,
+                yanked="broken",
+                **{
+                    "core-metadata": {"sha256": SHA},
+                    "requires-python": ">=3.9",
+                    "provenance": "/integrity/x",
+                },
+            )
+        ),
+        JSON_TYPE,
+        PAGE,
+    )
     (f,) = listing.files
     assert f.url == "http://upstream.test/f/demo.whl"
     assert (f.version, f.size, f.yanked, f.yanked_reason) == ("1.0", 10, True, "broken")
@@ -37,9 +52,11 @@ def test_json_entries_resolve_relative_urls_and_fields() -> None:
 
 
 def test_html_fallback_reads_pep503_attributes() -> None:
-    body = (f'<html><body><a href="https://files.test/demo-1.0.tar.gz#sha256={SHA}" '
-            'data-requires-python="&gt;=3.8" data-yanked="" '
-            f'data-dist-info-metadata="sha256={SHA}">demo-1.0.tar.gz</a></body></html>').encode()
+    body = (
+        f'<html><body><a href="https://files.test/demo-1.0.tar.gz#sha256={SHA}" '
+        'data-requires-python="&gt;=3.8" data-yanked="" '
+        f'data-dist-info-metadata="sha256={SHA}">demo-1.0.tar.gz</a></body></html>'
+    ).encode()
     (f,) = parse_page("demo", body, "text/html", PAGE).files
     assert f.filename == "demo-1.0.tar.gz"
     assert f.requires_python == ">=3.8"
@@ -47,22 +64,26 @@ def test_html_fallback_reads_pep503_attributes() -> None:
     assert f.upload_time is None
 
 
-@pytest.mark.parametrize(("bad", "why"), [
-    ({"filename": "other-1.0-py3-none-any.whl"}, "not a distribution of demo"),
-    ({"filename": "../../etc/passwd"}, "not a distribution"),
-    ({"filename": "demo-1.0-py3-none-any.whl\n<script>"}, "not a distribution"),
-    ({"hashes": {"sha256": "zz"}}, "no valid sha256"),
-    ({"hashes": {"md5": SHA}}, "no valid sha256"),
-    ({"url": "file:///etc/passwd"}, "not http(s)"),
-    ({"url": "javascript:alert(1)"}, "not http(s)"),
-    ({"size": -1}, "invalid size"),
-    ({"size": "10"}, "invalid size"),
-    ({"upload-time": "yesterday"}, "invalid upload-time"),
-    ({"filename": 7}, "invalid filename"),
-])
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ({"filename": "other-1.0-py3-none-any.whl"}, "not a distribution of demo"),
+        ({"filename": "../../etc/passwd"}, "not a distribution"),
+        ({"filename": "demo-1.0-py3-none-any.whl\n<script>"}, "not a distribution"),
+        ({"hashes": {"sha256": "zz"}}, "no valid sha256"),
+        ({"hashes": {"md5": SHA}}, "no valid sha256"),
+        ({"url": "file:///etc/passwd"}, "not http(s)"),
+        ({"url": "javascript:alert(1)"}, "not http(s)"),
+        ({"size": -1}, "invalid size"),
+        ({"size": "10"}, "invalid size"),
+        ({"upload-time": "yesterday"}, "invalid upload-time"),
+        ({"filename": 7}, "invalid filename"),
+    ],
+)
 def test_hostile_entries_are_skipped_with_a_reason(bad: dict[str, object], why: str) -> None:
-    listing = parse_page("demo", json_page(entry(**bad), entry(filename="demo-2.0.tar.gz")),
-                         JSON_TYPE, PAGE)
+    listing = parse_page(
+        "demo", json_page(entry(**bad), entry(filename="demo-2.0.tar.gz")), JSON_TYPE, PAGE
+    )
     assert [f.filename for f in listing.files] == ["demo-2.0.tar.gz"]
     assert why in listing.skipped[0]
 
