@@ -65,7 +65,8 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            # "heads": feature migrations may branch from a common parent; all of them apply.
+            command.upgrade(config, "heads")
     except SQLAlchemyError as exc:
         raise StorageError(f"database {engine.url.render_as_string()} unusable: {exc}") from exc
 
