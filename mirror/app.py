@@ -4,7 +4,7 @@ from flask import Flask
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
-from mirror.web import errors, health, metrics, packages, simple
+from mirror.web import admin, api, auth, errors, health, metrics, packages, simple
 
 
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
@@ -13,8 +13,9 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     services = services or Services.from_config(config or load_config())
     app.extensions["mirror"] = services
     app.url_map.strict_slashes = True
-    for module in (simple, packages, health, metrics):
+    for module in (simple, packages, health, metrics, api, admin):
         app.register_blueprint(module.blueprint)
+    auth.init_app(app)  # tokens, sessions and security headers for every route above
     errors.init_app(app)
     metrics.init_app(app)
     return app

@@ -157,6 +157,53 @@ def _add_review(commands: Any) -> None:
         parser.set_defaults(handler=_review_action)
 
 
+# --- tokens (issue-admin) ---------------------------------------------------------------------
+
+
+def _token_action(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import tokens
+    from mirror.timeutil import format_timestamp
+
+    services = _review_services(config)
+    if args.action == "create":
+        created = tokens.create(
+            services, args.scope, ttl=args.ttl, name=args.name, created_by=_cli_actor()
+        )
+        token = created.token
+        print(f"id: {token.id}\nname: {token.name}\nscope: {token.scope.label}")
+        print(f"expires: {format_timestamp(token.expires_at)}\ntoken: {created.secret}")
+        print(
+            "The token is shown only now; store it where its user keeps secrets.", file=sys.stderr
+        )
+    elif args.action == "list":
+        now = services.clock.now()
+        rows = tokens.listing(services)
+        for row in rows:
+            print(
+                f"{row.id}\t{row.scope}\t{tokens.status(row, now)}\t"
+                f"{format_timestamp(row.expires_at)}\t{row.name}"
+            )
+        if not rows:
+            print("no tokens")
+    else:
+        tokens.revoke(services, args.id, by=_cli_actor())
+        print(f"revoked {args.id}")
+    return 0
+
+
+def _add_token(commands: Any) -> None:
+    token = commands.add_parser("token", help="API and index tokens (read, review, admin)")
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="a new token, shown once")
+    create.add_argument("--scope", required=True, choices=["read", "review", "admin"])
+    create.add_argument("--ttl", help="lifetime, e.g. 30d, 12h (default: 30d/12h/1h by scope)")
+    create.add_argument("--name", help="who or what uses it (default: derived from the id)")
+    actions.add_parser("list", help="tokens and their status (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("id")
+    token.set_defaults(handler=_token_action)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirror", description=__doc__)
     parser.add_argument(
@@ -175,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("projects", nargs="*", metavar="PROJECT")
     sync.set_defaults(handler=_sync)
     _add_review(commands)
+    _add_token(commands)
     return parser
 
 

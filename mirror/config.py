@@ -91,12 +91,15 @@ class Config:
         return Path(configured).expanduser().resolve() if configured else self.data_dir / "keys"
 
     @property
-    def anonymous_read(self) -> bool:
-        configured = self.get("auth", "anonymous_read")
-        if configured is not None:
-            return bool(configured)
+    def loopback_bind(self) -> bool:
+        """Whether the server listens on this machine only (no TLS needed in front of it)."""
         host = self.get("server", "bind").rsplit(":", 1)[0].strip("[]")
         return host in {"127.0.0.1", "localhost", "::1"}
+
+    @property
+    def anonymous_read(self) -> bool:
+        configured = self.get("auth", "anonymous_read")
+        return self.loopback_bind if configured is None else bool(configured)
 
     def duration(self, section: str, key: str) -> timedelta:
         return parse_duration(self.get(section, key))

@@ -197,3 +197,18 @@ def release_files(conn: Connection, project: str, version: str) -> list[Row[Any]
         .order_by(files.c.filename)
     )
     return list(conn.execute(query))
+
+
+# --- review API and UI (issue-admin) ----------------------------------------------------------
+
+
+def events_log(
+    conn: Connection, *, project: str | None, before_id: int | None, limit: int
+) -> list[Row[Any]]:
+    """The audit trail, newest first; ``before_id`` pages back through it."""
+    query = select(events).order_by(events.c.id.desc()).limit(limit)
+    if project is not None:
+        query = query.where(events.c.project == project)
+    if before_id is not None:
+        query = query.where(events.c.id < before_id)
+    return list(conn.execute(query))

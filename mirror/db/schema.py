@@ -140,3 +140,32 @@ blocks = Table(
     Column("lift_reason", Text),
     Index("ix_blocks_project", "project"),
 )
+
+# --- access (tokens and review-UI sessions) ---------------------------------------------------
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scope", String(10), nullable=False),
+    # sha256 of the secret: the secret itself is shown once and never stored.
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_by", String(200)),
+)
+
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    # sha256 of the cookie value, so a database reader cannot take over a session.
+    Column("id_sha256", String(64), primary_key=True),
+    Column("token_id", String(32), ForeignKey("tokens.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_admin_sessions_expires", "expires_at"),
+)

@@ -1,0 +1,63 @@
+"""Query functions for API tokens and review-UI sessions (SPEC "Security")."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from mirror.db.schema import admin_sessions, tokens
+
+
+def insert_token(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(tokens).values(**values))
+
+
+def token_by_secret(conn: Connection, secret_sha256: str) -> Row[Any] | None:
+    return conn.execute(select(tokens).where(tokens.c.secret_sha256 == secret_sha256)).first()
+
+
+def token_by_id(conn: Connection, token_id: str) -> Row[Any] | None:
+    return conn.execute(select(tokens).where(tokens.c.id == token_id)).first()
+
+
+def all_tokens(conn: Connection) -> list[Row[Any]]:
+    return list(conn.execute(select(tokens).order_by(tokens.c.created_at.desc(), tokens.c.id)))
+
+
+def revoke_token(conn: Connection, token_id: str, *, at: datetime, by: str) -> int:
+    statement = (
+        update(tokens)
+        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_by=by)
+    )
+    conn.execute(delete(admin_sessions).where(admin_sessions.c.token_id == token_id))
+    return conn.execute(statement).rowcount
+
+
+def insert_session(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(admin_sessions).values(**values))
+
+
+def session_with_token(conn: Connection, id_sha256: str) -> Row[Any] | None:
+    """The session and its token's columns (``token_*``) in one row."""
+    query = (
+        select(
+            admin_sessions,
+            tokens.c.name.label("token_name"),
+            tokens.c.scope.label("token_scope"),
+            tokens.c.expires_at.label("token_expires_at"),
+            tokens.c.revoked_at.label("token_revoked_at"),
+        )
+        .join(tokens, tokens.c.id == admin_sessions.c.token_id)
+        .where(admin_sessions.c.id_sha256 == id_sha256)
+    )
+    return conn.execute(query).first()
+
+
+def delete_session(conn: Connection, id_sha256: str) -> None:
+    conn.execute(delete(admin_sessions).where(admin_sessions.c.id_sha256 == id_sha256))
+
+
+def delete_expired_sessions(conn: Connection, now: datetime) -> None:
+    conn.execute(delete(admin_sessions).where(admin_sessions.c.expires_at <= now))

@@ -1,0 +1,279 @@
+"""The review UI at ``/admin/``: server-rendered pages that work without JavaScript.
+
+People sign in with a review or admin token and get a session cookie (HttpOnly,
+SameSite=Strict, Secure unless the mirror listens on loopback). Every POST form carries the
+session's CSRF token; the sign-in form uses a double-submit cookie. Templates autoescape, and
+nothing upstream-supplied is ever marked safe. Messages after an action come from a fixed table,
+so no request text is reflected into a page.
+"""
+
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+
+from mirror.errors import ConfigError, MirrorError, NotFoundError
+from mirror.names import is_valid_project_name, normalize
+from mirror.services import review, review_view, sessions
+from mirror.services.review import ReviewError
+from mirror.services.sessions import Session
+from mirror.web import services
+from mirror.web.auth import set_identity
+from mirror.web.errors import status_for
+from mirror.web.timefmt import duration_text
+
+blueprint = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+SESSION_COOKIE = "mirror_session"
+LOGIN_COOKIE = "mirror_signin"
+_OPEN = {"admin.static", "admin.sign_in", "admin.sign_in_form"}
+_QUEUE_STATES = ["quarantined", "pending", "blocked", "rejected", "withdrawn", "admitted"]
+MESSAGES = {
+    "approved": "Approved: the release is admitted and on the simple index now.",
+    "blocked": "Blocked: matching files are refused and removed from the index.",
+    "unblocked": "Unblocked: matching files are evaluated again under the normal policy.",
+    "signed-out": "Signed out.",
+}
+
+
+@blueprint.before_request
+def _require_session() -> Response | None:
+    if request.endpoint in _OPEN:
+        return None
+    session = sessions.resolve(services(), request.cookies.get(SESSION_COOKIE, ""))
+    set_identity(session.token if session else None)
+    if session is None:
+        if request.method == "GET":
+            return redirect(url_for("admin.sign_in_form"))
+        abort(401)
+    g.session = session
+    if request.method == "POST" and not session.csrf_ok(request.form.get("csrf", "")):
+        abort(400, "the form expired or came from elsewhere; reload the page and try again")
+    return None
+
+
+@blueprint.after_request
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.errorhandler(MirrorError)
+def _mirror_error(error: MirrorError) -> tuple[str, int]:
+    code = 400 if isinstance(error, ReviewError | ConfigError) else status_for(error)
+    return render_template("admin/error.html", message=str(error), code=code), code
+
+
+@blueprint.errorhandler(400)
+@blueprint.errorhandler(401)
+@blueprint.errorhandler(404)
+def _http_error(error: Any) -> tuple[str, int]:
+    return render_template("admin/error.html", message=error.description, code=error.code), (
+        error.code
+    )
+
+
+@blueprint.app_template_filter("when")
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+@blueprint.app_template_filter("age")
+def _age(value: datetime | None) -> str:
+    return f"{duration_text(services().clock.now() - value)} ago" if value else "unknown"
+
+
+@blueprint.app_template_filter("time_left")
+def _time_left(value: datetime | None) -> str:
+    if value is None:
+        return "awaiting review"
+    left = value - services().clock.now()
+    return f"{duration_text(left)} left" if left.total_seconds() > 0 else "due at next cycle"
+
+
+@blueprint.context_processor
+def _page_context() -> dict[str, Any]:
+    session: Session | None = g.get("session")
+    return {
+        "session": session,
+        "csrf": session.csrf if session else "",
+        "message": MESSAGES.get(request.args.get("done", "")),
+    }
+
+
+# -- signing in and out --------------------------------------------------------------------
+
+
+@blueprint.get("/sign-in")
+def sign_in_form() -> Response:
+    nonce = secrets.token_urlsafe(32)
+    response = Response(render_template("admin/sign_in.html", nonce=nonce, failed=False))
+    _set_cookie(response, LOGIN_COOKIE, nonce, max_age=1800)
+    return response
+
+
+@blueprint.post("/sign-in")
+def sign_in() -> Response:
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    presented = request.form.get("csrf", "")
+    if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
+        abort(400, "the sign-in form expired; reload the page and try again")
+    started = sessions.sign_in(services(), request.form.get("token", ""))
+    if started is None:
+        nonce = secrets.token_urlsafe(32)
+        page = render_template("admin/sign_in.html", nonce=nonce, failed=True)
+        response = Response(page, status=401)
+        _set_cookie(response, LOGIN_COOKIE, nonce, max_age=1800)
+        return response
+    cookie, _session = started
+    response = redirect(url_for("admin.queue"), code=303)
+    _set_cookie(response, SESSION_COOKIE, cookie, max_age=int(sessions.MAX_AGE.total_seconds()))
+    response.delete_cookie(LOGIN_COOKIE, path="/admin/")
+    return response
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> Response:
+    sessions.sign_out(services(), request.cookies.get(SESSION_COOKIE, ""))
+    response = redirect(url_for("admin.sign_in_form", done="signed-out"), code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/admin/")
+    return response
+
+
+def _set_cookie(response: Response, name: str, value: str, *, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/admin/",
+        httponly=True,
+        samesite="Strict",
+        secure=not services().config.loopback_bind,
+    )
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+@blueprint.get("/")
+def queue() -> str:
+    state = request.args.get("state", "quarantined")
+    if state not in _QUEUE_STATES:
+        abort(400, "unknown state")
+    project = _project_filter()
+    releases = review_view.queue(services(), [state], project)
+    return render_template(
+        "admin/queue.html",
+        releases=releases,
+        state=state,
+        states=_QUEUE_STATES,
+        project=project or "",
+    )
+
+
+@blueprint.get("/projects/<project>/releases/<version>")
+def release(project: str, version: str) -> str:
+    report = review_view.report(services(), project, version)
+    return render_template(
+        "admin/release.html",
+        report=report,
+        comparison=_comparison(report),
+        approvable=any(row.state in review.APPROVABLE for row in report.files),
+    )
+
+
+@blueprint.post("/projects/<project>/releases/<version>/approve")
+def approve(project: str, version: str) -> Response:
+    outcome = review.approve(
+        services(), project, version, actor=_actor(), reason=request.form.get("reason", "")
+    )
+    return _back_to_release(outcome.project, version, "approved")
+
+
+@blueprint.get("/blocks")
+def blocks() -> str:
+    return render_template("admin/blocks.html", blocks=review_view.blocked(services()))
+
+
+@blueprint.post("/blocks")
+def block() -> Response:
+    return _block_action(review.block, "blocked")
+
+
+@blueprint.post("/blocks/unblock")
+def unblock() -> Response:
+    return _block_action(review.unblock, "unblocked")
+
+
+@blueprint.get("/events")
+def events() -> str:
+    project = _project_filter()
+    before = request.args.get("before", "")
+    before_id = int(before) if before.isdigit() and len(before) < 19 else None
+    rows = review_view.audit_log(services(), project=project, before_id=before_id, limit=100)
+    return render_template(
+        "admin/events.html",
+        events=rows,
+        project=project or "",
+        older=rows[-1].id if len(rows) == 100 else None,
+    )
+
+
+def _block_action(action: Callable[..., review.Outcome], done: str) -> Response:
+    outcome = action(
+        services(),
+        request.form.get("project", ""),
+        request.form.get("specifier", ""),
+        actor=_actor(),
+        reason=request.form.get("reason", ""),
+    )
+    version = request.form.get("version", "")
+    if version:
+        return _back_to_release(outcome.project, version, done)
+    return redirect(url_for("admin.blocks", done=done), code=303)
+
+
+def _back_to_release(project: str, version: str, done: str) -> Response:
+    target = url_for("admin.release", project=project, version=version, done=done)
+    return redirect(target, code=303)
+
+
+def _actor() -> str:
+    session: Session = g.session
+    return session.token.actor
+
+
+def _project_filter() -> str | None:
+    text = request.args.get("project", "").strip()
+    if not text:
+        return None
+    if not is_valid_project_name(text):
+        raise NotFoundError("no such project")
+    return normalize(text)
+
+
+def _comparison(report: review_view.ReleaseReport) -> list[dict[str, Any]]:
+    """Rows of facts and evidence: this release's values beside the previous admitted one's."""
+    current = review_view.release_facts(report.files)
+    previous = review_view.release_facts(report.previous_files)
+    keys = list(dict.fromkeys([*current, *previous]))
+    return [
+        {
+            "key": key,
+            "current": current.get(key, []),
+            "previous": previous.get(key, []),
+            "changed": report.previous_version is not None
+            and current.get(key, []) != previous.get(key, []),
+        }
+        for key in keys
+    ]

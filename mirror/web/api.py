@@ -1,0 +1,222 @@
+"""The admin JSON API under ``/api/v1/`` (SPEC "HTTP"); described by ``/api/v1/openapi.json``.
+
+Reads need a read token unless anonymous reads are on; every write needs a review token (token
+management an admin token) and a reason, and is attributed to the token in the audit trail.
+"""
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from mirror.errors import ConfigError, MirrorError, NotFoundError
+from mirror.names import is_valid_project_name, normalize
+from mirror.policy.admission import State
+from mirror.services import review, review_view, tokens
+from mirror.services.review import Outcome, ReviewError
+from mirror.services.tokens import Scope, Token, TokenError
+from mirror.web import services
+from mirror.web.api_json import (
+    block_json,
+    event_json,
+    release_json,
+    summary_json,
+    token_json,
+    when,
+)
+from mirror.web.auth import current_token, needs
+from mirror.web.errors import status_for
+from mirror.web.openapi import document
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+STATES = [state.value for state in State]
+_MAX_LIMIT = 1000
+
+
+class BadRequestError(MirrorError):
+    """The request is malformed: a parameter or the JSON body."""
+
+
+@blueprint.errorhandler(MirrorError)
+def _error(error: MirrorError) -> tuple[Response, int]:
+    bad = (BadRequestError, ReviewError, TokenError, ConfigError)
+    code = 400 if isinstance(error, bad) else status_for(error)
+    return jsonify({"error": str(error)}), code
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(document())
+
+
+@blueprint.get("/releases")
+@needs(Scope.READ)
+def releases() -> Response:
+    state = request.args.get("state", State.QUARANTINED.value)
+    if state not in STATES:
+        raise BadRequestError(f"state must be one of: {', '.join(STATES)}")
+    project = request.args.get("project")
+    found = review_view.queue(
+        services(), [state], _project_arg(project) if project else None, _limit()
+    )
+    now = services().clock.now()
+    return jsonify({"releases": [summary_json(s, now) for s in found]})
+
+
+@blueprint.get("/projects/<project>/releases/<version>")
+@needs(Scope.READ)
+def release(project: str, version: str) -> Response:
+    return jsonify(release_json(review_view.report(services(), project, _version(version))))
+
+
+@blueprint.post("/projects/<project>/releases/<version>/approve")
+@needs(Scope.REVIEW)
+def approve(project: str, version: str) -> Response:
+    body = _body()
+    outcome = review.approve(
+        services(), project, _version(version), actor=_actor(), reason=_text(body, "reason")
+    )
+    return _outcome(outcome)
+
+
+@blueprint.get("/blocks")
+@needs(Scope.READ)
+def blocks() -> Response:
+    return jsonify({"blocks": [block_json(row) for row in review_view.blocked(services())]})
+
+
+@blueprint.post("/blocks")
+@needs(Scope.REVIEW)
+def block() -> tuple[Response, int]:
+    body = _body()
+    outcome = review.block(
+        services(),
+        _text(body, "project"),
+        _text(body, "specifier", ""),
+        actor=_actor(),
+        reason=_text(body, "reason"),
+    )
+    return _outcome(outcome), 201
+
+
+@blueprint.post("/blocks/unblock")
+@needs(Scope.REVIEW)
+def unblock() -> Response:
+    body = _body()
+    outcome = review.unblock(
+        services(),
+        _text(body, "project"),
+        _text(body, "specifier", ""),
+        actor=_actor(),
+        reason=_text(body, "reason"),
+    )
+    return _outcome(outcome)
+
+
+@blueprint.get("/events")
+@needs(Scope.READ)
+def events() -> Response:
+    project = request.args.get("project")
+    rows = review_view.audit_log(
+        services(),
+        project=_project_arg(project) if project else None,
+        before_id=_int_arg("before", None, 1, 2**62),
+        limit=_limit(),
+    )
+    return jsonify({"events": [event_json(row) for row in rows]})
+
+
+@blueprint.get("/tokens")
+@needs(Scope.ADMIN)
+def token_list() -> Response:
+    now = services().clock.now()
+    rows = tokens.listing(services())
+    return jsonify({"tokens": [token_json(row, tokens.status(row, now)) for row in rows]})
+
+
+@blueprint.post("/tokens")
+@needs(Scope.ADMIN)
+def token_create() -> tuple[Response, int]:
+    body = _body()
+    created = tokens.create(
+        services(),
+        _text(body, "scope"),
+        ttl=_optional_text(body, "ttl"),
+        name=_optional_text(body, "name"),
+        created_by=_actor(),
+    )
+    token = created.token
+    return jsonify(
+        {
+            "id": token.id,
+            "name": token.name,
+            "scope": token.scope.label,
+            "expires_at": when(token.expires_at),
+            "token": created.secret,
+        }
+    ), 201
+
+
+@blueprint.post("/tokens/<token_id>/revoke")
+@needs(Scope.ADMIN)
+def token_revoke(token_id: str) -> Response:
+    tokens.revoke(services(), token_id, by=_actor())
+    return jsonify({"id": token_id, "status": "revoked"})
+
+
+def _actor() -> str:
+    token: Token | None = current_token()
+    assert token is not None  # guarded by needs(REVIEW) or higher
+    return token.actor
+
+
+def _outcome(outcome: Outcome) -> Response:
+    return jsonify({"project": outcome.project, "changed": outcome.changed})
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise BadRequestError(f"{key!r} must be a string")
+    if "\x00" in value or len(value) > 2000:
+        raise BadRequestError(f"{key!r} is not acceptable text")
+    return value
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    return None if body.get(key) is None else _text(body, key)
+
+
+def _project_arg(name: str) -> str:
+    if not is_valid_project_name(name):
+        raise BadRequestError(f"invalid project name {name[:100]!r}")
+    return normalize(name)
+
+
+def _version(version: str) -> str:
+    # Versions are looked up, never parsed: anything unprintable cannot be one we know.
+    if len(version) > 100 or not version.isprintable():
+        raise NotFoundError("no such release known to the mirror")
+    return version
+
+
+def _limit() -> int:
+    value = _int_arg("limit", 100, 1, _MAX_LIMIT)
+    assert value is not None
+    return value
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadRequestError(f"{name} must be a whole number from {low} to {high}")
+    return int(text)

@@ -1,0 +1,346 @@
+"""The OpenAPI 3 description of ``/api/v1/``, written by hand beside the views it describes.
+
+``tests/web/test_api_schema.py`` runs schemathesis against the running app with this document,
+checking status codes, content types and response bodies, so it cannot drift from the code.
+"""
+
+from typing import Any
+
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
+_STATES = ["pending", "quarantined", "admitted", "blocked", "rejected", "withdrawn"]
+_PROJECT = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$",
+    "maxLength": 200,
+}
+_TOKEN_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}
+_VERSION = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,99}$"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": sorted(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+def _list_of(key: str, schema: str) -> dict[str, Any]:
+    return _object({key: {"type": "array", "items": _ref(schema)}})
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": _object({"error": {"type": "string"}}),
+    "File": _object(
+        {
+            "filename": {"type": "string"},
+            "state": {"type": "string", "enum": _STATES},
+            "reason": {"type": "string"},
+            "decided_by": {"type": "string"},
+            "hold_until": {
+                **_NULLABLE_TIME,
+                "description": "quarantined: when it may be admitted; null when it waits for "
+                "a person (or is not held)",
+            },
+            "state_at": _TIME,
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "size": {"type": "integer", "nullable": True},
+            "upload_time": _NULLABLE_TIME,
+            "age_seconds": {"type": "number", "nullable": True},
+            "first_seen_at": _TIME,
+            "requires_python": _NULLABLE_STRING,
+            "yanked": {"type": "boolean"},
+            "yanked_reason": _NULLABLE_STRING,
+            "present_upstream": {"type": "boolean"},
+            "evidence": {
+                "type": "object",
+                "description": "check results (provenance, publisher, content inspection)",
+            },
+        }
+    ),
+    "Block": _object(
+        {
+            "id": {"type": "integer"},
+            "project": {"type": "string"},
+            "specifier": {"type": "string", "description": "PEP 440; empty: every version"},
+            "reason": {"type": "string"},
+            "actor": {"type": "string"},
+            "created_at": _TIME,
+        }
+    ),
+    "Event": _object(
+        {
+            "id": {"type": "integer"},
+            "at": _TIME,
+            "project": {"type": "string"},
+            "filename": _NULLABLE_STRING,
+            "from_state": _NULLABLE_STRING,
+            "to_state": _NULLABLE_STRING,
+            "actor": {"type": "string"},
+            "reason": {"type": "string"},
+        }
+    ),
+    "ReleaseSummary": _object(
+        {
+            "project": {"type": "string"},
+            "version": {"type": "string"},
+            "first_seen_at": _TIME,
+            "hold_until": _NULLABLE_TIME,
+            "files": {"type": "array", "items": _ref("File")},
+        }
+    ),
+    "Release": _object(
+        {
+            "project": {"type": "string"},
+            "version": {"type": "string"},
+            "files": {"type": "array", "items": _ref("File")},
+            "previous_admitted": {
+                "type": "object",
+                "nullable": True,
+                "required": ["version", "files"],
+                "properties": {
+                    "version": {"type": "string"},
+                    "files": {"type": "array", "items": _ref("File")},
+                },
+            },
+            "blocks": {"type": "array", "items": _ref("Block")},
+            "events": {"type": "array", "items": _ref("Event")},
+        }
+    ),
+    "Outcome": _object(
+        {"project": {"type": "string"}, "changed": {"type": "array", "items": {"type": "string"}}}
+    ),
+    "Token": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "scope": {"type": "string", "enum": ["read", "review", "admin"]},
+            "status": {"type": "string", "enum": ["active", "expired", "revoked"]},
+            "created_at": _TIME,
+            "created_by": {"type": "string"},
+            "expires_at": _TIME,
+            "revoked_at": _NULLABLE_TIME,
+            "revoked_by": _NULLABLE_STRING,
+        }
+    ),
+    "NewToken": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "scope": {"type": "string", "enum": ["read", "review", "admin"]},
+            "expires_at": _TIME,
+            "token": {"type": "string", "description": "the secret; shown only in this answer"},
+        }
+    ),
+    "Decision": _object({"reason": {"type": "string", "minLength": 1}}),
+    "BlockRequest": _object(
+        {"project": _PROJECT, "reason": {"type": "string", "minLength": 1}},
+        {"specifier": {"type": "string", "description": 'e.g. ">=1.82.7,<1.82.9"'}},
+    ),
+    "TokenRequest": _object(
+        {"scope": {"type": "string", "enum": ["read", "review", "admin"]}},
+        {
+            "ttl": {"type": "string", "description": 'lifetime, e.g. "30d", "12h"'},
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        },
+    ),
+}
+
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(schema)}}
+
+
+def _responses(ok: str, ok_code: str = "200", *, write: bool = False) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        ok_code: {"description": "done", "content": _json(ok)},
+        "400": {"description": "malformed request", "content": _json("Error")},
+        "401": {"description": "no, or no valid, token", "content": _TEXT},
+        "403": {"description": "the token's scope is too small", "content": _TEXT},
+    }
+    if write:
+        responses["404"] = {
+            "description": "no such release, block or token",
+            "content": _json("Error"),
+        }
+    return responses
+
+
+def _parameter(name: str, where: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": schema,
+        "description": text,
+    }
+
+
+def _limit() -> dict[str, Any]:
+    return _parameter(
+        "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most this many"
+    )
+
+
+_READ = [{}, {"basic": []}, {"bearer": []}]
+_TOKEN_ONLY = [{"basic": []}, {"bearer": []}]
+
+
+def _operation(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    scope: str,
+    parameters: list[dict[str, Any]] | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Needs a token of scope {scope} or higher"
+        + (" (none when anonymous reads are on)." if scope == "read" else "."),
+        "security": _READ if scope == "read" else _TOKEN_ONLY,
+        "parameters": parameters or [],
+        "responses": responses,
+    }
+    if body:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    return operation
+
+
+def _paths() -> dict[str, Any]:
+    project = _parameter("project", "path", _PROJECT, "project name")
+    version = _parameter("version", "path", _VERSION, "release version, as the mirror lists it")
+    release = _responses("Release")
+    release["404"] = {"description": "no such release", "content": _json("Error")}
+    return {
+        "/api/v1/releases": {
+            "get": _operation(
+                "Releases with files in one state, newest first",
+                _responses("ReleaseList"),
+                scope="read",
+                parameters=[
+                    _parameter(
+                        "state",
+                        "query",
+                        {"type": "string", "enum": _STATES, "default": "quarantined"},
+                        "file state",
+                    ),
+                    _parameter("project", "query", _PROJECT, "only this project"),
+                    _limit(),
+                ],
+            )
+        },
+        "/api/v1/projects/{project}/releases/{version}": {
+            "get": _operation(
+                "One release with all its evidence, the previous admitted release and history",
+                release,
+                scope="read",
+                parameters=[project, version],
+            )
+        },
+        "/api/v1/projects/{project}/releases/{version}/approve": {
+            "post": _operation(
+                "Admit the held files of a release now (recorded with who and why)",
+                _responses("Outcome", write=True),
+                scope="review",
+                parameters=[project, version],
+                body="Decision",
+            )
+        },
+        "/api/v1/blocks": {
+            "get": _operation("Active blocks", _responses("BlockList"), scope="read"),
+            "post": _operation(
+                "Block a project, or the versions a specifier matches, also retroactively",
+                _responses("Outcome", "201"),
+                scope="review",
+                body="BlockRequest",
+            ),
+        },
+        "/api/v1/blocks/unblock": {
+            "post": _operation(
+                "Lift the active block with exactly this project and specifier",
+                _responses("Outcome", write=True),
+                scope="review",
+                body="BlockRequest",
+            )
+        },
+        "/api/v1/events": {
+            "get": _operation(
+                "The audit trail of state changes and decisions, newest first",
+                _responses("EventList"),
+                scope="read",
+                parameters=[
+                    _parameter("project", "query", _PROJECT, "only this project"),
+                    _parameter(
+                        "before",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 2**62},
+                        "events older than this event id (paging)",
+                    ),
+                    _limit(),
+                ],
+            )
+        },
+        "/api/v1/tokens": {
+            "get": _operation(
+                "API tokens (never their secrets)", _responses("TokenList"), scope="admin"
+            ),
+            "post": _operation(
+                "Create a token; its secret is shown once",
+                _responses("NewToken", "201"),
+                scope="admin",
+                body="TokenRequest",
+            ),
+        },
+        "/api/v1/tokens/{token_id}/revoke": {
+            "post": _operation(
+                "Revoke a token at once (its review-UI sessions end too)",
+                _responses("Revoked", write=True),
+                scope="admin",
+                parameters=[
+                    _parameter(
+                        "token_id",
+                        "path",
+                        {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
+                        "id",
+                    )
+                ],
+            )
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    schemas = {
+        **_SCHEMAS,
+        "ReleaseList": _list_of("releases", "ReleaseSummary"),
+        "BlockList": _list_of("blocks", "Block"),
+        "EventList": _list_of("events", "Event"),
+        "TokenList": _list_of("tokens", "Token"),
+        "Revoked": _object({"id": {"type": "string"}, "status": {"type": "string"}}),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "signed-mirror admin API",
+            "version": "1",
+            "description": "Quarantine review: releases and their evidence, approvals, blocks "
+            "and the audit trail. Tokens go as HTTP basic auth (user __token__) or bearer.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }

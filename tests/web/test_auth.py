@@ -1,0 +1,115 @@
+"""Tokens on the index: basic auth and bearer, anonymous reads off, and answers that reveal
+nothing about which tokens or projects exist."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from mirror.db import access
+from mirror.errors import ConfigError, NotFoundError
+from mirror.services import tokens
+from mirror.services.tokens import Scope, TokenError
+from mirror.timeutil import Clock
+
+
+def test_tokens_are_stored_as_hashes_and_expire_by_scope(services) -> None:
+    made = {
+        s: tokens.create(services, s, ttl=None, name=None, created_by="t")
+        for s in Scope.__members__
+    }
+    with services.engine.connect() as conn:
+        rows = {row.scope: row for row in access.all_tokens(conn)}
+    for scope, new in made.items():
+        row = rows[scope.lower()]
+        assert new.secret not in repr(tuple(row))
+        assert row.secret_sha256 == tokens.digest(new.secret)
+    lifetimes = {s: made[s].token.expires_at - rows[s.lower()].created_at for s in made}
+    assert lifetimes == {
+        "READ": timedelta(days=30),
+        "REVIEW": timedelta(hours=12),
+        "ADMIN": timedelta(hours=1),
+    }
+    custom = tokens.create(services, "read", ttl="2h", name="ci", created_by="t")
+    assert tokens.verify(services, custom.secret) == custom.token
+    later = replace(services, clock=Clock(timedelta(hours=2, seconds=1)))
+    assert tokens.verify(later, custom.secret) is None
+
+
+def test_bad_token_requests_are_one_line_errors(services) -> None:
+    with pytest.raises(TokenError, match="unknown scope"):
+        tokens.create(services, "root", ttl=None, name=None, created_by="t")
+    with pytest.raises(TokenError, match="longer than zero"):
+        tokens.create(services, "read", ttl="0", name=None, created_by="t")
+    with pytest.raises(ConfigError, match="invalid duration"):
+        tokens.create(services, "read", ttl="soon", name=None, created_by="t")
+    with pytest.raises(TokenError, match="printable"):
+        tokens.create(services, "read", ttl=None, name="a\nb", created_by="t")
+    with pytest.raises(NotFoundError):
+        tokens.revoke(services, "nope", by="t")
+    made = tokens.create(services, "read", ttl=None, name=None, created_by="t")
+    tokens.revoke(services, made.token.id, by="t")
+    with pytest.raises(TokenError, match="already revoked"):
+        tokens.revoke(services, made.token.id, by="t")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/simple/",
+        "/simple/demo/",
+        "/packages/demo/demo-1.0-py3-none-any.whl",
+        "/simple/no-such-project/",
+        "/nothing/here",
+    ],
+)
+def test_anonymous_read_off_needs_a_read_token_everywhere(closed, path: str) -> None:
+    client, _services, made = closed
+    refused = client.get(path)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith('Basic realm="signed-mirror"')
+    for kind in ("expired", "revoked"):
+        again = client.get(path, headers=made.basic(kind))
+        assert (again.status_code, again.data) == (401, refused.data)
+    wrong = client.get(path, headers={"Authorization": "Bearer smt_" + "x" * 43})
+    assert (wrong.status_code, wrong.data) == (401, refused.data)
+    if path != "/nothing/here" and "no-such" not in path:
+        for kind in ("read", "review", "admin"):
+            assert client.get(path, headers=made.basic(kind)).status_code == 200
+            assert client.get(path, headers=made.bearer(kind)).status_code == 200
+
+
+def test_basic_auth_needs_the_token_user(closed) -> None:
+    client, _services, made = closed
+    import base64
+
+    raw = base64.b64encode(f"alice:{made.secrets['read']}".encode()).decode()
+    assert client.get("/simple/", headers={"Authorization": f"Basic {raw}"}).status_code == 401
+    assert client.get("/simple/", headers={"Authorization": "Basic !!!"}).status_code == 401
+    assert client.get("/simple/", headers={"Authorization": "Digest x"}).status_code == 401
+
+
+def test_probes_stay_open_and_wrong_tokens_fail_even_where_none_is_needed(open_, closed) -> None:
+    for client, _services, made in (open_, closed):
+        for path in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"):
+            assert client.get(path).status_code == 200, path
+        assert client.get("/simple/", headers=made.bearer("revoked")).status_code == 401
+    assert open_[0].get("/simple/demo/").status_code == 200
+
+
+def test_every_answer_carries_the_security_headers(open_) -> None:
+    client, _services, _made = open_
+    for path in ("/simple/", "/admin/sign-in", "/api/v1/openapi.json", "/simple/nope/"):
+        headers = client.get(path).headers
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_revoking_a_token_locks_it_out_at_once(closed) -> None:
+    client, services, made = closed
+    assert client.get("/simple/", headers=made.bearer("read")).status_code == 200
+    tokens.revoke(services, made.ids["read"], by="t")
+    assert client.get("/simple/", headers=made.bearer("read")).status_code == 401
