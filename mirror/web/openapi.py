@@ -15,6 +15,7 @@ _PROJECT = {
     "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$",
     "maxLength": 200,
 }
+_REASON = {"type": "string", "pattern": "\\S", "maxLength": 2000, "description": "why; recorded"}
 _TOKEN_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}
 _VERSION = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,99}$"}
 
@@ -138,9 +139,9 @@ _SCHEMAS: dict[str, Any] = {
             "token": {"type": "string", "description": "the secret; shown only in this answer"},
         }
     ),
-    "Decision": _object({"reason": {"type": "string", "minLength": 1}}),
+    "Decision": _object({"reason": _REASON}),
     "BlockRequest": _object(
-        {"project": _PROJECT, "reason": {"type": "string", "minLength": 1}},
+        {"project": _PROJECT, "reason": _REASON},
         {"specifier": {"type": "string", "description": 'e.g. ">=1.82.7,<1.82.9"'}},
     ),
     "TokenRequest": _object(
