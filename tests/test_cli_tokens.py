@@ -1,0 +1,38 @@
+"""`mirror token create|list|revoke`: shown once, listed without secrets, one-line errors."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import client_env, write_config
+from tests.test_cli import assert_one_line_error
+
+
+def mirror(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mirror", "--config", str(config), *args],
+        env=client_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_create_list_revoke(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "m.toml", {"storage": {"path": str(tmp_path / "data")}})
+    created = mirror(config, "token", "create", "--scope", "review", "--ttl", "2h", "--name", "bob")
+    assert created.returncode == 0, created.stderr
+    secret = re.search(r"^token: (smt_\S{40,})$", created.stdout, re.M).group(1)  # type: ignore[union-attr]
+    token_id = re.search(r"^id: (\w+)$", created.stdout, re.M).group(1)  # type: ignore[union-attr]
+    assert "shown only now" in created.stderr
+    listed = mirror(config, "token", "list").stdout
+    assert re.search(rf"^{token_id}\treview\tactive\t\S+Z\tbob$", listed, re.M)
+    assert secret not in listed
+    assert secret not in (tmp_path / "data" / "mirror.db").read_bytes().decode(errors="replace")
+    assert mirror(config, "token", "revoke", token_id).stdout == f"revoked {token_id}\n"
+    assert f"{token_id}\treview\trevoked" in mirror(config, "token", "list").stdout
+    assert_one_line_error(mirror(config, "token", "revoke", token_id), "already revoked")
+    assert_one_line_error(mirror(config, "token", "revoke", "nope"), "no token with id")
+    bad_ttl = mirror(config, "token", "create", "--scope", "read", "--ttl", "soon")
+    assert_one_line_error(bad_ttl, "invalid duration")
