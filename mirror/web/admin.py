@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
@@ -47,7 +48,7 @@ MESSAGES = {
 
 
 @blueprint.before_request
-def _require_session() -> Response | None:
+def _require_session() -> BaseResponse | None:
     if request.endpoint in _OPEN:
         return None
     session = sessions.resolve(services(), request.cookies.get(SESSION_COOKIE, ""))
@@ -63,7 +64,7 @@ def _require_session() -> Response | None:
 
 
 @blueprint.after_request
-def _no_store(response: Response) -> Response:
+def _no_store(response: BaseResponse) -> BaseResponse:
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -115,26 +116,19 @@ def _page_context() -> dict[str, Any]:
 
 
 @blueprint.get("/sign-in")
-def sign_in_form() -> Response:
-    nonce = secrets.token_urlsafe(32)
-    response = Response(render_template("admin/sign_in.html", nonce=nonce, failed=False))
-    _set_cookie(response, LOGIN_COOKIE, nonce, max_age=1800)
-    return response
+def sign_in_form() -> BaseResponse:
+    return _sign_in_page(failed=False)
 
 
 @blueprint.post("/sign-in")
-def sign_in() -> Response:
+def sign_in() -> BaseResponse:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     presented = request.form.get("csrf", "")
     if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
         abort(400, "the sign-in form expired; reload the page and try again")
     started = sessions.sign_in(services(), request.form.get("token", ""))
     if started is None:
-        nonce = secrets.token_urlsafe(32)
-        page = render_template("admin/sign_in.html", nonce=nonce, failed=True)
-        response = Response(page, status=401)
-        _set_cookie(response, LOGIN_COOKIE, nonce, max_age=1800)
-        return response
+        return _sign_in_page(failed=True)
     cookie, _session = started
     response = redirect(url_for("admin.queue"), code=303)
     _set_cookie(response, SESSION_COOKIE, cookie, max_age=int(sessions.MAX_AGE.total_seconds()))
@@ -143,14 +137,23 @@ def sign_in() -> Response:
 
 
 @blueprint.post("/sign-out")
-def sign_out() -> Response:
+def sign_out() -> BaseResponse:
     sessions.sign_out(services(), request.cookies.get(SESSION_COOKIE, ""))
     response = redirect(url_for("admin.sign_in_form", done="signed-out"), code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin/")
     return response
 
 
-def _set_cookie(response: Response, name: str, value: str, *, max_age: int) -> None:
+def _sign_in_page(*, failed: bool) -> BaseResponse:
+    """The sign-in form with a fresh double-submit nonce (cookie and hidden field)."""
+    nonce = secrets.token_urlsafe(32)
+    page = render_template("admin/sign_in.html", nonce=nonce, failed=failed)
+    response = Response(page, status=401 if failed else 200)
+    _set_cookie(response, LOGIN_COOKIE, nonce, max_age=1800)
+    return response
+
+
+def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) -> None:
     response.set_cookie(
         name,
         value,
@@ -193,7 +196,7 @@ def release(project: str, version: str) -> str:
 
 
 @blueprint.post("/projects/<project>/releases/<version>/approve")
-def approve(project: str, version: str) -> Response:
+def approve(project: str, version: str) -> BaseResponse:
     outcome = review.approve(
         services(), project, version, actor=_actor(), reason=request.form.get("reason", "")
     )
@@ -206,12 +209,12 @@ def blocks() -> str:
 
 
 @blueprint.post("/blocks")
-def block() -> Response:
+def block() -> BaseResponse:
     return _block_action(review.block, "blocked")
 
 
 @blueprint.post("/blocks/unblock")
-def unblock() -> Response:
+def unblock() -> BaseResponse:
     return _block_action(review.unblock, "unblocked")
 
 
@@ -229,7 +232,7 @@ def events() -> str:
     )
 
 
-def _block_action(action: Callable[..., review.Outcome], done: str) -> Response:
+def _block_action(action: Callable[..., review.Outcome], done: str) -> BaseResponse:
     outcome = action(
         services(),
         request.form.get("project", ""),
@@ -243,7 +246,7 @@ def _block_action(action: Callable[..., review.Outcome], done: str) -> Response:
     return redirect(url_for("admin.blocks", done=done), code=303)
 
 
-def _back_to_release(project: str, version: str, done: str) -> Response:
+def _back_to_release(project: str, version: str, done: str) -> BaseResponse:
     target = url_for("admin.release", project=project, version=version, done=done)
     return redirect(target, code=303)
 

@@ -191,8 +191,8 @@ def _limit() -> dict[str, Any]:
     )
 
 
-_READ = [{}, {"basic": []}, {"bearer": []}]
-_TOKEN_ONLY = [{"basic": []}, {"bearer": []}]
+_READ: list[dict[str, list[str]]] = [{}, {"basic": []}, {"bearer": []}]
+_TOKEN_ONLY: list[dict[str, list[str]]] = [{"basic": []}, {"bearer": []}]
 
 
 def _operation(
