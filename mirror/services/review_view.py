@@ -57,8 +57,15 @@ class ReleaseSummary:
         return None if None in times else max(t for t in times if t is not None)
 
 
+def canonical_version(version: str) -> str:
+    """The form the mirror stores versions in ("2.0.0" stays, "v2.0" becomes "2.0")."""
+    parsed = _parsed(version)
+    return str(parsed) if parsed is not None else version
+
+
 def report(services: Services, project: str, version: str) -> ReleaseReport:
     """Raises NotFoundError for a release the mirror has not seen."""
+    version = canonical_version(version)
     rows, project_events = review.release(services, project, version)
     name = rows[0].project
     with services.engine.connect() as conn:

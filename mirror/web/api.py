@@ -204,7 +204,7 @@ def _version(version: str) -> str:
     # Versions are looked up, never parsed: anything unprintable cannot be one we know.
     if len(version) > 100 or not version.isprintable():
         raise NotFoundError("no such release known to the mirror")
-    return version
+    return review_view.canonical_version(version)
 
 
 def _limit() -> int:

@@ -32,6 +32,8 @@ def test_release_shows_its_evidence_beside_the_previous_admitted_release(closed)
     assert release["previous_admitted"]["version"] == "1.0"
     assert release["previous_admitted"]["files"][0]["state"] == "admitted"
     assert release["events"][0]["to_state"] == "quarantined"
+    spelled = client.get("/api/v1/projects/Demo/releases/v2.0", headers=made.bearer("read"))
+    assert (spelled.get_json()["project"], spelled.get_json()["version"]) == ("demo", "2.0")
     missing = client.get("/api/v1/projects/demo/releases/9.9", headers=made.bearer("read"))
     assert missing.status_code == 404 and "error" in missing.get_json()
 
