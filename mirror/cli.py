@@ -167,7 +167,12 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
     services = _review_services(config)
     if args.action == "create":
         created = tokens.create(
-            services, args.scope, ttl=args.ttl, name=args.name, created_by=_cli_actor()
+            services,
+            args.scope,
+            ttl=args.ttl,
+            name=args.name,
+            created_by=_cli_actor(),
+            reason=args.reason,
         )
         token = created.token
         print(f"id: {token.id}\nname: {token.name}\nscope: {token.scope.label}")
@@ -186,7 +191,7 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
         if not rows:
             print("no tokens")
     else:
-        tokens.revoke(services, args.id, by=_cli_actor())
+        tokens.revoke(services, args.id, by=_cli_actor(), reason=args.reason)
         print(f"revoked {args.id}")
     return 0
 
@@ -198,9 +203,11 @@ def _add_token(commands: Any) -> None:
     create.add_argument("--scope", required=True, choices=["read", "review", "admin"])
     create.add_argument("--ttl", help="lifetime, e.g. 30d, 12h (default: 30d/12h/1h by scope)")
     create.add_argument("--name", help="who or what uses it (default: derived from the id)")
+    create.add_argument("--reason", default="issued on the command line", help="recorded")
     actions.add_parser("list", help="tokens and their status (never their secrets)")
     revoke = actions.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("id")
+    revoke.add_argument("--reason", default="revoked on the command line", help="recorded")
     token.set_defaults(handler=_token_action)
 
 

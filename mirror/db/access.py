@@ -25,11 +25,11 @@ def all_tokens(conn: Connection) -> list[Row[Any]]:
     return list(conn.execute(select(tokens).order_by(tokens.c.created_at.desc(), tokens.c.id)))
 
 
-def revoke_token(conn: Connection, token_id: str, *, at: datetime, by: str) -> int:
+def revoke_token(conn: Connection, token_id: str, *, at: datetime, by: str, reason: str) -> int:
     statement = (
         update(tokens)
         .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
-        .values(revoked_at=at, revoked_by=by)
+        .values(revoked_at=at, revoked_by=by, revoked_reason=reason)
     )
     conn.execute(delete(admin_sessions).where(admin_sessions.c.token_id == token_id))
     return conn.execute(statement).rowcount

@@ -153,9 +153,11 @@ tokens = Table(
     Column("secret_sha256", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(200), nullable=False),
+    Column("created_reason", Text, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     Column("revoked_by", String(200)),
+    Column("revoked_reason", Text),
 )
 
 admin_sessions = Table(

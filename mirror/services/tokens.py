@@ -84,9 +84,15 @@ def digest(secret: str) -> str:
 
 
 def create(
-    services: Services, scope: str, *, ttl: str | None, name: str | None, created_by: str
+    services: Services,
+    scope: str,
+    *,
+    ttl: str | None,
+    name: str | None,
+    created_by: str,
+    reason: str,
 ) -> NewToken:
-    level = Scope.parse(scope)
+    level, reason = Scope.parse(scope), _require_reason(reason)
     lifetime = parse_duration(ttl) if ttl is not None else DEFAULT_TTL[level]
     if lifetime <= timedelta(0):
         raise TokenError("--ttl must be longer than zero")
@@ -106,6 +112,7 @@ def create(
                 "secret_sha256": digest(secret),
                 "created_at": now,
                 "created_by": created_by,
+                "created_reason": reason,
                 "expires_at": now + lifetime,
             },
         )
@@ -133,12 +140,19 @@ def listing(services: Services) -> list[Row[Any]]:
         return access.all_tokens(conn)
 
 
-def revoke(services: Services, token_id: str, *, by: str) -> None:
+def revoke(services: Services, token_id: str, *, by: str, reason: str) -> None:
+    reason = _require_reason(reason)
     with writing(services.engine) as conn:
         if access.token_by_id(conn, token_id) is None:
             raise NotFoundError(f"no token with id {token_id!r}")
-        if not access.revoke_token(conn, token_id, at=services.clock.now(), by=by):
+        if not access.revoke_token(conn, token_id, at=services.clock.now(), by=by, reason=reason):
             raise TokenError(f"token {token_id} is already revoked")
+
+
+def _require_reason(reason: str) -> str:
+    if not reason.strip():
+        raise TokenError("a reason is required")
+    return reason.strip()
 
 
 def status(row: Row[Any], now: datetime) -> str:

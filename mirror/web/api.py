@@ -144,6 +144,7 @@ def token_create() -> tuple[Response, int]:
         ttl=_optional_text(body, "ttl"),
         name=_optional_text(body, "name"),
         created_by=_actor(),
+        reason=_text(body, "reason"),
     )
     token = created.token
     return jsonify(
@@ -160,7 +161,7 @@ def token_create() -> tuple[Response, int]:
 @blueprint.post("/tokens/<token_id>/revoke")
 @needs(Scope.ADMIN)
 def token_revoke(token_id: str) -> Response:
-    tokens.revoke(services(), token_id, by=_actor())
+    tokens.revoke(services(), token_id, by=_actor(), reason=_text(_body(), "reason"))
     return jsonify({"id": token_id, "status": "revoked"})
 
 

@@ -95,7 +95,9 @@ def token_json(row: Row[Any], status: str) -> dict[str, Any]:
         "status": status,
         "created_at": when(row.created_at),
         "created_by": row.created_by,
+        "created_reason": row.created_reason,
         "expires_at": when(row.expires_at),
         "revoked_at": when(row.revoked_at),
         "revoked_by": row.revoked_by,
+        "revoked_reason": row.revoked_reason,
     }

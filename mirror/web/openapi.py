@@ -125,9 +125,11 @@ _SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": ["active", "expired", "revoked"]},
             "created_at": _TIME,
             "created_by": {"type": "string"},
+            "created_reason": {"type": "string"},
             "expires_at": _TIME,
             "revoked_at": _NULLABLE_TIME,
             "revoked_by": _NULLABLE_STRING,
+            "revoked_reason": _NULLABLE_STRING,
         }
     ),
     "NewToken": _object(
@@ -145,7 +147,7 @@ _SCHEMAS: dict[str, Any] = {
         {"specifier": {"type": "string", "description": 'e.g. ">=1.82.7,<1.82.9"'}},
     ),
     "TokenRequest": _object(
-        {"scope": {"type": "string", "enum": ["read", "review", "admin"]}},
+        {"scope": {"type": "string", "enum": ["read", "review", "admin"]}, "reason": _REASON},
         {
             "ttl": {"type": "string", "description": 'lifetime, e.g. "30d", "12h"'},
             "name": {"type": "string", "minLength": 1, "maxLength": 100},
@@ -306,6 +308,7 @@ def _paths() -> dict[str, Any]:
                 "Revoke a token at once (its review-UI sessions end too)",
                 _responses("Revoked", write=True),
                 scope="admin",
+                body="Decision",
                 parameters=[
                     _parameter(
                         "token_id",

@@ -42,13 +42,19 @@ def make_tokens(services: Services) -> Tokens:
     secrets: dict[str, str] = {}
     ids: dict[str, str] = {}
     for scope in ("read", "review", "admin"):
-        made = tokens.create(services, scope, ttl=None, name=f"{scope}-bot", created_by="test")
+        made = tokens.create(
+            services, scope, ttl=None, name=f"{scope}-bot", created_by="test", reason="r"
+        )
         secrets[scope], ids[scope] = made.secret, made.token.id
     past = replace(services, clock=Clock(-timedelta(days=1)))
-    expired = tokens.create(past, "admin", ttl="1h", name="old-admin", created_by="test")
+    expired = tokens.create(
+        past, "admin", ttl="1h", name="old-admin", created_by="test", reason="r"
+    )
     secrets["expired"], ids["expired"] = expired.secret, expired.token.id
-    revoked = tokens.create(services, "admin", ttl=None, name="gone-admin", created_by="test")
-    tokens.revoke(services, revoked.token.id, by="test")
+    revoked = tokens.create(
+        services, "admin", ttl=None, name="gone-admin", created_by="test", reason="r"
+    )
+    tokens.revoke(services, revoked.token.id, by="test", reason="r")
     secrets["revoked"], ids["revoked"] = revoked.secret, revoked.token.id
     return Tokens(secrets, ids)
 

@@ -104,5 +104,5 @@ def test_signing_out_or_revoking_ends_the_session(open_) -> None:
     assert client.get("/admin/").status_code == 302
     sign_in(client, made.secrets["admin"])
     assert client.get("/admin/").status_code == 200
-    tokens.revoke(services, made.ids["admin"], by="test")
+    tokens.revoke(services, made.ids["admin"], by="test", reason="r")
     assert client.get("/admin/").status_code == 302

@@ -94,7 +94,9 @@ def test_block_and_unblock_by_specifier(closed) -> None:
 def test_admin_tokens_manage_tokens(closed) -> None:
     client, _services, made = closed
     admin = made.bearer("admin")
-    created = client.post("/api/v1/tokens", json={"scope": "read", "name": "ci"}, headers=admin)
+    body = {"scope": "read", "name": "ci", "reason": "nightly builds"}
+    assert client.post("/api/v1/tokens", json={"scope": "read"}, headers=admin).status_code == 400
+    created = client.post("/api/v1/tokens", json=body, headers=admin)
     assert created.status_code == 201
     new = created.get_json()
     assert new["token"].startswith("smt_") and new["scope"] == "read"
@@ -105,13 +107,20 @@ def test_admin_tokens_manage_tokens(closed) -> None:
     listed = client.get("/api/v1/tokens", headers=admin).get_json()["tokens"]
     assert {t["id"]: t["status"] for t in listed}[made.ids["revoked"]] == "revoked"
     assert all("token" not in t and "secret_sha256" not in t for t in listed)
-    revoked = client.post(f"/api/v1/tokens/{new['id']}/revoke", headers=admin)
+    revoked = client.post(
+        f"/api/v1/tokens/{new['id']}/revoke", json={"reason": "rotated"}, headers=admin
+    )
     assert revoked.status_code == 200
     assert (
         client.get("/simple/", headers={"Authorization": f"Bearer {new['token']}"}).status_code
         == 401
     )
-    assert client.post("/api/v1/tokens", json={"scope": "god"}, headers=admin).status_code == 400
+    bad_scope = client.post("/api/v1/tokens", json={**body, "scope": "god"}, headers=admin)
+    assert bad_scope.status_code == 400
+    listed = {t["id"]: t for t in client.get("/api/v1/tokens", headers=admin).get_json()["tokens"]}
+    assert listed[new["id"]]["created_reason"] == "nightly builds"
+    assert listed[new["id"]]["revoked_reason"] == "rotated"
+    assert listed[new["id"]]["revoked_by"] == f"admin-bot (token {made.ids['admin']})"
 
 
 # -- the matrix: each endpoint x {no token, read, review, admin, expired, revoked} ---------------
@@ -128,8 +137,8 @@ ENDPOINTS = [
     ("POST", "/api/v1/blocks", {"project": "other", "specifier": "==3.0", "reason": "x"}, "review"),
     ("POST", "/api/v1/blocks/unblock", {"project": "other", "reason": "x"}, "review"),
     ("GET", "/api/v1/tokens", None, "admin"),
-    ("POST", "/api/v1/tokens", {"scope": "read"}, "admin"),
-    ("POST", "/api/v1/tokens/000000000000/revoke", None, "admin"),
+    ("POST", "/api/v1/tokens", {"scope": "read", "reason": "x"}, "admin"),
+    ("POST", "/api/v1/tokens/000000000000/revoke", {"reason": "x"}, "admin"),
 ]
 LEVEL = {"read": 1, "review": 2, "admin": 3}
 

@@ -15,7 +15,7 @@ from mirror.timeutil import Clock
 
 def test_tokens_are_stored_as_hashes_and_expire_by_scope(services) -> None:
     made = {
-        s: tokens.create(services, s, ttl=None, name=None, created_by="t")
+        s: tokens.create(services, s, ttl=None, name=None, created_by="t", reason="r")
         for s in Scope.__members__
     }
     with services.engine.connect() as conn:
@@ -30,7 +30,7 @@ def test_tokens_are_stored_as_hashes_and_expire_by_scope(services) -> None:
         "REVIEW": timedelta(hours=12),
         "ADMIN": timedelta(hours=1),
     }
-    custom = tokens.create(services, "read", ttl="2h", name="ci", created_by="t")
+    custom = tokens.create(services, "read", ttl="2h", name="ci", created_by="t", reason="r")
     assert tokens.verify(services, custom.secret) == custom.token
     later = replace(services, clock=Clock(timedelta(hours=2, seconds=1)))
     assert tokens.verify(later, custom.secret) is None
@@ -38,19 +38,21 @@ def test_tokens_are_stored_as_hashes_and_expire_by_scope(services) -> None:
 
 def test_bad_token_requests_are_one_line_errors(services) -> None:
     with pytest.raises(TokenError, match="unknown scope"):
-        tokens.create(services, "root", ttl=None, name=None, created_by="t")
+        tokens.create(services, "root", ttl=None, name=None, created_by="t", reason="r")
     with pytest.raises(TokenError, match="longer than zero"):
-        tokens.create(services, "read", ttl="0", name=None, created_by="t")
+        tokens.create(services, "read", ttl="0", name=None, created_by="t", reason="r")
     with pytest.raises(ConfigError, match="invalid duration"):
-        tokens.create(services, "read", ttl="soon", name=None, created_by="t")
+        tokens.create(services, "read", ttl="soon", name=None, created_by="t", reason="r")
     with pytest.raises(TokenError, match="printable"):
-        tokens.create(services, "read", ttl=None, name="a\nb", created_by="t")
+        tokens.create(services, "read", ttl=None, name="a\nb", created_by="t", reason="r")
+    with pytest.raises(TokenError, match="reason is required"):
+        tokens.create(services, "read", ttl=None, name=None, created_by="t", reason=" ")
     with pytest.raises(NotFoundError):
-        tokens.revoke(services, "nope", by="t")
-    made = tokens.create(services, "read", ttl=None, name=None, created_by="t")
-    tokens.revoke(services, made.token.id, by="t")
+        tokens.revoke(services, "nope", by="t", reason="r")
+    made = tokens.create(services, "read", ttl=None, name=None, created_by="t", reason="r")
+    tokens.revoke(services, made.token.id, by="t", reason="r")
     with pytest.raises(TokenError, match="already revoked"):
-        tokens.revoke(services, made.token.id, by="t")
+        tokens.revoke(services, made.token.id, by="t", reason="r")
 
 
 @pytest.mark.parametrize(
@@ -111,5 +113,5 @@ def test_every_answer_carries_the_security_headers(open_) -> None:
 def test_revoking_a_token_locks_it_out_at_once(closed) -> None:
     client, services, made = closed
     assert client.get("/simple/", headers=made.bearer("read")).status_code == 200
-    tokens.revoke(services, made.ids["read"], by="t")
+    tokens.revoke(services, made.ids["read"], by="t", reason="r")
     assert client.get("/simple/", headers=made.bearer("read")).status_code == 401

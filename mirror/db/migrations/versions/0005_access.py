@@ -22,9 +22,11 @@ def upgrade() -> None:
         sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("created_reason", sa.Text, nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False),
         sa.Column("revoked_at", UTCDateTime),
         sa.Column("revoked_by", sa.String(200)),
+        sa.Column("revoked_reason", sa.Text),
     )
     op.create_table(
         "admin_sessions",
