@@ -4,9 +4,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 
-from mirror.db.schema import blocks, events, files, pages, projects, status
+from mirror.db.schema import (
+    advisories,
+    advisory_ranges,
+    blocks,
+    downloads,
+    events,
+    files,
+    pages,
+    projects,
+    status,
+)
 
 
 def get_project(conn: Connection, name: str) -> Row[Any] | None:
@@ -173,17 +183,26 @@ def add_block(conn: Connection, values: Mapping[str, Any]) -> None:
 
 
 def lift_blocks(
-    conn: Connection, project: str, specifier: str, *, at: datetime, by: str, reason: str
+    conn: Connection,
+    project: str,
+    specifier: str,
+    *,
+    at: datetime,
+    by: str,
+    reason: str,
+    actor: str | None = None,
 ) -> int:
+    """Lift active blocks on ``project`` + ``specifier`` (placed by ``actor`` when given)."""
+    conditions = [
+        blocks.c.project == project,
+        blocks.c.specifier == specifier,
+        blocks.c.lifted_at.is_(None),
+    ]
+    if actor is not None:
+        conditions.append(blocks.c.actor == actor)
     statement = (
         update(blocks)
-        .where(
-            and_(
-                blocks.c.project == project,
-                blocks.c.specifier == specifier,
-                blocks.c.lifted_at.is_(None),
-            )
-        )
+        .where(and_(*conditions))
         .values(lifted_at=at, lifted_by=by, lift_reason=reason)
     )
     return conn.execute(statement).rowcount
@@ -196,4 +215,74 @@ def release_files(conn: Connection, project: str, version: str) -> list[Row[Any]
         .where(and_(projects.c.name == project, files.c.version == version))
         .order_by(files.c.filename)
     )
+    return list(conn.execute(query))
+
+
+# --- advisories and download audit (issue 5) ---
+
+
+def active_blocks_by(conn: Connection, actor: str) -> list[Row[Any]]:
+    query = (
+        select(blocks)
+        .where(and_(blocks.c.actor == actor, blocks.c.lifted_at.is_(None)))
+        .order_by(blocks.c.id)
+    )
+    return list(conn.execute(query))
+
+
+def get_advisory(conn: Connection, osv_id: str) -> Row[Any] | None:
+    return conn.execute(select(advisories).where(advisories.c.osv_id == osv_id)).first()
+
+
+def put_advisory(
+    conn: Connection, values: Mapping[str, Any], ranges: Sequence[tuple[str, str]]
+) -> None:
+    """Insert or replace an advisory and its affected ranges (project, specifier)."""
+    current = get_advisory(conn, values["osv_id"])
+    if current is None:
+        conn.execute(insert(advisories).values(**values))
+        current = get_advisory(conn, values["osv_id"])
+        assert current is not None
+    else:
+        conn.execute(update(advisories).where(advisories.c.id == current.id).values(**values))
+        conn.execute(delete(advisory_ranges).where(advisory_ranges.c.advisory_id == current.id))
+    advisory_id = current.id
+    if ranges:
+        conn.execute(
+            insert(advisory_ranges),
+            [{"advisory_id": advisory_id, "project": p, "specifier": s} for p, s in ranges],
+        )
+
+
+def _advisories_naming(project: str) -> Any:
+    return select(advisory_ranges.c.advisory_id).where(advisory_ranges.c.project == project)
+
+
+def list_advisories(conn: Connection, project: str | None = None) -> list[Row[Any]]:
+    """Advisories newest first; only those naming ``project`` when given."""
+    query = select(advisories).order_by(advisories.c.modified.desc(), advisories.c.osv_id)
+    if project is not None:
+        query = query.where(advisories.c.id.in_(_advisories_naming(project)))
+    return list(conn.execute(query))
+
+
+def list_advisory_ranges(conn: Connection, project: str | None = None) -> list[Row[Any]]:
+    """The affected ranges of the advisories ``list_advisories`` returns."""
+    query = select(advisory_ranges).order_by(advisory_ranges.c.id)
+    if project is not None:
+        query = query.where(advisory_ranges.c.advisory_id.in_(_advisories_naming(project)))
+    return list(conn.execute(query))
+
+
+def add_downloads(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    conn.execute(insert(downloads), list(rows))
+
+
+def release_downloads(
+    conn: Connection, project: str, version: str | None, limit: int | None
+) -> list[Row[Any]]:
+    query = select(downloads).where(downloads.c.project == project)
+    if version is not None:
+        query = query.where(downloads.c.version == version)
+    query = query.order_by(downloads.c.at.desc(), downloads.c.id.desc()).limit(limit)
     return list(conn.execute(query))
