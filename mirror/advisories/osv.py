@@ -9,6 +9,7 @@ Not done here: GIT ranges (commit hashes say nothing about release versions) and
 events are ignored; severity scores are not kept.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,10 @@ MALICIOUS_ORIGINS = "malicious-packages-origins"
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 _VERSION_RANGES = {"ECOSYSTEM", "SEMVER"}
 _RANGE_TYPES = _VERSION_RANGES | {"GIT"}
-_MAX_ID = 200
+# OSV ids are like "MAL-2026-1234", "GHSA-xxxx-xxxx-xxxx", "PYSEC-2026-1": kept to that shape
+# because they end up in actor names, logs and terminal output.
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$")
+_MAX_SUMMARY = 1000
 
 
 class AdvisoryError(MirrorError):
@@ -79,8 +83,10 @@ def parse(document: Any, source: str, fallback_id: str | None = None) -> Advisor
         osv_id = _text(doc, "id", "advisory") or fallback_id
     except AdvisoryError as exc:
         raise AdvisoryError(f"{source}: {exc}") from exc
-    if not osv_id or len(osv_id) > _MAX_ID:
-        raise AdvisoryError(f"{source}: advisory without a usable id")
+    if not osv_id:
+        raise AdvisoryError(f"{source}: advisory without an id")
+    if not _ID_RE.match(osv_id):
+        raise AdvisoryError(f"{source}: advisory id {osv_id[:60]!r} is not a valid OSV id")
     try:
         return _parse(doc, osv_id, source)
     except AdvisoryError as exc:
@@ -105,7 +111,7 @@ def _parse(doc: Mapping[str, Any], osv_id: str, source: str) -> Advisory | None:
         modified=_timestamp(doc, "modified", required=True),  # type: ignore[arg-type]
         published=_timestamp(doc, "published"),
         withdrawn=_timestamp(doc, "withdrawn"),
-        summary=_text(doc, "summary", "advisory"),
+        summary=_one_line(_text(doc, "summary", "advisory"))[:_MAX_SUMMARY],
         details=_text(doc, "details", "advisory"),
         aliases=tuple(_strings(doc, "aliases", "advisory")),
         links=tuple(_links(doc)),
@@ -226,6 +232,11 @@ def _checked(specifier: str, where: str) -> str:
     except InvalidSpecifier as exc:
         raise AdvisoryError(f"{where}: cannot express {specifier[:80]!r} as a specifier") from exc
     return specifier
+
+
+def _one_line(text: str) -> str:
+    # The summary becomes a block's reason, shown on terminals and pages: no control characters.
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _links(doc: Mapping[str, Any]) -> Iterable[str]:

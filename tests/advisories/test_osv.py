@@ -84,8 +84,16 @@ def test_empty_id_takes_the_file_name() -> None:
     doc = malicious("", "evil", versions=["1.0"])
     advisory = parse(doc, "x/MAL-0000-src-1.json", "MAL-0000-src-1")
     assert advisory is not None and advisory.osv_id == "MAL-0000-src-1" and advisory.malicious
-    with pytest.raises(AdvisoryError, match="without a usable id"):
+    with pytest.raises(AdvisoryError, match="advisory without an id"):
         parse(doc, "list.json[0]", None)
+    with pytest.raises(AdvisoryError, match="is not a valid OSV id"):
+        parse(dict(doc, id="MAL-1\x1b[2J"), "x.json")
+
+
+def test_summary_is_one_printable_line() -> None:
+    doc = malicious("MAL-2026-6", "evil", summary="Malicious\n code\x1b[31m in\tevil")
+    advisory = parse(doc, "t.json")
+    assert advisory is not None and advisory.summary == "Malicious code [31m in evil"
 
 
 def _broken(change: str) -> dict[str, Any]:
