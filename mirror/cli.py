@@ -210,11 +210,11 @@ def _audit_downloads(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     # Control characters in a client-supplied user agent must not reach the terminal.
-    rows = [tuple(cell.encode("unicode_escape").decode() for cell in row) for row in rows]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
+    safe = [tuple(cell.encode("unicode_escape").decode() for cell in row) for row in rows]
+    widths = [max(len(r[i]) for r in [header, *safe]) for i in range(len(header))]
+    for row in [header, *safe]:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )

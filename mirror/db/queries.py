@@ -95,6 +95,11 @@ def record_event(
     )
 
 
+def record_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many audit events in one statement (the columns of ``record_event``)."""
+    conn.execute(insert(events), list(rows))
+
+
 def project_events(conn: Connection, project: str, limit: int = 200) -> list[Row[Any]]:
     query = (
         select(events)
@@ -178,8 +183,8 @@ def active_blocks(conn: Connection, project: str | None = None) -> list[Row[Any]
     return list(conn.execute(query))
 
 
-def add_block(conn: Connection, values: Mapping[str, Any]) -> None:
-    conn.execute(insert(blocks).values(**values))
+def add_blocks(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    conn.execute(insert(blocks), list(rows))
 
 
 def lift_blocks(
@@ -221,37 +226,31 @@ def release_files(conn: Connection, project: str, version: str) -> list[Row[Any]
 # --- advisories and download audit (issue 5) ---
 
 
-def active_blocks_by(conn: Connection, actor: str) -> list[Row[Any]]:
-    query = (
-        select(blocks)
-        .where(and_(blocks.c.actor == actor, blocks.c.lifted_at.is_(None)))
-        .order_by(blocks.c.id)
-    )
-    return list(conn.execute(query))
+def advisory_ranges_of(conn: Connection, advisory_id: int) -> list[Row[Any]]:
+    query = select(advisory_ranges).where(advisory_ranges.c.advisory_id == advisory_id)
+    return list(conn.execute(query.order_by(advisory_ranges.c.id)))
 
 
-def get_advisory(conn: Connection, osv_id: str) -> Row[Any] | None:
-    return conn.execute(select(advisories).where(advisories.c.osv_id == osv_id)).first()
+def advisory_versions(conn: Connection) -> dict[str, tuple[int, datetime]]:
+    """Every stored advisory's id and ``modified`` time, by OSV id."""
+    query = select(advisories.c.osv_id, advisories.c.id, advisories.c.modified)
+    return {row.osv_id: (row.id, row.modified) for row in conn.execute(query)}
 
 
-def put_advisory(
-    conn: Connection, values: Mapping[str, Any], ranges: Sequence[tuple[str, str]]
-) -> None:
-    """Insert or replace an advisory and its affected ranges (project, specifier)."""
-    current = get_advisory(conn, values["osv_id"])
-    if current is None:
-        conn.execute(insert(advisories).values(**values))
-        current = get_advisory(conn, values["osv_id"])
-        assert current is not None
-    else:
-        conn.execute(update(advisories).where(advisories.c.id == current.id).values(**values))
-        conn.execute(delete(advisory_ranges).where(advisory_ranges.c.advisory_id == current.id))
-    advisory_id = current.id
-    if ranges:
-        conn.execute(
-            insert(advisory_ranges),
-            [{"advisory_id": advisory_id, "project": p, "specifier": s} for p, s in ranges],
-        )
+def add_advisories(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(advisories), list(rows))
+
+
+def update_advisory(conn: Connection, advisory_id: int, values: Mapping[str, Any]) -> None:
+    """Replace an advisory's fields and drop its ranges (the caller adds the new ones)."""
+    conn.execute(update(advisories).where(advisories.c.id == advisory_id).values(**values))
+    conn.execute(delete(advisory_ranges).where(advisory_ranges.c.advisory_id == advisory_id))
+
+
+def add_advisory_ranges(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(advisory_ranges), list(rows))
 
 
 def _advisories_naming(project: str) -> Any:

@@ -12,7 +12,7 @@ OSV ``modified`` time moved forward.
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -70,9 +70,7 @@ def import_path(services: Services, path: str | Path) -> ImportReport:
     incoming = _newest(_parse_all(Path(path), report))
     now = services.clock.now()
     with writing(services.engine) as conn:
-        touched: set[str] = set()
-        for advisory in incoming.values():
-            touched |= _store(conn, advisory, now, report)
+        touched = _store(conn, list(incoming.values()), now, report)
         known = set(queries.project_names(conn))
         for project in sorted(touched & known):
             report.changed_files += review.reevaluate(conn, services, project, now)
@@ -110,57 +108,89 @@ def _newest(advisories: list[Advisory]) -> dict[str, Advisory]:
     return newest
 
 
-def _store(conn: Connection, advisory: Advisory, now: datetime, report: ImportReport) -> set[str]:
-    """Write one advisory unless what is stored is as new; the projects whose blocks changed."""
-    current = queries.get_advisory(conn, advisory.osv_id)
-    if current is not None and current.modified >= advisory.modified:
-        report.unchanged.append(advisory.osv_id)
-        return set()
-    (report.added if current is None else report.updated).append(advisory.osv_id)
-    queries.put_advisory(
+def _store(
+    conn: Connection, incoming: list[Advisory], now: datetime, report: ImportReport
+) -> set[str]:
+    """Write what is new or newer than what is stored; the projects whose blocks changed.
+
+    New advisories are written in bulk (a feed holds tens of thousands, and SQLite holds its
+    write lock for the whole import); updates, rare, one by one.
+    """
+    stored = queries.advisory_versions(conn)
+    fresh = [a for a in incoming if a.osv_id not in stored]
+    newer = [a for a in incoming if a.osv_id in stored and stored[a.osv_id][1] < a.modified]
+    report.added += [a.osv_id for a in fresh]
+    report.updated += [a.osv_id for a in newer]
+    written = set(report.added) | set(report.updated)
+    report.unchanged += [a.osv_id for a in incoming if a.osv_id not in written]
+    queries.add_advisories(conn, [_values(a, now) for a in fresh])
+    ids = {osv_id: key for osv_id, (key, _) in queries.advisory_versions(conn).items()}
+    lifts: set[tuple[str, str, str]] = set()
+    blocks: set[review.NewBlock] = {b for a in fresh for b in _blocks_of(a)}
+    for advisory in newer:
+        key = ids[advisory.osv_id]
+        before = {r.project for r in queries.advisory_ranges_of(conn, key)}
+        queries.update_advisory(conn, key, _values(advisory, now))
+        active = _active_blocks(conn, advisory, before)
+        wanted = _blocks_of(advisory)
+        lifts |= {(b.project, b.specifier, b.actor) for b in active - wanted}
+        blocks |= wanted - active
+    queries.add_advisory_ranges(
         conn,
-        {
-            "osv_id": advisory.osv_id,
-            "modified": advisory.modified,
-            "published": advisory.published,
-            "withdrawn": advisory.withdrawn,
-            "summary": advisory.summary,
-            "details": advisory.details,
-            "aliases": list(advisory.aliases),
-            "links": list(advisory.links),
-            "malicious": advisory.malicious,
-            "source": advisory.source,
-            "imported_at": now,
-        },
-        [(item.project, item.specifier) for item in advisory.affected],
+        [
+            {"advisory_id": ids[a.osv_id], "project": item.project, "specifier": item.specifier}
+            for a in fresh + newer
+            for item in a.affected
+        ],
     )
-    return _sync_blocks(conn, advisory, now)
-
-
-def _sync_blocks(conn: Connection, advisory: Advisory, now: datetime) -> set[str]:
-    """Make the advisory's active blocks match what it says now (none once withdrawn)."""
-    reason = advisory.summary.strip() or f"malicious package ({advisory.osv_id})"
-    wanted = (
-        {(item.project, item.specifier, reason) for item in advisory.affected}
-        if advisory.malicious and advisory.withdrawn is None
-        else set()
-    )
-    active = {
-        (b.project, b.specifier, b.reason) for b in queries.active_blocks_by(conn, advisory.actor)
-    }
-    for project, specifier, _ in sorted(active - wanted):
+    for project, specifier, actor in sorted(lifts):
         review.record_lift(
             conn,
             project,
             specifier,
-            by=advisory.actor,
+            by=actor,
             reason="advisory withdrawn or changed",
             now=now,
-            placed_by=advisory.actor,
+            placed_by=actor,
         )
-    for project, specifier, text in sorted(wanted - active):
-        review.record_block(conn, project, specifier, actor=advisory.actor, reason=text, now=now)
-    return {project for project, _, _ in active ^ wanted}
+    review.record_blocks(conn, sorted(blocks, key=astuple), now)
+    return {project for project, _, _ in lifts} | {b.project for b in blocks}
+
+
+def _values(advisory: Advisory, now: datetime) -> dict[str, Any]:
+    return {
+        "osv_id": advisory.osv_id,
+        "modified": advisory.modified,
+        "published": advisory.published,
+        "withdrawn": advisory.withdrawn,
+        "summary": advisory.summary,
+        "details": advisory.details,
+        "aliases": list(advisory.aliases),
+        "links": list(advisory.links),
+        "malicious": advisory.malicious,
+        "source": advisory.source,
+        "imported_at": now,
+    }
+
+
+def _blocks_of(advisory: Advisory) -> set[review.NewBlock]:
+    """The blocks a malicious advisory asks for: one per affected range, none once withdrawn."""
+    if not advisory.malicious or advisory.withdrawn is not None:
+        return set()
+    reason = advisory.summary or f"malicious package ({advisory.osv_id})"
+    return {
+        review.NewBlock(item.project, item.specifier, advisory.actor, reason)
+        for item in advisory.affected
+    }
+
+
+def _active_blocks(conn: Connection, advisory: Advisory, before: set[str]) -> set[review.NewBlock]:
+    return {
+        review.NewBlock(b.project, b.specifier, b.actor, b.reason)
+        for project in sorted(before)
+        for b in queries.active_blocks(conn, project)
+        if b.actor == advisory.actor
+    }
 
 
 def list_advisories(services: Services, project: str | None = None) -> list[StoredAdvisory]:

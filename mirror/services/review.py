@@ -4,6 +4,7 @@ Every decision names who made it and why, and is written to the audit trail in t
 transaction as the state change it causes.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,33 +70,49 @@ def block(services: Services, project: str, specifier: str, *, actor: str, reaso
     parse_specifier(specifier)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        record_block(conn, project, specifier.strip(), actor=actor, reason=reason, now=now)
+        record_blocks(conn, [NewBlock(project, specifier.strip(), actor, reason)], now)
     return Outcome(project, _reevaluate(services, project))
 
 
-def record_block(
-    conn: Connection, project: str, specifier: str, *, actor: str, reason: str, now: datetime
-) -> None:
-    """Store a block (a person's or an advisory's) and its audit event."""
-    queries.add_block(
+@dataclass(frozen=True)
+class NewBlock:
+    project: str
+    specifier: str
+    actor: str
+    reason: str
+
+
+def record_blocks(conn: Connection, new: Sequence[NewBlock], now: datetime) -> None:
+    """Store blocks (a person's or an advisory's) and their audit events, in bulk."""
+    if not new:
+        return
+    queries.add_blocks(
         conn,
-        {
-            "project": project,
-            "specifier": specifier,
-            "reason": reason,
-            "actor": actor,
-            "created_at": now,
-        },
+        [
+            {
+                "project": b.project,
+                "specifier": b.specifier,
+                "reason": b.reason,
+                "actor": b.actor,
+                "created_at": now,
+            }
+            for b in new
+        ],
     )
-    queries.record_event(
+    queries.record_events(
         conn,
-        at=now,
-        project=project,
-        filename=None,
-        from_state=None,
-        to_state=None,
-        actor=actor,
-        reason=f"block {specifier or '(all versions)'}: {reason}",
+        [
+            {
+                "at": now,
+                "project": b.project,
+                "filename": None,
+                "from_state": None,
+                "to_state": None,
+                "actor": b.actor,
+                "reason": f"block {b.specifier or '(all versions)'}: {b.reason}",
+            }
+            for b in new
+        ],
     )
 
 
