@@ -1,7 +1,7 @@
 """Import OSV advisories, keep them as evidence, and block what malicious-package entries name.
 
 A malicious advisory blocks through the same ``blocks`` rows and code as a person's block
-(``review.record_block``), attributed to ``advisory:<id>`` with the advisory's summary as the
+(``review.record_blocks``), attributed to ``advisory:<id>`` with the advisory's summary as the
 reason: matching files are blocked at once, admitted ones too, and files that appear later are
 blocked on first sight. Other advisories are stored and shown, never blocking.
 
