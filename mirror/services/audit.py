@@ -60,6 +60,7 @@ class DownloadRecorder:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._at_exit = False
 
     def record(self, download: Download) -> None:
         """Queue one record; never blocks on the database."""
@@ -76,13 +77,21 @@ class DownloadRecorder:
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="download-audit", daemon=True)
         self._thread.start()
-        atexit.register(self.close)
+        if not self._at_exit:
+            atexit.register(self.close)
+            self._at_exit = True
 
     def _run(self) -> None:
-        while not self._stopping:
+        # The thread ends once a flush leaves nothing behind; the next record starts another,
+        # so an idle process (or a test's app) keeps no thread.
+        while True:
             self._wake.wait(self._interval)
             self._wake.clear()
             self.flush()
+            with self._lock:
+                if self._stopping or not self._buffer:
+                    self._thread = None
+                    return
 
     def flush(self) -> int:
         """Write everything buffered now; the number of records written."""
@@ -111,13 +120,15 @@ class DownloadRecorder:
 
     def close(self) -> None:
         """Stop the thread and write what is left (at process exit)."""
-        atexit.unregister(self.close)
-        thread = self._thread
-        self._stopping = True
+        if self._at_exit:
+            atexit.unregister(self.close)
+            self._at_exit = False
+        with self._lock:
+            thread, self._stopping = self._thread, True
         self._wake.set()
         if thread is not None and self._pid == os.getpid():
             thread.join(timeout=30)
-        self._thread, self._stopping = None, False
+        self._stopping = False
         self.flush()
 
 
