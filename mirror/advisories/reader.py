@@ -13,7 +13,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -39,7 +39,6 @@ class Document:
 class _Budget:
     documents: int = 0
     total_bytes: int = 0
-    names: set[str] = field(default_factory=set)
 
     def take(self, name: str, size: int) -> None:
         self.documents += 1
@@ -50,20 +49,23 @@ class _Budget:
             raise AdvisoryError(f"{name}: more than {MAX_TOTAL_BYTES >> 20} MiB in one import")
 
 
-def read_documents(path: Path) -> list[Document]:
-    """Every OSV document under ``path`` (a ``.json`` file, a zip archive or a folder).
+def read_documents(path: Path) -> Iterator[Document]:
+    """Every OSV document under ``path`` (a ``.json`` file, a zip archive or a folder), one at
+    a time so that a large feed is never held in memory as JSON.
 
     Raises:
         AdvisoryError: the path is missing, or a file is unreadable, too large or not JSON.
     """
     budget = _Budget()
     if path.is_dir():
-        return [doc for file in _json_files(path) for doc in _from_file(file, budget)]
-    if not path.is_file():
+        for file in _json_files(path):
+            yield from _from_file(file, budget)
+    elif not path.is_file():
         raise AdvisoryError(f"{path}: no such file or folder")
-    if zipfile.is_zipfile(path):
-        return list(_from_zip(path, budget))
-    return list(_from_file(path, budget))
+    elif zipfile.is_zipfile(path):
+        yield from _from_zip(path, budget)
+    else:
+        yield from _from_file(path, budget)
 
 
 def _json_files(folder: Path) -> Iterator[Path]:

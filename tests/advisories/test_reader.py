@@ -11,11 +11,15 @@ from mirror.advisories.osv import AdvisoryError
 from tests.support.osv import malicious, write_json, write_zip
 
 
+def list_documents(path: Path) -> list[reader.Document]:
+    return list(reader.read_documents(path))
+
+
 def test_folder_is_walked_for_json_files_only(tmp_path: Path) -> None:
     write_json(tmp_path / "feed/pypi/evil/MAL-2026-1.json", malicious("MAL-2026-1", "evil"))
     write_json(tmp_path / "feed/pypi/bad/MAL-2026-2.json", [malicious("MAL-2026-2", "bad")])
     (tmp_path / "feed/README.md").write_text("not an advisory")
-    documents = reader.read_documents(tmp_path / "feed")
+    documents = list_documents(tmp_path / "feed")
     assert [d.name for d in documents] == [
         str(tmp_path / "feed/pypi/bad/MAL-2026-2.json[0]"),
         str(tmp_path / "feed/pypi/evil/MAL-2026-1.json"),
@@ -28,7 +32,7 @@ def test_zip_members_are_read_in_memory(tmp_path: Path) -> None:
         tmp_path / "feed.zip",
         {"osv/MAL-2026-1.json": malicious("MAL-2026-1", "evil"), "osv/notes.txt": b"x"},
     )
-    (document,) = reader.read_documents(archive)
+    (document,) = list_documents(archive)
     assert document.name == f"{archive}:osv/MAL-2026-1.json"
     assert document.content["id"] == "MAL-2026-1"
 
@@ -40,7 +44,7 @@ def test_zip_with_path_traversal_is_refused(tmp_path: Path, member: str) -> None
         {"ok/MAL-2026-1.json": malicious("MAL-2026-1", "evil"), member: malicious("MAL-2", "x")},
     )
     with pytest.raises(AdvisoryError, match=r"unsafe member name .*archive refused"):
-        reader.read_documents(archive)
+        list_documents(archive)
 
 
 def test_zip_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
@@ -48,7 +52,7 @@ def test_zip_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
     archive = write_zip(tmp_path / "bomb.zip", {"MAL-2026-1.json": bomb})
     assert archive.stat().st_size < 100_000
     with pytest.raises(AdvisoryError, match=r"bomb.zip:MAL-2026-1.json: larger than 8 MiB"):
-        reader.read_documents(archive)
+        list_documents(archive)
 
 
 def test_zip_member_lying_about_its_size_is_cut_off(tmp_path: Path) -> None:
@@ -63,7 +67,7 @@ def test_zip_member_lying_about_its_size_is_cut_off(tmp_path: Path) -> None:
     data[local + 22 : local + 26] = (10).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
     with pytest.raises(AdvisoryError, match=r"liar\.zip: damaged .*Bad CRC"):
-        reader.read_documents(archive)
+        list_documents(archive)
 
 
 def test_symlinked_zip_member_is_refused(tmp_path: Path) -> None:
@@ -73,7 +77,7 @@ def test_symlinked_zip_member_is_refused(tmp_path: Path) -> None:
         info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(AdvisoryError, match="symbolic link"):
-        reader.read_documents(archive)
+        list_documents(archive)
 
 
 def test_damaged_zip(tmp_path: Path) -> None:
@@ -81,7 +85,7 @@ def test_damaged_zip(tmp_path: Path) -> None:
     data = archive.read_bytes()
     archive.write_bytes(data[:30] + b"\x00" * 40 + data[70:])
     with pytest.raises(AdvisoryError, match=r"feed\.zip: damaged"):
-        reader.read_documents(archive)
+        list_documents(archive)
 
 
 def test_huge_file_and_bad_json_name_the_file(tmp_path: Path) -> None:
@@ -89,15 +93,15 @@ def test_huge_file_and_bad_json_name_the_file(tmp_path: Path) -> None:
     with huge.open("wb") as handle:
         handle.truncate(reader.MAX_DOCUMENT_BYTES + 1)
     with pytest.raises(AdvisoryError, match=f"^{huge}: larger than 8 MiB$"):
-        reader.read_documents(huge)
+        list_documents(huge)
     bad = tmp_path / "bad.json"
     bad.write_text('{"id": "MAL-1", ')
     with pytest.raises(AdvisoryError, match=f"^{bad}: not valid JSON: "):
-        reader.read_documents(bad)
+        list_documents(bad)
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(AdvisoryError, match="not valid JSON"):
-        reader.read_documents(deep)
+        list_documents(deep)
 
 
 def test_symlinked_file_in_a_folder_is_refused(tmp_path: Path) -> None:
@@ -105,9 +109,9 @@ def test_symlinked_file_in_a_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "feed").mkdir()
     os.symlink(tmp_path / "outside.json", tmp_path / "feed/MAL-2026-1.json")
     with pytest.raises(AdvisoryError, match="symbolic link"):
-        reader.read_documents(tmp_path / "feed")
+        list_documents(tmp_path / "feed")
 
 
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(AdvisoryError, match="no such file or folder"):
-        reader.read_documents(tmp_path / "nope")
+        list_documents(tmp_path / "nope")
