@@ -84,7 +84,8 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import review
     from mirror.timeutil import format_timestamp
 
-    rows, events = review.release(_review_services(config), args.project, args.version)
+    services = _review_services(config)
+    rows, events = review.release(services, args.project, args.version)
     for row in rows:
         uploaded = format_timestamp(row.upload_time) if row.upload_time else "unknown"
         print(
@@ -101,6 +102,7 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
                 f"  {format_timestamp(event.at)} {event.filename or ''} "
                 f"{event.from_state or ''}->{event.to_state or ''} {event.actor}: {event.reason}"
             )
+    _print_release_advisories(services, args.project, args.version)
     return 0
 
 
@@ -186,6 +188,16 @@ def _advisories_list(args: argparse.Namespace, config: Config) -> int:
     if not found:
         print("no advisories")
     return 0
+
+
+def _print_release_advisories(services: "Services", project: str, version: str) -> None:
+    from mirror.services import advisories
+
+    found = advisories.advisories_for(services, project, version)
+    print("advisories:" if found else "advisories: none")
+    for item in found:
+        kind = "malicious" if item.malicious else "advisory"
+        print(f"  {item.osv_id} ({kind}): {item.summary}")
 
 
 def _audit_downloads(args: argparse.Namespace, config: Config) -> int:

@@ -59,3 +59,9 @@ def test_advisory_import_stops_pip_installing_an_admitted_release(
     assert listing.startswith("MAL-2026-21\tmalicious\t")
     blocked = mirror.cli("review", "list", "--status", "blocked").stdout
     assert "demo-2.0-py3-none-any.whl" in blocked and "Malicious code in demo" in blocked
+    shown = mirror.cli("review", "show", "demo", "2.0").stdout
+    assert (
+        "state: blocked (blocked: Malicious code in demo (PyPI)) by advisory:MAL-2026-21" in shown
+    )
+    assert "  MAL-2026-21 (malicious): Malicious code in demo (PyPI)" in shown
+    assert "advisories: none" in mirror.cli("review", "show", "demo", "1.0").stdout
