@@ -63,12 +63,16 @@ def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | No
     return conn.execute(query).first()
 
 
+# Row values go in as execute parameters, not .values(): the statement then compiles once and
+# is cached, which makes a first sync of a project with thousands of files several times faster.
+
+
 def insert_file(conn: Connection, values: Mapping[str, Any]) -> None:
-    conn.execute(insert(files).values(**values))
+    conn.execute(insert(files), dict(values))
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:
-    conn.execute(update(files).where(files.c.id == file_id).values(**values))
+    conn.execute(update(files).where(files.c.id == file_id), values)
 
 
 def record_event(
@@ -83,15 +87,16 @@ def record_event(
     reason: str,
 ) -> None:
     conn.execute(
-        insert(events).values(
-            at=at,
-            project=project,
-            filename=filename,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            reason=reason,
-        )
+        insert(events),
+        {
+            "at": at,
+            "project": project,
+            "filename": filename,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "reason": reason,
+        },
     )
 
 
