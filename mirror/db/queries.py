@@ -249,7 +249,7 @@ def add_advisories(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def update_advisory(conn: Connection, advisory_id: int, values: Mapping[str, Any]) -> None:
     """Replace an advisory's fields and drop its ranges (the caller adds the new ones)."""
-    conn.execute(update(advisories).where(advisories.c.id == advisory_id).values(**values))
+    conn.execute(update(advisories).where(advisories.c.id == advisory_id), dict(values))
     conn.execute(delete(advisory_ranges).where(advisory_ranges.c.advisory_id == advisory_id))
 
 
