@@ -115,3 +115,19 @@ def test_symlinked_file_in_a_folder_is_refused(tmp_path: Path) -> None:
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(AdvisoryError, match="no such file or folder"):
         list_documents(tmp_path / "nope")
+
+
+def test_import_wide_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(3):
+        write_json(tmp_path / f"feed/MAL-2026-{n}.json", malicious(f"MAL-2026-{n}", "evil"))
+    monkeypatch.setattr(reader, "MAX_DOCUMENTS", 2)
+    with pytest.raises(AdvisoryError, match="more than 2 advisory files in one import"):
+        list_documents(tmp_path / "feed")
+    monkeypatch.setattr(reader, "MAX_DOCUMENTS", 10)
+    monkeypatch.setattr(reader, "MAX_TOTAL_BYTES", 3 << 20)
+    big = malicious("MAL-2026-9", "evil")
+    big["details"] = "x" * (2 << 20)
+    write_json(tmp_path / "feed/MAL-2026-9.json", big)
+    write_json(tmp_path / "feed/MAL-2026-8.json", big)
+    with pytest.raises(AdvisoryError, match="more than 3 MiB in one import"):
+        list_documents(tmp_path / "feed")

@@ -184,3 +184,18 @@ def test_bad_input_names_the_file_and_imports_nothing(
     assert expected in str(caught.value)
     assert count(services, advisories_table) == 0 and count(services, blocks) == 0
     assert len(listed(demo, "demo")) == 2
+
+
+def test_the_newest_copy_in_one_import_wins(
+    services: Services, demo: FlaskClient, tmp_path: Path
+) -> None:
+    old = malicious("MAL-2026-16", "demo", versions=["1.0"], modified="2026-03-01T00:00:00Z")
+    new = malicious("MAL-2026-16", "demo", versions=["2.0"], modified="2026-03-02T00:00:00Z")
+    write_json(tmp_path / "feed/b/copy.json", old)
+    write_json(tmp_path / "feed/a/copy.json", new)
+    report = advisories.import_path(services, tmp_path / "feed")
+    assert report.added == ["MAL-2026-16"]
+    assert listed(demo, "demo") == ["demo-1.0-py3-none-any.whl"]
+    (stored,) = advisories.list_advisories(services)
+    assert stored.modified == datetime(2026, 3, 2, tzinfo=UTC)
+    assert stored.source == str(tmp_path / "feed/a/copy.json")
