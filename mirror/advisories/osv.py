@@ -106,9 +106,12 @@ def _parse(doc: Mapping[str, Any], osv_id: str, source: str) -> Advisory | None:
     )
     if not affected:
         return None
+    modified = _timestamp(doc, "modified")
+    if modified is None:
+        raise AdvisoryError("modified is missing")
     return Advisory(
         osv_id=osv_id,
-        modified=_timestamp(doc, "modified", required=True),  # type: ignore[arg-type]
+        modified=modified,
         published=_timestamp(doc, "published"),
         withdrawn=_timestamp(doc, "withdrawn"),
         summary=_one_line(_text(doc, "summary", "advisory"))[:_MAX_SUMMARY],
@@ -151,13 +154,14 @@ def _affected(entry: Mapping[str, Any], where: str) -> list[Affected]:
     specifiers: list[str] = []
     has_version_data = False
     for i, item in enumerate(_list(entry, "ranges", where)):
-        range_ = _mapping(item, f"{where}.ranges[{i}]")
-        kind = _text(range_, "type", f"{where}.ranges[{i}]")
+        here = f"{where}.ranges[{i}]"
+        range_ = _mapping(item, here)
+        kind = _text(range_, "type", here)
         if kind not in _RANGE_TYPES:
-            raise AdvisoryError(f"{where}.ranges[{i}].type {kind[:40]!r} is not an OSV range type")
+            raise AdvisoryError(f"{here}.type {kind[:40]!r} is not an OSV range type")
         if kind in _VERSION_RANGES:
             has_version_data = True
-            specifiers += _range_specifiers(_list(range_, "events", f"{where}.ranges[{i}]"), where)
+            specifiers += _range_specifiers(_list(range_, "events", here), here)
     for version in _strings(entry, "versions", where):
         has_version_data = True
         specifiers.append(_exact(version, where))
@@ -169,8 +173,8 @@ def _affected(entry: Mapping[str, Any], where: str) -> list[Affected]:
 
 def _range_specifiers(events: list[Any], where: str) -> list[str]:
     """OSV's evaluation: sorted by version, "introduced" opens an affected interval, "fixed"
-    (exclusive) or "last_affected" (inclusive) closes it; a range that starts with a closing
-    event is affected from the lowest version on."""
+    (exclusive) or "last_affected" (inclusive) closes it. A range that starts with a closing
+    event is affected from the lowest version on; one with no events at all, everywhere."""
     parsed: list[tuple[Version | None, str]] = []
     for i, raw in enumerate(events):
         event = _mapping(raw, f"{where}.events[{i}]")
@@ -246,11 +250,9 @@ def _links(doc: Mapping[str, Any]) -> Iterable[str]:
             yield url
 
 
-def _timestamp(doc: Mapping[str, Any], key: str, *, required: bool = False) -> datetime | None:
+def _timestamp(doc: Mapping[str, Any], key: str) -> datetime | None:
     text = _text(doc, key, "advisory")
     if not text:
-        if required:
-            raise AdvisoryError(f"{key} is missing")
         return None
     try:
         return parse_timestamp(text)

@@ -120,7 +120,7 @@ def _broken(change: str) -> dict[str, Any]:
     [
         ("affected", "advisory.affected must be a list"),
         ("versions", "affected[0].versions must be a list of strings"),
-        ("event", "events[0].introduced must be a version string"),
+        ("event", "affected[0].ranges[0].events[0].introduced must be a version string"),
         ("range-version", "is not a PEP 440 version"),
         ("range-type", "is not an OSV range type"),
         ("modified", "not an RFC 3339 timestamp"),
