@@ -2,10 +2,11 @@
 stops), and an advisory import stops pip installing a release that was admitted."""
 
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import stop_process
+from tests.conftest import RunningMirror, stop_process
 from tests.e2e.test_clients import installed, pip_install
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.osv import malicious, write_json
@@ -36,6 +37,16 @@ def test_pip_download_is_audited_and_flushed_when_the_server_stops(
     assert "pip/" in row and f'CPython","version":"{sys.version.split()[0]}' in row
 
 
+def audited(mirror: RunningMirror, release: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        table = mirror.cli("audit", "downloads", release).stdout
+        if "no downloads" not in table:
+            return table
+        time.sleep(0.2)
+    raise AssertionError(f"no download of {release} recorded")
+
+
 def test_advisory_import_stops_pip_installing_an_admitted_release(
     start_mirror,  # type: ignore[no-untyped-def]
     fake_upstream: FakeUpstream,
@@ -45,6 +56,8 @@ def test_advisory_import_stops_pip_installing_an_admitted_release(
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path / "b", upload_time=OLD)
     mirror = start_mirror()
     assert pip_install(mirror, tmp_path / "t1", "demo==2.0").returncode == 0
+    # The default one-second interval: the record shows while the server runs.
+    assert "demo-2.0-py3-none-any.whl" in audited(mirror, "demo==2.0")
     advisory = write_json(
         tmp_path / "MAL-2026-21.json", malicious("MAL-2026-21", "demo", versions=["2.0"])
     )
