@@ -4,7 +4,7 @@ from flask import Flask
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
-from mirror.web import admin, api, auth, errors, health, metrics, packages, simple
+from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple
 
 
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
@@ -18,4 +18,5 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     auth.init_app(app)  # tokens, sessions and security headers for every route above
     errors.init_app(app)
     metrics.init_app(app)
+    downloads.init_app(app)
     return app

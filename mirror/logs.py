@@ -28,3 +28,5 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic narrates every start at INFO (plugins, dialect); only its problems matter here.
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))

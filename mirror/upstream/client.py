@@ -101,7 +101,8 @@ class UpstreamClient:
             return Page(
                 body=body,
                 content_type=response.headers.get("Content-Type", ""),
-                url=response.geturl() or url,
+                # urllib3 reports only the path of the final URL; file links resolve against it.
+                url=urljoin(url, response.geturl() or ""),
                 etag=response.headers.get("ETag"),
                 last_modified=response.headers.get("Last-Modified"),
             )

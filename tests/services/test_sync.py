@@ -118,6 +118,18 @@ def test_upload_time_rewritten_upstream_is_an_anomaly(
     assert "upload time changed" in row.reason
 
 
+@pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
+def test_relative_file_urls_resolve_against_the_page(
+    make_services, tmp_path: Path, html_only: bool
+) -> None:
+    with FakeUpstream(relative_urls=True, html_only=html_only) as upstream:
+        upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+        services = make_services(upstream={"url": upstream.simple_url})
+        sync.refresh(services, "demo", force=True)
+        row = file_row(services, "demo-1.0-py3-none-any.whl")
+        assert row.url == upstream.file_url("demo", "demo-1.0-py3-none-any.whl")
+
+
 def test_missing_upload_time_fails_closed(
     client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path, services: Services
 ) -> None:
