@@ -17,7 +17,9 @@ from sqlalchemy import Row
 from mirror.db import queries
 from mirror.policy.admission import State
 from mirror.policy.rules import parse_specifier, version_in
-from mirror.services import review
+from mirror.services import advisories, audit, review, tokens
+from mirror.services.advisories import StoredAdvisory
+from mirror.services.audit import Download
 from mirror.services.context import Services
 
 
@@ -29,6 +31,7 @@ class ReleaseReport:
     previous_version: str | None
     previous_files: list[Row[Any]]
     blocks: list[Row[Any]]
+    advisories: list[StoredAdvisory]
     events: list[Row[Any]]
     now: datetime
 
@@ -80,6 +83,7 @@ def report(services: Services, project: str, version: str) -> ReleaseReport:
         previous_version=previous,
         previous_files=[r for r in siblings if r.version == previous and r.state == "admitted"],
         blocks=[b for b in blocks if _covers(b.specifier, version)],
+        advisories=advisories.advisories_for(services, name, version),
         events=[e for e in project_events if e.filename is None or e.filename in filenames],
         now=services.clock.now(),
     )
@@ -167,3 +171,12 @@ def _kind(filename: str) -> str:
     except InvalidWheelFilename:
         return "wheel"
     return "wheel " + ".".join(sorted({str(tag) for tag in tags}))
+
+
+def downloads(
+    services: Services, project: str, version: str | None, limit: int
+) -> tuple[list[Download], dict[str, str]]:
+    """Who pulled a project or one release, newest first, and the names of the tokens used."""
+    pulled = audit.downloads(services, project, version, limit=limit)
+    names = {row.id: row.name for row in tokens.listing(services)} if pulled else {}
+    return pulled, names

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
+from mirror.services import advisories as advisory_store
 from mirror.services import review, review_view, sessions
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
@@ -38,6 +39,7 @@ blueprint = Blueprint(
 SESSION_COOKIE = "mirror_session"
 LOGIN_COOKIE = "mirror_signin"
 _OPEN = {"admin.static", "admin.sign_in", "admin.sign_in_form"}
+DOWNLOADS_SHOWN = 200
 _QUEUE_STATES = ["quarantined", "pending", "blocked", "rejected", "withdrawn", "admitted"]
 MESSAGES = {
     "approved": "Approved: the release is admitted and on the simple index now.",
@@ -187,9 +189,15 @@ def queue() -> str:
 @blueprint.get("/projects/<project>/releases/<version>")
 def release(project: str, version: str) -> str:
     report = review_view.report(services(), project, version)
+    downloads, token_names = review_view.downloads(
+        services(), report.project, report.version, DOWNLOADS_SHOWN
+    )
     return render_template(
         "admin/release.html",
         report=report,
+        downloads=downloads,
+        token_names=token_names,
+        download_limit=DOWNLOADS_SHOWN,
         comparison=_comparison(report),
         approvable=any(row.state in review.APPROVABLE for row in report.files),
     )
@@ -216,6 +224,13 @@ def block() -> BaseResponse:
 @blueprint.post("/blocks/unblock")
 def unblock() -> BaseResponse:
     return _block_action(review.unblock, "unblocked")
+
+
+@blueprint.get("/advisories")
+def advisories() -> str:
+    project = _project_filter()
+    found = advisory_store.list_advisories(services(), project)
+    return render_template("admin/advisories.html", advisories=found, project=project or "")
 
 
 @blueprint.get("/events")

@@ -11,12 +11,14 @@ from flask import Blueprint, Response, jsonify, request
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import State
-from mirror.services import review, review_view, tokens
+from mirror.services import advisories, review, review_view, tokens
 from mirror.services.review import Outcome, ReviewError
 from mirror.services.tokens import Scope, Token, TokenError
 from mirror.web import services
 from mirror.web.api_json import (
+    advisory_json,
     block_json,
+    download_json,
     event_json,
     release_json,
     summary_json,
@@ -124,6 +126,25 @@ def events() -> Response:
         limit=_limit(),
     )
     return jsonify({"events": [event_json(row) for row in rows]})
+
+
+@blueprint.get("/advisories")
+@needs(Scope.READ)
+def advisory_list() -> Response:
+    project = request.args.get("project")
+    found = advisories.list_advisories(services(), _project_arg(project) if project else None)
+    return jsonify({"advisories": [advisory_json(item) for item in found[: _limit()]]})
+
+
+@blueprint.get("/projects/<project>/downloads")
+@needs(Scope.REVIEW)
+def downloads(project: str) -> Response:
+    """Who pulled this: the first question after an incident."""
+    version = request.args.get("version")
+    pulled, names = review_view.downloads(
+        services(), _project_arg(project), _version(version) if version else None, _limit()
+    )
+    return jsonify({"downloads": [download_json(item, names) for item in pulled]})
 
 
 @blueprint.get("/tokens")

@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from mirror.services.advisories import StoredAdvisory
+from mirror.services.audit import Download
 from mirror.services.review_view import ReleaseReport, ReleaseSummary
 from mirror.timeutil import format_timestamp
 
@@ -70,6 +72,35 @@ def summary_json(summary: ReleaseSummary, now: datetime) -> dict[str, Any]:
     }
 
 
+def advisory_json(advisory: StoredAdvisory) -> dict[str, Any]:
+    return {
+        "id": advisory.osv_id,
+        "summary": advisory.summary,
+        "details": advisory.details,
+        "malicious": advisory.malicious,
+        "modified": when(advisory.modified),
+        "published": when(advisory.published),
+        "withdrawn": when(advisory.withdrawn),
+        "aliases": list(advisory.aliases),
+        "links": list(advisory.links),
+        "affected": [{"project": a.project, "specifier": a.specifier} for a in advisory.affected],
+        "imported_at": when(advisory.imported_at),
+    }
+
+
+def download_json(download: Download, token_names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "at": when(download.at),
+        "project": download.project,
+        "version": download.version,
+        "filename": download.filename,
+        "token_id": download.token_id,
+        "token_name": token_names.get(download.token_id or ""),
+        "remote_addr": download.remote_addr,
+        "user_agent": download.user_agent,
+    }
+
+
 def release_json(report: ReleaseReport) -> dict[str, Any]:
     previous = None
     if report.previous_version is not None:
@@ -83,6 +114,7 @@ def release_json(report: ReleaseReport) -> dict[str, Any]:
         "files": [file_json(row, report.now) for row in report.files],
         "previous_admitted": previous,
         "blocks": [block_json(row) for row in report.blocks],
+        "advisories": [advisory_json(advisory) for advisory in report.advisories],
         "events": [event_json(row) for row in report.events],
     }
 

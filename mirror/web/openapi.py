@@ -87,6 +87,36 @@ _SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string"},
         }
     ),
+    "Advisory": _object(
+        {
+            "id": {"type": "string", "description": "OSV id, e.g. MAL-2026-1234"},
+            "summary": {"type": "string"},
+            "details": {"type": "string"},
+            "malicious": {"type": "boolean", "description": "malicious entries block"},
+            "modified": _TIME,
+            "published": _NULLABLE_TIME,
+            "withdrawn": _NULLABLE_TIME,
+            "aliases": {"type": "array", "items": {"type": "string"}},
+            "links": {"type": "array", "items": {"type": "string"}},
+            "affected": {
+                "type": "array",
+                "items": _object({"project": {"type": "string"}, "specifier": {"type": "string"}}),
+            },
+            "imported_at": _TIME,
+        }
+    ),
+    "Download": _object(
+        {
+            "at": _TIME,
+            "project": {"type": "string"},
+            "version": {"type": "string"},
+            "filename": {"type": "string"},
+            "token_id": {**_NULLABLE_STRING, "description": "null: an anonymous read"},
+            "token_name": _NULLABLE_STRING,
+            "remote_addr": _NULLABLE_STRING,
+            "user_agent": _NULLABLE_STRING,
+        }
+    ),
     "ReleaseSummary": _object(
         {
             "project": {"type": "string"},
@@ -111,6 +141,7 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
             "blocks": {"type": "array", "items": _ref("Block")},
+            "advisories": {"type": "array", "items": _ref("Advisory")},
             "events": {"type": "array", "items": _ref("Event")},
         }
     ),
@@ -292,6 +323,29 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/api/v1/advisories": {
+            "get": _operation(
+                "Imported OSV advisories, newest first",
+                _responses("AdvisoryList"),
+                scope="read",
+                parameters=[
+                    _parameter("project", "query", _PROJECT, "only this project"),
+                    _limit(),
+                ],
+            )
+        },
+        "/api/v1/projects/{project}/downloads": {
+            "get": _operation(
+                "Who pulled a project's files (one release with ?version=), newest first",
+                _responses("DownloadList"),
+                scope="review",
+                parameters=[
+                    project,
+                    _parameter("version", "query", _VERSION, "only this release"),
+                    _limit(),
+                ],
+            )
+        },
         "/api/v1/tokens": {
             "get": _operation(
                 "API tokens (never their secrets)", _responses("TokenList"), scope="admin"
@@ -329,6 +383,8 @@ def document() -> dict[str, Any]:
         "BlockList": _list_of("blocks", "Block"),
         "EventList": _list_of("events", "Event"),
         "TokenList": _list_of("tokens", "Token"),
+        "AdvisoryList": _list_of("advisories", "Advisory"),
+        "DownloadList": _list_of("downloads", "Download"),
         "Revoked": _object({"id": {"type": "string"}, "status": {"type": "string"}}),
     }
     return {

@@ -2,6 +2,7 @@
 release, blocks another, and sees both on /simple/; upstream-supplied HTML stays inert text."""
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy import update
 from mirror.db.engine import make_engine
 from mirror.db.schema import files
 from tests.conftest import RunningMirror
+from tests.support import osv
 from tests.support.fake_upstream import FakeUpstream
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -72,6 +74,14 @@ def mirror(start_mirror, fake_upstream: FakeUpstream, tmp_path: Path) -> Running
             .values(evidence={"provenance": {"publisher": {"repository": PAYLOAD}}})
         )
     engine.dispose()
+    # Hostile text from elsewhere: an advisory feed and a client's User-Agent.
+    advisory = osv.vulnerability("PYSEC-X", "xss-pkg", introduced="0", fixed="2")
+    advisory["summary"] = PAYLOAD
+    running.cli("advisories", "import", str(osv.write_json(tmp_path / "x.json", advisory)))
+    pulled = running.get(
+        "/packages/bad-pkg/bad_pkg-1.0-py3-none-any.whl", headers={"User-Agent": PAYLOAD}
+    )
+    assert pulled.status == 200
     return running
 
 
@@ -126,7 +136,23 @@ def test_upstream_html_is_inert_text_on_every_page(
     page.fill("#token", review_token(mirror))
     page.click("button:has-text('Sign in')")
     release = "/admin/projects/xss-pkg/releases/1.0"
-    for path in ("/admin/", release, "/admin/events", "/simple/xss-pkg/", "/simple/"):
+    pulled = "/admin/projects/bad-pkg/releases/1.0"
+    deadline = time.monotonic() + 20  # the download audit writes in batches, every second
+    page.goto(mirror.url + pulled)
+    while PAYLOAD not in page.inner_text("main"):  # the User-Agent, in "Who pulled this"
+        assert time.monotonic() < deadline, "download not recorded"
+        time.sleep(0.2)
+        page.goto(mirror.url + pulled)
+    pages = (
+        "/admin/",
+        release,
+        pulled,
+        "/admin/events",
+        "/admin/advisories",
+        "/simple/xss-pkg/",
+        "/simple/",
+    )
+    for path in pages:
         page.goto(mirror.url + path)
         assert page.evaluate("window.__pwned") is None, path
         assert page.locator("img[src='x']").count() == 0, path
@@ -137,4 +163,5 @@ def test_upstream_html_is_inert_text_on_every_page(
     assert ">=3" + PAYLOAD in shown  # requires-python
     assert PAYLOAD.replace('"', '\\"') in shown  # the evidence, JSON-encoded text
     assert "xss_pkg-1.0-<script>" not in shown
+    assert PAYLOAD in shown[shown.index("Advisories") :]  # the advisory summary
     assert dialogs == []

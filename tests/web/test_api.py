@@ -136,6 +136,8 @@ ENDPOINTS = [
     ("POST", "/api/v1/projects/demo/releases/2.0/approve", {"reason": "ok"}, "review"),
     ("POST", "/api/v1/blocks", {"project": "other", "specifier": "==3.0", "reason": "x"}, "review"),
     ("POST", "/api/v1/blocks/unblock", {"project": "other", "reason": "x"}, "review"),
+    ("GET", "/api/v1/advisories", None, "read"),
+    ("GET", "/api/v1/projects/demo/downloads?version=1.0", None, "review"),
     ("GET", "/api/v1/tokens", None, "admin"),
     ("POST", "/api/v1/tokens", {"scope": "read", "reason": "x"}, "admin"),
     ("POST", "/api/v1/tokens/000000000000/revoke", {"reason": "x"}, "admin"),
