@@ -40,6 +40,7 @@ SESSION_COOKIE = "mirror_session"
 LOGIN_COOKIE = "mirror_signin"
 _OPEN = {"admin.static", "admin.sign_in", "admin.sign_in_form"}
 DOWNLOADS_SHOWN = 200
+EVENTS_PER_PAGE = 100
 _QUEUE_STATES = ["quarantined", "pending", "blocked", "rejected", "withdrawn", "admitted"]
 MESSAGES = {
     "approved": "Approved: the release is admitted and on the simple index now.",
@@ -238,12 +239,14 @@ def events() -> str:
     project = _project_filter()
     before = request.args.get("before", "")
     before_id = int(before) if before.isdigit() and len(before) < 19 else None
-    rows = review_view.audit_log(services(), project=project, before_id=before_id, limit=100)
+    rows = review_view.audit_log(
+        services(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE
+    )
     return render_template(
         "admin/events.html",
         events=rows,
         project=project or "",
-        older=rows[-1].id if len(rows) == 100 else None,
+        older=rows[-1].id if len(rows) == EVENTS_PER_PAGE else None,
     )
 
 

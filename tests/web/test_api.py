@@ -5,6 +5,7 @@ import json
 import pytest
 
 from mirror.services import sessions
+from tests.web.test_admin import sign_in
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
@@ -143,6 +144,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/tokens/000000000000/revoke", {"reason": "x"}, "admin"),
 ]
 LEVEL = {"read": 1, "review": 2, "admin": 3}
+UI_PAGES = ["/admin/", "/admin/blocks", "/admin/events", "/admin/advisories"]
 
 
 @pytest.mark.parametrize("anonymous_read", [False, True])
@@ -167,10 +169,27 @@ def test_auth_matrix(make_app, anonymous_read: bool) -> None:
 
 
 def test_review_ui_sign_in_matrix(make_app) -> None:
-    _app, services, made = make_app()
+    """Only review and admin tokens open a session, and a session opens every page."""
+    app, services, made = make_app()
     allowed = {
         k
         for k in ("read", "review", "admin", "expired", "revoked")
         if sessions.sign_in(services, made.secrets[k])
     }
     assert allowed == {"review", "admin"}
+    for kind in sorted(allowed):
+        client = app.test_client()
+        sign_in(client, made.secrets[kind])
+        for path in UI_PAGES:
+            assert client.get(path).status_code == 200, (path, kind)
+
+
+def test_review_ui_matrix_headers_are_never_a_session(make_app) -> None:
+    """The UI takes only its session cookie: a browser resends basic credentials by itself."""
+    app, _services, made = make_app()
+    client = app.test_client()
+    for path in [*UI_PAGES, "/admin/projects/demo/releases/2.0"]:
+        for kind in ("none", "read", "review", "admin", "expired", "revoked"):
+            headers = made.basic(kind) if kind != "none" else {}
+            status = client.get(path, headers=headers).status_code
+            assert status == (401 if kind in ("expired", "revoked") else 302), (path, kind)
