@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
 from mirror.db.schema import admin_sessions, tokens
 
@@ -13,8 +13,12 @@ def insert_token(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(tokens).values(**values))
 
 
+# Built once: this lookup runs for every request that carries a token.
+_TOKEN_BY_SECRET = select(tokens).where(tokens.c.secret_sha256 == bindparam("digest"))
+
+
 def token_by_secret(conn: Connection, secret_sha256: str) -> Row[Any] | None:
-    return conn.execute(select(tokens).where(tokens.c.secret_sha256 == secret_sha256)).first()
+    return conn.execute(_TOKEN_BY_SECRET, {"digest": secret_sha256}).first()
 
 
 def token_by_id(conn: Connection, token_id: str) -> Row[Any] | None:
