@@ -113,6 +113,10 @@ def test_verified_provenance_is_recorded_served_and_linked(
     assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
     assert record["attestations"][0]["log_index"] == 153454663
     assert record["verified_at"] is not None
+    shown = "\n".join(review.evidence_lines(row_of(services, PROJECT, SDIST).evidence))
+    assert "provenance: verified" in shown
+    assert "publisher (verified): GitHub repository=trailofbits/pypi-attestations" in shown
+    assert "transparency log entry 153454663 at 2024-12-04T23:14:01+00:00" in shown
 
 
 def test_tampered_file_is_rejected_never_admitted_by_age(
@@ -126,6 +130,9 @@ def test_tampered_file_is_rejected_never_admitted_by_age(
     row = row_of(services, PROJECT, SDIST)
     assert (row.state, row.decided_by) == (State.REJECTED, "provenance")
     assert "subject does not match distribution digest" in row.reason
+    shown = "\n".join(review.evidence_lines(row.evidence))
+    assert "provenance: failed" in shown
+    assert "publisher (claimed, not proven)" in shown
     later(services, 30)
     run_cycle(services)
     assert row_of(services, PROJECT, SDIST).state == State.REJECTED
@@ -436,6 +443,9 @@ def test_release_adding_an_executable_pth_is_held_for_review(
     content = row.evidence["content"]
     assert content["baseline"] == "demo-1.0-py3-none-any.whl"
     assert {flag["code"] for flag in content["flags"]} == {"executable-pth", "new-entry-point"}
+    shown = "\n".join(review.evidence_lines(row.evidence))
+    assert "content: compared with demo-1.0-py3-none-any.whl, 2 flag(s)" in shown
+    assert "executable-pth: demo_hook.pth runs code" in shown
     baseline = row_of(services, "demo", "demo-1.0-py3-none-any.whl")
     assert baseline.evidence["content"]["report"]["pth_files"] == []
     assert [f["filename"] for f in page(client_of(services), "demo")["files"]] == [
