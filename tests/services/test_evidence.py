@@ -544,3 +544,50 @@ def test_required_mode_verifies_a_long_history_in_batches(
     assert checked() == ["1.1", "1.2", "1.3", "1.4"]
     run_cycle(services)
     assert len(checked()) == 5
+
+
+def test_html_pages_give_the_provenance_link_too(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    fake_upstream.html_only = True
+    attested(fake_upstream, pep740)
+    services = make_services(provenance=OFFLINE)
+
+    page(client_of(services), PROJECT)  # held: HTML pages carry no upload time
+
+    record = row_of(services, PROJECT, SDIST).evidence["provenance"]
+    assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
+    assert record["status"] == "verified"
+
+
+class _RemoteStore:
+    """The fs store seen as a store without local paths (as S3 is): inspection must stream."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def local_path(self, key: str) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_store_without_local_paths_is_inspected_from_a_streamed_copy(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
+    )
+    services = make_services(policy={"quarantine": "0"})
+    page(client_of(services), "demo")
+    fake_upstream.publish_release(
+        "demo", "1.1", tmpdir=tmp_path, upload_time="now", pth={"x.pth": "import os\n"}
+    )
+    services.blobs = _RemoteStore(services.blobs)  # type: ignore[assignment]
+
+    sync.refresh(services, "demo", force=True)
+
+    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    assert "x.pth runs code at every Python start" in row.reason
+    assert not list(services.blobs.staging_dir().glob("inspect-*"))
