@@ -2,7 +2,6 @@
 
 import argparse
 import getpass
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -91,8 +90,8 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
             f"{row.filename}\n  state: {row.state} ({row.reason}) by {row.decided_by}\n"
             f"  sha256: {row.sha256}\n  uploaded: {uploaded}\n  yanked: {row.yanked}"
         )
-        for key, value in sorted((row.evidence or {}).items()):
-            print(f"  {key}: {json.dumps(value, sort_keys=True)}")
+        for line in review.evidence_lines(row.evidence or {}):
+            print(f"  {line}")
     names = {row.filename for row in rows}
     print("history:")
     for event in events:

@@ -77,6 +77,9 @@ files = Table(
     # The PEP 658 file we serve: from upstream, or extracted from the cached wheel.
     Column("metadata_sha256", String(64)),
     Column("provenance_url", Text),
+    # The mirror's copy of the PEP 740 provenance object, set only once its attestations
+    # verified: what our own pages link to (`provenance`, `data-provenance`).
+    Column("provenance_sha256", String(64)),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("present_upstream", Boolean, nullable=False, default=True),
     Column("state", String(20), nullable=False),

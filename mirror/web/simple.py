@@ -80,7 +80,8 @@ def _page_for(name: str) -> Row[Any]:
         page = queries.get_page(conn, name)
     if page is None:
         # A project's first request: read upstream now, so the client gets an answer in one go.
-        sync.refresh(services(), name)
+        # Content inspection (downloads) is left to the scheduler's cycle.
+        sync.refresh(services(), name, inspect=False)
         with services().engine.connect() as conn:
             page = queries.get_page(conn, name)
     if page is None:
