@@ -55,6 +55,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "auth": {"anonymous_read": None},
     "tuf": {"keys_dir": None, "online_signer": ""},
     "scheduler": {"interval": "60s"},
+    "audit": {"flush_interval": "1s", "batch_size": 500},
     "debug": {"clock_offset": "0"},
 }
 
@@ -221,6 +222,7 @@ def _validate(config: Config) -> Config:
         ("upstream", "timeout"),
         ("policy", "quarantine"),
         ("scheduler", "interval"),
+        ("audit", "flush_interval"),
         ("debug", "clock_offset"),
     ):
         config.duration(section, key)

@@ -4,11 +4,12 @@ Every decision names who made it and why, and is written to the audit trail in t
 transaction as the state change it causes.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 
 from mirror.db import queries
 from mirror.db.engine import writing
@@ -70,27 +71,50 @@ def block(services: Services, project: str, specifier: str, *, actor: str, reaso
     parse_specifier(specifier)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        queries.add_block(
-            conn,
-            {
-                "project": project,
-                "specifier": specifier.strip(),
-                "reason": reason,
-                "actor": actor,
-                "created_at": now,
-            },
-        )
-        queries.record_event(
-            conn,
-            at=now,
-            project=project,
-            filename=None,
-            from_state=None,
-            to_state=None,
-            actor=actor,
-            reason=f"block {specifier or '(all versions)'}: {reason}",
-        )
+        record_blocks(conn, [NewBlock(project, specifier.strip(), actor, reason)], now)
     return Outcome(project, _reevaluate(services, project))
+
+
+@dataclass(frozen=True)
+class NewBlock:
+    project: str
+    specifier: str
+    actor: str
+    reason: str
+
+
+def record_blocks(conn: Connection, new: Sequence[NewBlock], now: datetime) -> None:
+    """Store blocks (a person's or an advisory's) and their audit events, in bulk."""
+    if not new:
+        return
+    queries.add_blocks(
+        conn,
+        [
+            {
+                "project": b.project,
+                "specifier": b.specifier,
+                "reason": b.reason,
+                "actor": b.actor,
+                "created_at": now,
+            }
+            for b in new
+        ],
+    )
+    queries.record_events(
+        conn,
+        [
+            {
+                "at": now,
+                "project": b.project,
+                "filename": None,
+                "from_state": None,
+                "to_state": None,
+                "actor": b.actor,
+                "reason": f"block {b.specifier or '(all versions)'}: {b.reason}",
+            }
+            for b in new
+        ],
+    )
 
 
 def unblock(
@@ -99,11 +123,28 @@ def unblock(
     project, reason = _project(project), _require_reason(reason)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        lifted = queries.lift_blocks(
-            conn, project, specifier.strip(), at=now, by=actor, reason=reason
-        )
-        if not lifted:
-            raise NotFoundError(f"no active block on {project} {specifier}".rstrip())
+        lifted = record_lift(conn, project, specifier.strip(), by=actor, reason=reason, now=now)
+    if not lifted:
+        raise NotFoundError(f"no active block on {project} {specifier}".rstrip())
+    return Outcome(project, _reevaluate(services, project))
+
+
+def record_lift(
+    conn: Connection,
+    project: str,
+    specifier: str,
+    *,
+    by: str,
+    reason: str,
+    now: datetime,
+    placed_by: str | None = None,
+) -> int:
+    """Lift the active blocks on ``project`` + ``specifier`` (only those ``placed_by`` when
+    given) and record the audit event; the number lifted."""
+    lifted = queries.lift_blocks(
+        conn, project, specifier, at=now, by=by, reason=reason, actor=placed_by
+    )
+    if lifted:
         queries.record_event(
             conn,
             at=now,
@@ -111,22 +152,27 @@ def unblock(
             filename=None,
             from_state=None,
             to_state=None,
-            actor=actor,
+            actor=by,
             reason=f"unblock {specifier or '(all versions)'}: {reason}",
         )
-    return Outcome(project, _reevaluate(services, project))
+    return lifted
 
 
 def _reevaluate(services: Services, project: str) -> list[str]:
-    now = services.clock.now()
     with writing(services.engine) as conn:
-        row = queries.get_project(conn, project)
-        if row is None:
-            return []  # a block on a project not seen yet applies when its files appear
-        before = {f.filename: f.state for f in queries.project_files(conn, row.id)}
-        if admission.evaluate(conn, services, project, queries.project_files(conn, row.id), now):
-            pages.publish_pages(conn, services.blobs, row.id, project, now)
-        after = queries.project_files(conn, row.id)
+        return reevaluate(conn, services, project, services.clock.now())
+
+
+def reevaluate(conn: Connection, services: Services, project: str, now: datetime) -> list[str]:
+    """Decide the project's files afresh under the active blocks and re-render its pages when
+    what they show changed; the files whose state changed."""
+    row = queries.get_project(conn, project)
+    if row is None:
+        return []  # a block on a project not seen yet applies when its files appear
+    before = {f.filename: f.state for f in queries.project_files(conn, row.id)}
+    if admission.evaluate(conn, services, project, queries.project_files(conn, row.id), now):
+        pages.publish_pages(conn, services.blobs, row.id, project, now)
+    after = queries.project_files(conn, row.id)
     return [f.filename for f in after if before.get(f.filename) != f.state]
 
 

@@ -5,7 +5,7 @@ from flask import Blueprint, Response
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files
-from mirror.web import services
+from mirror.web import downloads, services
 from mirror.web.blobs import send_blob
 
 blueprint = Blueprint("packages", __name__)
@@ -33,4 +33,6 @@ def distribution(project: str, filename: str) -> Response:
         return send_blob(blob.key, blob.sha256, INTEGRITY_TYPE, cache=PROVENANCE_CACHE)
     row = files.admitted_file(services(), project, filename)
     blob = files.distribution(services(), row)
-    return send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
+    response = send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
+    downloads.record(row)  # the download audit (issue 5)
+    return response
