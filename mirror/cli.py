@@ -267,6 +267,7 @@ def _install(args: argparse.Namespace, config: Config) -> int:
         root=args.root,
         trust_on_first_use=args.trust_on_first_use,
         sbom=args.sbom,
+        tuf_cache=args.tuf_cache,
         pip_args=pip_args,
     )
     for line in install(options):
@@ -288,6 +289,11 @@ def _add_install(commands: Any) -> None:
         help="fetch the mirror's first root and trust it (weaker than --root)",
     )
     install.add_argument("--sbom", help="write a CycloneDX SBOM of what was installed")
+    install.add_argument(
+        "--tuf-cache",
+        help="verified-metadata folder kept between runs, for rollback protection "
+        "(default: $XDG_CACHE_HOME/signed-mirror/tuf/<mirror>)",
+    )
     install.add_argument("pip_args", nargs="*", metavar="-- PIP ARGS")
     install.set_defaults(handler=_install)
 

@@ -12,6 +12,7 @@
 5. With ``--sbom``, write what pip reports it installed (see ``sbom``).
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -44,6 +46,7 @@ class InstallOptions:
     root: str | None = None
     trust_on_first_use: bool = False
     sbom: str | None = None
+    tuf_cache: str | None = None
     pip_args: list[str] = field(default_factory=list)
 
 
@@ -76,13 +79,14 @@ def install(options: InstallOptions) -> Iterator[str]:
     pins = read_pins(Path(options.requirements))
     mirror = parse_index_url(options.index_url)
     api = MirrorApi(mirror.base_url, mirror.auth)
-    with tempfile.TemporaryDirectory(prefix="mirror-install-") as tmp:
+    cache = Path(options.tuf_cache) if options.tuf_cache else default_cache(mirror.base_url)
+    with tempfile.TemporaryDirectory(prefix="mirror-install-") as tmp, _locked(cache):
         work = Path(tmp)
         root = _trusted_root(options, api)
         if options.trust_on_first_use:
             digest = hashlib.sha256(root).hexdigest()
             yield f"warning: trusting the mirror's first root on first use (sha256 {digest})"
-        client = MirrorClient(mirror.base_url, root, work / "tuf", auth=mirror.auth)
+        client = MirrorClient(mirror.base_url, root, cache, auth=mirror.auth)
         wheelhouse = work / "wheelhouse"
         wheelhouse.mkdir()
         verified: list[InstalledFile] = []
@@ -103,6 +107,29 @@ def install(options: InstallOptions) -> Iterator[str]:
         if options.sbom:
             write_sbom(Path(options.sbom), installed)
             yield f"SBOM written to {options.sbom}"
+
+
+def default_cache(base_url: str) -> Path:
+    """Where verified metadata is kept between runs, one folder per mirror.
+
+    Keeping it is what lets TUF refuse a replayed older timestamp or snapshot (rollback): a
+    fresh folder trusts any unexpired metadata the pinned root's keys signed.
+    """
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(home, "signed-mirror", "tuf", hashlib.sha256(base_url.encode()).hexdigest()[:16])
+
+
+@contextmanager
+def _locked(cache: Path) -> Iterator[None]:
+    # ngclient does not support two updaters on one folder: concurrent jobs take turns.
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        handle = (cache / ".lock").open("a")
+    except OSError as exc:
+        raise InstallError(f"cannot use TUF cache {cache}: {exc.strerror}") from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 class _Refused(Exception):

@@ -17,7 +17,7 @@ less than 12 hours left, sweep unreachable versions and log the alerts.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -105,10 +105,9 @@ def publish_pending(
         ready, deferred = _ready(services, [Pending.of(r) for r in db.pending(conn)])
         if not ready:
             return PublishReport(0, deferred)
+        changes = [p.change() for p in ready if p.op == "remove" or p.length is not None]
         try:
-            result = sign_batch(
-                services.metadata, keys, [p.change() for p in ready], now, crash_hook=crash_hook
-            )
+            result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
         except TufRepoError as exc:
             raise SigningError(f"publishing failed: {exc}") from exc
         db.mark_published(conn, ready, now, result.snapshot_version)
@@ -125,19 +124,23 @@ def publish_pending(
 
 
 def _ready(services: Services, queued: list[Pending]) -> tuple[list[Pending], int]:
-    """Split the queue: changes that can be signed now, and how many must wait."""
+    """The queued changes that can be signed now, and how many must wait.
+
+    Only a path's last change counts (an add then a block is a removal). A path whose last
+    change adds bytes of unknown length waits, with its earlier changes, for a later batch.
+    """
+    last = {change.path: change for change in queued}
     waiting: set[str] = set()
-    ready: list[Pending] = []
-    for change in queued:
-        if change.op == "add" and change.length is None and change.path not in waiting:
-            assert change.sha256 is not None
-            size = services.blobs.size(blob_key(change.sha256))
-            if size is not None:
-                change = Pending(**{**change.__dict__, "length": size})
-        if change.path in waiting or (change.op == "add" and change.length is None):
-            waiting.add(change.path)
-            continue
-        ready.append(change)
+    for path, change in last.items():
+        if change.op == "add" and change.length is None:
+            size = services.blobs.size(blob_key(change.sha256 or ""))
+            if size is None:
+                waiting.add(path)
+            else:
+                last[path] = replace(change, length=size)
+    ready = [
+        last[c.path] if c.id == last[c.path].id else c for c in queued if c.path not in waiting
+    ]
     return ready, len(queued) - len(ready)
 
 
