@@ -216,8 +216,10 @@ def _keys_rotate(args: argparse.Namespace, config: Config) -> int:
 
 
 def _keys_export_root(args: argparse.Namespace, config: Config) -> int:
+    from mirror.server import initialise
     from mirror.services import signing
 
+    initialise(config)
     sys.stdout.buffer.write(signing.current_root(config))
     sys.stdout.flush()
     return 0
