@@ -102,10 +102,9 @@ def publish_pending(
     keys = load_keys(services.config, offline=False)
     now = services.clock.now()
     with publish_lock(services.engine, wait=wait) as conn:
-        ready, deferred = _ready(services, [Pending.of(r) for r in db.pending(conn)])
+        ready, changes, deferred = _ready(services, [Pending.of(r) for r in db.pending(conn)])
         if not ready:
             return PublishReport(0, deferred)
-        changes = [p.change() for p in ready if p.op == "remove" or p.length is not None]
         try:
             result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
         except TufRepoError as exc:
@@ -123,25 +122,24 @@ def publish_pending(
     return PublishReport(len(ready), deferred, result.snapshot_version)
 
 
-def _ready(services: Services, queued: list[Pending]) -> tuple[list[Pending], int]:
-    """The queued changes that can be signed now, and how many must wait.
+def _ready(
+    services: Services, queued: list[Pending]
+) -> tuple[list[Pending], list[TargetChange], int]:
+    """Split the queue: the rows settled by this batch, the changes to sign, how many wait.
 
     Only a path's last change counts (an add then a block is a removal). A path whose last
     change adds bytes of unknown length waits, with its earlier changes, for a later batch.
     """
     last = {change.path: change for change in queued}
-    waiting: set[str] = set()
-    for path, change in last.items():
+    for path, change in list(last.items()):
         if change.op == "add" and change.length is None:
             size = services.blobs.size(blob_key(change.sha256 or ""))
             if size is None:
-                waiting.add(path)
+                del last[path]
             else:
                 last[path] = replace(change, length=size)
-    ready = [
-        last[c.path] if c.id == last[c.path].id else c for c in queued if c.path not in waiting
-    ]
-    return ready, len(queued) - len(ready)
+    settled = [last[c.path] if c.id == last[c.path].id else c for c in queued if c.path in last]
+    return settled, [c.change() for c in last.values()], len(queued) - len(settled)
 
 
 def _learn_lengths(services: Services) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from packaging.tags import sys_tags
 
-from mirror.pipeline.install import InstallError, parse_index_url
+from mirror.pipeline.install import InstallError, InstallOptions, install, parse_index_url
 from mirror.pipeline.mirror_api import MirrorApi
 from mirror.pipeline.requirements import RequirementsError, read_pins
 from mirror.pipeline.sbom import InstalledFile, component
@@ -52,6 +52,13 @@ def test_pins_markers_extras_and_hashes(tmp_path: Path) -> None:
 def test_bad_requirement_sets_are_refused(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(RequirementsError, match=message):
         pins(tmp_path, text)
+
+
+@pytest.mark.parametrize("arg", ["--extra-index-url=http://x/simple/", "-f", "-ihttp://x/"])
+def test_pip_arguments_that_add_sources_are_refused(tmp_path: Path, arg: str) -> None:
+    options = InstallOptions("r.txt", "http://m/simple/", trust_on_first_use=True, pip_args=[arg])
+    with pytest.raises(InstallError, match="only the verified set"):
+        list(install(options))
 
 
 def test_index_url_credentials_and_root() -> None:
