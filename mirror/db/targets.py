@@ -99,3 +99,11 @@ def _apply(conn: Connection, changes: Iterable[QueuedChange], now: datetime) -> 
                     published_at=now,
                 )
             )
+
+
+def forget_published(conn: Connection, before: datetime) -> int:
+    """Drop queue rows published before ``before``; the signed metadata is the record."""
+    statement = delete(tuf_pending).where(
+        and_(tuf_pending.c.published_at.is_not(None), tuf_pending.c.published_at < before)
+    )
+    return conn.execute(statement).rowcount

@@ -18,7 +18,7 @@ less than 12 hours left, sweep unreachable versions and log the alerts.
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # About an hour of batches at one per scheduler minute: clients mid-refresh can still fetch
 # what a recent snapshot lists (design/tuf.md, "URL layout").
 SWEEP_KEEP_SNAPSHOTS = 60
+# Published queue rows are kept this long, for debugging what a batch contained.
+KEEP_PUBLISHED_ROWS = timedelta(days=7)
 
 
 class NotPublishedYet(SigningError):
@@ -213,10 +215,11 @@ def maintain(services: Services) -> Maintenance:
     now = services.clock.now()
     store = services.metadata
     try:
-        with publish_lock(services.engine):
+        with publish_lock(services.engine) as conn:
             refreshed = refresh_timestamp(store, keys, now)
             renewed = renew(store, keys, now)
             swept = sweep(store, SWEEP_KEEP_SNAPSHOTS)
+            db.forget_published(conn, now - KEEP_PUBLISHED_ROWS)
         alerts = status(store, now).alerts
     except TufRepoError as exc:
         raise SigningError(f"TUF maintenance failed: {exc}") from exc
