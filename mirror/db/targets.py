@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 
 from mirror.db.schema import tuf_pending, tuf_targets
 
@@ -44,6 +44,11 @@ def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
     if project is not None:
         query = query.where(tuf_pending.c.project == project)
     return list(conn.execute(query.order_by(tuf_pending.c.id)))
+
+
+def pending_count(conn: Connection) -> int:
+    query = select(func.count()).where(tuf_pending.c.published_at.is_(None))
+    return int(conn.execute(query).scalar_one())
 
 
 def queue(

@@ -16,9 +16,10 @@ each scheduler cycle: publish, re-sign the timestamp when it is an hour old, ren
 less than 12 hours left, sweep unreachable versions and log the alerts.
 """
 
+import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row
@@ -37,6 +38,7 @@ from mirror.storage import BlobStore, blob_key
 from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
 from tuf_repo import publish as sign_batch
 from tuf_repo.repository import CrashHook, sweep
+from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +199,15 @@ def publish_now(services: Services) -> PublishReport | None:
     except (SigningError, LockBusy) as exc:
         log.info("not publishing from this process", extra={"error": str(exc)})
         return None
+
+
+def timestamp_expiry(store: MetadataStore) -> datetime | None:
+    """When the published timestamp expires (pipelines fail closed then); None before bootstrap."""
+    data = store.read(TIMESTAMP_NAME)
+    if data is None:
+        return None
+    expires = json.loads(data)["signed"]["expires"]
+    return datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,9 @@ def test_tuf_urls_and_cache_headers(
     assert target.status_code == 200
     assert target.data == client.get(f"/packages/demo/{WHEEL}").data
     assert client.get(f"/tuf/targets/packages/demo/{'0' * 64}.{WHEEL}").status_code == 404
+    metrics = client.get("/metrics").data.decode()
+    assert "mirror_tuf_pending_changes 1.0" in metrics  # the .metadata companion waits
+    assert "mirror_tuf_timestamp_expires_in_seconds 8" in metrics  # 8xxxx s: about a day
     page = client.get("/simple/demo/").data
     page_hash = hashlib.sha256(page).hexdigest()
     assert client.get(f"/tuf/targets/simple/demo/{page_hash}.index.html").data == page
