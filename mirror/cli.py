@@ -182,7 +182,8 @@ def _add_review(commands: Any) -> None:
 def _advisories_import(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import advisories
 
-    report = advisories.import_path(_review_services(config), args.path)
+    services = _review_services(config)
+    report = advisories.import_path(services, args.path)
     print(
         f"advisories: {len(report.added)} new, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {report.ignored} without PyPI packages"
@@ -190,6 +191,8 @@ def _advisories_import(args: argparse.Namespace, config: Config) -> int:
     print(f"files blocked or released: {len(report.changed_files)}")
     for filename in report.changed_files:
         print(f"  {filename}")
+    if report.changed_files:
+        _publish_after_review(services)
     return 0
 
 
