@@ -77,6 +77,9 @@ files = Table(
     # The PEP 658 file we serve: from upstream, or extracted from the cached wheel.
     Column("metadata_sha256", String(64)),
     Column("provenance_url", Text),
+    # The mirror's copy of the PEP 740 provenance object, set only once its attestations
+    # verified: what our own pages link to (`provenance`, `data-provenance`).
+    Column("provenance_sha256", String(64)),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("present_upstream", Boolean, nullable=False, default=True),
     Column("state", String(20), nullable=False),
@@ -218,4 +221,38 @@ downloads = Table(
     Column("remote_addr", String(100)),
     Column("user_agent", String(500)),
     Index("ix_downloads_release", "project", "version", "at"),
+)
+
+# TUF publishing (design/tuf.md, "Publishing: one batch, one snapshot"). Every change to what is
+# served queues a row here in the same transaction as the state change; the publisher signs a
+# batch of them and stamps ``published_at``.
+tuf_pending = Table(
+    "tuf_pending",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("op", String(10), nullable=False),
+    Column("path", String(500), nullable=False),
+    # None until the bytes are in the blob store (a file whose upstream gave no size, or a
+    # PEP 658 companion): the publisher learns it before signing.
+    Column("length", BigInteger),
+    Column("sha256", String(64)),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Column("snapshot_version", Integer),
+    Index("ix_tuf_pending_open", "published_at", "id"),
+    Index("ix_tuf_pending_project", "project", "published_at"),
+)
+
+# What the current signed metadata lists: the pages served at /simple/<project>/ come from here,
+# so a client sees exactly the bytes TUF signs.
+tuf_targets = Table(
+    "tuf_targets",
+    metadata,
+    Column("path", String(500), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_tuf_targets_project", "project"),
 )

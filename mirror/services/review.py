@@ -4,7 +4,7 @@ Every decision names who made it and why, and is written to the audit trail in t
 transaction as the state change it causes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import Decision, State
+from mirror.policy.checks import FIRST_LOOK
 from mirror.policy.rules import parse_specifier
 from mirror.services import admission, pages
 from mirror.services.context import Services
@@ -190,3 +191,60 @@ def release(
         if not rows:
             raise NotFoundError(f"{project} {version}: no such release known to the mirror")
         return rows, queries.project_events(conn, project)
+
+
+def evidence_lines(evidence: Mapping[str, Any]) -> list[str]:
+    """A file's evidence record (``files.evidence``) as lines for a reviewer to read."""
+    lines: list[str] = []
+    if evidence.get(FIRST_LOOK):
+        lines.append("first look: listed when the mirror first read the project")
+    if isinstance(record := evidence.get("provenance"), Mapping):
+        lines += _provenance_lines(record)
+    if isinstance(record := evidence.get("content"), Mapping):
+        lines += _content_lines(record)
+    return lines
+
+
+def _provenance_lines(record: Mapping[str, Any]) -> list[str]:
+    status = record.get("status")
+    lines = [f"provenance: {status} (checked {record.get('checked_at')})"]
+    if record.get("reason"):
+        lines.append(f"  reason: {record['reason']}")
+    publisher = record.get("publisher") or {}
+    if publisher:
+        proven = "verified" if status == "verified" else "claimed, not proven"
+        fields = ", ".join(f"{k}={v}" for k, v in publisher.items() if k != "kind" and v)
+        lines.append(f"  publisher ({proven}): {publisher.get('kind')} {fields}")
+    if record.get("pinned"):
+        lines.append(f"  pinned publisher: {record['pinned']}")
+    if record.get("source"):
+        lines.append(f"  source: {record['source']}")
+    for attestation in record.get("attestations") or []:
+        lines.append(
+            f"  attestation: {attestation.get('predicate_type')}; transparency log entry "
+            f"{attestation.get('log_index')} at {attestation.get('integrated_time')}; "
+            f"certificate {attestation.get('certificate_identity')}"
+        )
+    if record.get("verified_at"):
+        lines.append(f"  verified at: {record['verified_at']}")
+    return lines
+
+
+def _content_lines(record: Mapping[str, Any]) -> list[str]:
+    if "error" in record and "report" not in record:
+        return [f"content: not inspected: {record['error']}"]
+    report = record.get("report") or {}
+    baseline = record.get("baseline")
+    compared = f"compared with {baseline}" if baseline else "no previous release to compare"
+    flags = record.get("flags")
+    head = "content: inspected" if flags is None else f"content: {compared}, {len(flags)} flag(s)"
+    lines = [f"{head} (at {record.get('inspected_at')})"]
+    lines += [f"  {flag['code']}: {flag['text']}" for flag in flags or []]
+    scripts = sorted(name for group in report.get("entry_points", {}).values() for name in group)
+    lines.append(
+        f"  .pth files: {len(report.get('pth_files', []))}; entry points: "
+        f"{', '.join(scripts) or 'none'}; native binaries: {len(report.get('native_binaries', []))}"
+        f"; sdist hooks: {', '.join(report.get('sdist_hooks', [])) or 'none'}"
+    )
+    lines += [f"  error: {error}" for error in report.get("errors", [])]
+    return lines
