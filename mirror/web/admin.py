@@ -22,7 +22,7 @@ from mirror.services import advisories as advisory_store
 from mirror.services import review, review_view, sessions
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
-from mirror.web import services
+from mirror.web import decisions, services
 from mirror.web.auth import set_identity
 from mirror.web.errors import status_for
 from mirror.web.timefmt import duration_text
@@ -206,8 +206,8 @@ def release(project: str, version: str) -> str:
 
 @blueprint.post("/projects/<project>/releases/<version>/approve")
 def approve(project: str, version: str) -> BaseResponse:
-    outcome = review.approve(
-        services(), project, version, actor=_actor(), reason=request.form.get("reason", "")
+    outcome = decisions.approve(
+        project, version, actor=_actor(), reason=request.form.get("reason", "")
     )
     return _back_to_release(outcome.project, version, "approved")
 
@@ -219,12 +219,12 @@ def blocks() -> str:
 
 @blueprint.post("/blocks")
 def block() -> BaseResponse:
-    return _block_action(review.block, "blocked")
+    return _block_action(decisions.block, "blocked")
 
 
 @blueprint.post("/blocks/unblock")
 def unblock() -> BaseResponse:
-    return _block_action(review.unblock, "unblocked")
+    return _block_action(decisions.unblock, "unblocked")
 
 
 @blueprint.get("/advisories")
@@ -252,7 +252,6 @@ def events() -> str:
 
 def _block_action(action: Callable[..., review.Outcome], done: str) -> BaseResponse:
     outcome = action(
-        services(),
         request.form.get("project", ""),
         request.form.get("specifier", ""),
         actor=_actor(),

@@ -11,10 +11,10 @@ from flask import Blueprint, Response, jsonify, request
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import State
-from mirror.services import advisories, review, review_view, tokens
+from mirror.services import advisories, review_view, tokens
 from mirror.services.review import Outcome, ReviewError
 from mirror.services.tokens import Scope, Token, TokenError
-from mirror.web import services
+from mirror.web import decisions, services
 from mirror.web.api_json import (
     advisory_json,
     block_json,
@@ -75,8 +75,8 @@ def release(project: str, version: str) -> Response:
 @needs(Scope.REVIEW)
 def approve(project: str, version: str) -> Response:
     body = _body()
-    outcome = review.approve(
-        services(), project, _version(version), actor=_actor(), reason=_text(body, "reason")
+    outcome = decisions.approve(
+        project, _version(version), actor=_actor(), reason=_text(body, "reason")
     )
     return _outcome(outcome)
 
@@ -91,8 +91,7 @@ def blocks() -> Response:
 @needs(Scope.REVIEW)
 def block() -> tuple[Response, int]:
     body = _body()
-    outcome = review.block(
-        services(),
+    outcome = decisions.block(
         _text(body, "project"),
         _text(body, "specifier", ""),
         actor=_actor(),
@@ -105,8 +104,7 @@ def block() -> tuple[Response, int]:
 @needs(Scope.REVIEW)
 def unblock() -> Response:
     body = _body()
-    outcome = review.unblock(
-        services(),
+    outcome = decisions.unblock(
         _text(body, "project"),
         _text(body, "specifier", ""),
         actor=_actor(),

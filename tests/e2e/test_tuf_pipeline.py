@@ -215,7 +215,8 @@ def test_target_removed_from_bins_is_refused_though_still_stored(pipeline: Pipel
     up.refresh()
     assert up.get_targetinfo(f"packages/lib-b/{LIB_B}") is None
     result, target = pipeline.install(PINNED)
-    refused(result, target, "lib-b==0.5: not admitted")
+    # The release API (issue-admin) tells the pipeline why.
+    refused(result, target, "lib-b==0.5: blocked", "stolen credentials")
 
 
 def test_metadata_signed_by_a_key_not_in_root_is_refused(pipeline: Pipeline) -> None:
