@@ -79,7 +79,9 @@ def explain(files: list[Any]) -> str:
     """The most telling state among a release's files, as a phrase."""
     states = {f.get("state"): f for f in files if isinstance(f, dict)}
     if "blocked" in states:
-        return f"blocked for {states['blocked'].get('reason') or 'no reason given'}"
+        # The mirror words a block's reason "blocked: REASON"; say it once.
+        reason = str(states["blocked"].get("reason") or "no reason given")
+        return f"blocked for {reason.removeprefix('blocked: ')}"
     if "quarantined" in states:
         until = states["quarantined"].get("hold_until")
         if until:

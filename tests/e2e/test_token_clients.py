@@ -126,3 +126,29 @@ def test_poetry_uses_its_http_basic_settings(mirror: RunningMirror, tmp_path: Pa
     site = next((project / ".venv" / "lib").glob("python*/site-packages"))
     assert {"app_pkg-1.0.dist-info", "lib_a-1.0.dist-info"} <= installed(site)
     assert secret not in (project / "poetry.lock").read_text()
+
+
+def test_mirror_install_sends_the_token_for_metadata_targets_and_api(
+    mirror: RunningMirror, tmp_path: Path
+) -> None:
+    assert "app-pkg: ok" in mirror.cli("sync", "app-pkg", "lib-a").stdout
+    root = tmp_path / "root.json"
+    root.write_text(mirror.cli("keys", "export-root").stdout)
+    (tmp_path / "reqs.txt").write_text("app-pkg==1.0\nlib-a==1.0\n")
+
+    def install(index_url: str, target: str) -> subprocess.CompletedProcess[str]:
+        return run(
+            [
+                sys.executable, "-m", "mirror", "install", "-r", str(tmp_path / "reqs.txt"),
+                "--index-url", index_url, "--root", str(root),
+                "--tuf-cache", str(tmp_path / f"cache-{target}"),
+                "--", "--target", str(tmp_path / target),
+            ]
+        )  # fmt: skip
+
+    denied = install(mirror.index_url, "anonymous")
+    assert denied.returncode != 0
+    assert not installed(tmp_path / "anonymous")
+    done = install(with_token(mirror, read_token(mirror)), "with-token")
+    assert done.returncode == 0, done.stderr
+    assert installed(tmp_path / "with-token") == {"app_pkg-1.0.dist-info", "lib_a-1.0.dist-info"}
