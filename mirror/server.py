@@ -81,8 +81,12 @@ class MirrorApplication(BaseApplication):  # type: ignore[misc]
 
 
 def initialise(config: Config) -> None:
-    """First start creates the data directory and the database schema; later starts check them."""
-    open_blob_store(config)
+    """First start creates the data directory and the database schema; later starts check them.
+
+    Raises:
+        StorageError: the blob store or the database is unreachable or misconfigured.
+    """
+    open_blob_store(config).check()
     engine = make_engine(config.database_url)
     check_connection(engine)
     migrate(engine)

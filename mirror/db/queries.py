@@ -4,7 +4,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mirror.db.schema import blocks, events, files, pages, projects, status
 
@@ -131,10 +132,7 @@ def get_page(conn: Connection, project: str) -> Row[Any] | None:
 
 
 def put_page(conn: Connection, project: str, values: Mapping[str, Any]) -> None:
-    if get_page(conn, project) is None:
-        conn.execute(insert(pages).values(project=project, **values))
-    else:
-        conn.execute(update(pages).where(pages.c.project == project).values(**values))
+    _upsert(conn, pages, {"project": project}, values)
 
 
 def served_projects(conn: Connection) -> list[str]:
@@ -154,11 +152,16 @@ def get_status(conn: Connection, key: str) -> Any:
 
 
 def set_status(conn: Connection, key: str, value: Any, now: datetime) -> None:
-    exists = conn.execute(select(status.c.key).where(status.c.key == key)).first()
-    statement = (
-        update(status).where(status.c.key == key) if exists else insert(status).values(key=key)
-    )
-    conn.execute(statement.values(value=value, updated_at=now))
+    _upsert(conn, status, {"key": key}, {"value": value, "updated_at": now})
+
+
+def _upsert(
+    conn: Connection, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]
+) -> None:
+    """Insert the row, or update it when ``key`` (the primary key) exists: one statement."""
+    dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[conn.dialect.name]
+    statement = dialect_insert(table).values(**key, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
 
 
 def active_blocks(conn: Connection, project: str | None = None) -> list[Row[Any]]:

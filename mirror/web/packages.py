@@ -25,4 +25,6 @@ def distribution(project: str, filename: str) -> Response:
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
     row = files.admitted_file(services(), project, filename)
     blob = files.distribution(services(), row)
-    return send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
+    return send_blob(
+        blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
+    )

@@ -1,7 +1,8 @@
-"""The Alembic migrations build exactly the schema the code declares."""
+"""The Alembic migrations build exactly the schema the code declares, on SQLite and PostgreSQL."""
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -9,8 +10,15 @@ from mirror.db.engine import make_engine, migrate
 from mirror.db.schema import metadata
 
 
-def test_migrations_match_schema(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.scaled)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'm.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_migrations_match_schema(database_url: str) -> None:
+    engine = make_engine(database_url)
     migrate(engine)
     migrate(engine)  # idempotent: a second start changes nothing
     with engine.connect() as conn:
