@@ -19,7 +19,9 @@ from gunicorn.glogging import Logger
 from mirror.config import Config
 from mirror.db.engine import check_connection, make_engine, migrate
 from mirror.errors import ConfigError, MirrorError
+from mirror.services import publish, signing
 from mirror.storage import open_blob_store
+from mirror.timeutil import Clock
 
 
 class JsonAccessLogger(Logger):
@@ -80,8 +82,9 @@ class MirrorApplication(BaseApplication):  # type: ignore[misc]
         return create_app(self.mirror_config)
 
 
-def initialise(config: Config) -> None:
-    """First start creates the data directory and the database schema; later starts check them.
+def initialise(config: Config, *, tuf: bool = True) -> None:
+    """First start creates the data directory, the database schema and (with ``tuf``) the TUF
+    keys and repository; later starts check them.
 
     Raises:
         StorageError: the blob store or the database is unreachable or misconfigured.
@@ -90,6 +93,9 @@ def initialise(config: Config) -> None:
     engine = make_engine(config.database_url)
     check_connection(engine)
     migrate(engine)
+    if tuf and signing.ensure_repository(config, engine):
+        clock = Clock(config.duration("debug", "clock_offset"))
+        publish.queue_all_projects(engine, open_blob_store(config), clock.now())
     engine.dispose()
 
 

@@ -1,18 +1,17 @@
 """The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen by Accept or ?format=."""
 
 import logging
-from typing import Any
 
 from flask import Blueprint, Response, redirect, request
-from sqlalchemy import Row
 
-from mirror.db import queries
+from mirror.db import queries, targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
-from mirror.services import pages, sync
+from mirror.services import pages, publish, sync
 from mirror.storage import blob_key
 from mirror.web import services
 from mirror.web.blobs import send_blob
+from tuf_repo.bins import index_html_path, index_json_path
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("simple", __name__)
@@ -62,13 +61,15 @@ def project_page(project: str) -> Response:
     if name != project:
         query = f"?{request.query_string.decode()}" if request.query_string else ""
         return _vary(redirect(f"../{name}/{query}", code=301))
-    page = _page_for(name)
+    signed = _page_for(name)
     as_json, mimetype = _wants_json()
-    digest = page.json_sha256 if as_json else page.html_sha256
+    digest = signed[index_json_path(name) if as_json else index_html_path(name)]
     return _vary(send_blob(blob_key(digest), digest, mimetype, cache=PAGE_CACHE))
 
 
-def _page_for(name: str) -> Row[Any]:
+def _page_for(name: str) -> dict[str, str]:
+    """The project's pages as last signed (TUF target path -> sha256): the bytes served here
+    are the bytes the TUF metadata lists, never a rendering newer than the signature."""
     refusal = services().rules.project_refusal(name)
     if refusal:
         log.warning(
@@ -76,13 +77,28 @@ def _page_for(name: str) -> Row[Any]:
             extra={"project": name, "reason": refusal, "remote_addr": request.remote_addr},
         )
         raise NotFoundError(f"{name}: not available from this mirror")
-    with services().engine.connect() as conn:
-        page = queries.get_page(conn, name)
-    if page is None:
-        # A project's first request: read upstream now, so the client gets an answer in one go.
-        sync.refresh(services(), name)
+    signed = _signed_pages(name)
+    if signed is None:
+        # A project's first request: read upstream now and publish, so the client gets an
+        # answer in one go.
         with services().engine.connect() as conn:
-            page = queries.get_page(conn, name)
-    if page is None:
-        raise NotFoundError(f"{name}: no such project")
-    return page
+            known = queries.get_page(conn, name) is not None
+        if not known:
+            sync.refresh(services(), name)
+        publish.publish_now(services())
+        signed = _signed_pages(name)
+    if signed is None:
+        with services().engine.connect() as conn:
+            if queries.get_page(conn, name) is None:
+                raise NotFoundError(f"{name}: no such project")
+        raise publish.NotPublishedYet(f"{name}: page not signed yet, retry in a minute")
+    return signed
+
+
+def _signed_pages(name: str) -> dict[str, str] | None:
+    paths = (index_html_path(name), index_json_path(name))
+    with services().engine.connect() as conn:
+        rows = [targets.published_target(conn, path) for path in paths]
+    if any(row is None for row in rows):
+        return None
+    return {row.path: row.sha256 for row in rows if row is not None}
