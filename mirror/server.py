@@ -121,7 +121,9 @@ def _metrics_dir(config: Config) -> str:
 
 def serve(config: Config, bind: str | None = None, workers: int | None = None) -> None:
     settings = gunicorn_settings(config, bind, workers)
-    initialise(config)
+    # A node without the scheduler (scaled out) never creates TUF keys: the worker, which
+    # holds the online key, bootstraps the repository; the node serves what it published.
+    initialise(config, tuf=bool(config.get("server", "scheduler")))
     check_port_free(settings["bind"])
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(config)
     scheduler = _start_scheduler(config) if config.get("server", "scheduler") else None
