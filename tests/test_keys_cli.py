@@ -49,7 +49,9 @@ def test_init_export_and_refuse_a_second_init(
     assert root.roles["root"].threshold == 2 and len(root.roles["root"].keyids) == 3
     assert run(config_path, "keys", "init") == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert errors == ["mirror: error: the TUF repository is already initialised: use `mirror keys rotate`"]
+    assert errors == [
+        "mirror: error: the TUF repository is already initialised: use `mirror keys rotate`"
+    ]
 
 
 def test_rotating_the_online_key_keeps_pinned_clients_working(
@@ -84,9 +86,12 @@ def test_offline_root_ceremony(
     signed_root.write_bytes(new.to_bytes())
     assert run(config_path, "keys", "import-root", str(signed_root)) == 0
     verify(config_path, current, tmp_path / "client")
-    assert json.loads((tmp_path / "client" / "metadata" / "root.json").read_text())["signed"][
-        "version"
-    ] == 2
+    assert (
+        json.loads((tmp_path / "client" / "metadata" / "root.json").read_text())["signed"][
+            "version"
+        ]
+        == 2
+    )
     # Replaying it, or a root signed by a stranger, is refused with one line.
     assert run(config_path, "keys", "import-root", str(signed_root)) == 1
     assert "version 2, expected 3" in capsys.readouterr().err

@@ -118,9 +118,9 @@ class Cluster:
         return [n for n in names if re.fullmatch(pattern, n)]
 
     def root(self) -> bytes:
+        config = str(self.worker_config())
         result = subprocess.run(
-            [sys.executable, "-m", "mirror", "--config", str(self.worker_config())]
-            + ["keys", "export-root"],
+            [sys.executable, "-m", "mirror", "--config", config, "keys", "export-root"],
             env=client_env(),
             capture_output=True,
             check=True,
@@ -157,10 +157,10 @@ def served_files(node: RunningMirror, project: str) -> list[str] | None:
 
 
 def pip_install(node: RunningMirror, requirement: str, target: Path) -> None:
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-cache-dir"]
+    options = ["--disable-pip-version-check", "--target", str(target)]
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-cache-dir"]
-        + ["--disable-pip-version-check", "--target", str(target)]
-        + ["--index-url", node.index_url, requirement],
+        [*pip, *options, "--index-url", node.index_url, requirement],
         env=client_env(),
         capture_output=True,
         text=True,
