@@ -63,8 +63,12 @@ def test_rotating_the_online_key_keeps_pinned_clients_working(
     assert run(config_path, "keys", "rotate", "online") == 0
     verify(config_path, pinned, tmp_path / "client")
     verify(config_path, pinned, tmp_path / "new-client")
+    assert run(config_path, "keys", "rotate", "root") == 0
+    verify(config_path, pinned, tmp_path / "client")  # follows root 2 -> 3
+    with pytest.raises(SystemExit):  # targets and bins are offline roles: a ceremony
+        run(config_path, "keys", "rotate", "targets")
     manifest = json.loads((tmp_path / "data" / "keys" / "keyring.json").read_text())
-    root = json.loads((tmp_path / "data" / "tuf" / "metadata" / "2.root.json").read_text())
+    root = json.loads((tmp_path / "data" / "tuf" / "metadata" / "3.root.json").read_text())
     online = manifest["online"]["keys"][0].removeprefix("online-")
     assert root["signed"]["roles"]["timestamp"]["keyids"][0].startswith(online)
 

@@ -2,11 +2,28 @@
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 
 from mirror.db.schema import tuf_pending, tuf_targets
+
+
+class QueuedChange(Protocol):
+    """A ``tuf_pending`` row, or the publisher's copy of one with its length filled in."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def length(self) -> int | None: ...
+    @property
+    def sha256(self) -> str | None: ...
 
 
 def published(conn: Connection, project: str) -> dict[str, tuple[str, int]]:
@@ -27,6 +44,11 @@ def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
     if project is not None:
         query = query.where(tuf_pending.c.project == project)
     return list(conn.execute(query.order_by(tuf_pending.c.id)))
+
+
+def pending_count(conn: Connection) -> int:
+    query = select(func.count()).where(tuf_pending.c.published_at.is_(None))
+    return int(conn.execute(query).scalar_one())
 
 
 def queue(
@@ -55,7 +77,7 @@ def set_length(conn: Connection, change_id: int, length: int) -> None:
 
 
 def mark_published(
-    conn: Connection, changes: Sequence[Row[Any]], now: datetime, snapshot_version: int
+    conn: Connection, changes: Sequence[QueuedChange], now: datetime, snapshot_version: int
 ) -> None:
     """Stamp ``changes`` published and make the published set follow them, in queue order."""
     ids = [c.id for c in changes]
@@ -68,7 +90,7 @@ def mark_published(
     _apply(conn, changes, now)
 
 
-def _apply(conn: Connection, changes: Iterable[Row[Any]], now: datetime) -> None:
+def _apply(conn: Connection, changes: Iterable[QueuedChange], now: datetime) -> None:
     last = {c.path: c for c in changes}
     for path, change in last.items():
         conn.execute(delete(tuf_targets).where(tuf_targets.c.path == path))
@@ -82,3 +104,11 @@ def _apply(conn: Connection, changes: Iterable[Row[Any]], now: datetime) -> None
                     published_at=now,
                 )
             )
+
+
+def forget_published(conn: Connection, before: datetime) -> int:
+    """Drop queue rows published before ``before``; the signed metadata is the record."""
+    statement = delete(tuf_pending).where(
+        and_(tuf_pending.c.published_at.is_not(None), tuf_pending.c.published_at < before)
+    )
+    return conn.execute(statement).rowcount

@@ -74,8 +74,15 @@ def parse_index_url(index_url: str) -> Mirror:
     return Mirror(root, auth)
 
 
+# pip options that would let pip look beyond the verified folder.
+_SOURCE_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--no-index")
+
+
 def install(options: InstallOptions) -> Iterator[str]:
     """Verify and install; yields progress lines. Raises ``InstallError`` naming what failed."""
+    for arg in options.pip_args:
+        if arg.split("=", 1)[0] in _SOURCE_OPTIONS or arg.startswith(("-i", "-f")):
+            raise InstallError(f"pip option {arg!r} is not allowed: only the verified set is used")
     pins = read_pins(Path(options.requirements))
     mirror = parse_index_url(options.index_url)
     api = MirrorApi(mirror.base_url, mirror.auth)

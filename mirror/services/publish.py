@@ -16,9 +16,10 @@ each scheduler cycle: publish, re-sign the timestamp when it is an hour old, ren
 less than 12 hours left, sweep unreachable versions and log the alerts.
 """
 
+import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row
@@ -37,12 +38,15 @@ from mirror.storage import BlobStore, blob_key
 from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
 from tuf_repo import publish as sign_batch
 from tuf_repo.repository import CrashHook, sweep
+from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
 
 log = logging.getLogger(__name__)
 
 # About an hour of batches at one per scheduler minute: clients mid-refresh can still fetch
 # what a recent snapshot lists (design/tuf.md, "URL layout").
 SWEEP_KEEP_SNAPSHOTS = 60
+# Published queue rows are kept this long, for debugging what a batch contained.
+KEEP_PUBLISHED_ROWS = timedelta(days=7)
 
 
 class NotPublishedYet(SigningError):
@@ -102,10 +106,9 @@ def publish_pending(
     keys = load_keys(services.config, offline=False)
     now = services.clock.now()
     with publish_lock(services.engine, wait=wait) as conn:
-        ready, deferred = _ready(services, [Pending.of(r) for r in db.pending(conn)])
+        ready, changes, deferred = _ready(services, [Pending.of(r) for r in db.pending(conn)])
         if not ready:
             return PublishReport(0, deferred)
-        changes = [p.change() for p in ready if p.op == "remove" or p.length is not None]
         try:
             result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
         except TufRepoError as exc:
@@ -123,25 +126,24 @@ def publish_pending(
     return PublishReport(len(ready), deferred, result.snapshot_version)
 
 
-def _ready(services: Services, queued: list[Pending]) -> tuple[list[Pending], int]:
-    """The queued changes that can be signed now, and how many must wait.
+def _ready(
+    services: Services, queued: list[Pending]
+) -> tuple[list[Pending], list[TargetChange], int]:
+    """Split the queue: the rows settled by this batch, the changes to sign, how many wait.
 
     Only a path's last change counts (an add then a block is a removal). A path whose last
     change adds bytes of unknown length waits, with its earlier changes, for a later batch.
     """
     last = {change.path: change for change in queued}
-    waiting: set[str] = set()
-    for path, change in last.items():
+    for path, change in list(last.items()):
         if change.op == "add" and change.length is None:
             size = services.blobs.size(blob_key(change.sha256 or ""))
             if size is None:
-                waiting.add(path)
+                del last[path]
             else:
                 last[path] = replace(change, length=size)
-    ready = [
-        last[c.path] if c.id == last[c.path].id else c for c in queued if c.path not in waiting
-    ]
-    return ready, len(queued) - len(ready)
+    settled = [last[c.path] if c.id == last[c.path].id else c for c in queued if c.path in last]
+    return settled, [c.change() for c in last.values()], len(queued) - len(settled)
 
 
 def _learn_lengths(services: Services) -> None:
@@ -199,6 +201,15 @@ def publish_now(services: Services) -> PublishReport | None:
         return None
 
 
+def timestamp_expiry(store: MetadataStore) -> datetime | None:
+    """When the published timestamp expires (pipelines fail closed then); None before bootstrap."""
+    data = store.read(TIMESTAMP_NAME)
+    if data is None:
+        return None
+    expires = json.loads(data)["signed"]["expires"]
+    return datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Maintenance:
     publish: PublishReport
@@ -215,10 +226,11 @@ def maintain(services: Services) -> Maintenance:
     now = services.clock.now()
     store = services.metadata
     try:
-        with publish_lock(services.engine):
+        with publish_lock(services.engine) as conn:
             refreshed = refresh_timestamp(store, keys, now)
             renewed = renew(store, keys, now)
             swept = sweep(store, SWEEP_KEEP_SNAPSHOTS)
+            db.forget_published(conn, now - KEEP_PUBLISHED_ROWS)
         alerts = status(store, now).alerts
     except TufRepoError as exc:
         raise SigningError(f"TUF maintenance failed: {exc}") from exc

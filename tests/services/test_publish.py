@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from tuf.ngclient import Updater
 
 from mirror.app import create_app
 from mirror.db import targets
+from mirror.db.schema import tuf_pending
 from mirror.scheduler import run_cycle
 from mirror.services import publish, review, signing, sync
 from mirror.services.context import Services
@@ -138,6 +140,8 @@ def test_timestamp_is_resigned_and_roles_renewed_on_schedule_without_changes(
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     services = make_services(upstream={"ttl": "30d"})
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
+    assert run_cycle(services, ["demo"]).tuf.publish.published > 0  # type: ignore[union-attr]
     first = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
     services.clock = Clock(timedelta(minutes=30))
     report = run_cycle(services)
@@ -154,6 +158,13 @@ def test_timestamp_is_resigned_and_roles_renewed_on_schedule_without_changes(
     # The renewed metadata still verifies for a plain client.
     client = create_app(services.config, services).test_client()
     updater(services, client, tmp_path / "client")
+    # A week on, the queue rows of old batches are gone; the metadata is the record.
+    with services.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tuf_pending)).scalar() > 0
+    services.clock = Clock(timedelta(days=8))
+    run_cycle(services)
+    with services.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tuf_pending)).scalar() == 0
 
 
 def test_tuf_urls_and_cache_headers(
@@ -171,6 +182,9 @@ def test_tuf_urls_and_cache_headers(
     assert target.status_code == 200
     assert target.data == client.get(f"/packages/demo/{WHEEL}").data
     assert client.get(f"/tuf/targets/packages/demo/{'0' * 64}.{WHEEL}").status_code == 404
+    metrics = client.get("/metrics").data.decode()
+    assert "mirror_tuf_pending_changes 1.0" in metrics  # the .metadata companion waits
+    assert "mirror_tuf_timestamp_expires_in_seconds 8" in metrics  # 8xxxx s: about a day
     page = client.get("/simple/demo/").data
     page_hash = hashlib.sha256(page).hexdigest()
     assert client.get(f"/tuf/targets/simple/demo/{page_hash}.index.html").data == page
