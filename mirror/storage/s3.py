@@ -56,6 +56,9 @@ UPLOAD_THREADS = 4
 PRESIGN_SECONDS = 300
 # Read-ahead of the streaming reader: big enough to keep S3 busy, small enough to hold per request.
 READ_BUFFER = 1 << 20
+# Blobs up to this size are read whole and kept in a per-process cache of this many bytes.
+SMALL_BLOB = 256 << 10
+SMALL_CACHE_BYTES = 64 << 20
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _PRECONDITION_FAILED = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
@@ -138,6 +141,11 @@ class S3BlobStore:
         self._client = client or make_client(settings)
         self._conditional = True
         self._staging = staging
+        # Keys name immutable content, so small blobs (pages, .metadata files) are kept in
+        # memory once read: a warm /simple/ page then costs no S3 request at all.
+        self._small: OrderedDict[str, bytes] = OrderedDict()
+        self._small_bytes = 0
+        self._small_lock = threading.Lock()
         try:
             self._staging.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -194,6 +202,9 @@ class S3BlobStore:
         return self.size(key) is not None
 
     def size(self, key: str) -> int | None:
+        with self._small_lock:
+            if key in self._small:
+                return len(self._small[key])
         try:
             with self._errors("head", key):
                 head = self._client.head_object(Bucket=self.settings.bucket, Key=self._key(key))
@@ -202,11 +213,29 @@ class S3BlobStore:
         return int(head["ContentLength"])
 
     def open(self, key: str) -> BinaryIO:
-        size = self.size(key)
-        if size is None:
-            raise NotFoundError(f"blob {key} not found")
-        reader = _RangeReader(self._get_range, key, size)
+        with self._small_lock:
+            data = self._small.get(key)
+        if data is not None:
+            return io.BytesIO(data)
+        # One GET, not a HEAD first: its headers give the size, its body the first bytes.
+        with self._errors("get", key):
+            response = self._client.get_object(Bucket=self.settings.bucket, Key=self._key(key))
+        size = int(response["ContentLength"])
+        if size <= SMALL_BLOB:
+            with self._errors("get", key):
+                data = response["Body"].read()
+            self._remember(key, data)
+            return io.BytesIO(data)
+        reader = _RangeReader(self._get_range, key, size, response["Body"])
         return io.BufferedReader(reader, buffer_size=READ_BUFFER)  # type: ignore[return-value]
+
+    def _remember(self, key: str, data: bytes) -> None:
+        with self._small_lock:
+            self._small[key] = data
+            self._small_bytes += len(data)
+            while self._small_bytes > SMALL_CACHE_BYTES:
+                _, dropped = self._small.popitem(last=False)
+                self._small_bytes -= len(dropped)
 
     def _get_range(self, key: str, start: int) -> Any:
         with self._errors("get", key):
@@ -269,6 +298,9 @@ class S3BlobStore:
                 write()
 
     def delete(self, key: str) -> None:
+        with self._small_lock:
+            data = self._small.pop(key, None)
+            self._small_bytes -= len(data or b"")
         with self._errors("delete", key):
             self._client.delete_object(Bucket=self.settings.bucket, Key=self._key(key))
 
@@ -277,15 +309,19 @@ class S3BlobStore:
 
 
 class _RangeReader(io.RawIOBase):
-    """A seekable view of one object: reads stream from one GET until a seek moves elsewhere."""
+    """A seekable view of one object: reads stream from one GET until a read needs bytes
+    somewhere else; only then is the GET dropped and a ranged one opened there."""
 
-    def __init__(self, get_range: Callable[[str, int], Any], key: str, size: int) -> None:
+    def __init__(
+        self, get_range: Callable[[str, int], Any], key: str, size: int, body: Any = None
+    ) -> None:
         super().__init__()
         self._get_range = get_range
         self._key = key
         self._size = size
         self._position = 0
-        self._body: Any = None
+        self._body = body
+        self._body_position = 0
 
     def readable(self) -> bool:
         return True
@@ -301,22 +337,25 @@ class _RangeReader(io.RawIOBase):
         position = base + offset
         if position < 0:
             raise ValueError(f"negative seek position {position}")
-        if position != self._position:
-            self._drop_body()
-            self._position = position
+        # The open GET is kept: a seek to the end for the size and back costs nothing.
+        self._position = position
         return position
 
     def readinto(self, buffer: Any) -> int:
         wanted = min(len(buffer), self._size - self._position)
         if wanted <= 0:
             return 0
+        if self._body is not None and self._body_position != self._position:
+            self._drop_body()
         if self._body is None:
             self._body = self._get_range(self._key, self._position)
+            self._body_position = self._position
         data = self._body.read(wanted)
         if not data:
             raise StorageError(f"blob {self._key} ended early at byte {self._position}")
         buffer[: len(data)] = data
         self._position += len(data)
+        self._body_position = self._position
         return len(data)
 
     def _drop_body(self) -> None:
