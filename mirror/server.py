@@ -121,9 +121,10 @@ def _metrics_dir(config: Config) -> str:
 
 def serve(config: Config, bind: str | None = None, workers: int | None = None) -> None:
     settings = gunicorn_settings(config, bind, workers)
-    # A node without the scheduler (scaled out) never creates TUF keys: the worker, which
-    # holds the online key, bootstraps the repository; the node serves what it published.
-    initialise(config, tuf=bool(config.get("server", "scheduler")))
+    # A scaled-out node (no scheduler, shared S3 store) never creates TUF keys: the worker,
+    # which holds the online key, bootstraps the repository; the node serves what it signed.
+    scaled_node = not config.get("server", "scheduler") and config.get("storage", "backend") == "s3"
+    initialise(config, tuf=not scaled_node)
     check_port_free(settings["bind"])
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(config)
     scheduler = _start_scheduler(config) if config.get("server", "scheduler") else None
