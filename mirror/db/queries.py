@@ -143,7 +143,7 @@ def served_projects(conn: Connection) -> list[str]:
 
 def state_counts(conn: Connection) -> dict[str, int]:
     query = select(files.c.state, func.count()).group_by(files.c.state)
-    return {state: count for state, count in conn.execute(query).tuples()}
+    return {state: count for state, count in conn.execute(query).all()}
 
 
 def get_status(conn: Connection, key: str) -> Any:
@@ -159,8 +159,10 @@ def _upsert(
     conn: Connection, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]
 ) -> None:
     """Insert the row, or update it when ``key`` (the primary key) exists: one statement."""
-    dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[conn.dialect.name]
-    statement = dialect_insert(table).values(**key, **values)
+    statement: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    )
+    statement = statement.values(**key, **values)
     conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
 
 

@@ -6,7 +6,7 @@ gunicorn) and answers Range and conditional requests from the ETag. A store with
 seekable, so a Range request reads only the bytes it asks for.
 """
 
-from flask import Response, redirect, request, send_file
+from flask import Response, request, send_file
 from werkzeug.wsgi import FileWrapper
 
 from mirror.web import services
@@ -29,7 +29,7 @@ def send_blob(
         return response
     url = store.presigned_url(key) if allow_redirect else None
     if url is not None:
-        response = redirect(url, code=302)
+        response = Response(status=302, headers={"Location": url})
         # The URL expires within minutes: a cache must not keep the redirect like the file.
         response.headers["Cache-Control"] = "no-store"
         return response
