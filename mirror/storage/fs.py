@@ -24,6 +24,8 @@ class FsBlobStore:
             raise StorageError(f"cannot create data directory {root}: {exc.strerror}") from exc
 
     def check(self) -> None:
+        if not self._staging.is_dir():
+            raise StorageError(f"staging folder {self._staging} missing")
         if not os.access(self._staging, os.W_OK):
             raise StorageError(f"data directory {self.root} is not writable")
 

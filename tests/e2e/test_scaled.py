@@ -36,8 +36,10 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 WAIT = 90  # seconds any background step (a worker's publish, a node's start) may take
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """Poll ``check`` until it returns something truthy."""
+def wait_for(
+    what: str, check: Callable[[], Any], timeout: float = WAIT, interval: float = 0.2
+) -> Any:
+    """Poll ``check`` every ``interval`` seconds until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -45,7 +47,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 @dataclass
@@ -250,7 +252,8 @@ def test_a_node_killed_while_storing_a_large_file_leaves_no_partial_object(
             found = s3.list_multipart_uploads(Bucket=cluster.bucket.name, Prefix=prefix)
             return bool(found.get("Uploads"))
 
-        wait_for("node A's multipart upload", uploading)
+        # The upload shows as soon as it starts; its parts take far longer than this poll.
+        wait_for("node A's multipart upload", uploading, interval=0.01)
         os.killpg(node_a.process.pid, signal.SIGKILL)
         node_a.process.wait()
     finally:

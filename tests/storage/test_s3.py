@@ -4,14 +4,18 @@ presigned URLs, and one clear line for each way the bucket can be unusable."""
 import hashlib
 import os
 import urllib.request
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
 
+from mirror.app import create_app
 from mirror.config import Config, load_config
 from mirror.errors import ConfigError, StorageError
+from mirror.services.context import Services
 from mirror.storage import blob_key
 from mirror.storage.s3 import MULTIPART_THRESHOLD, S3BlobStore, S3Settings
 from tests.conftest import write_config
@@ -135,3 +139,18 @@ def test_unreachable_endpoint_is_one_clear_line(tmp_path: Path, s3_bucket: S3Buc
 def test_s3_backend_needs_a_bucket(tmp_path: Path, s3_bucket: S3Bucket) -> None:
     with pytest.raises(ConfigError, match=r"storage\.s3\.bucket is empty"):
         S3Settings.from_config(s3_config(tmp_path, s3_bucket, bucket=""))
+
+
+def test_readyz_reports_an_unusable_bucket(
+    make_services: Callable[..., Services], s3_bucket: S3Bucket
+) -> None:
+    services = make_services(storage=s3_bucket.storage_section())
+    client = create_app(services.config, services).test_client()
+    assert client.get("/readyz").status_code == 200
+    store = services.blobs
+    assert isinstance(store, S3BlobStore)
+    # As if the bucket were deleted under a running node.
+    services.blobs = S3BlobStore(replace(store.settings, bucket="gone-bucket"), store.staging_dir())
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["storage"] == "S3 bucket 'gone-bucket' does not exist"
