@@ -350,7 +350,11 @@ class _RangeReader(io.RawIOBase):
         if self._body is None:
             self._body = self._get_range(self._key, self._position)
             self._body_position = self._position
-        data = self._body.read(wanted)
+        try:
+            data = self._body.read(wanted)
+        except BotoCoreError as exc:  # a dropped connection or a timeout mid-object
+            self._drop_body()
+            raise StorageError(f"reading blob {self._key} failed: {describe(exc)}") from exc
         if not data:
             raise StorageError(f"blob {self._key} ended early at byte {self._position}")
         buffer[: len(data)] = data
