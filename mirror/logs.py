@@ -22,11 +22,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Libraries that log routine steps at INFO; a start that fails must print one line, not these.
+_CHATTY = ("alembic", "botocore.credentials")
+
+
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Alembic narrates every start at INFO (plugins, dialect); only its problems matter here.
-    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

@@ -84,8 +84,12 @@ class MirrorApplication(BaseApplication):  # type: ignore[misc]
 
 def initialise(config: Config, *, tuf: bool = True) -> None:
     """First start creates the data directory, the database schema and (with ``tuf``) the TUF
-    keys and repository; later starts check them."""
-    open_blob_store(config)
+    keys and repository; later starts check them.
+
+    Raises:
+        StorageError: the blob store or the database is unreachable or misconfigured.
+    """
+    open_blob_store(config).check()
     engine = make_engine(config.database_url)
     check_connection(engine)
     migrate(engine)
@@ -117,7 +121,10 @@ def _metrics_dir(config: Config) -> str:
 
 def serve(config: Config, bind: str | None = None, workers: int | None = None) -> None:
     settings = gunicorn_settings(config, bind, workers)
-    initialise(config)
+    # A scaled-out node (no scheduler, shared S3 store) never creates TUF keys: the worker,
+    # which holds the online key, bootstraps the repository; the node serves what it signed.
+    scaled_node = not config.get("server", "scheduler") and config.get("storage", "backend") == "s3"
+    initialise(config, tuf=not scaled_node)
     check_port_free(settings["bind"])
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(config)
     scheduler = _start_scheduler(config) if config.get("server", "scheduler") else None

@@ -23,7 +23,15 @@ from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.context import Services
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.fixtures import dist_builder, fake_upstream  # noqa: F401 (fixtures)
+from tests.support.fixtures import (  # noqa: F401 (fixtures)
+    _session_bucket,
+    dist_builder,
+    fake_upstream,
+    postgres_server,
+    postgres_url,
+    s3_bucket,
+    seaweed_server,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -34,7 +42,7 @@ VENV_BIN = Path(sys.executable).parent
 def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No machine-wide pip/uv/mirror settings leak in; sigstore trusts no cached trust root."""
     for name in list(os.environ):
-        if name.startswith(("PIP_", "UV_", "MIRROR_", "POETRY_")):
+        if name.startswith(("PIP_", "UV_", "MIRROR_", "POETRY_", "AWS_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     xdg = tmp_path_factory.mktemp("xdg")

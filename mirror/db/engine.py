@@ -1,7 +1,13 @@
 """Connections and migrations.
 
 SQLite runs in WAL mode with a busy timeout so gunicorn workers, the scheduler and CLI commands
-share one file; PostgreSQL needs nothing special.
+share one file.
+
+Writers are serialised on both backends, because the services read and then write in one
+transaction and rely on nobody writing in between: SQLite takes its write lock up front
+(BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped advisory lock as the first statement,
+and READ COMMITTED then shows every statement after it what earlier writers committed. Write
+transactions are short (no network I/O inside), so one writer at a time costs little.
 """
 
 import sqlite3
@@ -14,18 +20,32 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from mirror.errors import StorageError
+from mirror.errors import ConfigError, StorageError
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+# pg_advisory_xact_lock keys (64-bit, any value, shared by every process on the database).
+WRITE_LOCK = 0x6D6972726F720001  # "mirror" + 1: one write transaction at a time
+MIGRATE_LOCK = 0x6D6972726F720002  # nodes starting together upgrade the schema one at a time
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; creates the SQLite file's folder on the embedded default."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, future=True)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"invalid database.url: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        # pre_ping: a node survives a database restart without serving one failed request.
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        event.listen(engine, "begin", _postgresql_begin)
+        return engine
+    if backend != "sqlite":
+        raise ConfigError(f"unsupported database.url {parsed.render_as_string()!r}")
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # The driver's own transaction handling is switched off so that writers can take the write
@@ -42,9 +62,15 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _postgresql_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get("immediate", False):
+        # Released by COMMIT or ROLLBACK, also when the process dies with the connection.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction that holds the database's write lock from its start on SQLite."""
+    """A write transaction that holds the database's write lock from its start."""
     with engine.connect().execution_options(immediate=True) as connection, connection.begin():
         yield connection
 
@@ -64,6 +90,9 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # DDL is transactional on PostgreSQL: the second node waits, then finds it done.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
             config.attributes["connection"] = connection
             # "heads": feature migrations may branch from a common parent; all of them apply.
             command.upgrade(config, "heads")
@@ -78,5 +107,12 @@ def check_connection(engine: Engine) -> None:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         raise StorageError(
-            f"cannot reach database {engine.url.render_as_string()}: {exc.__class__.__name__}"
+            f"cannot reach database {engine.url.render_as_string()}: {_first_line(exc)}"
         ) from exc
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    """The driver's own message ("connection refused", "database ... does not exist"), briefly."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0] if lines else exc.__class__.__name__

@@ -4,7 +4,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mirror.db.schema import (
     advisories,
@@ -151,10 +152,7 @@ def get_page(conn: Connection, project: str) -> Row[Any] | None:
 
 
 def put_page(conn: Connection, project: str, values: Mapping[str, Any]) -> None:
-    if get_page(conn, project) is None:
-        conn.execute(insert(pages).values(project=project, **values))
-    else:
-        conn.execute(update(pages).where(pages.c.project == project).values(**values))
+    _upsert(conn, pages, {"project": project}, values)
 
 
 def served_projects(conn: Connection) -> list[str]:
@@ -165,7 +163,7 @@ def served_projects(conn: Connection) -> list[str]:
 
 def state_counts(conn: Connection) -> dict[str, int]:
     query = select(files.c.state, func.count()).group_by(files.c.state)
-    return {state: count for state, count in conn.execute(query)}
+    return {state: count for state, count in conn.execute(query).all()}
 
 
 def get_status(conn: Connection, key: str) -> Any:
@@ -174,11 +172,18 @@ def get_status(conn: Connection, key: str) -> Any:
 
 
 def set_status(conn: Connection, key: str, value: Any, now: datetime) -> None:
-    exists = conn.execute(select(status.c.key).where(status.c.key == key)).first()
-    statement = (
-        update(status).where(status.c.key == key) if exists else insert(status).values(key=key)
+    _upsert(conn, status, {"key": key}, {"value": value, "updated_at": now})
+
+
+def _upsert(
+    conn: Connection, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]
+) -> None:
+    """Insert the row, or update it when ``key`` (the primary key) exists: one statement."""
+    statement: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     )
-    conn.execute(statement.values(value=value, updated_at=now))
+    statement = statement.values(**key, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
 
 
 def active_blocks(conn: Connection, project: str | None = None) -> list[Row[Any]]:

@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from mirror.config import Config
+from mirror.errors import StorageError
 
 
 class BlobStore(Protocol):
-    """Where bytes live. Writes are all-or-nothing: readers never see a partial object."""
+    """Where bytes live. Writes are all-or-nothing: readers never see a partial object.
+
+    A key names immutable content: writing a key that exists keeps one copy of the same bytes.
+    """
+
+    def check(self) -> None:
+        """Raise ``StorageError`` with one clear line when the store is unusable."""
 
     def exists(self, key: str) -> bool: ...
 
@@ -19,10 +26,16 @@ class BlobStore(Protocol):
         """Length in bytes, or None when absent."""
 
     def open(self, key: str) -> BinaryIO:
-        """A readable stream; raises ``NotFoundError`` when absent."""
+        """A readable, seekable stream that never loads the whole blob into memory.
+
+        Raises ``NotFoundError`` when absent.
+        """
 
     def local_path(self, key: str) -> Path | None:
         """A filesystem path for zero-copy serving, when the store has one."""
+
+    def presigned_url(self, key: str) -> str | None:
+        """A time-limited URL a client may download ``key`` from directly, when configured."""
 
     def put_file(self, key: str, path: Path) -> None:
         """Commit a finished, verified local file under ``key`` (the file is consumed)."""
@@ -33,6 +46,13 @@ class BlobStore(Protocol):
 
     def staging_dir(self) -> Path:
         """A local folder for downloads in progress (same filesystem as the store if any)."""
+
+
+def check_key(key: str) -> str:
+    """``key`` if it is a relative path of plain segments; keys become file paths and URLs."""
+    if key.startswith("/") or any(part in {"", ".", ".."} for part in key.split("/")):
+        raise StorageError(f"invalid blob key {key!r}")
+    return key
 
 
 def blob_key(sha256: str) -> str:

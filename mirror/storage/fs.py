@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mirror.errors import NotFoundError, StorageError
+from mirror.storage.blobs import check_key
 
 
 class FsBlobStore:
@@ -22,10 +23,14 @@ class FsBlobStore:
         except OSError as exc:
             raise StorageError(f"cannot create data directory {root}: {exc.strerror}") from exc
 
+    def check(self) -> None:
+        if not self._staging.is_dir():
+            raise StorageError(f"staging folder {self._staging} missing")
+        if not os.access(self._staging, os.W_OK):
+            raise StorageError(f"data directory {self.root} is not writable")
+
     def _path(self, key: str) -> Path:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise StorageError(f"invalid blob key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -45,6 +50,9 @@ class FsBlobStore:
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.is_file() else None
+
+    def presigned_url(self, key: str) -> str | None:
+        return None
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)

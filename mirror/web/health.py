@@ -32,8 +32,10 @@ def readyz() -> tuple[Response, int]:
     except StorageError as exc:
         report["database"] = str(exc)
         upstream = {"ok": None}
-    if not services().blobs.staging_dir().is_dir():
-        report["storage"] = "staging directory missing"
+    try:
+        services().blobs.check()  # the bucket too, when blobs live in S3
+    except StorageError as exc:
+        report["storage"] = str(exc)
     report["upstream"] = upstream
     ready = report["database"] == "ok" and report["storage"] == "ok"
     report["ready"] = ready

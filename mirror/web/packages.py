@@ -39,6 +39,8 @@ def distribution(project: str, filename: str) -> Response:
             # A first download changes the page (its PEP 658 metadata hash, or the file
             # rejected for a digest mismatch): sign the new page now.
             publish.publish_now(services())
-    response = send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
+    response = send_blob(
+        blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
+    )
     downloads.record(row)  # the download audit (issue 5)
     return response

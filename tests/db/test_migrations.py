@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the schema the code declares."""
+"""The Alembic migrations build exactly the schema the code declares, on SQLite and PostgreSQL."""
 
 from pathlib import Path
 
@@ -9,8 +9,8 @@ from mirror.db.engine import make_engine, migrate
 from mirror.db.schema import metadata
 
 
-def test_migrations_match_schema(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+def test_migrations_match_schema(database_url: str) -> None:
+    engine = make_engine(database_url)
     migrate(engine)
     migrate(engine)  # idempotent: a second start changes nothing
     with engine.connect() as conn:

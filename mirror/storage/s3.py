@@ -1,0 +1,502 @@
+"""Blobs and signed TUF metadata in an S3 bucket (AWS or any S3-compatible store) via boto3.
+
+Writes are verified-then-committed: ``put_file`` uploads a finished local file whose bytes were
+already checked against their sha256, and the object appears under its final key only when the
+upload completes (one PUT, or CompleteMultipartUpload for large files), so a reader never sees
+a partial object. Keys name immutable content, so every write is conditional
+(``If-None-Match: *``): when two nodes race to store the same blob, the second gets 412 and
+keeps the first copy, which holds the same bytes. Stores that do not implement conditional
+writes answer 501; the store then falls back to plain writes and says so once in the log.
+
+Reads stream: ``open`` returns a seekable reader that issues ranged GETs lazily, so a 2 GB
+file never sits in memory, ``zipfile`` can seek to the central directory, and an HTTP Range
+request costs one ranged GET.
+
+Credentials come from boto3's usual chain (environment, shared config, instance role).
+Not done here: bucket creation, lifecycle rules (configure ``AbortIncompleteMultipartUpload``
+on the bucket so parts of uploads cut off by a killed process are removed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import boto3
+import botocore.loaders
+import botocore.session
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from mirror.config import Config
+from mirror.errors import ConfigError, NotFoundError, StorageError
+from mirror.storage.blobs import check_key
+from tuf_repo.errors import MetadataExistsError
+from tuf_repo.store import (
+    _check_name as check_metadata_name,
+)  # the names DirectoryMetadataStore allows
+from tuf_repo.store import is_versioned
+
+log = logging.getLogger(__name__)
+
+# Files above this go up as multipart, in parts of this size, a few at a time.
+MULTIPART_THRESHOLD = 16 << 20
+PART_SIZE = 16 << 20
+UPLOAD_THREADS = 4
+# How long a presigned download URL stays valid; the download only has to start within it.
+PRESIGN_SECONDS = 300
+# Read-ahead of the streaming reader: big enough to keep S3 busy, small enough to hold per request.
+READ_BUFFER = 1 << 20
+# Blobs up to this size are read whole and kept in a per-process cache of this many bytes.
+SMALL_BLOB = 256 << 10
+SMALL_CACHE_BYTES = 64 << 20
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_PRECONDITION_FAILED = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+_NOT_IMPLEMENTED = {"501", "NotImplemented"}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """``[storage.s3]`` in the configuration."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    presign: bool = False
+
+    @classmethod
+    def from_config(cls, config: Config) -> S3Settings:
+        raw = config.get("storage", "s3")
+        bucket = str(raw.get("bucket") or "")
+        if not bucket:
+            raise ConfigError("storage.backend is s3 but storage.s3.bucket is empty")
+        prefix = str(raw.get("prefix") or "").strip("/")
+        return cls(
+            bucket=bucket,
+            prefix=f"{prefix}/" if prefix else "",
+            endpoint_url=raw.get("endpoint_url") or None,
+            region=raw.get("region") or None,
+            presign=bool(raw.get("presign")),
+        )
+
+    def where(self, key: str = "") -> str:
+        endpoint = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        return f"s3://{self.bucket}/{self.prefix}{key}{endpoint}"
+
+
+# Every client loads the S3 service model (about 0.4 s); one loader per process caches it.
+# Each client still gets its own session, so credentials are resolved afresh for each store.
+_LOADER = botocore.loaders.create_loader()
+
+
+def make_client(settings: S3Settings) -> Any:
+    """A thread-safe S3 client; credentials come from boto3's usual chain."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core).client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        config=BotoConfig(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=5,
+            read_timeout=60,
+            # gunicorn threads and upload threads share one connection pool per process.
+            max_pool_connections=32,
+        ),
+    )
+
+
+def describe(exc: Exception) -> str:
+    """One short line for a boto error: the S3 error code and message, or the transport error."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = error.get("Message") or ""
+        return f"{code} {message}".strip()
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found (environment, shared config or instance role)"
+    return str(exc)
+
+
+def error_code(exc: ClientError) -> str:
+    code = exc.response.get("Error", {}).get("Code")
+    return str(code or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+class S3BlobStore:
+    def __init__(self, settings: S3Settings, staging: Path, client: Any | None = None) -> None:
+        self.settings = settings
+        self._client = client or make_client(settings)
+        self._conditional = True
+        self._staging = staging
+        # Keys name immutable content, so small blobs (pages, .metadata files) are kept in
+        # memory once read: a warm /simple/ page then costs no S3 request at all.
+        self._small: OrderedDict[str, bytes] = OrderedDict()
+        self._small_bytes = 0
+        self._small_lock = threading.Lock()
+        try:
+            self._staging.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create staging folder {staging}: {exc.strerror}") from exc
+        # The transfer manager (multipart, threads) takes no If-None-Match argument, so a hook
+        # adds it to the two calls that create the object.
+        events = self._client.meta.events
+        events.register("before-parameter-build.s3.PutObject", self._create_only)
+        events.register("before-parameter-build.s3.CompleteMultipartUpload", self._create_only)
+
+    @classmethod
+    def from_config(cls, config: Config) -> S3BlobStore:
+        return cls(S3Settings.from_config(config), config.data_dir / "tmp")
+
+    def _key(self, key: str) -> str:
+        return self.settings.prefix + check_key(key)
+
+    def _create_only(self, params: dict[str, Any], **_: Any) -> None:
+        if self._conditional:
+            params.setdefault("IfNoneMatch", "*")
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str) -> Iterator[None]:
+        try:
+            yield
+        except ClientError as exc:
+            if error_code(exc) in _NOT_FOUND:
+                raise NotFoundError(f"blob {key} not found") from exc
+            raise StorageError(self._failed(action, key, exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageError(self._failed(action, key, exc)) from exc
+
+    def _failed(self, action: str, key: str, exc: Exception) -> str:
+        return f"S3 {action} {self.settings.where(key)} failed: {describe(exc)}"
+
+    def check(self) -> None:
+        """Fail with one clear line when the bucket is unreachable, missing or forbidden."""
+        where = self.settings.where()
+        try:
+            self._client.head_bucket(Bucket=self.settings.bucket)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in _NOT_FOUND or code == "NoSuchBucket":
+                raise StorageError(f"S3 bucket {self.settings.bucket!r} does not exist") from exc
+            if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+                raise StorageError(
+                    f"S3 access denied to {where} (check the credentials): {describe(exc)}"
+                ) from exc
+            raise StorageError(f"S3 {where} unusable: {describe(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot reach S3 {where}: {describe(exc)}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self.size(key) is not None
+
+    def size(self, key: str) -> int | None:
+        with self._small_lock:
+            if key in self._small:
+                return len(self._small[key])
+        try:
+            with self._errors("head", key):
+                head = self._client.head_object(Bucket=self.settings.bucket, Key=self._key(key))
+        except NotFoundError:
+            return None
+        return int(head["ContentLength"])
+
+    def open(self, key: str) -> BinaryIO:
+        with self._small_lock:
+            data = self._small.get(key)
+        if data is not None:
+            return io.BytesIO(data)
+        # One GET, not a HEAD first: its headers give the size, its body the first bytes.
+        with self._errors("get", key):
+            response = self._client.get_object(Bucket=self.settings.bucket, Key=self._key(key))
+        size = int(response["ContentLength"])
+        if size <= SMALL_BLOB:
+            with self._errors("get", key):
+                data = response["Body"].read()
+            self._remember(key, data)
+            return io.BytesIO(data)
+        reader = _RangeReader(self._get_range, key, size, response["Body"])
+        return io.BufferedReader(reader, buffer_size=READ_BUFFER)  # type: ignore[return-value]
+
+    def _remember(self, key: str, data: bytes) -> None:
+        with self._small_lock:
+            self._small[key] = data
+            self._small_bytes += len(data)
+            while self._small_bytes > SMALL_CACHE_BYTES:
+                _, dropped = self._small.popitem(last=False)
+                self._small_bytes -= len(dropped)
+
+    def _get_range(self, key: str, start: int) -> Any:
+        with self._errors("get", key):
+            response = self._client.get_object(
+                Bucket=self.settings.bucket, Key=self._key(key), Range=f"bytes={start}-"
+            )
+        return response["Body"]
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def presigned_url(self, key: str) -> str | None:
+        """A time-limited GET URL for ``key`` when ``storage.s3.presign`` is on."""
+        if not self.settings.presign:
+            return None
+        with self._errors("presign", key):
+            return str(
+                self._client.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": self.settings.bucket, "Key": self._key(key)},
+                    ExpiresIn=PRESIGN_SECONDS,
+                )
+            )
+
+    def put_file(self, key: str, path: Path) -> None:
+        try:
+            self._create(key, lambda: self._upload(key, path))
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _upload(self, key: str, path: Path) -> None:
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=UPLOAD_THREADS,
+        )
+        with create_transfer_manager(self._client, config) as manager:
+            manager.upload(os.fspath(path), self.settings.bucket, self._key(key)).result()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        bucket, name = self.settings.bucket, self._key(key)
+        self._create(key, lambda: self._client.put_object(Bucket=bucket, Key=name, Body=data))
+
+    def _create(self, key: str, write: Callable[[], Any]) -> None:
+        with self._errors("put", key):
+            try:
+                write()
+            except ClientError as exc:
+                code = error_code(exc)
+                if code in _PRECONDITION_FAILED:
+                    # Another writer stored this key first; keys name content, so it is ours too.
+                    return
+                if code not in _NOT_IMPLEMENTED or not self._conditional:
+                    raise
+                log.warning(
+                    "S3 store does not support conditional writes; writing unconditionally",
+                    extra={"bucket": self.settings.bucket},
+                )
+                self._conditional = False
+                write()
+
+    def delete(self, key: str) -> None:
+        with self._small_lock:
+            data = self._small.pop(key, None)
+            self._small_bytes -= len(data or b"")
+        with self._errors("delete", key):
+            self._client.delete_object(Bucket=self.settings.bucket, Key=self._key(key))
+
+    def staging_dir(self) -> Path:
+        return self._staging
+
+
+class _RangeReader(io.RawIOBase):
+    """A seekable view of one object: reads stream from one GET until a read needs bytes
+    somewhere else; only then is the GET dropped and a ranged one opened there."""
+
+    def __init__(
+        self, get_range: Callable[[str, int], Any], key: str, size: int, body: Any = None
+    ) -> None:
+        super().__init__()
+        self._get_range = get_range
+        self._key = key
+        self._size = size
+        self._position = 0
+        self._body = body
+        self._body_position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        position = base + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        # The open GET is kept: a seek to the end for the size and back costs nothing.
+        self._position = position
+        return position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        if self._body is not None and self._body_position != self._position:
+            self._drop_body()
+        if self._body is None:
+            self._body = self._get_range(self._key, self._position)
+            self._body_position = self._position
+        try:
+            data = self._body.read(wanted)
+        except BotoCoreError as exc:  # a dropped connection or a timeout mid-object
+            self._drop_body()
+            raise StorageError(f"reading blob {self._key} failed: {describe(exc)}") from exc
+        if not data:
+            raise StorageError(f"blob {self._key} ended early at byte {self._position}")
+        buffer[: len(data)] = data
+        self._position += len(data)
+        self._body_position = self._position
+        return len(data)
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+
+class S3MetadataStore:
+    """Signed TUF metadata in the bucket, under ``<prefix>tuf/metadata/`` (tuf_repo's
+    ``MetadataStore`` protocol), so every node serves what the one publisher wrote.
+
+    Versioned names are written with ``If-None-Match: *``: besides the publish lock, the store
+    itself refuses a second writer of the same version (412 becomes ``MetadataExistsError``).
+    ``timestamp.json`` is replaced by a plain PUT, which S3 applies atomically. A store without
+    conditional writes falls back to a check before the write, which only the lock makes safe.
+    """
+
+    AREA = "tuf/metadata/"
+    # Versioned files never change, so reads of them are cached: a worker cycle reads every bin
+    # and the snapshot (renewal, status), and web nodes serve the same files again and again.
+    # About 6.6 KB each: 4,096 of them hold 256 bins several versions deep in ~27 MB.
+    CACHE_ENTRIES = 4096
+
+    def __init__(self, settings: S3Settings, client: Any | None = None) -> None:
+        self.settings = settings
+        # Not the blob store's client: its hook would make the timestamp write conditional too.
+        self._client = client or make_client(settings)
+        self._conditional = True
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config) -> S3MetadataStore:
+        return cls(S3Settings.from_config(config))
+
+    def _key(self, name: str) -> str:
+        check_metadata_name(name)
+        return f"{self.settings.prefix}{self.AREA}{name}"
+
+    def _fail(self, action: str, name: str, exc: Exception) -> StorageError:
+        where = self.settings.where(self.AREA + name)
+        return StorageError(f"S3 {action} {where} failed: {describe(exc)}")
+
+    def read(self, name: str) -> bytes | None:
+        key = self._key(name)
+        with self._cache_lock:
+            if name in self._cache:
+                self._cache.move_to_end(name)
+                return self._cache[name]
+        data = self._get(name, key)
+        if data is not None and is_versioned(name):
+            self._remember(name, data)
+        return data
+
+    def _remember(self, name: str, data: bytes) -> None:
+        with self._cache_lock:
+            self._cache[name] = data
+            while len(self._cache) > self.CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+
+    def _get(self, name: str, key: str) -> bytes | None:
+        try:
+            response = self._client.get_object(Bucket=self.settings.bucket, Key=key)
+            return bytes(response["Body"].read())
+        except ClientError as exc:
+            if error_code(exc) in _NOT_FOUND:
+                return None
+            raise self._fail("get", name, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("get", name, exc) from exc
+
+    def write(self, name: str, data: bytes) -> None:
+        key = self._key(name)
+        try:
+            if not is_versioned(name):
+                self._client.put_object(Bucket=self.settings.bucket, Key=key, Body=data)
+            elif self._conditional:
+                self._put_new(name, key, data)
+            else:
+                self._check_absent(name)
+                self._client.put_object(Bucket=self.settings.bucket, Key=key, Body=data)
+        except ClientError as exc:
+            raise self._fail("put", name, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("put", name, exc) from exc
+        if is_versioned(name):
+            self._remember(name, bytes(data))
+
+    def _put_new(self, name: str, key: str, data: bytes) -> None:
+        try:
+            self._client.put_object(
+                Bucket=self.settings.bucket, Key=key, Body=data, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in _PRECONDITION_FAILED:
+                raise MetadataExistsError(f"{name} already exists") from exc
+            if code not in _NOT_IMPLEMENTED:
+                raise
+            log.warning(
+                "S3 store does not support conditional writes; relying on the publish lock",
+                extra={"bucket": self.settings.bucket},
+            )
+            self._conditional = False
+            self.write(name, data)
+
+    def _check_absent(self, name: str) -> None:
+        if self.read(name) is not None:
+            raise MetadataExistsError(f"{name} already exists")
+
+    def list(self) -> list[str]:
+        start = f"{self.settings.prefix}{self.AREA}"
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(Bucket=self.settings.bucket, Prefix=start)
+            keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("list", "", exc) from exc
+        return [key[len(start) :] for key in keys if _is_metadata_name(key[len(start) :])]
+
+    def delete(self, name: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(name, None)
+        try:
+            self._client.delete_object(Bucket=self.settings.bucket, Key=self._key(name))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("delete", name, exc) from exc
+
+
+def _is_metadata_name(name: str) -> bool:
+    try:
+        check_metadata_name(name)
+    except ValueError:
+        return False
+    return True

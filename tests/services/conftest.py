@@ -1,0 +1,17 @@
+"""Every service test runs twice: on the embedded default (SQLite + local files) and scaled out
+(PostgreSQL + S3 on SeaweedFS), through the same data layer and blob store protocol."""
+
+from collections.abc import Callable
+
+import pytest
+
+from mirror.services.context import Services
+
+
+@pytest.fixture(params=["embedded", pytest.param("scaled", marks=pytest.mark.scaled)])
+def services(request: pytest.FixtureRequest, make_services: Callable[..., Services]) -> Services:
+    if request.param == "embedded":
+        return make_services()
+    bucket = request.getfixturevalue("s3_bucket")
+    url = request.getfixturevalue("postgres_url")
+    return make_services(database={"url": url}, storage=bucket.storage_section())
