@@ -15,6 +15,7 @@ from mirror.db.schema import files
 from tests.conftest import RunningMirror
 from tests.support import osv
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.system import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -29,7 +30,7 @@ PAYLOAD = SCRIPT + IMG
 @pytest.fixture
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
+        missing("needs /usr/bin/chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -19,6 +19,7 @@ from .dists import DistBuilder
 from .fake_upstream import FakeUpstream
 from .postgres import PostgresServer
 from .seaweed import SeaweedServer
+from .system import missing
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     """One throw-away PostgreSQL cluster per test session (per xdist worker), stopped at the end."""
     reason = postgres.available()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     with postgres.running_postgres() as server:
         yield server
 
@@ -55,7 +56,7 @@ def seaweed_server() -> Iterator[SeaweedServer]:
     """One SeaweedFS S3 server per test session (per xdist worker), stopped at the end."""
     reason = seaweed.available()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     with seaweed.running_seaweed() as server:
         yield server
 
