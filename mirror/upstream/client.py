@@ -107,8 +107,8 @@ class UpstreamClient:
                 content_type=response.headers.get("Content-Type", ""),
                 # urllib3 reports only the path of the final URL; file links resolve against it.
                 url=urljoin(url, response.geturl() or ""),
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
+                etag=_validator(response.headers.get("ETag"), 500),
+                last_modified=_validator(response.headers.get("Last-Modified"), 100),
             )
 
     def fetch_small(self, url: str, max_bytes: int, accept: str = "*/*") -> bytes | None:
@@ -202,3 +202,8 @@ def _verify(url: str, sha256: str, size: int | None, digest: str, length: int) -
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     return str(reason or exc.__class__.__name__)[:200]
+
+
+def _validator(value: str | None, max_length: int) -> str | None:
+    """A cache validator worth keeping: an oversized one is dropped (the page is re-read)."""
+    return value if value and len(value) <= max_length else None

@@ -21,6 +21,9 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 MAX_FILES = 200_000
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MAX_TEXT = 1000
+# The longest version the state database stores (files.version); longer ones are hostile.
+MAX_VERSION = 100
+_MAX_REQUIRES_PYTHON = 500
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ def _checked(project: str, entry: dict[str, Any], page_url: str) -> UpstreamFile
     version = version_from_filename(project, filename)
     if version is None:
         raise ValueError(f"{filename[:100]!r}: not a distribution of {project}")
+    if len(version) > MAX_VERSION:
+        raise ValueError(f"{filename[:100]!r}: version longer than {MAX_VERSION} characters")
     hashes = entry.get("hashes")
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
     if not isinstance(sha256, str) or not _SHA256_RE.match(sha256.lower()):
@@ -133,7 +138,7 @@ def _checked(project: str, entry: dict[str, Any], page_url: str) -> UpstreamFile
         sha256=sha256.lower(),
         size=_size(entry.get("size"), filename),
         upload_time=_upload_time(entry.get("upload-time"), filename),
-        requires_python=_optional_text(entry.get("requires-python")),
+        requires_python=_requires_python(entry.get("requires-python"), filename),
         yanked=bool(yanked),
         yanked_reason=_optional_text(yanked) if isinstance(yanked, str) else None,
         metadata_sha256=_metadata_hash(entry),
@@ -142,7 +147,8 @@ def _checked(project: str, entry: dict[str, Any], page_url: str) -> UpstreamFile
 
 
 def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
+    # NUL never belongs in these fields, and PostgreSQL refuses it in text columns.
+    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT or "\x00" in value:
         raise ValueError(f"invalid {what}")
     return value
 
@@ -150,7 +156,15 @@ def _text(value: Any, what: str) -> str:
 def _optional_text(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    return value[:_MAX_TEXT]
+    return value[:_MAX_TEXT].replace("\x00", "")
+
+
+def _requires_python(value: Any, filename: str) -> str | None:
+    text = _optional_text(value)
+    if text is not None and len(text) > _MAX_REQUIRES_PYTHON:
+        # Cutting a specifier short would change its meaning: drop the entry instead.
+        raise ValueError(f"{filename}: requires-python longer than {_MAX_REQUIRES_PYTHON}")
+    return text
 
 
 def _url(value: Any, page_url: str, filename: str) -> str:

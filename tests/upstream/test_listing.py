@@ -78,6 +78,10 @@ def test_html_fallback_reads_pep503_attributes() -> None:
         ({"size": "10"}, "invalid size"),
         ({"upload-time": "yesterday"}, "invalid upload-time"),
         ({"filename": 7}, "invalid filename"),
+        # Longer than the state database stores (PostgreSQL enforces what SQLite does not).
+        ({"filename": f"demo-1.{'0.' * 60}0-py3-none-any.whl"}, "version longer than 100"),
+        ({"requires-python": ">=3.8," * 90}, "requires-python longer than 500"),
+        ({"url": "http://upstream.test/\x00.whl"}, "invalid url"),
     ],
 )
 def test_hostile_entries_are_skipped_with_a_reason(bad: dict[str, object], why: str) -> None:
