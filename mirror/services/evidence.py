@@ -10,7 +10,6 @@ Not done here: any decision. A result is evidence, whatever it says.
 """
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -36,7 +35,7 @@ from mirror.policy import checks
 from mirror.services import files
 from mirror.services.admission import file_view
 from mirror.services.context import Services
-from mirror.storage import BlobStore, blob_key
+from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import ResponseTooLarge
 
@@ -186,7 +185,7 @@ class _Gatherer:
                 row.filename, row.sha256, body, expected=pinned, trust=trust, now=now
             )
             if result.status == "verified":
-                self.gathered.copies[row.filename] = _store(self.services.blobs, body)
+                self.gathered.copies[row.filename] = store_bytes(self.services.blobs, body)
         return self._logged(row, {**base, **result.to_dict(), "identity": _identity(result)})
 
     def _logged(self, row: Row[Any], evidence: dict[str, Any]) -> dict[str, Any]:
@@ -292,14 +291,6 @@ def _identity(result: ProvenanceResult) -> str | None:
         return PinnedPublisher.parse(result.publisher).identity
     except ValueError:
         return None
-
-
-def _store(blobs: BlobStore, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    key = blob_key(digest)
-    if not blobs.exists(key):
-        blobs.put_bytes(key, data)
-    return digest
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ So they carry nothing that varies per request: relative links, no host, token or
 stable order. One context feeds both formats (the Warehouse pattern).
 """
 
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,7 +17,7 @@ from sqlalchemy import Connection, Row
 
 from mirror.db import queries
 from mirror.services import targets
-from mirror.storage import BlobStore, blob_key
+from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
 
 # 1.3: PEP 740 `provenance` (1.1 brought PEP 700's upload-time and versions).
@@ -112,7 +111,7 @@ def publish_pages(
     """
     rows = queries.admitted_files(conn, project_id)
     html, data = render_html(project, rows), render_json(project, rows)
-    html_sha, json_sha = _store(blobs, html), _store(blobs, data)
+    html_sha, json_sha = store_bytes(blobs, html), store_bytes(blobs, data)
     # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
     targets.queue_project(conn, blobs, project, rows, {"index.html": html, "index.json": data}, now)
     current = queries.get_page(conn, project)
@@ -131,14 +130,6 @@ def publish_pages(
         },
     )
     return True
-
-
-def _store(blobs: BlobStore, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    key = blob_key(digest)
-    if not blobs.exists(key):
-        blobs.put_bytes(key, data)
-    return digest
 
 
 def render_index(names: Sequence[str], as_json: bool) -> bytes:

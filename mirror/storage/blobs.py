@@ -4,6 +4,7 @@ Content-addressed blobs (``blob_key``) are written once, after verification, so 
 bytes serve the file URL and the TUF target URL.
 """
 
+import hashlib
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -57,6 +58,16 @@ def check_key(key: str) -> str:
 
 def blob_key(sha256: str) -> str:
     return f"blobs/sha256/{sha256[:2]}/{sha256}"
+
+
+def store_bytes(blobs: BlobStore, data: bytes) -> str:
+    """Keep small bytes the mirror made or verified itself (a page, a provenance copy) under
+    their sha256, once; returns the digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    key = blob_key(digest)
+    if not blobs.exists(key):
+        blobs.put_bytes(key, data)
+    return digest
 
 
 def open_blob_store(config: Config) -> BlobStore:
