@@ -6,26 +6,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import RunningMirror, client_env, stop_process
+from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
-
-OLD = datetime.now(UTC) - timedelta(days=30)
-FRESH = datetime.now(UTC) - timedelta(days=2)
-
-
-@pytest.fixture
-def tree(fake_upstream: FakeUpstream, tmp_path: Path) -> FakeUpstream:
-    """app-pkg -> lib-a, lib-b; lib-a 2.0 is two days old (inside the 7-day quarantine)."""
-    build = tmp_path / "build"
-    fake_upstream.publish_release(
-        "app-pkg", "1.0", tmpdir=build, upload_time=OLD, deps=["lib-a>=1", "lib-b"]
-    )
-    fake_upstream.publish_release("lib-a", "1.0", tmpdir=build, upload_time=OLD)
-    fake_upstream.publish_release("lib-a", "2.0", tmpdir=build, upload_time=FRESH)
-    fake_upstream.publish_release("lib-b", "0.5", tmpdir=build, upload_time=OLD)
-    return fake_upstream
 
 
 def run(args: list[str], cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -120,20 +103,7 @@ def test_poetry_installs_from_a_primary_source(
     tmp_path: Path,
 ) -> None:
     mirror = start_mirror()
-    project = tmp_path / "poetry-project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[tool.poetry]\nname = "consumer"\nversion = "0.1.0"\ndescription = ""\n'
-        "authors = []\npackage-mode = false\n\n"
-        '[tool.poetry.dependencies]\npython = ">=3.11,<4"\napp-pkg = "*"\n\n'
-        f'[[tool.poetry.source]]\nname = "mirror"\nurl = "{mirror.index_url}"\n'
-        'priority = "primary"\n'
-    )
-    env = {
-        "POETRY_VIRTUALENVS_IN_PROJECT": "true",
-        "POETRY_CACHE_DIR": str(tmp_path / "pc"),
-        "POETRY_VIRTUALENVS_OPTIONS_NO_PIP": "true",
-    }
+    project, env = poetry_project(tmp_path, mirror.index_url)
     locked = run(["poetry", "lock"], cwd=project, **env)
     assert locked.returncode == 0, locked.stdout + locked.stderr
     done = run(["poetry", "install", "--no-interaction"], cwd=project, **env)

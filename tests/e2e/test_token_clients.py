@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningMirror, client_env
+from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.slow
@@ -97,21 +98,7 @@ def test_uv_needs_a_read_token(mirror: RunningMirror, tmp_path: Path) -> None:
 
 
 def test_poetry_uses_its_http_basic_settings(mirror: RunningMirror, tmp_path: Path) -> None:
-    project = tmp_path / "poetry-project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[tool.poetry]\nname = "consumer"\nversion = "0.1.0"\ndescription = ""\n'
-        "authors = []\npackage-mode = false\n\n"
-        '[tool.poetry.dependencies]\npython = ">=3.11,<4"\napp-pkg = "*"\n\n'
-        f'[[tool.poetry.source]]\nname = "mirror"\nurl = "{mirror.index_url}"\n'
-        'priority = "primary"\n'
-    )
-    env = {
-        "POETRY_VIRTUALENVS_IN_PROJECT": "true",
-        "POETRY_CACHE_DIR": str(tmp_path / "pc"),
-        "POETRY_VIRTUALENVS_OPTIONS_NO_PIP": "true",
-        "POETRY_NO_INTERACTION": "1",
-    }
+    project, env = poetry_project(tmp_path, mirror.index_url)
     refused = run(["poetry", "lock"], cwd=project, **env)
     assert refused.returncode != 0
     secret = read_token(mirror)

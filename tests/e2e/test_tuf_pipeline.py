@@ -22,24 +22,8 @@ from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import plain_updater
 from tuf_repo.keys import load_keyring
 
-OLD = datetime.now(UTC) - timedelta(days=30)
-FRESH = datetime.now(UTC) - timedelta(days=2)
 LIB_B = "lib_b-0.5-py3-none-any.whl"
 PINNED = "app-pkg==1.0\nlib-a==1.0\nlib-b==0.5\n"
-
-
-@pytest.fixture
-def tree(fake_upstream: FakeUpstream, tmp_path: Path) -> FakeUpstream:
-    """app-pkg -> lib-a, lib-b; lib-a 2.0 is two days old (inside the 7-day quarantine)."""
-    build = tmp_path / "build"
-    fake_upstream.publish_release(
-        "app-pkg", "1.0", tmpdir=build, upload_time=OLD, deps=["lib-a>=1", "lib-b"]
-    )
-    fake_upstream.publish_release("lib-a", "1.0", tmpdir=build, upload_time=OLD)
-    fake_upstream.publish_release("lib-a", "2.0", tmpdir=build, upload_time=FRESH)
-    fake_upstream.publish_release("lib-b", "0.5", tmpdir=build, upload_time=OLD)
-    fake_upstream.publish_release("extra", "1.0", tmpdir=build, upload_time=OLD)
-    return fake_upstream
 
 
 class Pipeline:
