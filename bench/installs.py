@@ -32,10 +32,13 @@ def tools(tools_dir: Path) -> dict[str, list[str]]:
     uv = tool_venv(tools_dir, "uv", [f"uv=={UV_VERSION}"]) / "uv"
     return {
         "pip": [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--quiet"],
-        # uv installs for an interpreter; --target needs it named.
-        "uv": [str(uv), "pip", "install", "--no-config", "--no-cache", "--quiet"]
-        + ["--python", sys.executable],
+        "uv": [str(uv), "pip", "install", "--no-config", "--no-cache", "--quiet", *_python()],
     }
+
+
+def _python() -> list[str]:
+    # uv installs for an interpreter; with --target it must be named.
+    return ["--python", sys.executable]
 
 
 def install(command: list[str], index_url: str, requirements: Path) -> InstallResult:

@@ -39,9 +39,7 @@ class LoadResult:
         return self.requests / self.seconds
 
 
-def run(
-    base_url: str, paths: list[str], accept: str, clients: int, seconds: float
-) -> LoadResult:
+def run(base_url: str, paths: list[str], accept: str, clients: int, seconds: float) -> LoadResult:
     if WRK:
         return _wrk(base_url, paths, accept, clients, seconds)
     return _threads(base_url, paths, accept, clients, seconds)

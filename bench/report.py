@@ -42,9 +42,16 @@ def _installs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: dict(servers) for key, servers in table.items()}
 
 
-def _target(name: str, value: float | None, goal: float, shown: str, higher: bool) -> dict[str, Any]:
+def _target(
+    name: str, value: float | None, goal: float, shown: str, higher: bool
+) -> dict[str, Any]:
     met = None if value is None else (value >= goal if higher else value <= goal)
-    return {"target": name, "value": None if value is None else round(value, 3), "shown": shown, "met": met}
+    return {
+        "target": name,
+        "value": None if value is None else round(value, 3),
+        "shown": shown,
+        "met": met,
+    }
 
 
 def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,11 +64,16 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
             return None
 
     ours = at32("ours", "rps")
-    for other, goal, label in (("proxpi", 8.0, "8x proxpi"), ("nginx", 0.5, "50% of the static server")):
+    for other, goal, label in (
+        ("proxpi", 8.0, "8x proxpi"),
+        ("nginx", 0.5, "50% of the static server"),
+    ):
         theirs = at32(other, "rps", max)
         ratio = ours / theirs if ours and theirs else None
         found.append(_target(f"warm pages/s at 32 clients >= {label}", ratio, goal, "ratio", True))
-    found.append(_target("warm page p99 at 32 clients < 50 ms", at32("ours", "p99_ms", max), 50, "ms", False))
+    found.append(
+        _target("warm page p99 at 32 clients < 50 ms", at32("ours", "p99_ms", max), 50, "ms", False)
+    )
     cpu = at32("ours", "cpu_ms_per_request", max)
     found.append(_target("CPU per page request < 1 ms", cpu, 1.0, "ms", False))
     downloads = summary["downloads"]
@@ -74,7 +86,9 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     for key, servers in summary["installs"].items():
         cold, base = servers.get("ours", {}).get("cold"), servers.get("upstream", {}).get("cold")
         ratio = cold / base if cold and base else None
-        found.append(_target(f"cold install ({key}) <= 1.15x upstream", ratio, 1.15, "ratio", False))
+        found.append(
+            _target(f"cold install ({key}) <= 1.15x upstream", ratio, 1.15, "ratio", False)
+        )
     tuf = summary.get("tuf") or {}
     for key, goal, label in (
         ("publish_100k_s", 10.0, "TUF publish of 100k targets < 10 s"),
@@ -108,16 +122,23 @@ def table(summary: dict[str, Any]) -> str:
 
         p99 = max((f["32"]["p99_ms"] for f in (html, json_) if "32" in f), default=None)
         cpu = max((f["32"]["cpu_ms_per_request"] for f in (html, json_) if "32" in f), default=None)
+        rps = {
+            f"{fmt}{c}": page.get(fmt, {}).get(c, {}).get("rps")
+            for fmt in page
+            for c in ["8", "32"]
+        }
         rows.append(
-            f"| {server} | {_fmt(html.get('8', {}).get('rps'))} | {_fmt(html.get('32', {}).get('rps'))} "
-            f"| {_fmt(json_.get('32', {}).get('rps'))} | {_fmt(p99, 1)} | {_fmt(cpu, 2)} "
+            f"| {server} | {_fmt(rps.get('html8'))} | {_fmt(rps.get('html32'))} "
+            f"| {_fmt(rps.get('json32'))} | {_fmt(p99, 1)} | {_fmt(cpu, 2)} "
             f"| {_fmt(down.get('single_mb_per_s'))} | {_fmt(down.get('parallel8_mb_per_s'))} "
             f"| {_fmt(down.get('parallel8_peak_rss_mb'))} | {install('pip')} | {install('uv')} |"
         )
     rows += ["", "| target | value | met |", "|---|---|---|"]
     for target in summary["targets"]:
         met = {True: "yes", False: "no", None: "not measured"}[target["met"]]
-        rows.append(f"| {target['target']} | {_fmt(target['value'], 2)} {target['shown']} | {met} |")
+        rows.append(
+            f"| {target['target']} | {_fmt(target['value'], 2)} {target['shown']} | {met} |"
+        )
     return "\n".join(rows)
 
 
@@ -132,33 +153,65 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.suptitle(f"signed-mirror benchmark, {results['meta']['date']} (2 cores, 127.0.0.1)")
     pages = summary["pages"]
     servers = [s for s in ORDER if s in pages]
-    _bars(axes[0][0], servers, {
-        f"{fmt} @{c}": [pages[s].get(fmt, {}).get(c, {}).get("rps", 0) for s in servers]
-        for fmt in ("html", "json") for c in ("8", "32")
-    }, "warm page requests/s (log)", log=True)
-    _bars(axes[0][1], servers, {
-        f"{fmt} @32": [pages[s].get(fmt, {}).get("32", {}).get("p99_ms", 0) for s in servers]
-        for fmt in ("html", "json")
-    }, "page p99 latency at 32 clients, ms (log)", log=True)
-    _bars(axes[0][2], servers, {
-        f"{fmt} @32": [pages[s].get(fmt, {}).get("32", {}).get("cpu_ms_per_request", 0) for s in servers]
-        for fmt in ("html", "json")
-    }, "server CPU per page request, ms (log)", log=True)
+    _bars(
+        axes[0][0],
+        servers,
+        {
+            f"{fmt} @{c}": [pages[s].get(fmt, {}).get(c, {}).get("rps", 0) for s in servers]
+            for fmt in ("html", "json")
+            for c in ("8", "32")
+        },
+        "warm page requests/s (log)",
+        log=True,
+    )
+    _bars(
+        axes[0][1],
+        servers,
+        {
+            f"{fmt} @32": [pages[s].get(fmt, {}).get("32", {}).get("p99_ms", 0) for s in servers]
+            for fmt in ("html", "json")
+        },
+        "page p99 latency at 32 clients, ms (log)",
+        log=True,
+    )
+    _bars(
+        axes[0][2],
+        servers,
+        {
+            f"{fmt} @32": [
+                pages[s].get(fmt, {}).get("32", {}).get("cpu_ms_per_request", 0) for s in servers
+            ]
+            for fmt in ("html", "json")
+        },
+        "server CPU per page request, ms (log)",
+        log=True,
+    )
     downloads = summary["downloads"]
     dservers = [s for s in ORDER if s in downloads]
-    _bars(axes[1][0], dservers, {
-        "1 client": [downloads[s]["single_mb_per_s"] for s in dservers],
-        "8 clients": [downloads[s]["parallel8_mb_per_s"] for s in dservers],
-    }, "warm 1 GB download, MB/s")
-    _bars(axes[1][1], dservers, {
-        "sum over processes": [downloads[s]["parallel8_peak_rss_mb"] for s in dservers],
-        "largest process": [downloads[s]["parallel8_peak_process_rss_mb"] for s in dservers],
-    }, "peak RSS while 8 clients stream 1 GB, MB")
+    _bars(
+        axes[1][0],
+        dservers,
+        {
+            "1 client": [downloads[s]["single_mb_per_s"] for s in dservers],
+            "8 clients": [downloads[s]["parallel8_mb_per_s"] for s in dservers],
+        },
+        "warm 1 GB download, MB/s",
+    )
+    _bars(
+        axes[1][1],
+        dservers,
+        {
+            "sum over processes": [downloads[s]["parallel8_peak_rss_mb"] for s in dservers],
+            "largest process": [downloads[s]["parallel8_peak_process_rss_mb"] for s in dservers],
+        },
+        "peak RSS while 8 clients stream 1 GB, MB",
+    )
     installs = summary["installs"]
     iservers = [s for s in ORDER if any(s in v for v in installs.values())]
     series = {
         f"{key} {phase}": [installs[key].get(s, {}).get(phase) or 0 for s in iservers]
-        for key in sorted(installs) for phase in ("cold", "warm")
+        for key in sorted(installs)
+        for phase in ("cold", "warm")
     }
     _bars(axes[1][2], iservers, series, "install time, s (fake|real upstream / pip|uv)")
     fig.tight_layout()
@@ -166,7 +219,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _bars(axis: Any, labels: list[str], series: dict[str, list[float]], title: str, log: bool = False) -> None:
+def _bars(
+    axis: Any, labels: list[str], series: dict[str, list[float]], title: str, log: bool = False
+) -> None:
     width = 0.8 / max(len(series), 1)
     for i, (name, values) in enumerate(series.items()):
         positions = [x + i * width for x in range(len(labels))]

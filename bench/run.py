@@ -178,13 +178,21 @@ class Bench:
         for tool, command in commands.items():
             log(f"{tool} install straight from the {upstream_name} upstream")
             for phase in ("cold", "warm"):
-                self.record_install(upstream_name, tool, "upstream", phase, command, upstream_url, requirements)
+                self.record_install(
+                    upstream_name, tool, "upstream", phase, command, upstream_url, requirements
+                )
             for name in self.mirrors():
                 with self.started(self.mirror(name, upstream_url)) as server:
                     for phase in ("cold", "warm"):
                         log(f"{tool} install through {name}, {phase}")
                         self.record_install(
-                            upstream_name, tool, name, phase, command, server.simple_url, requirements
+                            upstream_name,
+                            tool,
+                            name,
+                            phase,
+                            command,
+                            server.simple_url,
+                            requirements,
                         )
 
     def record_install(
@@ -249,28 +257,32 @@ class Bench:
             for accept, fmt in ((HTML, "html"), (JSON, "json")):
                 for clients in self.options.clients:
                     for server in _rotated(servers, round_):
-                        paths = [server.page_url(p)[len(server.base_url) :] for p in projects]
-                        cpu_before = procs.cpu_seconds(server.pid)
-                        result = load.run(server.base_url, paths, accept, clients, self.options.seconds)
-                        cpu = procs.cpu_seconds(server.pid) - cpu_before
-                        log(
-                            f"{server.name} {fmt} c={clients}: {result.rps:.0f}/s "
-                            f"p99 {result.p99_ms:.1f} ms, {cpu / max(result.requests, 1) * 1000:.2f} ms CPU"
-                        )
+                        run = self.page_run(server, projects, accept, clients)
                         self.results["pages"].append(
-                            {
-                                "server": server.name,
-                                "format": fmt,
-                                "clients": clients,
-                                "round": round_,
-                                "requests": result.requests,
-                                "rps": result.rps,
-                                "p50_ms": result.p50_ms,
-                                "p99_ms": result.p99_ms,
-                                "errors": result.errors,
-                                "cpu_ms_per_request": cpu / max(result.requests, 1) * 1000,
-                            }
+                            {"server": server.name, "format": fmt, "clients": clients}
+                            | {"round": round_, **run}
                         )
+                        log(
+                            f"{server.name} {fmt} c={clients}: {run['rps']:.0f}/s "
+                            f"p99 {run['p99_ms']:.1f} ms, {run['cpu_ms_per_request']:.2f} ms CPU"
+                        )
+
+    def page_run(
+        self, server: Server, projects: list[str], accept: str, clients: int
+    ) -> dict[str, Any]:
+        """One bounded load run over every project's page; the server's CPU from /proc."""
+        paths = [server.page_url(p)[len(server.base_url) :] for p in projects]
+        cpu_before = procs.cpu_seconds(server.pid)
+        result = load.run(server.base_url, paths, accept, clients, self.options.seconds)
+        cpu = procs.cpu_seconds(server.pid) - cpu_before
+        return {
+            "requests": result.requests,
+            "rps": result.rps,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "errors": result.errors,
+            "cpu_ms_per_request": cpu / max(result.requests, 1) * 1000,
+        }
 
     def measure_downloads(self, servers: list[Server], data: dataset.Dataset) -> None:
         urls: dict[str, str] = {}
@@ -278,7 +290,9 @@ class Bench:
             if isinstance(server, Nginx):
                 urls[server.name] = server.large_url()
             else:
-                urls[server.name] = transfer.file_url(server, dataset.LARGE_PROJECT, data.large_filename)
+                urls[server.name] = transfer.file_url(
+                    server, dataset.LARGE_PROJECT, data.large_filename
+                )
             log(f"caching the large file in {server.name}")
             transfer.warm(urls[server.name], data.large_size)
         speeds: dict[str, list[float]] = {s.name: [] for s in servers}
@@ -356,7 +370,9 @@ def versions() -> dict[str, str]:
         "proxpi": PROXPI_VERSION,
         "uv": UV_VERSION,
         "nginx": output(["nginx", "-v"]),
-        "load_generator": output(["wrk", "--version"]) if load.GENERATOR == "wrk" else load.GENERATOR,
+        "load_generator": output(["wrk", "--version"])
+        if load.GENERATOR == "wrk"
+        else load.GENERATOR,
         "cpus": str(os.cpu_count()),
     }
 

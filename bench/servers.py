@@ -115,7 +115,7 @@ class Server(ABC):
     def ready_url(self) -> str:
         return self.simple_url
 
-    def configure(self) -> None:
+    def configure(self) -> None:  # noqa: B027 - most servers need nothing more
         """Anything needed once the server answers."""
 
     @property

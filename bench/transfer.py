@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urldefrag
+from urllib.parse import urldefrag, urljoin
 
 from bench.procs import PeakRss
 from bench.servers import BenchError, Server, http_get
@@ -93,4 +93,6 @@ def parallel(server: Server, url: str, size: int, clients: int, max_seconds: flo
         elapsed = time.monotonic() - started
     received = sum(int(out[1]) for out in outputs)
     complete = sum(1 for out in outputs if out[0] == "200" and int(out[1]) == size)
-    return StreamResult(received / elapsed / MB, rss.peak / 2**20, rss.peak_process / 2**20, complete)
+    return StreamResult(
+        received / elapsed / MB, rss.peak / 2**20, rss.peak_process / 2**20, complete
+    )

@@ -1,17 +1,20 @@
 """The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen by Accept or ?format=."""
 
+import functools
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, redirect, request
 from sqlalchemy import Row
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from mirror.db import queries
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, sync
 from mirror.storage import blob_key
-from mirror.web import services
+from mirror.web import page_digests, services
 from mirror.web.blobs import send_blob
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,14 @@ def _wants_json() -> tuple[bool, str]:
     """(JSON?, Content-Type to answer with), from ?format= first, then Accept (PEP 691)."""
     # An unencoded "+" in the query arrives as a space; take it back.
     requested = request.args.get("format", "").replace(" ", "+")
-    chosen = requested or request.accept_mimetypes.best_match(_OFFERED, default="text/html")
+    return _negotiate(requested, request.headers.get("Accept", ""))
+
+
+# issue 7 (bench): clients send a handful of distinct Accept headers; parse each once.
+@functools.lru_cache(maxsize=256)
+def _negotiate(requested: str, accept: str) -> tuple[bool, str]:
+    offered = parse_accept_header(accept, MIMEAccept)
+    chosen = requested or offered.best_match(_OFFERED, default="text/html")
     if chosen and chosen.endswith("+json"):
         return True, pages.JSON_TYPE
     return False, HTML_V1 if chosen and chosen.endswith("+html") else pages.HTML_TYPE
@@ -76,13 +86,12 @@ def _page_for(name: str) -> Row[Any]:
             extra={"project": name, "reason": refusal, "remote_addr": request.remote_addr},
         )
         raise NotFoundError(f"{name}: not available from this mirror")
-    with services().engine.connect() as conn:
-        page = queries.get_page(conn, name)
+    # issue 7 (bench): page rows come from a per-process cache invalidated by any commit.
+    page = page_digests.lookup(services().engine, name)
     if page is None:
         # A project's first request: read upstream now, so the client gets an answer in one go.
         sync.refresh(services(), name)
-        with services().engine.connect() as conn:
-            page = queries.get_page(conn, name)
+        page = page_digests.lookup(services().engine, name)
     if page is None:
         raise NotFoundError(f"{name}: no such project")
     return page
