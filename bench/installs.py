@@ -29,7 +29,8 @@ class InstallResult:
 
 def tools(tools_dir: Path) -> dict[str, list[str]]:
     """The install commands, by tool name, without target, index and requirements."""
-    uv = tool_venv(tools_dir, "uv", [f"uv=={UV_VERSION}"]) / "uv"
+    beside = Path(sys.executable).with_name("uv")  # the test environment pins uv itself
+    uv = beside if beside.exists() else tool_venv(tools_dir, "uv", [f"uv=={UV_VERSION}"]) / "uv"
     return {
         "pip": [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--quiet"],
         "uv": [str(uv), "pip", "install", "--no-config", "--no-cache", "--quiet", *_python()],

@@ -20,9 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-WRK = shutil.which("wrk")
-GENERATOR = "wrk" if WRK else "python-threads"
-
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -39,9 +36,15 @@ class LoadResult:
         return self.requests / self.seconds
 
 
+def generator() -> str:
+    """Which load generator ``run`` uses."""
+    return "wrk" if shutil.which("wrk") else "python-threads"
+
+
 def run(base_url: str, paths: list[str], accept: str, clients: int, seconds: float) -> LoadResult:
-    if WRK:
-        return _wrk(base_url, paths, accept, clients, seconds)
+    wrk = shutil.which("wrk")
+    if wrk:
+        return _wrk(wrk, base_url, paths, accept, clients, seconds)
     return _threads(base_url, paths, accept, clients, seconds)
 
 
@@ -57,16 +60,18 @@ end
 """
 
 
-def _wrk(base_url: str, paths: list[str], accept: str, clients: int, seconds: float) -> LoadResult:
+def _wrk(
+    wrk: str, base_url: str, paths: list[str], accept: str, clients: int, seconds: float
+) -> LoadResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_lua(paths, accept))
     try:
         output = subprocess.run(
             [
-                str(WRK),
+                wrk,
                 f"-t{min(2, clients)}",
                 f"-c{clients}",
-                f"-d{seconds:g}s",
+                f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
                 "--timeout",
                 "10s",
                 "--latency",

@@ -32,7 +32,6 @@ from bench import dataset, installs, load, procs, report, transfer  # noqa: E402
 from bench.servers import (  # noqa: E402
     DEVPI_VERSION,
     PROXPI_VERSION,
-    UV_VERSION,
     BenchError,
     Devpi,
     Nginx,
@@ -61,6 +60,7 @@ class Options:
     tools: Path
     out: Path
     tuf: bool
+    plot: bool
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None) -> Options:
         help="also install through pip's configured index when it answers (default: auto)",
     )
     parser.add_argument("--no-tuf", action="store_true", help="skip the TUF publish timing")
+    parser.add_argument("--no-plot", action="store_true", help="results.json only")
     parser.add_argument(
         "--tools",
         type=Path,
@@ -103,6 +104,7 @@ def parse_args(argv: list[str] | None) -> Options:
         tools=args.tools,
         out=args.out,
         tuf=not args.no_tuf and not args.tiny,
+        plot=not args.no_plot,
     )
 
 
@@ -356,7 +358,7 @@ def tuf_publish() -> dict[str, Any]:
     return dict(tuf.measure())
 
 
-def versions() -> dict[str, str]:
+def versions(tools: Path) -> dict[str, str]:
     def output(command: list[str]) -> str:
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=30)
@@ -368,20 +370,31 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "devpi-server": DEVPI_VERSION,
         "proxpi": PROXPI_VERSION,
-        "uv": UV_VERSION,
+        "uv": output([installs.tools(tools)["uv"][0], "--version"]),
         "nginx": output(["nginx", "-v"]),
-        "load_generator": output(["wrk", "--version"])
-        if load.GENERATOR == "wrk"
-        else load.GENERATOR,
+        "load_generator": (
+            output(["wrk", "--version"]) if load.generator() == "wrk" else load.generator()
+        ),
         "cpus": str(os.cpu_count()),
     }
 
 
+def ensure_system_tools(wanted: dict[str, str]) -> None:
+    """Install missing Debian packages (binary name -> package) when running as root."""
+    missing = [package for binary, package in wanted.items() if not shutil.which(binary)]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        log(f"installing {' '.join(missing)} from Debian's packages")
+        subprocess.run([str(REPO / "scripts" / "install-system-deps"), *missing], check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    tools = {"wrk": "wrk", "curl": "curl"}
+    ensure_system_tools(tools | ({"nginx": "nginx"} if "nginx" in options.servers else {}))
     workdir = Path(tempfile.mkdtemp(prefix="signed-mirror-bench-"))
     bench = Bench(options, workdir)
     started = time.monotonic()
+    load_start = Path("/proc/loadavg").read_text().split()[:3]
     try:
         results = bench.run()
     except BenchError as exc:
@@ -394,7 +407,10 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - started),
         "machine": platform.machine(),
-        "versions": versions(),
+        # Other work on the machine (1, 5, 15 min): the figures are ratios taken side by side.
+        "load_average_start": load_start,
+        "versions": versions(options.tools),
+        "load_average_end": Path("/proc/loadavg").read_text().split()[:3],
         "options": {
             "size": "tiny" if options.size == dataset.TINY else "full",
             "servers": list(options.servers),
@@ -406,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     results["summary"] = report.summarise(results)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    report.plot(results, options.out / "results.png")
+    if options.plot:
+        report.plot(results, options.out / "results.png")
     print(report.table(results["summary"]))
     return 0
 

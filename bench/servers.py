@@ -31,7 +31,7 @@ from pathlib import Path
 DEVPI_VERSION = "6.20.3"
 PROXPI_VERSION = "1.3.1"
 GUNICORN_FOR_PROXPI = "27.0.1"  # the gunicorn our own lock pins
-UV_VERSION = "0.13.8"
+UV_VERSION = "0.13.9"  # as requirements/test.txt pins it
 START_TIMEOUT = 120.0
 
 
