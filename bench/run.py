@@ -38,12 +38,16 @@ from bench.servers import (  # noqa: E402
     Ours,
     Proxpi,
     Server,
+    StaticGunicorn,
+    StaticServer,
+    build_static_root,
     http_get,
 )
 
 HTML = "text/html"
 JSON = "application/vnd.pypi.simple.v1+json"
 MIRRORS = ("ours", "devpi", "proxpi")
+STATIC = ("nginx", "static")
 # A project the requirement sets do not use: requested before any timing, because devpi and
 # proxpi load the upstream's whole project list on their first request.
 PRELOAD_PROJECT = "pip"
@@ -68,8 +72,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--tiny", action="store_true", help="a tiny data set (smoke test)")
     parser.add_argument(
         "--servers",
-        default="ours,devpi,proxpi,nginx",
-        help="comma-separated subset of ours,devpi,proxpi,nginx (default: all)",
+        default="ours,devpi,proxpi,nginx,static",
+        help="comma-separated subset of ours,devpi,proxpi,nginx,static (default: all)",
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="per page load run")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per figure")
@@ -91,7 +95,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args(argv)
     servers = tuple(s for s in args.servers.split(",") if s)
-    unknown = set(servers) - {*MIRRORS, "nginx"}
+    unknown = set(servers) - {*MIRRORS, *STATIC}
     if unknown or "ours" not in servers:
         parser.error(f"--servers must include ours; unknown: {', '.join(sorted(unknown))}")
     return Options(
@@ -223,36 +227,28 @@ class Bench:
 
     def serving(self, upstream_url: str, data: dataset.Dataset) -> None:
         servers = [self.mirror(name, upstream_url) for name in self.mirrors()]
-        with _all_started(self, servers):
+        with ExitStack() as stack:
+            for server in servers:
+                stack.enter_context(self.started(server))
             for server in servers:
                 log(f"warming {server.name}")
                 warm_pages(server, data.projects)
-            if "nginx" in self.options.servers:
-                nginx = Nginx(self.workdir, self.workdir / "upstream" / data.large_filename)
-                ours = servers[0]
-                with self.started_static(nginx, ours, data.projects):
-                    self.measure_pages([*servers, nginx], data.projects)
-                    self.measure_downloads([*servers, nginx], data)
-            else:
-                self.measure_pages(servers, data.projects)
-                self.measure_downloads(servers, data)
-
-    @contextmanager
-    def started_static(self, nginx: Nginx, ours: Server, projects: list[str]) -> Iterator[None]:
-        # nginx serves the very bytes ours serves, at the same paths.
-        self.running.append(nginx)
-        try:
-            nginx.start()
-            for project in projects:
-                nginx.save_page(
-                    project,
-                    http_get(ours.page_url(project), accept=HTML)[1],
-                    http_get(ours.page_url(project), accept=JSON)[1],
+            # The static servers serve the very bytes ours serves, at the same paths.
+            root = self.workdir / "static-root"
+            pages = {
+                p: (
+                    http_get(servers[0].page_url(p), HTML)[1],
+                    http_get(servers[0].page_url(p), JSON)[1],
                 )
-            yield
-        finally:
-            nginx.stop()
-            self.running.remove(nginx)
+                for p in data.projects
+            }
+            build_static_root(root, self.workdir / "upstream" / data.large_filename, pages)
+            for kind in (Nginx, StaticGunicorn):
+                if kind.name in self.options.servers:
+                    static = kind(self.workdir, root, data.large_filename)
+                    servers.append(stack.enter_context(self.started(static)))
+            self.measure_pages(servers, data.projects)
+            self.measure_downloads(servers, data)
 
     def measure_pages(self, servers: list[Server], projects: list[str]) -> None:
         for round_ in range(self.options.rounds):
@@ -289,7 +285,7 @@ class Bench:
     def measure_downloads(self, servers: list[Server], data: dataset.Dataset) -> None:
         urls: dict[str, str] = {}
         for server in servers:
-            if isinstance(server, Nginx):
+            if isinstance(server, StaticServer):
                 urls[server.name] = server.large_url()
             else:
                 urls[server.name] = transfer.file_url(
@@ -326,14 +322,6 @@ class Bench:
             return
         self.results["real_upstream"] = "measured"
         self.install_matrix("real", url, REPO / "bench" / "real-requirements.txt")
-
-
-@contextmanager
-def _all_started(bench: Bench, servers: list[Server]) -> Iterator[None]:
-    with ExitStack() as stack:
-        for server in servers:
-            stack.enter_context(bench.started(server))
-        yield
 
 
 def _rotated(servers: list[Server], round_: int) -> list[Server]:

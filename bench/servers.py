@@ -6,6 +6,8 @@
   per process, so threads, not processes).
 - ``nginx``: Debian's nginx, ``sendfile on``, serving the large file and a static copy of our
   pages (the physical limit for serving bytes).
+- ``static``: the same static copy served by a minimal WSGI app under gunicorn with our
+  settings (the Python-side limit: what gunicorn itself costs).
 - ``upstream``: the upstream itself, the baseline for installs.
 
 devpi-server and proxpi are installed at pinned versions into their own virtual environments
@@ -33,6 +35,7 @@ PROXPI_VERSION = "1.3.1"
 GUNICORN_FOR_PROXPI = "27.0.1"  # the gunicorn our own lock pins
 UV_VERSION = "0.13.9"  # as requirements/test.txt pins it
 START_TIMEOUT = 120.0
+REPO = Path(__file__).resolve().parent.parent
 
 
 class BenchError(Exception):
@@ -297,22 +300,25 @@ class Proxpi(Server):
         ]
 
 
-class Nginx(Server):
-    """Static files: ``/simple/<project>/`` from saved page bytes (HTML or JSON by Accept)."""
+def build_static_root(root: Path, large_file: Path, pages: dict[str, tuple[bytes, bytes]]) -> None:
+    """The site the static servers serve: ``simple/<project>/index.{html,json}`` and the file."""
+    root.mkdir(parents=True)
+    (root / "index.html").write_text("static\n")
+    (root / large_file.name).symlink_to(large_file)
+    for project, (html, json_page) in pages.items():
+        folder = root / "simple" / project
+        folder.mkdir(parents=True)
+        (folder / "index.html").write_bytes(html)
+        (folder / "index.json").write_bytes(json_page)
 
-    name = "nginx"
 
-    def __init__(self, workdir: Path, large_file: Path) -> None:
+class StaticServer(Server):
+    """Serves a prepared static root: our page bytes at our paths, and the large file."""
+
+    def __init__(self, workdir: Path, root: Path, large_name: str) -> None:
         super().__init__(workdir, "")
-        self.large_file = large_file
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(binary).exists():
-            raise BenchError("nginx not found (apt-get install -y nginx)")
-        self.binary = binary
-
-    @property
-    def root(self) -> Path:
-        return self.workdir / "root"
+        self.root = root
+        self.large_name = large_name
 
     @property
     def simple_url(self) -> str:
@@ -322,18 +328,49 @@ class Nginx(Server):
         return f"{self.base_url}/"
 
     def large_url(self) -> str:
-        return f"{self.base_url}/{self.large_file.name}"
+        return f"{self.base_url}/{self.large_name}"
 
-    def save_page(self, project: str, html: bytes, json_page: bytes) -> None:
-        folder = self.root / "simple" / project
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "index.html").write_bytes(html)
-        (folder / "index.json").write_bytes(json_page)
+
+class StaticGunicorn(StaticServer):
+    """``bench/static_app.py`` under gunicorn with our settings: the Python static-file bar.
+
+    Issue 7's figures used pypiserver under gunicorn in this role; this serves the very bytes
+    and paths ours serves, so the comparison is page for page.
+    """
+
+    name = "static"
 
     def prepare(self) -> dict[str, str]:
-        self.root.mkdir()
-        (self.root / "index.html").write_text("static\n")
-        (self.root / self.large_file.name).symlink_to(self.large_file)
+        return clean_env(BENCH_STATIC_ROOT=str(self.root), PYTHONPATH=str(REPO))
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "bench.static_app:app",
+        ]
+
+
+class Nginx(StaticServer):
+    name = "nginx"
+
+    def __init__(self, workdir: Path, root: Path, large_name: str) -> None:
+        super().__init__(workdir, root, large_name)
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise BenchError("nginx not found (apt-get install -y nginx)")
+        self.binary = binary
+
+    def prepare(self) -> dict[str, str]:
         user = "user root;" if os.geteuid() == 0 else ""
         temp = "\n".join(
             f"{kind}_temp_path {self.workdir}/{kind};"
