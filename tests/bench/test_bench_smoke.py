@@ -9,7 +9,7 @@ from bench import run
 
 
 def test_bench_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
-    servers = "ours,nginx" if shutil.which("nginx") else "ours"
+    servers = "ours,static,nginx" if shutil.which("nginx") else "ours,static"
     plot = importlib.util.find_spec("matplotlib") is not None
     argv = ["--tiny", "--servers", servers, "--seconds", "1", "--rounds", "1"]
     argv += ["--clients", "4", "--tools", str(tmp_path / "tools"), "--out", str(tmp_path)]
