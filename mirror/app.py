@@ -4,7 +4,7 @@ from flask import Flask
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
-from mirror.web import errors, health, metrics, packages, simple
+from mirror.web import downloads, errors, health, metrics, packages, simple
 
 
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
@@ -17,4 +17,5 @@ def create_app(config: Config | None = None, services: Services | None = None) -
         app.register_blueprint(module.blueprint)
     errors.init_app(app)
     metrics.init_app(app)
+    downloads.init_app(app)
     return app

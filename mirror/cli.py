@@ -2,7 +2,6 @@
 
 import argparse
 import getpass
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -84,15 +83,16 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import review
     from mirror.timeutil import format_timestamp
 
-    rows, events = review.release(_review_services(config), args.project, args.version)
+    services = _review_services(config)
+    rows, events = review.release(services, args.project, args.version)
     for row in rows:
         uploaded = format_timestamp(row.upload_time) if row.upload_time else "unknown"
         print(
             f"{row.filename}\n  state: {row.state} ({row.reason}) by {row.decided_by}\n"
             f"  sha256: {row.sha256}\n  uploaded: {uploaded}\n  yanked: {row.yanked}"
         )
-        for key, value in sorted((row.evidence or {}).items()):
-            print(f"  {key}: {json.dumps(value, sort_keys=True)}")
+        for line in review.evidence_lines(row.evidence or {}):
+            print(f"  {line}")
     names = {row.filename for row in rows}
     print("history:")
     for event in events:
@@ -101,6 +101,7 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
                 f"  {format_timestamp(event.at)} {event.filename or ''} "
                 f"{event.from_state or ''}->{event.to_state or ''} {event.actor}: {event.reason}"
             )
+    _print_release_advisories(services, args.project, args.version)
     return 0
 
 
@@ -157,6 +158,100 @@ def _add_review(commands: Any) -> None:
         parser.set_defaults(handler=_review_action)
 
 
+# --- advisories and download audit (issue 5) ---
+
+
+def _advisories_import(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import advisories
+
+    report = advisories.import_path(_review_services(config), args.path)
+    print(
+        f"advisories: {len(report.added)} new, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {report.ignored} without PyPI packages"
+    )
+    print(f"files blocked or released: {len(report.changed_files)}")
+    for filename in report.changed_files:
+        print(f"  {filename}")
+    return 0
+
+
+def _advisories_list(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import advisories
+    from mirror.timeutil import format_timestamp
+
+    found = advisories.list_advisories(_review_services(config), args.project)
+    for item in found:
+        kind = "withdrawn" if item.withdrawn else "malicious" if item.malicious else "advisory"
+        ranges = "; ".join(f"{a.project}{a.specifier or ' (all)'}" for a in item.affected)
+        print(f"{item.osv_id}\t{kind}\t{format_timestamp(item.modified)}\t{ranges}\t{item.summary}")
+    if not found:
+        print("no advisories")
+    return 0
+
+
+def _print_release_advisories(services: "Services", project: str, version: str) -> None:
+    from mirror.services import advisories
+
+    found = advisories.advisories_for(services, project, version)
+    print("advisories:" if found else "advisories: none")
+    for item in found:
+        kind = "malicious" if item.malicious else "advisory"
+        print(f"  {item.osv_id} ({kind}): {item.summary}")
+
+
+def _audit_downloads(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import audit
+    from mirror.timeutil import format_timestamp
+
+    project, _, version = args.release.partition("==")
+    found = audit.downloads(_review_services(config), project.strip(), version.strip() or None)
+    rows = [
+        (
+            format_timestamp(d.at),
+            d.token_id or "-",
+            d.remote_addr or "-",
+            d.user_agent or "-",
+            d.filename,
+        )
+        for d in found
+    ]
+    _print_table(("TIME", "TOKEN", "ADDRESS", "USER AGENT", "FILE"), rows)
+    if not rows:
+        print(f"no downloads of {args.release}")
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    # Control characters in a client-supplied user agent must not reach the terminal.
+    safe = [tuple(cell.encode("unicode_escape").decode() for cell in row) for row in rows]
+    widths = [max(len(r[i]) for r in [header, *safe]) for i in range(len(header))]
+    for row in [header, *safe]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _add_advisories_and_audit(commands: Any) -> None:
+    advisories = commands.add_parser("advisories", help="OSV advisories")
+    actions = advisories.add_subparsers(dest="action", required=True)
+    load = actions.add_parser(
+        "import", help="import OSV JSON (a file, a folder or a zip); malicious entries block"
+    )
+    load.add_argument("path")
+    load.set_defaults(handler=_advisories_import)
+    listing = actions.add_parser("list", help="imported advisories, newest first")
+    listing.add_argument("project", nargs="?")
+    listing.set_defaults(handler=_advisories_list)
+    audit = commands.add_parser("audit", help="the download audit")
+    queries = audit.add_subparsers(dest="action", required=True)
+    pulled = queries.add_parser("downloads", help="who pulled a project or one release")
+    pulled.add_argument("release", metavar="PROJECT[==VERSION]")
+    pulled.set_defaults(handler=_audit_downloads)
+
+
+# --- end of advisories and download audit ---
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirror", description=__doc__)
     parser.add_argument(
@@ -175,6 +270,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("projects", nargs="*", metavar="PROJECT")
     sync.set_defaults(handler=_sync)
     _add_review(commands)
+    _add_advisories_and_audit(commands)
     return parser
 
 

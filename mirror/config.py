@@ -12,11 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from mirror.errors import ConfigError
 from mirror.names import is_valid_project_name, normalize
 from mirror.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from mirror.checks.provenance import PinnedPublisher
+
+ProvenanceMode = Literal["required", "continuity", "off"]
 
 # Every key with its default. None means "derived at run time" (see the properties below).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -43,12 +48,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "allowlist_only": False,
         "allow": [],
         "deny": [],
+        "checks_per_sync": 20,
         "projects": {},
     },
-    "provenance": {"mode": "continuity", "offline": False, "trust_root": "", "max_bytes": 4 << 20},
+    "provenance": {"mode": "continuity", "offline": False, "trust_root": "", "max_bytes": 1 << 20},
     "auth": {"anonymous_read": None},
     "tuf": {"keys_dir": None, "online_signer": ""},
     "scheduler": {"interval": "60s"},
+    "audit": {"flush_interval": "1s", "batch_size": 500},
     "debug": {"clock_offset": "0"},
 }
 
@@ -61,8 +68,8 @@ class ProjectPolicy:
     """Per-project overrides from ``[policy.projects.<name>]``."""
 
     quarantine: timedelta | None = None
-    provenance: str | None = None
-    publisher: Mapping[str, str] | None = None
+    provenance: ProvenanceMode | None = None
+    publisher: "PinnedPublisher | None" = None
 
 
 @dataclass(frozen=True)
@@ -107,11 +114,23 @@ class Config:
             return override.quarantine
         return self.duration("policy", "quarantine")
 
-    def provenance_mode_for(self, project: str) -> str:
+    def provenance_mode_for(self, project: str) -> ProvenanceMode:
         override = self.projects.get(project)
         if override and override.provenance:
             return override.provenance
-        return str(self.get("provenance", "mode"))
+        return cast(ProvenanceMode, self.get("provenance", "mode"))
+
+    def publisher_for(self, project: str) -> "PinnedPublisher | None":
+        """The pinned Trusted Publisher of ``[policy.projects.<name>] publisher``, if any."""
+        override = self.projects.get(project)
+        return override.publisher if override else None
+
+    def pinned_publisher_key(self, project: str) -> str | None:
+        """The pinned publisher as one string (environment included); evidence records it."""
+        pinned = self.publisher_for(project)
+        if pinned is None:
+            return None
+        return pinned.identity + (f"#{pinned.environment}" if pinned.environment else "")
 
 
 def load_config(
@@ -203,6 +222,7 @@ def _validate(config: Config) -> Config:
         ("upstream", "timeout"),
         ("policy", "quarantine"),
         ("scheduler", "interval"),
+        ("audit", "flush_interval"),
         ("debug", "clock_offset"),
     ):
         config.duration(section, key)
@@ -212,6 +232,9 @@ def _validate(config: Config) -> Config:
         raise ConfigError("provenance.mode must be one of: required, continuity, off")
     if config.get("policy", "missing_upload_time") not in {"hold", "admit"}:
         raise ConfigError('policy.missing_upload_time must be "hold" or "admit"')
+    per_sync = config.get("policy", "checks_per_sync")
+    if not isinstance(per_sync, int) or isinstance(per_sync, bool) or per_sync < 1:
+        raise ConfigError("policy.checks_per_sync must be a whole number of at least 1")
     for key in ("internal", "allow", "deny"):
         if not isinstance(config.get("policy", key), list):
             raise ConfigError(f"policy.{key} must be a list of strings")
@@ -236,5 +259,19 @@ def _project_policy(name: str, values: Any) -> ProjectPolicy:
     return ProjectPolicy(
         quarantine=parse_duration(quarantine) if quarantine is not None else None,
         provenance=mode,
-        publisher=values.get("publisher"),
+        publisher=_publisher(name, values.get("publisher")),
     )
+
+
+def _publisher(name: str, value: Any) -> "PinnedPublisher | None":
+    if value is None:
+        return None
+    # Imported only when a publisher is pinned: it pulls in sigstore, which is slow to load.
+    from mirror.checks.provenance import PinnedPublisher
+
+    if not isinstance(value, str | dict):
+        raise ConfigError(f"policy.projects.{name}.publisher must be a string or a table")
+    try:
+        return PinnedPublisher.parse(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"policy.projects.{name}.publisher: {exc}") from exc

@@ -127,10 +127,12 @@ def free_port() -> int:
 
 def client_env(**extra: str) -> dict[str, str]:
     """Environment for pip, uv and poetry: no PIP_*/UV_* settings, no pip config file."""
+    # VIRTUAL_ENV (exported by ./run) would make poetry and uv install into the test runner's
+    # own environment instead of the project's.
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "UV_", "MIRROR_", "POETRY_"))
+        if not k.startswith(("PIP_", "UV_", "MIRROR_", "POETRY_")) and k != "VIRTUAL_ENV"
     }
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"

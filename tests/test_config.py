@@ -51,6 +51,20 @@ def test_per_project_overrides(tmp_path: Path) -> None:
     assert config.provenance_mode_for("torch-lib") == "off"
 
 
+def test_pinned_publishers_parse_and_key_the_evidence(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        '[policy.projects.a]\nprovenance = "required"\npublisher = "github:o/r@release.yml#pypi"\n'
+        '[policy.projects.b]\npublisher = { kind = "GitLab", repository = "g/p", '
+        'workflow_filepath = ".gitlab-ci.yml" }\n'
+    )
+    config = load_config(path, env={})
+    assert config.pinned_publisher_key("a") == "GitHub:o/r@release.yml#pypi"
+    assert config.pinned_publisher_key("b") == "GitLab:g/p@.gitlab-ci.yml"
+    assert config.pinned_publisher_key("c") is None
+    assert config.provenance_mode_for("b") == "continuity"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -58,6 +72,9 @@ def test_per_project_overrides(tmp_path: Path) -> None:
         ('[policy]\nquarantine = "soon"\n', "invalid duration"),
         ('[storage]\nbackend = "tape"\n', "storage.backend"),
         ('[policy.projects.x]\nprovenance = "required"\n', "needs a publisher"),
+        ('[policy.projects.x]\npublisher = "Bitbucket:a/b@c.yml"\n', "unknown publisher kind"),
+        ('[policy.projects.x]\npublisher = { kind = "GitHub", repository = "a/b" }\n', "workflow"),
+        ("[policy]\nchecks_per_sync = 0\n", "checks_per_sync"),
         ("not toml [", "not valid TOML"),
     ],
 )

@@ -314,12 +314,20 @@ _TEXT_HANDLERS: dict[str, Callable[[ContentReport, str, str], None]] = {
 def compare(previous: ContentReport | None, current: ContentReport) -> list[Flag]:
     """Hold reasons for ``current`` against the previous admitted release's report.
 
-    ``previous`` should be the same kind of file (wheel against wheel). An executable
-    ``.pth`` and an incomplete inspection always flag. Entry points, native binaries and
-    sdist hooks flag only when new relative to ``previous``; with no previous release there
-    is no baseline and they do not flag (the quarantine delay still applies).
+    ``previous`` should be the same kind of file (wheel against wheel). An incomplete
+    inspection always flags. An executable ``.pth`` flags unless ``previous`` shipped the same
+    file with the same executable lines: a project that has always installed one (setuptools'
+    ``distutils-precedence.pth``) is not held at every release, but a new one or a changed one
+    is. Entry points, native binaries and sdist hooks flag only when new relative to
+    ``previous``; with no previous release there is no baseline and they do not flag (the
+    quarantine delay still applies).
     """
-    flags = [_pth_flag(pth) for pth in current.pth_files if pth.executable_lines]
+    known_pth = [(pth.name, pth.executable_lines) for pth in previous.pth_files] if previous else []
+    flags = [
+        _pth_flag(pth)
+        for pth in current.pth_files
+        if pth.executable_lines and (pth.name, pth.executable_lines) not in known_pth
+    ]
     if current.errors:
         flags.append(Flag("inspection-error", "; ".join(current.errors)))
     if previous is None:

@@ -4,9 +4,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 
-from mirror.db.schema import blocks, events, files, pages, projects, status
+from mirror.db.schema import (
+    advisories,
+    advisory_ranges,
+    blocks,
+    downloads,
+    events,
+    files,
+    pages,
+    projects,
+    status,
+)
 
 
 def get_project(conn: Connection, name: str) -> Row[Any] | None:
@@ -88,6 +98,11 @@ def record_event(
             "reason": reason,
         },
     )
+
+
+def record_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many audit events in one statement (the columns of ``record_event``)."""
+    conn.execute(insert(events), list(rows))
 
 
 def project_events(conn: Connection, project: str, limit: int = 200) -> list[Row[Any]]:
@@ -173,22 +188,31 @@ def active_blocks(conn: Connection, project: str | None = None) -> list[Row[Any]
     return list(conn.execute(query))
 
 
-def add_block(conn: Connection, values: Mapping[str, Any]) -> None:
-    conn.execute(insert(blocks).values(**values))
+def add_blocks(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    conn.execute(insert(blocks), list(rows))
 
 
 def lift_blocks(
-    conn: Connection, project: str, specifier: str, *, at: datetime, by: str, reason: str
+    conn: Connection,
+    project: str,
+    specifier: str,
+    *,
+    at: datetime,
+    by: str,
+    reason: str,
+    actor: str | None = None,
 ) -> int:
+    """Lift active blocks on ``project`` + ``specifier`` (placed by ``actor`` when given)."""
+    conditions = [
+        blocks.c.project == project,
+        blocks.c.specifier == specifier,
+        blocks.c.lifted_at.is_(None),
+    ]
+    if actor is not None:
+        conditions.append(blocks.c.actor == actor)
     statement = (
         update(blocks)
-        .where(
-            and_(
-                blocks.c.project == project,
-                blocks.c.specifier == specifier,
-                blocks.c.lifted_at.is_(None),
-            )
-        )
+        .where(and_(*conditions))
         .values(lifted_at=at, lifted_by=by, lift_reason=reason)
     )
     return conn.execute(statement).rowcount
@@ -201,4 +225,68 @@ def release_files(conn: Connection, project: str, version: str) -> list[Row[Any]
         .where(and_(projects.c.name == project, files.c.version == version))
         .order_by(files.c.filename)
     )
+    return list(conn.execute(query))
+
+
+# --- advisories and download audit (issue 5) ---
+
+
+def advisory_ranges_of(conn: Connection, advisory_id: int) -> list[Row[Any]]:
+    query = select(advisory_ranges).where(advisory_ranges.c.advisory_id == advisory_id)
+    return list(conn.execute(query.order_by(advisory_ranges.c.id)))
+
+
+def advisory_versions(conn: Connection) -> dict[str, tuple[int, datetime]]:
+    """Every stored advisory's id and ``modified`` time, by OSV id."""
+    query = select(advisories.c.osv_id, advisories.c.id, advisories.c.modified)
+    return {row.osv_id: (row.id, row.modified) for row in conn.execute(query)}
+
+
+def add_advisories(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(advisories), list(rows))
+
+
+def update_advisory(conn: Connection, advisory_id: int, values: Mapping[str, Any]) -> None:
+    """Replace an advisory's fields and drop its ranges (the caller adds the new ones)."""
+    conn.execute(update(advisories).where(advisories.c.id == advisory_id), dict(values))
+    conn.execute(delete(advisory_ranges).where(advisory_ranges.c.advisory_id == advisory_id))
+
+
+def add_advisory_ranges(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(advisory_ranges), list(rows))
+
+
+def _advisories_naming(project: str) -> Any:
+    return select(advisory_ranges.c.advisory_id).where(advisory_ranges.c.project == project)
+
+
+def list_advisories(conn: Connection, project: str | None = None) -> list[Row[Any]]:
+    """Advisories newest first; only those naming ``project`` when given."""
+    query = select(advisories).order_by(advisories.c.modified.desc(), advisories.c.osv_id)
+    if project is not None:
+        query = query.where(advisories.c.id.in_(_advisories_naming(project)))
+    return list(conn.execute(query))
+
+
+def list_advisory_ranges(conn: Connection, project: str | None = None) -> list[Row[Any]]:
+    """The affected ranges of the advisories ``list_advisories`` returns."""
+    query = select(advisory_ranges).order_by(advisory_ranges.c.id)
+    if project is not None:
+        query = query.where(advisory_ranges.c.advisory_id.in_(_advisories_naming(project)))
+    return list(conn.execute(query))
+
+
+def add_downloads(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    conn.execute(insert(downloads), list(rows))
+
+
+def release_downloads(
+    conn: Connection, project: str, version: str | None, limit: int | None
+) -> list[Row[Any]]:
+    query = select(downloads).where(downloads.c.project == project)
+    if version is not None:
+        query = query.where(downloads.c.version == version)
+    query = query.order_by(downloads.c.at.desc(), downloads.c.id.desc()).limit(limit)
     return list(conn.execute(query))

@@ -77,6 +77,9 @@ files = Table(
     # The PEP 658 file we serve: from upstream, or extracted from the cached wheel.
     Column("metadata_sha256", String(64)),
     Column("provenance_url", Text),
+    # The mirror's copy of the PEP 740 provenance object, set only once its attestations
+    # verified: what our own pages link to (`provenance`, `data-provenance`).
+    Column("provenance_sha256", String(64)),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("present_upstream", Boolean, nullable=False, default=True),
     Column("state", String(20), nullable=False),
@@ -139,4 +142,51 @@ blocks = Table(
     Column("lifted_by", String(200)),
     Column("lift_reason", Text),
     Index("ix_blocks_project", "project"),
+)
+
+# --- advisories and download audit (issue 5; migration 0006_advisories) ---
+
+advisories = Table(
+    "advisories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("osv_id", String(200), nullable=False, unique=True),
+    # OSV "modified": a re-import replaces the stored advisory only when this moved forward.
+    Column("modified", UTCDateTime, nullable=False),
+    Column("published", UTCDateTime),
+    Column("withdrawn", UTCDateTime),
+    Column("summary", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("aliases", JSON, nullable=False),
+    Column("links", JSON, nullable=False),
+    # Malicious-package entries block what they name; the others are evidence only.
+    Column("malicious", Boolean, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+)
+
+advisory_ranges = Table(
+    "advisory_ranges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("advisory_id", Integer, ForeignKey("advisories.id"), nullable=False),
+    Column("project", String(200), nullable=False),
+    # The affected versions as a PEP 440 specifier ("" for every version), one row per interval.
+    Column("specifier", String(500), nullable=False),
+    Index("ix_advisory_ranges_project", "project"),
+    Index("ix_advisory_ranges_advisory", "advisory_id"),
+)
+
+downloads = Table(
+    "downloads",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("project", String(200), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("token_id", String(100)),
+    Column("remote_addr", String(100)),
+    Column("user_agent", String(500)),
+    Index("ix_downloads_release", "project", "version", "at"),
 )

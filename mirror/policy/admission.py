@@ -52,6 +52,8 @@ class FileFacts:
     anomaly: str | None = None
     hold_reasons: tuple[str, ...] = ()
     rejection: Decision | None = None
+    # A check whose evidence is missing or cannot be had now: no admission until it is in.
+    waiting: str | None = None
 
 
 def is_review_hold(state: State, hold_until: datetime | None) -> bool:
@@ -71,7 +73,8 @@ def decide(
 
     Order matters: refusals first (a block beats an earlier approval), then rejections, which
     only a person may undo, then disappearance upstream, then anomalies and other holds, then
-    age. A block lifts by itself when nothing refuses the file any more.
+    age, which admits only once no check is still waiting for its evidence. A block lifts by
+    itself when nothing refuses the file any more.
     """
     if refusal:
         return Decision(State.BLOCKED, refusal.reason, refusal.actor)
@@ -118,6 +121,15 @@ def _by_age(
             )
         uploaded = facts.first_seen_at
     release_at = uploaded + quarantine
+    if now >= release_at and facts.waiting:
+        # Held, not for review: the scheduler picks it up again (hold_until has passed) and
+        # retries the missing checks every cycle.
+        return Decision(
+            State.QUARANTINED,
+            f"quarantine of {_human(quarantine)} passed; awaiting checks: {facts.waiting}",
+            POLICY,
+            hold_until=release_at,
+        )
     if now >= release_at:
         return Decision(State.ADMITTED, f"quarantine of {_human(quarantine)} passed", POLICY)
     held = Decision(

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from mirror.db import queries
+from mirror.policy import checks
 from mirror.policy.admission import RULE, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
 from mirror.services.context import Services
@@ -14,7 +15,15 @@ from mirror.services.context import Services
 log = logging.getLogger(__name__)
 
 
-def facts_of(row: Row[Any], anomaly: str | None = None) -> FileFacts:
+def facts_of(
+    row: Row[Any], anomaly: str | None = None, verdict: checks.Verdict | None = None
+) -> FileFacts:
+    verdict = verdict or checks.Verdict()
+    rejection = (
+        Decision(State.REJECTED, verdict.rejection, checks.PROVENANCE)
+        if verdict.rejection
+        else None
+    )
     return FileFacts(
         state=State(row.state),
         decided_by=row.decided_by,
@@ -23,7 +32,45 @@ def facts_of(row: Row[Any], anomaly: str | None = None) -> FileFacts:
         first_seen_at=row.first_seen_at,
         present_upstream=row.present_upstream,
         anomaly=anomaly,
+        hold_reasons=verdict.hold_reasons,
+        rejection=rejection,
+        waiting=verdict.waiting,
     )
+
+
+def file_view(services: Services, project: str, row: Row[Any]) -> checks.FileView:
+    evidence = row.evidence or {}
+    return checks.FileView(
+        filename=row.filename,
+        version=row.version,
+        state=State(row.state),
+        hold_until=row.hold_until,
+        present_upstream=row.present_upstream,
+        historic=checks.is_historic(
+            evidence, row.upload_time, row.first_seen_at, services.config.quarantine_for(project)
+        ),
+        evidence=evidence,
+    )
+
+
+def verdicts(services: Services, project: str, rows: list[Row[Any]]) -> dict[str, checks.Verdict]:
+    """What each file's provenance and content evidence says, by filename."""
+    mode = services.config.provenance_mode_for(project)
+    pinned = services.config.pinned_publisher_key(project)
+    views = [file_view(services, project, row) for row in rows]
+    anchor = checks.baseline_file(views)
+    baseline = checks.publisher_baseline(views)
+    result = {}
+    for view in views:
+        provenance = checks.provenance_verdict(
+            mode,
+            view,
+            pinned=pinned,
+            baseline=baseline,
+            needed=checks.provenance_needed(mode, view, anchor),
+        )
+        result[view.filename] = checks.combine(provenance, checks.content_verdict(view))
+    return result
 
 
 def refusal_for(
@@ -52,10 +99,11 @@ def evaluate(
     config = services.config
     hold_without_time = config.get("policy", "missing_upload_time") == "hold"
     blocks = queries.active_blocks(conn, project)
+    evidence = verdicts(services, project, rows)
     changed = False
     for row in rows:
         decision = decide(
-            facts_of(row, anomalies.get(row.filename)),
+            facts_of(row, anomalies.get(row.filename), evidence[row.filename]),
             refusal=refusal_for(services, blocks, project, row.version),
             quarantine=config.quarantine_for(project),
             hold_without_upload_time=hold_without_time,

@@ -59,14 +59,34 @@ def _explain(row: Row[Any]) -> str:
 
 def distribution(services: Services, row: Row[Any]) -> Blob:
     """The verified blob of an admitted file, downloading it on first use."""
+    blob = stored_blob(services, row.project, row)
+    if not row.cached:
+        _after_first_download(services, row, blob.key)
+    return blob
+
+
+def stored_blob(services: Services, project: str, row: Row[Any]) -> Blob:
+    """The file's bytes in the blob store, downloaded and verified first if need be.
+
+    Also used before admission, to inspect a candidate's content.
+
+    Raises:
+        IntegrityError: upstream's bytes do not match the digest (the file is now rejected).
+        UpstreamError: the download failed.
+    """
     key = blob_key(row.sha256)
     if not services.blobs.exists(key):
         with _single_flight(services, row.sha256):
             if not services.blobs.exists(key):
-                _download(services, row, key)
-    if not row.cached:
-        _after_first_download(services, row, key)
+                _download(services, project, row, key)
     return Blob(key, row.sha256, row.size)
+
+
+def provenance_copy(row: Row[Any]) -> Blob:
+    """The mirror's copy of an admitted file's verified PEP 740 provenance object."""
+    if not row.provenance_sha256:
+        raise NotFoundError(f"{row.filename}: no verified provenance")
+    return Blob(blob_key(row.provenance_sha256), row.provenance_sha256, None)
 
 
 def core_metadata(services: Services, row: Row[Any]) -> Blob:
@@ -93,29 +113,29 @@ def _single_flight(services: Services, sha256: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _download(services: Services, row: Row[Any], key: str) -> None:
+def _download(services: Services, project: str, row: Row[Any], key: str) -> None:
     staging = services.blobs.staging_dir()
     try:
         path = services.upstream.download(row.url, row.sha256, row.size, staging)
     except IntegrityError as exc:
-        _reject(services, row, str(exc))
+        _reject(services, project, row, str(exc))
         raise
     services.blobs.put_file(key, path)
-    log.info("cached file", extra={"project": row.project, "file": row.filename})
+    log.info("cached file", extra={"project": project, "file": row.filename})
 
 
-def _reject(services: Services, row: Row[Any], reason: str) -> None:
+def _reject(services: Services, project: str, row: Row[Any], reason: str) -> None:
     log.error(
         "integrity check failed; file rejected",
-        extra={"project": row.project, "file": row.filename, "reason": reason},
+        extra={"project": project, "file": row.filename, "reason": reason},
     )
     now = services.clock.now()
     with writing(services.engine) as conn:
-        current = queries.file_by_name(conn, row.project, row.filename)
+        current = queries.file_by_name(conn, project, row.filename)
         if current is None or current.state == State.REJECTED:
             return
-        apply_decision(conn, row.project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
-        pages.publish_pages(conn, services.blobs, current.project_id, row.project, now)
+        apply_decision(conn, project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
+        pages.publish_pages(conn, services.blobs, current.project_id, project, now)
 
 
 def _after_first_download(services: Services, row: Row[Any], key: str) -> None:

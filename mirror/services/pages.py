@@ -20,7 +20,8 @@ from mirror.db import queries
 from mirror.storage import BlobStore, blob_key
 from mirror.timeutil import format_timestamp
 
-API_VERSION = "1.1"
+# 1.3: PEP 740 `provenance` (1.1 brought PEP 700's upload-time and versions).
+API_VERSION = "1.3"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "text/html; charset=utf-8"
 
@@ -30,8 +31,18 @@ def file_path(project: str, filename: str) -> str:
     return f"packages/{project}/{filename}"
 
 
+def provenance_path(project: str, filename: str) -> str:
+    """Where the mirror serves its copy of a file's verified PEP 740 provenance object."""
+    return f"{file_path(project, filename)}.provenance"
+
+
 def _file_entry(project: str, row: Row[Any]) -> dict[str, Any]:
     metadata = {"sha256": row.metadata_sha256} if row.metadata_sha256 else False
+    # PEP 740 asks for a URL; a relative one keeps the page free of our host name, so its
+    # bytes stay the same for every client (and for TUF). Set only for verified attestations.
+    provenance = (
+        f"../../{provenance_path(project, row.filename)}" if row.provenance_sha256 else None
+    )
     entry: dict[str, Any] = {
         "filename": row.filename,
         "url": f"../../{file_path(project, row.filename)}",
@@ -41,6 +52,7 @@ def _file_entry(project: str, row: Row[Any]) -> dict[str, Any]:
         "yanked": (row.yanked_reason or True) if row.yanked else False,
         "core-metadata": metadata,
         "data-dist-info-metadata": metadata,
+        "provenance": provenance,
     }
     if row.size is not None:
         entry["size"] = row.size
@@ -75,6 +87,8 @@ def _anchor(entry: dict[str, Any]) -> str:
         digest = entry["core-metadata"]["sha256"]
         attrs.append(f'data-core-metadata="sha256={digest}"')
         attrs.append(f'data-dist-info-metadata="sha256={digest}"')
+    if entry["provenance"]:
+        attrs.append(f'data-provenance="{escape(entry["provenance"])}"')
     return f"<a {' '.join(attrs)}>{escape(entry['filename'])}</a><br>"
 
 

@@ -4,16 +4,19 @@ Every decision names who made it and why, and is written to the audit trail in t
 transaction as the state change it causes.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 
 from mirror.db import queries
 from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import Decision, State
+from mirror.policy.checks import FIRST_LOOK
 from mirror.policy.rules import parse_specifier
 from mirror.services import admission, pages
 from mirror.services.context import Services
@@ -68,27 +71,50 @@ def block(services: Services, project: str, specifier: str, *, actor: str, reaso
     parse_specifier(specifier)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        queries.add_block(
-            conn,
-            {
-                "project": project,
-                "specifier": specifier.strip(),
-                "reason": reason,
-                "actor": actor,
-                "created_at": now,
-            },
-        )
-        queries.record_event(
-            conn,
-            at=now,
-            project=project,
-            filename=None,
-            from_state=None,
-            to_state=None,
-            actor=actor,
-            reason=f"block {specifier or '(all versions)'}: {reason}",
-        )
+        record_blocks(conn, [NewBlock(project, specifier.strip(), actor, reason)], now)
     return Outcome(project, _reevaluate(services, project))
+
+
+@dataclass(frozen=True)
+class NewBlock:
+    project: str
+    specifier: str
+    actor: str
+    reason: str
+
+
+def record_blocks(conn: Connection, new: Sequence[NewBlock], now: datetime) -> None:
+    """Store blocks (a person's or an advisory's) and their audit events, in bulk."""
+    if not new:
+        return
+    queries.add_blocks(
+        conn,
+        [
+            {
+                "project": b.project,
+                "specifier": b.specifier,
+                "reason": b.reason,
+                "actor": b.actor,
+                "created_at": now,
+            }
+            for b in new
+        ],
+    )
+    queries.record_events(
+        conn,
+        [
+            {
+                "at": now,
+                "project": b.project,
+                "filename": None,
+                "from_state": None,
+                "to_state": None,
+                "actor": b.actor,
+                "reason": f"block {b.specifier or '(all versions)'}: {b.reason}",
+            }
+            for b in new
+        ],
+    )
 
 
 def unblock(
@@ -97,11 +123,28 @@ def unblock(
     project, reason = _project(project), _require_reason(reason)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        lifted = queries.lift_blocks(
-            conn, project, specifier.strip(), at=now, by=actor, reason=reason
-        )
-        if not lifted:
-            raise NotFoundError(f"no active block on {project} {specifier}".rstrip())
+        lifted = record_lift(conn, project, specifier.strip(), by=actor, reason=reason, now=now)
+    if not lifted:
+        raise NotFoundError(f"no active block on {project} {specifier}".rstrip())
+    return Outcome(project, _reevaluate(services, project))
+
+
+def record_lift(
+    conn: Connection,
+    project: str,
+    specifier: str,
+    *,
+    by: str,
+    reason: str,
+    now: datetime,
+    placed_by: str | None = None,
+) -> int:
+    """Lift the active blocks on ``project`` + ``specifier`` (only those ``placed_by`` when
+    given) and record the audit event; the number lifted."""
+    lifted = queries.lift_blocks(
+        conn, project, specifier, at=now, by=by, reason=reason, actor=placed_by
+    )
+    if lifted:
         queries.record_event(
             conn,
             at=now,
@@ -109,22 +152,27 @@ def unblock(
             filename=None,
             from_state=None,
             to_state=None,
-            actor=actor,
+            actor=by,
             reason=f"unblock {specifier or '(all versions)'}: {reason}",
         )
-    return Outcome(project, _reevaluate(services, project))
+    return lifted
 
 
 def _reevaluate(services: Services, project: str) -> list[str]:
-    now = services.clock.now()
     with writing(services.engine) as conn:
-        row = queries.get_project(conn, project)
-        if row is None:
-            return []  # a block on a project not seen yet applies when its files appear
-        before = {f.filename: f.state for f in queries.project_files(conn, row.id)}
-        if admission.evaluate(conn, services, project, queries.project_files(conn, row.id), now):
-            pages.publish_pages(conn, services.blobs, row.id, project, now)
-        after = queries.project_files(conn, row.id)
+        return reevaluate(conn, services, project, services.clock.now())
+
+
+def reevaluate(conn: Connection, services: Services, project: str, now: datetime) -> list[str]:
+    """Decide the project's files afresh under the active blocks and re-render its pages when
+    what they show changed; the files whose state changed."""
+    row = queries.get_project(conn, project)
+    if row is None:
+        return []  # a block on a project not seen yet applies when its files appear
+    before = {f.filename: f.state for f in queries.project_files(conn, row.id)}
+    if admission.evaluate(conn, services, project, queries.project_files(conn, row.id), now):
+        pages.publish_pages(conn, services.blobs, row.id, project, now)
+    after = queries.project_files(conn, row.id)
     return [f.filename for f in after if before.get(f.filename) != f.state]
 
 
@@ -143,3 +191,60 @@ def release(
         if not rows:
             raise NotFoundError(f"{project} {version}: no such release known to the mirror")
         return rows, queries.project_events(conn, project)
+
+
+def evidence_lines(evidence: Mapping[str, Any]) -> list[str]:
+    """A file's evidence record (``files.evidence``) as lines for a reviewer to read."""
+    lines: list[str] = []
+    if evidence.get(FIRST_LOOK):
+        lines.append("first look: listed when the mirror first read the project")
+    if isinstance(record := evidence.get("provenance"), Mapping):
+        lines += _provenance_lines(record)
+    if isinstance(record := evidence.get("content"), Mapping):
+        lines += _content_lines(record)
+    return lines
+
+
+def _provenance_lines(record: Mapping[str, Any]) -> list[str]:
+    status = record.get("status")
+    lines = [f"provenance: {status} (checked {record.get('checked_at')})"]
+    if record.get("reason"):
+        lines.append(f"  reason: {record['reason']}")
+    publisher = record.get("publisher") or {}
+    if publisher:
+        proven = "verified" if status == "verified" else "claimed, not proven"
+        fields = ", ".join(f"{k}={v}" for k, v in publisher.items() if k != "kind" and v)
+        lines.append(f"  publisher ({proven}): {publisher.get('kind')} {fields}")
+    if record.get("pinned"):
+        lines.append(f"  pinned publisher: {record['pinned']}")
+    if record.get("source"):
+        lines.append(f"  source: {record['source']}")
+    for attestation in record.get("attestations") or []:
+        lines.append(
+            f"  attestation: {attestation.get('predicate_type')}; transparency log entry "
+            f"{attestation.get('log_index')} at {attestation.get('integrated_time')}; "
+            f"certificate {attestation.get('certificate_identity')}"
+        )
+    if record.get("verified_at"):
+        lines.append(f"  verified at: {record['verified_at']}")
+    return lines
+
+
+def _content_lines(record: Mapping[str, Any]) -> list[str]:
+    if "error" in record and "report" not in record:
+        return [f"content: not inspected: {record['error']}"]
+    report = record.get("report") or {}
+    baseline = record.get("baseline")
+    compared = f"compared with {baseline}" if baseline else "no previous release to compare"
+    flags = record.get("flags")
+    head = "content: inspected" if flags is None else f"content: {compared}, {len(flags)} flag(s)"
+    lines = [f"{head} (at {record.get('inspected_at')})"]
+    lines += [f"  {flag['code']}: {flag['text']}" for flag in flags or []]
+    scripts = sorted(name for group in report.get("entry_points", {}).values() for name in group)
+    lines.append(
+        f"  .pth files: {len(report.get('pth_files', []))}; entry points: "
+        f"{', '.join(scripts) or 'none'}; native binaries: {len(report.get('native_binaries', []))}"
+        f"; sdist hooks: {', '.join(report.get('sdist_hooks', [])) or 'none'}"
+    )
+    lines += [f"  error: {error}" for error in report.get("errors", [])]
+    return lines

@@ -1,7 +1,10 @@
 """Bring one project up to date with upstream, then decide and re-render.
 
 The network fetch happens outside any database transaction; the reconciliation that follows is
-one write transaction, so a crash leaves either the old state or the new one.
+one write transaction, so a crash leaves either the old state or the new one. Evidence for the
+admission checks (provenance, content) is gathered after it, again outside any transaction,
+and a second transaction records it and decides again. Until its evidence is in, a file that
+needs checks is not admitted (``mirror.policy.checks``).
 """
 
 import logging
@@ -16,7 +19,8 @@ from mirror.db import queries
 from mirror.db.engine import writing
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
-from mirror.services import admission, pages
+from mirror.policy.checks import FIRST_LOOK
+from mirror.services import admission, evidence, pages
 from mirror.services.context import Services
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFound
@@ -36,8 +40,11 @@ class Fetched:
     error: str | None = None
 
 
-def refresh(services: Services, project: str, *, force: bool = False) -> None:
-    """Fetch, reconcile, decide and re-render ``project``.
+def refresh(services: Services, project: str, *, force: bool = False, inspect: bool = True) -> None:
+    """Fetch, reconcile, decide, gather evidence, decide again and re-render ``project``.
+
+    ``inspect`` False leaves content inspection (file downloads) to the scheduler: a page
+    request answers without downloading the files inside their quarantine.
 
     Raises:
         NotFoundError: the rules refuse the project, or neither upstream nor the mirror has it.
@@ -57,17 +64,28 @@ def refresh(services: Services, project: str, *, force: bool = False) -> None:
     except DbIntegrityError:
         # Another process recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
+    if fetched.error is None:  # with upstream down every check would only time out
+        gathered = evidence.gather(services, project, inspect=inspect)
+        if gathered.records:
+            _decide(services, project, gathered)
 
 
 def evaluate_only(services: Services, project: str) -> None:
-    """Re-run the admission policy without asking upstream (quarantines ending, rule changes)."""
+    """Re-run the admission policy without re-reading the project page (quarantines ending,
+    rule changes), first gathering the evidence still missing."""
+    _decide(services, project, evidence.gather(services, project, inspect=True))
+
+
+def _decide(services: Services, project: str, gathered: evidence.Gathered) -> None:
     now = services.clock.now()
     with writing(services.engine) as conn:
         row = queries.get_project(conn, project)
         if row is None:
             raise NotFoundError(f"unknown project {project!r}")
+        evidence.record(conn, row.id, gathered)
         rows = queries.project_files(conn, row.id)
-        if admission.evaluate(conn, services, project, rows, now):
+        # A new provenance copy of an admitted file changes the page too.
+        if admission.evaluate(conn, services, project, rows, now) or gathered.copies:
             pages.publish_pages(conn, services.blobs, row.id, project, now)
 
 
@@ -202,7 +220,9 @@ def _insert(
             "state_at": now,
             "hold_until": None,
             "cached": False,
-            "evidence": {},
+            # Files of the first look that are already past quarantine are history: admitted
+            # without per-file checks (docs/admission.md, "Cost").
+            "evidence": {FIRST_LOOK: True} if previous_look is None else {},
         },
     )
 

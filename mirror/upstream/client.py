@@ -42,6 +42,10 @@ class ProjectNotFound(UpstreamError):
     """The upstream answered 404 for the project."""
 
 
+class ResponseTooLarge(UpstreamError):
+    """The upstream sent (or announced) more bytes than the caller accepts."""
+
+
 class UpstreamClient:
     def __init__(
         self,
@@ -163,13 +167,13 @@ def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
 def _read_bounded(response: urllib3.BaseHTTPResponse, limit: int, url: str) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise UpstreamError(f"upstream response for {url} is larger than {limit} bytes")
+        raise ResponseTooLarge(f"upstream response for {url} is larger than {limit} bytes")
     chunks: list[bytes] = []
     total = 0
     for chunk in response.stream(_CHUNK):
         total += len(chunk)
         if total > limit:
-            raise UpstreamError(f"upstream response for {url} is larger than {limit} bytes")
+            raise ResponseTooLarge(f"upstream response for {url} is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -1,18 +1,22 @@
-"""Distribution files and their PEP 658 ``.metadata`` companions."""
+"""Distribution files, their PEP 658 ``.metadata`` and PEP 740 ``.provenance`` companions."""
 
 from flask import Blueprint, Response
 
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files
-from mirror.web import services
+from mirror.web import downloads, services
 from mirror.web.blobs import send_blob
 
 blueprint = Blueprint("packages", __name__)
 
 # A file's bytes never change under its name and digest.
 FILE_CACHE = "public, max-age=31536000, immutable"
+# A provenance copy can be replaced (re-verified with more attestations); clients revalidate.
+PROVENANCE_CACHE = "max-age=60, must-revalidate"
 _METADATA_SUFFIX = ".metadata"
+_PROVENANCE_SUFFIX = ".provenance"
+INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
 
 
 @blueprint.route("/packages/<project>/<filename>", methods=["GET", "HEAD"])
@@ -23,6 +27,12 @@ def distribution(project: str, filename: str) -> Response:
         row = files.admitted_file(services(), project, filename[: -len(_METADATA_SUFFIX)])
         blob = files.core_metadata(services(), row)
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
+    if filename.endswith(_PROVENANCE_SUFFIX):
+        row = files.admitted_file(services(), project, filename[: -len(_PROVENANCE_SUFFIX)])
+        blob = files.provenance_copy(row)
+        return send_blob(blob.key, blob.sha256, INTEGRITY_TYPE, cache=PROVENANCE_CACHE)
     row = files.admitted_file(services(), project, filename)
     blob = files.distribution(services(), row)
-    return send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
+    response = send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
+    downloads.record(row)  # the download audit (issue 5)
+    return response

@@ -90,7 +90,8 @@ def _page_for(name: str) -> Row[Any]:
     page = page_digests.lookup(services().engine, name)
     if page is None:
         # A project's first request: read upstream now, so the client gets an answer in one go.
-        sync.refresh(services(), name)
+        # Content inspection (downloads) is left to the scheduler's cycle.
+        sync.refresh(services(), name, inspect=False)
         page = page_digests.lookup(services().engine, name)
     if page is None:
         raise NotFoundError(f"{name}: no such project")

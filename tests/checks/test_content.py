@@ -46,6 +46,7 @@ def build_wheel(
     }
     record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
     files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for member, data in files.items():
@@ -97,7 +98,7 @@ def codes(flags: list[Flag]) -> list[str]:
 # --- .pth files ---------------------------------------------------------------------------
 
 
-def test_executable_pth_in_a_wheel_is_reported_and_always_flagged(tmp_path: Path) -> None:
+def test_executable_pth_in_a_wheel_is_reported_and_flagged_when_new(tmp_path: Path) -> None:
     pth = "\n".join(
         [
             "# a comment",
@@ -112,11 +113,21 @@ def test_executable_pth_in_a_wheel_is_reported_and_always_flagged(tmp_path: Path
 
     assert report.pth_files == [PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"])]
     assert report.errors == []
-    # Always a hold reason, even when the previous release had the same file.
-    for previous in (None, report):
-        (flag,) = compare(previous, report)
-        assert flag.code == "executable-pth"
-        assert flag.text == f"demo_init.pth runs code at every Python start: {STEALER_LINE}"
+    (flag,) = compare(None, report)
+    assert flag.code == "executable-pth"
+    assert flag.text == f"demo_init.pth runs code at every Python start: {STEALER_LINE}"
+    clean = inspect(build_wheel(tmp_path / "clean", {}))
+    assert [f.code for f in compare(clean, report)] == ["executable-pth"]
+
+
+def test_an_unchanged_executable_pth_is_not_flagged_again(tmp_path: Path) -> None:
+    # setuptools ships distutils-precedence.pth in every release: not a new hold each time.
+    same = b"import os; exec('pass')\n"
+    previous = inspect(build_wheel(tmp_path / "a", {"precedence.pth": same}))
+    current = inspect(build_wheel(tmp_path / "b", {"precedence.pth": same}))
+    assert compare(previous, current) == []
+    changed = inspect(build_wheel(tmp_path / "c", {"precedence.pth": b"import os; steal()\n"}))
+    assert [f.code for f in compare(previous, changed)] == ["executable-pth"]
 
 
 def test_path_only_pth_is_reported_but_not_flagged(tmp_path: Path) -> None:

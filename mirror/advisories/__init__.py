@@ -1,0 +1,1 @@
+"""OSV advisories: reading untrusted input and reducing it to what the mirror acts on."""

@@ -1,0 +1,248 @@
+"""What the provenance and content evidence of a file means for its admission (pure).
+
+The evidence itself is gathered by ``mirror.services.evidence`` and stored per file in
+``files.evidence``; this module reads that record and says which checks a file still needs,
+and whether the result holds it for review, rejects it, or leaves it waiting.
+
+Which files are checked (docs/admission.md, "Cost"): files the mirror has not admitted yet,
+except *historic* ones, i.e. files already older than the quarantine when the mirror first
+looked at the project; in ``required`` mode every unadmitted file. Per project, one file of
+the newest settled release is verified once as the continuity baseline.
+
+Not done here: fetching, verifying or inspecting anything, and the age check (``admission``).
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from packaging.version import InvalidVersion, Version
+
+from mirror.policy.admission import State, is_review_hold
+
+Mode = Literal["required", "continuity", "off"]
+PROVENANCE = "provenance"
+FIRST_LOOK = "first_look"
+_OPEN = (State.PENDING, State.QUARANTINED)
+_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+@dataclass(frozen=True)
+class FileView:
+    """The facts about one file that the checks need (a database row, reduced)."""
+
+    filename: str
+    version: str
+    state: State
+    hold_until: datetime | None
+    present_upstream: bool
+    historic: bool
+    evidence: Mapping[str, Any]
+
+    @property
+    def open(self) -> bool:
+        """Not decided for good: still waiting for its age, its evidence or a person."""
+        return self.state in _OPEN and self.present_upstream
+
+    @property
+    def settled(self) -> bool:
+        """Admitted, or history the mirror admits without checks: a baseline for newer files."""
+        if self.state == State.ADMITTED:
+            return True
+        return self.open and self.historic and not is_review_hold(self.state, self.hold_until)
+
+    @property
+    def provenance(self) -> Mapping[str, Any] | None:
+        value = self.evidence.get("provenance")
+        return value if isinstance(value, Mapping) else None
+
+    @property
+    def content(self) -> Mapping[str, Any] | None:
+        value = self.evidence.get("content")
+        return value if isinstance(value, Mapping) else None
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+
+def is_historic(
+    evidence: Mapping[str, Any],
+    upload_time: datetime | None,
+    first_seen_at: datetime,
+    quarantine: timedelta,
+) -> bool:
+    """Seen on the mirror's first look at the project, and already past its quarantine then."""
+    if not evidence.get(FIRST_LOOK) or upload_time is None:
+        return False
+    return upload_time + quarantine <= first_seen_at
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The newest settled file whose attestations verified: the publisher to continue."""
+
+    filename: str
+    identity: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the evidence says: hold reasons, a rejection reason, or why it must wait."""
+
+    hold_reasons: tuple[str, ...] = ()
+    rejection: str | None = None
+    waiting: str | None = None
+
+
+def version_key(version: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def baseline_file(files: Iterable[FileView]) -> FileView | None:
+    """The file of the newest settled release whose provenance anchors continuity.
+
+    One file per release is enough: a release is published by one Trusted Publisher. An
+    sdist is preferred (one per release), else the first wheel by name.
+    """
+    settled = [f for f in files if f.settled]
+    if not settled:
+        return None
+    newest = max(version_key(f.version) for f in settled)
+    release = [f for f in settled if version_key(f.version) == newest]
+    return min(release, key=lambda f: (f.is_wheel, f.filename))
+
+
+def publisher_baseline(files: Iterable[FileView]) -> Baseline | None:
+    """The newest settled file with verified attestations, by version."""
+    verified = [
+        f
+        for f in files
+        if f.settled and f.provenance is not None and f.provenance.get("status") == "verified"
+    ]
+    if not verified:
+        return None
+    newest = max(verified, key=lambda f: (version_key(f.version), f.filename))
+    assert newest.provenance is not None
+    return Baseline(newest.filename, str(newest.provenance["identity"]))
+
+
+def content_baseline(files: Iterable[FileView], candidate: FileView) -> FileView | None:
+    """The same kind of file in the previous settled release (the one it is compared with).
+
+    Previous means the highest settled version below the candidate's. Among that release's
+    files of the same kind (wheel or sdist), the one with the same tags is preferred.
+    """
+    below = [
+        f
+        for f in files
+        if f.settled
+        and f.is_wheel == candidate.is_wheel
+        and version_key(f.version) < version_key(candidate.version)
+    ]
+    if not below:
+        return None
+    newest = max(version_key(f.version) for f in below)
+    release = [f for f in below if version_key(f.version) == newest]
+    tags = _tags(candidate.filename)
+    return min(release, key=lambda f: (_tags(f.filename) != tags, f.filename))
+
+
+def _tags(filename: str) -> str:
+    # PEP 427: name-version(-build)?-python-abi-platform.whl; sdists have none.
+    if not filename.endswith(".whl"):
+        return ""
+    return "-".join(filename.removesuffix(".whl").split("-")[-3:])
+
+
+def provenance_needed(mode: Mode, f: FileView, baseline: FileView | None) -> bool:
+    """Whether ``f`` must have current provenance evidence before it can be admitted."""
+    if mode == "off":
+        return False
+    if baseline is not None and f.filename == baseline.filename:
+        return True
+    return f.open and (mode == "required" or not f.historic)
+
+
+def provenance_current(f: FileView, pinned: str | None) -> bool:
+    """Gathered, final (not "cannot verify now"), and against today's pinned publisher."""
+    record = f.provenance
+    return (
+        record is not None
+        and record.get("status") != "unavailable"
+        and record.get("pinned") == pinned
+    )
+
+
+def content_needed(f: FileView) -> bool:
+    return f.open and not f.historic
+
+
+def content_current(f: FileView) -> bool:
+    record = f.content
+    return record is not None and "flags" in record
+
+
+def provenance_verdict(
+    mode: Mode, f: FileView, *, pinned: str | None, baseline: Baseline | None, needed: bool
+) -> Verdict:
+    """PEP 740 evidence against the project's mode (SPEC "Admission policy", provenance)."""
+    if mode == "off":
+        return Verdict()
+    record = f.provenance
+    if record is None or not provenance_current(f, pinned):
+        if not needed:
+            return Verdict()
+        if record is not None and record.get("status") == "unavailable":
+            return Verdict(waiting=f"cannot verify provenance now: {record.get('reason')}")
+        return Verdict(waiting="provenance not checked yet")
+    status, reason = record.get("status"), record.get("reason")
+    if status == "failed":
+        # A bad attestation is evidence of tampering: never admitted by age.
+        return Verdict(rejection=f"provenance verification failed: {reason}")
+    if mode == "required":
+        if status != "verified":
+            return Verdict(hold_reasons=(f"provenance required, but {reason}",))
+        return Verdict()
+    if f.historic or baseline is None or baseline.filename == f.filename:
+        return Verdict()
+    if status != "verified":
+        return Verdict(
+            hold_reasons=(
+                f"no verified attestations ({reason}), but {baseline.filename} was published "
+                f"with attestations by {baseline.identity}",
+            )
+        )
+    identity = record.get("identity")
+    if identity != baseline.identity:
+        return Verdict(
+            hold_reasons=(
+                f"publisher changed to {identity} from {baseline.identity} "
+                f"(verified for {baseline.filename})",
+            )
+        )
+    return Verdict()
+
+
+def content_verdict(f: FileView) -> Verdict:
+    """Content flags against the previous admitted release (SPEC check "content")."""
+    if not content_needed(f):
+        return Verdict()
+    record = f.content
+    if record is None or not content_current(f):
+        error = record.get("error") if record is not None else None
+        return Verdict(waiting=f"content not inspected yet{f': {error}' if error else ''}")
+    return Verdict(hold_reasons=tuple(f"content: {flag['text']}" for flag in record["flags"]))
+
+
+def combine(*verdicts: Verdict) -> Verdict:
+    waiting = [v.waiting for v in verdicts if v.waiting]
+    return Verdict(
+        hold_reasons=tuple(reason for v in verdicts for reason in v.hold_reasons),
+        rejection=next((v.rejection for v in verdicts if v.rejection), None),
+        waiting="; ".join(waiting) if waiting else None,
+    )

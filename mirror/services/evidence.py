@@ -1,0 +1,318 @@
+"""Gather provenance and content evidence for a project's files, outside any transaction.
+
+Everything slow happens here: fetching PEP 740 provenance objects, Sigstore verification,
+downloading files (verified against their sha256, into the blob store) and inspecting them.
+``gather`` returns the records; ``record`` merges them into ``files.evidence`` inside the
+transaction that then decides (``mirror.services.admission``). Which files need what is
+``mirror.policy.checks``; how much one sync may do is ``policy.checks_per_sync``.
+
+Not done here: any decision. A result is evidence, whatever it says.
+"""
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Row
+
+from mirror.checks.content import ContentReport, compare, inspect_distribution
+from mirror.checks.provenance import (
+    PinnedPublisher,
+    ProvenanceResult,
+    TrustConfig,
+    verify_provenance,
+)
+from mirror.db import queries
+from mirror.errors import IntegrityError, MirrorError, UpstreamError
+from mirror.policy import checks
+from mirror.services import files
+from mirror.services.admission import file_view
+from mirror.services.context import Services
+from mirror.storage import BlobStore, blob_key
+from mirror.timeutil import format_timestamp
+from mirror.upstream.client import ResponseTooLarge
+
+log = logging.getLogger(__name__)
+
+INTEGRITY_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=0.9"
+_COPY_CHUNK = 1 << 20
+
+
+@dataclass
+class Gathered:
+    """New evidence by filename (keys merged into ``files.evidence``), and provenance copies."""
+
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    copies: dict[str, str | None] = field(default_factory=dict)
+
+    def add(self, filename: str, key: str, value: dict[str, Any]) -> None:
+        self.records.setdefault(filename, {})[key] = value
+
+
+def gather(services: Services, project: str, *, inspect: bool) -> Gathered:
+    """Evidence for the files of ``project`` that need it, newest first, within the budget.
+
+    ``inspect`` False skips content inspection (downloads): a page request must answer
+    quickly, and a file inside its quarantine cannot be admitted before the scheduler's
+    next cycle inspects it anyway.
+    """
+    with services.engine.connect() as conn:
+        row = queries.get_project(conn, project)
+        rows = queries.project_files(conn, row.id) if row is not None else []
+    gatherer = _Gatherer(services, project, rows)
+    gatherer.provenance()
+    if inspect:
+        gatherer.content()
+    return gatherer.gathered
+
+
+def record(conn: Connection, project_id: int, gathered: Gathered) -> None:
+    """Merge gathered evidence into the files' records (inside the deciding transaction)."""
+    for row in queries.project_files(conn, project_id):
+        new = gathered.records.get(row.filename)
+        if not new:
+            continue
+        values: dict[str, Any] = {"evidence": {**(row.evidence or {}), **new}}
+        if row.filename in gathered.copies:
+            values["provenance_sha256"] = gathered.copies[row.filename]
+        queries.update_file(conn, row.id, **values)
+
+
+def trust_config(services: Services) -> TrustConfig:
+    trust_root = services.config.get("provenance", "trust_root")
+    return TrustConfig(
+        offline=bool(services.config.get("provenance", "offline")),
+        trust_root=Path(trust_root).expanduser() if trust_root else None,
+    )
+
+
+def integrity_url(services: Services, project: str, row: Row[Any]) -> str | None:
+    """Upstream's `provenance` link for the file, else the configured template's URL."""
+    if row.provenance_url:
+        return str(row.provenance_url)
+    template = services.config.get("upstream", "integrity_url_template")
+    if not template:
+        return None
+    base = services.upstream.simple_url.removesuffix("/").removesuffix("/simple")
+    return str(template).format(
+        base=base, project=project, version=quote(row.version), filename=quote(row.filename)
+    )
+
+
+class _Gatherer:
+    def __init__(self, services: Services, project: str, rows: list[Row[Any]]) -> None:
+        self.services = services
+        self.project = project
+        self.rows = {row.filename: row for row in rows}
+        self.views = {row.filename: file_view(services, project, row) for row in rows}
+        self.budget = int(services.config.get("policy", "checks_per_sync"))
+        self.gathered = Gathered()
+
+    def _newest_first(self, views: list[checks.FileView]) -> list[checks.FileView]:
+        def moment(view: checks.FileView) -> float:
+            row = self.rows[view.filename]
+            return (row.upload_time or row.first_seen_at).timestamp()
+
+        return sorted(views, key=lambda view: (-moment(view), view.filename))
+
+    def _spend(self) -> bool:
+        if self.budget <= 0:
+            return False
+        self.budget -= 1
+        return True
+
+    def _remember(self, filename: str, key: str, value: dict[str, Any]) -> None:
+        self.gathered.add(filename, key, value)
+        view = self.views[filename]
+        self.views[filename] = replace(view, evidence={**view.evidence, key: value})
+
+    # -- provenance -----------------------------------------------------------------------
+
+    def provenance(self) -> None:
+        config = self.services.config
+        mode = config.provenance_mode_for(self.project)
+        if mode == "off":
+            return
+        pinned = config.publisher_for(self.project)
+        key = config.pinned_publisher_key(self.project)
+        anchor = checks.baseline_file(self.views.values())
+        wanted = [
+            view
+            for view in self.views.values()
+            if checks.provenance_needed(mode, view, anchor)
+            and not checks.provenance_current(view, key)
+        ]
+        # The continuity baseline first: the candidates are judged against it.
+        first = anchor.filename if anchor is not None else None
+        ordered = sorted(self._newest_first(wanted), key=lambda view: view.filename != first)
+        trust = trust_config(self.services)
+        for view in ordered:
+            if not self._spend():
+                return
+            evidence = self._provenance_of(self.rows[view.filename], pinned, key, trust)
+            self._remember(view.filename, "provenance", evidence)
+            if evidence["status"] == "unavailable":
+                # Upstream or Sigstore is down: the other files would fail the same way.
+                return
+
+    def _provenance_of(
+        self, row: Row[Any], pinned: PinnedPublisher | None, key: str | None, trust: TrustConfig
+    ) -> dict[str, Any]:
+        now = self.services.clock.now()
+        url = integrity_url(self.services, self.project, row)
+        base = {"source": url, "pinned": key, "checked_at": format_timestamp(now)}
+        self.gathered.copies[row.filename] = None
+        if url is None:
+            return self._logged(row, {**base, **_absent("upstream lists no provenance")})
+        limit = int(self.services.config.get("provenance", "max_bytes"))
+        try:
+            body = self.services.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
+        except ResponseTooLarge as exc:
+            result = ProvenanceResult("failed", reason=f"provenance too large: {exc}")
+        except UpstreamError as exc:
+            result = ProvenanceResult("unavailable", reason=str(exc))
+        else:
+            if body is None:
+                return self._logged(row, {**base, **_absent("upstream has no provenance (404)")})
+            result = verify_provenance(
+                row.filename, row.sha256, body, expected=pinned, trust=trust, now=now
+            )
+            if result.status == "verified":
+                self.gathered.copies[row.filename] = _store(self.services.blobs, body)
+        return self._logged(row, {**base, **result.to_dict(), "identity": _identity(result)})
+
+    def _logged(self, row: Row[Any], evidence: dict[str, Any]) -> dict[str, Any]:
+        status = evidence["status"]
+        level = logging.WARNING if status in ("failed", "unavailable") else logging.INFO
+        log.log(
+            level,
+            "provenance %s",
+            status,
+            extra={
+                "project": self.project,
+                "file": row.filename,
+                "status": status,
+                "publisher": evidence["identity"],
+                "reason": evidence["reason"],
+            },
+        )
+        return evidence
+
+    # -- content --------------------------------------------------------------------------
+
+    def content(self) -> None:
+        wanted = [
+            view
+            for view in self.views.values()
+            if checks.content_needed(view) and not checks.content_current(view)
+        ]
+        for view in self._newest_first(wanted):
+            baseline = checks.content_baseline(self.views.values(), view)
+            previous = self._report_of(baseline) if baseline is not None else None
+            if baseline is not None and previous is None:
+                continue  # the baseline could not be inspected: compare on a later cycle
+            if not self._spend():
+                return
+            report = self._inspect(view.filename)
+            if isinstance(report, str):
+                self._remember(view.filename, "content", {"error": report})
+                continue
+            if report is None:
+                continue
+            flags = compare(previous, report)
+            self._remember(
+                view.filename,
+                "content",
+                {
+                    "report": report.to_dict(),
+                    "baseline": baseline.filename if baseline is not None else None,
+                    "flags": [flag.to_dict() for flag in flags],
+                    "inspected_at": format_timestamp(self.services.clock.now()),
+                },
+            )
+
+    def _report_of(self, baseline: checks.FileView) -> ContentReport | None:
+        """The previous release's report: stored, else inspected now (once, kept as evidence)."""
+        stored = self.views[baseline.filename].content
+        if stored is not None and "report" in stored:
+            return ContentReport.from_dict(stored["report"])
+        if not self._spend():
+            return None
+        report = self._inspect(baseline.filename)
+        if not isinstance(report, ContentReport):
+            return None
+        evidence = {
+            "report": report.to_dict(),
+            "inspected_at": format_timestamp(self.services.clock.now()),
+        }
+        self._remember(baseline.filename, "content", evidence)
+        return report
+
+    def _inspect(self, filename: str) -> ContentReport | str | None:
+        """The file's report; an error text when it cannot be had now; None if rejected."""
+        row = self.rows[filename]
+        try:
+            blob = files.stored_blob(self.services, self.project, row)
+            with _local_file(self.services.blobs, blob.key) as path:
+                return inspect_distribution(filename, path)
+        except IntegrityError:
+            return None  # upstream's bytes do not match: the file is rejected already
+        except MirrorError as exc:
+            log.warning(
+                "content not inspected",
+                extra={"project": self.project, "file": filename, "error": str(exc)},
+            )
+            return f"cannot inspect now: {exc}"
+
+
+def _absent(reason: str) -> dict[str, Any]:
+    """Upstream offers no provenance: the same fields as a ``ProvenanceResult`` record."""
+    return {
+        "status": "absent",
+        "publisher": None,
+        "identity": None,
+        "attestations": [],
+        "verified_at": None,
+        "reason": reason,
+    }
+
+
+def _identity(result: ProvenanceResult) -> str | None:
+    if result.publisher is None:
+        return None
+    try:
+        return PinnedPublisher.parse(result.publisher).identity
+    except ValueError:
+        return None
+
+
+def _store(blobs: BlobStore, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    key = blob_key(digest)
+    if not blobs.exists(key):
+        blobs.put_bytes(key, data)
+    return digest
+
+
+@contextlib.contextmanager
+def _local_file(blobs: BlobStore, key: str) -> Iterator[Path]:
+    """A seekable local path for the blob: the store's own file, else a streamed temp copy."""
+    path = blobs.local_path(key)
+    if path is not None:
+        yield path
+        return
+    fd, name = tempfile.mkstemp(dir=blobs.staging_dir(), prefix="inspect-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, blobs.open(key) as source:
+            shutil.copyfileobj(source, out, _COPY_CHUNK)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -1,0 +1,101 @@
+"""The download audit: what a served file records, batching, and flushing at exit."""
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask, g
+from flask.testing import FlaskClient
+
+from mirror.db.engine import make_engine, migrate
+from mirror.services import audit
+from mirror.services.audit import Download, DownloadRecorder
+from mirror.services.context import Services
+from tests.support.fake_upstream import FakeUpstream
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+WHEEL = "demo-1.0-py3-none-any.whl"
+
+
+def sample(n: int) -> Download:
+    return Download(
+        at=datetime(2026, 3, 24, 12, 0, n, tzinfo=UTC),
+        project="demo",
+        version="1.0",
+        filename=WHEEL,
+        token_id=None,
+        remote_addr="10.0.0.1",
+        user_agent=f"pip/26.0 run {n}",
+    )
+
+
+def wait_for(services: Services, rows: int) -> list[Download]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = audit.downloads(services, "demo")
+        if len(found) >= rows:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"expected {rows} download records, found {len(found)}")
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_interval(services: Services) -> None:
+    recorder = DownloadRecorder(services.engine, interval=3600, batch_size=3)
+    for n in range(3):
+        recorder.record(sample(n))
+    found = wait_for(services, 3)
+    assert [d.user_agent for d in found] == ["pip/26.0 run 2", "pip/26.0 run 1", "pip/26.0 run 0"]
+    recorder.close()
+
+
+def test_close_writes_what_is_buffered(services: Services) -> None:
+    recorder = DownloadRecorder(services.engine, interval=3600, batch_size=100)
+    recorder.record(sample(1))
+    recorder.record(sample(2))
+    assert audit.downloads(services, "demo") == []
+    recorder.close()
+    assert len(audit.downloads(services, "demo")) == 2
+
+
+def test_records_survive_a_database_failure(tmp_path: Path, services: Services) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'later.db'}")  # no tables yet
+    recorder = DownloadRecorder(engine, interval=3600, batch_size=100)
+    recorder.record(sample(1))
+    assert recorder.flush() == 0
+    migrate(engine)
+    assert recorder.flush() == 1
+    recorder.close()
+
+
+@pytest.fixture
+def served(
+    app: Flask, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> FlaskClient:
+    @app.before_request
+    def _authenticated() -> None:  # what the auth layer sets for a token
+        g.token_id = "tok_ci_pipeline"
+
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    assert client.get("/simple/demo/").status_code == 200
+    return client
+
+
+def test_serving_a_file_records_who_pulled_it(
+    app: Flask, served: FlaskClient, services: Services
+) -> None:
+    response = served.get(
+        f"/packages/demo/{WHEEL}",
+        headers={"User-Agent": 'pip/26.0 {"ci":true}'},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert response.status_code == 200
+    assert served.head(f"/packages/demo/{WHEEL}").status_code == 200
+    assert served.get(f"/packages/demo/{WHEEL}.metadata").status_code == 200
+    app.extensions["mirror_downloads"].close()
+    (download,) = audit.downloads(services, "Demo", "1.0")
+    assert (download.filename, download.project, download.version) == (WHEEL, "demo", "1.0")
+    assert download.token_id == "tok_ci_pipeline"
+    assert download.remote_addr == "192.0.2.7"
+    assert download.user_agent == 'pip/26.0 {"ci":true}'
+    assert audit.downloads(services, "demo", "2.0") == []

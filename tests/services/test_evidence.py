@@ -1,0 +1,593 @@
+"""Provenance and content evidence through the fake upstream: what is admitted, held, rejected.
+
+The attested history is real (shared/fixtures/pep740, verified offline against the trust root
+the installed sigstore ships). Only the "different publisher" case stubs the verifier: no one
+can sign for a second Trusted Publisher identity here.
+"""
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+from flask.testing import FlaskClient
+from sigstore.errors import TUFError
+from sigstore.models import ClientTrustConfig
+
+from mirror.app import create_app
+from mirror.checks import provenance
+from mirror.checks.provenance import ProvenanceResult
+from mirror.db import queries
+from mirror.policy.admission import State
+from mirror.scheduler import run_cycle
+from mirror.services import evidence, review, sync
+from mirror.services.context import Services
+from mirror.timeutil import Clock
+from tests.conftest import fixtures_dir
+from tests.support.fake_upstream import FakeUpstream
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+PROJECT = "pypi-attestations"
+SDIST = "pypi_attestations-0.0.19.tar.gz"
+UPLOADED = datetime(2024, 12, 4, 23, 14, 4, tzinfo=UTC)
+IDENTITY = "GitHub:trailofbits/pypi-attestations@release.yml"
+OFFLINE = {"offline": True}
+TEMPLATE = "{base}/integrity/{project}/{version}/{filename}/provenance"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_verifiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Verifiers are cached per trust config; a test that breaks the root must not leak.
+    monkeypatch.setattr(provenance, "_verifiers", {})
+
+
+@pytest.fixture
+def pep740() -> Path:
+    return fixtures_dir("pep740")
+
+
+def attested(fake: FakeUpstream, pep740: Path, *, dist: Path | None = None) -> None:
+    """The real 0.0.19 sdist (or other bytes under its name) with its real provenance."""
+    fake.add_file(
+        PROJECT,
+        (dist or pep740 / SDIST).read_bytes(),
+        filename=SDIST,
+        upload_time=UPLOADED,
+        provenance=(pep740 / f"{SDIST}.provenance.json").read_bytes(),
+    )
+
+
+def row_of(services: Services, project: str, filename: str) -> Any:
+    with services.engine.connect() as conn:
+        row = queries.file_by_name(conn, project, filename)
+    assert row is not None, filename
+    return row
+
+
+def page(client: FlaskClient, project: str) -> dict[str, Any]:
+    response = client.get(f"/simple/{project}/", headers=JSON)
+    assert response.status_code == 200, response.data
+    document: dict[str, Any] = json.loads(response.data)
+    return document
+
+
+def client_of(services: Services) -> FlaskClient:
+    return create_app(services.config, services).test_client()
+
+
+def later(services: Services, days: float) -> None:
+    services.clock = Clock(timedelta(days=days))
+
+
+# --- verification against real attestations ---------------------------------------------
+
+
+def test_verified_provenance_is_recorded_served_and_linked(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    attested(fake_upstream, pep740)
+    services = make_services(provenance=OFFLINE)
+    client = client_of(services)
+
+    document = page(client, PROJECT)
+
+    assert document["meta"]["api-version"] == "1.3"
+    (entry,) = document["files"]
+    link = f"../../packages/{PROJECT}/{SDIST}.provenance"
+    assert entry["provenance"] == link
+    served = client.get(urljoin(f"/simple/{PROJECT}/", link))
+    assert served.status_code == 200
+    assert served.data == (pep740 / f"{SDIST}.provenance.json").read_bytes()
+    assert served.content_type == "application/vnd.pypi.integrity.v1+json"
+    html = client.get(f"/simple/{PROJECT}/").data.decode()
+    assert f'data-provenance="{link}"' in html
+    assert '<meta name="pypi:repository-version" content="1.3">' in html
+    record = row_of(services, PROJECT, SDIST).evidence["provenance"]
+    assert record["status"] == "verified"
+    assert record["identity"] == IDENTITY
+    assert record["publisher"]["repository"] == "trailofbits/pypi-attestations"
+    assert record["publisher"]["workflow"] == "release.yml"
+    assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
+    assert record["attestations"][0]["log_index"] == 153454663
+    assert record["verified_at"] is not None
+    shown = "\n".join(review.evidence_lines(row_of(services, PROJECT, SDIST).evidence))
+    assert "provenance: verified" in shown
+    assert "publisher (verified): GitHub repository=trailofbits/pypi-attestations" in shown
+    assert "transparency log entry 153454663 at 2024-12-04T23:14:01+00:00" in shown
+
+
+def test_tampered_file_is_rejected_never_admitted_by_age(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    attested(fake_upstream, pep740, dist=pep740 / "tampered" / SDIST)
+    services = make_services(provenance=OFFLINE)
+
+    assert page(client_of(services), PROJECT)["files"] == []
+
+    row = row_of(services, PROJECT, SDIST)
+    assert (row.state, row.decided_by) == (State.REJECTED, "provenance")
+    assert "subject does not match distribution digest" in row.reason
+    shown = "\n".join(review.evidence_lines(row.evidence))
+    assert "provenance: failed" in shown
+    assert "publisher (claimed, not proven)" in shown
+    later(services, 30)
+    run_cycle(services)
+    assert row_of(services, PROJECT, SDIST).state == State.REJECTED
+
+
+@pytest.mark.parametrize(
+    ("publisher", "reason"),
+    [
+        ("GitHub:trailofbits/pypi-attestation-models@release.yml", "does not match pinned"),
+        ("GitHub:trailofbits/pypi-attestations@publish.yml", "does not match pinned"),
+    ],
+)
+def test_required_mode_rejects_another_publisher(
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    pep740: Path,
+    publisher: str,
+    reason: str,
+) -> None:
+    attested(fake_upstream, pep740)
+    services = make_services(
+        provenance=OFFLINE,
+        policy={"projects": {PROJECT: {"provenance": "required", "publisher": publisher}}},
+    )
+
+    assert page(client_of(services), PROJECT)["files"] == []
+
+    row = row_of(services, PROJECT, SDIST)
+    assert row.state == State.REJECTED
+    assert reason in row.reason
+
+
+def test_required_mode_checks_the_pin_against_the_certificate_not_the_claim(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    # Upstream rewrites its claim to match our (wrong) pin: the certificate still disagrees.
+    body = json.loads((pep740 / f"{SDIST}.provenance.json").read_bytes())
+    body["attestation_bundles"][0]["publisher"]["workflow"] = "publish.yml"
+    fake_upstream.add_file(
+        PROJECT,
+        (pep740 / SDIST).read_bytes(),
+        filename=SDIST,
+        upload_time=UPLOADED,
+        provenance=json.dumps(body).encode(),
+    )
+    pinned = "GitHub:trailofbits/pypi-attestations@publish.yml"
+    services = make_services(
+        provenance=OFFLINE,
+        policy={"projects": {PROJECT: {"provenance": "required", "publisher": pinned}}},
+    )
+
+    page(client_of(services), PROJECT)
+
+    row = row_of(services, PROJECT, SDIST)
+    assert row.state == State.REJECTED
+    assert "Build Config URI" in row.reason
+
+
+def test_required_mode_admits_what_verifies_against_the_pin(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    attested(fake_upstream, pep740)
+    services = make_services(
+        provenance=OFFLINE,
+        policy={"projects": {PROJECT: {"provenance": "required", "publisher": IDENTITY}}},
+    )
+
+    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
+    assert row_of(services, PROJECT, SDIST).evidence["provenance"]["pinned"] == IDENTITY
+
+
+def test_required_mode_holds_files_without_provenance_for_review(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=30)
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=old)
+    services = make_services(
+        provenance=OFFLINE,
+        policy={"projects": {"demo": {"provenance": "required", "publisher": IDENTITY}}},
+    )
+
+    assert page(client_of(services), "demo")["files"] == []
+
+    row = row_of(services, "demo", "demo-1.0-py3-none-any.whl")
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert "provenance required, but upstream lists no provenance" in row.reason
+
+
+# --- what upstream may do wrong ---------------------------------------------------------
+
+
+def test_malformed_provenance_is_rejected_with_the_reason(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    fake_upstream.add_file(
+        PROJECT,
+        (pep740 / SDIST).read_bytes(),
+        filename=SDIST,
+        upload_time=UPLOADED,
+        provenance=b'{"version": 1, "attestation_bundles": [{"publisher": ',
+    )
+    services = make_services(provenance=OFFLINE)
+
+    page(client_of(services), PROJECT)
+
+    row = row_of(services, PROJECT, SDIST)
+    assert row.state == State.REJECTED
+    assert "malformed provenance" in row.reason
+
+
+def test_oversized_provenance_is_rejected(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    attested(fake_upstream, pep740)
+    services = make_services(provenance={**OFFLINE, "max_bytes": 1000})
+
+    page(client_of(services), PROJECT)
+
+    row = row_of(services, PROJECT, SDIST)
+    assert row.state == State.REJECTED
+    assert "provenance too large" in row.reason
+
+
+@pytest.mark.parametrize("fault", ["timeout", "disabled"])
+def test_provenance_upstream_cannot_answer_means_held_and_retried(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path, fault: str
+) -> None:
+    attested(fake_upstream, pep740)
+    if fault == "timeout":
+        fake_upstream.hang(path="/integrity/*", times=1)
+    else:
+        fake_upstream.attestations_disabled = True
+    services = make_services(
+        provenance=OFFLINE, upstream={"timeout": "1s", "retries": 0, "ttl": "30d"}
+    )
+
+    assert page(client_of(services), PROJECT)["files"] == []
+
+    row = row_of(services, PROJECT, SDIST)
+    assert row.state == State.QUARANTINED and row.hold_until is not None
+    assert "cannot verify provenance now" in row.reason
+    assert row.evidence["provenance"]["status"] == "unavailable"
+    fake_upstream.attestations_disabled = False
+    report = run_cycle(services)  # the hold has passed: the cycle retries the check
+    assert report.evaluated == [PROJECT]
+    row = row_of(services, PROJECT, SDIST)
+    assert row.state == State.ADMITTED
+    assert row.evidence["provenance"]["status"] == "verified"
+
+
+def test_unreachable_sigstore_is_held_never_verified(
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    pep740: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipped = ClientTrustConfig.production(offline=True)
+
+    def unreachable(offline: bool = False) -> ClientTrustConfig:
+        raise TUFError("Failed to refresh TUF metadata")
+
+    monkeypatch.setattr(ClientTrustConfig, "production", unreachable)
+    attested(fake_upstream, pep740)
+    services = make_services(provenance={"offline": False}, upstream={"ttl": "30d"})
+
+    assert page(client_of(services), PROJECT)["files"] == []
+
+    row = row_of(services, PROJECT, SDIST)
+    assert row.state == State.QUARANTINED
+    assert "cannot verify provenance now: trust root unavailable: TUFError" in row.reason
+    assert row.provenance_sha256 is None
+    monkeypatch.setattr(ClientTrustConfig, "production", lambda offline=False: shipped)
+    run_cycle(services)
+    assert row_of(services, PROJECT, SDIST).state == State.ADMITTED
+
+
+def test_integrity_url_template_is_the_fallback(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    # A page without PEP 740 links: the Integrity API is asked at the configured URL.
+    attested(fake_upstream, pep740)
+    listed = fake_upstream.get_file(PROJECT, SDIST)
+    entry = {
+        "filename": SDIST,
+        "url": fake_upstream.file_url(PROJECT, SDIST),
+        "hashes": {"sha256": listed.sha256},
+        "upload-time": "2024-12-04T23:14:04.599813Z",
+    }
+    document = {"meta": {"api-version": "1.1"}, "name": PROJECT, "files": [entry]}
+    fake_upstream.garbage_page(PROJECT, json.dumps(document), content_type=JSON["Accept"])
+    services = make_services(provenance=OFFLINE, upstream={"integrity_url_template": TEMPLATE})
+
+    assert len(page(client_of(services), PROJECT)["files"]) == 1
+
+    record = row_of(services, PROJECT, SDIST).evidence["provenance"]
+    assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
+    assert record["status"] == "verified"
+
+
+# --- continuity ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> Services:
+    """pypi-attestations with its real, verified 0.0.19 admitted (quarantine 1h)."""
+    attested(fake_upstream, pep740)
+    services = make_services(provenance=OFFLINE, policy={"quarantine": "1h"})
+    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
+    return services
+
+
+def release(fake: FakeUpstream, tmp_path: Path, version: str, **kw: Any) -> str:
+    return fake.publish_release(PROJECT, version, tmpdir=tmp_path, upload_time="now", **kw).filename
+
+
+def test_unattested_release_after_attested_history_is_held_whatever_its_age(
+    history: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    filename = release(fake_upstream, tmp_path, "0.0.20")
+    sync.refresh(history, PROJECT, force=True)
+    later(history, 30)
+    run_cycle(history)
+
+    row = row_of(history, PROJECT, filename)
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert f"{SDIST} was published with attestations by {IDENTITY}" in row.reason
+    assert row.evidence["provenance"]["status"] == "absent"
+
+    review.approve(history, PROJECT, "0.0.20", actor="admin:test", reason="checked by hand")
+    assert row_of(history, PROJECT, filename).state == State.ADMITTED
+
+
+def test_release_from_a_different_publisher_is_held(
+    history: Services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    filename = release(fake_upstream, tmp_path, "0.0.20", provenance=b"{}")
+    other = {"kind": "GitHub", "repository": "evil/fork", "workflow": "release.yml"}
+    now = datetime.now(UTC)
+
+    def verified_elsewhere(name: str, sha256: str, body: bytes, **kw: Any) -> ProvenanceResult:
+        return ProvenanceResult("verified", {**other, "environment": None}, (), now)
+
+    monkeypatch.setattr(evidence, "verify_provenance", verified_elsewhere)
+    sync.refresh(history, PROJECT, force=True)
+
+    row = row_of(history, PROJECT, filename)
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert f"publisher changed to GitHub:evil/fork@release.yml from {IDENTITY}" in row.reason
+    review.approve(history, PROJECT, "0.0.20", actor="admin:test", reason="project moved")
+    assert row_of(history, PROJECT, filename).state == State.ADMITTED
+
+
+def test_without_attested_history_an_unattested_release_waits_only_for_its_age(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
+    )
+    services = make_services(provenance=OFFLINE, policy={"quarantine": "1h"})
+    page(client_of(services), "demo")
+    fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now")
+    sync.refresh(services, "demo", force=True)
+    later(services, 1)
+    run_cycle(services)
+    assert row_of(services, "demo", "demo-1.1-py3-none-any.whl").state == State.ADMITTED
+
+
+def test_mode_off_skips_provenance(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    attested(fake_upstream, pep740, dist=pep740 / "tampered" / SDIST)
+    services = make_services(provenance={**OFFLINE, "mode": "off"})
+
+    assert len(page(client_of(services), PROJECT)["files"]) == 1
+    assert "provenance" not in row_of(services, PROJECT, SDIST).evidence
+
+
+# --- content ------------------------------------------------------------------------------
+
+
+def test_release_adding_an_executable_pth_is_held_for_review(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
+    )
+    services = make_services(policy={"quarantine": "0"})
+    page(client_of(services), "demo")
+    fake_upstream.publish_release(
+        "demo",
+        "1.1",
+        tmpdir=tmp_path,
+        upload_time="now",
+        pth={"demo_hook.pth": "import os; os.system('steal')\n"},
+        entry_points={"console_scripts": {"demo-cli": "demo:main"}},
+    )
+    sync.refresh(services, "demo", force=True)
+
+    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert "demo_hook.pth runs code at every Python start" in row.reason
+    assert "new console_scripts demo-cli = demo:main" in row.reason
+    content = row.evidence["content"]
+    assert content["baseline"] == "demo-1.0-py3-none-any.whl"
+    assert {flag["code"] for flag in content["flags"]} == {"executable-pth", "new-entry-point"}
+    shown = "\n".join(review.evidence_lines(row.evidence))
+    assert "content: compared with demo-1.0-py3-none-any.whl, 2 flag(s)" in shown
+    assert "executable-pth: demo_hook.pth runs code" in shown
+    baseline = row_of(services, "demo", "demo-1.0-py3-none-any.whl")
+    assert baseline.evidence["content"]["report"]["pth_files"] == []
+    assert [f["filename"] for f in page(client_of(services), "demo")["files"]] == [
+        "demo-1.0-py3-none-any.whl"
+    ]
+
+
+def test_clean_release_is_admitted_after_inspection(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
+    )
+    services = make_services(policy={"quarantine": "0"})
+    page(client_of(services), "demo")
+    fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now")
+    sync.refresh(services, "demo", force=True)
+
+    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    assert row.state == State.ADMITTED
+    assert row.evidence["content"]["flags"] == []
+
+
+def test_a_page_request_does_not_download_a_candidate(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    # quarantine 0: the new file is past its delay at once, yet waits for its inspection.
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
+    )
+    fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now")
+    services = make_services(policy={"quarantine": "0"})
+    with services.engine.begin() as conn:
+        project = queries.create_project(conn, "demo", datetime.now(UTC) - timedelta(days=1))
+        queries.update_project(conn, project.id, checked_at=datetime.now(UTC) - timedelta(days=1))
+
+    assert page(client_of(services), "demo")["files"] == []  # no page yet: first request
+    assert not [p for p in fake_upstream.requests if p.startswith("/files/")]
+    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    assert row.state == State.QUARANTINED and "content not inspected yet" in row.reason
+    run_cycle(services)
+    assert row_of(services, "demo", "demo-1.1-py3-none-any.whl").state == State.ADMITTED
+
+
+# --- cost -------------------------------------------------------------------------------
+
+
+def test_first_look_at_a_long_history_checks_one_file_and_downloads_none(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=400)
+    for minor in range(30):
+        fake_upstream.publish_release(
+            "demo", f"1.{minor}", tmpdir=tmp_path, upload_time=old + timedelta(days=minor)
+        )
+    services = make_services(
+        provenance=OFFLINE,
+        upstream={
+            "integrity_url_template": "{base}/integrity/{project}/{version}/{filename}/provenance"
+        },
+    )
+
+    assert len(page(client_of(services), "demo")["files"]) == 30
+
+    asked = [p for p in fake_upstream.requests if p.startswith("/integrity/")]
+    assert asked == ["/integrity/demo/1.29/demo-1.29-py3-none-any.whl/provenance"]
+    assert not [p for p in fake_upstream.requests if p.startswith("/files/")]
+
+
+def test_required_mode_verifies_a_long_history_in_batches(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=400)
+    for minor in range(5):
+        fake_upstream.publish_release(
+            "demo", f"1.{minor}", tmpdir=tmp_path, upload_time=old + timedelta(days=minor)
+        )
+    services = make_services(
+        provenance=OFFLINE,
+        policy={
+            "checks_per_sync": 2,
+            "projects": {"demo": {"provenance": "required", "publisher": IDENTITY}},
+        },
+    )
+
+    page(client_of(services), "demo")
+
+    def checked() -> list[str]:
+        with services.engine.connect() as conn:
+            project = queries.get_project(conn, "demo")
+            rows = queries.project_files(conn, project.id)
+        return sorted(r.version for r in rows if "provenance" in r.evidence)
+
+    assert checked() == ["1.3", "1.4"]  # newest first
+    run_cycle(services)
+    assert checked() == ["1.1", "1.2", "1.3", "1.4"]
+    run_cycle(services)
+    assert len(checked()) == 5
+
+
+def test_html_pages_give_the_provenance_link_too(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+) -> None:
+    fake_upstream.html_only = True
+    attested(fake_upstream, pep740)
+    services = make_services(provenance=OFFLINE)
+
+    page(client_of(services), PROJECT)  # held: HTML pages carry no upload time
+
+    record = row_of(services, PROJECT, SDIST).evidence["provenance"]
+    assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
+    assert record["status"] == "verified"
+
+
+class _RemoteStore:
+    """The fs store seen as a store without local paths (as S3 is): inspection must stream."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def local_path(self, key: str) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_store_without_local_paths_is_inspected_from_a_streamed_copy(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
+    )
+    services = make_services(policy={"quarantine": "0"})
+    page(client_of(services), "demo")
+    fake_upstream.publish_release(
+        "demo", "1.1", tmpdir=tmp_path, upload_time="now", pth={"x.pth": "import os\n"}
+    )
+    services.blobs = _RemoteStore(services.blobs)  # type: ignore[assignment]
+
+    sync.refresh(services, "demo", force=True)
+
+    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    assert "x.pth runs code at every Python start" in row.reason
+    assert not list(services.blobs.staging_dir().glob("inspect-*"))
