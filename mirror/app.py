@@ -4,7 +4,7 @@ from flask import Flask
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
-from mirror.web import downloads, errors, health, metrics, packages, simple
+from mirror.web import downloads, errors, health, metrics, packages, simple, tuf
 
 
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
@@ -13,7 +13,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     services = services or Services.from_config(config or load_config())
     app.extensions["mirror"] = services
     app.url_map.strict_slashes = True
-    for module in (simple, packages, health, metrics):
+    for module in (simple, packages, tuf, health, metrics):
         app.register_blueprint(module.blueprint)
     errors.init_app(app)
     metrics.init_app(app)

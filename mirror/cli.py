@@ -5,6 +5,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirror.config import Config, load_config
@@ -51,7 +52,12 @@ def _sync(args: argparse.Namespace, config: Config) -> int:
     for project in report.refreshed + report.evaluated:
         status = report.failed.get(project, "ok")
         print(f"{project}: {status}")
-    return 1 if report.failed else 0
+    if report.tuf_error:
+        print(f"publish: failed: {report.tuf_error}")
+    elif report.tuf is not None:
+        published = report.tuf.publish
+        print(f"publish: {published.published} change(s) signed, {published.deferred} waiting")
+    return 1 if report.failed or report.tuf_error else 0
 
 
 def _review_services(config: Config) -> "Services":
@@ -120,7 +126,19 @@ def _review_action(args: argparse.Namespace, config: Config) -> int:
     print(f"{args.action}: {outcome.project}: {len(outcome.changed)} file(s) changed")
     for filename in outcome.changed:
         print(f"  {filename}")
+    _publish_after_review(services)
     return 0
+
+
+def _publish_after_review(services: "Services") -> None:
+    """Sign the decision's effect now when this host holds the online key, not a cycle later."""
+    from mirror.services import publish
+
+    report = publish.publish_now(services)
+    if report is None:
+        print("publish: left to the worker (no signing key here)")
+    else:
+        print(f"publish: {report.published} change(s) signed")
 
 
 def _add_review(commands: Any) -> None:
@@ -164,7 +182,8 @@ def _add_review(commands: Any) -> None:
 def _advisories_import(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import advisories
 
-    report = advisories.import_path(_review_services(config), args.path)
+    services = _review_services(config)
+    report = advisories.import_path(services, args.path)
     print(
         f"advisories: {len(report.added)} new, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {report.ignored} without PyPI packages"
@@ -172,6 +191,8 @@ def _advisories_import(args: argparse.Namespace, config: Config) -> int:
     print(f"files blocked or released: {len(report.changed_files)}")
     for filename in report.changed_files:
         print(f"  {filename}")
+    if report.changed_files:
+        _publish_after_review(services)
     return 0
 
 
@@ -252,6 +273,131 @@ def _add_advisories_and_audit(commands: Any) -> None:
 # --- end of advisories and download audit ---
 
 
+def _keys_init(args: argparse.Namespace, config: Config) -> int:
+    from mirror.db.engine import make_engine
+    from mirror.server import initialise
+    from mirror.services import signing
+
+    initialise(config, tuf=False)
+    passphrase = _new_passphrase() if args.encrypt else None
+    signing.create_keys(
+        config,
+        make_engine(config.database_url),
+        passphrase,
+        root_keys=args.root_keys,
+        threshold=args.threshold,
+    )
+    print(f"TUF keys created in {config.keys_dir}; pin the root with `mirror keys export-root`")
+    return 0
+
+
+def _new_passphrase() -> str:
+    first = getpass.getpass("passphrase for the offline keys: ")
+    if not first or first != getpass.getpass("again: "):
+        raise MirrorError("passphrases are empty or differ")
+    return first
+
+
+def _keys_rotate(args: argparse.Namespace, config: Config) -> int:
+    from mirror.db.engine import make_engine
+    from mirror.server import initialise
+    from mirror.services import signing
+
+    initialise(config)
+    passphrase = getpass.getpass("passphrase for the offline keys: ") if args.encrypted else None
+    role = "online" if args.role in ("snapshot", "timestamp") else args.role
+    keyid = signing.rotate(config, make_engine(config.database_url), role, passphrase)
+    print(f"{role} key rotated; new key id {keyid}")
+    if role == "root":
+        print("pipelines keep working; re-export the root for new pins: mirror keys export-root")
+    return 0
+
+
+def _keys_export_root(args: argparse.Namespace, config: Config) -> int:
+    from mirror.server import initialise
+    from mirror.services import signing
+
+    initialise(config)
+    sys.stdout.buffer.write(signing.current_root(config))
+    sys.stdout.flush()
+    return 0
+
+
+def _keys_import_root(args: argparse.Namespace, config: Config) -> int:
+    from mirror.db.engine import make_engine
+    from mirror.server import initialise
+    from mirror.services import signing
+
+    initialise(config)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise MirrorError(f"cannot read {args.file}: {exc.strerror}") from exc
+    version = signing.import_root(config, make_engine(config.database_url), data)
+    print(f"root version {version} imported; clients pick it up at their next refresh")
+    return 0
+
+
+def _add_keys(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="TUF keys and the trusted root")
+    actions = keys.add_subparsers(dest="action", required=True)
+    init = actions.add_parser("init", help="create the keys and sign the first metadata")
+    init.add_argument("--root-keys", type=int, default=1, help="number of root keys (default 1)")
+    init.add_argument("--threshold", type=int, default=1, help="root signatures needed")
+    init.add_argument("--encrypt", action="store_true", help="passphrase-protect offline keys")
+    init.set_defaults(handler=_keys_init)
+    rotate = actions.add_parser("rotate", help="replace a key and re-sign what depends on it")
+    rotate.add_argument("role", choices=["online", "snapshot", "timestamp", "root"])
+    rotate.add_argument("--encrypted", action="store_true", help="offline keys need a passphrase")
+    rotate.set_defaults(handler=_keys_rotate)
+    export = actions.add_parser("export-root", help="print the trusted root for pipelines")
+    export.set_defaults(handler=_keys_export_root)
+    imported = actions.add_parser("import-root", help="publish a root signed elsewhere")
+    imported.add_argument("file", metavar="FILE")
+    imported.set_defaults(handler=_keys_import_root)
+
+
+def _install(args: argparse.Namespace, config: Config) -> int:
+    from mirror.pipeline.install import InstallOptions, install
+
+    pip_args = args.pip_args[1:] if args.pip_args[:1] == ["--"] else args.pip_args
+    options = InstallOptions(
+        requirements=args.requirements,
+        index_url=args.index_url,
+        root=args.root,
+        trust_on_first_use=args.trust_on_first_use,
+        sbom=args.sbom,
+        tuf_cache=args.tuf_cache,
+        pip_args=pip_args,
+    )
+    for line in install(options):
+        print(line)
+    return 0
+
+
+def _add_install(commands: Any) -> None:
+    install = commands.add_parser(
+        "install", help="install pinned requirements, each file verified through TUF"
+    )
+    install.add_argument("-r", dest="requirements", required=True, metavar="REQUIREMENTS")
+    install.add_argument("--index-url", required=True, help="the mirror's /simple/ URL")
+    trust = install.add_mutually_exclusive_group(required=True)
+    trust.add_argument("--root", help="the pinned root.json (mirror keys export-root)")
+    trust.add_argument(
+        "--trust-on-first-use",
+        action="store_true",
+        help="fetch the mirror's first root and trust it (weaker than --root)",
+    )
+    install.add_argument("--sbom", help="write a CycloneDX SBOM of what was installed")
+    install.add_argument(
+        "--tuf-cache",
+        help="verified-metadata folder kept between runs, for rollback protection "
+        "(default: $XDG_CACHE_HOME/signed-mirror/tuf/<mirror>)",
+    )
+    install.add_argument("pip_args", nargs="*", metavar="-- PIP ARGS")
+    install.set_defaults(handler=_install)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirror", description=__doc__)
     parser.add_argument(
@@ -271,6 +417,8 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
     _add_review(commands)
     _add_advisories_and_audit(commands)
+    _add_keys(commands)
+    _add_install(commands)
     return parser
 
 

@@ -1,7 +1,8 @@
 """The admission/publish loop: `mirror worker`, or beside `mirror serve` on the embedded default.
 
 Each cycle re-reads upstream for projects whose look is older than the TTL, admits files whose
-quarantine has ended, and clears downloads a killed process left behind. Nobody has to ask.
+quarantine has ended, clears downloads a killed process left behind, then publishes what changed
+as one TUF batch and keeps the signed metadata from expiring. Nobody has to ask.
 """
 
 import logging
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mirror.db import queries
 from mirror.errors import MirrorError
-from mirror.services import files, sync
+from mirror.services import files, publish, sync
 from mirror.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ class CycleReport:
     refreshed: list[str] = field(default_factory=list)
     evaluated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    tuf: publish.Maintenance | None = None
+    tuf_error: str | None = None
 
 
 def run_cycle(services: Services, projects: list[str] | None = None) -> CycleReport:
@@ -44,6 +47,12 @@ def run_cycle(services: Services, projects: list[str] | None = None) -> CycleRep
         report.evaluated.append(project)
     for leftover in files.staging_leftovers(services.blobs.staging_dir(), now):
         leftover.unlink(missing_ok=True)
+    # One TUF batch for everything this cycle changed, then the re-signing schedule.
+    try:
+        report.tuf = publish.maintain(services)
+    except MirrorError as exc:
+        report.tuf_error = str(exc)
+        log.error("TUF publishing failed", extra={"error": str(exc)})
     return report
 
 

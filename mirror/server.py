@@ -19,7 +19,9 @@ from gunicorn.glogging import Logger
 from mirror.config import Config
 from mirror.db.engine import check_connection, make_engine, migrate
 from mirror.errors import ConfigError, MirrorError
+from mirror.services import publish, signing
 from mirror.storage import open_blob_store
+from mirror.timeutil import Clock
 
 
 class JsonAccessLogger(Logger):
@@ -80,12 +82,16 @@ class MirrorApplication(BaseApplication):  # type: ignore[misc]
         return create_app(self.mirror_config)
 
 
-def initialise(config: Config) -> None:
-    """First start creates the data directory and the database schema; later starts check them."""
+def initialise(config: Config, *, tuf: bool = True) -> None:
+    """First start creates the data directory, the database schema and (with ``tuf``) the TUF
+    keys and repository; later starts check them."""
     open_blob_store(config)
     engine = make_engine(config.database_url)
     check_connection(engine)
     migrate(engine)
+    if tuf and signing.ensure_repository(config, engine):
+        clock = Clock(config.duration("debug", "clock_offset"))
+        publish.queue_all_projects(engine, open_blob_store(config), clock.now())
     engine.dispose()
 
 

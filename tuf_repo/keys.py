@@ -17,7 +17,7 @@ Embedded default trade-off: ``init_keys(dir, passphrase=None)`` stores the
 offline keys unencrypted (still 0600). Anyone who can read the folder can then
 sign a new root, so the offline keys protect nothing against a host
 compromise; they still allow rotating a leaked online key. Production keeps
-the root keys off the server (an offline ceremony, see docs/tuf-keys.md).
+the root keys off the server (an offline ceremony, see docs/tuf.md).
 
 Not done here: any metadata; the repository module uses the ``KeyRing``.
 """

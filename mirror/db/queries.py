@@ -165,7 +165,7 @@ def served_projects(conn: Connection) -> list[str]:
 
 def state_counts(conn: Connection) -> dict[str, int]:
     query = select(files.c.state, func.count()).group_by(files.c.state)
-    return {state: count for state, count in conn.execute(query).tuples()}
+    return {state: count for state, count in conn.execute(query)}
 
 
 def get_status(conn: Connection, key: str) -> Any:

@@ -190,3 +190,37 @@ downloads = Table(
     Column("user_agent", String(500)),
     Index("ix_downloads_release", "project", "version", "at"),
 )
+
+# TUF publishing (design/tuf.md, "Publishing: one batch, one snapshot"). Every change to what is
+# served queues a row here in the same transaction as the state change; the publisher signs a
+# batch of them and stamps ``published_at``.
+tuf_pending = Table(
+    "tuf_pending",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("op", String(10), nullable=False),
+    Column("path", String(500), nullable=False),
+    # None until the bytes are in the blob store (a file whose upstream gave no size, or a
+    # PEP 658 companion): the publisher learns it before signing.
+    Column("length", BigInteger),
+    Column("sha256", String(64)),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Column("snapshot_version", Integer),
+    Index("ix_tuf_pending_open", "published_at", "id"),
+    Index("ix_tuf_pending_project", "project", "published_at"),
+)
+
+# What the current signed metadata lists: the pages served at /simple/<project>/ come from here,
+# so a client sees exactly the bytes TUF signs.
+tuf_targets = Table(
+    "tuf_targets",
+    metadata,
+    Column("path", String(500), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_tuf_targets_project", "project"),
+)

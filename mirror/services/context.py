@@ -8,10 +8,11 @@ from sqlalchemy import Engine
 from mirror.config import Config
 from mirror.db.engine import make_engine
 from mirror.policy.rules import Rules
-from mirror.storage import BlobStore, open_blob_store
+from mirror.storage import BlobStore, open_blob_store, open_metadata_store
 from mirror.timeutil import Clock, parse_duration
 from mirror.upstream.client import UpstreamClient
 from mirror.upstream.location import default_upstream
+from tuf_repo.store import MetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class Services:
     upstream: UpstreamClient
     rules: Rules
     clock: Clock
+    metadata: MetadataStore
 
     @classmethod
     def from_config(cls, config: Config) -> "Services":
@@ -42,6 +44,7 @@ class Services:
                 allowlist_only=config.get("policy", "allowlist_only"),
             ),
             clock=Clock(offset),
+            metadata=open_metadata_store(config),
         )
 
 

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection, Row
 
 from mirror.db import queries
+from mirror.services import targets
 from mirror.storage import BlobStore, blob_key
 from mirror.timeutil import format_timestamp
 
@@ -105,10 +106,15 @@ def render_html(project: str, rows: Sequence[Row[Any]]) -> bytes:
 def publish_pages(
     conn: Connection, blobs: BlobStore, project_id: int, project: str, now: datetime
 ) -> bool:
-    """Render and store the project's pages; True when they changed."""
+    """Render and store the project's pages and queue their TUF targets; True when they changed.
+
+    Clients see the new pages once the publisher has signed them (``services.publish``).
+    """
     rows = queries.admitted_files(conn, project_id)
     html, data = render_html(project, rows), render_json(project, rows)
     html_sha, json_sha = _store(blobs, html), _store(blobs, data)
+    # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
+    targets.queue_project(conn, blobs, project, rows, {"index.html": html, "index.json": data}, now)
     current = queries.get_page(conn, project)
     if current and current.html_sha256 == html_sha and current.json_sha256 == json_sha:
         return False

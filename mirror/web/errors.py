@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask, Response
 
-from mirror.errors import MirrorError, NotFoundError, StorageError, UpstreamError
+from mirror.errors import MirrorError, NotFoundError, SigningError, StorageError, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -12,6 +12,7 @@ _STATUS: list[tuple[type[MirrorError], int]] = [
     (NotFoundError, 404),
     (UpstreamError, 502),
     (StorageError, 503),
+    (SigningError, 503),
 ]
 
 

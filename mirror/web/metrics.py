@@ -22,7 +22,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from mirror.db import queries
+from mirror.db import queries, targets
+from mirror.services import publish
 from mirror.services.context import Services
 from mirror.services.sync import UPSTREAM_STATUS
 from mirror.web import services
@@ -41,6 +42,7 @@ class StateCollector(Collector):
         with self._mirror.engine.connect() as conn:
             counts = queries.state_counts(conn)
             upstream = queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
+            tuf_pending = targets.pending_count(conn)
         files = GaugeMetricFamily("mirror_files", "Distribution files by state", labels=["state"])
         for state, count in sorted(counts.items()):
             files.add_metric([state], count)
@@ -49,6 +51,22 @@ class StateCollector(Collector):
             "mirror_upstream_up",
             "1 when the last upstream look worked",
             value=1 if upstream.get("ok", True) else 0,
+        )
+        yield from _tuf_gauges(self._mirror, tuf_pending)
+
+
+def _tuf_gauges(mirror: Services, pending: int) -> Iterator[GaugeMetricFamily]:
+    """What an operator alerts on: unsigned changes piling up, the timestamp near expiry."""
+    yield GaugeMetricFamily(
+        "mirror_tuf_pending_changes", "Target changes queued, not yet signed", value=pending
+    )
+    expires = publish.timestamp_expiry(mirror.metadata)
+    if expires is not None:
+        left = (expires - mirror.clock.now()).total_seconds()
+        yield GaugeMetricFamily(
+            "mirror_tuf_timestamp_expires_in_seconds",
+            "Seconds until the signed TUF timestamp expires (re-signed hourly, expires after 1 d)",
+            value=left,
         )
 
 

@@ -4,7 +4,7 @@ from flask import Blueprint, Response
 
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
-from mirror.services import files
+from mirror.services import files, publish
 from mirror.web import downloads, services
 from mirror.web.blobs import send_blob
 
@@ -32,7 +32,13 @@ def distribution(project: str, filename: str) -> Response:
         blob = files.provenance_copy(row)
         return send_blob(blob.key, blob.sha256, INTEGRITY_TYPE, cache=PROVENANCE_CACHE)
     row = files.admitted_file(services(), project, filename)
-    blob = files.distribution(services(), row)
+    try:
+        blob = files.distribution(services(), row)
+    finally:
+        if not row.cached:
+            # A first download changes the page (its PEP 658 metadata hash, or the file
+            # rejected for a digest mismatch): sign the new page now.
+            publish.publish_now(services())
     response = send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
     downloads.record(row)  # the download audit (issue 5)
     return response

@@ -4,53 +4,53 @@ A warm page request should cost no database query (issue 7: under 1 ms of CPU pe
 SQLite answers "has anything been committed since I last asked?" for a few microseconds:
 ``PRAGMA data_version`` changes on a connection whenever any other connection, in any process,
 commits. One read-only connection per process asks it before every lookup; any commit (a
-publish, a status update by the scheduler) empties the cache, and the next request for each
-project reads its row again. Rows cached under a version are never older than that version,
-because the row is read after the version.
+publish, a status update by the scheduler, a download recorded) empties the cache, and the next
+request for each project loads its digests again. A value cached under a version is never older
+than that version, because it is loaded after the version was read.
 
-Other databases have no such cheap question, so with them every lookup reads the row.
+Other databases have no such cheap question, so with them every lookup loads.
 """
 
 import sqlite3
 import threading
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Engine
 
-from mirror.db import queries
+V = TypeVar("V")
+Loader = Callable[[str], V | None]
 
 
-class PageDigests:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+class PageDigests(Generic[V]):
+    """``load(project)`` results, cached until the next commit to ``engine``'s database."""
+
+    def __init__(self, engine: Engine, load: Loader[V]) -> None:
+        self._load = load
         self._marker = _open_marker(engine)
         self._lock = threading.Lock()
         self._version: int | None = None
-        self._rows: dict[str, Row[Any]] = {}
+        self._values: dict[str, V] = {}
 
-    def get(self, project: str) -> Row[Any] | None:
-        """The project's ``pages`` row, or None when it has no published page."""
+    def get(self, project: str) -> V | None:
+        """The project's value, or None (not cached: the next call asks again)."""
         if self._marker is None:
-            return self._read(project)
+            return self._load(project)
         with self._lock:
             version = self._marker.execute("PRAGMA data_version").fetchone()[0]
             if version != self._version:
-                self._rows.clear()
+                self._values.clear()
                 self._version = version
-            row = self._rows.get(project)
-        if row is None:
-            row = self._read(project)
-            if row is not None:
+            value = self._values.get(project)
+        if value is None:
+            value = self._load(project)
+            if value is not None:
                 with self._lock:
                     if self._version == version:
-                        self._rows[project] = row
-        return row
-
-    def _read(self, project: str) -> Row[Any] | None:
-        with self._engine.connect() as conn:
-            return queries.get_page(conn, project)
+                        self._values[project] = value
+        return value
 
 
 def _open_marker(engine: Engine) -> sqlite3.Connection | None:
@@ -69,14 +69,17 @@ def _open_marker(engine: Engine) -> sqlite3.Connection | None:
         return None
 
 
-_BY_ENGINE: "weakref.WeakKeyDictionary[Engine, PageDigests]" = weakref.WeakKeyDictionary()
+_CACHES: "weakref.WeakKeyDictionary[Engine, dict[Loader[object], PageDigests[object]]]" = (
+    weakref.WeakKeyDictionary()
+)
 _CREATING = threading.Lock()
 
 
-def lookup(engine: Engine, project: str) -> Row[Any] | None:
-    """The project's ``pages`` row through this process's cache for ``engine``."""
-    digests = _BY_ENGINE.get(engine)
-    if digests is None:
+def lookup(engine: Engine, project: str, load: Loader[V]) -> V | None:
+    """``load(project)`` through this process's cache for ``engine`` and ``load``."""
+    cache = _CACHES.get(engine, {}).get(load)  # type: ignore[arg-type]
+    if cache is None:
         with _CREATING:
-            digests = _BY_ENGINE.setdefault(engine, PageDigests(engine))
-    return digests.get(project)
+            by_loader = _CACHES.setdefault(engine, {})
+            cache = by_loader.setdefault(load, PageDigests(engine, load))  # type: ignore[arg-type]
+    return cache.get(project)  # type: ignore[return-value]

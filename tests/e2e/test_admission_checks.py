@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 
 import pytest
 
+from mirror.pipeline.mirror_api import MirrorApi
 from tests.conftest import RunningMirror, client_env, fixtures_dir
 from tests.support import dists
 from tests.support.fake_upstream import FakeUpstream
@@ -106,6 +107,11 @@ def test_verified_provenance_is_served_onward(
     assert copy.data == provenance
     html = mirror.get(page_path).data.decode()
     assert f'data-provenance="{link}"' in html
+    # What `mirror install --sbom` records as the publisher of a file it installed.
+    api = MirrorApi(f"{mirror.url}/", None)
+    assert api.publishers(link, f"{mirror.url}{page_path}") == [
+        {"kind": "GitHub", "repository": "trailofbits/pypi-attestations", "workflow": "release.yml"}
+    ]
     demo = json.loads(mirror.get("/simple/demo/?format=application/vnd.pypi.simple.v1+json").data)
     assert demo["files"][0]["provenance"] is None
     unverified = mirror.get("/packages/demo/demo-1.0-py3-none-any.whl.provenance")

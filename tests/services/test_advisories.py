@@ -14,7 +14,7 @@ from mirror.db import queries
 from mirror.db.schema import advisories as advisories_table
 from mirror.db.schema import blocks, events
 from mirror.policy.admission import State
-from mirror.services import advisories, review
+from mirror.services import advisories, publish, review
 from mirror.services.context import Services
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.osv import malicious, npm_malicious, vulnerability, write_json, write_zip
@@ -24,6 +24,8 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 
 
 def listed(client: FlaskClient, project: str) -> list[str]:
+    """The project's page after the next publish (pages show what is signed)."""
+    publish.publish_now(client.application.extensions["mirror"])
     response = client.get(f"/simple/{project}/", headers=JSON)
     assert response.status_code == 200, response.data
     return [f["filename"] for f in json.loads(response.data)["files"]]

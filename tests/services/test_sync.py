@@ -84,7 +84,7 @@ def test_age_is_judged_per_file_not_per_release(
     sdist = tmp_path / "demo-1.0.tar.gz"
     sdist.write_bytes(b"fresh file added to an old release")
     fake_upstream.add_file("demo", sdist, upload_time="now")
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     assert file_row(services, "demo-1.0.tar.gz").state == State.QUARANTINED
 
@@ -97,7 +97,7 @@ def test_file_from_the_past_is_held_for_review(
     fake_upstream.publish_release(
         "demo", "0.9", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=60)
     )
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     row = file_row(services, "demo-0.9-py3-none-any.whl")
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert "before the mirror's previous look" in row.reason
@@ -112,7 +112,7 @@ def test_upload_time_rewritten_upstream_is_an_anomaly(
     )
     filenames(client, "demo")
     fake_upstream.set_upload_time("demo", "demo-1.0-py3-none-any.whl", OLD)
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     row = file_row(services, "demo-1.0-py3-none-any.whl")
     assert row.state == State.QUARANTINED and row.hold_until is None
     assert "upload time changed" in row.reason
@@ -153,7 +153,7 @@ def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
     assert client.get("/packages/demo/demo-1.0-py3-none-any.whl").status_code == 200
     fake_upstream.remove_file("demo", "demo-1.1-py3-none-any.whl")
     fake_upstream.remove_file("demo", "demo-2.0-py3-none-any.whl")
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     admitted_before = file_row(services, "demo-1.1-py3-none-any.whl")
     assert admitted_before.state == State.WITHDRAWN
@@ -163,7 +163,7 @@ def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
         "gone upstream before admission"
     )
     fake_upstream.remove_project("demo")
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     # Files the mirror already holds stay installable with the project gone upstream.
     assert client.get("/packages/demo/demo-1.0-py3-none-any.whl").status_code == 200
@@ -175,7 +175,7 @@ def test_yanks_pass_through(
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert page(client, "demo")["files"][0]["yanked"] is False
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken <b>build</b>")
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     assert page(client, "demo")["files"][0]["yanked"] == "broken <b>build</b>"
     html = client.get("/simple/demo/").data.decode()
     assert 'data-yanked="broken &lt;b&gt;build&lt;/b&gt;"' in html
@@ -201,14 +201,14 @@ def test_stale_if_error_keeps_serving_and_readyz_says_so(
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
     fake_upstream.fail(503)
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json["degraded"] is True and "503" in ready.json["upstream"]["error"]
     assert client.get("/simple/other/").status_code == 502
     fake_upstream.clear_faults()
-    sync.refresh(services, "demo", force=True)
+    run_cycle(services, ["demo"])
     assert client.get("/readyz").json["degraded"] is False
 
 

@@ -1,0 +1,114 @@
+"""Queries for TUF publishing: the queue of pending target changes and the published set."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+
+from mirror.db.schema import tuf_pending, tuf_targets
+
+
+class QueuedChange(Protocol):
+    """A ``tuf_pending`` row, or the publisher's copy of one with its length filled in."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def length(self) -> int | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+
+
+def published(conn: Connection, project: str) -> dict[str, tuple[str, int]]:
+    """The project's targets as the current signed metadata lists them: path -> (sha256, length)."""
+    query = select(tuf_targets.c.path, tuf_targets.c.sha256, tuf_targets.c.length).where(
+        tuf_targets.c.project == project
+    )
+    return {path: (sha, length) for path, sha, length in conn.execute(query)}
+
+
+def published_target(conn: Connection, path: str) -> Row[Any] | None:
+    return conn.execute(select(tuf_targets).where(tuf_targets.c.path == path)).first()
+
+
+def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
+    """Unpublished changes in the order they were queued (later ones supersede earlier ones)."""
+    query = select(tuf_pending).where(tuf_pending.c.published_at.is_(None))
+    if project is not None:
+        query = query.where(tuf_pending.c.project == project)
+    return list(conn.execute(query.order_by(tuf_pending.c.id)))
+
+
+def pending_count(conn: Connection) -> int:
+    query = select(func.count()).where(tuf_pending.c.published_at.is_(None))
+    return int(conn.execute(query).scalar_one())
+
+
+def queue(
+    conn: Connection,
+    *,
+    project: str,
+    op: str,
+    path: str,
+    length: int | None,
+    sha256: str | None,
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(tuf_pending).values(
+            project=project, op=op, path=path, length=length, sha256=sha256, queued_at=now
+        )
+    )
+
+
+def set_length(conn: Connection, change_id: int, length: int) -> None:
+    conn.execute(
+        update(tuf_pending)
+        .where(and_(tuf_pending.c.id == change_id, tuf_pending.c.published_at.is_(None)))
+        .values(length=length)
+    )
+
+
+def mark_published(
+    conn: Connection, changes: Sequence[QueuedChange], now: datetime, snapshot_version: int
+) -> None:
+    """Stamp ``changes`` published and make the published set follow them, in queue order."""
+    ids = [c.id for c in changes]
+    for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+        conn.execute(
+            update(tuf_pending)
+            .where(tuf_pending.c.id.in_(ids[start : start + 500]))
+            .values(published_at=now, snapshot_version=snapshot_version)
+        )
+    _apply(conn, changes, now)
+
+
+def _apply(conn: Connection, changes: Iterable[QueuedChange], now: datetime) -> None:
+    last = {c.path: c for c in changes}
+    for path, change in last.items():
+        conn.execute(delete(tuf_targets).where(tuf_targets.c.path == path))
+        if change.op == "add":
+            conn.execute(
+                insert(tuf_targets).values(
+                    path=path,
+                    project=change.project,
+                    sha256=change.sha256,
+                    length=change.length,
+                    published_at=now,
+                )
+            )
+
+
+def forget_published(conn: Connection, before: datetime) -> int:
+    """Drop queue rows published before ``before``; the signed metadata is the record."""
+    statement = delete(tuf_pending).where(
+        and_(tuf_pending.c.published_at.is_not(None), tuf_pending.c.published_at < before)
+    )
+    return conn.execute(statement).rowcount

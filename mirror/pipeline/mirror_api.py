@@ -1,0 +1,93 @@
+"""What the pipeline asks the mirror besides TUF: why a release is missing, and provenance.
+
+Neither answer is trusted for what gets installed; they only make error messages and the SBOM
+more useful. The release endpoint's contract: ``GET /api/v1/projects/<p>/releases/<v>`` answers
+200 with ``{"files": [{"filename", "state", "reason", "decided_by", "hold_until"}]}``; anything
+else means "no details".
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import urllib3
+
+from tuf_repo.client import Auth, authorization_header
+
+MAX_ANSWER_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class MirrorApi:
+    base_url: str  # the mirror root, ending in "/"
+    auth: Auth | None
+
+    def get_bytes(self, url: str) -> bytes | None:
+        """The body at ``url`` (absolute or relative to the mirror root), None on any failure."""
+        headers = {"Accept": "application/json"}
+        if self.auth is not None:
+            headers["Authorization"] = authorization_header(self.auth)
+        try:
+            response = urllib3.request(
+                "GET",
+                urljoin(self.base_url, url),
+                headers=headers,
+                timeout=30,
+                retries=2,
+                redirect=False,
+                preload_content=False,
+            )
+            body = response.read(MAX_ANSWER_BYTES + 1)
+            response.release_conn()
+        except urllib3.exceptions.HTTPError:
+            return None
+        if response.status != 200 or len(body) > MAX_ANSWER_BYTES:
+            return None
+        return body
+
+    def get_json(self, url: str) -> Any:
+        """The JSON at ``url``, or None on any failure."""
+        body = self.get_bytes(url)
+        try:
+            return None if body is None else json.loads(body)
+        except ValueError:
+            return None
+
+    def why_missing(self, project: str, version: str) -> str:
+        """A short reason the release is not on the signed page."""
+        answer = self.get_json(
+            f"api/v1/projects/{quote(project, safe='')}/releases/{quote(version, safe='')}"
+        )
+        if not isinstance(answer, dict) or not isinstance(answer.get("files"), list):
+            return "not admitted (no details)"
+        return explain(answer["files"])
+
+    def publishers(self, provenance_url: str, page_url: str) -> list[dict[str, str]]:
+        """The Trusted Publisher identities of a PEP 740 provenance object, if it can be read."""
+        answer = self.get_json(urljoin(page_url, provenance_url))
+        bundles = answer.get("attestation_bundles") if isinstance(answer, dict) else None
+        found = []
+        for bundle in bundles if isinstance(bundles, list) else []:
+            publisher = bundle.get("publisher") if isinstance(bundle, dict) else None
+            if isinstance(publisher, dict):
+                found.append({str(k): str(v) for k, v in publisher.items() if v is not None})
+        return found
+
+
+def explain(files: list[Any]) -> str:
+    """The most telling state among a release's files, as a phrase."""
+    states = {f.get("state"): f for f in files if isinstance(f, dict)}
+    if "blocked" in states:
+        return f"blocked for {states['blocked'].get('reason') or 'no reason given'}"
+    if "quarantined" in states:
+        until = states["quarantined"].get("hold_until")
+        if until:
+            return f"quarantined until {until}"
+        return f"held for review ({states['quarantined'].get('reason') or 'no reason given'})"
+    for state in ("rejected", "withdrawn", "pending"):
+        if state in states:
+            return f"not admitted: {state} ({states[state].get('reason') or 'no reason given'})"
+    if "admitted" in states:
+        return "admitted but not signed yet; retry in a minute"
+    return "not admitted (no details)"

@@ -1,0 +1,241 @@
+"""The publisher: signs queued target changes as one TUF batch, and keeps the metadata fresh.
+
+One publish (design/tuf.md, "Publishing: one batch, one snapshot"):
+
+1. Outside any lock, learn the length of queued files the blob store does not hold yet by
+   fetching them (verified against their sha256, like any download).
+2. Under ``publish_lock``, read the queue in order; a path whose bytes are still unknown waits
+   for a later batch, together with every later change to it.
+3. ``tuf_repo.publish`` writes the touched bins, then the snapshot, then the timestamp.
+4. The rows are stamped published and the published target set (what ``/simple/`` serves)
+   follows, in the same transaction that held the lock.
+
+A crash before step 4 commits leaves the rows queued; publishing them again changes no bin that
+already holds them, so the next batch completes what the crashed one began. ``maintain`` runs
+each scheduler cycle: publish, re-sign the timestamp when it is an hour old, renew roles with
+less than 12 hours left, sweep unreachable versions and log the alerts.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Row
+
+from mirror.db import queries
+from mirror.db import targets as db
+from mirror.db.engine import writing
+from mirror.db.locks import LockBusy, publish_lock
+from mirror.errors import MirrorError, SigningError
+from mirror.policy.admission import State
+from mirror.services import files, pages
+from mirror.services.context import Services
+from mirror.services.signing import available_keys, load_keys
+from mirror.services.targets import METADATA_SUFFIX
+from mirror.storage import BlobStore, blob_key
+from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
+from tuf_repo import publish as sign_batch
+from tuf_repo.repository import CrashHook, sweep
+from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
+
+log = logging.getLogger(__name__)
+
+# About an hour of batches at one per scheduler minute: clients mid-refresh can still fetch
+# what a recent snapshot lists (design/tuf.md, "URL layout").
+SWEEP_KEEP_SNAPSHOTS = 60
+# Published queue rows are kept this long, for debugging what a batch contained.
+KEEP_PUBLISHED_ROWS = timedelta(days=7)
+
+
+class NotPublishedYet(SigningError):
+    """The change is recorded but not signed yet; the worker's next cycle publishes it."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One queued change, with its length once known."""
+
+    id: int
+    project: str
+    op: str
+    path: str
+    length: int | None
+    sha256: str | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> "Pending":
+        return cls(row.id, row.project, row.op, row.path, row.length, row.sha256)
+
+    def change(self) -> TargetChange:
+        if self.op == "remove":
+            return TargetChange.remove(self.path)
+        assert self.length is not None and self.sha256 is not None
+        return TargetChange.add(self.path, self.length, self.sha256)
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    published: int
+    deferred: int
+    snapshot_version: int | None = None
+
+
+def publish_pending(
+    services: Services,
+    *,
+    fetch: bool = True,
+    wait: bool = True,
+    crash_hook: CrashHook | None = None,
+) -> PublishReport:
+    """Sign everything queued (and ready) as one batch.
+
+    Args:
+        fetch: download queued files of unknown length first (the scheduler does; a web
+            request does not).
+        wait: wait for another publisher instead of raising ``LockBusy``.
+        crash_hook: test seam passed to ``tuf_repo.publish``.
+
+    Raises:
+        SigningError: keys or metadata could not be loaded or written.
+        LockBusy: ``wait`` is False and another process holds the lock.
+    """
+    if fetch:
+        _learn_lengths(services)
+    keys = load_keys(services.config, offline=False)
+    now = services.clock.now()
+    with publish_lock(services.engine, wait=wait) as conn:
+        ready, changes, deferred = _ready(services, [Pending.of(r) for r in db.pending(conn)])
+        if not ready:
+            return PublishReport(0, deferred)
+        try:
+            result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
+        except TufRepoError as exc:
+            raise SigningError(f"publishing failed: {exc}") from exc
+        db.mark_published(conn, ready, now, result.snapshot_version)
+    log.info(
+        "published",
+        extra={
+            "changes": len(ready),
+            "deferred": deferred,
+            "bins": len(result.bins),
+            "snapshot_version": result.snapshot_version,
+        },
+    )
+    return PublishReport(len(ready), deferred, result.snapshot_version)
+
+
+def _ready(
+    services: Services, queued: list[Pending]
+) -> tuple[list[Pending], list[TargetChange], int]:
+    """Split the queue: the rows settled by this batch, the changes to sign, how many wait.
+
+    Only a path's last change counts (an add then a block is a removal). A path whose last
+    change adds bytes of unknown length waits, with its earlier changes, for a later batch.
+    """
+    last = {change.path: change for change in queued}
+    for path, change in list(last.items()):
+        if change.op == "add" and change.length is None:
+            size = services.blobs.size(blob_key(change.sha256 or ""))
+            if size is None:
+                del last[path]
+            else:
+                last[path] = replace(change, length=size)
+    settled = [last[c.path] if c.id == last[c.path].id else c for c in queued if c.path in last]
+    return settled, [c.change() for c in last.values()], len(queued) - len(settled)
+
+
+def _learn_lengths(services: Services) -> None:
+    """Fetch queued files whose length is unknown, so the next batch can sign them."""
+    with services.engine.connect() as conn:
+        unknown = [Pending.of(r) for r in db.pending(conn) if r.op == "add" and r.length is None]
+    for change in unknown:
+        if services.blobs.exists(blob_key(change.sha256 or "")):
+            continue
+        try:
+            _fetch(services, change)
+        except MirrorError as exc:
+            log.warning(
+                "cannot fetch a file to sign; it waits for the next cycle",
+                extra={"project": change.project, "target": change.path, "error": str(exc)},
+            )
+
+
+def _fetch(services: Services, change: Pending) -> None:
+    filename = change.path.rsplit("/", 1)[1]
+    companion = filename.endswith(METADATA_SUFFIX)
+    with services.engine.connect() as conn:
+        row = queries.file_by_name(
+            conn, change.project, filename.removesuffix(METADATA_SUFFIX) if companion else filename
+        )
+    if row is None or row.state != State.ADMITTED:
+        return  # a later queued change removes it again
+    if companion and row.metadata_sha256 == change.sha256:
+        files.core_metadata(services, row)
+    elif not companion and row.sha256 == change.sha256:
+        files.distribution(services, row)
+
+
+def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
+    """Queue the targets of every project that already has pages: a repository bootstrapped
+    over existing data (an upgrade, or metadata lost and re-created) starts complete."""
+    with writing(engine) as conn:
+        for name in queries.project_names(conn):
+            project = queries.get_project(conn, name)
+            if project is not None and queries.get_page(conn, name) is not None:
+                pages.publish_pages(conn, blobs, project.id, name, now)
+
+
+def publish_now(services: Services) -> PublishReport | None:
+    """Publish what is queued, if this process can sign; never downloads.
+
+    A web request that changed what is served (a project's first look, a file's first
+    download) calls this so its client's next read sees the change. Where the keys are not
+    (a scaled-out web node), the worker's next cycle publishes instead.
+    """
+    try:
+        return publish_pending(services, fetch=False)
+    except (SigningError, LockBusy) as exc:
+        log.info("not publishing from this process", extra={"error": str(exc)})
+        return None
+
+
+def timestamp_expiry(store: MetadataStore) -> datetime | None:
+    """When the published timestamp expires (pipelines fail closed then); None before bootstrap."""
+    data = store.read(TIMESTAMP_NAME)
+    if data is None:
+        return None
+    expires = json.loads(data)["signed"]["expires"]
+    return datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    publish: PublishReport
+    timestamp_refreshed: bool
+    renewed: list[str]
+    swept: int
+    alerts: list[str]
+
+
+def maintain(services: Services) -> Maintenance:
+    """One scheduler cycle's TUF work (design/tuf.md, "Expiry and re-signing schedule")."""
+    report = publish_pending(services)
+    keys = available_keys(services.config)
+    now = services.clock.now()
+    store = services.metadata
+    try:
+        with publish_lock(services.engine) as conn:
+            refreshed = refresh_timestamp(store, keys, now)
+            renewed = renew(store, keys, now)
+            swept = sweep(store, SWEEP_KEEP_SNAPSHOTS)
+            db.forget_published(conn, now - KEEP_PUBLISHED_ROWS)
+        alerts = status(store, now).alerts
+    except TufRepoError as exc:
+        raise SigningError(f"TUF maintenance failed: {exc}") from exc
+    for alert in alerts:
+        log.warning("TUF alert: %s", alert, extra={"alert": alert})
+    if renewed:
+        log.info("renewed TUF roles", extra={"roles": len(renewed)})
+    return Maintenance(report, refreshed, renewed, len(swept), alerts)

@@ -1,0 +1,87 @@
+"""What a project contributes to the TUF targets, and queueing the difference.
+
+A project's targets (design/tuf.md, "Target paths") are its two pages and, for each admitted
+file, the file and its PEP 658 ``.metadata`` companion. ``queue_project`` runs inside the
+transaction that changed what is served (``pages.publish_pages``): it compares what should be
+signed with what the signed metadata lists plus what is already queued, and queues the rest.
+So a block, a withdrawal or an admission reaches the TUF targets in the same commit as the
+state change, and the publisher only has to sign the queue.
+"""
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from mirror.db import targets as db
+from mirror.storage import BlobStore, blob_key
+from tuf_repo.bins import index_html_path, index_json_path, package_path
+
+log = logging.getLogger(__name__)
+
+METADATA_SUFFIX = ".metadata"
+
+# path -> (sha256, length); length None until the bytes are in the blob store.
+Wanted = dict[str, tuple[str, int | None]]
+
+PAGE_PATHS = {"index.html": index_html_path, "index.json": index_json_path}
+
+
+def wanted(
+    blobs: BlobStore, project: str, rows: Sequence[Row[Any]], pages: Mapping[str, bytes]
+) -> Wanted:
+    """Every target the project should have, given its admitted ``rows`` and rendered pages."""
+    result: Wanted = {
+        PAGE_PATHS[name](project): (hashlib.sha256(data).hexdigest(), len(data))
+        for name, data in pages.items()
+    }
+    for row in rows:
+        try:
+            path = package_path(project, row.filename)
+        except ValueError as exc:
+            # Served at its file URL, but not a name TUF clients can look up.
+            log.warning("file not signed", extra={"project": project, "error": str(exc)})
+            continue
+        result[path] = (row.sha256, row.size)
+        if row.metadata_sha256:
+            size = blobs.size(blob_key(row.metadata_sha256))
+            result[path + METADATA_SUFFIX] = (row.metadata_sha256, size)
+    return result
+
+
+def queued_state(conn: Connection, project: str) -> dict[str, str]:
+    """path -> sha256 once everything queued is published."""
+    state = {path: sha for path, (sha, _) in db.published(conn, project).items()}
+    for change in db.pending(conn, project):
+        if change.op == "add":
+            state[change.path] = change.sha256
+        else:
+            state.pop(change.path, None)
+    return state
+
+
+def queue_project(
+    conn: Connection,
+    blobs: BlobStore,
+    project: str,
+    rows: Sequence[Row[Any]],
+    pages: Mapping[str, bytes],
+    now: datetime,
+) -> int:
+    """Queue the changes that make the project's signed targets match; returns how many."""
+    target = wanted(blobs, project, rows, pages)
+    current = queued_state(conn, project)
+    count = 0
+    for path, (sha256, length) in sorted(target.items()):
+        if current.get(path) != sha256:
+            db.queue(
+                conn, project=project, op="add", path=path, length=length, sha256=sha256, now=now
+            )
+            count += 1
+    for path in sorted(set(current) - set(target)):
+        db.queue(conn, project=project, op="remove", path=path, length=None, sha256=None, now=now)
+        count += 1
+    return count

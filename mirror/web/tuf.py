@@ -1,0 +1,65 @@
+"""TUF metadata and targets (design/tuf.md, "URL layout").
+
+``/tuf/metadata/<N>.<role>.json`` never changes once written, so it may be cached for a year;
+``/tuf/metadata/timestamp.json`` is the one mutable file and is revalidated on every use.
+``/tuf/targets/<dir>/<sha256>.<name>`` serves the blob stored under that hash: the same bytes
+as the file URL or the ``/simple/`` page. Only what the mirror serves elsewhere is served here:
+an admitted file (or its PEP 658 companion) whose digest matches, or a page as last signed.
+"""
+
+import re
+
+from flask import Blueprint, Response
+
+from mirror.db import targets
+from mirror.errors import NotFoundError
+from mirror.names import is_valid_project_name
+from mirror.services import files
+from mirror.services.targets import METADATA_SUFFIX
+from mirror.storage import blob_key
+from mirror.web import services
+from mirror.web.blobs import send_blob
+from mirror.web.packages import FILE_CACHE
+
+blueprint = Blueprint("tuf", __name__)
+
+JSON = "application/json"
+TIMESTAMP_CACHE = "no-cache"
+_METADATA_NAME = re.compile(r"(?:[1-9][0-9]*\.[A-Za-z0-9][A-Za-z0-9_-]*|timestamp)\.json")
+_HASHED = re.compile(r"([0-9a-f]{64})\.(.+)")
+
+
+@blueprint.get("/tuf/metadata/<name>")
+def metadata(name: str) -> Response:
+    data = services().metadata.read(name) if _METADATA_NAME.fullmatch(name) else None
+    if data is None:
+        raise NotFoundError(f"no TUF metadata {name[:100]!r}")
+    response = Response(data, mimetype=JSON)
+    response.headers["Cache-Control"] = TIMESTAMP_CACHE if name == "timestamp.json" else FILE_CACHE
+    return response
+
+
+@blueprint.route("/tuf/targets/<area>/<project>/<hashed>", methods=["GET", "HEAD"])
+def target(area: str, project: str, hashed: str) -> Response:
+    match = _HASHED.fullmatch(hashed)
+    if area not in ("packages", "simple") or match is None or not is_valid_project_name(project):
+        raise NotFoundError("no such TUF target")
+    sha256, name = match.groups()
+    if area == "simple":
+        with services().engine.connect() as conn:
+            row = targets.published_target(conn, f"simple/{project}/{name}")
+        if row is None or row.sha256 != sha256:
+            raise NotFoundError(f"simple/{project}/{name}: no such signed page")
+        mimetype = JSON if name.endswith(".json") else "text/html; charset=utf-8"
+        return send_blob(blob_key(sha256), sha256, mimetype, cache=FILE_CACHE)
+    if name.endswith(METADATA_SUFFIX):
+        row = files.admitted_file(services(), project, name.removesuffix(METADATA_SUFFIX))
+        if row.metadata_sha256 != sha256:
+            raise NotFoundError(f"{name}: no such version")
+        blob = files.core_metadata(services(), row)
+        return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
+    row = files.admitted_file(services(), project, name)
+    if row.sha256 != sha256:
+        raise NotFoundError(f"{name}: no such version")
+    blob = files.distribution(services(), row)
+    return send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)

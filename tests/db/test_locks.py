@@ -1,0 +1,35 @@
+"""The publish lock admits one writer at a time (SQLite here; PostgreSQL in the scale tests)."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from mirror.db.engine import make_engine, migrate
+from mirror.db.locks import LockBusy, publish_lock
+
+
+def test_a_second_publisher_waits_or_gives_up(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    migrate(engine)
+    other = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    order: list[str] = []
+    with publish_lock(engine):
+        with pytest.raises(LockBusy), publish_lock(other, wait=False):
+            pass
+
+        def waiter() -> None:
+            with publish_lock(other):
+                order.append("second")
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive()  # blocked while the first holds the lock
+        order.append("first")
+    thread.join(timeout=10)
+    assert order == ["first", "second"]
+    with publish_lock(other, wait=False):  # free again, and the busy timeout is restored
+        pass
+    with other.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000

@@ -1,0 +1,158 @@
+"""The pieces of `mirror install`: reading pins, choosing files, asking the mirror why."""
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from packaging.tags import sys_tags
+
+from mirror.pipeline.install import InstallError, InstallOptions, install, parse_index_url
+from mirror.pipeline.mirror_api import MirrorApi
+from mirror.pipeline.requirements import RequirementsError, read_pins
+from mirror.pipeline.sbom import InstalledFile, component
+from mirror.pipeline.selection import choose, release_files
+
+SHA = "a" * 64
+
+
+def pins(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "requirements.txt"
+    path.write_text(text)
+    return read_pins(path)
+
+
+def test_pins_markers_extras_and_hashes(tmp_path: Path) -> None:
+    result = pins(
+        tmp_path,
+        "Demo_Pkg[cli]==1.0 --hash=sha256:" + SHA.upper() + "  # comment\n"
+        'old==1 ; python_version < "3"\n\n# only comments\n',
+    )
+    assert [(p.project, p.version, p.extras, p.hashes) for p in result] == [
+        ("demo-pkg", "1.0", ("cli",), frozenset({SHA}))
+    ]
+    assert result[0].as_pip_line(SHA) == f"demo-pkg[cli]==1.0 --hash=sha256:{SHA}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("demo>=1\nother\n", "not fully pinned"),
+        ("demo==1.*\n", "not fully pinned"),
+        ("--index-url http://elsewhere/simple/\ndemo==1\n", "option --index-url is not allowed"),
+        ("-e .\n", "option -e is not allowed"),
+        ("demo @ http://x/demo.whl\n", "direct URLs are not allowed"),
+        ("demo==1 --hash=md5:abc\n", "only --hash=sha256"),
+        ("demo===\n", "invalid requirement"),
+        ('demo==1 ; python_version < "3"\n', "no requirements for this interpreter"),
+    ],
+)
+def test_bad_requirement_sets_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(RequirementsError, match=message):
+        pins(tmp_path, text)
+
+
+@pytest.mark.parametrize("arg", ["--extra-index-url=http://x/simple/", "-f", "-ihttp://x/"])
+def test_pip_arguments_that_add_sources_are_refused(tmp_path: Path, arg: str) -> None:
+    options = InstallOptions("r.txt", "http://m/simple/", trust_on_first_use=True, pip_args=[arg])
+    with pytest.raises(InstallError, match="only the verified set"):
+        list(install(options))
+
+
+def test_index_url_credentials_and_root() -> None:
+    mirror = parse_index_url("https://__token__:s%40cret@mirror.internal:8443/pypi/simple/")
+    assert mirror.base_url == "https://mirror.internal:8443/pypi/"
+    assert mirror.auth == ("__token__", "s@cret")
+    with pytest.raises(InstallError, match="/simple/"):
+        parse_index_url("https://mirror.internal/pypi/")
+
+
+def test_choose_prefers_the_best_fitting_wheel_then_the_sdist(tmp_path: Path) -> None:
+    [pin] = pins(tmp_path, "demo==1.0\n")
+    best = next(iter(sys_tags()))
+    entry = lambda name, **kw: {"filename": name, "hashes": {"sha256": SHA}, **kw}  # noqa: E731
+    page = {
+        "files": [
+            entry("demo-1.0.tar.gz"),
+            entry("demo-1.0-py3-none-any.whl"),
+            entry(f"demo-1.0-{best.interpreter}-{best.abi}-{best.platform}.whl"),
+            entry("demo-1.0-cp27-cp27m-win32.whl"),
+            entry("demo-1.1-py3-none-any.whl"),
+            entry("demo-1.0-py3-none-any.whl", **{"requires-python": "<3"}),
+        ]
+    }
+    files = release_files(page, pin)
+    assert len(files) == 5
+    chosen = choose(files, pin)
+    assert chosen is not None and chosen.filename.endswith(f"{best.platform}.whl")
+    assert choose([entry("demo-1.0-cp27-cp27m-win32.whl")], pin) is None
+    assert choose([entry("demo-1.0.tar.gz")], pin).filename == "demo-1.0.tar.gz"  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def api_server() -> Iterator[tuple[str, dict[str, tuple[int, object]]]]:
+    """A tiny HTTP server answering ``routes[path] = (status, json)``."""
+    routes: dict[str, tuple[int, object]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = routes.get(self.path, (404, {"error": "not found"}))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", routes
+    server.shutdown()
+    server.server_close()
+
+
+def release(*files: dict[str, object]) -> tuple[int, object]:
+    return 200, {"project": "demo", "version": "2.0", "files": list(files)}
+
+
+def test_why_a_release_is_missing(api_server: tuple[str, dict[str, tuple[int, object]]]) -> None:
+    base, routes = api_server
+    api = MirrorApi(base, ("__token__", "t"))
+    path = "/api/v1/projects/demo/releases/2.0"
+    assert api.why_missing("demo", "2.0") == "not admitted (no details)"
+    routes[path] = (401, {"error": "token needed"})
+    assert api.why_missing("demo", "2.0") == "not admitted (no details)"
+    until = "2026-12-01T00:00:00Z"
+    routes[path] = release({"filename": "a", "state": "quarantined", "hold_until": until})
+    assert api.why_missing("demo", "2.0") == f"quarantined until {until}"
+    routes[path] = release(
+        {"filename": "a", "state": "quarantined", "hold_until": until},
+        {"filename": "b", "state": "blocked", "reason": "credential stealer"},
+    )
+    assert api.why_missing("demo", "2.0") == "blocked for credential stealer"
+    routes[path] = release({"filename": "a", "state": "quarantined", "reason": "new publisher"})
+    assert api.why_missing("demo", "2.0") == "held for review (new publisher)"
+
+
+def test_publisher_identity_goes_into_the_sbom(
+    api_server: tuple[str, dict[str, tuple[int, object]]],
+) -> None:
+    base, routes = api_server
+    publisher = {"kind": "GitHub", "repository": "acme/demo", "workflow": "release.yml"}
+    routes["/packages/demo/demo-1.0.whl.provenance"] = (
+        200,
+        {"version": 1, "attestation_bundles": [{"publisher": publisher, "attestations": []}]},
+    )
+    api = MirrorApi(base, None)
+    found = api.publishers("../../packages/demo/demo-1.0.whl.provenance", f"{base}simple/demo/")
+    assert found == [publisher]
+    assert api.publishers("../../missing", f"{base}simple/demo/") == []
+    item = InstalledFile("demo", "1.0", "demo-1.0.whl", SHA, "packages/demo/demo-1.0.whl", found)
+    properties = {p.name: p.value for p in component(item).properties}
+    assert properties["signed-mirror:publisher:repository"] == "acme/demo"
+    assert properties["signed-mirror:tuf-target"] == "packages/demo/demo-1.0.whl"

@@ -1,0 +1,191 @@
+"""Publishing: queued with each state change, signed in one batch, served as signed, crash-safe.
+
+A plain python-tuf ``Updater`` (over the Flask test client) is the judge of every state.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from tuf.ngclient import Updater
+
+from mirror.app import create_app
+from mirror.db import targets
+from mirror.db.schema import tuf_pending
+from mirror.scheduler import run_cycle
+from mirror.services import publish, review, signing, sync
+from mirror.services.context import Services
+from mirror.timeutil import Clock
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.tuf_clients import FlaskFetcher, plain_updater
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+WHEEL = "demo-1.0-py3-none-any.whl"
+SECOND = "second-1.0-py3-none-any.whl"
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+@pytest.fixture
+def demo(fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient) -> FakeUpstream:
+    """demo 1.0, old enough to be admitted, with its page published by the first request."""
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
+    assert client.get("/simple/demo/").status_code == 200
+    return fake_upstream
+
+
+def updater(services: Services, client: FlaskClient, cache: Path) -> Updater:
+    root = signing.current_root(services.config)
+    result = plain_updater("http://mirror", root, cache, FlaskFetcher(client))
+    result.refresh()
+    return result
+
+
+def signed_bytes(up: Updater, path: str, dest: Path) -> bytes | None:
+    info = up.get_targetinfo(path)
+    if info is None:
+        return None
+    return Path(up.download_target(info, filepath=str(dest))).read_bytes()
+
+
+def test_served_pages_and_files_are_the_signed_targets(
+    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
+) -> None:
+    up = updater(services, client, tmp_path / "first")
+    # The PEP 658 companion's length is unknown until its bytes are fetched: it waits for the
+    # publisher, which fetches it; everything else was signed by the first request.
+    assert up.get_targetinfo(f"packages/demo/{WHEEL}.metadata") is None
+    assert publish.publish_pending(services).published == 1
+    up = updater(services, client, tmp_path / "client")
+    html = client.get("/simple/demo/").data
+    page = client.get("/simple/demo/", headers=JSON).data
+    wheel = client.get(f"/packages/demo/{WHEEL}").data
+    assert signed_bytes(up, "simple/demo/index.html", tmp_path / "a") == html
+    assert signed_bytes(up, "simple/demo/index.json", tmp_path / "b") == page
+    assert signed_bytes(up, f"packages/demo/{WHEEL}", tmp_path / "c") == wheel
+    companion = client.get(f"/packages/demo/{WHEEL}.metadata").data
+    assert signed_bytes(up, f"packages/demo/{WHEEL}.metadata", tmp_path / "d") == companion
+
+
+def test_a_change_is_queued_with_its_state_and_served_once_signed(
+    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
+) -> None:
+    assert client.get(f"/packages/demo/{WHEEL}").status_code == 200
+    before = client.get("/simple/demo/", headers=JSON).data
+    review.block(services, "demo", "==1.0", actor="test", reason="credential stealer")
+    with services.engine.connect() as conn:
+        queued = {(c.op, c.path) for c in targets.pending(conn, "demo")}
+    assert ("remove", f"packages/demo/{WHEEL}") in queued
+    # Until the publisher signs, clients keep getting the signed page, never an unsigned one.
+    assert client.get("/simple/demo/", headers=JSON).data == before
+    report = publish.publish_pending(services)
+    assert report.published == len(queued) and report.deferred == 0
+    assert json.loads(client.get("/simple/demo/", headers=JSON).data)["files"] == []
+    up = updater(services, client, tmp_path / "client")
+    assert up.get_targetinfo(f"packages/demo/{WHEEL}") is None
+    digest = hashlib.sha256(demo.get_file("demo", WHEEL).content).hexdigest()
+    assert services.blobs.exists(f"blobs/sha256/{digest[:2]}/{digest}")  # kept, not served
+    assert client.get(f"/tuf/targets/packages/demo/{digest}.{WHEEL}").status_code == 404
+
+
+@pytest.mark.parametrize("step", ["bins-written", "snapshot-written", "timestamp-written"])
+def test_a_crash_at_any_step_leaves_valid_metadata_and_the_next_publish_completes(
+    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path, step: str
+) -> None:
+    updater(services, client, tmp_path / "early")  # a client that trusts the state before
+    demo.publish_release("second", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
+    sync.refresh(services, "second")
+    stored_before = set(services.metadata.list())
+
+    def crash(reached: str) -> None:
+        if reached == step:
+            raise KeyboardInterrupt(f"killed after {reached}")
+
+    with pytest.raises(KeyboardInterrupt):
+        publish.publish_pending(services, crash_hook=crash)
+    new_names = set(services.metadata.list()) - stored_before
+    leftovers = {name: services.metadata.read(name) for name in new_names}
+    assert leftovers  # the crash left files behind
+    with services.engine.connect() as conn:
+        assert targets.pending(conn, "demo")  # nothing marked published
+    # Whatever the step, a client still verifies everything.
+    after_crash = updater(services, client, tmp_path / "late")
+    assert after_crash.get_targetinfo(f"packages/demo/{WHEEL}") is not None
+
+    report = publish.publish_pending(services)
+    assert report.published > 0
+    for cache in ("early", "late", "fresh"):  # no rollback for clients that saw the crash
+        up = updater(services, client, tmp_path / cache)
+        assert up.get_targetinfo(f"packages/second/{SECOND}") is not None
+    # Versions are never reused: what the crash wrote is still there, byte for byte.
+    for name, data in leftovers.items():
+        if name != "timestamp.json":
+            assert services.metadata.read(name) == data
+    current = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["meta"]
+    crashed = max(_versions(leftovers, "snapshot"), default=0)
+    if step == "snapshot-written":  # the orphaned snapshot's version is skipped, not reused
+        assert current["snapshot.json"]["version"] == crashed + 1
+
+
+def _versions(files: dict[str, bytes | None], role: str) -> list[int]:
+    return [int(n.split(".")[0]) for n in files if n.endswith(f".{role}.json")]
+
+
+def test_timestamp_is_resigned_and_roles_renewed_on_schedule_without_changes(
+    make_services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    services = make_services(upstream={"ttl": "30d"})
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
+    assert run_cycle(services, ["demo"]).tuf.publish.published > 0  # type: ignore[union-attr]
+    first = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
+    services.clock = Clock(timedelta(minutes=30))
+    report = run_cycle(services)
+    assert report.tuf is not None and not report.tuf.timestamp_refreshed
+    services.clock = Clock(timedelta(hours=2))
+    report = run_cycle(services)
+    assert report.tuf is not None and report.tuf.timestamp_refreshed
+    timestamp = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]
+    assert timestamp["version"] == first + 1
+    services.clock = Clock(timedelta(hours=13))
+    report = run_cycle(services)
+    assert report.tuf is not None
+    assert {"snapshot", "timestamp", "bin-00", "bin-ff"} <= set(report.tuf.renewed)
+    # The renewed metadata still verifies for a plain client.
+    client = create_app(services.config, services).test_client()
+    updater(services, client, tmp_path / "client")
+    # A week on, the queue rows of old batches are gone; the metadata is the record.
+    with services.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tuf_pending)).scalar() > 0
+    services.clock = Clock(timedelta(days=8))
+    run_cycle(services)
+    with services.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tuf_pending)).scalar() == 0
+
+
+def test_tuf_urls_and_cache_headers(
+    services: Services, client: FlaskClient, demo: FakeUpstream
+) -> None:
+    timestamp = client.get("/tuf/metadata/timestamp.json")
+    assert timestamp.status_code == 200 and timestamp.headers["Cache-Control"] == "no-cache"
+    root = client.get("/tuf/metadata/1.root.json")
+    assert "immutable" in root.headers["Cache-Control"]
+    assert root.data == signing.current_root(services.config)
+    assert client.get("/tuf/metadata/../keys").status_code == 404
+    assert client.get("/tuf/metadata/9.root.json").status_code == 404
+    digest = hashlib.sha256(demo.get_file("demo", WHEEL).content).hexdigest()
+    target = client.get(f"/tuf/targets/packages/demo/{digest}.{WHEEL}")
+    assert target.status_code == 200
+    assert target.data == client.get(f"/packages/demo/{WHEEL}").data
+    assert client.get(f"/tuf/targets/packages/demo/{'0' * 64}.{WHEEL}").status_code == 404
+    metrics = client.get("/metrics").data.decode()
+    assert "mirror_tuf_pending_changes 1.0" in metrics  # the .metadata companion waits
+    assert "mirror_tuf_timestamp_expires_in_seconds 8" in metrics  # 8xxxx s: about a day
+    page = client.get("/simple/demo/").data
+    page_hash = hashlib.sha256(page).hexdigest()
+    assert client.get(f"/tuf/targets/simple/demo/{page_hash}.index.html").data == page
+    assert client.get(f"/tuf/targets/simple/demo/{digest}.index.html").status_code == 404
