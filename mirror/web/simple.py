@@ -1,15 +1,18 @@
 """The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen by Accept or ?format=."""
 
+import functools
 import logging
 
 from flask import Blueprint, Response, redirect, request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from mirror.db import queries, targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, publish, sync
 from mirror.storage import blob_key
-from mirror.web import services
+from mirror.web import page_digests, services
 from mirror.web.blobs import send_blob
 from tuf_repo.bins import index_html_path, index_json_path
 
@@ -32,7 +35,14 @@ def _wants_json() -> tuple[bool, str]:
     """(JSON?, Content-Type to answer with), from ?format= first, then Accept (PEP 691)."""
     # An unencoded "+" in the query arrives as a space; take it back.
     requested = request.args.get("format", "").replace(" ", "+")
-    chosen = requested or request.accept_mimetypes.best_match(_OFFERED, default="text/html")
+    return _negotiate(requested, request.headers.get("Accept", ""))
+
+
+# issue 7 (bench): clients send a handful of distinct Accept headers; parse each once.
+@functools.lru_cache(maxsize=256)
+def _negotiate(requested: str, accept: str) -> tuple[bool, str]:
+    offered = parse_accept_header(accept, MIMEAccept)
+    chosen = requested or offered.best_match(_OFFERED, default="text/html")
     if chosen and chosen.endswith("+json"):
         return True, pages.JSON_TYPE
     return False, HTML_V1 if chosen and chosen.endswith("+html") else pages.HTML_TYPE
@@ -96,6 +106,11 @@ def _page_for(name: str) -> dict[str, str]:
 
 
 def _signed_pages(name: str) -> dict[str, str] | None:
+    # issue 7 (bench): a warm page costs no query; the cache empties on any commit.
+    return page_digests.lookup(services().engine, name, _read_signed_pages)
+
+
+def _read_signed_pages(name: str) -> dict[str, str] | None:
     paths = (index_html_path(name), index_json_path(name))
     with services().engine.connect() as conn:
         rows = [targets.published_target(conn, path) for path in paths]

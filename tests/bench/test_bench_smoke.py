@@ -1,0 +1,27 @@
+"""The benchmark runs end to end on a tiny data set (its figures are not checked: bench/)."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+from bench import run
+
+
+def test_bench_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
+    servers = "ours,static,nginx" if shutil.which("nginx") else "ours,static"
+    plot = importlib.util.find_spec("matplotlib") is not None
+    argv = ["--tiny", "--servers", servers, "--seconds", "1", "--rounds", "1"]
+    argv += ["--clients", "4", "--tools", str(tmp_path / "tools"), "--out", str(tmp_path)]
+    assert run.main(argv + ([] if plot else ["--no-plot"])) == 0
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    summary = results["summary"]
+    for server in servers.split(","):
+        assert all(summary["pages"][server][fmt]["4"]["rps"] > 0 for fmt in ("html", "json"))
+        assert summary["downloads"][server]["parallel8_complete"] == 8
+    for tool in ("pip", "uv"):
+        timings = summary["installs"][f"fake/{tool}"]
+        assert all(timings[s][phase] for s in ("upstream", "ours") for phase in ("cold", "warm"))
+    assert {t["target"] for t in summary["targets"]} >= {"CPU per page request < 1 ms"}
+    assert (tmp_path / "results.png").is_file() == plot

@@ -1,0 +1,68 @@
+"""Warm page requests: cached page rows stay correct, and pages answer ETag and HEAD."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from mirror.app import create_app
+from mirror.scheduler import run_cycle
+from mirror.services.context import Services
+from mirror.web import page_digests
+from tests.support.fake_upstream import FakeUpstream
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+def files_on_page(client: FlaskClient, project: str) -> list[str]:
+    response = client.get(f"/simple/{project}/", headers=JSON)
+    assert response.status_code == 200, response.data
+    return [f["filename"] for f in response.get_json()["files"]]
+
+
+def test_cached_page_follows_a_publish_by_another_connection(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time=OLD)
+    services = make_services()
+    client = create_app(services.config, services).test_client()
+    assert len(files_on_page(client, "demo")) == 2
+    # Another process's view of the same database (here: another engine) blocks 2.0.
+    run_cycle(make_services(policy={"deny": ["demo>=2"]}), ["demo"])
+    assert files_on_page(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+
+
+def test_page_lookup_loads_again_only_after_a_commit(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    files_on_page(client, "demo")
+    loads: list[str] = []
+
+    def load(project: str) -> str:
+        loads.append(project)
+        return f"digests of {project}"
+
+    digests = page_digests.PageDigests(services.engine, load)
+    assert digests.get("demo") == digests.get("demo") == "digests of demo"
+    assert loads == ["demo"]
+    run_cycle(services, ["demo"])  # commits, even when nothing on the page changed
+    assert digests.get("demo") == "digests of demo" and loads == ["demo", "demo"]
+
+
+def test_page_etag_head_and_not_modified(
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    full = client.get("/simple/demo/", headers=JSON)
+    etag = full.headers["ETag"]
+    assert full.headers["Content-Length"] == str(len(full.data))
+    head = client.head("/simple/demo/", headers=JSON)
+    assert head.status_code == 200 and head.data == b"" and head.headers["ETag"] == etag
+    again = client.get("/simple/demo/", headers={**JSON, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    html = client.get("/simple/demo/", headers={"If-None-Match": etag})
+    assert html.status_code == 200 and html.headers["ETag"] != etag
