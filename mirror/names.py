@@ -5,10 +5,12 @@ import re
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
+    NormalizedName,
     canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.version import Version
 
 # PEP 508 names: ASCII letters, digits, and . _ - inside; bounded so hostile input stays small.
 _NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,198}[A-Z0-9])$", re.IGNORECASE)
@@ -48,7 +50,7 @@ def version_from_filename(project: str, filename: str) -> str | None:
     return str(version)
 
 
-def _parse_sdist(filename: str) -> tuple[str, object]:
+def _parse_sdist(filename: str) -> tuple[NormalizedName, Version]:
     # packaging only knows .tar.gz and .zip; older sdist suffixes are renamed for parsing.
     for suffix in (".tar.bz2", ".tgz", ".tar"):
         if filename.endswith(suffix):

@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mirror.db.schema import (
@@ -68,12 +68,20 @@ def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | No
 # is cached, which makes a first sync of a project with thousands of files several times faster.
 
 
-def insert_file(conn: Connection, values: Mapping[str, Any]) -> None:
-    conn.execute(insert(files), dict(values))
+def insert_files(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many new files in one executemany (a first look at a project lists thousands)."""
+    conn.execute(insert(files), [dict(row) for row in rows])
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:
     conn.execute(update(files).where(files.c.id == file_id), values)
+
+
+def update_files(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set the same columns on many files in one executemany; each row carries its ``file_id``."""
+    if rows:
+        statement = update(files).where(files.c.id == bindparam("file_id"))
+        conn.execute(statement, [dict(row) for row in rows])
 
 
 def record_event(

@@ -1,6 +1,6 @@
 """Queries for TUF publishing: the queue of pending target changes and the published set."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -51,21 +51,10 @@ def pending_count(conn: Connection) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def queue(
-    conn: Connection,
-    *,
-    project: str,
-    op: str,
-    path: str,
-    length: int | None,
-    sha256: str | None,
-    now: datetime,
-) -> None:
-    conn.execute(
-        insert(tuf_pending).values(
-            project=project, op=op, path=path, length=length, sha256=sha256, queued_at=now
-        )
-    )
+def queue(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
+    """Queue target changes (project, op, path, length, sha256, queued_at) in one statement."""
+    if changes:
+        conn.execute(insert(tuf_pending), [dict(change) for change in changes])
 
 
 def set_length(conn: Connection, change_id: int, length: int) -> None:
@@ -92,18 +81,22 @@ def mark_published(
 
 def _apply(conn: Connection, changes: Iterable[QueuedChange], now: datetime) -> None:
     last = {c.path: c for c in changes}
-    for path, change in last.items():
-        conn.execute(delete(tuf_targets).where(tuf_targets.c.path == path))
-        if change.op == "add":
-            conn.execute(
-                insert(tuf_targets).values(
-                    path=path,
-                    project=change.project,
-                    sha256=change.sha256,
-                    length=change.length,
-                    published_at=now,
-                )
-            )
+    paths = list(last)
+    for start in range(0, len(paths), 500):  # stay under SQLite's bound-parameter limit
+        conn.execute(delete(tuf_targets).where(tuf_targets.c.path.in_(paths[start : start + 500])))
+    added = [
+        {
+            "path": path,
+            "project": change.project,
+            "sha256": change.sha256,
+            "length": change.length,
+            "published_at": now,
+        }
+        for path, change in last.items()
+        if change.op == "add"
+    ]
+    if added:
+        conn.execute(insert(tuf_targets), added)
 
 
 def forget_published(conn: Connection, before: datetime) -> int:

@@ -175,56 +175,56 @@ def _record_listing(
         )
     known = {f.filename: f for f in queries.project_files(conn, row.id)}
     changes = ListingChanges()
+    new_files = []
     for upstream_file in listing.files:
         existing = known.pop(upstream_file.filename, None)
         if existing is None:
-            _insert(conn, row, upstream_file, now, changes)
+            new_files.append(_new_file(row, upstream_file, now, changes))
         else:
             _update(conn, existing, upstream_file, changes)
+    if new_files:
+        queries.insert_files(conn, new_files)
     for missing in known.values():
         if missing.present_upstream:
             queries.update_file(conn, missing.id, present_upstream=False)
     return changes
 
 
-def _insert(
-    conn: Connection, project: Row[Any], f: UpstreamFile, now: datetime, changes: ListingChanges
-) -> None:
+def _new_file(
+    project: Row[Any], f: UpstreamFile, now: datetime, changes: ListingChanges
+) -> dict[str, Any]:
     previous_look = project.checked_at
     if previous_look and f.upload_time and f.upload_time < previous_look:
         changes.anomalies[f.filename] = (
             f"appeared with upload time {format_timestamp(f.upload_time)}, before the mirror's "
             f"previous look at {format_timestamp(previous_look)}: held for review"
         )
-    queries.insert_file(
-        conn,
-        {
-            "project_id": project.id,
-            "filename": f.filename,
-            "version": f.version,
-            "url": f.url,
-            "sha256": f.sha256,
-            "size": f.size,
-            "upload_time": f.upload_time,
-            "requires_python": f.requires_python,
-            "yanked": f.yanked,
-            "yanked_reason": f.yanked_reason,
-            "upstream_metadata_sha256": f.metadata_sha256,
-            "metadata_sha256": f.metadata_sha256,
-            "provenance_url": f.provenance_url,
-            "first_seen_at": now,
-            "present_upstream": True,
-            "state": State.PENDING,
-            "reason": "new upstream file",
-            "decided_by": "upstream",
-            "state_at": now,
-            "hold_until": None,
-            "cached": False,
-            # Files of the first look that are already past quarantine are history: admitted
-            # without per-file checks (docs/admission.md, "Cost").
-            "evidence": {FIRST_LOOK: True} if previous_look is None else {},
-        },
-    )
+    return {
+        "project_id": project.id,
+        "filename": f.filename,
+        "version": f.version,
+        "url": f.url,
+        "sha256": f.sha256,
+        "size": f.size,
+        "upload_time": f.upload_time,
+        "requires_python": f.requires_python,
+        "yanked": f.yanked,
+        "yanked_reason": f.yanked_reason,
+        "upstream_metadata_sha256": f.metadata_sha256,
+        "metadata_sha256": f.metadata_sha256,
+        "provenance_url": f.provenance_url,
+        "first_seen_at": now,
+        "present_upstream": True,
+        "state": State.PENDING,
+        "reason": "new upstream file",
+        "decided_by": "upstream",
+        "state_at": now,
+        "hold_until": None,
+        "cached": False,
+        # Files of the first look that are already past quarantine are history: admitted
+        # without per-file checks (docs/admission.md, "Cost").
+        "evidence": {FIRST_LOOK: True} if previous_look is None else {},
+    }
 
 
 def _update(conn: Connection, row: Row[Any], f: UpstreamFile, changes: ListingChanges) -> None:

@@ -74,14 +74,15 @@ def queue_project(
     """Queue the changes that make the project's signed targets match; returns how many."""
     target = wanted(blobs, project, rows, pages)
     current = queued_state(conn, project)
-    count = 0
-    for path, (sha256, length) in sorted(target.items()):
-        if current.get(path) != sha256:
-            db.queue(
-                conn, project=project, op="add", path=path, length=length, sha256=sha256, now=now
-            )
-            count += 1
-    for path in sorted(set(current) - set(target)):
-        db.queue(conn, project=project, op="remove", path=path, length=None, sha256=None, now=now)
-        count += 1
-    return count
+    base = {"project": project, "queued_at": now}
+    changes = [
+        {**base, "op": "add", "path": path, "length": length, "sha256": sha256}
+        for path, (sha256, length) in sorted(target.items())
+        if current.get(path) != sha256
+    ]
+    changes += [
+        {**base, "op": "remove", "path": path, "length": None, "sha256": None}
+        for path in sorted(set(current) - set(target))
+    ]
+    db.queue(conn, changes)
+    return len(changes)

@@ -2,10 +2,12 @@
 
 import functools
 import logging
+from typing import TypeVar
 
 from flask import Blueprint, Response, redirect, request
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
+from werkzeug.wrappers import Response as BaseResponse
 
 from mirror.db import queries, targets
 from mirror.errors import NotFoundError
@@ -48,7 +50,10 @@ def _negotiate(requested: str, accept: str) -> tuple[bool, str]:
     return False, HTML_V1 if chosen and chosen.endswith("+html") else pages.HTML_TYPE
 
 
-def _vary(response: Response) -> Response:
+_R = TypeVar("_R", bound=BaseResponse)
+
+
+def _vary(response: _R) -> _R:
     response.vary.add("Accept")
     return response
 
@@ -64,7 +69,7 @@ def index() -> Response:
 
 
 @blueprint.get("/simple/<project>/")
-def project_page(project: str) -> Response:
+def project_page(project: str) -> BaseResponse:
     if not is_valid_project_name(project):
         raise NotFoundError(f"invalid project name {project[:100]!r}")
     name = normalize(project)
