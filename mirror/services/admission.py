@@ -1,6 +1,7 @@
 """Apply the admission policy to a project's files and record every state change."""
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -170,8 +171,24 @@ def apply_decisions(
             for row, decision in moves
         ],
     )
+    routine = Counter(
+        f"{row.state}->{decision.state}" for row, decision in moves if _is_routine(row, decision)
+    )
+    if routine:
+        # A first look moves thousands of files out of `pending`: one line, not one per file.
+        log.info("%s: %s", project, dict(routine), extra={"project": project, "moves": routine})
     for row, decision in moves:
-        _log_move(project, row, decision)
+        if not _is_routine(row, decision):
+            _log_move(project, row, decision)
+
+
+def _is_routine(row: Row[Any], decision: Decision) -> bool:
+    """A new file admitted, or quarantined until a time; everything else (review holds,
+    rejections, blocks, withdrawals, anything leaving `admitted`) gets a line of its own."""
+    if row.state != State.PENDING:
+        return False
+    timed_hold = decision.state == State.QUARANTINED and decision.hold_until is not None
+    return decision.state == State.ADMITTED or timed_hold
 
 
 def _log_move(project: str, row: Row[Any], decision: Decision) -> None:

@@ -256,3 +256,24 @@ def test_deny_rule_blocks_retroactively(
     assert filenames(client, "litellm") == ["litellm-1.82.6-py3-none-any.whl"]
     row = file_row(blocked, "litellm-1.82.7-py3-none-any.whl")
     assert (row.state, row.decided_by) == (State.BLOCKED, "rule")
+
+
+def test_a_first_look_logs_one_summary_line_not_one_per_file(
+    services: Services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for version in ("1.0", "1.1", "1.2"):
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
+    caplog.set_level("INFO", logger="mirror.services.admission")
+    sync.refresh(services, "demo", force=True)
+    summary = next(r for r in caplog.records if hasattr(r, "moves"))
+    assert sum(summary.moves.values()) == 4  # type: ignore[attr-defined]
+    assert "demo-1.0-py3-none-any.whl" not in caplog.text
+    caplog.clear()
+    fake_upstream.remove_file("demo", "demo-1.2-py3-none-any.whl")
+    sync.refresh(services, "demo", force=True)
+    # Leaving `admitted` is never routine: a line of its own, loud.
+    assert "demo-1.2-py3-none-any.whl: admitted -> withdrawn" in caplog.text
