@@ -94,8 +94,7 @@ def migrate(engine: Engine) -> None:
                 # DDL is transactional on PostgreSQL: the second node waits, then finds it done.
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
             config.attributes["connection"] = connection
-            # "heads": feature migrations may branch from a common parent; all of them apply.
-            command.upgrade(config, "heads")
+            command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise StorageError(f"database {engine.url.render_as_string()} unusable: {exc}") from exc
 

@@ -1,7 +1,7 @@
 """TUF publishing: the queue of pending target changes and the published target set.
 
 Revision ID: 0004_tuf
-Revises: 0002
+Revises: 0003_evidence
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from mirror.db.schema import UTCDateTime
 
 revision = "0004_tuf"
-down_revision = "0002"
+down_revision = "0003_evidence"
 
 
 def upgrade() -> None:

@@ -1,7 +1,7 @@
 """Access: API tokens (stored as hashes) and review-UI sessions.
 
 Revision ID: 0005_access
-Revises: 0002
+Revises: 0004_tuf
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from mirror.db.schema import UTCDateTime
 
 revision = "0005_access"
-down_revision = "0002"
+down_revision = "0004_tuf"
 
 
 def upgrade() -> None:

@@ -1,7 +1,7 @@
 """Advisories (OSV) with their affected ranges, and the download audit.
 
 Revision ID: 0006_advisories
-Revises: 0002
+Revises: 0005_access
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from mirror.db.schema import UTCDateTime
 
 revision = "0006_advisories"
-down_revision = "0002"
+down_revision = "0005_access"
 
 
 def upgrade() -> None:
