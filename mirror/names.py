@@ -27,10 +27,6 @@ def normalize(name: str) -> str:
     return canonicalize_name(name)
 
 
-def is_normalized(name: str) -> bool:
-    return normalize(name) == name
-
-
 def version_from_filename(project: str, filename: str) -> str | None:
     """The release version a distribution filename belongs to, or None when it is not one of
     ``project``'s wheels or sdists (a hostile upstream may list anything on a page)."""

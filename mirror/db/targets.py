@@ -57,14 +57,6 @@ def queue(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
         conn.execute(insert(tuf_pending), [dict(change) for change in changes])
 
 
-def set_length(conn: Connection, change_id: int, length: int) -> None:
-    conn.execute(
-        update(tuf_pending)
-        .where(and_(tuf_pending.c.id == change_id, tuf_pending.c.published_at.is_(None)))
-        .values(length=length)
-    )
-
-
 def mark_published(
     conn: Connection, changes: Sequence[QueuedChange], now: datetime, snapshot_version: int
 ) -> None:
