@@ -5,6 +5,7 @@ what services pass down, so tests and drills can shift time through configuratio
 sleeping.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+# Policy code asks for the same configured durations once per file of a project.
+@functools.lru_cache(maxsize=64, typed=True)
 def parse_duration(text: str | int | float) -> timedelta:
     """Parse ``"7d"``, ``"36h"``, ``"90m"``, ``"30s"``, ``"2w"`` or a number of seconds."""
     if isinstance(text, int | float) and not isinstance(text, bool):

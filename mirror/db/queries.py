@@ -46,6 +46,10 @@ def project_files(conn: Connection, project_id: int) -> list[Row[Any]]:
     return list(conn.execute(query))
 
 
+def files_by_id(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
+    return list(conn.execute(select(files).where(files.c.id.in_(ids))))
+
+
 def admitted_files(conn: Connection, project_id: int) -> list[Row[Any]]:
     query = (
         select(files)

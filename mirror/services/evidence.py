@@ -73,9 +73,11 @@ def gather(services: Services, project: str, *, inspect: bool) -> Gathered:
     return gatherer.gathered
 
 
-def record(conn: Connection, project_id: int, gathered: Gathered) -> None:
-    """Merge gathered evidence into the files' records (inside the deciding transaction)."""
-    for row in queries.project_files(conn, project_id):
+def record(conn: Connection, rows: list[Row[Any]], gathered: Gathered) -> list[int]:
+    """Merge gathered evidence into the files' records (inside the deciding transaction);
+    returns the ids of the rows changed."""
+    changed = []
+    for row in rows:
         new = gathered.records.get(row.filename)
         if not new:
             continue
@@ -83,6 +85,8 @@ def record(conn: Connection, project_id: int, gathered: Gathered) -> None:
         if row.filename in gathered.copies:
             values["provenance_sha256"] = gathered.copies[row.filename]
         queries.update_file(conn, row.id, **values)
+        changed.append(row.id)
+    return changed
 
 
 def trust_config(services: Services) -> TrustConfig:

@@ -66,12 +66,19 @@ def _version_key(version: str) -> tuple[int, Version | str]:
         return (1, version)
 
 
-def render_json(project: str, rows: Sequence[Row[Any]]) -> bytes:
+def render(project: str, rows: Sequence[Row[Any]]) -> tuple[bytes, bytes]:
+    """The project page as (HTML, JSON), from one list of file entries."""
+    entries = [_file_entry(project, row) for row in rows]
+    versions = sorted({row.version for row in rows}, key=_version_key)
+    return _render_html(project, entries), _render_json(project, versions, entries)
+
+
+def _render_json(project: str, versions: list[str], entries: list[dict[str, Any]]) -> bytes:
     document = {
         "meta": {"api-version": API_VERSION},
         "name": project,
-        "versions": sorted({row.version for row in rows}, key=_version_key),
-        "files": [_file_entry(project, row) for row in rows],
+        "versions": versions,
+        "files": entries,
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
@@ -92,8 +99,8 @@ def _anchor(entry: dict[str, Any]) -> str:
     return f"<a {' '.join(attrs)}>{escape(entry['filename'])}</a><br>"
 
 
-def render_html(project: str, rows: Sequence[Row[Any]]) -> bytes:
-    anchors = "\n".join(_anchor(_file_entry(project, row)) for row in rows)
+def _render_html(project: str, entries: list[dict[str, Any]]) -> bytes:
+    anchors = "\n".join(_anchor(entry) for entry in entries)
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
         f'<meta name="pypi:repository-version" content="{API_VERSION}">\n'
@@ -110,7 +117,7 @@ def publish_pages(
     Clients see the new pages once the publisher has signed them (``services.publish``).
     """
     rows = queries.admitted_files(conn, project_id)
-    html, data = render_html(project, rows), render_json(project, rows)
+    html, data = render(project, rows)
     html_sha, json_sha = store_bytes(blobs, html), store_bytes(blobs, data)
     # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
     targets.queue_project(conn, blobs, project, rows, {"index.html": html, "index.json": data}, now)

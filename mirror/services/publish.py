@@ -4,11 +4,12 @@ One publish (design/tuf.md, "Publishing: one batch, one snapshot"):
 
 1. Outside any lock, learn the length of queued files the blob store does not hold yet by
    fetching them (verified against their sha256, like any download).
-2. Under ``publish_lock``, read the queue in order; a path whose bytes are still unknown waits
+2. Under ``publish_lock`` (not the database's write lock: first looks and decisions go on
+   queueing meanwhile), read the queue in order; a path whose bytes are still unknown waits
    for a later batch, together with every later change to it.
 3. ``tuf_repo.publish`` writes the touched bins, then the snapshot, then the timestamp.
-4. The rows are stamped published and the published target set (what ``/simple/`` serves)
-   follows, in the same transaction that held the lock.
+4. Still under the lock, one write transaction stamps the rows published and makes the
+   published target set (what ``/simple/`` serves) follow them.
 
 A crash before step 4 commits leaves the rows queued; publishing them again changes no bin that
 already holds them, so the next batch completes what the crashed one began. ``maintain`` runs
@@ -87,6 +88,7 @@ def publish_pending(
     *,
     fetch: bool = True,
     wait: bool = True,
+    project: str | None = None,
     crash_hook: CrashHook | None = None,
 ) -> PublishReport:
     """Sign everything queued (and ready) as one batch.
@@ -95,6 +97,8 @@ def publish_pending(
         fetch: download queued files of unknown length first (the scheduler does; a web
             request does not).
         wait: wait for another publisher instead of raising ``LockBusy``.
+        project: sign only if some of this project's changes are still queued once the lock
+            is held: concurrent first looks then share the batch of whoever signs next.
         crash_hook: test seam passed to ``tuf_repo.publish``.
 
     Raises:
@@ -104,16 +108,21 @@ def publish_pending(
     if fetch:
         _learn_lengths(services)
     keys = load_keys(services.config, offline=False)
-    now = services.clock.now()
-    with publish_lock(services.engine, wait=wait) as conn:
-        ready, changes, deferred = _ready(services, [Pending.of(r) for r in db.pending(conn)])
+    with publish_lock(services.engine, wait=wait):
+        with services.engine.connect() as conn:
+            if project is not None and not db.pending(conn, project):
+                return PublishReport(0, 0)
+            queued = [Pending.of(r) for r in db.pending(conn)]
+        ready, changes, deferred = _ready(services, queued)
         if not ready:
             return PublishReport(0, deferred)
+        now = services.clock.now()
         try:
             result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
         except TufRepoError as exc:
             raise SigningError(f"publishing failed: {exc}") from exc
-        db.mark_published(conn, ready, now, result.snapshot_version)
+        with writing(services.engine) as conn:
+            db.mark_published(conn, ready, now, result.snapshot_version)
     log.info(
         "published",
         extra={
@@ -187,15 +196,16 @@ def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
                 pages.publish_pages(conn, blobs, project.id, name, now)
 
 
-def publish_now(services: Services) -> PublishReport | None:
+def publish_now(services: Services, project: str | None = None) -> PublishReport | None:
     """Publish what is queued, if this process can sign; never downloads.
 
     A web request that changed what is served (a project's first look, a file's first
-    download) calls this so its client's next read sees the change. Where the keys are not
-    (a scaled-out web node), the worker's next cycle publishes instead.
+    download) calls this so its client's next read sees the change; with ``project``, only
+    while that project still has changes queued. Where the keys are not (a scaled-out web
+    node), the worker's next cycle publishes instead.
     """
     try:
-        return publish_pending(services, fetch=False)
+        return publish_pending(services, fetch=False, project=project)
     except (SigningError, LockBusy) as exc:
         log.info("not publishing from this process", extra={"error": str(exc)})
         return None
@@ -226,10 +236,11 @@ def maintain(services: Services) -> Maintenance:
     now = services.clock.now()
     store = services.metadata
     try:
-        with publish_lock(services.engine) as conn:
+        with publish_lock(services.engine):
             refreshed = refresh_timestamp(store, keys, now)
             renewed = renew(store, keys, now)
             swept = sweep(store, SWEEP_KEEP_SNAPSHOTS)
+        with writing(services.engine) as conn:
             db.forget_published(conn, now - KEEP_PUBLISHED_ROWS)
         alerts = status(store, now).alerts
     except TufRepoError as exc:

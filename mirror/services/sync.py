@@ -1,10 +1,11 @@
 """Bring one project up to date with upstream, then decide and re-render.
 
 The network fetch happens outside any database transaction; the reconciliation that follows is
-one write transaction, so a crash leaves either the old state or the new one. Evidence for the
-admission checks (provenance, content) is gathered after it, again outside any transaction,
-and a second transaction records it and decides again. Until its evidence is in, a file that
-needs checks is not admitted (``mirror.policy.checks``).
+one write transaction that records what upstream lists (new files wait as ``pending``).
+Evidence for the admission checks (provenance, content) is gathered after it, again outside
+any transaction, and a second transaction records it, decides every file once and re-renders.
+Until its evidence is in, a file that needs checks is not admitted (``mirror.policy.checks``).
+A crash between the two leaves pending files, which the scheduler's next cycle decides.
 """
 
 import logging
@@ -40,6 +41,14 @@ class Fetched:
     error: str | None = None
 
 
+@dataclass
+class ListingChanges:
+    """Anomalies by filename, and whether something shown on the page (a yank) changed."""
+
+    anomalies: dict[str, str] = field(default_factory=dict)
+    page_changed: bool = False
+
+
 def refresh(services: Services, project: str, *, force: bool = False, inspect: bool = True) -> None:
     """Fetch, reconcile, decide, gather evidence, decide again and re-render ``project``.
 
@@ -60,32 +69,47 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
         return
     fetched = _fetch(services, project, row)
     try:
-        _reconcile(services, project, fetched)
+        changes = _reconcile(services, project, fetched)
     except DbIntegrityError:
         # Another process recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
-    if fetched.error is None:  # with upstream down every check would only time out
-        gathered = evidence.gather(services, project, inspect=inspect)
-        if gathered.records:
-            _decide(services, project, gathered)
+        changes = ListingChanges()
+    # With upstream down every check would only time out.
+    gathered = (
+        evidence.gather(services, project, inspect=inspect)
+        if fetched.error is None
+        else evidence.Gathered()
+    )
+    _decide(services, project, gathered, changes)
 
 
 def evaluate_only(services: Services, project: str) -> None:
     """Re-run the admission policy without re-reading the project page (quarantines ending,
     rule changes), first gathering the evidence still missing."""
-    _decide(services, project, evidence.gather(services, project, inspect=True))
+    _decide(services, project, evidence.gather(services, project, inspect=True), ListingChanges())
 
 
-def _decide(services: Services, project: str, gathered: evidence.Gathered) -> None:
+def _decide(
+    services: Services, project: str, gathered: evidence.Gathered, changes: ListingChanges
+) -> None:
     now = services.clock.now()
     with writing(services.engine) as conn:
         row = queries.get_project(conn, project)
         if row is None:
             raise NotFoundError(f"unknown project {project!r}")
-        evidence.record(conn, row.id, gathered)
         rows = queries.project_files(conn, row.id)
-        # A new provenance copy of an admitted file changes the page too.
-        if admission.evaluate(conn, services, project, rows, now) or gathered.copies:
+        recorded = evidence.record(conn, rows, gathered)
+        if recorded:
+            fresh = {r.id: r for r in queries.files_by_id(conn, recorded)}
+            rows = [fresh.get(r.id, r) for r in rows]
+        admitted_changed = admission.evaluate(conn, services, project, rows, now, changes.anomalies)
+        # A new provenance copy of an admitted file changes the page too, as does a yank.
+        if (
+            admitted_changed
+            or gathered.copies
+            or changes.page_changed
+            or queries.get_page(conn, project) is None
+        ):
             pages.publish_pages(conn, services.blobs, row.id, project, now)
 
 
@@ -109,7 +133,7 @@ def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
     return Fetched(page=page)
 
 
-def _reconcile(services: Services, project: str, fetched: Fetched) -> None:
+def _reconcile(services: Services, project: str, fetched: Fetched) -> ListingChanges:
     now = services.clock.now()
     with writing(services.engine) as conn:
         row = queries.get_project(conn, project)
@@ -117,20 +141,14 @@ def _reconcile(services: Services, project: str, fetched: Fetched) -> None:
             raise NotFoundError(f"no project {project!r} upstream")
         if row is None:
             row = queries.create_project(conn, project, now)
-        changed = _apply_fetch(conn, services, project, row, fetched, now)
-        if changed or queries.get_page(conn, project) is None:
-            pages.publish_pages(conn, services.blobs, row.id, project, now)
+        changes = _apply_fetch(conn, project, row, fetched, now)
     _record_upstream(services, fetched.error)
+    return changes
 
 
 def _apply_fetch(
-    conn: Connection,
-    services: Services,
-    project: str,
-    row: Row[Any],
-    fetched: Fetched,
-    now: datetime,
-) -> bool:
+    conn: Connection, project: str, row: Row[Any], fetched: Fetched, now: datetime
+) -> ListingChanges:
     seen = ListingChanges()
     if fetched.error:
         log.warning(
@@ -150,17 +168,7 @@ def _apply_fetch(
         queries.update_project(
             conn, row.id, checked_at=now, upstream_gone=False, last_error=None, **validators
         )
-    rows = queries.project_files(conn, row.id)
-    admitted_changed = admission.evaluate(conn, services, project, rows, now, seen.anomalies)
-    return admitted_changed or seen.page_changed
-
-
-@dataclass
-class ListingChanges:
-    """Anomalies by filename, and whether something shown on the page (a yank) changed."""
-
-    anomalies: dict[str, str] = field(default_factory=dict)
-    page_changed: bool = False
+    return seen
 
 
 def _record_listing(

@@ -171,7 +171,7 @@ def _url(value: Any, page_url: str, filename: str) -> str:
     url = urljoin(page_url, _text(value, f"url of {filename}"))
     if urlsplit(url).scheme not in ("http", "https"):
         raise ValueError(f"{filename}: file URL is not http(s)")
-    return urldefrag(url)[0]
+    return url.partition("#")[0]
 
 
 def _size(value: Any, filename: str) -> int | None:

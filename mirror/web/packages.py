@@ -38,7 +38,7 @@ def distribution(project: str, filename: str) -> Response:
         if not row.cached:
             # A first download changes the page (its PEP 658 metadata hash, or the file
             # rejected for a digest mismatch): sign the new page now.
-            publish.publish_now(services())
+            publish.publish_now(services(), project)
     response = send_blob(
         blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
     )

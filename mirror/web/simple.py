@@ -100,7 +100,7 @@ def _page_for(name: str) -> dict[str, str]:
             known = queries.get_page(conn, name) is not None
         if not known:
             sync.refresh(services(), name, inspect=False)
-        publish.publish_now(services())
+        publish.publish_now(services(), name)
         signed = _signed_pages(name)
     if signed is None:
         with services().engine.connect() as conn:

@@ -1,11 +1,15 @@
-"""The publish lock admits one writer at a time (SQLite here; PostgreSQL in the scale tests)."""
+"""The publish lock admits one publisher at a time (SQLite here; PostgreSQL in the scale tests)."""
 
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 
-from mirror.db.engine import make_engine, migrate
+from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.locks import LockBusy, publish_lock
 
 
@@ -16,6 +20,8 @@ def test_a_second_publisher_waits_or_gives_up(tmp_path: Path) -> None:
     order: list[str] = []
     with publish_lock(engine):
         with pytest.raises(LockBusy), publish_lock(other, wait=False):
+            pass
+        with writing(other):  # ordinary writers are not held up by a publish
             pass
 
         def waiter() -> None:
@@ -29,7 +35,32 @@ def test_a_second_publisher_waits_or_gives_up(tmp_path: Path) -> None:
         order.append("first")
     thread.join(timeout=10)
     assert order == ["first", "second"]
-    with publish_lock(other, wait=False):  # free again, and the busy timeout is restored
+    with publish_lock(other, wait=False):  # free again
         pass
-    with other.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_the_lock_dies_with_the_process_holding_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    holder = textwrap.dedent(
+        f"""
+        import time
+        from mirror.db.engine import make_engine
+        from mirror.db.locks import publish_lock
+        with publish_lock(make_engine({url!r})):
+            print("holding", flush=True)
+            time.sleep(300)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "holding\n"
+        engine = make_engine(url)
+        with pytest.raises(LockBusy), publish_lock(engine, wait=False):
+            pass
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        with publish_lock(engine, wait=False):  # the kernel released it with the process
+            pass
+    finally:
+        process.kill()
+        process.wait()
