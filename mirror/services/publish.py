@@ -97,8 +97,8 @@ def publish_pending(
         fetch: download queued files of unknown length first (the scheduler does; a web
             request does not).
         wait: wait for another publisher instead of raising ``LockBusy``.
-        project: sign only if some of this project's changes are still queued once the lock
-            is held: concurrent first looks then share the batch of whoever signs next.
+        project: sign only if some of this project's changes are still queued (and ready) once
+            the lock is held: concurrent first looks then share the batch of whoever signs next.
         crash_hook: test seam passed to ``tuf_repo.publish``.
 
     Raises:
@@ -110,11 +110,9 @@ def publish_pending(
     keys = load_keys(services.config, offline=False)
     with publish_lock(services.engine, wait=wait):
         with services.engine.connect() as conn:
-            if project is not None and not db.pending(conn, project):
-                return PublishReport(0, 0)
             queued = [Pending.of(r) for r in db.pending(conn)]
         ready, changes, deferred = _ready(services, queued)
-        if not ready:
+        if not ready or (project is not None and all(c.project != project for c in ready)):
             return PublishReport(0, deferred)
         now = services.clock.now()
         try:

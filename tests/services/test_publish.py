@@ -91,6 +91,31 @@ def test_a_change_is_queued_with_its_state_and_served_once_signed(
     assert client.get(f"/tuf/targets/packages/demo/{digest}.{WHEEL}").status_code == 404
 
 
+def test_first_looks_queued_meanwhile_share_the_next_batch(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    def first_look(name: str) -> None:
+        fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
+        sync.refresh(services, name, inspect=False)
+
+    def signed(name: str) -> bool:
+        with services.engine.connect() as conn:
+            return targets.published_target(conn, f"simple/{name}/index.json") is not None
+
+    first_look("alpha")
+    first_look("beta")
+    # alpha's request signs beta's first look too ...
+    report = publish.publish_now(services, "alpha")
+    assert report is not None and report.published > 0 and signed("beta")
+    # ... so beta's request signs nothing, not even a later first look that is not its own
+    # (only the PEP 658 companions wait: their length is known once their bytes are fetched).
+    first_look("gamma")
+    assert publish.publish_now(services, "beta") == publish.PublishReport(0, 3)
+    assert not signed("gamma")
+    report = publish.publish_now(services, "gamma")
+    assert report is not None and report.published > 0 and signed("gamma")
+
+
 @pytest.mark.parametrize("step", ["bins-written", "snapshot-written", "timestamp-written"])
 def test_a_crash_at_any_step_leaves_valid_metadata_and_the_next_publish_completes(
     services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path, step: str
