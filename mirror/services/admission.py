@@ -3,6 +3,7 @@
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +89,24 @@ def refusal_for(
     return None
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The moves one evaluation made, and the files admitted after them (in the given order:
+    their rows still carry the old state, and everything a page shows but the state)."""
+
+    moves: list[tuple[Row[Any], Decision]]
+    admitted: list[Row[Any]]
+
+    @property
+    def admitted_changed(self) -> bool:
+        """Whether any file entered or left the admitted state (the page changes)."""
+        return any(State.ADMITTED in (row.state, decision.state) for row, decision in self.moves)
+
+    @property
+    def state_changed(self) -> list[str]:
+        return [row.filename for row, decision in self.moves if row.state != decision.state]
+
+
 def evaluate(
     conn: Connection,
     services: Services,
@@ -95,14 +114,14 @@ def evaluate(
     rows: list[Row[Any]],
     now: datetime,
     anomalies: dict[str, str] | None = None,
-) -> bool:
-    """Decide each file afresh; True when any file entered or left the admitted state."""
+) -> Evaluation:
+    """Decide each file afresh and record the moves."""
     anomalies = anomalies or {}
     config = services.config
     hold_without_time = config.get("policy", "missing_upload_time") == "hold"
     blocks = queries.active_blocks(conn, project)
     evidence = verdicts(services, project, rows)
-    moves = []
+    moves, admitted = [], []
     for row in rows:
         decision = decide(
             facts_of(row, anomalies.get(row.filename), evidence[row.filename]),
@@ -113,8 +132,10 @@ def evaluate(
         )
         if decision is not None and _differs(row, decision):
             moves.append((row, decision))
+        if (decision.state if decision is not None else row.state) == State.ADMITTED:
+            admitted.append(row)
     apply_decisions(conn, project, moves, now)
-    return any(State.ADMITTED in (row.state, decision.state) for row, decision in moves)
+    return Evaluation(moves, admitted)
 
 
 def _differs(row: Row[Any], decision: Decision) -> bool:

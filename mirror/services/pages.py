@@ -110,13 +110,19 @@ def _render_html(project: str, entries: list[dict[str, Any]]) -> bytes:
 
 
 def publish_pages(
-    conn: Connection, blobs: BlobStore, project_id: int, project: str, now: datetime
+    conn: Connection,
+    blobs: BlobStore,
+    project_id: int,
+    project: str,
+    now: datetime,
+    admitted: Sequence[Row[Any]] | None = None,
 ) -> bool:
     """Render and store the project's pages and queue their TUF targets; True when they changed.
 
+    ``admitted``: the admitted files by filename, when the caller has them (else read here).
     Clients see the new pages once the publisher has signed them (``services.publish``).
     """
-    rows = queries.admitted_files(conn, project_id)
+    rows = queries.admitted_files(conn, project_id) if admitted is None else admitted
     html, data = render(project, rows)
     html_sha, json_sha = store_bytes(blobs, html), store_bytes(blobs, data)
     # TUF: queue the signed-target changes in this same transaction (design/tuf.md).

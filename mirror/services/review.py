@@ -169,11 +169,12 @@ def reevaluate(conn: Connection, services: Services, project: str, now: datetime
     row = queries.get_project(conn, project)
     if row is None:
         return []  # a block on a project not seen yet applies when its files appear
-    before = {f.filename: f.state for f in queries.project_files(conn, row.id)}
-    if admission.evaluate(conn, services, project, queries.project_files(conn, row.id), now):
-        pages.publish_pages(conn, services.blobs, row.id, project, now)
-    after = queries.project_files(conn, row.id)
-    return [f.filename for f in after if before.get(f.filename) != f.state]
+    evaluation = admission.evaluate(
+        conn, services, project, queries.project_files(conn, row.id), now
+    )
+    if evaluation.admitted_changed:
+        pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
+    return evaluation.state_changed
 
 
 def queue(services: Services, states: list[str]) -> list[Row[Any]]:

@@ -102,15 +102,15 @@ def _decide(
         if recorded:
             fresh = {r.id: r for r in queries.files_by_id(conn, recorded)}
             rows = [fresh.get(r.id, r) for r in rows]
-        admitted_changed = admission.evaluate(conn, services, project, rows, now, changes.anomalies)
+        evaluation = admission.evaluate(conn, services, project, rows, now, changes.anomalies)
         # A new provenance copy of an admitted file changes the page too, as does a yank.
         if (
-            admitted_changed
+            evaluation.admitted_changed
             or gathered.copies
             or changes.page_changed
             or queries.get_page(conn, project) is None
         ):
-            pages.publish_pages(conn, services.blobs, row.id, project, now)
+            pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
 
 
 def _fresh(services: Services, row: Row[Any]) -> bool:

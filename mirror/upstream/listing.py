@@ -168,7 +168,9 @@ def _requires_python(value: Any, filename: str) -> str | None:
 
 
 def _url(value: Any, page_url: str, filename: str) -> str:
-    url = urljoin(page_url, _text(value, f"url of {filename}"))
+    text = _text(value, f"url of {filename}")
+    # Absolute links, the usual case, need no joining (urljoin would return them as they are).
+    url = text if text.startswith(("https://", "http://")) else urljoin(page_url, text)
     if urlsplit(url).scheme not in ("http", "https"):
         raise ValueError(f"{filename}: file URL is not http(s)")
     return url.partition("#")[0]
