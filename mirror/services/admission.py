@@ -163,20 +163,18 @@ def apply_decisions(
     their number (a project's first look decides thousands of files)."""
     if not moves:
         return
-    queries.update_files(
-        conn,
-        [
-            {
-                "file_id": row.id,
-                "state": decision.state,
-                "reason": decision.reason,
-                "decided_by": decision.decided_by,
-                "hold_until": decision.hold_until,
-                "state_at": now,
-            }
-            for row, decision in moves
-        ],
-    )
+    by_decision: dict[Decision, list[int]] = {}
+    for row, decision in moves:
+        by_decision.setdefault(decision, []).append(row.id)
+    for decision, ids in by_decision.items():
+        values = {
+            "state": decision.state,
+            "reason": decision.reason,
+            "decided_by": decision.decided_by,
+            "hold_until": decision.hold_until,
+            "state_at": now,
+        }
+        queries.set_files(conn, ids, values)
     queries.record_events(
         conn,
         [
