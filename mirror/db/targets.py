@@ -46,6 +46,41 @@ def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
     return list(conn.execute(query.order_by(tuf_pending.c.id)))
 
 
+def ready(conn: Connection) -> list[Row[Any]]:
+    """The unpublished changes a batch can sign, in queue order: every change to a path,
+    unless the path's latest change adds bytes of unknown length (then all of them wait)."""
+    open_ = tuf_pending.c.published_at.is_(None)
+    latest = select(func.max(tuf_pending.c.id)).where(open_).group_by(tuf_pending.c.path)
+    waiting = select(tuf_pending.c.path).where(
+        tuf_pending.c.id.in_(latest), tuf_pending.c.op == "add", tuf_pending.c.length.is_(None)
+    )
+    query = select(tuf_pending).where(open_, tuf_pending.c.path.not_in(waiting))
+    return list(conn.execute(query.order_by(tuf_pending.c.id)))
+
+
+def unknown_lengths(conn: Connection) -> list[Row[Any]]:
+    """Queued additions whose length waits for their bytes: (project, path, sha256)."""
+    query = select(tuf_pending.c.project, tuf_pending.c.path, tuf_pending.c.sha256).where(
+        tuf_pending.c.published_at.is_(None),
+        tuf_pending.c.op == "add",
+        tuf_pending.c.length.is_(None),
+    )
+    return list(conn.execute(query.distinct()))
+
+
+def learn_length(conn: Connection, sha256: str, length: int) -> None:
+    """The bytes of ``sha256`` are stored: queued additions of them can be signed now."""
+    conn.execute(
+        update(tuf_pending)
+        .where(
+            tuf_pending.c.published_at.is_(None),
+            tuf_pending.c.sha256 == sha256,
+            tuf_pending.c.length.is_(None),
+        )
+        .values(length=length)
+    )
+
+
 def pending_count(conn: Connection) -> int:
     query = select(func.count()).where(tuf_pending.c.published_at.is_(None))
     return int(conn.execute(query).scalar_one())

@@ -17,14 +17,14 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from mirror.db import queries
+from mirror.db import queries, targets
 from mirror.db.engine import writing
 from mirror.errors import IntegrityError, MirrorError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
 from mirror.services.admission import apply_decision
 from mirror.services.context import Services
-from mirror.storage import blob_key
+from mirror.storage import blob_key, store_bytes
 from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ def core_metadata(services: Services, row: Row[Any]) -> Blob:
         if data is None or hashlib.sha256(data).hexdigest() != row.metadata_sha256:
             raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
         services.blobs.put_bytes(key, data)
+        with writing(services.engine) as conn:
+            targets.learn_length(conn, row.metadata_sha256, len(data))
+        return Blob(key, row.metadata_sha256, len(data))
     return Blob(key, row.metadata_sha256, services.blobs.size(key))
 
 
@@ -140,28 +143,30 @@ def _reject(services: Services, project: str, row: Row[Any], reason: str) -> Non
 
 def _after_first_download(services: Services, row: Row[Any], key: str) -> None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA."""
+    lengths = {row.sha256: services.blobs.size(key)}  # what the publisher signs next
     metadata_sha = row.metadata_sha256
     if metadata_sha is None and row.filename.endswith(".whl"):
-        metadata_sha = _extract_metadata(services, key, row.filename)
+        data = _extract_metadata(services, key, row.filename)
+        if data is not None:
+            metadata_sha = store_bytes(services.blobs, data)
+            lengths[metadata_sha] = len(data)
     now = services.clock.now()
     with writing(services.engine) as conn:
         queries.update_file(conn, row.id, cached=True, metadata_sha256=metadata_sha)
         if metadata_sha != row.metadata_sha256:
             pages.publish_pages(conn, services.blobs, row.project_id, row.project, now)
+        for sha256, length in lengths.items():
+            if length is not None:
+                targets.learn_length(conn, sha256, length)
 
 
-def _extract_metadata(services: Services, key: str, filename: str) -> str | None:
+def _extract_metadata(services: Services, key: str, filename: str) -> bytes | None:
     try:
         with services.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:
-            data = _read_metadata(wheel, filename)
+            return _read_metadata(wheel, filename)
     except (zipfile.BadZipFile, OSError, MirrorError) as exc:
         log.warning("no metadata extracted", extra={"file": filename, "error": str(exc)})
         return None
-    if data is None:
-        return None
-    digest = hashlib.sha256(data).hexdigest()
-    services.blobs.put_bytes(blob_key(digest), data)
-    return digest
 
 
 def _read_metadata(wheel: zipfile.ZipFile, filename: str) -> bytes | None:

@@ -126,7 +126,7 @@ def publish_pages(
     html, data = render(project, rows)
     html_sha, json_sha = store_bytes(blobs, html), store_bytes(blobs, data)
     # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
-    targets.queue_project(conn, blobs, project, rows, {"index.html": html, "index.json": data}, now)
+    targets.queue_project(conn, project, rows, {"index.html": html, "index.json": data}, now)
     current = queries.get_page(conn, project)
     if current and current.html_sha256 == html_sha and current.json_sha256 == json_sha:
         return False

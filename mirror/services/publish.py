@@ -19,7 +19,7 @@ less than 12 hours left, sweep unreachable versions and log the alerts.
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,10 +110,12 @@ def publish_pending(
     keys = load_keys(services.config, offline=False)
     with publish_lock(services.engine, wait=wait):
         with services.engine.connect() as conn:
-            queued = [Pending.of(r) for r in db.pending(conn)]
-        ready, changes, deferred = _ready(services, queued)
+            ready = [Pending.of(r) for r in db.ready(conn)]
+            deferred = db.pending_count(conn) - len(ready)
         if not ready or (project is not None and all(c.project != project for c in ready)):
             return PublishReport(0, deferred)
+        # Only a path's last change counts (an add then a block is a removal).
+        changes = [c.change() for c in {c.path: c for c in ready}.values()]
         now = services.clock.now()
         try:
             result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
@@ -133,43 +135,29 @@ def publish_pending(
     return PublishReport(len(ready), deferred, result.snapshot_version)
 
 
-def _ready(
-    services: Services, queued: list[Pending]
-) -> tuple[list[Pending], list[TargetChange], int]:
-    """Split the queue: the rows settled by this batch, the changes to sign, how many wait.
-
-    Only a path's last change counts (an add then a block is a removal). A path whose last
-    change adds bytes of unknown length waits, with its earlier changes, for a later batch.
-    """
-    last = {change.path: change for change in queued}
-    for path, change in list(last.items()):
-        if change.op == "add" and change.length is None:
-            size = services.blobs.size(blob_key(change.sha256 or ""))
-            if size is None:
-                del last[path]
-            else:
-                last[path] = replace(change, length=size)
-    settled = [last[c.path] if c.id == last[c.path].id else c for c in queued if c.path in last]
-    return settled, [c.change() for c in last.values()], len(queued) - len(settled)
-
-
 def _learn_lengths(services: Services) -> None:
-    """Fetch queued files whose length is unknown, so the next batch can sign them."""
+    """Give queued files of unknown length theirs, fetching the bytes first where the blob
+    store lacks them, so the next batch can sign them."""
     with services.engine.connect() as conn:
-        unknown = [Pending.of(r) for r in db.pending(conn) if r.op == "add" and r.length is None]
+        unknown = db.unknown_lengths(conn)
     for change in unknown:
-        if services.blobs.exists(blob_key(change.sha256 or "")):
-            continue
+        key = blob_key(change.sha256)
         try:
-            _fetch(services, change)
+            if not services.blobs.exists(key):
+                _fetch(services, change)
         except MirrorError as exc:
             log.warning(
                 "cannot fetch a file to sign; it waits for the next cycle",
                 extra={"project": change.project, "target": change.path, "error": str(exc)},
             )
+            continue
+        size = services.blobs.size(key)
+        if size is not None:
+            with writing(services.engine) as conn:
+                db.learn_length(conn, change.sha256, size)
 
 
-def _fetch(services: Services, change: Pending) -> None:
+def _fetch(services: Services, change: Row[Any]) -> None:
     filename = change.path.rsplit("/", 1)[1]
     companion = filename.endswith(METADATA_SUFFIX)
     with services.engine.connect() as conn:

@@ -17,23 +17,25 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from mirror.db import targets as db
-from mirror.storage import BlobStore, blob_key
 from tuf_repo.bins import index_html_path, index_json_path, package_path
 
 log = logging.getLogger(__name__)
 
 METADATA_SUFFIX = ".metadata"
 
-# path -> (sha256, length); length None until the bytes are in the blob store.
+# path -> (sha256, length); length None until the bytes are stored and their length learnt.
 Wanted = dict[str, tuple[str, int | None]]
 
 PAGE_PATHS = {"index.html": index_html_path, "index.json": index_json_path}
 
 
-def wanted(
-    blobs: BlobStore, project: str, rows: Sequence[Row[Any]], pages: Mapping[str, bytes]
-) -> Wanted:
-    """Every target the project should have, given its admitted ``rows`` and rendered pages."""
+def wanted(project: str, rows: Sequence[Row[Any]], pages: Mapping[str, bytes]) -> Wanted:
+    """Every target the project should have, given its admitted ``rows`` and rendered pages.
+
+    A companion's length is left unknown even when its bytes are stored: asking the blob store
+    for thousands of sizes (one request each on S3) would make a large page's first look slow.
+    It is learnt when the bytes are stored (``db.learn_length``), or by the scheduler.
+    """
     result: Wanted = {
         PAGE_PATHS[name](project): (hashlib.sha256(data).hexdigest(), len(data))
         for name, data in pages.items()
@@ -47,8 +49,7 @@ def wanted(
             continue
         result[path] = (row.sha256, row.size)
         if row.metadata_sha256:
-            size = blobs.size(blob_key(row.metadata_sha256))
-            result[path + METADATA_SUFFIX] = (row.metadata_sha256, size)
+            result[path + METADATA_SUFFIX] = (row.metadata_sha256, None)
     return result
 
 
@@ -65,14 +66,13 @@ def queued_state(conn: Connection, project: str) -> dict[str, str]:
 
 def queue_project(
     conn: Connection,
-    blobs: BlobStore,
     project: str,
     rows: Sequence[Row[Any]],
     pages: Mapping[str, bytes],
     now: datetime,
 ) -> int:
     """Queue the changes that make the project's signed targets match; returns how many."""
-    target = wanted(blobs, project, rows, pages)
+    target = wanted(project, rows, pages)
     current = queued_state(conn, project)
     base = {"project": project, "queued_at": now}
     changes = [

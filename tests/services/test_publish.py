@@ -116,6 +116,20 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
     assert report is not None and report.published > 0 and signed("gamma")
 
 
+def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
+    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
+) -> None:
+    companion = f"packages/demo/{WHEEL}.metadata"
+    with services.engine.connect() as conn:
+        assert [c.length for c in targets.pending(conn, "demo")] == [None]
+    data = client.get(f"/{companion}").data
+    with services.engine.connect() as conn:
+        assert [c.length for c in targets.pending(conn, "demo")] == [len(data)]
+    report = publish.publish_now(services, "demo")  # no fetching: the length is known now
+    assert report is not None and report.published == 1 and report.deferred == 0
+    assert signed_bytes(updater(services, client, tmp_path / "c"), companion, tmp_path / "m") == data
+
+
 @pytest.mark.parametrize("step", ["bins-written", "snapshot-written", "timestamp-written"])
 def test_a_crash_at_any_step_leaves_valid_metadata_and_the_next_publish_completes(
     services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path, step: str
