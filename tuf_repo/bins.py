@@ -12,9 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
-
-from tuf.api.metadata import TargetFile
+from typing import Any, Literal
 
 BIN_PREFIX = "bin"
 DEFAULT_BIT_LENGTH = 8
@@ -142,8 +140,8 @@ def group_by_bin(
     return grouped
 
 
-def apply_changes(targets: dict[str, TargetFile], changes: Iterable[TargetChange]) -> bool:
-    """Apply ``changes`` to one bin's ``targets`` in place.
+def apply_changes(targets: dict[str, dict[str, Any]], changes: Iterable[TargetChange]) -> bool:
+    """Apply ``changes`` to one bin's JSON ``targets`` in place.
 
     Returns True if anything changed: re-adding identical bytes or removing an
     absent path is a no-op, so it does not cost a new bin version.
@@ -151,7 +149,8 @@ def apply_changes(targets: dict[str, TargetFile], changes: Iterable[TargetChange
     changed = False
     for change in changes:
         if change.op == "add":
-            new = TargetFile(change.length, {"sha256": change.sha256}, change.path)
+            # A target's JSON entry (TUF spec 4.5, "targets").
+            new = {"length": change.length, "hashes": {"sha256": change.sha256}}
             if targets.get(change.path) != new:
                 targets[change.path] = new
                 changed = True

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
-from tuf.api.metadata import SuccinctRoles, TargetFile
+from tuf.api.metadata import SuccinctRoles
 
 from tuf_repo.bins import (
     TargetChange,
@@ -85,7 +86,7 @@ def test_group_by_bin_keeps_the_last_change_per_path() -> None:
 
 def test_apply_changes_reports_real_changes_only() -> None:
     path = "packages/demo/a.whl"
-    targets: dict[str, TargetFile] = {}
+    targets: dict[str, dict[str, Any]] = {}
     assert apply_changes(targets, [TargetChange.add(path, 1, SHA)])
     assert not apply_changes(targets, [TargetChange.add(path, 1, SHA)])
     assert not apply_changes(targets, [TargetChange.remove("packages/demo/other.whl")])
