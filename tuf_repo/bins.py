@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 BIN_PREFIX = "bin"
 DEFAULT_BIT_LENGTH = 8
@@ -138,22 +138,3 @@ def group_by_bin(
     for change in last.values():
         grouped.setdefault(bin_for_path(change.path, bit_length), []).append(change)
     return grouped
-
-
-def apply_changes(targets: dict[str, dict[str, Any]], changes: Iterable[TargetChange]) -> bool:
-    """Apply ``changes`` to one bin's JSON ``targets`` in place.
-
-    Returns True if anything changed: re-adding identical bytes or removing an
-    absent path is a no-op, so it does not cost a new bin version.
-    """
-    changed = False
-    for change in changes:
-        if change.op == "add":
-            # A target's JSON entry (TUF spec 4.5, "targets").
-            new = {"length": change.length, "hashes": {"sha256": change.sha256}}
-            if targets.get(change.path) != new:
-                targets[change.path] = new
-                changed = True
-        elif targets.pop(change.path, None) is not None:
-            changed = True
-    return changed

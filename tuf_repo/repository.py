@@ -44,16 +44,16 @@ from tuf.api.metadata import (
 from tuf.api.serialization import DeserializationError
 from tuf.repository import Repository
 
-from tuf_repo.binmeta import BinMetadata, canonical, metadata_bytes
+from tuf_repo.binmeta import BinMetadata, entry_text
 from tuf_repo.bins import (
     BIN_PREFIX,
     DEFAULT_BIT_LENGTH,
     DELEGATED_PATHS,
     TargetChange,
-    apply_changes,
     bin_names,
     group_by_bin,
 )
+from tuf_repo.canonical import canonical, metadata_bytes, spliced_metadata_bytes
 from tuf_repo.errors import (
     MissingKeyError,
     RepositoryStateError,
@@ -87,8 +87,12 @@ def _file_name(role: str, version: int) -> str:
     return TIMESTAMP_NAME if role == Timestamp.type else f"{version}.{role}.json"
 
 
+def _is_bin(role: str) -> bool:
+    return role.startswith(f"{BIN_PREFIX}-")
+
+
 def _is_targets_role(role: str) -> bool:
-    return role in (Targets.type, "bins") or role.startswith(f"{BIN_PREFIX}-")
+    return role in (Targets.type, "bins") or _is_bin(role)
 
 
 def _expiry_period(role: str) -> timedelta:
@@ -216,9 +220,16 @@ class MirrorRepository(Repository):
         md.signed.expires = self.now + _expiry_period(role)
         # Cached first: a new root is checked against itself (`_verify`).
         self._cache[role] = md
-        signatures, data = self._sign(role, md.signed.version, md.signed.to_dict())
+        signed = md.signed.to_dict()
+        payload, payload_is_json = canonical(signed)
+        signatures = self._sign(role, md.signed.version, payload)
         md.signatures.clear()
         md.signatures.update(signatures)
+        listed = [s.to_dict() for s in signatures.values()]
+        if payload_is_json:
+            data = spliced_metadata_bytes(listed, payload)
+        else:
+            data = metadata_bytes(listed, signed)
         self._write(role, md.signed.version, data)
 
     def open_bin(self, name: str) -> BinMetadata:
@@ -240,9 +251,11 @@ class MirrorRepository(Repository):
         """Like ``close``, for a bin opened with ``open_bin``."""
         version = self._next_version(name)
         md.set_version(version, self.now + _expiry_period(name))
-        _, data = self._sign(name, version, md.signed)
+        payload = md.signed_text().encode()
+        signatures = self._sign(name, version, payload)
         self._bins[name] = md
-        self._write(name, version, data)
+        listed = [s.to_dict() for s in signatures.values()]
+        self._write(name, version, spliced_metadata_bytes(listed, payload))
 
     @contextmanager
     def batched_writes(self) -> Iterator[None]:
@@ -260,19 +273,14 @@ class MirrorRepository(Repository):
     def _next_version(self, role: str) -> int:
         return max(self._stored.get(role, 0), self._opened_version[role]) + 1
 
-    def _sign(
-        self, role: str, version: int, signed: dict[str, Any]
-    ) -> tuple[dict[str, Signature], bytes]:
-        """Sign ``signed`` for ``role``, check it, and return the signatures
-        and the bytes to store."""
-        payload, payload_is_json = canonical(signed)
+    def _sign(self, role: str, version: int, payload: bytes) -> dict[str, Signature]:
+        """Sign the canonical ``payload`` for ``role`` and check the signatures."""
         signatures: dict[str, Signature] = {}
         for signer in self._signers(role):
             signature = signer.sign(payload)
             signatures[signature.keyid] = signature
         self._verify(role, version, payload, signatures)
-        listed = [s.to_dict() for s in signatures.values()]
-        return signatures, metadata_bytes(listed, signed, payload, payload_is_json)
+        return signatures
 
     def _write(self, role: str, version: int, data: bytes) -> None:
         name = _file_name(role, version)
@@ -351,14 +359,18 @@ class MirrorRepository(Repository):
     def expiry(self, role: str) -> tuple[int, datetime]:
         """Return the current version and expiry of ``role``.
 
-        Parses only the JSON, not the metadata objects: status and renewal look
-        at every bin each minute, and a bin holds hundreds of targets.
+        Parses only the JSON, not the metadata objects, and bins as
+        ``BinMetadata`` (kept for a renewal to re-sign): status and renewal
+        look at every bin each minute, and a bin holds hundreds of targets.
         """
         if role in self._cache:
             signed = self._cache[role].signed
             return signed.version, signed.expires
-        if role in self._bins:
-            return self._bins[role].version, self._bins[role].expires
+        if _is_bin(role):
+            md = self.open_bin(role)
+            if md.version == 0:
+                raise RepositoryStateError(f"{role} has no metadata")
+            return md.version, md.expires
         name = self._current_name(role)
         data = None if name is None else self._read(name, required=True)
         if data is None:
@@ -468,7 +480,11 @@ def publish(
     with repo.batched_writes():
         for name, group in sorted(groups.items()):
             md = repo.open_bin(name)
-            if apply_changes(md.targets, group):
+            entries = {
+                c.path: entry_text(c.path, c.length, c.sha256) if c.op == "add" else None
+                for c in group
+            }
+            if md.apply(entries):
                 repo.close_bin(name, md)
                 written[name] = md.version
     _step(crash_hook, "bins-written")
