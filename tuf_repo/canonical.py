@@ -4,7 +4,7 @@ signed metadata, both faster than securesystemslib's pure-Python encoder."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from securesystemslib.formats import encode_canonical
 
@@ -24,7 +24,8 @@ def canonical(signed: dict[str, Any]) -> tuple[bytes, bool]:
     """
     text = json.dumps(signed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     if "\\" in text:
-        return encode_canonical(signed).encode(), False
+        # encode_canonical returns None only when given an output function.
+        return cast(str, encode_canonical(signed)).encode(), False
     return text.encode(), True
 
 
