@@ -124,7 +124,7 @@ class MirrorRepository(Repository):
 
     Reads go through ``open`` (and ``expiry``, which skips full parsing);
     writes go through ``close``. Bins go through ``open_bin`` and
-    ``close_bin`` instead, as JSON-shaped ``BinMetadata`` (see binmeta.py).
+    ``close_bin`` instead, kept as their canonical text (``BinMetadata``).
     Opened metadata is cached, so each role is read at most once per
     operation and later edits see earlier ones.
 
