@@ -1,7 +1,9 @@
 """TUF repository library for the signed mirror, and the pipeline-side client.
 
 ``keys`` holds key files and the ``KeyRing``; ``bins`` the pure path and
-hash-bin helpers; ``store`` the ``MetadataStore`` protocol; ``repository``
+hash-bin helpers; ``binmeta`` a bin's metadata as canonical text and
+``canonical`` the signed bytes of other roles; ``store`` the
+``MetadataStore`` protocol; ``repository``
 the operations (bootstrap, publish, refresh, renew, rotate, import, sweep);
 ``client`` the verifying ``MirrorClient``. No Flask and no database here.
 """

@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from tuf.api.metadata import TargetFile
-
 BIN_PREFIX = "bin"
 DEFAULT_BIT_LENGTH = 8
 
@@ -140,21 +138,3 @@ def group_by_bin(
     for change in last.values():
         grouped.setdefault(bin_for_path(change.path, bit_length), []).append(change)
     return grouped
-
-
-def apply_changes(targets: dict[str, TargetFile], changes: Iterable[TargetChange]) -> bool:
-    """Apply ``changes`` to one bin's ``targets`` in place.
-
-    Returns True if anything changed: re-adding identical bytes or removing an
-    absent path is a no-op, so it does not cost a new bin version.
-    """
-    changed = False
-    for change in changes:
-        if change.op == "add":
-            new = TargetFile(change.length, {"sha256": change.sha256}, change.path)
-            if targets.get(change.path) != new:
-                targets[change.path] = new
-                changed = True
-        elif targets.pop(change.path, None) is not None:
-            changed = True
-    return changed

@@ -21,12 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from securesystemslib.signer import Signer
+from securesystemslib.signer import Signature, Signer
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import (
     DelegatedRole,
@@ -41,18 +42,18 @@ from tuf.api.metadata import (
     Timestamp,
 )
 from tuf.api.serialization import DeserializationError
-from tuf.api.serialization.json import CanonicalJSONSerializer, JSONSerializer
 from tuf.repository import Repository
 
+from tuf_repo.binmeta import BinMetadata, entry_text
 from tuf_repo.bins import (
     BIN_PREFIX,
     DEFAULT_BIT_LENGTH,
     DELEGATED_PATHS,
     TargetChange,
-    apply_changes,
     bin_names,
     group_by_bin,
 )
+from tuf_repo.canonical import canonical, metadata_bytes, spliced_metadata_bytes
 from tuf_repo.errors import (
     MissingKeyError,
     RepositoryStateError,
@@ -60,7 +61,7 @@ from tuf_repo.errors import (
     SigningError,
 )
 from tuf_repo.keys import KeyRing
-from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
+from tuf_repo.store import TIMESTAMP_NAME, MetadataStore, is_versioned, write_all
 
 OFFLINE_ROLES = (Root.type, Targets.type, "bins")
 OFFLINE_EXPIRY = timedelta(days=365)
@@ -86,8 +87,12 @@ def _file_name(role: str, version: int) -> str:
     return TIMESTAMP_NAME if role == Timestamp.type else f"{version}.{role}.json"
 
 
+def _is_bin(role: str) -> bool:
+    return role.startswith(f"{BIN_PREFIX}-")
+
+
 def _is_targets_role(role: str) -> bool:
-    return role in (Targets.type, "bins") or role.startswith(f"{BIN_PREFIX}-")
+    return role in (Targets.type, "bins") or _is_bin(role)
 
 
 def _expiry_period(role: str) -> timedelta:
@@ -99,36 +104,6 @@ def _utc(now: datetime) -> datetime:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now.astimezone(UTC)
-
-
-def _canonical(signed: Signed) -> tuple[bytes, bool]:
-    """Return the canonical JSON bytes that signatures cover, and whether they
-    are also valid JSON.
-
-    ``json.dumps`` with sorted keys and no whitespace produces the same bytes
-    as securesystemslib's (pure Python) canonical encoder unless a string
-    needs escaping beyond quote and backslash, and is about ten times faster,
-    which matters for bins of hundreds of targets. Any backslash in the output
-    sends the object through the reference encoder instead; its output is not
-    JSON then (canonical JSON leaves control characters, e.g. the newlines of
-    a PEM public key, unescaped).
-    """
-    text = json.dumps(signed.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    if "\\" in text:
-        return CanonicalJSONSerializer().serialize(signed), False
-    return text.encode(), True
-
-
-def _serialize(md: Metadata[Any], payload: bytes, payload_is_json: bool) -> bytes:
-    if not payload_is_json:
-        return md.to_bytes(JSONSerializer(compact=True))
-    # Splice the already-computed payload instead of serialising `signed` a
-    # second time; "signatures" sorts before "signed", so this is the compact
-    # sorted form JSONSerializer(compact=True) would write.
-    signatures = json.dumps(
-        [s.to_dict() for s in md.signatures.values()], sort_keys=True, separators=(",", ":")
-    )
-    return b'{"signatures":' + signatures.encode() + b',"signed":' + payload + b"}"
 
 
 def _require(signer: Signer | None, role: str) -> Signer:
@@ -148,8 +123,10 @@ class MirrorRepository(Repository):
     """One operation's view of the metadata in a store.
 
     Reads go through ``open`` (and ``expiry``, which skips full parsing);
-    writes go through ``close``. Opened metadata is cached, so each role is
-    read at most once per operation and later edits see earlier ones.
+    writes go through ``close``. Bins go through ``open_bin`` and
+    ``close_bin`` instead, kept as their canonical text (``BinMetadata``).
+    Opened metadata is cached, so each role is read at most once per
+    operation and later edits see earlier ones.
 
     Args:
         store: where the metadata lives.
@@ -162,6 +139,8 @@ class MirrorRepository(Repository):
         self._keyring = keyring
         self.now = _utc(now)
         self._cache: dict[str, Metadata[Any]] = {}
+        self._bins: dict[str, BinMetadata] = {}
+        self._pending: list[tuple[str, bytes]] | None = None
         self._opened_version: dict[str, int] = {}
         self._previous_root: Root | None = None
         self._targets_infos: dict[str, MetaFile] | None = None
@@ -237,25 +216,85 @@ class MirrorRepository(Repository):
 
     def close(self, role: str, md: Metadata[Any]) -> None:
         """Sign a new version of ``role``, check it against its delegator, write it."""
-        md.signed.version = max(self._stored.get(role, 0), self._opened_version[role]) + 1
+        md.signed.version = self._next_version(role)
         md.signed.expires = self.now + _expiry_period(role)
-        payload, payload_is_json = _canonical(md.signed)
+        # Cached first: a new root is checked against itself (`_verify`).
+        self._cache[role] = md
+        signed = md.signed.to_dict()
+        payload, payload_is_json = canonical(signed)
+        signatures = self._sign(role, md.signed.version, payload)
         md.signatures.clear()
+        md.signatures.update(signatures)
+        listed = [s.to_dict() for s in signatures.values()]
+        if payload_is_json:
+            data = spliced_metadata_bytes(listed, payload)
+        else:
+            data = metadata_bytes(listed, signed)
+        self._write(role, md.signed.version, data)
+
+    def open_bin(self, name: str) -> BinMetadata:
+        """Return the current metadata of bin ``name``, or a new empty one."""
+        if name in self._bins:
+            return self._bins[name]
+        file = self._current_name(name)
+        data = None if file is None else self._read(file, required=True)
+        if data is None or file is None:
+            md = BinMetadata.new(self.now)
+            self._opened_version[name] = 0
+        else:
+            md = BinMetadata.from_bytes(data, file)
+            self._opened_version[name] = md.version
+        self._bins[name] = md
+        return md
+
+    def close_bin(self, name: str, md: BinMetadata) -> None:
+        """Like ``close``, for a bin opened with ``open_bin``."""
+        version = self._next_version(name)
+        md.set_version(version, self.now + _expiry_period(name))
+        payload = md.signed_text().encode()
+        signatures = self._sign(name, version, payload)
+        self._bins[name] = md
+        listed = [s.to_dict() for s in signatures.values()]
+        self._write(name, version, spliced_metadata_bytes(listed, payload))
+
+    @contextmanager
+    def batched_writes(self) -> Iterator[None]:
+        """Hold back the versioned files closed inside and store them together
+        on exit (one flush to disk for a publish's bins); nothing is stored if
+        the block raises."""
+        pending: list[tuple[str, bytes]] = []
+        self._pending = pending
+        try:
+            yield
+        finally:
+            self._pending = None
+        write_all(self._store, pending)
+
+    def _next_version(self, role: str) -> int:
+        return max(self._stored.get(role, 0), self._opened_version[role]) + 1
+
+    def _sign(self, role: str, version: int, payload: bytes) -> dict[str, Signature]:
+        """Sign the canonical ``payload`` for ``role`` and check the signatures."""
+        signatures: dict[str, Signature] = {}
         for signer in self._signers(role):
             signature = signer.sign(payload)
-            md.signatures[signature.keyid] = signature
-        self._verify(role, md, payload)
-        data = _serialize(md, payload, payload_is_json)
-        self._store.write(_file_name(role, md.signed.version), data)
+            signatures[signature.keyid] = signature
+        self._verify(role, version, payload, signatures)
+        return signatures
 
-        self._stored[role] = self._opened_version[role] = md.signed.version
-        self._cache[role] = md
+    def _write(self, role: str, version: int, data: bytes) -> None:
+        name = _file_name(role, version)
+        if self._pending is not None and is_versioned(name):
+            self._pending.append((name, data))
+        else:
+            self._store.write(name, data)
+        self._stored[role] = self._opened_version[role] = version
         if _is_targets_role(role):
-            self._infos()[f"{role}.json"] = MetaFile(md.signed.version)
+            self._infos()[f"{role}.json"] = MetaFile(version)
         elif role == Snapshot.type:
             # Length and hash pin the exact snapshot bytes in the timestamp.
             digest = hashlib.sha256(data).hexdigest()
-            self._snapshot_info = MetaFile(md.signed.version, len(data), {"sha256": digest})
+            self._snapshot_info = MetaFile(version, len(data), {"sha256": digest})
 
     def _infos(self) -> dict[str, MetaFile]:
         if self._targets_infos is None:
@@ -287,24 +326,27 @@ class MirrorRepository(Repository):
             return [_require(self._keyring.bins, role)]
         return [self._keyring.online]
 
-    def _verify(self, role: str, md: Metadata[Any], payload: bytes) -> None:
+    def _verify(
+        self, role: str, version: int, payload: bytes, signatures: dict[str, Signature]
+    ) -> None:
         """Check the signatures against the delegator before anything is written."""
         try:
             if role == Root.type:
-                md.signed.verify_delegate(Root.type, payload, md.signatures)
+                # The root being closed (`close` caches it first).
+                self.root().verify_delegate(Root.type, payload, signatures)
                 if self._previous_root is not None:
                     try:
-                        self._previous_root.verify_delegate(Root.type, payload, md.signatures)
+                        self._previous_root.verify_delegate(Root.type, payload, signatures)
                     except UnsignedMetadataError as e:
                         raise UnsignedMetadataError(f"under the previous root, {e}") from e
             elif role in (Targets.type, Snapshot.type, Timestamp.type):
-                self.root().verify_delegate(role, payload, md.signatures)
+                self.root().verify_delegate(role, payload, signatures)
             elif role == "bins":
-                self.targets().verify_delegate(role, payload, md.signatures)
+                self.targets().verify_delegate(role, payload, signatures)
             else:
-                self.targets("bins").verify_delegate(role, payload, md.signatures)
+                self.targets("bins").verify_delegate(role, payload, signatures)
         except (UnsignedMetadataError, ValueError) as e:
-            raise SigningError(f"{role} v{md.signed.version} not written: {e}") from e
+            raise SigningError(f"{role} v{version} not written: {e}") from e
 
     # -- helpers for the operations ------------------------------------------
 
@@ -317,12 +359,18 @@ class MirrorRepository(Repository):
     def expiry(self, role: str) -> tuple[int, datetime]:
         """Return the current version and expiry of ``role``.
 
-        Parses only the JSON, not the metadata objects: status and renewal look
-        at every bin each minute, and a bin holds hundreds of targets.
+        Parses only the JSON, not the metadata objects, and bins as
+        ``BinMetadata`` (kept for a renewal to re-sign): status and renewal
+        look at every bin each minute, and a bin holds hundreds of targets.
         """
         if role in self._cache:
             signed = self._cache[role].signed
             return signed.version, signed.expires
+        if _is_bin(role):
+            md = self.open_bin(role)
+            if md.version == 0:
+                raise RepositoryStateError(f"{role} has no metadata")
+            return md.version, md.expires
         name = self._current_name(role)
         data = None if name is None else self._read(name, required=True)
         if data is None:
@@ -398,8 +446,9 @@ def bootstrap(
         bins.delegations = Delegations({online_key.keyid: online_key}, succinct_roles=succinct)
     # Every bin exists from the start: a client refuses a lookup whose bin is
     # missing from the snapshot.
-    for name in bin_names(bit_length):
-        repo.close(name, repo.open(name))
+    with repo.batched_writes():
+        for name in bin_names(bit_length):
+            repo.close_bin(name, repo.open_bin(name))
     repo.do_snapshot()
     with repo.edit_timestamp() as timestamp:
         timestamp.snapshot_meta = repo.snapshot_info
@@ -427,11 +476,17 @@ def publish(
     repo = MirrorRepository(store, keyring, now)
     repo.require_initialised()
     written: dict[str, int] = {}
-    for name, group in sorted(group_by_bin(changes, repo.succinct_roles().bit_length).items()):
-        md = repo.open(name)
-        if apply_changes(md.signed.targets, group):
-            repo.close(name, md)
-            written[name] = md.signed.version
+    groups = group_by_bin(changes, repo.succinct_roles().bit_length)
+    with repo.batched_writes():
+        for name, group in sorted(groups.items()):
+            md = repo.open_bin(name)
+            entries = {
+                c.path: entry_text(c.path, c.length, c.sha256) if c.op == "add" else None
+                for c in group
+            }
+            if md.apply(entries):
+                repo.close_bin(name, md)
+                written[name] = md.version
     _step(crash_hook, "bins-written")
     published = bool(written) or force
     if published:
@@ -495,10 +550,11 @@ def renew(
         if held and repo.expiry(role)[1] - repo.now < offline_min_left:
             repo.close(role, repo.open(role))
             renewed.append(role)
-    for name in repo.succinct_roles().get_roles():
-        if repo.expiry(name)[1] - repo.now < min_left:
-            repo.close(name, repo.open(name))
-            renewed.append(name)
+    with repo.batched_writes():
+        for name in repo.succinct_roles().get_roles():
+            if repo.expiry(name)[1] - repo.now < min_left:
+                repo.close_bin(name, repo.open_bin(name))
+                renewed.append(name)
     snapshot_due = repo.expiry(Snapshot.type)[1] - repo.now < min_left
     snapshot_written, _ = repo.do_snapshot(force=snapshot_due)
     if snapshot_written:
@@ -568,8 +624,9 @@ def rotate_online_key(
         for keyid in list(repo.succinct_roles().keyids):
             bins.revoke_key(keyid)
         bins.add_key(new_key)
-    for name in repo.succinct_roles().get_roles():
-        repo.close(name, repo.open(name))
+    with repo.batched_writes():
+        for name in repo.succinct_roles().get_roles():
+            repo.close_bin(name, repo.open_bin(name))
     online_roles = (Snapshot.type, Timestamp.type)
     if any(repo.root().roles[r].keyids != [new_key.keyid] for r in online_roles):
         with repo.edit_root() as root:

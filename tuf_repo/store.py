@@ -14,14 +14,20 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tuf_repo.errors import MetadataExistsError
 
 # The only mutable name; everything else carries its version (TUF spec 5.1.3,
 # consistent snapshots).
 TIMESTAMP_NAME = "timestamp.json"
+
+# Concurrent fsyncs share the filesystem's journal commits (ext4, xfs): a
+# publish's 200 bins become durable in a few commits instead of 200.
+_SYNC_THREADS = 32
 
 _NAME = re.compile(r"(?:[1-9][0-9]*\.)?[A-Za-z0-9][A-Za-z0-9_-]*\.json")
 
@@ -58,6 +64,39 @@ class MetadataStore(Protocol):
         """Remove ``name``; absent names are ignored."""
 
 
+@runtime_checkable
+class BatchMetadataStore(Protocol):
+    """A store that can make many new versioned files durable at once.
+
+    Optional: ``write_all`` uses it when the store has it and otherwise
+    writes one file at a time.
+    """
+
+    def write_many(self, files: Sequence[tuple[str, bytes]]) -> None:
+        """Store every ``(name, data)``; all are durable when this returns.
+
+        Raises:
+            ValueError: a name is invalid or not versioned.
+            MetadataExistsError: a name already exists; the files before it
+                may have been stored, which leaves them unreferenced.
+        """
+
+
+def write_all(store: MetadataStore, files: Sequence[tuple[str, bytes]]) -> None:
+    """Store new versioned files, in one batch where the store supports it."""
+    if isinstance(store, BatchMetadataStore):
+        store.write_many(files)
+        return
+    for name, data in files:
+        store.write(name, data)
+
+
+def _check_versioned(name: str) -> None:
+    _check_name(name)
+    if not is_versioned(name):
+        raise ValueError(f"{name} is not versioned: write it on its own")
+
+
 class MemoryMetadataStore:
     """A dict-backed store for tests and benchmarks."""
 
@@ -85,10 +124,16 @@ class DirectoryMetadataStore:
 
     Each file is written to a temporary file and fsynced first. A versioned
     name is then hard-linked into place, which fails if it exists (no
-    overwrite, no check-then-write race). ``timestamp.json`` replaces the old
-    one with ``os.replace``, after an fsync of the directory: every file the
-    new timestamp refers to is durable before the timestamp is, so a power
-    loss cannot leave a timestamp pointing at a missing snapshot.
+    overwrite, no check-then-write race), and the directory is fsynced before
+    the write returns. ``timestamp.json`` replaces the old one with
+    ``os.replace``. So every file the new timestamp refers to is durable
+    before the timestamp is, and a power loss cannot leave a timestamp
+    pointing at a missing snapshot.
+
+    ``write_many`` stores a batch (a publish's bins) the same way, writing
+    and fsyncing the files from a pool of threads so the filesystem flushes
+    them in shared journal commits instead of one per file, with one
+    directory fsync at the end.
     """
 
     def __init__(self, path: Path) -> None:
@@ -104,7 +149,42 @@ class DirectoryMetadataStore:
 
     def write(self, name: str, data: bytes) -> None:
         _check_name(name)
-        target = self.path / name
+        if is_versioned(name):
+            self.write_many([(name, data)])
+            return
+        tmp = self._stage(data)
+        try:
+            os.replace(tmp, self.path / name)
+            tmp = ""
+            self._sync_dir()
+        finally:
+            if tmp:
+                os.unlink(tmp)
+
+    def write_many(self, files: Sequence[tuple[str, bytes]]) -> None:
+        for name, _ in files:
+            _check_versioned(name)
+        if not files:
+            return
+        with ThreadPoolExecutor(min(_SYNC_THREADS, len(files))) as pool:
+            futures = [pool.submit(self._stage, data) for _, data in files]
+        staged = [f.result() for f in futures if f.exception() is None]
+        try:
+            for future in futures:
+                future.result()  # the first failure, after collecting what to clean up
+            for (name, _), tmp in zip(files, staged, strict=True):
+                try:
+                    os.link(tmp, self.path / name)
+                except FileExistsError:
+                    raise MetadataExistsError(f"{name} already exists") from None
+            self._sync_dir()
+        finally:
+            for tmp in staged:
+                os.unlink(tmp)
+
+    def _stage(self, data: bytes) -> str:
+        """Write ``data`` to a new temporary file in the directory, fsynced;
+        return its path."""
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -114,19 +194,10 @@ class DirectoryMetadataStore:
             # Served files are public metadata; mkstemp's 0600 would hide them
             # from a web server running as another user.
             os.chmod(tmp, 0o644)
-            if is_versioned(name):
-                try:
-                    os.link(tmp, target)
-                except FileExistsError:
-                    raise MetadataExistsError(f"{name} already exists") from None
-            else:
-                self._sync_dir()
-                os.replace(tmp, target)
-                tmp = ""
-                self._sync_dir()
-        finally:
-            if tmp:
-                os.unlink(tmp)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp
 
     def list(self) -> list[str]:
         return [n for n in os.listdir(self.path) if _NAME.fullmatch(n)]

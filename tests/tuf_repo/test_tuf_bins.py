@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from tuf.api.metadata import SuccinctRoles, TargetFile
+from tuf.api.metadata import SuccinctRoles
 
 from tuf_repo.bins import (
     TargetChange,
-    apply_changes,
     bin_for_path,
     bin_names,
     check_target_path,
@@ -81,13 +80,3 @@ def test_group_by_bin_keeps_the_last_change_per_path() -> None:
     grouped = group_by_bin(changes)
     assert sorted(c.path for g in grouped.values() for c in g) == sorted([a, b])
     assert [c.op for g in grouped.values() for c in g if c.path == a] == ["remove"]
-
-
-def test_apply_changes_reports_real_changes_only() -> None:
-    path = "packages/demo/a.whl"
-    targets: dict[str, TargetFile] = {}
-    assert apply_changes(targets, [TargetChange.add(path, 1, SHA)])
-    assert not apply_changes(targets, [TargetChange.add(path, 1, SHA)])
-    assert not apply_changes(targets, [TargetChange.remove("packages/demo/other.whl")])
-    assert apply_changes(targets, [TargetChange.remove(path)])
-    assert targets == {}

@@ -4,6 +4,7 @@ snapshot")."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tuf_repo.client import MirrorClient
 from tuf_repo.errors import TargetNotFoundError
 from tuf_repo.keys import KeyRing
 from tuf_repo.repository import publish
-from tuf_repo.store import DirectoryMetadataStore
+from tuf_repo.store import DirectoryMetadataStore, is_versioned
 
 OLD = "packages/old/old-1.0.tar.gz"
 NEW = [f"packages/new{i}/new{i}-1.0.tar.gz" for i in range(40)]
@@ -26,17 +27,28 @@ class Crash(Exception):
 
 
 class FailingStore(DirectoryMetadataStore):
-    """Dies on the n-th write, as a process killed mid-batch would."""
+    """Dies on the n-th file, as a process killed mid-batch would: the files
+    of a batch before it are stored."""
 
     def __init__(self, path: Path, fail_at: int) -> None:
         super().__init__(path)
-        self.writes_left = fail_at
+        self.files_left = fail_at
 
     def write(self, name: str, data: bytes) -> None:
-        self.writes_left -= 1
-        if self.writes_left < 0:
+        if is_versioned(name):
+            super().write(name, data)  # through write_many
+            return
+        if self.files_left == 0:
             raise Crash(name)
+        self.files_left -= 1
         super().write(name, data)
+
+    def write_many(self, files: Sequence[tuple[str, bytes]]) -> None:
+        stored = files[: self.files_left]
+        super().write_many(stored)
+        self.files_left -= len(stored)
+        if len(stored) < len(files):
+            raise Crash(files[len(stored)][0])
 
 
 def max_versions(store: DirectoryMetadataStore) -> dict[str, int]:

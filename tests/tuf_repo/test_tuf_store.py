@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from tuf_repo.errors import MetadataExistsError
-from tuf_repo.store import DirectoryMetadataStore, MemoryMetadataStore, MetadataStore
+from tuf_repo.store import (
+    BatchMetadataStore,
+    DirectoryMetadataStore,
+    MemoryMetadataStore,
+    MetadataStore,
+    write_all,
+)
 
 
 @pytest.fixture(params=["memory", "directory"])
@@ -51,3 +57,29 @@ def test_directory_store_leaves_no_temp_files_and_serves_readable_files(tmp_path
         store.write("1.root.json", b"b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.root.json", "timestamp.json"]
     assert stat.S_IMODE((tmp_path / "1.root.json").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("kind", ["memory", "directory"])
+def test_write_all_stores_a_batch_and_refuses_existing_names(tmp_path: Path, kind: str) -> None:
+    store: MetadataStore = (
+        MemoryMetadataStore() if kind == "memory" else DirectoryMetadataStore(tmp_path / "md")
+    )
+    batch = [(f"2.bin-{i:02x}.json", f"bin {i}".encode()) for i in range(40)]
+    write_all(store, batch)
+    assert sorted(store.list()) == sorted(name for name, _ in batch)
+    assert all(store.read(name) == data for name, data in batch)
+    with pytest.raises(MetadataExistsError):
+        write_all(store, [("3.bin-00.json", b"new"), ("2.bin-01.json", b"other")])
+    assert store.read("2.bin-01.json") == b"bin 1"
+
+
+def test_directory_batch_refuses_the_mutable_name_and_cleans_up(tmp_path: Path) -> None:
+    store = DirectoryMetadataStore(tmp_path / "md")
+    with pytest.raises(ValueError, match="not versioned"):
+        store.write_many([("1.bin-00.json", b"a"), ("timestamp.json", b"t")])
+    store.write_many([("1.bin-00.json", b"a")])
+    with pytest.raises(MetadataExistsError):
+        store.write_many([("1.bin-01.json", b"b"), ("1.bin-00.json", b"c")])
+    assert sorted(p.name for p in store.path.iterdir()) == ["1.bin-00.json", "1.bin-01.json"]
+    assert isinstance(store, BatchMetadataStore)
+    assert not isinstance(MemoryMetadataStore(), BatchMetadataStore)
