@@ -127,7 +127,8 @@ def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
         assert [c.length for c in targets.pending(conn, "demo")] == [len(data)]
     report = publish.publish_now(services, "demo")  # no fetching: the length is known now
     assert report is not None and report.published == 1 and report.deferred == 0
-    assert signed_bytes(updater(services, client, tmp_path / "c"), companion, tmp_path / "m") == data
+    up = updater(services, client, tmp_path / "c")
+    assert signed_bytes(up, companion, tmp_path / "m") == data
 
 
 @pytest.mark.parametrize("step", ["bins-written", "snapshot-written", "timestamp-written"])
