@@ -4,6 +4,7 @@ from flask import Flask
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
+from mirror.services.prefetch import Prefetcher
 from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple, tuf
 
 
@@ -12,6 +13,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app = Flask(__name__)
     services = services or Services.from_config(config or load_config())
     app.extensions["mirror"] = services
+    app.extensions["prefetch"] = Prefetcher(services)
     app.url_map.strict_slashes = True
     for module in (simple, packages, tuf, health, metrics, api, admin):
         app.register_blueprint(module.blueprint)

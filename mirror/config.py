@@ -33,6 +33,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_page_bytes": 64 * 1024 * 1024,
         "max_file_bytes": 8 * 1024**3,
         "integrity_url_template": "",
+        "prefetch_dependencies": True,
     },
     "server": {"bind": "127.0.0.1:8080", "workers": 2, "threads": 8, "scheduler": True},
     "storage": {

@@ -9,7 +9,7 @@ import fcntl
 import hashlib
 import logging
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -76,7 +76,7 @@ def stored_blob(services: Services, project: str, row: Row[Any]) -> Blob:
     """
     key = blob_key(row.sha256)
     if not services.blobs.exists(key):
-        with _single_flight(services, row.sha256):
+        with single_flight(services, row.sha256):
             if not services.blobs.exists(key):
                 _download(services, project, row, key)
     return Blob(key, row.sha256, row.size)
@@ -89,8 +89,11 @@ def provenance_copy(row: Row[Any]) -> Blob:
     return Blob(blob_key(row.provenance_sha256), row.provenance_sha256, None)
 
 
-def core_metadata(services: Services, row: Row[Any]) -> Blob:
-    """The PEP 658 metadata of an admitted file, verified against the digest the page shows."""
+def core_metadata(
+    services: Services, row: Row[Any], fetched: Callable[[bytes], None] | None = None
+) -> Blob:
+    """The PEP 658 metadata of an admitted file, verified against the digest the page shows;
+    ``fetched`` is called with the bytes when they came from upstream just now."""
     if not row.metadata_sha256:
         raise NotFoundError(f"{row.filename}: no core metadata")
     key = blob_key(row.metadata_sha256)
@@ -101,13 +104,16 @@ def core_metadata(services: Services, row: Row[Any]) -> Blob:
         services.blobs.put_bytes(key, data)
         with writing(services.engine) as conn:
             targets.learn_length(conn, row.metadata_sha256, len(data))
+        if fetched is not None:
+            fetched(data)
         return Blob(key, row.metadata_sha256, len(data))
     return Blob(key, row.metadata_sha256, services.blobs.size(key))
 
 
 @contextlib.contextmanager
-def _single_flight(services: Services, sha256: str) -> Iterator[None]:
-    lock_path = services.blobs.staging_dir() / f"{sha256}.lock"
+def single_flight(services: Services, name: str) -> Iterator[None]:
+    """Run the block in one thread of one process on this host at a time, per ``name``."""
+    lock_path = services.blobs.staging_dir() / f"{name}.lock"
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

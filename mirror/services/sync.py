@@ -21,7 +21,7 @@ from mirror.db.engine import writing
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
-from mirror.services import admission, evidence, pages
+from mirror.services import admission, evidence, files, pages
 from mirror.services.context import Services
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFound
@@ -81,6 +81,19 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
         else evidence.Gathered()
     )
     _decide(services, project, gathered, changes)
+
+
+def first_look(services: Services, project: str) -> None:
+    """Read a project the mirror has no page for, once: a caller that finds another thread or
+    process (on this host) at it waits for it instead of reading upstream again.
+
+    Evidence that needs downloads is left to the scheduler, so the caller answers quickly.
+    """
+    with files.single_flight(services, f"first-look-{project}"):
+        with services.engine.connect() as conn:
+            if queries.get_page(conn, project) is not None:
+                return
+        refresh(services, project, inspect=False)
 
 
 def evaluate_only(services: Services, project: str) -> None:

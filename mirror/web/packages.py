@@ -5,7 +5,7 @@ from flask import Blueprint, Response
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, publish
-from mirror.web import downloads, services
+from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
 
 blueprint = Blueprint("packages", __name__)
@@ -25,7 +25,7 @@ def distribution(project: str, filename: str) -> Response:
         raise NotFoundError("invalid project name")
     if filename.endswith(_METADATA_SUFFIX):
         row = files.admitted_file(services(), project, filename[: -len(_METADATA_SUFFIX)])
-        blob = files.core_metadata(services(), row)
+        blob = files.core_metadata(services(), row, fetched=prefetcher().after_metadata)
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
     if filename.endswith(_PROVENANCE_SUFFIX):
         row = files.admitted_file(services(), project, filename[: -len(_PROVENANCE_SUFFIX)])

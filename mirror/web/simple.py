@@ -96,10 +96,7 @@ def _page_for(name: str) -> dict[str, str]:
     if signed is None:
         # A project's first request: read upstream now and publish, so the client gets an
         # answer in one go. Content inspection (downloads) is left to the scheduler's cycle.
-        with services().engine.connect() as conn:
-            known = queries.get_page(conn, name) is not None
-        if not known:
-            sync.refresh(services(), name, inspect=False)
+        sync.first_look(services(), name)
         publish.publish_now(services(), name)
         signed = _signed_pages(name)
     if signed is None:

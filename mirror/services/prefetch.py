@@ -1,0 +1,98 @@
+"""Read a project's dependencies before its client asks for them (issue 7: cold installs).
+
+pip resolves one project at a time: a page, then the chosen file's PEP 658 metadata, then the
+pages of the projects that metadata requires. Each first look at a project costs the mirror
+upstream round trips and work per listed file, on the client's critical path. Started when a
+file's metadata is first fetched from upstream, the first looks of the projects it requires run
+on a background thread, on the other core, while the client downloads and resolves; the
+client's request then finds the page signed, or waits for the look in progress
+(``sync.first_look``) instead of repeating it.
+
+Only dependencies of files a client actually fetched, only projects the mirror has no page for,
+and only the requirements that apply without an extra. Upstream sees the same requests it would
+see moments later from the client. ``upstream.prefetch_dependencies = false`` turns it off.
+"""
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from mirror.db import queries
+from mirror.errors import MirrorError
+from mirror.names import normalize
+from mirror.services import publish, sync
+from mirror.services.context import Services
+
+log = logging.getLogger(__name__)
+
+# One metadata file naming hundreds of requirements is not a reason to read hundreds of pages.
+MAX_PER_FILE = 64
+_WORKERS = 2
+
+
+def dependencies(metadata: bytes) -> list[str]:
+    """The normalized names of the projects a distribution requires without any extra."""
+    message = BytesHeaderParser(policy=compat32).parsebytes(metadata)
+    names: list[str] = []
+    for value in message.get_all("Requires-Dist") or []:
+        try:
+            requirement = Requirement(str(value))
+        except InvalidRequirement:
+            continue
+        if requirement.marker is not None and "extra" in str(requirement.marker):
+            continue  # needed only when the client asks for that extra
+        name = normalize(requirement.name)
+        if name not in names:
+            names.append(name)
+    return names[:MAX_PER_FILE]
+
+
+class Prefetcher:
+    """First looks of dependencies on background threads of this process, each name once."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lock = threading.Lock()
+        self._queued: set[str] = set()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def after_metadata(self, metadata: bytes) -> None:
+        """Queue the first looks of the projects ``metadata`` requires that are not known yet."""
+        if not self._services.config.get("upstream", "prefetch_dependencies"):
+            return
+        with self._services.engine.connect() as conn:
+            unknown = [n for n in dependencies(metadata) if queries.get_page(conn, n) is None]
+        for name in unknown:
+            if self._services.rules.project_refusal(name):
+                continue
+            with self._lock:
+                if name in self._queued:
+                    continue
+                self._queued.add(name)
+                self._executor().submit(self._look, name)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Created in the process that uses it: a pool made before gunicorn forks has no threads.
+        if self._pool is None or self._pid != os.getpid():
+            self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="prefetch")
+            self._pid = os.getpid()
+        return self._pool
+
+    def _look(self, name: str) -> None:
+        try:
+            sync.first_look(self._services, name)
+            publish.publish_now(self._services, name)
+        except MirrorError as exc:
+            # Not upstream, refused, or upstream down: the client's own request will say so.
+            log.info("dependency not prefetched", extra={"project": name, "error": str(exc)})
+        except Exception:
+            log.exception("dependency prefetch failed", extra={"project": name})
+        finally:
+            with self._lock:
+                self._queued.discard(name)

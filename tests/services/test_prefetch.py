@@ -1,0 +1,93 @@
+"""Dependency look-ahead: a first look happens once, whoever asks first, and a file's metadata
+starts the first looks of the projects it requires."""
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from mirror.app import create_app
+from mirror.db import targets
+from mirror.services import sync
+from mirror.services.context import Services
+from mirror.services.prefetch import dependencies
+from tests.support.fake_upstream import FakeUpstream
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+METADATA = "/packages/app/app-1.0-py3-none-any.whl.metadata"
+
+
+def test_dependencies_are_the_unconditional_and_marker_requirements() -> None:
+    metadata = (
+        b"Metadata-Version: 2.1\nName: app\nVersion: 1.0\n"
+        b"Requires-Dist: Dep_A (>=1.0)\n"
+        b"Requires-Dist: dep-b[fast]>=2; python_version >= '3'\n"
+        b"Requires-Dist: only-for-dev; extra == 'dev'\n"
+        b"Requires-Dist: not a requirement !!\n"
+        b"Requires-Dist: dep.a<3\n"
+        b"\nDescription body: Requires-Dist: ignored\n"
+    )
+    assert dependencies(metadata) == ["dep-a", "dep-b"]
+
+
+def signed(services: Services, name: str) -> bool:
+    with services.engine.connect() as conn:
+        return targets.published_target(conn, f"simple/{name}/index.json") is not None
+
+
+def wait_until(check: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def release_app_and_deps(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    for name in ("dep-a", "dep-b"):
+        fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
+    fake_upstream.publish_release(
+        "app", "1.0", tmpdir=tmp_path / "app", upload_time=OLD, deps=["dep-a>=1", "dep-b"]
+    )
+
+
+def test_first_fetch_of_metadata_reads_the_required_projects_once(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    release_app_and_deps(fake_upstream, tmp_path)
+    assert client.get("/simple/app/").status_code == 200
+    assert client.get(METADATA).status_code == 200
+    # Signed without any client asking for them ...
+    assert wait_until(lambda: signed(services, "dep-a") and signed(services, "dep-b"), 30)
+    # ... and the client's requests do not read upstream again.
+    assert client.get("/simple/dep-a/").status_code == 200
+    assert fake_upstream.hits("/simple/dep-a/") == fake_upstream.hits("/simple/dep-b/") == 1
+
+
+def test_no_look_ahead_when_turned_off(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    services = make_services(upstream={"prefetch_dependencies": False})
+    client = create_app(services.config, services).test_client()
+    release_app_and_deps(fake_upstream, tmp_path)
+    assert client.get("/simple/app/").status_code == 200
+    assert client.get(METADATA).status_code == 200
+    assert not wait_until(lambda: fake_upstream.hits("/simple/dep-a/") > 0, 2)
+
+
+def test_concurrent_first_looks_read_upstream_once(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    threads = [
+        threading.Thread(target=sync.first_look, args=(services, "demo")) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert fake_upstream.hits("/simple/demo/") == 1
