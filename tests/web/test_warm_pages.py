@@ -1,10 +1,14 @@
 """The warm page layer in front of Flask: same answers as the Flask view, and only when safe."""
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
@@ -15,9 +19,11 @@ from mirror.storage import blob_key
 from mirror.web import simple
 from mirror.web.page_bytes import PageBytes
 from mirror.web.warm_pages import WarmPages
+from tests.support.fake_upstream import FakeUpstream
 from tests.web.conftest import Tokens
 
 JSON = "application/vnd.pypi.simple.v1+json"
+OLD = datetime.now(UTC) - timedelta(days=30)
 ASKS = [
     {},
     {"Accept": JSON},
@@ -161,3 +167,34 @@ def test_page_bytes_check_the_digest_and_keep_to_the_budget(services: Services) 
     services.blobs.put_bytes(blob_key(wrong), b"not the page")
     with pytest.raises(StorageError, match="does not match its digest"):
         kept.get(services.blobs, wrong)
+
+
+def test_warm_pages_under_gunicorn_keep_alive_head_and_not_modified(
+    start_mirror,  # type: ignore[no-untyped-def]
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    mirror = start_mirror()
+    pool = urllib3.PoolManager(maxsize=1, retries=False, timeout=30)
+    url = f"{mirror.url}/simple/demo/"
+    first = pool.request("GET", url, headers={"Accept": JSON})
+    assert first.status == 200
+    # Enough requests on one connection that both workers have answered warm from memory.
+    for _ in range(20):
+        again = pool.request("GET", url, headers={"Accept": JSON})
+        assert again.status == 200 and again.data == first.data
+    head = pool.request("HEAD", url, headers={"Accept": JSON})
+    assert head.status == 200 and head.data == b""
+    assert head.headers["Content-Length"] == str(len(first.data))
+    etag = first.headers["ETag"]
+    unchanged = pool.request("GET", url, headers={"Accept": JSON, "If-None-Match": etag})
+    assert unchanged.status == 304 and unchanged.data == b""
+    assert pool.request("GET", url).headers["Content-Type"] == "text/html; charset=utf-8"
+    metrics = mirror.get("/metrics").data.decode()
+    counted = re.search(
+        r'mirror_http_requests_total\{endpoint="simple.project_page",status="200"\} (\S+)', metrics
+    )
+    assert counted and float(counted.group(1)) == 23
+    logged = [line for line in mirror.logs().splitlines() if '"path": "/simple/demo/"' in line]
+    assert len(logged) == 24
