@@ -4,8 +4,8 @@ A blob's key is its sha256, so a cached copy never goes stale: a publish makes n
 page digest cache (``page_digests``) points at them, and the old copies age out of this one (least
 recently used first, within a byte budget). Bytes are checked against their digest once, when
 they are read, so a damaged blob is never served from memory. Pages over ``MAX_PAGE`` are not
-kept (and remembered as such, so they are not read again to learn it); they are served from the
-store per request.
+kept (and remembered as such, so they are not read again to learn it, up to ``MAX_TOO_LARGE``
+digests); they are served from the store per request.
 """
 
 import hashlib
@@ -15,10 +15,12 @@ from collections import OrderedDict
 from mirror.errors import StorageError
 from mirror.storage import BlobStore, blob_key
 
-# Per worker process. The largest pages (projects with thousands of files) are about 1-2 MB of
-# JSON; 64 MB holds every page a mirror of a few hundred projects serves warm.
-BUDGET = 64 << 20
+# Per worker process, within issue 7's 200 MB per worker. The largest pages (projects with
+# thousands of files) are about 1-2 MB of JSON; most are a few KB.
+BUDGET = 32 << 20
 MAX_PAGE = 4 << 20
+# Forgetting costs one more size check; remembering without end would grow with every publish.
+MAX_TOO_LARGE = 1024
 
 
 class PageBytes:
@@ -49,6 +51,8 @@ class PageBytes:
         data = self._read(store, sha256)
         with self._lock:
             if data is None:
+                if len(self._too_large) >= MAX_TOO_LARGE:
+                    self._too_large.clear()
                 self._too_large.add(sha256)
             elif sha256 not in self._pages:
                 self._pages[sha256] = data

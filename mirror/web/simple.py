@@ -103,8 +103,7 @@ def page_answer(
     store)."""
     if "HTTP_RANGE" in environ:
         return None
-    as_json, content_type = negotiate(environ)
-    digest = signed[index_json_path(name) if as_json else index_html_path(name)]
+    digest, content_type = _chosen_page(name, signed, environ)
     body = PAGE_BYTES.get(mirror.blobs, digest)
     if body is None:
         return None
@@ -120,6 +119,12 @@ def page_answer(
         return PageAnswer(304, headers, b"")
     headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     return PageAnswer(200, headers, body)
+
+
+def _chosen_page(name: str, signed: dict[str, str], environ: dict[str, Any]) -> tuple[str, str]:
+    """(sha256, Content-Type) of the page the request negotiates."""
+    as_json, content_type = negotiate(environ)
+    return signed[index_json_path(name) if as_json else index_html_path(name)], content_type
 
 
 @blueprint.get("/simple/")
@@ -144,8 +149,7 @@ def project_page(project: str) -> BaseResponse:
     answer = page_answer(services(), name, signed, request.environ)
     if answer is not None:
         return Response(answer.body, status=answer.status, headers=answer.headers)
-    as_json, content_type = negotiate(request.environ)
-    digest = signed[index_json_path(name) if as_json else index_html_path(name)]
+    digest, content_type = _chosen_page(name, signed, request.environ)
     return _vary(send_blob(blob_key(digest), digest, content_type, cache=PAGE_CACHE))
 
 
