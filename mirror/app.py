@@ -6,6 +6,7 @@ from mirror.config import Config, load_config
 from mirror.services.context import Services
 from mirror.services.prefetch import Prefetcher
 from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple, tuf
+from mirror.web.warm_pages import WarmPages
 
 
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
@@ -21,4 +22,6 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     errors.init_app(app)
     metrics.init_app(app)
     downloads.init_app(app)
+    # Warm project pages are answered before Flask builds a request (issue 7).
+    app.wsgi_app = WarmPages(services, app.wsgi_app)  # type: ignore[method-assign]
     return app

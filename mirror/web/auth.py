@@ -25,7 +25,7 @@ REALM = "signed-mirror"
 # Reachable without credentials whatever anonymous_read says: probes, the API's description,
 # and the review UI, which signs people in itself.
 _OPEN_ENDPOINTS = {"health.healthz", "health.readyz", "metrics.metrics", "api.openapi"}
-_SECURITY_HEADERS = {
+SECURITY_HEADERS = {
     # No inline script or style anywhere; pages, CSS and images only from the mirror itself.
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -36,6 +36,9 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+# Every answer depends on who asks (a credential may be refused), so caches must key on it.
+ALWAYS_VARY = "Authorization"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,11 +113,11 @@ def needs(scope: Scope) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 def _secure_headers(response: Response) -> Response:
-    for name, value in _SECURITY_HEADERS.items():
+    for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if "Authorization" in request.headers and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "private"
-    response.vary.add("Authorization")
+    response.vary.add(ALWAYS_VARY)
     return response
 
 

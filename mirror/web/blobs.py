@@ -22,17 +22,19 @@ STREAM_CHUNK = 256 << 10
 
 
 def send_blob(
-    key: str, sha256: str, mimetype: str, *, cache: str, allow_redirect: bool = False
+    key: str, sha256: str, content_type: str, *, cache: str, allow_redirect: bool = False
 ) -> Response:
-    """The blob ``key`` as a response. ``allow_redirect``: may answer with a presigned URL."""
+    """The blob ``key`` as a response. ``allow_redirect``: may answer with a presigned URL.
+
+    ``content_type`` is sent as given (werkzeug's ``mimetype`` would add a second charset).
+    """
     store = services().blobs
     path = store.local_path(key)
     if path is not None:
         if "Range" not in request.headers:
-            return _send_whole(str(path), sha256, mimetype, cache)
-        response = send_file(
-            path, mimetype=mimetype, etag=sha256, conditional=True, max_age=None, last_modified=None
-        )
+            return _send_whole(str(path), sha256, content_type, cache)
+        response = send_file(path, etag=sha256, conditional=True, max_age=None, last_modified=None)
+        response.headers["Content-Type"] = content_type
         response.headers["Cache-Control"] = cache
         return response
     url = store.presigned_url(key) if allow_redirect else None
@@ -41,17 +43,17 @@ def send_blob(
         # The URL expires within minutes: a cache must not keep the redirect like the file.
         response.headers["Cache-Control"] = "no-store"
         return response
-    response = _stream(key, sha256, mimetype)
+    response = _stream(key, sha256, content_type)
     response.headers["Cache-Control"] = cache
     return response
 
 
-def _stream(key: str, sha256: str, mimetype: str) -> Response:
+def _stream(key: str, sha256: str, content_type: str) -> Response:
     stream = services().blobs.open(key)
     size = stream.seek(0, 2)
     stream.seek(0)
     body = FileWrapper(stream, STREAM_CHUNK)
-    response = Response(body, mimetype=mimetype, direct_passthrough=True)
+    response = Response(body, content_type=content_type, direct_passthrough=True)
     response.content_length = size
     response.set_etag(sha256)
     response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
@@ -60,11 +62,11 @@ def _stream(key: str, sha256: str, mimetype: str) -> Response:
     return response
 
 
-def _send_whole(path: str, sha256: str, mimetype: str, cache: str) -> Response:
+def _send_whole(path: str, sha256: str, content_type: str, cache: str) -> Response:
     headers = {"ETag": f'"{sha256}"', "Cache-Control": cache, "Accept-Ranges": "bytes"}
     if "If-None-Match" in request.headers and request.if_none_match.contains(sha256):
         return Response(status=304, headers=headers)
     handle = open(path, "rb")  # noqa: SIM115 - closed by the server when the response ends
     headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
     body = wrap_file(request.environ, handle)
-    return Response(body, mimetype=mimetype, headers=headers, direct_passthrough=True)
+    return Response(body, content_type=content_type, headers=headers, direct_passthrough=True)

@@ -87,11 +87,15 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    endpoint = request.endpoint or "unknown"
-    REQUESTS.labels(endpoint, str(response.status_code)).inc()
-    if "started" in g:
-        LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
+    record(request.endpoint or "unknown", response.status_code, g.get("started"))
     return response
+
+
+def record(endpoint: str, status: int, started: float | None) -> None:
+    """Count one answered request; ``started``: its ``time.perf_counter()`` at arrival."""
+    REQUESTS.labels(endpoint, str(status)).inc()
+    if started is not None:
+        LATENCY.labels(endpoint).observe(time.perf_counter() - started)
 
 
 def init_app(app: Flask) -> None:

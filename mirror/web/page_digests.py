@@ -21,13 +21,15 @@ from urllib.parse import quote
 from sqlalchemy import Engine
 
 V = TypeVar("V")
-Loader = Callable[[str], V | None]
+# Called with the engine the cache belongs to, so one module-level loader serves every app.
+Loader = Callable[[Engine, str], V | None]
 
 
 class PageDigests(Generic[V]):
     """``load(project)`` results, cached until the next commit to ``engine``'s database."""
 
     def __init__(self, engine: Engine, load: Loader[V]) -> None:
+        self._engine = engine
         self._load = load
         self._marker = _open_marker(engine)
         self._lock = threading.Lock()
@@ -37,7 +39,7 @@ class PageDigests(Generic[V]):
     def get(self, project: str) -> V | None:
         """The project's value, or None (not cached: the next call asks again)."""
         if self._marker is None:
-            return self._load(project)
+            return self._load(self._engine, project)
         with self._lock:
             version = self._marker.execute("PRAGMA data_version").fetchone()[0]
             if version != self._version:
@@ -45,7 +47,7 @@ class PageDigests(Generic[V]):
                 self._version = version
             value = self._values.get(project)
         if value is None:
-            value = self._load(project)
+            value = self._load(self._engine, project)
             if value is not None:
                 with self._lock:
                     if self._version == version:

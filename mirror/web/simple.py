@@ -1,21 +1,33 @@
-"""The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen by Accept or ?format=."""
+"""The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen by Accept or ?format=.
+
+A warm project page is answered by ``page_answer`` from the signed bytes kept in memory; the
+WSGI layer in ``warm_pages`` calls it before Flask runs, and the Flask view below calls it too,
+so both paths negotiate and answer with the same headers.
+"""
 
 import functools
 import logging
-from typing import TypeVar
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, redirect, request
+from sqlalchemy import Engine
 from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
+from werkzeug.http import parse_accept_header, parse_etags
 from werkzeug.wrappers import Response as BaseResponse
 
 from mirror.db import queries, targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, publish, sync
+from mirror.services.context import Services
 from mirror.storage import blob_key
 from mirror.web import page_digests, services
+from mirror.web.auth import ALWAYS_VARY, SECURITY_HEADERS
 from mirror.web.blobs import send_blob
+from mirror.web.page_bytes import PageBytes
 from tuf_repo.bins import index_html_path, index_json_path
 
 log = logging.getLogger(__name__)
@@ -31,13 +43,24 @@ _OFFERED = [
 ]
 # Pages change only when the mirror publishes; clients may reuse them briefly and revalidate.
 PAGE_CACHE = "max-age=60, must-revalidate"
+PAGE_VARY = f"Accept, {ALWAYS_VARY}"
+# This process's copies of signed page blobs, by sha256 (content-addressed: never stale).
+PAGE_BYTES = PageBytes()
 
 
-def _wants_json() -> tuple[bool, str]:
+def negotiate(environ: dict[str, Any]) -> tuple[bool, str]:
     """(JSON?, Content-Type to answer with), from ?format= first, then Accept (PEP 691)."""
-    # An unencoded "+" in the query arrives as a space; take it back.
-    requested = request.args.get("format", "").replace(" ", "+")
-    return _negotiate(requested, request.headers.get("Accept", ""))
+    query = environ.get("QUERY_STRING", "")
+    return _negotiate(requested_format(query) if query else "", environ.get("HTTP_ACCEPT", ""))
+
+
+def requested_format(query: str) -> str:
+    """The first ``format`` query value, as ``request.args`` reads it."""
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "format":
+            # An unencoded "+" in the query arrives as a space; take it back.
+            return value.replace(" ", "+")
+    return ""
 
 
 # issue 7 (bench): clients send a handful of distinct Accept headers; parse each once.
@@ -58,12 +81,58 @@ def _vary(response: _R) -> _R:
     return response
 
 
+@dataclass(frozen=True)
+class PageAnswer:
+    """A complete answer for a project page; ``body`` is the page even for HEAD (the server
+    drops it)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def status_line(self) -> str:
+        return f"{self.status} {HTTPStatus(self.status).phrase}"
+
+
+def page_answer(
+    mirror: Services, name: str, signed: dict[str, str], environ: dict[str, Any]
+) -> PageAnswer | None:
+    """The page ``signed`` lists for ``name``, as the request negotiates it, from memory; None
+    when the request asks for a range or the page is too large to keep (serve it from the
+    store)."""
+    if "HTTP_RANGE" in environ:
+        return None
+    digest, content_type = _chosen_page(name, signed, environ)
+    body = PAGE_BYTES.get(mirror.blobs, digest)
+    if body is None:
+        return None
+    headers = [
+        ("ETag", f'"{digest}"'),
+        ("Cache-Control", PAGE_CACHE),
+        ("Accept-Ranges", "bytes"),
+        ("Vary", PAGE_VARY),
+        *SECURITY_HEADERS.items(),
+    ]
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match and parse_etags(if_none_match).contains(digest):
+        return PageAnswer(304, headers, b"")
+    headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    return PageAnswer(200, headers, body)
+
+
+def _chosen_page(name: str, signed: dict[str, str], environ: dict[str, Any]) -> tuple[str, str]:
+    """(sha256, Content-Type) of the page the request negotiates."""
+    as_json, content_type = negotiate(environ)
+    return signed[index_json_path(name) if as_json else index_html_path(name)], content_type
+
+
 @blueprint.get("/simple/")
 def index() -> Response:
-    as_json, mimetype = _wants_json()
+    as_json, content_type = negotiate(request.environ)
     with services().engine.connect() as conn:
         names = queries.served_projects(conn)
-    response = Response(pages.render_index(names, as_json), mimetype=mimetype)
+    response = Response(pages.render_index(names, as_json), content_type=content_type)
     response.headers["Cache-Control"] = PAGE_CACHE
     return _vary(response)
 
@@ -77,9 +146,11 @@ def project_page(project: str) -> BaseResponse:
         query = f"?{request.query_string.decode()}" if request.query_string else ""
         return _vary(redirect(f"../{name}/{query}", code=301))
     signed = _page_for(name)
-    as_json, mimetype = _wants_json()
-    digest = signed[index_json_path(name) if as_json else index_html_path(name)]
-    return _vary(send_blob(blob_key(digest), digest, mimetype, cache=PAGE_CACHE))
+    answer = page_answer(services(), name, signed, request.environ)
+    if answer is not None:
+        return Response(answer.body, status=answer.status, headers=answer.headers)
+    digest, content_type = _chosen_page(name, signed, request.environ)
+    return _vary(send_blob(blob_key(digest), digest, content_type, cache=PAGE_CACHE))
 
 
 def _page_for(name: str) -> dict[str, str]:
@@ -92,13 +163,13 @@ def _page_for(name: str) -> dict[str, str]:
             extra={"project": name, "reason": refusal, "remote_addr": request.remote_addr},
         )
         raise NotFoundError(f"{name}: not available from this mirror")
-    signed = _signed_pages(name)
+    signed = signed_pages(services(), name)
     if signed is None:
         # A project's first request: read upstream now and publish, so the client gets an
         # answer in one go. Content inspection (downloads) is left to the scheduler's cycle.
         sync.first_look(services(), name)
         publish.publish_now(services(), name)
-        signed = _signed_pages(name)
+        signed = signed_pages(services(), name)
     if signed is None:
         with services().engine.connect() as conn:
             if queries.get_page(conn, name) is None:
@@ -107,14 +178,15 @@ def _page_for(name: str) -> dict[str, str]:
     return signed
 
 
-def _signed_pages(name: str) -> dict[str, str] | None:
+def signed_pages(mirror: Services, name: str) -> dict[str, str] | None:
+    """The project's pages as last signed (TUF target path -> sha256), or None (not yet)."""
     # issue 7 (bench): a warm page costs no query; the cache empties on any commit.
-    return page_digests.lookup(services().engine, name, _read_signed_pages)
+    return page_digests.lookup(mirror.engine, name, _read_signed_pages)
 
 
-def _read_signed_pages(name: str) -> dict[str, str] | None:
+def _read_signed_pages(engine: Engine, name: str) -> dict[str, str] | None:
     paths = (index_html_path(name), index_json_path(name))
-    with services().engine.connect() as conn:
+    with engine.connect() as conn:
         rows = [targets.published_target(conn, path) for path in paths]
     if any(row is None for row in rows):
         return None

@@ -83,9 +83,7 @@ def test_concurrent_first_looks_read_upstream_once(
     services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    threads = [
-        threading.Thread(target=sync.first_look, args=(services, "demo")) for _ in range(4)
-    ]
+    threads = [threading.Thread(target=sync.first_look, args=(services, "demo")) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

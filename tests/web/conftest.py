@@ -19,7 +19,9 @@ from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 
 OLD = datetime.now(UTC) - timedelta(days=30)
-FRESH = datetime.now(UTC) - timedelta(hours=5)
+# Fresh uploads are 5 h old when seeded (not at import: a long run would age them past the
+# tolerance the API tests allow).
+FRESH_AGE = timedelta(hours=5)
 KINDS = ("read", "review", "admin", "expired", "revoked")
 
 
@@ -62,9 +64,10 @@ def make_tokens(services: Services) -> Tokens:
 def seed(fake_upstream: FakeUpstream, services: Services, tmp_path: Path) -> None:
     """demo 1.0 (admitted) and 2.0 (quarantined), other 3.0 (quarantined)."""
     build = tmp_path / "build"
+    fresh = datetime.now(UTC) - FRESH_AGE
     fake_upstream.publish_release("demo", "1.0", tmpdir=build, upload_time=OLD)
-    fake_upstream.publish_release("demo", "2.0", tmpdir=build, upload_time=FRESH)
-    fake_upstream.publish_release("other", "3.0", tmpdir=build, upload_time=FRESH)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=build, upload_time=fresh)
+    fake_upstream.publish_release("other", "3.0", tmpdir=build, upload_time=fresh)
     for project in ("demo", "other"):
         sync.refresh(services, project)
 

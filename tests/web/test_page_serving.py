@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
 
 from mirror.app import create_app
 from mirror.scheduler import run_cycle
@@ -42,7 +43,8 @@ def test_page_lookup_loads_again_only_after_a_commit(
     files_on_page(client, "demo")
     loads: list[str] = []
 
-    def load(project: str) -> str:
+    def load(engine: Engine, project: str) -> str:
+        assert engine is services.engine
         loads.append(project)
         return f"digests of {project}"
 

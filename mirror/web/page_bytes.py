@@ -1,0 +1,73 @@
+"""Signed page blobs kept in memory, per process, so a warm page costs no file or S3 read.
+
+A blob's key is its sha256, so a cached copy never goes stale: a publish makes new digests, the
+page digest cache (``page_digests``) points at them, and the old copies age out of this one (least
+recently used first, within a byte budget). Bytes are checked against their digest once, when
+they are read, so a damaged blob is never served from memory. Pages over ``MAX_PAGE`` are not
+kept (and remembered as such, so they are not read again to learn it, up to ``MAX_TOO_LARGE``
+digests); they are served from the store per request.
+"""
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+from mirror.errors import StorageError
+from mirror.storage import BlobStore, blob_key
+
+# Per worker process, within issue 7's 200 MB per worker. The largest pages (projects with
+# thousands of files) are about 1-2 MB of JSON; most are a few KB.
+BUDGET = 32 << 20
+MAX_PAGE = 4 << 20
+# Forgetting costs one more size check; remembering without end would grow with every publish.
+MAX_TOO_LARGE = 1024
+
+
+class PageBytes:
+    """sha256 -> page bytes, least recently used out first, at most ``budget`` bytes."""
+
+    def __init__(self, budget: int = BUDGET, max_page: int = MAX_PAGE) -> None:
+        self._budget = budget
+        self._max_page = max_page
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._too_large: set[str] = set()
+
+    def get(self, store: BlobStore, sha256: str) -> bytes | None:
+        """The blob's bytes, or None when it is too large to keep (serve it from the store).
+
+        Raises:
+            NotFoundError: the blob is absent.
+            StorageError: the stored bytes do not match their digest.
+        """
+        with self._lock:
+            data = self._pages.get(sha256)
+            if data is not None:
+                self._pages.move_to_end(sha256)
+                return data
+            if sha256 in self._too_large:
+                return None
+        data = self._read(store, sha256)
+        with self._lock:
+            if data is None:
+                if len(self._too_large) >= MAX_TOO_LARGE:
+                    self._too_large.clear()
+                self._too_large.add(sha256)
+            elif sha256 not in self._pages:
+                self._pages[sha256] = data
+                self._size += len(data)
+                while self._size > self._budget:
+                    _, dropped = self._pages.popitem(last=False)
+                    self._size -= len(dropped)
+        return data
+
+    def _read(self, store: BlobStore, sha256: str) -> bytes | None:
+        with store.open(blob_key(sha256)) as stream:
+            if stream.seek(0, 2) > self._max_page:
+                return None
+            stream.seek(0)
+            data = stream.read()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise StorageError(f"page blob {sha256} does not match its digest")
+        return data

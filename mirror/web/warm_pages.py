@@ -1,0 +1,70 @@
+"""A WSGI layer in front of Flask that answers warm project pages itself (issue 7).
+
+A ``GET`` or ``HEAD`` of ``/simple/<normalized name>/`` whose pages are signed and kept in memory
+is answered here by ``simple.page_answer``, the function the Flask view uses, without building
+a Flask request: a warm page then costs about what gunicorn itself costs. It is counted in the
+same metrics (endpoint ``simple.project_page``) and appears in gunicorn's access log like any
+other request. Everything else goes to Flask unchanged: other paths, a name to redirect, a
+refused or cold project, a range, an error, and any request that carries a credential or needs one
+(anonymous reads off): Flask checks tokens on every request, so a revoked token fails on its
+next one.
+"""
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mirror.errors import MirrorError
+from mirror.names import is_valid_project_name, normalize
+from mirror.services.context import Services
+from mirror.web import metrics
+from mirror.web.simple import PageAnswer, page_answer, signed_pages
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+ENDPOINT = "simple.project_page"
+_PREFIX = "/simple/"
+
+
+class WarmPages:
+    """Wraps ``app`` (Flask's ``wsgi_app``) for the mirror ``services``."""
+
+    def __init__(self, services: Services, app: WSGIApp) -> None:
+        self._services = services
+        self._app = app
+        self._open = services.config.anonymous_read
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        started = time.perf_counter()
+        answer = self._answer(environ)
+        if answer is None:
+            return self._app(environ, start_response)
+        start_response(answer.status_line, answer.headers)
+        metrics.record(ENDPOINT, answer.status, started)
+        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [answer.body]
+
+    def _answer(self, environ: dict[str, Any]) -> PageAnswer | None:
+        if not self._open or "HTTP_AUTHORIZATION" in environ:
+            return None
+        if environ["REQUEST_METHOD"] not in {"GET", "HEAD"}:
+            return None
+        name = _project(environ.get("PATH_INFO", ""))
+        if name is None or self._services.rules.project_refusal(name):
+            return None
+        try:
+            signed = signed_pages(self._services, name)
+            return None if signed is None else page_answer(self._services, name, signed, environ)
+        except MirrorError:
+            return None  # Flask meets the same error and answers it as every view does
+
+
+def _project(path: str) -> str | None:
+    """The normalized project name of a ``/simple/<name>/`` path, else None (Flask decides)."""
+    if not path.startswith(_PREFIX) or not path.endswith("/"):
+        return None
+    name = path[len(_PREFIX) : -1]
+    if "/" in name or not is_valid_project_name(name) or normalize(name) != name:
+        return None
+    return name
