@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -89,6 +90,19 @@ def write_all(store: MetadataStore, files: Sequence[tuple[str, bytes]]) -> None:
         return
     for name, data in files:
         store.write(name, data)
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _sync_pool() -> ThreadPoolExecutor:
+    """This process's writer threads: starting a pool per batch cost more than the fsyncs."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():  # threads do not survive a fork
+            _pool = (os.getpid(), ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="tuf-sync"))
+        return _pool[1]
 
 
 def _check_versioned(name: str) -> None:
@@ -166,8 +180,9 @@ class DirectoryMetadataStore:
             _check_versioned(name)
         if not files:
             return
-        with ThreadPoolExecutor(min(_SYNC_THREADS, len(files))) as pool:
-            futures = [pool.submit(self._stage, data) for _, data in files]
+        pool = _sync_pool()
+        futures = [pool.submit(self._stage, data) for _, data in files]
+        wait(futures)
         staged = [f.result() for f in futures if f.exception() is None]
         try:
             for future in futures:

@@ -34,9 +34,11 @@ UPSTREAM_STATUS = "upstream"
 
 @dataclass(frozen=True)
 class Fetched:
-    """What one look at upstream gave: a new page, "unchanged", "gone", or an error."""
+    """What one look at upstream gave: a new page (and its parsed listing), "unchanged",
+    "gone", or an error."""
 
     page: Page | None = None
+    listing: Listing | None = None
     gone: bool = False
     error: str | None = None
 
@@ -143,7 +145,20 @@ def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
             _record_upstream(services, str(exc))
             raise
         return Fetched(error=str(exc))
-    return Fetched(page=page)
+    if page is None:
+        return Fetched()
+    # Parsed here, outside the write transaction: other processes' writers need not wait.
+    return Fetched(page=page, listing=_parse(project, page))
+
+
+def _parse(project: str, page: Page) -> Listing:
+    listing = parse_page(project, page.body, page.content_type, page.url)
+    if listing.skipped:
+        log.warning(
+            "skipped upstream entries",
+            extra={"project": project, "count": len(listing.skipped), "first": listing.skipped[0]},
+        )
+    return listing
 
 
 def _reconcile(services: Services, project: str, fetched: Fetched) -> ListingChanges:
@@ -175,8 +190,8 @@ def _apply_fetch(
         queries.update_project(conn, row.id, upstream_gone=True, checked_at=now, last_error=None)
     else:
         validators: dict[str, Any] = {}
-        if fetched.page is not None:  # None: upstream said 304 Not Modified
-            seen = _record_listing(conn, project, row, fetched.page, now)
+        if fetched.page is not None and fetched.listing is not None:  # None: 304 Not Modified
+            seen = _record_listing(conn, row, fetched.listing, now)
             validators = {"etag": fetched.page.etag, "last_modified": fetched.page.last_modified}
         queries.update_project(
             conn, row.id, checked_at=now, upstream_gone=False, last_error=None, **validators
@@ -185,15 +200,9 @@ def _apply_fetch(
 
 
 def _record_listing(
-    conn: Connection, project: str, row: Row[Any], page: Page, now: datetime
+    conn: Connection, row: Row[Any], listing: Listing, now: datetime
 ) -> ListingChanges:
     """Insert new files, update known ones, and mark the ones upstream no longer lists."""
-    listing: Listing = parse_page(project, page.body, page.content_type, page.url)
-    if listing.skipped:
-        log.warning(
-            "skipped upstream entries",
-            extra={"project": project, "count": len(listing.skipped), "first": listing.skipped[0]},
-        )
     known = {f.filename: f for f in queries.project_files(conn, row.id)}
     changes = ListingChanges()
     new_files = []
