@@ -12,6 +12,7 @@ the newest settled release is verified once as the continuity baseline.
 Not done here: fetching, verifying or inspecting anything, and the age check (``admission``).
 """
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -96,7 +97,10 @@ class Verdict:
     waiting: str | None = None
 
 
+# A large project lists thousands of files over a few hundred versions, sorted more than once.
+@functools.lru_cache(maxsize=8192)
 def version_key(version: str) -> tuple[int, Version | str]:
+    """Sort key, oldest first; a string that is no PEP 440 version sorts before every one."""
     try:
         return (1, Version(version))
     except InvalidVersion:

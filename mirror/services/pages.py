@@ -12,10 +12,10 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection, Row
 
 from mirror.db import queries
+from mirror.policy.checks import version_key
 from mirror.services import targets
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
@@ -59,17 +59,10 @@ def _file_entry(project: str, row: Row[Any]) -> dict[str, Any]:
     return entry
 
 
-def _version_key(version: str) -> tuple[int, Version | str]:
-    try:
-        return (0, Version(version))
-    except InvalidVersion:
-        return (1, version)
-
-
 def render(project: str, rows: Sequence[Row[Any]]) -> tuple[bytes, bytes]:
     """The project page as (HTML, JSON), from one list of file entries."""
     entries = [_file_entry(project, row) for row in rows]
-    versions = sorted({row.version for row in rows}, key=_version_key)
+    versions = sorted({row.version for row in rows}, key=version_key)
     return _render_html(project, entries), _render_json(project, versions, entries)
 
 
