@@ -1,9 +1,5 @@
 """The publish lock admits one publisher at a time (SQLite here; PostgreSQL in the scale tests)."""
 
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -11,6 +7,7 @@ import pytest
 
 from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.locks import LockBusy, publish_lock
+from tests.db.lock_holder import assert_the_lock_dies_with_its_holder
 
 
 def test_a_second_publisher_waits_or_gives_up(tmp_path: Path) -> None:
@@ -40,27 +37,4 @@ def test_a_second_publisher_waits_or_gives_up(tmp_path: Path) -> None:
 
 
 def test_the_lock_dies_with_the_process_holding_it(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    holder = textwrap.dedent(
-        f"""
-        import time
-        from mirror.db.engine import make_engine
-        from mirror.db.locks import publish_lock
-        with publish_lock(make_engine({url!r})):
-            print("holding", flush=True)
-            time.sleep(300)
-        """
-    )
-    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None and process.stdout.readline() == "holding\n"
-        engine = make_engine(url)
-        with pytest.raises(LockBusy), publish_lock(engine, wait=False):
-            pass
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
-        with publish_lock(engine, wait=False):  # the kernel released it with the process
-            pass
-    finally:
-        process.kill()
-        process.wait()
+    assert_the_lock_dies_with_its_holder(f"sqlite:///{tmp_path / 'm.db'}")

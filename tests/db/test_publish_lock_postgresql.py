@@ -1,9 +1,5 @@
 """The publish lock on PostgreSQL: an advisory lock that spans processes and dies with them."""
 
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +7,7 @@ import pytest
 
 from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.locks import LockBusy, publish_lock
+from tests.db.lock_holder import assert_the_lock_dies_with_its_holder
 
 pytestmark = pytest.mark.scaled
 
@@ -47,26 +44,4 @@ def test_a_second_publisher_gives_up_or_waits(postgres_url: str) -> None:
 
 def test_the_lock_dies_with_the_process_holding_it(postgres_url: str) -> None:
     migrate(make_engine(postgres_url))
-    holder = textwrap.dedent(
-        f"""
-        import sys, time
-        from mirror.db.engine import make_engine
-        from mirror.db.locks import publish_lock
-        with publish_lock(make_engine({postgres_url!r})):
-            print("holding", flush=True)
-            time.sleep(300)
-        """
-    )
-    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None and process.stdout.readline() == "holding\n"
-        engine = make_engine(postgres_url)
-        with pytest.raises(LockBusy), publish_lock(engine, wait=False):
-            pass
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
-        with publish_lock(engine):  # the server released it when the connection dropped
-            pass
-    finally:
-        process.kill()
-        process.wait()
+    assert_the_lock_dies_with_its_holder(postgres_url)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from securesystemslib.signer import CryptoSigner
+from tuf.ngclient import Updater
 
 from tuf_repo.bins import TargetChange
 from tuf_repo.keys import KeyRing
@@ -92,3 +94,16 @@ def root_bytes(store: MetadataStore, version: int = 1) -> bytes:
     data = store.read(f"{version}.root.json")
     assert data is not None
     return data
+
+
+def refreshed_updater(server: TufServer, tmp_path: Path) -> Updater:
+    """A plain python-tuf client of ``server`` trusting its version 1 root, refreshed."""
+    updater = Updater(
+        str(tmp_path / "meta"),
+        f"{server.url}/tuf/metadata/",
+        str(tmp_path / "dl"),
+        f"{server.url}/tuf/targets/",
+        bootstrap=root_bytes(server.store),
+    )
+    updater.refresh()
+    return updater

@@ -15,9 +15,8 @@ import pytest
 from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Targets
-from tuf.ngclient import Updater
 
-from tests.tuf_repo.support import TufServer, make_keyring, root_bytes
+from tests.tuf_repo.support import TufServer, make_keyring, refreshed_updater
 from tuf_repo.binmeta import BinMetadata, entry_text
 from tuf_repo.canonical import canonical, spliced_metadata_bytes
 from tuf_repo.errors import RepositoryStateError
@@ -157,14 +156,7 @@ def test_real_metadata_is_canonical_and_verifies(
     assert canonical(signed) == (encode_canonical(signed).encode(), True)
     assert Targets.from_dict(json.loads(md.signed_text())).targets[PATHS[-1]].length == 3
 
-    updater = Updater(
-        str(tmp_path / "meta"),
-        f"{server.url}/tuf/metadata/",
-        str(tmp_path / "dl"),
-        f"{server.url}/tuf/targets/",
-        bootstrap=root_bytes(server.store),
-    )
-    updater.refresh()
+    updater = refreshed_updater(server, tmp_path)
     for path in PATHS[:-1]:
         info = updater.get_targetinfo(path)
         assert info is not None, path

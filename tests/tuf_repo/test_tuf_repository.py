@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Root
-from tuf.ngclient import Updater
 
-from tests.tuf_repo.support import TufServer, make_keyring, root_bytes
+from tests.tuf_repo.support import TufServer, make_keyring, refreshed_updater, root_bytes
 from tuf_repo.bins import TargetChange, bin_for_path
 from tuf_repo.errors import MissingKeyError, RepositoryStateError, SigningError
 from tuf_repo.keys import KeyRing
@@ -91,14 +90,7 @@ def test_publish_then_plain_updater_downloads(
     assert result.published and result.bins == {"bin-88": 2}
     assert (result.snapshot_version, result.timestamp_version) == (2, 2)
 
-    updater = Updater(
-        str(tmp_path / "meta"),
-        f"{server.url}/tuf/metadata/",
-        str(tmp_path / "dl"),
-        f"{server.url}/tuf/targets/",
-        bootstrap=root_bytes(server.store),
-    )
-    updater.refresh()
+    updater = refreshed_updater(server, tmp_path)
     info = updater.get_targetinfo(WHEEL)
     assert info is not None
     path = updater.download_target(info, filepath=str(tmp_path / "demo.whl"))
