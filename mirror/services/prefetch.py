@@ -9,8 +9,9 @@ client's request then finds the page signed, or waits for the look in progress
 (``sync.first_look``) instead of repeating it.
 
 Only dependencies of files a client actually fetched, only projects the mirror has no page for,
-and only the requirements that apply without an extra. Upstream sees the same requests it would
-see moments later from the client. ``upstream.prefetch_dependencies = false`` turns it off.
+and only the requirements that apply without an extra. Upstream mostly sees the requests the
+client's own would cause moments later (a requirement behind another platform's marker is read
+too). ``upstream.prefetch_dependencies = false`` turns it off.
 """
 
 import logging

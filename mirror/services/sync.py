@@ -52,7 +52,8 @@ class ListingChanges:
 
 
 def refresh(services: Services, project: str, *, force: bool = False, inspect: bool = True) -> None:
-    """Fetch, reconcile, decide, gather evidence, decide again and re-render ``project``.
+    """Fetch and reconcile ``project``, gather the evidence its files need, then decide every
+    file and re-render.
 
     ``inspect`` False leaves content inspection (file downloads) to the scheduler: a page
     request answers without downloading the files inside their quarantine.
