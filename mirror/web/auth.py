@@ -54,7 +54,7 @@ def forbidden(needed: Scope) -> Response:
     return Response(f"this needs a {needed.label} token\n", status=403, mimetype="text/plain")
 
 
-def _presented_secret(header: str) -> str | None:
+def presented_secret(header: str) -> str | None:
     scheme, _, value = header.strip().partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer":
@@ -73,7 +73,7 @@ def _authenticate() -> Response | None:
     g.token_id = None
     header = request.headers.get("Authorization")
     if header is not None:
-        secret = _presented_secret(header)
+        secret = presented_secret(header)
         token = tokens.verify(services(), secret) if secret else None
         if token is None:
             return challenge()

@@ -4,10 +4,11 @@ A ``GET`` or ``HEAD`` of ``/simple/<normalized name>/`` whose pages are signed a
 is answered here by ``simple.page_answer``, the function the Flask view uses, without building
 a Flask request: a warm page then costs about what gunicorn itself costs. It is counted in the
 same metrics (endpoint ``simple.project_page``) and appears in gunicorn's access log like any
-other request. Everything else goes to Flask unchanged: other paths, a name to redirect, a
-refused or cold project, a range, an error, and any request that carries a credential or needs one
-(anonymous reads off): Flask checks tokens on every request, so a revoked token fails on its
-next one.
+other request. A credential is checked here as Flask checks it (``tokens.verify``, one indexed
+lookup per request, so a revoked token fails on its next request): a valid token is answered
+here too. Everything else goes to Flask unchanged: other paths, a name to redirect, a refused or
+cold project, a range, an error, a credential that does not verify, and a request without one
+when anonymous reads are off (Flask answers the 401).
 """
 
 import time
@@ -16,8 +17,11 @@ from typing import Any
 
 from mirror.errors import MirrorError
 from mirror.names import is_valid_project_name, normalize
+from mirror.services import tokens
 from mirror.services.context import Services
+from mirror.services.tokens import Scope
 from mirror.web import metrics
+from mirror.web.auth import presented_secret
 from mirror.web.simple import PageAnswer, page_answer, signed_pages
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -46,7 +50,7 @@ class WarmPages:
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [answer.body]
 
     def _answer(self, environ: dict[str, Any]) -> PageAnswer | None:
-        if not self._open or "HTTP_AUTHORIZATION" in environ:
+        if not self._may_read(environ.get("HTTP_AUTHORIZATION")):
             return None
         if environ["REQUEST_METHOD"] not in {"GET", "HEAD"}:
             return None
@@ -58,6 +62,13 @@ class WarmPages:
             return None if signed is None else page_answer(self._services, name, signed, environ)
         except MirrorError:
             return None  # Flask meets the same error and answers it as every view does
+
+    def _may_read(self, authorization: str | None) -> bool:
+        if authorization is None:
+            return self._open
+        secret = presented_secret(authorization)
+        token = tokens.verify(self._services, secret) if secret else None
+        return token is not None and token.allows(Scope.READ)
 
 
 def _project(path: str) -> str | None:
