@@ -59,13 +59,14 @@ def ready(conn: Connection) -> list[Row[Any]]:
 
 
 def unknown_lengths(conn: Connection) -> list[Row[Any]]:
-    """Queued additions whose length waits for their bytes: (project, path, sha256)."""
+    """Queued additions whose length waits for their bytes, oldest first:
+    (project, path, sha256)."""
     query = select(tuf_pending.c.project, tuf_pending.c.path, tuf_pending.c.sha256).where(
         tuf_pending.c.published_at.is_(None),
         tuf_pending.c.op == "add",
         tuf_pending.c.length.is_(None),
     )
-    return list(conn.execute(query.distinct()))
+    return list(conn.execute(query.order_by(tuf_pending.c.id)))
 
 
 def learn_length(conn: Connection, sha256: str, length: int) -> None:

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # About an hour of batches at one per scheduler minute: clients mid-refresh can still fetch
 # what a recent snapshot lists (design/tuf.md, "URL layout").
 SWEEP_KEEP_SNAPSHOTS = 60
+# A first look at a large project queues thousands of `.metadata` companions to fetch; beyond
+# this many per cycle they wait for later cycles, so the cycle's other work is not held up.
+FETCHES_PER_CYCLE = 500
 # Published queue rows are kept this long, for debugging what a batch contained.
 KEEP_PUBLISHED_ROWS = timedelta(days=7)
 
@@ -136,25 +139,35 @@ def publish_pending(
 
 
 def _learn_lengths(services: Services) -> None:
-    """Give queued files of unknown length theirs, fetching the bytes first where the blob
-    store lacks them, so the next batch can sign them."""
+    """Give queued files of unknown length theirs, oldest first, fetching the bytes first where
+    the blob store lacks them (at most ``FETCHES_PER_CYCLE``), so the next batch can sign them."""
     with services.engine.connect() as conn:
         unknown = db.unknown_lengths(conn)
+    learned: dict[str, int] = {}
+    fetches = 0
     for change in unknown:
         key = blob_key(change.sha256)
-        try:
-            if not services.blobs.exists(key):
-                _fetch(services, change)
-        except MirrorError as exc:
-            log.warning(
-                "cannot fetch a file to sign; it waits for the next cycle",
-                extra={"project": change.project, "target": change.path, "error": str(exc)},
-            )
+        if change.sha256 in learned:
             continue
+        if not services.blobs.exists(key):
+            if fetches == FETCHES_PER_CYCLE:
+                break
+            fetches += 1
+            try:
+                _fetch(services, change)
+            except MirrorError as exc:
+                log.warning(
+                    "cannot fetch a file to sign; it waits for the next cycle",
+                    extra={"project": change.project, "target": change.path, "error": str(exc)},
+                )
+                continue
         size = services.blobs.size(key)
         if size is not None:
-            with writing(services.engine) as conn:
-                db.learn_length(conn, change.sha256, size)
+            learned[change.sha256] = size
+    if learned:
+        with writing(services.engine) as conn:
+            for sha256, size in learned.items():
+                db.learn_length(conn, sha256, size)
 
 
 def _fetch(services: Services, change: Row[Any]) -> None:

@@ -131,6 +131,25 @@ def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
     assert signed_bytes(up, companion, tmp_path / "m") == data
 
 
+def test_the_scheduler_fetches_a_bounded_number_of_companions_per_cycle_oldest_first(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
+        sync.refresh(services, name, inspect=False)
+    monkeypatch.setattr(publish, "FETCHES_PER_CYCLE", 2)
+
+    def waiting() -> list[str]:
+        with services.engine.connect() as conn:
+            return [row.project for row in targets.unknown_lengths(conn)]
+
+    assert waiting() == ["alpha", "beta", "gamma"]  # each wheel's .metadata companion
+    publish.publish_pending(services)
+    assert waiting() == ["gamma"]
+    publish.publish_pending(services)
+    assert waiting() == []
+
+
 @pytest.mark.parametrize("step", ["bins-written", "snapshot-written", "timestamp-written"])
 def test_a_crash_at_any_step_leaves_valid_metadata_and_the_next_publish_completes(
     services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path, step: str
