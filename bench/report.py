@@ -150,6 +150,13 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _page_metric(
+    pages: dict[str, Any], servers: list[str], fmt: str, clients: str, key: str
+) -> list[float]:
+    """One page figure per server, 0 where a server was not measured."""
+    return [pages[s].get(fmt, {}).get(clients, {}).get(key, 0) for s in servers]
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -165,7 +172,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         axes[0][0],
         servers,
         {
-            f"{fmt} @{c}": [pages[s].get(fmt, {}).get(c, {}).get("rps", 0) for s in servers]
+            f"{fmt} @{c}": _page_metric(pages, servers, fmt, c, "rps")
             for fmt in ("html", "json")
             for c in ("8", "32")
         },
@@ -176,7 +183,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         axes[0][1],
         servers,
         {
-            f"{fmt} @32": [pages[s].get(fmt, {}).get("32", {}).get("p99_ms", 0) for s in servers]
+            f"{fmt} @32": _page_metric(pages, servers, fmt, "32", "p99_ms")
             for fmt in ("html", "json")
         },
         "page p99 latency at 32 clients, ms (log)",
@@ -186,9 +193,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         axes[0][2],
         servers,
         {
-            f"{fmt} @32": [
-                pages[s].get(fmt, {}).get("32", {}).get("cpu_ms_per_request", 0) for s in servers
-            ]
+            f"{fmt} @32": _page_metric(pages, servers, fmt, "32", "cpu_ms_per_request")
             for fmt in ("html", "json")
         },
         "server CPU per page request, ms (log)",
