@@ -4,6 +4,7 @@ from flask import Flask
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
+from mirror.services.deferred_publish import DeferredPublisher
 from mirror.services.prefetch import Prefetcher
 from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple, tuf
 from mirror.web.warm_pages import WarmPages
@@ -14,7 +15,9 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app = Flask(__name__)
     services = services or Services.from_config(config or load_config())
     app.extensions["mirror"] = services
-    app.extensions["prefetch"] = Prefetcher(services)
+    deferred = DeferredPublisher(services)
+    app.extensions["deferred_publish"] = deferred
+    app.extensions["prefetch"] = Prefetcher(services, deferred)
     app.url_map.strict_slashes = True
     for module in (simple, packages, tuf, health, metrics, api, admin):
         app.register_blueprint(module.blueprint)

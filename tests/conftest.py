@@ -22,6 +22,7 @@ from mirror.app import create_app
 from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.context import Services
+from mirror.services.deferred_publish import DeferredPublisher
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.fixtures import (  # noqa: F401 (fixtures)
     _session_bucket,
@@ -36,6 +37,19 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures)
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
 VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def settled_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process apps finish the batch a request asks for before the request returns, so a
+    test reads one settled state; tests of the background batch itself undo this."""
+    soon = DeferredPublisher.soon
+
+    def soon_and_settle(self: DeferredPublisher) -> None:
+        soon(self)
+        assert self.wait_idle(60), "deferred publish did not finish"
+
+    monkeypatch.setattr(DeferredPublisher, "soon", soon_and_settle)
 
 
 @pytest.fixture(autouse=True)

@@ -82,6 +82,14 @@ def learn_length(conn: Connection, sha256: str, length: int) -> None:
     )
 
 
+def queued(conn: Connection, paths: Sequence[str]) -> bool:
+    """Whether a change to one of ``paths`` waits to be published."""
+    query = select(tuf_pending.c.id).where(
+        tuf_pending.c.published_at.is_(None), tuf_pending.c.path.in_(paths)
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def pending_count(conn: Connection) -> int:
     query = select(func.count()).where(tuf_pending.c.published_at.is_(None))
     return int(conn.execute(query).scalar_one())

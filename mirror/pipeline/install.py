@@ -19,11 +19,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+from tuf.api.metadata import TargetFile
 
 from mirror.errors import MirrorError
 from mirror.pipeline.mirror_api import MirrorApi
@@ -139,6 +142,10 @@ def _locked(cache: Path) -> Iterator[None]:
         yield
 
 
+# Seconds between lookups of a listed file's target: about a minute, the scheduler's cycle.
+LISTED_TARGET_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)
+
+
 class _Refused(Exception):
     """One requirement failed; the message says why."""
 
@@ -177,7 +184,7 @@ def _verify(
         raise _Refused(f"no file for this interpreter and platform{hashes} (has: {names})")
     target = f"packages/{pin.project}/{candidate.filename}"
     try:
-        info = client.download(target, wheelhouse / candidate.filename)
+        info = _download_listed(client, target, wheelhouse / candidate.filename)
     except TargetNotFoundError:
         raise _Refused(f"{candidate.filename} is not in the signed metadata") from None
     except TufRepoError as exc:
@@ -188,6 +195,19 @@ def _verify(
     page_url = f"{mirror.base_url}simple/{pin.project}/"
     publishers = api.publishers(candidate.provenance, page_url) if candidate.provenance else []
     return InstalledFile(pin.project, pin.version, candidate.filename, sha256, target, publishers)
+
+
+def _download_listed(client: MirrorClient, target: str, dest: Path) -> TargetFile:
+    """Download a file its signed page lists. A first look signs the page one batch before the
+    files' targets (``publish.publish_now``), so a missing target is looked up again in newer
+    snapshots for about a scheduler cycle before the file is refused."""
+    for delay in LISTED_TARGET_RETRIES:
+        try:
+            return client.download(target, dest)
+        except TargetNotFoundError:
+            time.sleep(delay)
+            client.refresh()
+    return client.download(target, dest)
 
 
 def _pip(

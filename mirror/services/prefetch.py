@@ -28,6 +28,7 @@ from mirror.errors import MirrorError
 from mirror.names import normalize
 from mirror.services import publish, sync
 from mirror.services.context import Services
+from mirror.services.deferred_publish import DeferredPublisher
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ def dependencies(metadata: bytes) -> list[str]:
 class Prefetcher:
     """First looks of dependencies on background threads of this process, each name once."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, deferred: DeferredPublisher) -> None:
         self._services = services
+        self._deferred = deferred
         self._lock = threading.Lock()
         self._queued: set[str] = set()
         self._pool: ThreadPoolExecutor | None = None
@@ -88,7 +90,8 @@ class Prefetcher:
     def _look(self, name: str) -> None:
         try:
             sync.first_look(self._services, name)
-            publish.publish_now(self._services, name)
+            publish.publish_now(self._services, name, pages_only=True)
+            self._deferred.soon()
         except MirrorError as exc:
             # Not upstream, refused, or upstream down: the client's own request will say so.
             log.info("dependency not prefetched", extra={"project": name, "error": str(exc)})

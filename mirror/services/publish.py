@@ -38,6 +38,7 @@ from mirror.services.targets import METADATA_SUFFIX
 from mirror.storage import BlobStore, blob_key
 from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
 from tuf_repo import publish as sign_batch
+from tuf_repo.bins import index_html_path, index_json_path
 from tuf_repo.repository import CrashHook, sweep
 from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
 
@@ -92,6 +93,7 @@ def publish_pending(
     fetch: bool = True,
     wait: bool = True,
     project: str | None = None,
+    pages_of: str | None = None,
     crash_hook: CrashHook | None = None,
 ) -> PublishReport:
     """Sign everything queued (and ready) as one batch.
@@ -102,6 +104,8 @@ def publish_pending(
         wait: wait for another publisher instead of raising ``LockBusy``.
         project: sign only if some of this project's changes are still queued (and ready) once
             the lock is held: concurrent first looks then share the batch of whoever signs next.
+        pages_of: sign only this project's queued pages; its files' targets follow in the
+            next batch (``publish_now``).
         crash_hook: test seam passed to ``tuf_repo.publish``.
 
     Raises:
@@ -110,12 +114,15 @@ def publish_pending(
     """
     if fetch:
         _learn_lengths(services)
+    if pages_of is not None and not _pages_queued(services, pages_of):
+        return PublishReport(0, 0)  # without waiting for the lock a long batch may hold
     keys = load_keys(services.config, offline=False)
     with publish_lock(services.engine, wait=wait):
         with services.engine.connect() as conn:
-            ready = [Pending.of(r) for r in db.ready(conn)]
-            deferred = db.pending_count(conn) - len(ready)
-        if not ready or (project is not None and all(c.project != project for c in ready)):
+            all_ready = [Pending.of(r) for r in db.ready(conn)]
+            deferred = db.pending_count(conn) - len(all_ready)
+        ready = _chosen(all_ready, project, pages_of)
+        if not ready:
             return PublishReport(0, deferred)
         # Only a path's last change counts (an add then a block is a removal).
         changes = [c.change() for c in {c.path: c for c in ready}.values()]
@@ -136,6 +143,24 @@ def publish_pending(
         },
     )
     return PublishReport(len(ready), deferred, result.snapshot_version)
+
+
+def _chosen(ready: list[Pending], project: str | None, pages_of: str | None) -> list[Pending]:
+    """The ready changes this batch signs (see ``publish_pending``)."""
+    if pages_of is not None:
+        return [c for c in ready if c.path in _page_paths(pages_of)]
+    if project is not None and all(c.project != project for c in ready):
+        return []
+    return ready
+
+
+def _page_paths(project: str) -> tuple[str, str]:
+    return index_html_path(project), index_json_path(project)
+
+
+def _pages_queued(services: Services, project: str) -> bool:
+    with services.engine.connect() as conn:
+        return db.queued(conn, _page_paths(project))
 
 
 def _learn_lengths(services: Services) -> None:
@@ -195,16 +220,26 @@ def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
                 pages.publish_pages(conn, blobs, project.id, name, now)
 
 
-def publish_now(services: Services, project: str | None = None) -> PublishReport | None:
+def publish_now(
+    services: Services, project: str | None = None, *, pages_only: bool = False
+) -> PublishReport | None:
     """Publish what is queued, if this process can sign; never downloads.
 
     A web request that changed what is served (a project's first look, a file's first
     download) calls this so its client's next read sees the change; with ``project``, only
     while that project still has changes queued. Where the keys are not (a scaled-out web
     node), the worker's next cycle publishes instead.
+
+    ``pages_only``: sign just the project's new pages, a batch of two targets
+    whatever the number of files they list, and leave the files' targets to the next batch
+    (``DeferredPublisher``). A client reading the page gets it without waiting for thousands of
+    file targets; pip and uv check each file against the page's sha256, and the pipeline
+    client (``mirror install``) waits for the next snapshot when a file listed on a signed page
+    is not a target yet.
     """
     try:
-        return publish_pending(services, fetch=False, project=project)
+        pages_of = project if pages_only else None
+        return publish_pending(services, fetch=False, project=project, pages_of=pages_of)
     except (SigningError, LockBusy) as exc:
         log.info("not publishing from this process", extra={"error": str(exc)})
         return None

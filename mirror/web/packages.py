@@ -5,7 +5,7 @@ from flask import Blueprint, Response
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, publish
-from mirror.web import downloads, prefetcher, services
+from mirror.web import deferred_publisher, downloads, prefetcher, services
 from mirror.web.blobs import send_blob
 
 blueprint = Blueprint("packages", __name__)
@@ -36,9 +36,10 @@ def distribution(project: str, filename: str) -> Response:
         blob = files.distribution(services(), row)
     finally:
         if not row.cached:
-            # A first download changes the page (its PEP 658 metadata hash, or the file
-            # rejected for a digest mismatch): sign the new page now.
-            publish.publish_now(services(), project)
+            # A first download may change the page (its PEP 658 metadata hash, or the file
+            # rejected for a digest mismatch): sign the new page now, the file's target soon.
+            publish.publish_now(services(), project, pages_only=True)
+            deferred_publisher().soon()
     response = send_blob(
         blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
     )

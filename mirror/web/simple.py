@@ -24,7 +24,7 @@ from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, publish, sync
 from mirror.services.context import Services
 from mirror.storage import blob_key
-from mirror.web import page_digests, services
+from mirror.web import deferred_publisher, page_digests, services
 from mirror.web.auth import ALWAYS_VARY, SECURITY_HEADERS
 from mirror.web.blobs import send_blob
 from mirror.web.page_bytes import PageBytes
@@ -168,7 +168,8 @@ def _page_for(name: str) -> dict[str, str]:
         # A project's first request: read upstream now and publish, so the client gets an
         # answer in one go. Content inspection (downloads) is left to the scheduler's cycle.
         sync.first_look(services(), name)
-        publish.publish_now(services(), name)
+        publish.publish_now(services(), name, pages_only=True)
+        deferred_publisher().soon()
         signed = signed_pages(services(), name)
     if signed is None:
         with services().engine.connect() as conn:

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from packaging.tags import sys_tags
 
+from mirror.pipeline import install as install_module
 from mirror.pipeline.install import InstallError, InstallOptions, install, parse_index_url
 from mirror.pipeline.mirror_api import MirrorApi
 from mirror.pipeline.requirements import RequirementsError, read_pins
 from mirror.pipeline.sbom import InstalledFile, component
 from mirror.pipeline.selection import choose, release_files
+from tuf_repo.errors import TargetNotFoundError
 
 SHA = "a" * 64
 
@@ -156,3 +158,33 @@ def test_publisher_identity_goes_into_the_sbom(
     properties = {p.name: p.value for p in component(item).properties}
     assert properties["signed-mirror:publisher:repository"] == "acme/demo"
     assert properties["signed-mirror:tuf-target"] == "packages/demo/demo-1.0.whl"
+
+
+class _NextSnapshotClient:
+    """A MirrorClient whose target appears after ``refreshes`` refreshes."""
+
+    def __init__(self, refreshes: int) -> None:
+        self.missing_for = refreshes
+        self.refreshes = 0
+
+    def download(self, target: str, dest: Path) -> str:
+        if self.refreshes < self.missing_for:
+            raise TargetNotFoundError(f"{target}: not found in signed metadata")
+        return target
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+
+
+def test_a_listed_file_is_looked_up_again_in_newer_snapshots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first look signs the page a batch before the files' targets.
+    monkeypatch.setattr(install_module, "LISTED_TARGET_RETRIES", (0, 0, 0))
+    late = _NextSnapshotClient(refreshes=2)
+    assert install_module._download_listed(late, "packages/a/a.whl", tmp_path) == "packages/a/a.whl"  # type: ignore[arg-type]
+    assert late.refreshes == 2
+    never = _NextSnapshotClient(refreshes=99)
+    with pytest.raises(TargetNotFoundError):
+        install_module._download_listed(never, "packages/a/a.whl", tmp_path)  # type: ignore[arg-type]
+    assert never.refreshes == 3

@@ -19,6 +19,7 @@ from mirror.db.schema import tuf_pending
 from mirror.scheduler import run_cycle
 from mirror.services import publish, review, signing, sync
 from mirror.services.context import Services
+from mirror.services.deferred_publish import DeferredPublisher
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
@@ -27,6 +28,8 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 WHEEL = "demo-1.0-py3-none-any.whl"
 SECOND = "second-1.0-py3-none-any.whl"
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+# The background publisher as it runs, before the suite's fixture makes it settle at once.
+DEFERRED_SOON = DeferredPublisher.soon
 
 
 @pytest.fixture
@@ -114,6 +117,47 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
     assert not signed("gamma")
     report = publish.publish_now(services, "gamma")
     assert report is not None and report.published > 0 and signed("gamma")
+
+
+def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = []
+    monkeypatch.setattr(DeferredPublisher, "soon", lambda self: asked.append(self))
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
+    client = create_app(services.config, services).test_client()
+    page = client.get("/simple/demo/", headers=JSON)
+    assert page.status_code == 200 and WHEEL in page.text
+    with services.engine.connect() as conn:
+        assert set(targets.published(conn, "demo")) == {
+            "simple/demo/index.html",
+            "simple/demo/index.json",
+        }
+        queued = {c.path for c in targets.pending(conn, "demo")}
+    assert f"packages/demo/{WHEEL}" in queued and len(asked) == 1  # the follow-up was asked for
+    # The follow-up batch (here run by hand) signs the file the page lists.
+    report = publish.publish_now(services)
+    assert report is not None and report.published == len(queued) - 1  # the companion waits
+    up = updater(services, client, tmp_path / "client")
+    assert up.get_targetinfo(f"packages/demo/{WHEEL}") is not None
+
+
+def test_the_deferred_publisher_signs_what_is_queued_in_few_batches(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    publisher = DeferredPublisher(services)
+    for name in ("alpha", "beta", "gamma"):
+        fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
+        sync.refresh(services, name, inspect=False)
+    before = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
+    for _ in range(5):
+        DEFERRED_SOON(publisher)
+    assert publisher.wait_idle(30)
+    with services.engine.connect() as conn:
+        assert targets.ready(conn) == []
+        assert all(targets.published(conn, name) for name in ("alpha", "beta", "gamma"))
+    after = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
+    assert 1 <= after - before <= 2  # five requests: the batch in progress and one more
 
 
 def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(

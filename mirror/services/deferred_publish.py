@@ -1,0 +1,56 @@
+"""Sign what a first look left queued, on a background thread, soon after its client's answer.
+
+A first look signs the project's pages alone (``publish.publish_now(pages_only=True)``): two
+targets, where its files' targets touch every bin. The files' targets are signed here, in one
+batch for whatever several first looks queued meanwhile (uv reads many projects at once), while
+clients go on reading. A request made during a batch runs one more batch after it, so nothing
+queued waits for the scheduler's cycle unless this process cannot sign (a scaled-out web node)
+or dies first; then the worker's next cycle signs it, as it does every queued change.
+"""
+
+import logging
+import os
+import threading
+
+from mirror.services import publish
+from mirror.services.context import Services
+
+log = logging.getLogger(__name__)
+
+
+class DeferredPublisher:
+    """One background thread per process that publishes everything ready when asked."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._wanted = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    def soon(self) -> None:
+        """Publish everything ready after the batch in progress, if any."""
+        with self._lock:
+            # Started in the process that uses it: a thread made before gunicorn forks is gone.
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="deferred-publish", daemon=True).start()
+            self._idle.clear()
+            self._wanted.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every requested batch is done within ``timeout`` seconds (tests, shutdown)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                publish.publish_now(self._services)
+            except Exception:
+                log.exception("deferred publish failed; the scheduler's cycle retries")
+            with self._lock:
+                if not self._wanted.is_set():
+                    self._idle.set()
