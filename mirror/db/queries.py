@@ -322,3 +322,19 @@ def release_downloads(
         query = query.where(downloads.c.version == version)
     query = query.order_by(downloads.c.at.desc(), downloads.c.id.desc()).limit(limit)
     return list(conn.execute(query))
+
+
+def newest_with_metadata(conn: Connection, project: str) -> Row[Any] | None:
+    """The project's most recently uploaded admitted file that has PEP 658 metadata."""
+    query = (
+        select(files, projects.c.name.label("project"))
+        .join(projects, projects.c.id == files.c.project_id)
+        .where(
+            projects.c.name == project,
+            files.c.state == "admitted",
+            files.c.metadata_sha256.is_not(None),
+        )
+        .order_by(files.c.upload_time.desc(), files.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()

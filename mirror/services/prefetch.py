@@ -8,10 +8,15 @@ on a background thread, on the other core, while the client downloads and resolv
 client's request then finds the page signed, or waits for the look in progress
 (``sync.first_look``) instead of repeating it.
 
-Only dependencies of files a client actually fetched, only projects the mirror has no page for,
-and only the requirements that apply without an extra. Upstream mostly sees the requests the
-client's own would cause moments later (a requirement behind another platform's marker is read
-too). ``upstream.prefetch_dependencies = false`` turns it off.
+The look-ahead also runs on from a project a client reads for the first time, and from each
+project it reads itself: the newest admitted file's metadata (the release a resolver usually
+picks) names the next projects, down to ``MAX_DEPTH`` levels. pip's one-at-a-time chain of
+first looks then runs ahead of pip on the other core.
+
+Only projects the mirror has no page for, and only the requirements that apply without an
+extra. Upstream mostly sees the requests the client's own would cause moments later (a
+requirement behind another platform's marker is read too, and the newest release's when the
+client resolves an older one). ``upstream.prefetch_dependencies = false`` turns it off.
 """
 
 import logging
@@ -26,7 +31,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from mirror.db import queries
 from mirror.errors import MirrorError
 from mirror.names import normalize
-from mirror.services import publish, sync
+from mirror.services import files, publish, sync
 from mirror.services.context import Services
 from mirror.services.deferred_publish import DeferredPublisher
 
@@ -34,6 +39,9 @@ log = logging.getLogger(__name__)
 
 # One metadata file naming hundreds of requirements is not a reason to read hundreds of pages.
 MAX_PER_FILE = 64
+# Levels of requirements read ahead of a client: deep enough for the usual ML stack, bounded
+# where the newest release's requirements stop predicting what the client resolves.
+MAX_DEPTH = 4
 _WORKERS = 2
 
 
@@ -65,9 +73,15 @@ class Prefetcher:
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
 
-    def after_metadata(self, metadata: bytes) -> None:
-        """Queue the first looks of the projects ``metadata`` requires that are not known yet."""
-        if not self._services.config.get("upstream", "prefetch_dependencies"):
+    def after_first_look(self, name: str) -> None:
+        """Read ahead from a project a client has just read for the first time."""
+        if self._enabled():
+            self._executor().submit(self._read_ahead, name, 0)
+
+    def after_metadata(self, metadata: bytes, depth: int = 0) -> None:
+        """Queue the first looks of the projects ``metadata`` requires that are not known yet;
+        ``depth``: how many levels below a client's own request the metadata is."""
+        if not self._enabled():
             return
         with self._services.engine.connect() as conn:
             unknown = [n for n in dependencies(metadata) if queries.get_page(conn, n) is None]
@@ -78,7 +92,10 @@ class Prefetcher:
                 if name in self._queued:
                     continue
                 self._queued.add(name)
-                self._executor().submit(self._look, name)
+                self._executor().submit(self._look, name, depth + 1)
+
+    def _enabled(self) -> bool:
+        return bool(self._services.config.get("upstream", "prefetch_dependencies"))
 
     def _executor(self) -> ThreadPoolExecutor:
         # Created in the process that uses it: a pool made before gunicorn forks has no threads.
@@ -87,7 +104,7 @@ class Prefetcher:
             self._pid = os.getpid()
         return self._pool
 
-    def _look(self, name: str) -> None:
+    def _look(self, name: str, depth: int) -> None:
         try:
             sync.first_look(self._services, name)
             publish.publish_now(self._services, name, pages_only=True)
@@ -95,8 +112,28 @@ class Prefetcher:
         except MirrorError as exc:
             # Not upstream, refused, or upstream down: the client's own request will say so.
             log.info("dependency not prefetched", extra={"project": name, "error": str(exc)})
+            return
         except Exception:
             log.exception("dependency prefetch failed", extra={"project": name})
+            return
         finally:
             with self._lock:
                 self._queued.discard(name)
+        if depth < MAX_DEPTH:
+            self._read_ahead(name, depth)
+
+    def _read_ahead(self, name: str, depth: int) -> None:
+        """Fetch the metadata of ``name``'s newest admitted file (verified and stored, so the
+        client's own request finds it), and look at what it requires."""
+        with self._services.engine.connect() as conn:
+            row = queries.newest_with_metadata(conn, name)
+        if row is None:
+            return
+        try:
+            files.core_metadata(
+                self._services, row, fetched=lambda data: self.after_metadata(data, depth)
+            )
+        except MirrorError as exc:
+            log.info("metadata not prefetched", extra={"project": name, "error": str(exc)})
+        except Exception:
+            log.exception("metadata prefetch failed", extra={"project": name})

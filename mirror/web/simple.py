@@ -24,7 +24,7 @@ from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, publish, sync
 from mirror.services.context import Services
 from mirror.storage import blob_key
-from mirror.web import deferred_publisher, page_digests, services
+from mirror.web import deferred_publisher, page_digests, prefetcher, services
 from mirror.web.auth import ALWAYS_VARY, SECURITY_HEADERS
 from mirror.web.blobs import send_blob
 from mirror.web.page_bytes import PageBytes
@@ -170,6 +170,7 @@ def _page_for(name: str) -> dict[str, str]:
         sync.first_look(services(), name)
         publish.publish_now(services(), name, pages_only=True)
         deferred_publisher().soon()
+        prefetcher().after_first_look(name)
         signed = signed_pages(services(), name)
     if signed is None:
         with services().engine.connect() as conn:

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 
 from mirror.app import create_app
 from mirror.db import targets
-from mirror.services import sync
+from mirror.services import prefetch, sync
 from mirror.services.context import Services
 from mirror.services.prefetch import dependencies
 from tests.support.fake_upstream import FakeUpstream
@@ -89,3 +90,25 @@ def test_concurrent_first_looks_read_upstream_once(
     for thread in threads:
         thread.join(60)
     assert fake_upstream.hits("/simple/demo/") == 1
+
+
+def test_a_first_look_reads_ahead_through_the_newest_releases_requirements(
+    services: Services,
+    client: FlaskClient,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prefetch, "MAX_DEPTH", 2)
+    chain = ["top", "mid", "low", "deepest"]  # each requires the next
+    for name, requirement in zip(chain, [*chain[1:], None], strict=True):
+        deps = [requirement] if requirement else []
+        fake_upstream.publish_release(
+            name, "1.0", tmpdir=tmp_path / name, upload_time=OLD, deps=deps
+        )
+    assert client.get("/simple/top/").status_code == 200  # nothing else asked by the client
+    assert wait_until(lambda: signed(services, "mid") and signed(services, "low"), 30)
+    top_metadata = "/packages/top/top-1.0-py3-none-any.whl.metadata"
+    assert client.get(top_metadata).status_code == 200  # already stored by the look-ahead
+    assert fake_upstream.hits("/simple/deepest/") == 0  # two levels below the client's request
+    assert sum(fake_upstream.hits(f"/simple/{name}/") for name in chain) == 3
