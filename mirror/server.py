@@ -4,6 +4,7 @@ gunicorn's settings are built here from the mirror's config; ``config/gunicorn.c
 the same settings for deployments that start gunicorn themselves.
 """
 
+import gc
 import json
 import os
 import shutil
@@ -61,7 +62,15 @@ def gunicorn_settings(
         "errorlog": "-",
         "logger_class": JsonAccessLogger,
         "proc_name": "signed-mirror",
+        "post_worker_init": _freeze_startup_heap,
     }
+
+
+def _freeze_startup_heap(worker: Any) -> None:
+    """Keep what a worker built at startup (libraries, the app) out of the collector's full
+    passes: a first look allocates tens of thousands of objects, and each full collection
+    would scan the whole startup heap again (issue 7)."""
+    gc.freeze()
 
 
 class MirrorApplication(BaseApplication):  # type: ignore[misc]
