@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mirror.db.bulk import insert_many
 from mirror.db.schema import (
     advisories,
     advisory_ranges,
@@ -73,8 +74,9 @@ def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | No
 
 
 def insert_files(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Many new files in one executemany (a first look at a project lists thousands)."""
-    conn.execute(insert(files), [dict(row) for row in rows])
+    """Many new files in one executemany (a first look at a project lists thousands); every
+    row names every column (no defaults are applied)."""
+    insert_many(conn, files, rows)
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:
@@ -115,7 +117,7 @@ def record_event(
 
 def record_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Many audit events in one statement (the columns of ``record_event``)."""
-    conn.execute(insert(events), list(rows))
+    insert_many(conn, events, rows)
 
 
 def project_events(conn: Connection, project: str, limit: int = 200) -> list[Row[Any]]:
