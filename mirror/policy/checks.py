@@ -97,6 +97,11 @@ class Verdict:
     waiting: str | None = None
 
 
+# What evidence with nothing against the file says: most files of a large project. Verdicts are
+# immutable, so this one serves them all (``combine`` passes it through without a new object).
+CLEAR = Verdict()
+
+
 # A large project lists thousands of files over a few hundred versions, sorted more than once.
 @functools.lru_cache(maxsize=8192)
 def version_key(version: str) -> tuple[int, Version | str]:
@@ -196,11 +201,11 @@ def provenance_verdict(
 ) -> Verdict:
     """PEP 740 evidence against the project's mode (SPEC "Admission policy", provenance)."""
     if mode == "off":
-        return Verdict()
+        return CLEAR
     record = f.provenance
     if record is None or not provenance_current(f, pinned):
         if not needed:
-            return Verdict()
+            return CLEAR
         if record is not None and record.get("status") == "unavailable":
             return Verdict(waiting=f"cannot verify provenance now: {record.get('reason')}")
         return Verdict(waiting="provenance not checked yet")
@@ -211,9 +216,9 @@ def provenance_verdict(
     if mode == "required":
         if status != "verified":
             return Verdict(hold_reasons=(f"provenance required, but {reason}",))
-        return Verdict()
+        return CLEAR
     if f.historic or baseline is None or baseline.filename == f.filename:
-        return Verdict()
+        return CLEAR
     if status != "verified":
         return Verdict(
             hold_reasons=(
@@ -229,13 +234,13 @@ def provenance_verdict(
                 f"(verified for {baseline.filename})",
             )
         )
-    return Verdict()
+    return CLEAR
 
 
 def content_verdict(f: FileView) -> Verdict:
     """Content flags against the previous admitted release (SPEC check "content")."""
     if not content_needed(f):
-        return Verdict()
+        return CLEAR
     record = f.content
     if record is None or not content_current(f):
         error = record.get("error") if record is not None else None
@@ -244,6 +249,9 @@ def content_verdict(f: FileView) -> Verdict:
 
 
 def combine(*verdicts: Verdict) -> Verdict:
+    objecting = [v for v in verdicts if v is not CLEAR]
+    if len(objecting) <= 1:
+        return objecting[0] if objecting else CLEAR
     waiting = [v.waiting for v in verdicts if v.waiting]
     return Verdict(
         hold_reasons=tuple(reason for v in verdicts for reason in v.hold_reasons),

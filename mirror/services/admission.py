@@ -2,9 +2,9 @@
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def facts_of(
     row: Row[Any], anomaly: str | None = None, verdict: checks.Verdict | None = None
 ) -> FileFacts:
-    verdict = verdict or checks.Verdict()
+    verdict = verdict or checks.CLEAR
     rejection = (
         Decision(State.REJECTED, verdict.rejection, checks.PROVENANCE)
         if verdict.rejection
@@ -41,7 +41,8 @@ def facts_of(
     )
 
 
-def file_view(services: Services, project: str, row: Row[Any]) -> checks.FileView:
+def file_view(row: Row[Any], quarantine: timedelta) -> checks.FileView:
+    """The facts the checks need about one file; ``quarantine``: the project's."""
     evidence = row.evidence or {}
     return checks.FileView(
         filename=row.filename,
@@ -49,9 +50,7 @@ def file_view(services: Services, project: str, row: Row[Any]) -> checks.FileVie
         state=State(row.state),
         hold_until=row.hold_until,
         present_upstream=row.present_upstream,
-        historic=checks.is_historic(
-            evidence, row.upload_time, row.first_seen_at, services.config.quarantine_for(project)
-        ),
+        historic=checks.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),
         evidence=evidence,
     )
 
@@ -60,7 +59,8 @@ def verdicts(services: Services, project: str, rows: list[Row[Any]]) -> dict[str
     """What each file's provenance and content evidence says, by filename."""
     mode = services.config.provenance_mode_for(project)
     pinned = services.config.pinned_publisher_key(project)
-    views = [file_view(services, project, row) for row in rows]
+    quarantine = services.config.quarantine_for(project)
+    views = [file_view(row, quarantine) for row in rows]
     anchor = checks.baseline_file(views)
     baseline = checks.publisher_baseline(views)
     result = {}
@@ -87,6 +87,15 @@ def refusal_for(
         if version_in(parse_specifier(block.specifier), version):
             return Refusal(f"blocked: {block.reason}", block.actor)
     return None
+
+
+def refusals(
+    conn: Connection, services: Services, project: str, versions: Iterable[str]
+) -> dict[str, Refusal | None]:
+    """``refusal_for`` each version: rules and blocks name versions, and a large project has
+    thousands of files but a few hundred versions."""
+    blocks = queries.active_blocks(conn, project)
+    return {version: refusal_for(services, blocks, project, version) for version in set(versions)}
 
 
 @dataclass(frozen=True)
@@ -119,14 +128,15 @@ def evaluate(
     anomalies = anomalies or {}
     config = services.config
     hold_without_time = config.get("policy", "missing_upload_time") == "hold"
-    blocks = queries.active_blocks(conn, project)
+    quarantine = config.quarantine_for(project)
+    refused = refusals(conn, services, project, (row.version for row in rows))
     evidence = verdicts(services, project, rows)
     moves, admitted = [], []
     for row in rows:
         decision = decide(
             facts_of(row, anomalies.get(row.filename), evidence[row.filename]),
-            refusal=refusal_for(services, blocks, project, row.version),
-            quarantine=config.quarantine_for(project),
+            refusal=refused[row.version],
+            quarantine=quarantine,
             hold_without_upload_time=hold_without_time,
             now=now,
         )

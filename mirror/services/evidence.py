@@ -115,7 +115,8 @@ class _Gatherer:
         self.services = services
         self.project = project
         self.rows = {row.filename: row for row in rows}
-        self.views = {row.filename: file_view(services, project, row) for row in rows}
+        quarantine = services.config.quarantine_for(project)
+        self.views = {row.filename: file_view(row, quarantine) for row in rows}
         self.budget = int(services.config.get("policy", "checks_per_sync"))
         self.gathered = Gathered()
 
