@@ -4,10 +4,22 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mirror.db.bulk import insert_many
+from mirror.db.records import FILE_COLUMNS, FileRecord
 from mirror.db.schema import (
     advisories,
     advisory_ranges,
@@ -42,22 +54,24 @@ def project_names(conn: Connection) -> list[str]:
     return list(conn.execute(select(projects.c.name).order_by(projects.c.name)).scalars())
 
 
-def project_files(conn: Connection, project_id: int) -> list[Row[Any]]:
-    query = select(files).where(files.c.project_id == project_id).order_by(files.c.filename)
-    return list(conn.execute(query))
+def project_files(conn: Connection, project_id: int) -> list[FileRecord]:
+    query = select(*FILE_COLUMNS).where(files.c.project_id == project_id)
+    return _records(conn, query.order_by(files.c.filename))
 
 
-def files_by_id(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
-    return list(conn.execute(select(files).where(files.c.id.in_(ids))))
+def files_by_id(conn: Connection, ids: Sequence[int]) -> list[FileRecord]:
+    return _records(conn, select(*FILE_COLUMNS).where(files.c.id.in_(ids)))
 
 
-def admitted_files(conn: Connection, project_id: int) -> list[Row[Any]]:
-    query = (
-        select(files)
-        .where(and_(files.c.project_id == project_id, files.c.state == "admitted"))
-        .order_by(files.c.filename)
+def admitted_files(conn: Connection, project_id: int) -> list[FileRecord]:
+    query = select(*FILE_COLUMNS).where(
+        and_(files.c.project_id == project_id, files.c.state == "admitted")
     )
-    return list(conn.execute(query))
+    return _records(conn, query.order_by(files.c.filename))
+
+
+def _records(conn: Connection, query: Select[Any]) -> list[FileRecord]:
+    return [FileRecord._make(row) for row in conn.execute(query)]
 
 
 def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | None:

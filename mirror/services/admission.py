@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from mirror.db import queries
+from mirror.db.records import FileRow
 from mirror.policy import checks
 from mirror.policy.admission import RULE, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def facts_of(
-    row: Row[Any], anomaly: str | None = None, verdict: checks.Verdict | None = None
+    row: FileRow, anomaly: str | None = None, verdict: checks.Verdict | None = None
 ) -> FileFacts:
     verdict = verdict or checks.CLEAR
     rejection = (
@@ -41,7 +42,7 @@ def facts_of(
     )
 
 
-def file_view(row: Row[Any], quarantine: timedelta) -> checks.FileView:
+def file_view(row: FileRow, quarantine: timedelta) -> checks.FileView:
     """The facts the checks need about one file; ``quarantine``: the project's."""
     evidence = row.evidence or {}
     return checks.FileView(
@@ -55,7 +56,9 @@ def file_view(row: Row[Any], quarantine: timedelta) -> checks.FileView:
     )
 
 
-def verdicts(services: Services, project: str, rows: list[Row[Any]]) -> dict[str, checks.Verdict]:
+def verdicts(
+    services: Services, project: str, rows: Sequence[FileRow]
+) -> dict[str, checks.Verdict]:
     """What each file's provenance and content evidence says, by filename."""
     mode = services.config.provenance_mode_for(project)
     pinned = services.config.pinned_publisher_key(project)
@@ -103,8 +106,8 @@ class Evaluation:
     """The moves one evaluation made, and the files admitted after them (in the given order:
     their rows still carry the old state, and everything a page shows but the state)."""
 
-    moves: list[tuple[Row[Any], Decision]]
-    admitted: list[Row[Any]]
+    moves: list[tuple[FileRow, Decision]]
+    admitted: list[FileRow]
 
     @property
     def admitted_changed(self) -> bool:
@@ -120,7 +123,7 @@ def evaluate(
     conn: Connection,
     services: Services,
     project: str,
-    rows: list[Row[Any]],
+    rows: Sequence[FileRow],
     now: datetime,
     anomalies: dict[str, str] | None = None,
 ) -> Evaluation:
@@ -148,7 +151,7 @@ def evaluate(
     return Evaluation(moves, admitted)
 
 
-def _differs(row: Row[Any], decision: Decision) -> bool:
+def _differs(row: FileRow, decision: Decision) -> bool:
     return (row.state, row.reason, row.hold_until) != (
         decision.state,
         decision.reason,
@@ -157,7 +160,7 @@ def _differs(row: Row[Any], decision: Decision) -> bool:
 
 
 def apply_decision(
-    conn: Connection, project: str, row: Row[Any], decision: Decision, now: datetime
+    conn: Connection, project: str, row: FileRow, decision: Decision, now: datetime
 ) -> None:
     """Move one file to its new state and write the audit event in the same transaction."""
     apply_decisions(conn, project, [(row, decision)], now)
@@ -166,7 +169,7 @@ def apply_decision(
 def apply_decisions(
     conn: Connection,
     project: str,
-    moves: Sequence[tuple[Row[Any], Decision]],
+    moves: Sequence[tuple[FileRow, Decision]],
     now: datetime,
 ) -> None:
     """Move files to their new states with their audit events, in a few statements whatever
@@ -211,7 +214,7 @@ def apply_decisions(
             _log_move(project, row, decision)
 
 
-def _is_routine(row: Row[Any], decision: Decision) -> bool:
+def _is_routine(row: FileRow, decision: Decision) -> bool:
     """A new file admitted, or quarantined until a time; everything else (review holds,
     rejections, blocks, withdrawals, anything leaving `admitted`) gets a line of its own."""
     if row.state != State.PENDING:
@@ -220,7 +223,7 @@ def _is_routine(row: Row[Any], decision: Decision) -> bool:
     return decision.state == State.ADMITTED or timed_hold
 
 
-def _log_move(project: str, row: Row[Any], decision: Decision) -> None:
+def _log_move(project: str, row: FileRow, decision: Decision) -> None:
     level = logging.WARNING if row.state == State.ADMITTED else logging.INFO
     log.log(
         level,

@@ -14,13 +14,13 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from mirror.checks.content import ContentReport, compare, inspect_distribution
 from mirror.checks.provenance import (
@@ -30,6 +30,7 @@ from mirror.checks.provenance import (
     verify_provenance,
 )
 from mirror.db import queries
+from mirror.db.records import FileRow
 from mirror.errors import IntegrityError, MirrorError, UpstreamError
 from mirror.policy import checks
 from mirror.services import files
@@ -73,7 +74,7 @@ def gather(services: Services, project: str, *, inspect: bool) -> Gathered:
     return gatherer.gathered
 
 
-def record(conn: Connection, rows: list[Row[Any]], gathered: Gathered) -> list[int]:
+def record(conn: Connection, rows: Sequence[FileRow], gathered: Gathered) -> list[int]:
     """Merge gathered evidence into the files' records (inside the deciding transaction);
     returns the ids of the rows changed."""
     changed = []
@@ -97,7 +98,7 @@ def trust_config(services: Services) -> TrustConfig:
     )
 
 
-def integrity_url(services: Services, project: str, row: Row[Any]) -> str | None:
+def integrity_url(services: Services, project: str, row: FileRow) -> str | None:
     """Upstream's `provenance` link for the file, else the configured template's URL."""
     if row.provenance_url:
         return str(row.provenance_url)
@@ -111,7 +112,7 @@ def integrity_url(services: Services, project: str, row: Row[Any]) -> str | None
 
 
 class _Gatherer:
-    def __init__(self, services: Services, project: str, rows: list[Row[Any]]) -> None:
+    def __init__(self, services: Services, project: str, rows: Sequence[FileRow]) -> None:
         self.services = services
         self.project = project
         self.rows = {row.filename: row for row in rows}
@@ -168,7 +169,7 @@ class _Gatherer:
                 return
 
     def _provenance_of(
-        self, row: Row[Any], pinned: PinnedPublisher | None, key: str | None, trust: TrustConfig
+        self, row: FileRow, pinned: PinnedPublisher | None, key: str | None, trust: TrustConfig
     ) -> dict[str, Any]:
         now = self.services.clock.now()
         url = integrity_url(self.services, self.project, row)
@@ -193,7 +194,7 @@ class _Gatherer:
                 self.gathered.copies[row.filename] = store_bytes(self.services.blobs, body)
         return self._logged(row, {**base, **result.to_dict(), "identity": _identity(result)})
 
-    def _logged(self, row: Row[Any], evidence: dict[str, Any]) -> dict[str, Any]:
+    def _logged(self, row: FileRow, evidence: dict[str, Any]) -> dict[str, Any]:
         status = evidence["status"]
         level = logging.WARNING if status in ("failed", "unavailable") else logging.INFO
         log.log(

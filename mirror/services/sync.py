@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from mirror.db import queries
 from mirror.db.engine import writing
+from mirror.db.records import FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
@@ -258,7 +259,7 @@ def _new_file(
     }
 
 
-def _update(conn: Connection, row: Row[Any], f: UpstreamFile, changes: ListingChanges) -> None:
+def _update(conn: Connection, row: FileRecord, f: UpstreamFile, changes: ListingChanges) -> None:
     if f.sha256 != row.sha256 or (row.size is not None and f.size not in (None, row.size)):
         # Same filename, other bytes: upstream files are immutable, so this is an attack or a
         # broken index. Never switch to the new bytes; hold the file for a person.
