@@ -59,6 +59,12 @@ def project_files(conn: Connection, project_id: int) -> list[FileRecord]:
     return _records(conn, query.order_by(files.c.filename))
 
 
+def file_ids(conn: Connection, project_id: int) -> dict[str, int]:
+    """The project's file ids by filename."""
+    query = select(files.c.filename, files.c.id).where(files.c.project_id == project_id)
+    return {filename: file_id for filename, file_id in conn.execute(query)}
+
+
 def files_by_id(conn: Connection, ids: Sequence[int]) -> list[FileRecord]:
     return _records(conn, select(*FILE_COLUMNS).where(files.c.id.in_(ids)))
 

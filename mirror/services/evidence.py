@@ -30,7 +30,7 @@ from mirror.checks.provenance import (
     verify_provenance,
 )
 from mirror.db import queries
-from mirror.db.records import FileRow
+from mirror.db.records import FileRecord, FileRow
 from mirror.errors import IntegrityError, MirrorError, UpstreamError
 from mirror.policy import checks
 from mirror.services import files
@@ -57,21 +57,29 @@ class Gathered:
         self.records.setdefault(filename, {})[key] = value
 
 
-def gather(services: Services, project: str, *, inspect: bool) -> Gathered:
+def gather(
+    services: Services, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
+) -> Gathered:
     """Evidence for the files of ``project`` that need it, newest first, within the budget.
 
     ``inspect`` False skips content inspection (downloads): a page request must answer
     quickly, and a file inside its quarantine cannot be admitted before the scheduler's
-    next cycle inspects it anyway.
+    next cycle inspects it anyway. ``rows``: the project's files when the caller has just
+    read or written them all (else read here).
     """
-    with services.engine.connect() as conn:
-        row = queries.get_project(conn, project)
-        rows = queries.project_files(conn, row.id) if row is not None else []
+    if rows is None:
+        rows = _project_files(services, project)
     gatherer = _Gatherer(services, project, rows)
     gatherer.provenance()
     if inspect:
         gatherer.content()
     return gatherer.gathered
+
+
+def _project_files(services: Services, project: str) -> list[FileRecord]:
+    with services.engine.connect() as conn:
+        row = queries.get_project(conn, project)
+        return queries.project_files(conn, row.id) if row is not None else []
 
 
 def record(conn: Connection, rows: Sequence[FileRow], gathered: Gathered) -> list[int]:
