@@ -121,9 +121,7 @@ def baseline_file(files: Iterable[FileView]) -> FileView | None:
     settled = [f for f in files if f.settled]
     if not settled:
         return None
-    newest = max(version_key(f.version) for f in settled)
-    release = [f for f in settled if version_key(f.version) == newest]
-    return min(release, key=lambda f: (f.is_wheel, f.filename))
+    return min(_newest_release(settled), key=lambda f: (f.is_wheel, f.filename))
 
 
 def publisher_baseline(files: Iterable[FileView]) -> Baseline | None:
@@ -155,10 +153,20 @@ def content_baseline(files: Iterable[FileView], candidate: FileView) -> FileView
     ]
     if not below:
         return None
-    newest = max(version_key(f.version) for f in below)
-    release = [f for f in below if version_key(f.version) == newest]
     tags = _tags(candidate.filename)
-    return min(release, key=lambda f: (_tags(f.filename) != tags, f.filename))
+    return min(_newest_release(below), key=lambda f: (_tags(f.filename) != tags, f.filename))
+
+
+def _newest_release(files: list[FileView]) -> list[FileView]:
+    """The files of the highest version among ``files`` (PEP 440-equal versions are one).
+
+    Versions are compared once per distinct string, not per file: a large project lists
+    thousands of files over a few hundred versions.
+    """
+    versions = {f.version for f in files}
+    newest = max(version_key(version) for version in versions)
+    release = {version for version in versions if version_key(version) == newest}
+    return [f for f in files if f.version in release]
 
 
 def _tags(filename: str) -> str:
