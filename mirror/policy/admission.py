@@ -24,7 +24,7 @@ RULE = "rule"
 UPSTREAM = "upstream"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     state: State
     reason: str
@@ -32,7 +32,7 @@ class Decision:
     hold_until: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a file must not be served, and who said so (a rule, an admin, an advisory)."""
 
@@ -40,7 +40,7 @@ class Refusal:
     actor: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     """What the mirror knows about one file when it decides."""
 

@@ -29,7 +29,7 @@ _OPEN = (State.PENDING, State.QUARANTINED)
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileView:
     """The facts about one file that the checks need (a database row, reduced)."""
 
@@ -88,7 +88,7 @@ class Baseline:
     identity: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What the evidence says: hold reasons, a rejection reason, or why it must wait."""
 
