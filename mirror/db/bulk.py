@@ -27,10 +27,11 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     keys = list(rows[0])
-    if any(row.keys() != rows[0].keys() for row in rows):
-        raise ValueError(f"insert into {table.name}: rows name different columns")
     compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
-    columns = {key: _converted(table.c[key].type, conn, [row[key] for row in rows]) for key in keys}
+    columns = {
+        key: _converted(table.c[key].type, conn, values)
+        for key, values in _columns(table, keys, rows).items()
+    }
     parameters: list[Any]
     if compiled.positional:
         order = compiled.positiontup or []
@@ -40,6 +41,18 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
             dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)
         ]
     conn.exec_driver_sql(compiled.string, parameters)
+
+
+def _columns(
+    table: Table, keys: list[str], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, list[Any]]:
+    """Each key's values, in row order; a row of as many keys that lacks one names others."""
+    if any(len(row) != len(keys) for row in rows):
+        raise ValueError(f"insert into {table.name}: rows name different columns")
+    try:
+        return {key: [row[key] for row in rows] for key in keys}
+    except KeyError as exc:
+        raise ValueError(f"insert into {table.name}: rows name different columns") from exc
 
 
 def _converted(type_: TypeEngine[Any], conn: Connection, values: list[Any]) -> list[Any]:

@@ -64,12 +64,22 @@ def test_rows_read_back_as_sqlalchemy_inserted_them(database_url: str) -> None:
         assert differing == {"id", "filename", "url"}
 
 
-def test_rows_must_name_the_same_columns(database_url: str) -> None:
+def _renamed(row: dict[str, object], old: str, new: str) -> dict[str, object]:
+    return {new if key == old else key: value for key, value in row.items()}
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        _file("a-2.tar.gz") | {"extra": 1},  # one key more
+        _renamed(_file("a-2.tar.gz"), "cached", "extra"),  # as many keys, one of them another
+    ],
+)
+def test_rows_must_name_the_same_columns(database_url: str, second: dict[str, object]) -> None:
     engine = make_engine(database_url)
     migrate(engine)
-    rows = [_file("a-1.tar.gz"), _file("a-2.tar.gz") | {"extra": 1}]
     with writing(engine) as conn, pytest.raises(ValueError, match="different columns"):
-        insert_many(conn, files, rows)
+        insert_many(conn, files, [_file("a-1.tar.gz"), second])
 
 
 def test_nothing_to_insert_is_no_statement(database_url: str) -> None:
