@@ -4,9 +4,22 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mirror.db.bulk import insert_many
+from mirror.db.records import FILE_COLUMNS, FileRecord
 from mirror.db.schema import (
     advisories,
     advisory_ranges,
@@ -41,22 +54,30 @@ def project_names(conn: Connection) -> list[str]:
     return list(conn.execute(select(projects.c.name).order_by(projects.c.name)).scalars())
 
 
-def project_files(conn: Connection, project_id: int) -> list[Row[Any]]:
-    query = select(files).where(files.c.project_id == project_id).order_by(files.c.filename)
-    return list(conn.execute(query))
+def project_files(conn: Connection, project_id: int) -> list[FileRecord]:
+    query = select(*FILE_COLUMNS).where(files.c.project_id == project_id)
+    return _records(conn, query.order_by(files.c.filename))
 
 
-def files_by_id(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
-    return list(conn.execute(select(files).where(files.c.id.in_(ids))))
+def file_ids(conn: Connection, project_id: int) -> dict[str, int]:
+    """The project's file ids by filename."""
+    query = select(files.c.filename, files.c.id).where(files.c.project_id == project_id)
+    return {filename: file_id for filename, file_id in conn.execute(query)}
 
 
-def admitted_files(conn: Connection, project_id: int) -> list[Row[Any]]:
-    query = (
-        select(files)
-        .where(and_(files.c.project_id == project_id, files.c.state == "admitted"))
-        .order_by(files.c.filename)
+def files_by_id(conn: Connection, ids: Sequence[int]) -> list[FileRecord]:
+    return _records(conn, select(*FILE_COLUMNS).where(files.c.id.in_(ids)))
+
+
+def admitted_files(conn: Connection, project_id: int) -> list[FileRecord]:
+    query = select(*FILE_COLUMNS).where(
+        and_(files.c.project_id == project_id, files.c.state == "admitted")
     )
-    return list(conn.execute(query))
+    return _records(conn, query.order_by(files.c.filename))
+
+
+def _records(conn: Connection, query: Select[Any]) -> list[FileRecord]:
+    return [FileRecord._make(row) for row in conn.execute(query)]
 
 
 def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | None:
@@ -73,8 +94,9 @@ def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | No
 
 
 def insert_files(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Many new files in one executemany (a first look at a project lists thousands)."""
-    conn.execute(insert(files), [dict(row) for row in rows])
+    """Many new files in one executemany (a first look at a project lists thousands); every
+    row names every column (no defaults are applied)."""
+    insert_many(conn, files, rows)
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:
@@ -115,7 +137,7 @@ def record_event(
 
 def record_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Many audit events in one statement (the columns of ``record_event``)."""
-    conn.execute(insert(events), list(rows))
+    insert_many(conn, events, rows)
 
 
 def project_events(conn: Connection, project: str, limit: int = 200) -> list[Row[Any]]:

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 
+from mirror.db.bulk import insert_many
 from mirror.db.schema import tuf_pending, tuf_targets
 
 
@@ -97,8 +98,7 @@ def pending_count(conn: Connection) -> int:
 
 def queue(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
     """Queue target changes (project, op, path, length, sha256, queued_at) in one statement."""
-    if changes:
-        conn.execute(insert(tuf_pending), [dict(change) for change in changes])
+    insert_many(conn, tuf_pending, changes)
 
 
 def mark_published(

@@ -4,6 +4,7 @@ Age is judged per file, not per release: an attacker can add a fresh wheel to an
 Everything here is pure: the caller gathers the facts and passes ``now``.
 """
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,7 +24,7 @@ RULE = "rule"
 UPSTREAM = "upstream"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     state: State
     reason: str
@@ -31,7 +32,7 @@ class Decision:
     hold_until: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a file must not be served, and who said so (a rule, an admin, an advisory)."""
 
@@ -39,7 +40,7 @@ class Refusal:
     actor: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     """What the mirror knows about one file when it decides."""
 
@@ -147,6 +148,8 @@ def _unchanged_or(facts: FileFacts, decision: Decision) -> Decision | None:
     return decision
 
 
+# Every file of a project names the same quarantine in its reason.
+@functools.cache
 def _human(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

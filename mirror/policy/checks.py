@@ -29,7 +29,7 @@ _OPEN = (State.PENDING, State.QUARANTINED)
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileView:
     """The facts about one file that the checks need (a database row, reduced)."""
 
@@ -88,13 +88,18 @@ class Baseline:
     identity: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What the evidence says: hold reasons, a rejection reason, or why it must wait."""
 
     hold_reasons: tuple[str, ...] = ()
     rejection: str | None = None
     waiting: str | None = None
+
+
+# What evidence with nothing against the file says: most files of a large project. Verdicts are
+# immutable, so this one serves them all (``combine`` passes it through without a new object).
+CLEAR = Verdict()
 
 
 # A large project lists thousands of files over a few hundred versions, sorted more than once.
@@ -116,9 +121,7 @@ def baseline_file(files: Iterable[FileView]) -> FileView | None:
     settled = [f for f in files if f.settled]
     if not settled:
         return None
-    newest = max(version_key(f.version) for f in settled)
-    release = [f for f in settled if version_key(f.version) == newest]
-    return min(release, key=lambda f: (f.is_wheel, f.filename))
+    return min(_newest_release(settled), key=lambda f: (f.is_wheel, f.filename))
 
 
 def publisher_baseline(files: Iterable[FileView]) -> Baseline | None:
@@ -150,10 +153,20 @@ def content_baseline(files: Iterable[FileView], candidate: FileView) -> FileView
     ]
     if not below:
         return None
-    newest = max(version_key(f.version) for f in below)
-    release = [f for f in below if version_key(f.version) == newest]
     tags = _tags(candidate.filename)
-    return min(release, key=lambda f: (_tags(f.filename) != tags, f.filename))
+    return min(_newest_release(below), key=lambda f: (_tags(f.filename) != tags, f.filename))
+
+
+def _newest_release(files: list[FileView]) -> list[FileView]:
+    """The files of the highest version among ``files`` (PEP 440-equal versions are one).
+
+    Versions are compared once per distinct string, not per file: a large project lists
+    thousands of files over a few hundred versions.
+    """
+    versions = {f.version for f in files}
+    newest = max(version_key(version) for version in versions)
+    release = {version for version in versions if version_key(version) == newest}
+    return [f for f in files if f.version in release]
 
 
 def _tags(filename: str) -> str:
@@ -196,11 +209,11 @@ def provenance_verdict(
 ) -> Verdict:
     """PEP 740 evidence against the project's mode (SPEC "Admission policy", provenance)."""
     if mode == "off":
-        return Verdict()
+        return CLEAR
     record = f.provenance
     if record is None or not provenance_current(f, pinned):
         if not needed:
-            return Verdict()
+            return CLEAR
         if record is not None and record.get("status") == "unavailable":
             return Verdict(waiting=f"cannot verify provenance now: {record.get('reason')}")
         return Verdict(waiting="provenance not checked yet")
@@ -211,9 +224,9 @@ def provenance_verdict(
     if mode == "required":
         if status != "verified":
             return Verdict(hold_reasons=(f"provenance required, but {reason}",))
-        return Verdict()
+        return CLEAR
     if f.historic or baseline is None or baseline.filename == f.filename:
-        return Verdict()
+        return CLEAR
     if status != "verified":
         return Verdict(
             hold_reasons=(
@@ -229,13 +242,13 @@ def provenance_verdict(
                 f"(verified for {baseline.filename})",
             )
         )
-    return Verdict()
+    return CLEAR
 
 
 def content_verdict(f: FileView) -> Verdict:
     """Content flags against the previous admitted release (SPEC check "content")."""
     if not content_needed(f):
-        return Verdict()
+        return CLEAR
     record = f.content
     if record is None or not content_current(f):
         error = record.get("error") if record is not None else None
@@ -244,6 +257,9 @@ def content_verdict(f: FileView) -> Verdict:
 
 
 def combine(*verdicts: Verdict) -> Verdict:
+    objecting = [v for v in verdicts if v is not CLEAR]
+    if len(objecting) <= 1:
+        return objecting[0] if objecting else CLEAR
     waiting = [v.waiting for v in verdicts if v.waiting]
     return Verdict(
         hold_reasons=tuple(reason for v in verdicts for reason in v.hold_reasons),

@@ -2,14 +2,15 @@
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
 from mirror.db import queries
+from mirror.db.records import FileRow
 from mirror.policy import checks
 from mirror.policy.admission import RULE, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
@@ -19,9 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def facts_of(
-    row: Row[Any], anomaly: str | None = None, verdict: checks.Verdict | None = None
+    row: FileRow, anomaly: str | None = None, verdict: checks.Verdict | None = None
 ) -> FileFacts:
-    verdict = verdict or checks.Verdict()
+    verdict = verdict or checks.CLEAR
     rejection = (
         Decision(State.REJECTED, verdict.rejection, checks.PROVENANCE)
         if verdict.rejection
@@ -41,7 +42,8 @@ def facts_of(
     )
 
 
-def file_view(services: Services, project: str, row: Row[Any]) -> checks.FileView:
+def file_view(row: FileRow, quarantine: timedelta) -> checks.FileView:
+    """The facts the checks need about one file; ``quarantine``: the project's."""
     evidence = row.evidence or {}
     return checks.FileView(
         filename=row.filename,
@@ -49,18 +51,19 @@ def file_view(services: Services, project: str, row: Row[Any]) -> checks.FileVie
         state=State(row.state),
         hold_until=row.hold_until,
         present_upstream=row.present_upstream,
-        historic=checks.is_historic(
-            evidence, row.upload_time, row.first_seen_at, services.config.quarantine_for(project)
-        ),
+        historic=checks.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),
         evidence=evidence,
     )
 
 
-def verdicts(services: Services, project: str, rows: list[Row[Any]]) -> dict[str, checks.Verdict]:
+def verdicts(
+    services: Services, project: str, rows: Sequence[FileRow]
+) -> dict[str, checks.Verdict]:
     """What each file's provenance and content evidence says, by filename."""
     mode = services.config.provenance_mode_for(project)
     pinned = services.config.pinned_publisher_key(project)
-    views = [file_view(services, project, row) for row in rows]
+    quarantine = services.config.quarantine_for(project)
+    views = [file_view(row, quarantine) for row in rows]
     anchor = checks.baseline_file(views)
     baseline = checks.publisher_baseline(views)
     result = {}
@@ -89,13 +92,22 @@ def refusal_for(
     return None
 
 
+def refusals(
+    conn: Connection, services: Services, project: str, versions: Iterable[str]
+) -> dict[str, Refusal | None]:
+    """``refusal_for`` each version: rules and blocks name versions, and a large project has
+    thousands of files but a few hundred versions."""
+    blocks = queries.active_blocks(conn, project)
+    return {version: refusal_for(services, blocks, project, version) for version in set(versions)}
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """The moves one evaluation made, and the files admitted after them (in the given order:
     their rows still carry the old state, and everything a page shows but the state)."""
 
-    moves: list[tuple[Row[Any], Decision]]
-    admitted: list[Row[Any]]
+    moves: list[tuple[FileRow, Decision]]
+    admitted: list[FileRow]
 
     @property
     def admitted_changed(self) -> bool:
@@ -111,7 +123,7 @@ def evaluate(
     conn: Connection,
     services: Services,
     project: str,
-    rows: list[Row[Any]],
+    rows: Sequence[FileRow],
     now: datetime,
     anomalies: dict[str, str] | None = None,
 ) -> Evaluation:
@@ -119,14 +131,15 @@ def evaluate(
     anomalies = anomalies or {}
     config = services.config
     hold_without_time = config.get("policy", "missing_upload_time") == "hold"
-    blocks = queries.active_blocks(conn, project)
+    quarantine = config.quarantine_for(project)
+    refused = refusals(conn, services, project, (row.version for row in rows))
     evidence = verdicts(services, project, rows)
     moves, admitted = [], []
     for row in rows:
         decision = decide(
             facts_of(row, anomalies.get(row.filename), evidence[row.filename]),
-            refusal=refusal_for(services, blocks, project, row.version),
-            quarantine=config.quarantine_for(project),
+            refusal=refused[row.version],
+            quarantine=quarantine,
             hold_without_upload_time=hold_without_time,
             now=now,
         )
@@ -138,7 +151,7 @@ def evaluate(
     return Evaluation(moves, admitted)
 
 
-def _differs(row: Row[Any], decision: Decision) -> bool:
+def _differs(row: FileRow, decision: Decision) -> bool:
     return (row.state, row.reason, row.hold_until) != (
         decision.state,
         decision.reason,
@@ -147,7 +160,7 @@ def _differs(row: Row[Any], decision: Decision) -> bool:
 
 
 def apply_decision(
-    conn: Connection, project: str, row: Row[Any], decision: Decision, now: datetime
+    conn: Connection, project: str, row: FileRow, decision: Decision, now: datetime
 ) -> None:
     """Move one file to its new state and write the audit event in the same transaction."""
     apply_decisions(conn, project, [(row, decision)], now)
@@ -156,7 +169,7 @@ def apply_decision(
 def apply_decisions(
     conn: Connection,
     project: str,
-    moves: Sequence[tuple[Row[Any], Decision]],
+    moves: Sequence[tuple[FileRow, Decision]],
     now: datetime,
 ) -> None:
     """Move files to their new states with their audit events, in a few statements whatever
@@ -201,7 +214,7 @@ def apply_decisions(
             _log_move(project, row, decision)
 
 
-def _is_routine(row: Row[Any], decision: Decision) -> bool:
+def _is_routine(row: FileRow, decision: Decision) -> bool:
     """A new file admitted, or quarantined until a time; everything else (review holds,
     rejections, blocks, withdrawals, anything leaving `admitted`) gets a line of its own."""
     if row.state != State.PENDING:
@@ -210,7 +223,7 @@ def _is_routine(row: Row[Any], decision: Decision) -> bool:
     return decision.state == State.ADMITTED or timed_hold
 
 
-def _log_move(project: str, row: Row[Any], decision: Decision) -> None:
+def _log_move(project: str, row: FileRow, decision: Decision) -> None:
     level = logging.WARNING if row.state == State.ADMITTED else logging.INFO
     log.log(
         level,

@@ -14,13 +14,13 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from mirror.checks.content import ContentReport, compare, inspect_distribution
 from mirror.checks.provenance import (
@@ -30,6 +30,7 @@ from mirror.checks.provenance import (
     verify_provenance,
 )
 from mirror.db import queries
+from mirror.db.records import FileRecord, FileRow
 from mirror.errors import IntegrityError, MirrorError, UpstreamError
 from mirror.policy import checks
 from mirror.services import files
@@ -56,16 +57,18 @@ class Gathered:
         self.records.setdefault(filename, {})[key] = value
 
 
-def gather(services: Services, project: str, *, inspect: bool) -> Gathered:
+def gather(
+    services: Services, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
+) -> Gathered:
     """Evidence for the files of ``project`` that need it, newest first, within the budget.
 
     ``inspect`` False skips content inspection (downloads): a page request must answer
     quickly, and a file inside its quarantine cannot be admitted before the scheduler's
-    next cycle inspects it anyway.
+    next cycle inspects it anyway. ``rows``: the project's files when the caller has just
+    read or written them all (else read here).
     """
-    with services.engine.connect() as conn:
-        row = queries.get_project(conn, project)
-        rows = queries.project_files(conn, row.id) if row is not None else []
+    if rows is None:
+        rows = _project_files(services, project)
     gatherer = _Gatherer(services, project, rows)
     gatherer.provenance()
     if inspect:
@@ -73,7 +76,13 @@ def gather(services: Services, project: str, *, inspect: bool) -> Gathered:
     return gatherer.gathered
 
 
-def record(conn: Connection, rows: list[Row[Any]], gathered: Gathered) -> list[int]:
+def _project_files(services: Services, project: str) -> list[FileRecord]:
+    with services.engine.connect() as conn:
+        row = queries.get_project(conn, project)
+        return queries.project_files(conn, row.id) if row is not None else []
+
+
+def record(conn: Connection, rows: Sequence[FileRow], gathered: Gathered) -> list[int]:
     """Merge gathered evidence into the files' records (inside the deciding transaction);
     returns the ids of the rows changed."""
     changed = []
@@ -97,7 +106,7 @@ def trust_config(services: Services) -> TrustConfig:
     )
 
 
-def integrity_url(services: Services, project: str, row: Row[Any]) -> str | None:
+def integrity_url(services: Services, project: str, row: FileRow) -> str | None:
     """Upstream's `provenance` link for the file, else the configured template's URL."""
     if row.provenance_url:
         return str(row.provenance_url)
@@ -111,11 +120,12 @@ def integrity_url(services: Services, project: str, row: Row[Any]) -> str | None
 
 
 class _Gatherer:
-    def __init__(self, services: Services, project: str, rows: list[Row[Any]]) -> None:
+    def __init__(self, services: Services, project: str, rows: Sequence[FileRow]) -> None:
         self.services = services
         self.project = project
         self.rows = {row.filename: row for row in rows}
-        self.views = {row.filename: file_view(services, project, row) for row in rows}
+        quarantine = services.config.quarantine_for(project)
+        self.views = {row.filename: file_view(row, quarantine) for row in rows}
         self.budget = int(services.config.get("policy", "checks_per_sync"))
         self.gathered = Gathered()
 
@@ -167,7 +177,7 @@ class _Gatherer:
                 return
 
     def _provenance_of(
-        self, row: Row[Any], pinned: PinnedPublisher | None, key: str | None, trust: TrustConfig
+        self, row: FileRow, pinned: PinnedPublisher | None, key: str | None, trust: TrustConfig
     ) -> dict[str, Any]:
         now = self.services.clock.now()
         url = integrity_url(self.services, self.project, row)
@@ -192,7 +202,7 @@ class _Gatherer:
                 self.gathered.copies[row.filename] = store_bytes(self.services.blobs, body)
         return self._logged(row, {**base, **result.to_dict(), "identity": _identity(result)})
 
-    def _logged(self, row: Row[Any], evidence: dict[str, Any]) -> dict[str, Any]:
+    def _logged(self, row: FileRow, evidence: dict[str, Any]) -> dict[str, Any]:
         status = evidence["status"]
         level = logging.WARNING if status in ("failed", "unavailable") else logging.INFO
         log.log(

@@ -19,6 +19,7 @@ from sqlalchemy import Row
 
 from mirror.db import queries, targets
 from mirror.db.engine import writing
+from mirror.db.records import FileRow
 from mirror.errors import IntegrityError, MirrorError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
@@ -65,7 +66,7 @@ def distribution(services: Services, row: Row[Any]) -> Blob:
     return blob
 
 
-def stored_blob(services: Services, project: str, row: Row[Any]) -> Blob:
+def stored_blob(services: Services, project: str, row: FileRow) -> Blob:
     """The file's bytes in the blob store, downloaded and verified first if need be.
 
     Also used before admission, to inspect a candidate's content.
@@ -122,7 +123,7 @@ def single_flight(services: Services, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _download(services: Services, project: str, row: Row[Any], key: str) -> None:
+def _download(services: Services, project: str, row: FileRow, key: str) -> None:
     staging = services.blobs.staging_dir()
     try:
         path = services.upstream.download(row.url, row.sha256, row.size, staging)
@@ -133,7 +134,7 @@ def _download(services: Services, project: str, row: Row[Any], key: str) -> None
     log.info("cached file", extra={"project": project, "file": row.filename})
 
 
-def _reject(services: Services, project: str, row: Row[Any], reason: str) -> None:
+def _reject(services: Services, project: str, row: FileRow, reason: str) -> None:
     log.error(
         "integrity check failed; file rejected",
         extra={"project": project, "file": row.filename, "reason": reason},

@@ -12,9 +12,10 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from mirror.db import queries
+from mirror.db.records import FileRow
 from mirror.policy.checks import version_key
 from mirror.services import targets
 from mirror.storage import BlobStore, store_bytes
@@ -36,7 +37,7 @@ def provenance_path(project: str, filename: str) -> str:
     return f"{file_path(project, filename)}.provenance"
 
 
-def _file_entry(project: str, row: Row[Any]) -> dict[str, Any]:
+def _file_entry(project: str, row: FileRow) -> dict[str, Any]:
     metadata = {"sha256": row.metadata_sha256} if row.metadata_sha256 else False
     # PEP 740 asks for a URL; a relative one keeps the page free of our host name, so its
     # bytes stay the same for every client (and for TUF). Set only for verified attestations.
@@ -59,7 +60,7 @@ def _file_entry(project: str, row: Row[Any]) -> dict[str, Any]:
     return entry
 
 
-def render(project: str, rows: Sequence[Row[Any]]) -> tuple[bytes, bytes]:
+def render(project: str, rows: Sequence[FileRow]) -> tuple[bytes, bytes]:
     """The project page as (HTML, JSON), from one list of file entries."""
     entries = [_file_entry(project, row) for row in rows]
     versions = sorted({row.version for row in rows}, key=version_key)
@@ -108,7 +109,7 @@ def publish_pages(
     project_id: int,
     project: str,
     now: datetime,
-    admitted: Sequence[Row[Any]] | None = None,
+    admitted: Sequence[FileRow] | None = None,
 ) -> bool:
     """Render and store the project's pages and queue their TUF targets; True when they changed.
 

@@ -5,7 +5,7 @@ Read-only; decisions go through :mod:`mirror.services.review`.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import Row
 
 from mirror.db import queries
+from mirror.db.records import FileRecord, FileRow
 from mirror.policy.admission import State
 from mirror.policy.rules import parse_specifier, version_in
 from mirror.services import advisories, audit, review, tokens
@@ -29,7 +30,7 @@ class ReleaseReport:
     version: str
     files: list[Row[Any]]
     previous_version: str | None
-    previous_files: list[Row[Any]]
+    previous_files: list[FileRecord]
     blocks: list[Row[Any]]
     advisories: list[StoredAdvisory]
     events: list[Row[Any]]
@@ -102,7 +103,7 @@ def queue(
     return summaries[:limit]
 
 
-def _previous_admitted(rows: list[Row[Any]], version: str) -> str | None:
+def _previous_admitted(rows: Sequence[FileRow], version: str) -> str | None:
     """The highest admitted version below ``version`` (PEP 440 order)."""
     current = _parsed(version)
     if current is None:
@@ -146,7 +147,7 @@ def audit_log(
         return queries.events_log(conn, project=project, before_id=before_id, limit=limit)
 
 
-def release_facts(rows: list[Row[Any]]) -> dict[str, list[str]]:
+def release_facts(rows: Sequence[FileRow]) -> dict[str, list[str]]:
     """A release's comparable facts: each name maps to the distinct values over its files."""
     if not rows:
         return {}

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from mirror.db import queries
 from mirror.db.engine import writing
+from mirror.db.records import FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
@@ -45,10 +46,16 @@ class Fetched:
 
 @dataclass
 class ListingChanges:
-    """Anomalies by filename, and whether something shown on the page (a yank) changed."""
+    """Anomalies by filename, and whether something shown on the page (a yank) changed.
+
+    ``files``: the project's files as recording a listing left them (by filename), None when
+    no listing was recorded. Evidence gathering starts from them instead of reading thousands
+    of rows again.
+    """
 
     anomalies: dict[str, str] = field(default_factory=dict)
     page_changed: bool = False
+    files: list[FileRecord] | None = None
 
 
 def refresh(services: Services, project: str, *, force: bool = False, inspect: bool = True) -> None:
@@ -79,7 +86,7 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
         changes = ListingChanges()
     # With upstream down every check would only time out.
     gathered = (
-        evidence.gather(services, project, inspect=inspect)
+        evidence.gather(services, project, inspect=inspect, rows=changes.files)
         if fetched.error is None
         else evidence.Gathered()
     )
@@ -206,19 +213,35 @@ def _record_listing(
     """Insert new files, update known ones, and mark the ones upstream no longer lists."""
     known = {f.filename: f for f in queries.project_files(conn, row.id)}
     changes = ListingChanges()
-    new_files = []
+    new_files, records = [], []
     for upstream_file in listing.files:
         existing = known.pop(upstream_file.filename, None)
         if existing is None:
             new_files.append(_new_file(row, upstream_file, now, changes))
         else:
-            _update(conn, existing, upstream_file, changes)
+            records.append(_update(conn, existing, upstream_file, changes))
     if new_files:
         queries.insert_files(conn, new_files)
+        records += _inserted(conn, row.id, new_files)
     for missing in known.values():
         if missing.present_upstream:
-            queries.update_file(conn, missing.id, present_upstream=False)
+            missing = _updated(conn, missing, {"present_upstream": False})
+        records.append(missing)
+    changes.files = sorted(records, key=lambda record: record.filename)
     return changes
+
+
+def _inserted(
+    conn: Connection, project_id: int, new_files: list[dict[str, Any]]
+) -> list[FileRecord]:
+    """The records of the files just inserted: their values, and the ids the database gave."""
+    ids = queries.file_ids(conn, project_id)
+    return [FileRecord(id=ids[values["filename"]], **values) for values in new_files]
+
+
+def _updated(conn: Connection, row: FileRecord, values: dict[str, Any]) -> FileRecord:
+    queries.update_file(conn, row.id, **values)
+    return row._replace(**values)
 
 
 def _new_file(
@@ -244,6 +267,7 @@ def _new_file(
         "upstream_metadata_sha256": f.metadata_sha256,
         "metadata_sha256": f.metadata_sha256,
         "provenance_url": f.provenance_url,
+        "provenance_sha256": None,  # set once its attestations verify
         "first_seen_at": now,
         "present_upstream": True,
         "state": State.PENDING,
@@ -258,7 +282,9 @@ def _new_file(
     }
 
 
-def _update(conn: Connection, row: Row[Any], f: UpstreamFile, changes: ListingChanges) -> None:
+def _update(
+    conn: Connection, row: FileRecord, f: UpstreamFile, changes: ListingChanges
+) -> FileRecord:
     if f.sha256 != row.sha256 or (row.size is not None and f.size not in (None, row.size)):
         # Same filename, other bytes: upstream files are immutable, so this is an attack or a
         # broken index. Never switch to the new bytes; hold the file for a person.
@@ -276,8 +302,7 @@ def _update(conn: Connection, row: Row[Any], f: UpstreamFile, changes: ListingCh
         values["present_upstream"] = True
     if row.upload_time is None and f.upload_time is not None:
         values["upload_time"] = f.upload_time
-    if values:
-        queries.update_file(conn, row.id, **values)
+    return _updated(conn, row, values) if values else row
 
 
 def _record_upstream(services: Services, error: str | None) -> None:

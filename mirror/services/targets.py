@@ -12,11 +12,11 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from mirror.db import targets as db
+from mirror.db.records import FileRow
 from tuf_repo.bins import index_html_path, index_json_path, package_path
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ Wanted = dict[str, tuple[str, int | None]]
 PAGE_PATHS = {"index.html": index_html_path, "index.json": index_json_path}
 
 
-def wanted(project: str, rows: Sequence[Row[Any]], pages: Mapping[str, bytes]) -> Wanted:
+def wanted(project: str, rows: Sequence[FileRow], pages: Mapping[str, bytes]) -> Wanted:
     """Every target the project should have, given its admitted ``rows`` and rendered pages.
 
     A companion's length is left unknown even when its bytes are stored: asking the blob store
@@ -67,7 +67,7 @@ def queued_state(conn: Connection, project: str) -> dict[str, str]:
 def queue_project(
     conn: Connection,
     project: str,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[FileRow],
     pages: Mapping[str, bytes],
     now: datetime,
 ) -> int:

@@ -26,7 +26,7 @@ MAX_VERSION = 100
 _MAX_REQUIRES_PYTHON = 500
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UpstreamFile:
     filename: str
     version: str

@@ -25,3 +25,14 @@ def test_bench_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
         assert all(timings[s][phase] for s in ("upstream", "ours") for phase in ("cold", "warm"))
     assert {t["target"] for t in summary["targets"]} >= {"CPU per page request < 1 ms"}
     assert (tmp_path / "results.png").is_file() == plot
+
+
+def test_first_look_cpu_runs_on_the_tiny_data_set(capsys) -> None:
+    from bench import dataset, first_look
+
+    assert first_look.main(["--tiny", "--gc-freeze"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    tiny = dataset.TINY
+    listed = sum(tiny.history[i % len(tiny.history)] + 1 for i in range(tiny.projects))
+    assert report["files"] == listed
+    assert report["cpu_seconds"]["refresh"] >= report["cpu_seconds"]["decide"] > 0

@@ -53,6 +53,20 @@ def test_baseline_file_is_one_file_of_the_newest_settled_release() -> None:
     assert anchor is not None and anchor.filename == "p-1.10.tar.gz"
 
 
+def test_versions_equal_by_pep_440_are_one_release() -> None:
+    files = [
+        view("p-2.0-py3-none-any.whl", "2.0", state=State.ADMITTED),
+        view("p-2.0.0.tar.gz", "2.0.0", state=State.ADMITTED),
+        view("p-1.0.tar.gz", "1.0", state=State.ADMITTED),
+    ]
+    anchor = checks.baseline_file(files)
+    assert anchor is not None and anchor.filename == "p-2.0.0.tar.gz"
+    candidate = view("p-3.0-py3-none-any.whl", "3.0")
+    older = view("p-2-py3-none-any.whl", "2", state=State.ADMITTED)
+    previous = checks.content_baseline([*files, older], candidate)
+    assert previous is not None and previous.filename == "p-2-py3-none-any.whl"
+
+
 def test_a_review_hold_is_not_settled_history() -> None:
     held = view("p-1.0.tar.gz", "1.0", historic=True, hold_until=None)
     assert checks.baseline_file([held]) is None

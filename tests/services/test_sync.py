@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from mirror.db import queries
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services import sync
+from mirror.services import evidence, sync
 from mirror.services.context import Services
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
@@ -277,3 +277,34 @@ def test_a_first_look_logs_one_summary_line_not_one_per_file(
     sync.refresh(services, "demo", force=True)
     # Leaving `admitted` is never routine: a line of its own, loud.
     assert "demo-1.2-py3-none-any.whl: admitted -> withdrawn" in caplog.text
+
+
+def test_evidence_starts_from_the_files_as_the_listing_left_them(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch
+) -> None:
+    # Gathering evidence takes the reconciled files from the sync instead of reading them
+    # back: they must be exactly what a read would return, on a first look and later.
+    handed: list[tuple[list | None, list]] = []  # type: ignore[type-arg]
+    gather = evidence.gather
+
+    def spy(services: Services, project: str, *, inspect: bool, rows=None):  # type: ignore[no-untyped-def]
+        with services.engine.connect() as conn:
+            project_row = queries.get_project(conn, project)
+            assert project_row is not None
+            handed.append((rows, queries.project_files(conn, project_row.id)))
+        return gather(services, project, inspect=inspect, rows=rows)
+
+    monkeypatch.setattr(evidence, "gather", spy)
+    for version in ("1.0", "1.1", "2.0"):
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
+    sync.refresh(services, "demo")
+    fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken")
+    fake_upstream.remove_file("demo", "demo-1.1-py3-none-any.whl")
+    fake_upstream.set_upload_time("demo", "demo-2.0-py3-none-any.whl", "now")
+    fake_upstream.publish_release("demo", "3.0", tmpdir=tmp_path, upload_time="now")
+    sync.refresh(services, "demo", force=True)
+    assert len(handed) == 2
+    for rows, stored in handed:
+        assert rows == stored
+    first, later = handed
+    assert len(first[1]) == 3 and len(later[1]) == 4

@@ -1,0 +1,119 @@
+"""CPU of first looks, step by step: what recording, deciding and publishing a project costs.
+
+Run from the repository root: ``python bench/first_look.py [--tiny] [--gc-freeze]``. It fills
+the benchmark's fake upstream (``bench/dataset.py``, in this process), then for every project
+runs ``sync.refresh`` (fetch, parse, record, gather evidence, decide, render, queue targets)
+and ``publish.publish_now`` (sign), and prints one JSON object: CPU seconds per step, summed
+over the projects. Steps nest (``refresh`` contains ``decide``, which contains ``evaluate``...);
+``read_files`` is every full read of a project's file rows, wherever it happens.
+
+The fake upstream serves its pages from a thread of this process, so ``fetch_page`` includes
+the CPU it spends rendering them. ``--gc-freeze`` moves everything built before the first
+look (libraries, the fake upstream's data) out of the collector's reach, as ``gc.freeze()``
+after start-up would in a server process: the full collections a first look triggers then
+scan only what it made itself.
+"""
+
+import argparse
+import collections
+import functools
+import gc
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench import dataset  # noqa: E402
+from mirror.config import load_config  # noqa: E402
+from mirror.db import queries  # noqa: E402
+from mirror.server import initialise  # noqa: E402
+from mirror.services import admission, evidence, pages, publish, sync  # noqa: E402
+from mirror.services import targets as service_targets  # noqa: E402
+from mirror.services.context import Services  # noqa: E402
+from mirror.upstream.client import UpstreamClient  # noqa: E402
+
+# (owner, attribute, step name): what each step of a first look calls.
+STEPS: list[tuple[Any, str, str]] = [
+    (UpstreamClient, "fetch_page", "fetch_page"),
+    (sync, "parse_page", "parse"),
+    (sync, "_reconcile", "record"),
+    (queries, "insert_files", "record.insert_files"),
+    (evidence, "gather", "gather"),
+    (sync, "_decide", "decide"),
+    (queries, "project_files", "read_files"),
+    (admission, "evaluate", "decide.evaluate"),
+    (admission, "verdicts", "decide.evaluate.verdicts"),
+    (admission, "apply_decisions", "decide.evaluate.apply"),
+    (pages, "publish_pages", "decide.publish_pages"),
+    (pages, "render", "decide.publish_pages.render"),
+    (service_targets, "queue_project", "decide.publish_pages.queue_targets"),
+]
+
+
+def _timed(spent: collections.Counter[str], name: str, function: Callable[..., Any]) -> Any:
+    @functools.wraps(function)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[name] += time.process_time() - start
+
+    return timed
+
+
+def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
+    spent: collections.Counter[str] = collections.Counter()
+    for owner, attribute, name in STEPS:
+        setattr(owner, attribute, _timed(spent, name, getattr(owner, attribute)))
+    with dataset.BenchUpstream() as upstream:
+        data = dataset.populate(upstream, size, work / "upstream")
+        config_path = work / "mirror.toml"
+        config_path.write_text(
+            f'[upstream]\nurl = "{upstream.simple_url}"\n'
+            f'[storage]\npath = "{work / "data"}"\n[policy]\nquarantine = "0"\n'
+        )
+        config = load_config(config_path, env={})
+        initialise(config)
+        services = Services.from_config(config)
+        if freeze:
+            gc.collect()
+            gc.freeze()
+        for project in dataset.project_names(size):
+            _timed(spent, "refresh", sync.refresh)(services, project, inspect=False)
+            _timed(spent, "publish", publish.publish_now)(services, project)
+    files = data.files - 1  # the large file's project is not looked at
+    return {
+        "projects": size.projects,
+        "files": files,
+        "gc_freeze": freeze,
+        "cpu_seconds": {name: round(seconds, 3) for name, seconds in sorted(spent.items())},
+        "refresh_us_per_file": round(spent["refresh"] / files * 1e6, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="the smoke test's data set")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before the looks")
+    args = parser.parse_args(argv)
+    full = dataset.FULL
+    # The 1 GB file is never looked at here: a small one keeps the run's disk use low.
+    size = (
+        dataset.TINY
+        if args.tiny
+        else dataset.Size(full.projects, full.history, full.payloads, large_file=8 << 20)
+    )
+    with tempfile.TemporaryDirectory(prefix="first-look-") as work:
+        print(json.dumps(measure(size, Path(work), args.gc_freeze), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
