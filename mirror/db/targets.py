@@ -4,7 +4,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, delete, func, insert, select, update
 
 from mirror.db.bulk import insert_many
 from mirror.db.schema import tuf_pending, tuf_targets
@@ -47,10 +47,13 @@ def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
     return list(conn.execute(query.order_by(tuf_pending.c.id)))
 
 
-def ready(conn: Connection) -> list[Row[Any]]:
+def ready(conn: Connection, paths: Sequence[str] | None = None) -> list[Row[Any]]:
     """The unpublished changes a batch can sign, in queue order: every change to a path,
-    unless the path's latest change adds bytes of unknown length (then all of them wait)."""
-    open_ = tuf_pending.c.published_at.is_(None)
+    unless the path's latest change adds bytes of unknown length (then all of them wait).
+    ``paths``: only changes to these."""
+    open_: ColumnElement[bool] = tuf_pending.c.published_at.is_(None)
+    if paths is not None:
+        open_ = and_(open_, tuf_pending.c.path.in_(paths))
     latest = select(func.max(tuf_pending.c.id)).where(open_).group_by(tuf_pending.c.path)
     waiting = select(tuf_pending.c.path).where(
         tuf_pending.c.id.in_(latest), tuf_pending.c.op == "add", tuf_pending.c.length.is_(None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Connection, Engine, Row
 
 from mirror.db import queries
 from mirror.db import targets as db
@@ -119,9 +119,9 @@ def publish_pending(
     keys = load_keys(services.config, offline=False)
     with publish_lock(services.engine, wait=wait):
         with services.engine.connect() as conn:
-            all_ready = [Pending.of(r) for r in db.ready(conn)]
-            deferred = db.pending_count(conn) - len(all_ready)
-        ready = _chosen(all_ready, project, pages_of)
+            ready, deferred = _ready(conn, pages_of)
+        if project is not None and all(c.project != project for c in ready):
+            ready = []
         if not ready:
             return PublishReport(0, deferred)
         # Only a path's last change counts (an add then a block is a removal).
@@ -145,13 +145,13 @@ def publish_pending(
     return PublishReport(len(ready), deferred, result.snapshot_version)
 
 
-def _chosen(ready: list[Pending], project: str | None, pages_of: str | None) -> list[Pending]:
-    """The ready changes this batch signs (see ``publish_pending``)."""
+def _ready(conn: Connection, pages_of: str | None) -> tuple[list[Pending], int]:
+    """The ready changes (only ``pages_of``'s pages if given), and how many other changes wait
+    for their length (none among pages)."""
     if pages_of is not None:
-        return [c for c in ready if c.path in _page_paths(pages_of)]
-    if project is not None and all(c.project != project for c in ready):
-        return []
-    return ready
+        return [Pending.of(r) for r in db.ready(conn, _page_paths(pages_of))], 0
+    ready = [Pending.of(r) for r in db.ready(conn)]
+    return ready, db.pending_count(conn) - len(ready)
 
 
 def _page_paths(project: str) -> tuple[str, str]:
