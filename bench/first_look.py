@@ -3,15 +3,17 @@
 Run from the repository root: ``python bench/first_look.py [--tiny] [--gc-freeze]``. It fills
 the benchmark's fake upstream (``bench/dataset.py``, in this process), then for every project
 runs ``sync.refresh`` (fetch, parse, record, gather evidence, decide, render, queue targets)
-and ``publish.publish_now`` (sign), and prints one JSON object: CPU seconds per step, summed
-over the projects. Steps nest (``refresh`` contains ``decide``, which contains ``evaluate``...);
-``read_files`` is every full read of a project's file rows, wherever it happens.
+and signs its pages (``publish_pages``), as a client's first request does; then it signs the
+files' targets of all of them in one batch (``publish_files``), as the background publisher
+does. It prints one JSON object: CPU seconds per step, summed over the projects. Steps nest
+(``refresh`` contains ``decide``, which contains ``evaluate``...); ``read_files`` is every
+full read of a project's file rows, wherever it happens.
 
 The fake upstream serves its pages from a thread of this process, so ``fetch_page`` includes
 the CPU it spends rendering them. ``--gc-freeze`` moves everything built before the first
-look (libraries, the fake upstream's data) out of the collector's reach, as ``gc.freeze()``
-after start-up would in a server process: the full collections a first look triggers then
-scan only what it made itself.
+look (libraries, the fake upstream's data) out of the collector's reach, as ``mirror serve``'s
+workers do once started: the full collections a first look triggers then scan only what it
+made itself.
 """
 
 import argparse
@@ -87,7 +89,8 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
             gc.freeze()
         for project in dataset.project_names(size):
             _timed(spent, "refresh", sync.refresh)(services, project, inspect=False)
-            _timed(spent, "publish", publish.publish_now)(services, project)
+            _timed(spent, "publish_pages", publish.publish_now)(services, project, pages_only=True)
+        _timed(spent, "publish_files", publish.publish_now)(services)
     files = data.files - 1  # the large file's project is not looked at
     return {
         "projects": size.projects,

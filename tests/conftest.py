@@ -23,6 +23,7 @@ from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.context import Services
 from mirror.services.deferred_publish import DeferredPublisher
+from mirror.services.prefetch import Prefetcher
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.fixtures import (  # noqa: F401 (fixtures)
     _session_bucket,
@@ -39,10 +40,18 @@ FIXTURES = REPO.parent / "shared" / "fixtures"
 VENV_BIN = Path(sys.executable).parent
 
 
+class _Inline:
+    """An executor that runs each task at once, in the caller's thread."""
+
+    def submit(self, task: Callable[..., object], *args: object) -> None:
+        task(*args)
+
+
 @pytest.fixture(autouse=True)
-def settled_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process apps finish the batch a request asks for before the request returns, so a
-    test reads one settled state; tests of the background batch itself undo this."""
+def settled_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process apps finish the background work a request starts (the deferred batch, the
+    look-ahead) before the request returns, so a test reads one settled state; tests of the
+    background work itself undo this."""
     soon = DeferredPublisher.soon
 
     def soon_and_settle(self: DeferredPublisher) -> None:
@@ -50,6 +59,7 @@ def settled_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
         assert self.wait_idle(60), "deferred publish did not finish"
 
     monkeypatch.setattr(DeferredPublisher, "soon", soon_and_settle)
+    monkeypatch.setattr(Prefetcher, "_executor", lambda self: _Inline())
 
 
 @pytest.fixture(autouse=True)

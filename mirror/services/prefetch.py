@@ -92,7 +92,7 @@ class Prefetcher:
                 if name in self._queued:
                     continue
                 self._queued.add(name)
-                self._executor().submit(self._look, name, depth + 1)
+            self._executor().submit(self._look, name, depth + 1)
 
     def _enabled(self) -> bool:
         return bool(self._services.config.get("upstream", "prefetch_dependencies"))

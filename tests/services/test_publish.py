@@ -5,6 +5,7 @@ A plain python-tuf ``Updater`` (over the Flask test client) is the judge of ever
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,9 +36,19 @@ DEFERRED_SOON = DeferredPublisher.soon
 @pytest.fixture
 def demo(fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient) -> FakeUpstream:
     """demo 1.0, old enough to be admitted, with its page published by the first request."""
+    return publish_demo(fake_upstream, tmp_path, client)
+
+
+def publish_demo(fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient) -> FakeUpstream:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
     assert client.get("/simple/demo/").status_code == 200
     return fake_upstream
+
+
+def without_look_ahead(make_services: Callable[..., Services]) -> tuple[Services, FlaskClient]:
+    """Services and a client whose first looks do not fetch metadata ahead of the client."""
+    services = make_services(upstream={"prefetch_dependencies": False})
+    return services, create_app(services.config, services).test_client()
 
 
 def updater(services: Services, client: FlaskClient, cache: Path) -> Updater:
@@ -120,14 +131,16 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
 
 
 def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked = []
     monkeypatch.setattr(DeferredPublisher, "soon", lambda self: asked.append(self))
-    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
-    client = create_app(services.config, services).test_client()
-    page = client.get("/simple/demo/", headers=JSON)
-    assert page.status_code == 200 and WHEEL in page.text
+    services, client = without_look_ahead(make_services)
+    publish_demo(fake_upstream, tmp_path, client)
+    assert WHEEL in client.get("/simple/demo/", headers=JSON).text
     with services.engine.connect() as conn:
         assert set(targets.published(conn, "demo")) == {
             "simple/demo/index.html",
@@ -161,8 +174,10 @@ def test_the_deferred_publisher_signs_what_is_queued_in_few_batches(
 
 
 def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
-    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
+    services, client = without_look_ahead(make_services)
+    publish_demo(fake_upstream, tmp_path, client)
     companion = f"packages/demo/{WHEEL}.metadata"
     with services.engine.connect() as conn:
         assert [c.length for c in targets.pending(conn, "demo")] == [None]
