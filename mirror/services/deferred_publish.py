@@ -29,6 +29,12 @@ class DeferredPublisher:
         self._lock = threading.Lock()
         self._pid = 0
 
+    def pages_now(self, project: str) -> None:
+        """Sign ``project``'s queued pages now (its client is waiting for them), and everything
+        else ready soon, on the background thread."""
+        publish.publish_now(self._services, project, pages_only=True)
+        self.soon()
+
     def soon(self) -> None:
         """Publish everything ready after the batch in progress, if any."""
         with self._lock:

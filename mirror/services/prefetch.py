@@ -31,7 +31,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from mirror.db import queries
 from mirror.errors import MirrorError
 from mirror.names import normalize
-from mirror.services import files, publish, sync
+from mirror.services import files, sync
 from mirror.services.context import Services
 from mirror.services.deferred_publish import DeferredPublisher
 
@@ -107,8 +107,7 @@ class Prefetcher:
     def _look(self, name: str, depth: int) -> None:
         try:
             sync.first_look(self._services, name)
-            publish.publish_now(self._services, name, pages_only=True)
-            self._deferred.soon()
+            self._deferred.pages_now(name)
         except MirrorError as exc:
             # Not upstream, refused, or upstream down: the client's own request will say so.
             log.info("dependency not prefetched", extra={"project": name, "error": str(exc)})

@@ -165,11 +165,11 @@ def _page_for(name: str) -> dict[str, str]:
         raise NotFoundError(f"{name}: not available from this mirror")
     signed = signed_pages(services(), name)
     if signed is None:
-        # A project's first request: read upstream now and publish, so the client gets an
-        # answer in one go. Content inspection (downloads) is left to the scheduler's cycle.
+        # A project's first request: read upstream now and sign the pages, so the client gets
+        # an answer in one go (the files' targets follow). Content inspection (downloads) is
+        # left to the scheduler's cycle.
         sync.first_look(services(), name)
-        publish.publish_now(services(), name, pages_only=True)
-        deferred_publisher().soon()
+        deferred_publisher().pages_now(name)
         prefetcher().after_first_look(name)
         signed = signed_pages(services(), name)
     if signed is None:
