@@ -1,5 +1,6 @@
 """Project names and filenames: normalisation (PEP 503) and validation of upstream data."""
 
+import functools
 import re
 
 from packaging.utils import (
@@ -32,18 +33,33 @@ def version_from_filename(project: str, filename: str) -> str | None:
     ``project``'s wheels or sdists (a hostile upstream may list anything on a page)."""
     if not _FILENAME_RE.match(filename):
         return None
-    try:
-        if filename.endswith(".whl"):
-            name, version, _build, _tags = parse_wheel_filename(filename)
-        elif filename.endswith(_SDIST_SUFFIXES):
-            name, version = _parse_sdist(filename)
-        else:
+    if filename.endswith(".whl"):
+        if filename.count("-") not in (4, 5):
             return None
-    except (InvalidWheelFilename, InvalidSdistFilename):
+        # Name, version and build tag decide; the three compatibility tags never fail to
+        # parse. A large project lists each release for many platforms: parse it once.
+        return _wheel_release_version(project, filename[:-4].rsplit("-", 3)[0])
+    if filename.endswith(_SDIST_SUFFIXES):
+        try:
+            name, version = _parse_sdist(filename)
+        except InvalidSdistFilename:
+            return None
+        return _belonging(project, name, version)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _wheel_release_version(project: str, release: str) -> str | None:
+    """``version_from_filename`` of the wheels named ``<release>-<tags>.whl``."""
+    try:
+        name, version, _build, _tags = parse_wheel_filename(f"{release}-py3-none-any.whl")
+    except InvalidWheelFilename:
         return None
-    if canonicalize_name(name) != normalize(project):
-        return None
-    return str(version)
+    return _belonging(project, name, version)
+
+
+def _belonging(project: str, name: str, version: Version) -> str | None:
+    return str(version) if canonicalize_name(name) == normalize(project) else None
 
 
 def _parse_sdist(filename: str) -> tuple[NormalizedName, Version]:

@@ -59,6 +59,7 @@ def settled_background(monkeypatch: pytest.MonkeyPatch) -> None:
         assert self.wait_idle(60), "deferred publish did not finish"
 
     monkeypatch.setattr(DeferredPublisher, "soon", soon_and_settle)
+    monkeypatch.setattr(DeferredPublisher, "quiet", 0.0)
     monkeypatch.setattr(Prefetcher, "_executor", lambda self: _Inline())
 
 

@@ -5,7 +5,8 @@ list of dicts, SQLAlchemy builds the parameters of every row anew and runs every
 its column type (a datetime costs microseconds), which made these inserts most of a first
 look's CPU. Here the statement is compiled once, each column's values go through the type's
 bind processor once per distinct value (a batch shares its timestamps, states and reasons), and
-the driver gets plain tuples or dicts in one executemany. The values the driver sees are the
+the driver gets plain tuples or dicts in one executemany. Values that cannot be hashed (JSON
+documents) are converted once per object. The values the driver sees are the
 ones SQLAlchemy would have passed: the same processors make them.
 
 Not done here: column defaults. Every row names every column it fills, the same ones.
@@ -62,8 +63,11 @@ def _converted(type_: TypeEngine[Any], conn: Connection, values: list[Any]) -> l
     process: Callable[[Any], Any] | None = impl.bind_processor(conn.dialect)
     if process is None:
         return values
-    if not impl.hashable:  # JSON documents: each converted on its own
-        return [process(value) for value in values]
+    if not impl.hashable:
+        # JSON documents: rows that share one object (the same evidence, say) share its text.
+        by_object = {id(value): value for value in values}
+        texts = {key: process(value) for key, value in by_object.items()}
+        return [texts[id(value)] for value in values]
     # Equal values are stored alike with this schema's types (UTCDateTime stores the instant,
     # not the zone it was given in), so one conversion serves them all.
     once = {value: process(value) for value in set(values)}

@@ -2,15 +2,19 @@
 
 A first look signs the project's pages alone (``publish.publish_now(pages_only=True)``): two
 targets, where its files' targets touch every bin. The files' targets are signed here, in one
-batch for whatever several first looks queued meanwhile (uv reads many projects at once), while
-clients go on reading. A request made during a batch runs one more batch after it, so nothing
-queued waits for the scheduler's cycle unless this process cannot sign (a scaled-out web node)
-or dies first; then the worker's next cycle signs it, as it does every queued change.
+batch for whatever several first looks queued meanwhile, once the requests asking for it pause
+for ``quiet`` seconds (at most ``longest`` after the first): a resolver reads one project after
+another (pip) or many at once (uv), and a batch run between its requests would take CPU from
+the next first look the client waits for. A request made during a batch runs one more batch
+after it, so nothing queued waits for the scheduler's cycle unless this process cannot sign (a
+scaled-out web node) or dies first; then the worker's next cycle signs it, as it does every
+queued change.
 """
 
 import logging
 import os
 import threading
+import time
 
 from mirror.services import publish
 from mirror.services.context import Services
@@ -20,6 +24,10 @@ log = logging.getLogger(__name__)
 
 class DeferredPublisher:
     """One background thread per process that publishes everything ready when asked."""
+
+    # Seconds without a new request before a batch starts, and the longest a request waits.
+    quiet = 0.5
+    longest = 5.0
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -52,7 +60,7 @@ class DeferredPublisher:
     def _run(self) -> None:
         while True:
             self._wanted.wait()
-            self._wanted.clear()
+            self._settle()
             try:
                 publish.publish_now(self._services)
             except Exception:
@@ -60,3 +68,12 @@ class DeferredPublisher:
             with self._lock:
                 if not self._wanted.is_set():
                     self._idle.set()
+
+    def _settle(self) -> None:
+        """Wait until no request came for ``quiet`` seconds, or ``longest`` passed."""
+        deadline = time.monotonic() + self.longest
+        while True:
+            self._wanted.clear()
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._wanted.wait(min(self.quiet, left)):
+                return

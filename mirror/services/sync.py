@@ -31,6 +31,10 @@ from mirror.upstream.listing import Listing, UpstreamFile, parse_page
 log = logging.getLogger(__name__)
 
 UPSTREAM_STATUS = "upstream"
+# A new file's evidence, shared by all of a listing's new files (stored once as text, never
+# changed in place: recording evidence makes a new document).
+_HISTORY: dict[str, Any] = {FIRST_LOOK: True}
+_NO_EVIDENCE: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -278,7 +282,7 @@ def _new_file(
         "cached": False,
         # Files of the first look that are already past quarantine are history: admitted
         # without per-file checks (docs/admission.md, "Cost").
-        "evidence": {FIRST_LOOK: True} if previous_look is None else {},
+        "evidence": _HISTORY if previous_look is None else _NO_EVIDENCE,
     }
 
 

@@ -169,9 +169,21 @@ def _requires_python(value: Any, filename: str) -> str | None:
 
 def _url(value: Any, page_url: str, filename: str) -> str:
     text = _text(value, f"url of {filename}")
-    # Absolute links, the usual case, need no joining (urljoin would return them as they are).
-    url = text if text.startswith(("https://", "http://")) else urljoin(page_url, text)
-    if urlsplit(url).scheme not in ("http", "https"):
+    # Plain absolute http(s) links, the usual case, need neither joining (urljoin would return
+    # them as they are) nor splitting: only brackets or non-ASCII make urlsplit refuse one.
+    if (
+        text.startswith(("https://", "http://"))
+        and text.isascii()
+        and "[" not in text
+        and "]" not in text
+    ):
+        return text.partition("#")[0]
+    try:
+        url = urljoin(page_url, text)
+        scheme = urlsplit(url).scheme
+    except ValueError as exc:
+        raise ValueError(f"{filename}: invalid file URL") from exc
+    if scheme not in ("http", "https"):
         raise ValueError(f"{filename}: file URL is not http(s)")
     return url.partition("#")[0]
 

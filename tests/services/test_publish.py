@@ -155,22 +155,49 @@ def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
     assert up.get_targetinfo(f"packages/demo/{WHEEL}") is not None
 
 
+def timestamp_version(services: Services) -> int:
+    version: int = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
+    return version
+
+
+@pytest.mark.parametrize(("quiet", "batches"), [(0.0, (1, 2)), (1.0, (1, 1))])
 def test_the_deferred_publisher_signs_what_is_queued_in_few_batches(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    quiet: float,
+    batches: tuple[int, int],
 ) -> None:
+    monkeypatch.setattr(DeferredPublisher, "quiet", quiet)
     publisher = DeferredPublisher(services)
     for name in ("alpha", "beta", "gamma"):
         fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
         sync.refresh(services, name, inspect=False)
-    before = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
+    before = timestamp_version(services)
     for _ in range(5):
         DEFERRED_SOON(publisher)
     assert publisher.wait_idle(30)
     with services.engine.connect() as conn:
         assert targets.ready(conn) == []
         assert all(targets.published(conn, name) for name in ("alpha", "beta", "gamma"))
-    after = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
-    assert 1 <= after - before <= 2  # five requests: the batch in progress and one more
+    # Five requests: without a quiet period, the batch in progress and one more; with one,
+    # a single batch after them.
+    assert batches[0] <= timestamp_version(services) - before <= batches[1]
+
+
+def test_requests_that_never_pause_delay_the_deferred_batch_by_longest_at_most(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DeferredPublisher, "quiet", 60.0)
+    monkeypatch.setattr(DeferredPublisher, "longest", 0.5)
+    publisher = DeferredPublisher(services)
+    fake_upstream.publish_release("alpha", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    sync.refresh(services, "alpha", inspect=False)
+    DEFERRED_SOON(publisher)
+    assert publisher.wait_idle(20)  # not the quiet minute
+    with services.engine.connect() as conn:
+        assert targets.published(conn, "alpha")
 
 
 def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(

@@ -82,6 +82,9 @@ def test_html_fallback_reads_pep503_attributes() -> None:
         ({"filename": f"demo-1.{'0.' * 60}0-py3-none-any.whl"}, "version longer than 100"),
         ({"requires-python": ">=3.8," * 90}, "requires-python longer than 500"),
         ({"url": "http://upstream.test/\x00.whl"}, "invalid url"),
+        ({"url": "http://[::1/demo-1.0-py3-none-any.whl"}, "invalid file URL"),
+        ({"url": "http://upstream.test]/demo-1.0-py3-none-any.whl"}, "invalid file URL"),
+        ({"url": "http://\u00e9xample\uff0f.test/demo-1.0-py3-none-any.whl"}, "invalid file URL"),
     ],
 )
 def test_hostile_entries_are_skipped_with_a_reason(bad: dict[str, object], why: str) -> None:
