@@ -4,7 +4,6 @@ from flask import Flask
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
-from mirror.services.deferred_publish import DeferredPublisher
 from mirror.services.prefetch import Prefetcher
 from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple, tuf
 from mirror.web.warm_pages import WarmPages
@@ -15,9 +14,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app = Flask(__name__)
     services = services or Services.from_config(config or load_config())
     app.extensions["mirror"] = services
-    deferred = DeferredPublisher(services)
-    app.extensions["deferred_publish"] = deferred
-    app.extensions["prefetch"] = Prefetcher(services, deferred)
+    app.extensions["prefetch"] = Prefetcher(services)
     app.url_map.strict_slashes = True
     for module in (simple, packages, tuf, health, metrics, api, admin):
         app.register_blueprint(module.blueprint)

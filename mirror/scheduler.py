@@ -2,12 +2,14 @@
 
 Each cycle re-reads upstream for projects whose look is older than the TTL, admits files whose
 quarantine has ended, clears downloads a killed process left behind, then publishes what changed
-as one TUF batch and keeps the signed metadata from expiring. Nobody has to ask.
+as one TUF batch and keeps the signed metadata from expiring. Nobody has to ask. Between
+cycles it signs what web requests queued, once they pause (``mirror.services.follow_up``).
 """
 
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +17,7 @@ from mirror.db import queries
 from mirror.errors import MirrorError
 from mirror.services import files, publish, sync
 from mirror.services.context import Services
+from mirror.services.follow_up import POLL_SECONDS, FollowUp
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +74,32 @@ def run_forever(services: Services) -> None:
         signal.signal(sig, lambda *_: stop.set())
     interval = services.config.duration("scheduler", "interval").total_seconds()
     log.info("scheduler started", extra={"interval_seconds": interval})
+    follow_up = FollowUp(services)
+    next_cycle = time.monotonic()
     while not stop.is_set():
-        report = run_cycle(services)
-        if report.refreshed or report.evaluated or report.failed:
-            log.info(
-                "cycle done",
-                extra={
-                    "refreshed": len(report.refreshed),
-                    "evaluated": len(report.evaluated),
-                    "failed": len(report.failed),
-                },
-            )
-        stop.wait(interval)
+        if time.monotonic() >= next_cycle:
+            _log_cycle(run_cycle(services))
+            next_cycle = time.monotonic() + interval
+        else:
+            _follow_up(follow_up)
+        stop.wait(min(POLL_SECONDS, max(0.0, next_cycle - time.monotonic())))
     log.info("scheduler stopped")
+
+
+def _log_cycle(report: CycleReport) -> None:
+    if report.refreshed or report.evaluated or report.failed:
+        log.info(
+            "cycle done",
+            extra={
+                "refreshed": len(report.refreshed),
+                "evaluated": len(report.evaluated),
+                "failed": len(report.failed),
+            },
+        )
+
+
+def _follow_up(follow_up: FollowUp) -> None:
+    try:
+        follow_up.poll()
+    except MirrorError as exc:
+        log.error("signing queued changes failed; the cycle retries", extra={"error": str(exc)})

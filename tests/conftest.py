@@ -22,7 +22,6 @@ from mirror.app import create_app
 from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.context import Services
-from mirror.services.deferred_publish import DeferredPublisher
 from mirror.services.prefetch import Prefetcher
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.fixtures import (  # noqa: F401 (fixtures)
@@ -49,17 +48,8 @@ class _Inline:
 
 @pytest.fixture(autouse=True)
 def settled_background(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process apps finish the background work a request starts (the deferred batch, the
-    look-ahead) before the request returns, so a test reads one settled state; tests of the
-    background work itself undo this."""
-    soon = DeferredPublisher.soon
-
-    def soon_and_settle(self: DeferredPublisher) -> None:
-        soon(self)
-        assert self.wait_idle(60), "deferred publish did not finish"
-
-    monkeypatch.setattr(DeferredPublisher, "soon", soon_and_settle)
-    monkeypatch.setattr(DeferredPublisher, "quiet", 0.0)
+    """In-process apps finish the look-ahead a request starts before the request returns, so a
+    test reads one settled state; tests of the look-ahead itself undo this."""
     monkeypatch.setattr(Prefetcher, "_executor", lambda self: _Inline())
 
 

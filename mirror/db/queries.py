@@ -336,6 +336,13 @@ def add_downloads(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     conn.execute(insert(downloads), list(rows))
 
 
+def last_download_at(conn: Connection) -> datetime | None:
+    """When the most recently recorded download happened (rows are added in time order)."""
+    query = select(downloads.c.at).order_by(downloads.c.id.desc()).limit(1)
+    at: datetime | None = conn.execute(query).scalar()
+    return at
+
+
 def release_downloads(
     conn: Connection, project: str, version: str | None, limit: int | None
 ) -> list[Row[Any]]:

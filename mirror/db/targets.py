@@ -94,6 +94,13 @@ def queued(conn: Connection, paths: Sequence[str]) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
+def newest_queued(conn: Connection) -> datetime | None:
+    """When the newest unpublished change was queued; None when nothing waits."""
+    query = select(func.max(tuf_pending.c.queued_at)).where(tuf_pending.c.published_at.is_(None))
+    newest: datetime | None = conn.execute(query).scalar_one()
+    return newest
+
+
 def pending_count(conn: Connection) -> int:
     query = select(func.count()).where(tuf_pending.c.published_at.is_(None))
     return int(conn.execute(query).scalar_one())

@@ -19,6 +19,9 @@ class State(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+# By stored value: State(value) goes through Enum's lookup machinery, once per file per decision.
+STATES: dict[str, State] = {state.value: state for state in State}
+
 POLICY = "policy"
 RULE = "rule"
 UPSTREAM = "upstream"
@@ -132,7 +135,7 @@ def _by_age(
             hold_until=release_at,
         )
     if now >= release_at:
-        return Decision(State.ADMITTED, f"quarantine of {_human(quarantine)} passed", POLICY)
+        return _admitted(quarantine)
     held = Decision(
         State.QUARANTINED,
         f"younger than the quarantine of {_human(quarantine)}",
@@ -146,6 +149,12 @@ def _unchanged_or(facts: FileFacts, decision: Decision) -> Decision | None:
     if facts.state == decision.state and facts.hold_until == decision.hold_until:
         return None
     return decision
+
+
+# A first look admits thousands of files with the same (immutable) decision.
+@functools.lru_cache(maxsize=64)
+def _admitted(quarantine: timedelta) -> Decision:
+    return Decision(State.ADMITTED, f"quarantine of {_human(quarantine)} passed", POLICY)
 
 
 # Every file of a project names the same quarantine in its reason.

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row
 from mirror.db import queries
 from mirror.db.records import FileRow
 from mirror.policy import checks
-from mirror.policy.admission import RULE, Decision, FileFacts, Refusal, State, decide
+from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
 from mirror.services.context import Services
 
@@ -29,7 +29,7 @@ def facts_of(
         else None
     )
     return FileFacts(
-        state=State(row.state),
+        state=STATES[row.state],
         decided_by=row.decided_by,
         hold_until=row.hold_until,
         upload_time=row.upload_time,
@@ -48,7 +48,7 @@ def file_view(row: FileRow, quarantine: timedelta) -> checks.FileView:
     return checks.FileView(
         filename=row.filename,
         version=row.version,
-        state=State(row.state),
+        state=STATES[row.state],
         hold_until=row.hold_until,
         present_upstream=row.present_upstream,
         historic=checks.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),

@@ -31,9 +31,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from mirror.db import queries
 from mirror.errors import MirrorError
 from mirror.names import normalize
-from mirror.services import files, sync
+from mirror.services import files, publish, sync
 from mirror.services.context import Services
-from mirror.services.deferred_publish import DeferredPublisher
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +64,8 @@ def dependencies(metadata: bytes) -> list[str]:
 class Prefetcher:
     """First looks of dependencies on background threads of this process, each name once."""
 
-    def __init__(self, services: Services, deferred: DeferredPublisher) -> None:
+    def __init__(self, services: Services) -> None:
         self._services = services
-        self._deferred = deferred
         self._lock = threading.Lock()
         self._queued: set[str] = set()
         self._pool: ThreadPoolExecutor | None = None
@@ -107,7 +105,7 @@ class Prefetcher:
     def _look(self, name: str, depth: int) -> None:
         try:
             sync.first_look(self._services, name)
-            self._deferred.pages_now(name)
+            publish.publish_now(self._services, name, pages_only=True)
         except MirrorError as exc:
             # Not upstream, refused, or upstream down: the client's own request will say so.
             log.info("dependency not prefetched", extra={"project": name, "error": str(exc)})

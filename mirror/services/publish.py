@@ -230,12 +230,12 @@ def publish_now(
     while that project still has changes queued. Where the keys are not (a scaled-out web
     node), the worker's next cycle publishes instead.
 
-    ``pages_only``: sign just the project's new pages, a batch of two targets
-    whatever the number of files they list, and leave the files' targets to the next batch
-    (``DeferredPublisher``). A client reading the page gets it without waiting for thousands of
-    file targets; pip and uv check each file against the page's sha256, and the pipeline
-    client (``mirror install``) waits for the next snapshot when a file listed on a signed page
-    is not a target yet.
+    ``pages_only``: sign just the project's new pages, a batch of two targets whatever the
+    number of files they list, and leave the files' targets to the scheduler's next batch
+    (``mirror.services.follow_up``). A client reading the page gets it without waiting for
+    thousands of file targets; pip and uv check each file against the page's sha256, and the
+    pipeline client (``mirror install``) waits for the next snapshot when a file listed on a
+    signed page is not a target yet.
     """
     try:
         pages_of = project if pages_only else None

@@ -3,7 +3,6 @@
 from flask import current_app
 
 from mirror.services.context import Services
-from mirror.services.deferred_publish import DeferredPublisher
 from mirror.services.prefetch import Prefetcher
 
 
@@ -16,10 +15,4 @@ def services() -> Services:
 def prefetcher() -> Prefetcher:
     """The running app's dependency look-ahead."""
     result: Prefetcher = current_app.extensions["prefetch"]
-    return result
-
-
-def deferred_publisher() -> DeferredPublisher:
-    """The running app's background publisher (files' targets after a first look)."""
-    result: DeferredPublisher = current_app.extensions["deferred_publish"]
     return result

@@ -4,8 +4,8 @@ from flask import Blueprint, Response
 
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
-from mirror.services import files
-from mirror.web import deferred_publisher, downloads, prefetcher, services
+from mirror.services import files, publish
+from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
 
 blueprint = Blueprint("packages", __name__)
@@ -38,7 +38,7 @@ def distribution(project: str, filename: str) -> Response:
         if not row.cached:
             # A first download may change the page (its PEP 658 metadata hash, or the file
             # rejected for a digest mismatch): sign the new page now, the file's target soon.
-            deferred_publisher().pages_now(project)
+            publish.publish_now(services(), project, pages_only=True)
     response = send_blob(
         blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
     )

@@ -24,7 +24,7 @@ from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, publish, sync
 from mirror.services.context import Services
 from mirror.storage import blob_key
-from mirror.web import deferred_publisher, page_digests, prefetcher, services
+from mirror.web import page_digests, prefetcher, services
 from mirror.web.auth import ALWAYS_VARY, SECURITY_HEADERS
 from mirror.web.blobs import send_blob
 from mirror.web.page_bytes import PageBytes
@@ -169,7 +169,7 @@ def _page_for(name: str) -> dict[str, str]:
         # an answer in one go (the files' targets follow). Content inspection (downloads) is
         # left to the scheduler's cycle.
         sync.first_look(services(), name)
-        deferred_publisher().pages_now(name)
+        publish.publish_now(services(), name, pages_only=True)
         prefetcher().after_first_look(name)
         signed = signed_pages(services(), name)
     if signed is None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class Pipeline:
         self.tmp = tmp_path
         for project in ("app-pkg", "lib-a", "lib-b"):  # first requests sign the pages
             assert mirror.get(f"/simple/{project}/").status == 200
+        mirror.cli("sync")  # and, as a worker would, the files' targets they queued
         self.root = tmp_path / "root.json"
         self.root.write_text(mirror.cli("keys", "export-root").stdout)
         self.metadata = mirror.data_dir / "tuf" / "metadata"
@@ -99,6 +101,29 @@ def test_a_plain_tuf_client_verifies_the_mirror(pipeline: Pipeline, tmp_path: Pa
     )
     assert page_bytes == served.data
     assert wheel_bytes == pipeline.mirror.get(f"/packages/lib-b/{LIB_B}").data
+
+
+def test_the_scheduler_signs_what_a_first_look_queued_without_waiting_for_its_cycle(
+    start_mirror, tree: FakeUpstream, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    mirror = start_mirror(scheduler={"interval": "1h"})  # the next cycle is an hour away
+    root = mirror.cli("keys", "export-root").stdout.encode()
+    # lib-b's wheel may be signed by the cycle the scheduler runs as it starts; once it is,
+    # that cycle's batch is done, and only the follow-up can sign lib-a's.
+    for project, wheel in (("lib-b", LIB_B), ("lib-a", "lib_a-1.0-py3-none-any.whl")):
+        assert mirror.get(f"/simple/{project}/").status == 200  # the wheel is queued
+        wait_until_signed(mirror, root, f"packages/{project}/{wheel}", tmp_path / project)
+
+
+def wait_until_signed(mirror: RunningMirror, root: bytes, target: str, cache: Path) -> None:
+    deadline = time.monotonic() + 60
+    for attempt in range(1000):
+        up = plain_updater(mirror.url, root, cache / str(attempt))
+        up.refresh()
+        if up.get_targetinfo(target) is not None:
+            return
+        assert time.monotonic() < deadline, f"{target} was not signed"
+        time.sleep(0.5)
 
 
 def test_install_a_pinned_set_and_write_its_sbom(pipeline: Pipeline) -> None:

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from tuf.ngclient import Updater
 
 from mirror.app import create_app
-from mirror.db import targets
-from mirror.db.schema import tuf_pending
+from mirror.db import queries, targets
+from mirror.db.engine import writing
+from mirror.db.schema import downloads, tuf_pending
 from mirror.scheduler import run_cycle
-from mirror.services import publish, review, signing, sync
+from mirror.services import follow_up, publish, review, signing, sync
 from mirror.services.context import Services
-from mirror.services.deferred_publish import DeferredPublisher
+from mirror.services.follow_up import FollowUp
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
@@ -29,19 +30,28 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 WHEEL = "demo-1.0-py3-none-any.whl"
 SECOND = "second-1.0-py3-none-any.whl"
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
-# The background publisher as it runs, before the suite's fixture makes it settle at once.
-DEFERRED_SOON = DeferredPublisher.soon
 
 
 @pytest.fixture
-def demo(fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient) -> FakeUpstream:
-    """demo 1.0, old enough to be admitted, with its page published by the first request."""
-    return publish_demo(fake_upstream, tmp_path, client)
+def demo(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> FakeUpstream:
+    """demo 1.0, old enough to be admitted, with its page published by the first request and
+    its file's target by the scheduler's follow-up batch."""
+    return settled_demo(services, fake_upstream, tmp_path, client)
 
 
 def publish_demo(fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient) -> FakeUpstream:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
     assert client.get("/simple/demo/").status_code == 200
+    return fake_upstream
+
+
+def settled_demo(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> FakeUpstream:
+    publish_demo(fake_upstream, tmp_path, client)
+    publish.publish_now(services)  # what the scheduler does once requests pause
     return fake_upstream
 
 
@@ -68,11 +78,7 @@ def signed_bytes(up: Updater, path: str, dest: Path) -> bytes | None:
 def test_served_pages_and_files_are_the_signed_targets(
     services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
 ) -> None:
-    up = updater(services, client, tmp_path / "first")
-    # The PEP 658 companion's length is unknown until its bytes are fetched: it waits for the
-    # publisher, which fetches it; everything else was signed by the first request.
-    assert up.get_targetinfo(f"packages/demo/{WHEEL}.metadata") is None
-    assert publish.publish_pending(services).published == 1
+    # The PEP 658 companion too: the look-ahead fetched its bytes during the first look.
     up = updater(services, client, tmp_path / "client")
     html = client.get("/simple/demo/").data
     page = client.get("/simple/demo/", headers=JSON).data
@@ -131,13 +137,8 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
 
 
 def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
-    make_services: Callable[..., Services],
-    fake_upstream: FakeUpstream,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    asked = []
-    monkeypatch.setattr(DeferredPublisher, "soon", lambda self: asked.append(self))
     services, client = without_look_ahead(make_services)
     publish_demo(fake_upstream, tmp_path, client)
     assert WHEEL in client.get("/simple/demo/", headers=JSON).text
@@ -147,7 +148,7 @@ def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
             "simple/demo/index.json",
         }
         queued = {c.path for c in targets.pending(conn, "demo")}
-    assert f"packages/demo/{WHEEL}" in queued and len(asked) == 1  # the follow-up was asked for
+    assert f"packages/demo/{WHEEL}" in queued
     # The follow-up batch (here run by hand) signs the file the page lists.
     report = publish.publish_now(services)
     assert report is not None and report.published == len(queued) - 1  # the companion waits
@@ -160,51 +161,69 @@ def timestamp_version(services: Services) -> int:
     return version
 
 
-@pytest.mark.parametrize(("quiet", "batches"), [(0.0, (1, 2)), (1.0, (1, 1))])
-def test_the_deferred_publisher_signs_what_is_queued_in_few_batches(
-    services: Services,
-    fake_upstream: FakeUpstream,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    quiet: float,
-    batches: tuple[int, int],
+def queue_three_first_looks(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(DeferredPublisher, "quiet", quiet)
-    publisher = DeferredPublisher(services)
     for name in ("alpha", "beta", "gamma"):
         fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
         sync.refresh(services, name, inspect=False)
-    before = timestamp_version(services)
-    for _ in range(5):
-        DEFERRED_SOON(publisher)
-    assert publisher.wait_idle(30)
+
+
+def all_signed(services: Services) -> bool:
     with services.engine.connect() as conn:
-        assert targets.ready(conn) == []
-        assert all(targets.published(conn, name) for name in ("alpha", "beta", "gamma"))
-    # Five requests: without a quiet period, the batch in progress and one more; with one,
-    # a single batch after them.
-    assert batches[0] <= timestamp_version(services) - before <= batches[1]
+        return not targets.ready(conn) and all(
+            targets.published(conn, name) for name in ("alpha", "beta", "gamma")
+        )
 
 
-def test_requests_that_never_pause_delay_the_deferred_batch_by_longest_at_most(
+def test_the_scheduler_signs_what_first_looks_queued_once_they_pause(
     services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(DeferredPublisher, "quiet", 60.0)
-    monkeypatch.setattr(DeferredPublisher, "longest", 0.5)
-    publisher = DeferredPublisher(services)
-    fake_upstream.publish_release("alpha", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    sync.refresh(services, "alpha", inspect=False)
-    DEFERRED_SOON(publisher)
-    assert publisher.wait_idle(20)  # not the quiet minute
-    with services.engine.connect() as conn:
-        assert targets.published(conn, "alpha")
+    queue_three_first_looks(services, fake_upstream, tmp_path)
+    watch = FollowUp(services)
+    monkeypatch.setattr(follow_up, "QUIET", timedelta(hours=1))  # requests still coming
+    assert watch.poll() is None and not all_signed(services)
+    monkeypatch.setattr(follow_up, "QUIET", timedelta(0))  # they paused
+    before = timestamp_version(services)
+    report = watch.poll()
+    assert report is not None and report.published > 0 and all_signed(services)
+    assert timestamp_version(services) == before + 1  # one batch for the three
+    assert watch.poll() is None  # nothing new queued since
+
+
+def test_downloads_keep_the_follow_up_batch_waiting_too(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_three_first_looks(services, fake_upstream, tmp_path)
+    monkeypatch.setattr(follow_up, "QUIET", timedelta(minutes=10))
+    hour_ago = services.clock.now() - timedelta(hours=1)
+    download = {"project": "alpha", "version": "1.0", "filename": "alpha-1.0.tar.gz"}
+    with writing(services.engine) as conn:
+        conn.execute(update(tuf_pending).values(queued_at=hour_ago))  # first looks long over
+        queries.add_downloads(conn, [{**download, "at": services.clock.now()}])
+    watch = FollowUp(services)
+    assert watch.poll() is None  # a client is still downloading
+    with writing(services.engine) as conn:
+        conn.execute(update(downloads).values(at=hour_ago))
+    report = watch.poll()
+    assert report is not None and all_signed(services)
+
+
+def test_requests_that_never_pause_delay_the_follow_up_batch_by_longest_at_most(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_three_first_looks(services, fake_upstream, tmp_path)
+    monkeypatch.setattr(follow_up, "QUIET", timedelta(hours=1))
+    monkeypatch.setattr(follow_up, "LONGEST", timedelta(0))
+    report = FollowUp(services).poll()
+    assert report is not None and all_signed(services)
 
 
 def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
     make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services, client = without_look_ahead(make_services)
-    publish_demo(fake_upstream, tmp_path, client)
+    settled_demo(services, fake_upstream, tmp_path, client)
     companion = f"packages/demo/{WHEEL}.metadata"
     with services.engine.connect() as conn:
         assert [c.length for c in targets.pending(conn, "demo")] == [None]
@@ -255,7 +274,7 @@ def test_a_crash_at_any_step_leaves_valid_metadata_and_the_next_publish_complete
     leftovers = {name: services.metadata.read(name) for name in new_names}
     assert leftovers  # the crash left files behind
     with services.engine.connect() as conn:
-        assert targets.pending(conn, "demo")  # nothing marked published
+        assert targets.pending(conn, "second")  # nothing marked published
     # Whatever the step, a client still verifies everything.
     after_crash = updater(services, client, tmp_path / "late")
     assert after_crash.get_targetinfo(f"packages/demo/{WHEEL}") is not None
@@ -328,7 +347,7 @@ def test_tuf_urls_and_cache_headers(
     assert target.data == client.get(f"/packages/demo/{WHEEL}").data
     assert client.get(f"/tuf/targets/packages/demo/{'0' * 64}.{WHEEL}").status_code == 404
     metrics = client.get("/metrics").data.decode()
-    assert "mirror_tuf_pending_changes 1.0" in metrics  # the .metadata companion waits
+    assert "mirror_tuf_pending_changes 0.0" in metrics  # the follow-up batch signed all
     assert "mirror_tuf_timestamp_expires_in_seconds 8" in metrics  # 8xxxx s: about a day
     page = client.get("/simple/demo/").data
     page_hash = hashlib.sha256(page).hexdigest()

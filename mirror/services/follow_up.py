@@ -1,0 +1,55 @@
+"""Sign, from the scheduler's process, what web requests left queued, once they pause.
+
+A client's first look at a project signs the project's two pages in the web request
+(``publish.publish_now(pages_only=True)``) and leaves the files' targets queued: thousands of
+them for a large project. Signing those in the web worker would take CPU from the next first
+look its client waits for (pip reads one project after another on one connection, so one
+worker serves them all), and its write transactions would hold up the downloads that follow.
+The scheduler's process signs them instead: between its cycles it looks at the queue every
+``POLL_SECONDS`` and publishes one batch once clients paused for ``QUIET``: nothing queued and
+nothing downloaded (the download audit, written within a second) meanwhile, so a resolver's
+first looks and then its downloads are over. Requests that never pause wait ``LONGEST`` at
+most. Changes it tried and found not ready (files whose length waits for their bytes) wait for
+the cycle, which fetches them.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mirror.db import queries
+from mirror.db import targets as db
+from mirror.services import publish
+from mirror.services.context import Services
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+QUIET = timedelta(seconds=2)
+LONGEST = timedelta(seconds=10)
+
+
+@dataclass
+class FollowUp:
+    """The scheduler's watch on the queue between cycles."""
+
+    services: Services
+    # The newest queued change the last batch saw: nothing newer, nothing to do.
+    seen: datetime | None = None
+    # When a change newer than ``seen`` was first noticed.
+    noticed: datetime | None = None
+
+    def poll(self) -> publish.PublishReport | None:
+        """Publish one batch if new changes are queued and the requests queueing them paused."""
+        with self.services.engine.connect() as conn:
+            newest = db.newest_queued(conn)
+            if newest is None or newest == self.seen:
+                return None
+            downloaded = queries.last_download_at(conn)
+        now = self.services.clock.now()
+        self.noticed = self.noticed or now
+        active = max(newest, downloaded) if downloaded else newest
+        if now - active < QUIET and now - self.noticed < LONGEST:
+            return None
+        self.seen, self.noticed = newest, None
+        return publish.publish_now(self.services)
