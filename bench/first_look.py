@@ -4,8 +4,8 @@ Run from the repository root: ``python bench/first_look.py [--tiny] [--gc-freeze
 the benchmark's fake upstream (``bench/dataset.py``, in this process), then for every project
 runs ``sync.refresh`` (fetch, parse, record, gather evidence, decide, render, queue targets)
 and signs its pages (``publish_pages``), as a client's first request does; then it signs the
-files' targets of all of them in one batch (``publish_files``), as the background publisher
-does. It prints one JSON object: CPU seconds per step, summed over the projects. Steps nest
+files' targets of all of them in one batch (``publish_files``), as the scheduler does once
+clients pause. It prints one JSON object: CPU seconds per step, summed over the projects. Steps nest
 (``refresh`` contains ``decide``, which contains ``evaluate``...); ``read_files`` is every
 full read of a project's file rows, wherever it happens.
 
