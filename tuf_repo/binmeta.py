@@ -120,7 +120,10 @@ class BinMetadata:
         changed = False
         for path in sorted(changes):
             new = changes[path]
-            start = _lower_bound(body, path, cursor)
+            if cursor < len(body) and _key(body, cursor) < path:
+                start = _lower_bound(body, path, cursor)
+            else:  # the path goes before the next entry: no search (a batch adds runs of paths)
+                start = cursor
             if start > cursor:
                 out.append(_run(body, cursor, start))
             cursor = start

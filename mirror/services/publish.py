@@ -29,6 +29,7 @@ from mirror.db import queries
 from mirror.db import targets as db
 from mirror.db.engine import writing
 from mirror.db.locks import LockBusy, publish_lock
+from mirror.db.targets import QueuedTarget
 from mirror.errors import MirrorError, SigningError
 from mirror.policy.admission import State
 from mirror.services import files, pages
@@ -56,28 +57,6 @@ KEEP_PUBLISHED_ROWS = timedelta(days=7)
 
 class NotPublishedYet(SigningError):
     """The change is recorded but not signed yet; the worker's next cycle publishes it."""
-
-
-@dataclass(frozen=True)
-class Pending:
-    """One queued change, with its length once known."""
-
-    id: int
-    project: str
-    op: str
-    path: str
-    length: int | None
-    sha256: str | None
-
-    @classmethod
-    def of(cls, row: Row[Any]) -> "Pending":
-        return cls(row.id, row.project, row.op, row.path, row.length, row.sha256)
-
-    def change(self) -> TargetChange:
-        if self.op == "remove":
-            return TargetChange.remove(self.path)
-        assert self.length is not None and self.sha256 is not None
-        return TargetChange.add(self.path, self.length, self.sha256)
 
 
 @dataclass(frozen=True)
@@ -125,7 +104,7 @@ def publish_pending(
         if not ready:
             return PublishReport(0, deferred)
         # Only a path's last change counts (an add then a block is a removal).
-        changes = [c.change() for c in {c.path: c for c in ready}.values()]
+        changes = [_change(c) for c in {c.path: c for c in ready}.values()]
         now = services.clock.now()
         try:
             result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
@@ -145,13 +124,20 @@ def publish_pending(
     return PublishReport(len(ready), deferred, result.snapshot_version)
 
 
-def _ready(conn: Connection, pages_of: str | None) -> tuple[list[Pending], int]:
+def _ready(conn: Connection, pages_of: str | None) -> tuple[list[QueuedTarget], int]:
     """The ready changes (only ``pages_of``'s pages if given), and how many other changes wait
     for their length (none among pages)."""
     if pages_of is not None:
-        return [Pending.of(r) for r in db.ready(conn, _page_paths(pages_of))], 0
-    ready = [Pending.of(r) for r in db.ready(conn)]
+        return db.ready(conn, _page_paths(pages_of)), 0
+    ready = db.ready(conn)
     return ready, db.pending_count(conn) - len(ready)
+
+
+def _change(queued: QueuedTarget) -> TargetChange:
+    if queued.op == "remove":
+        return TargetChange.remove(queued.path)
+    assert queued.length is not None and queued.sha256 is not None  # as ``db.ready`` promises
+    return TargetChange.add(queued.path, queued.length, queued.sha256)
 
 
 def _page_paths(project: str) -> tuple[str, str]:
