@@ -75,10 +75,13 @@ def ready(conn: Connection, paths: Sequence[str] | None = None) -> list[QueuedTa
     # A slice of Rows at a time: a batch's thousands alive at once would cost the garbage
     # collector a pass over the whole heap.
     queued = [QueuedTarget._make(row) for rows in result.partitions(1000) for row in rows]
-    # Here rather than in SQL: grouping the queue by path cost SQLite more than this loop.
-    latest = {c.path: c for c in queued}
-    waiting = {path for path, c in latest.items() if c.op == "add" and c.length is None}
-    return [c for c in queued if c.path not in waiting] if waiting else queued
+    # Here rather than in SQL: grouping the queue by path cost SQLite more than these loops.
+    unknown = {c.path for c in queued if c.length is None and c.op == "add"}
+    if not unknown:
+        return queued
+    latest = {c.path: c for c in queued if c.path in unknown}
+    waiting = {path for path, c in latest.items() if c.length is None and c.op == "add"}
+    return [c for c in queued if c.path not in waiting]
 
 
 def unknown_lengths(conn: Connection) -> list[Row[Any]]:
