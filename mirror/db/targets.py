@@ -72,8 +72,7 @@ def ready(conn: Connection, paths: Sequence[str] | None = None) -> list[QueuedTa
     if paths is not None:
         open_ = and_(open_, tuf_pending.c.path.in_(paths))
     result = conn.execute(select(*_QUEUED_COLUMNS).where(open_).order_by(tuf_pending.c.id))
-    # A slice of Rows at a time: a batch's thousands alive at once would cost the garbage
-    # collector a pass over the whole heap.
+    # Copied a slice at a time: a batch's thousands of Rows are never all alive at once.
     queued = [QueuedTarget._make(row) for rows in result.partitions(1000) for row in rows]
     # Here rather than in SQL: grouping the queue by path cost SQLite more than these loops.
     unknown = {c.path for c in queued if c.length is None and c.op == "add"}
@@ -137,8 +136,10 @@ def mark_published(
     gets its latest change's values, which are those the batch signed (a queued row changes
     only by this stamp, and by learning a length it lacked, which no signed change lacks).
     """
-    in_run = tuf_pending.c.id.between(bindparam("first"), bindparam("last"))
     runs = _runs(c.id for c in changes)
+    if not runs:
+        return
+    in_run = tuf_pending.c.id.between(bindparam("first"), bindparam("last"))
     changed_paths = select(tuf_pending.c.path).where(in_run)
     conn.execute(delete(tuf_targets).where(tuf_targets.c.path.in_(changed_paths)), runs)
     latest = {c.path: c for c in changes}.values()

@@ -125,6 +125,9 @@ def test_a_batch_is_stamped_and_the_published_set_follows_its_latest_changes(
         "packages/b/b-1.whl": ("b", "d" * 64, 5, NOW),
     }
     assert [c.id for c in _ready(engine)] == [left_out]
+    with writing(engine) as conn:
+        targets.mark_published(conn, [], NOW, 8)  # an empty batch changes nothing
+    assert _stamps(engine) == stamps
 
 
 def test_runs_are_consecutive_ids() -> None:
