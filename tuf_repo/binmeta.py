@@ -117,17 +117,20 @@ class BinMetadata:
         body = self.body
         out: list[str] = []  # runs of untouched entries and new entries, in order
         cursor = 0  # start of the first entry not yet copied or replaced
+        next_path = _path_at(body, cursor)  # that entry's path, kept as a batch adds runs
         changed = False
         for path in sorted(changes):
             new = changes[path]
-            start = _lower_bound(body, path, cursor)
-            if start > cursor:
+            if next_path is not None and next_path < path:  # keep the entries before path
+                start = _lower_bound(body, path, cursor)
                 out.append(_run(body, cursor, start))
-            cursor = start
-            if start < len(body) and _key(body, start) == path:
-                cursor = _next_entry(body, start + 1)
-                old = _run(body, start, cursor)
-                changed |= new != old
+                cursor = start
+                next_path = _path_at(body, cursor)
+            if next_path == path:
+                end = _next_entry(body, cursor + 1)
+                changed |= new != _run(body, cursor, end)
+                cursor = end
+                next_path = _path_at(body, cursor)
             else:
                 changed |= new is not None
             if new is not None:
@@ -157,6 +160,11 @@ def _is_entry_list(body: str) -> bool:
 
 def _key(body: str, start: int) -> str:
     return body[start + 1 : body.index('"', start + 1)]
+
+
+def _path_at(body: str, start: int) -> str | None:
+    """The path of the entry at ``start``; None at the end of ``body``."""
+    return _key(body, start) if start < len(body) else None
 
 
 def _next_entry(body: str, pos: int) -> int:

@@ -24,6 +24,8 @@ DELEGATED_PATHS = ("packages/*/*", "simple/*/*")
 # Target path segments stay within characters that need no URL quoting:
 # ngclient joins them into URLs as they are.
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+!-]*")
+# DELEGATED_PATHS with such segments; one match, as a batch checks thousands of paths.
+_TARGET_PATH = re.compile(rf"(?:packages|simple)/{_SEGMENT.pattern}/{_SEGMENT.pattern}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PEP503_SEPARATORS = re.compile(r"[-_.]+")
 
@@ -37,10 +39,21 @@ def bin_for_path(path: str, bit_length: int = DEFAULT_BIT_LENGTH) -> str:
 
     Example: ``packages/demo/demo-1.0-py3-none-any.whl`` -> ``bin-88``.
     """
+    return _bin_name(_bin_number(path, _shift(bit_length)), bit_length)
+
+
+def _shift(bit_length: int) -> int:
+    """How far to shift a path's leading 32 hash bits right to get its bin number."""
     if not 1 <= bit_length <= 32:
         raise ValueError("bit_length must be between 1 and 32")
-    prefix = int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "big")
-    number = prefix >> (32 - bit_length)
+    return 32 - bit_length
+
+
+def _bin_number(path: str, shift: int) -> int:
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "big") >> shift
+
+
+def _bin_name(number: int, bit_length: int) -> str:
     return f"{BIN_PREFIX}-{number:0{_suffix_len(bit_length)}x}"
 
 
@@ -82,12 +95,7 @@ def check_target_path(path: str) -> None:
     A path outside them would be signed into a bin yet never found by a
     client, because ``targets`` only delegates these patterns to ``bins``.
     """
-    parts = path.split("/")
-    if (
-        len(parts) != 3
-        or parts[0] not in ("packages", "simple")
-        or not all(_SEGMENT.fullmatch(p) for p in parts[1:])
-    ):
+    if not _TARGET_PATH.fullmatch(path):
         raise ValueError(f"target path {path!r} is outside {' or '.join(DELEGATED_PATHS)}")
 
 
@@ -134,7 +142,8 @@ def group_by_bin(
     last: dict[str, TargetChange] = {}
     for change in changes:
         last[change.path] = change
-    grouped: dict[str, list[TargetChange]] = {}
+    shift = _shift(bit_length)
+    grouped: dict[int, list[TargetChange]] = {}  # by bin number: each bin is named once
     for change in last.values():
-        grouped.setdefault(bin_for_path(change.path, bit_length), []).append(change)
-    return grouped
+        grouped.setdefault(_bin_number(change.path, shift), []).append(change)
+    return {_bin_name(number, bit_length): group for number, group in grouped.items()}

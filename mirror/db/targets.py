@@ -2,29 +2,46 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from mirror.db.bulk import insert_many
 from mirror.db.schema import tuf_pending, tuf_targets
 
 
-class QueuedChange(Protocol):
-    """A ``tuf_pending`` row, or the publisher's copy of one with its length filled in."""
+class QueuedTarget(NamedTuple):
+    """A queued change as a batch signs it: the ``tuf_pending`` columns it needs.
 
-    @property
-    def id(self) -> int: ...
-    @property
-    def project(self) -> str: ...
-    @property
-    def op(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def length(self) -> int | None: ...
-    @property
-    def sha256(self) -> str | None: ...
+    A batch reads thousands; a named tuple answers attributes about ten times faster than a
+    ``Row`` (mirror/db/records.py), and leaving out the timestamps saves converting two
+    datetimes per row.
+    """
+
+    id: int
+    project: str
+    op: str
+    path: str
+    length: int | None
+    sha256: str | None
+
+
+# Selected in the record's field order; a field that is no column fails here, at import.
+_QUEUED_COLUMNS: list[ColumnElement[Any]] = [tuf_pending.c[name] for name in QueuedTarget._fields]
+# What a published target copies from its latest queued change (with the batch's time).
+_PUBLISHED_COLUMNS = ("path", "project", "sha256", "length")
 
 
 def published(conn: Connection, project: str) -> dict[str, tuple[str, int]]:
@@ -47,19 +64,23 @@ def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
     return list(conn.execute(query.order_by(tuf_pending.c.id)))
 
 
-def ready(conn: Connection, paths: Sequence[str] | None = None) -> list[Row[Any]]:
+def ready(conn: Connection, paths: Sequence[str] | None = None) -> list[QueuedTarget]:
     """The unpublished changes a batch can sign, in queue order: every change to a path,
     unless the path's latest change adds bytes of unknown length (then all of them wait).
     ``paths``: only changes to these."""
     open_: ColumnElement[bool] = tuf_pending.c.published_at.is_(None)
     if paths is not None:
         open_ = and_(open_, tuf_pending.c.path.in_(paths))
-    latest = select(func.max(tuf_pending.c.id)).where(open_).group_by(tuf_pending.c.path)
-    waiting = select(tuf_pending.c.path).where(
-        tuf_pending.c.id.in_(latest), tuf_pending.c.op == "add", tuf_pending.c.length.is_(None)
-    )
-    query = select(tuf_pending).where(open_, tuf_pending.c.path.not_in(waiting))
-    return list(conn.execute(query.order_by(tuf_pending.c.id)))
+    result = conn.execute(select(*_QUEUED_COLUMNS).where(open_).order_by(tuf_pending.c.id))
+    # Copied a slice at a time: a batch's thousands of Rows are never all alive at once.
+    queued = [QueuedTarget._make(row) for rows in result.partitions(1000) for row in rows]
+    # Here rather than in SQL: grouping the queue by path cost SQLite more than these loops.
+    unknown = {c.path for c in queued if c.length is None and c.op == "add"}
+    if not unknown:
+        return queued
+    latest = {c.path: c for c in queued if c.path in unknown}
+    waiting = {path for path, c in latest.items() if c.length is None and c.op == "add"}
+    return [c for c in queued if c.path not in waiting]
 
 
 def unknown_lengths(conn: Connection) -> list[Row[Any]]:
@@ -112,37 +133,44 @@ def queue(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
 
 
 def mark_published(
-    conn: Connection, changes: Sequence[QueuedChange], now: datetime, snapshot_version: int
+    conn: Connection, changes: Sequence[QueuedTarget], now: datetime, snapshot_version: int
 ) -> None:
-    """Stamp ``changes`` published and make the published set follow them, in queue order."""
-    ids = [c.id for c in changes]
-    for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-        conn.execute(
-            update(tuf_pending)
-            .where(tuf_pending.c.id.in_(ids[start : start + 500]))
-            .values(published_at=now, snapshot_version=snapshot_version)
-        )
-    _apply(conn, changes, now)
+    """Stamp ``changes`` published and make the published set follow them, in queue order.
 
-
-def _apply(conn: Connection, changes: Iterable[QueuedChange], now: datetime) -> None:
-    last = {c.path: c for c in changes}
-    paths = list(last)
-    for start in range(0, len(paths), 500):  # stay under SQLite's bound-parameter limit
-        conn.execute(delete(tuf_targets).where(tuf_targets.c.path.in_(paths[start : start + 500])))
-    added = [
-        {
-            "path": path,
-            "project": change.project,
-            "sha256": change.sha256,
-            "length": change.length,
-            "published_at": now,
-        }
-        for path, change in last.items()
-        if change.op == "add"
-    ]
+    A batch's rows come in runs of consecutive ids (each first look or decision queues its
+    targets in one statement), so each statement here runs once per run of ids, not once per
+    row, and the published set is copied from the queue rows inside the database: each path
+    gets its latest change's values, which are those the batch signed (a queued row changes
+    only by this stamp, and by learning a length it lacked, which no signed change lacks).
+    """
+    runs = _runs(c.id for c in changes)
+    if not runs:
+        return
+    in_run = tuf_pending.c.id.between(bindparam("first"), bindparam("last"))
+    changed_paths = select(tuf_pending.c.path).where(in_run)
+    conn.execute(delete(tuf_targets).where(tuf_targets.c.path.in_(changed_paths)), runs)
+    latest = {c.path: c for c in changes}.values()
+    added = _runs(c.id for c in latest if c.op == "add")
     if added:
-        conn.execute(insert(tuf_targets), added)
+        published_at = literal(now, tuf_targets.c.published_at.type)
+        columns = [tuf_pending.c[name] for name in _PUBLISHED_COLUMNS] + [published_at]
+        rows = select(*columns).where(in_run)
+        conn.execute(
+            insert(tuf_targets).from_select([*_PUBLISHED_COLUMNS, "published_at"], rows), added
+        )
+    stamp = update(tuf_pending).where(in_run)
+    conn.execute(stamp.values(published_at=now, snapshot_version=snapshot_version), runs)
+
+
+def _runs(ids: Iterable[int]) -> list[dict[str, int]]:
+    """Distinct ``ids`` as runs of consecutive ids, ``first`` to ``last``, in order."""
+    runs: list[dict[str, int]] = []
+    for id_ in sorted(ids):
+        if runs and runs[-1]["last"] == id_ - 1:
+            runs[-1]["last"] = id_
+        else:
+            runs.append({"first": id_, "last": id_})
+    return runs
 
 
 def forget_published(conn: Connection, before: datetime) -> int:

@@ -87,6 +87,30 @@ def test_bin_edits_match_the_reference_encoder(now: datetime) -> None:
         assert BinMetadata.from_bytes(stored, "bin") == md
 
 
+def test_large_batches_match_the_reference_encoder(now: datetime) -> None:
+    """Batches of many changes, as a first look's files make: runs of additions between
+    existing entries, replacements, removals of present and absent paths."""
+    rng = random.Random(11)
+    paths = [f"packages/p{i % 7}/p-{i}.whl" for i in range(300)] + PATHS
+    md = BinMetadata.new(now)
+    entries: dict[str, dict[str, Any]] = {}
+    for round_ in range(40):
+        batch: dict[str, str | None] = {}
+        expected = dict(entries)
+        for path in rng.sample(paths, rng.randint(1, 150)):
+            if rng.random() < 0.3:
+                batch[path] = None
+                expected.pop(path, None)
+            else:
+                length = rng.choice([0, 5, 10**9])
+                batch[path] = entry_text(path, length, SHA)
+                expected[path] = {"length": length, "hashes": {"sha256": SHA}}
+        assert md.apply(batch) == (expected != entries), round_
+        entries = expected
+        md.set_version(round_ + 1, now)
+        assert md.signed_text().encode() == _reference(entries, md), round_
+
+
 def rng_order(count: int) -> list[int]:
     order = list(range(count))
     random.Random(3).shuffle(order)
