@@ -64,19 +64,27 @@ def _reference(entries: dict[str, dict[str, Any]], md: BinMetadata) -> bytes:
     return encode_canonical(signed).encode()
 
 
-def test_bin_edits_match_the_reference_encoder(now: datetime) -> None:
-    rng = random.Random(7)
+def random_batches_match_the_reference_encoder(
+    now: datetime,
+    rng: random.Random,
+    paths: list[str],
+    rounds: int,
+    most_changes: int,
+    lengths: list[int],
+) -> None:
+    """Apply ``rounds`` random batches of 1 to ``most_changes`` changes (a third removals) and
+    compare each result, and the bytes as stored, with the reference encoder's."""
     md = BinMetadata.new(now)
     entries: dict[str, dict[str, Any]] = {}
-    for round_ in range(300):
+    for round_ in range(rounds):
         batch: dict[str, str | None] = {}
         expected = dict(entries)
-        for path in rng.sample(PATHS, rng.randint(1, 4)):
+        for path in rng.sample(paths, rng.randint(1, most_changes)):
             if rng.random() < 0.3:
                 batch[path] = None
                 expected.pop(path, None)
             else:
-                length = rng.choice([0, 1, 7, 10**9])
+                length = rng.choice(lengths)
                 batch[path] = entry_text(path, length, SHA)
                 expected[path] = {"length": length, "hashes": {"sha256": SHA}}
         assert md.apply(batch) == (expected != entries), round_
@@ -87,28 +95,19 @@ def test_bin_edits_match_the_reference_encoder(now: datetime) -> None:
         assert BinMetadata.from_bytes(stored, "bin") == md
 
 
+def test_bin_edits_match_the_reference_encoder(now: datetime) -> None:
+    random_batches_match_the_reference_encoder(
+        now, random.Random(7), PATHS, rounds=300, most_changes=4, lengths=[0, 1, 7, 10**9]
+    )
+
+
 def test_large_batches_match_the_reference_encoder(now: datetime) -> None:
     """Batches of many changes, as a first look's files make: runs of additions between
     existing entries, replacements, removals of present and absent paths."""
-    rng = random.Random(11)
     paths = [f"packages/p{i % 7}/p-{i}.whl" for i in range(300)] + PATHS
-    md = BinMetadata.new(now)
-    entries: dict[str, dict[str, Any]] = {}
-    for round_ in range(40):
-        batch: dict[str, str | None] = {}
-        expected = dict(entries)
-        for path in rng.sample(paths, rng.randint(1, 150)):
-            if rng.random() < 0.3:
-                batch[path] = None
-                expected.pop(path, None)
-            else:
-                length = rng.choice([0, 5, 10**9])
-                batch[path] = entry_text(path, length, SHA)
-                expected[path] = {"length": length, "hashes": {"sha256": SHA}}
-        assert md.apply(batch) == (expected != entries), round_
-        entries = expected
-        md.set_version(round_ + 1, now)
-        assert md.signed_text().encode() == _reference(entries, md), round_
+    random_batches_match_the_reference_encoder(
+        now, random.Random(11), paths, rounds=40, most_changes=150, lengths=[0, 5, 10**9]
+    )
 
 
 def rng_order(count: int) -> list[int]:
