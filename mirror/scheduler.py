@@ -99,7 +99,11 @@ def _log_cycle(report: CycleReport) -> None:
 
 
 def _follow_up(follow_up: FollowUp) -> None:
+    # Twice a second: a passing failure (the database busy, a disk full) must not end the
+    # scheduler; the cycle signs whatever is left.
     try:
         follow_up.poll()
     except MirrorError as exc:
         log.error("signing queued changes failed; the cycle retries", extra={"error": str(exc)})
+    except Exception:
+        log.exception("signing queued changes failed; the cycle retries")

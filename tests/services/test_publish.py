@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from tuf.ngclient import Updater
 
+from mirror import scheduler
 from mirror.app import create_app
 from mirror.db import queries, targets
 from mirror.db.engine import writing
@@ -217,6 +218,17 @@ def test_requests_that_never_pause_delay_the_follow_up_batch_by_longest_at_most(
     monkeypatch.setattr(follow_up, "LONGEST", timedelta(0))
     report = FollowUp(services).poll()
     assert report is not None and all_signed(services)
+
+
+def test_a_failing_follow_up_does_not_end_the_scheduler(
+    services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail(self: FollowUp) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(FollowUp, "poll", fail)
+    scheduler._follow_up(FollowUp(services))  # returns: the loop goes on
+    assert "signing queued changes failed" in caplog.text
 
 
 def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
