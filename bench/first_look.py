@@ -2,12 +2,11 @@
 
 Run from the repository root: ``python bench/first_look.py [--tiny] [--gc-freeze]``. It fills
 the benchmark's fake upstream (``bench/dataset.py``, in this process), then for every project
-runs ``sync.refresh`` (fetch, parse, record, gather evidence, decide, render, queue targets)
-and signs its pages (``publish_pages``), as a client's first request does; then it signs the
-files' targets of all of them in one batch (``publish_files``), as the scheduler does once
-clients pause. It prints one JSON object: CPU seconds per step, summed over the projects. Steps nest
-(``refresh`` contains ``decide``, which contains ``evaluate``...); ``read_files`` is every
-full read of a project's file rows, wherever it happens.
+runs ``sync.refresh`` (fetch, parse, gather provenance, decide, insert, render, queue
+targets) and signs its pages (``publish_pages``), as a client's first request does; then it
+signs the files' targets of all of them in one batch (``publish_files``), as the scheduler does
+once clients pause. It prints one JSON object: CPU seconds per step, summed over the projects.
+Steps nest (``refresh`` contains ``record``, which contains ``record.judge``...).
 
 The fake upstream serves its pages from a thread of this process, so ``fetch_page`` includes
 the CPU it spends rendering them. ``--gc-freeze`` moves everything built before the first
@@ -44,17 +43,15 @@ from mirror.upstream.client import UpstreamClient  # noqa: E402
 STEPS: list[tuple[Any, str, str]] = [
     (UpstreamClient, "fetch_page", "fetch_page"),
     (sync, "parse_page", "parse"),
-    (sync, "_reconcile", "record"),
+    (sync, "_record_first_look", "record"),
+    (evidence, "gather", "record.gather"),
+    (admission, "judge", "record.judge"),
+    (admission, "verdicts", "record.judge.verdicts"),
     (queries, "insert_files", "record.insert_files"),
-    (evidence, "gather", "gather"),
-    (sync, "_decide", "decide"),
-    (queries, "project_files", "read_files"),
-    (admission, "evaluate", "decide.evaluate"),
-    (admission, "verdicts", "decide.evaluate.verdicts"),
-    (admission, "apply_decisions", "decide.evaluate.apply"),
-    (pages, "publish_pages", "decide.publish_pages"),
-    (pages, "render", "decide.publish_pages.render"),
-    (service_targets, "queue_project", "decide.publish_pages.queue_targets"),
+    (admission, "record_moves", "record.audit_events"),
+    (pages, "publish_pages", "record.publish_pages"),
+    (pages, "render", "record.publish_pages.render"),
+    (service_targets, "queue_project", "record.publish_pages.queue_targets"),
 ]
 
 

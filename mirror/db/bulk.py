@@ -25,14 +25,15 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     Raises:
         ValueError: a row's keys differ from the first row's.
     """
-    if not rows:
-        return
-    keys = list(rows[0])
+    if rows:
+        insert_columns(conn, table, _columns(table, list(rows[0]), rows))
+
+
+def insert_columns(conn: Connection, table: Table, values: Mapping[str, Sequence[Any]]) -> None:
+    """Insert the rows that ``values`` gives column by column (all of the same length)."""
+    keys = list(values)
     compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
-    columns = {
-        key: _converted(table.c[key].type, conn, values)
-        for key, values in _columns(table, keys, rows).items()
-    }
+    columns = {key: _converted(table.c[key].type, conn, values[key]) for key in keys}
     parameters: list[Any]
     if compiled.positional:
         order = compiled.positiontup or []
@@ -56,7 +57,9 @@ def _columns(
         raise ValueError(f"insert into {table.name}: rows name different columns") from exc
 
 
-def _converted(type_: TypeEngine[Any], conn: Connection, values: list[Any]) -> list[Any]:
+def _converted(
+    type_: TypeEngine[Any], conn: Connection, values: Sequence[Any]
+) -> Sequence[Any]:
     """``values`` as the driver takes them: through the type's bind processor, if it has one."""
     # The dialect's own variant of the type: PostgreSQL's JSON, for one, processes differently.
     impl = type_.dialect_impl(conn.dialect)

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mirror.db.bulk import insert_many
+from mirror.db.bulk import insert_columns, insert_many
 from mirror.db.records import FILE_COLUMNS, FileRecord
 from mirror.db.schema import (
     advisories,
@@ -93,10 +93,15 @@ def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | No
 # is cached, which makes a first sync of a project with thousands of files several times faster.
 
 
-def insert_files(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Many new files in one executemany (a first look at a project lists thousands); every
-    row names every column (no defaults are applied)."""
-    insert_many(conn, files, rows)
+def insert_files(conn: Connection, project_id: int, records: Sequence[FileRecord]) -> None:
+    """Many new files of a project in one executemany (a first look lists thousands); the
+    records' own ids and project ids are not used (the database gives the ids)."""
+    if not records:
+        return
+    columns = dict(zip(FileRecord._fields, zip(*records, strict=True), strict=True))
+    del columns["id"]
+    columns["project_id"] = [project_id] * len(records)
+    insert_columns(conn, files, columns)
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:

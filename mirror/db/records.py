@@ -42,6 +42,9 @@ class FileRecord(NamedTuple):
     evidence: dict[str, Any]
 
 
+# The id and project id of a record not inserted yet: the database gives them.
+UNSAVED = 0
+
 # Selected in the record's field order; a field that is no column fails here, at import.
 FILE_COLUMNS: list[ColumnElement[Any]] = [files.c[name] for name in FileRecord._fields]
 

@@ -128,6 +128,20 @@ def evaluate(
     anomalies: dict[str, str] | None = None,
 ) -> Evaluation:
     """Decide each file afresh and record the moves."""
+    evaluation = judge(conn, services, project, rows, now, anomalies)
+    apply_decisions(conn, project, evaluation.moves, now)
+    return evaluation
+
+
+def judge(
+    conn: Connection,
+    services: Services,
+    project: str,
+    rows: Sequence[FileRow],
+    now: datetime,
+    anomalies: dict[str, str] | None = None,
+) -> Evaluation:
+    """Decide each file afresh, recording nothing (``conn`` is read for blocks)."""
     anomalies = anomalies or {}
     config = services.config
     hold_without_time = config.get("policy", "missing_upload_time") == "hold"
@@ -147,7 +161,6 @@ def evaluate(
             moves.append((row, decision))
         if (decision.state if decision is not None else row.state) == State.ADMITTED:
             admitted.append(row)
-    apply_decisions(conn, project, moves, now)
     return Evaluation(moves, admitted)
 
 
@@ -173,21 +186,33 @@ def apply_decisions(
     now: datetime,
 ) -> None:
     """Move files to their new states with their audit events, in a few statements whatever
-    their number (a project's first look decides thousands of files)."""
-    if not moves:
-        return
+    their number."""
     by_decision: dict[Decision, list[int]] = {}
     for row, decision in moves:
         by_decision.setdefault(decision, []).append(row.id)
     for decision, ids in by_decision.items():
-        values = {
-            "state": decision.state,
-            "reason": decision.reason,
-            "decided_by": decision.decided_by,
-            "hold_until": decision.hold_until,
-            "state_at": now,
-        }
-        queries.set_files(conn, ids, values)
+        queries.set_files(conn, ids, decided(decision, now))
+    record_moves(conn, project, moves, now)
+
+
+def decided(decision: Decision, now: datetime) -> dict[str, Any]:
+    """The columns of a file that ``decision`` sets."""
+    return {
+        "state": decision.state,
+        "reason": decision.reason,
+        "decided_by": decision.decided_by,
+        "hold_until": decision.hold_until,
+        "state_at": now,
+    }
+
+
+def record_moves(
+    conn: Connection,
+    project: str,
+    moves: Sequence[tuple[FileRow, Decision]],
+    now: datetime,
+) -> None:
+    """The audit events and log lines of moves (a project's first look makes thousands)."""
     queries.record_events(
         conn,
         [

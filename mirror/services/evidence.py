@@ -87,15 +87,22 @@ def record(conn: Connection, rows: Sequence[FileRow], gathered: Gathered) -> lis
     returns the ids of the rows changed."""
     changed = []
     for row in rows:
-        new = gathered.records.get(row.filename)
-        if not new:
-            continue
-        values: dict[str, Any] = {"evidence": {**(row.evidence or {}), **new}}
-        if row.filename in gathered.copies:
-            values["provenance_sha256"] = gathered.copies[row.filename]
-        queries.update_file(conn, row.id, **values)
-        changed.append(row.id)
+        values = recorded(row, gathered)
+        if values:
+            queries.update_file(conn, row.id, **values)
+            changed.append(row.id)
     return changed
+
+
+def recorded(row: FileRow, gathered: Gathered) -> dict[str, Any]:
+    """The columns of ``row`` that ``gathered`` changes (none: empty)."""
+    new = gathered.records.get(row.filename)
+    if not new:
+        return {}
+    values: dict[str, Any] = {"evidence": {**(row.evidence or {}), **new}}
+    if row.filename in gathered.copies:
+        values["provenance_sha256"] = gathered.copies[row.filename]
+    return values
 
 
 def trust_config(services: Services) -> TrustConfig:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from mirror.db import queries
 from mirror.db.engine import writing
-from mirror.db.records import FileRecord
+from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
@@ -82,6 +82,11 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
     if row is not None and not force and _fresh(services, row):
         return
     fetched = _fetch(services, project, row)
+    if row is None and fetched.page is not None and fetched.listing is not None:
+        _record_first_look(services, project, fetched.page, fetched.listing)
+        if inspect:
+            evaluate_only(services, project)
+        return
     try:
         changes = _reconcile(services, project, fetched)
     except DbIntegrityError:
@@ -173,6 +178,47 @@ def _parse(project: str, page: Page) -> Listing:
     return listing
 
 
+def _record_first_look(services: Services, project: str, page: Page, listing: Listing) -> None:
+    """Record, decide and render a project the mirror has never read, in one transaction.
+
+    Its files are decided before they are inserted, in their final states: a first look
+    at a project that lists thousands of files writes each row once and reads none back, on
+    the client's critical path. Only provenance is gathered first (content inspection
+    downloads files: the caller or the scheduler's next cycle does it).
+    """
+    now = services.clock.now()
+    new = [_new_record(None, f, now, ListingChanges()) for f in listing.files]
+    gathered = evidence.gather(services, project, inspect=False, rows=new)
+    new = [
+        row._replace(**change) if (change := evidence.recorded(row, gathered)) else row
+        for row in new
+    ]
+    try:
+        with writing(services.engine) as conn:
+            row = queries.create_project(conn, project, now)
+            evaluation = admission.judge(conn, services, project, new, now)
+            queries.insert_files(conn, row.id, _settled(new, evaluation, now))
+            admission.record_moves(conn, project, evaluation.moves, now)
+            queries.update_project(
+                conn, row.id, checked_at=now, etag=page.etag, last_modified=page.last_modified
+            )
+            pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
+    except DbIntegrityError:
+        # Another host recorded this project's first look at the same moment; theirs stands.
+        log.info("concurrent first look", extra={"project": project})
+    _record_upstream(services, None)
+
+
+def _settled(
+    new: list[FileRecord], evaluation: admission.Evaluation, now: datetime
+) -> list[FileRecord]:
+    """The new records in the states ``evaluation`` moves them to."""
+    # A first look makes thousands of moves with a handful of distinct decisions.
+    values = {decision: admission.decided(decision, now) for _, decision in evaluation.moves}
+    moved = {row.filename: values[decision] for row, decision in evaluation.moves}
+    return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
+
+
 def _reconcile(services: Services, project: str, fetched: Fetched) -> ListingChanges:
     now = services.clock.now()
     with writing(services.engine) as conn:
@@ -221,11 +267,11 @@ def _record_listing(
     for upstream_file in listing.files:
         existing = known.pop(upstream_file.filename, None)
         if existing is None:
-            new_files.append(_new_file(row, upstream_file, now, changes))
+            new_files.append(_new_record(row.checked_at, upstream_file, now, changes))
         else:
             records.append(_update(conn, existing, upstream_file, changes))
     if new_files:
-        queries.insert_files(conn, new_files)
+        queries.insert_files(conn, row.id, new_files)
         records += _inserted(conn, row.id, new_files)
     for missing in known.values():
         if missing.present_upstream:
@@ -235,12 +281,10 @@ def _record_listing(
     return changes
 
 
-def _inserted(
-    conn: Connection, project_id: int, new_files: list[dict[str, Any]]
-) -> list[FileRecord]:
-    """The records of the files just inserted: their values, and the ids the database gave."""
+def _inserted(conn: Connection, project_id: int, new_files: list[FileRecord]) -> list[FileRecord]:
+    """The records of the files just inserted, with the ids the database gave."""
     ids = queries.file_ids(conn, project_id)
-    return [FileRecord(id=ids[values["filename"]], **values) for values in new_files]
+    return [r._replace(id=ids[r.filename], project_id=project_id) for r in new_files]
 
 
 def _updated(conn: Connection, row: FileRecord, values: dict[str, Any]) -> FileRecord:
@@ -248,42 +292,44 @@ def _updated(conn: Connection, row: FileRecord, values: dict[str, Any]) -> FileR
     return row._replace(**values)
 
 
-def _new_file(
-    project: Row[Any], f: UpstreamFile, now: datetime, changes: ListingChanges
-) -> dict[str, Any]:
-    previous_look = project.checked_at
+def _new_record(
+    previous_look: datetime | None, f: UpstreamFile, now: datetime, changes: ListingChanges
+) -> FileRecord:
+    """An upstream file the mirror has not seen, not saved yet; ``previous_look``: when the
+    mirror last read the project (None: this is its first look)."""
     if previous_look and f.upload_time and f.upload_time < previous_look:
         changes.anomalies[f.filename] = (
             f"appeared with upload time {format_timestamp(f.upload_time)}, before the mirror's "
             f"previous look at {format_timestamp(previous_look)}: held for review"
         )
-    return {
-        "project_id": project.id,
-        "filename": f.filename,
-        "version": f.version,
-        "url": f.url,
-        "sha256": f.sha256,
-        "size": f.size,
-        "upload_time": f.upload_time,
-        "requires_python": f.requires_python,
-        "yanked": f.yanked,
-        "yanked_reason": f.yanked_reason,
-        "upstream_metadata_sha256": f.metadata_sha256,
-        "metadata_sha256": f.metadata_sha256,
-        "provenance_url": f.provenance_url,
-        "provenance_sha256": None,  # set once its attestations verify
-        "first_seen_at": now,
-        "present_upstream": True,
-        "state": State.PENDING,
-        "reason": "new upstream file",
-        "decided_by": "upstream",
-        "state_at": now,
-        "hold_until": None,
-        "cached": False,
+    return FileRecord(
+        id=UNSAVED,
+        project_id=UNSAVED,
+        filename=f.filename,
+        version=f.version,
+        url=f.url,
+        sha256=f.sha256,
+        size=f.size,
+        upload_time=f.upload_time,
+        requires_python=f.requires_python,
+        yanked=f.yanked,
+        yanked_reason=f.yanked_reason,
+        upstream_metadata_sha256=f.metadata_sha256,
+        metadata_sha256=f.metadata_sha256,
+        provenance_url=f.provenance_url,
+        provenance_sha256=None,  # set once its attestations verify
+        first_seen_at=now,
+        present_upstream=True,
+        state=State.PENDING,
+        reason="new upstream file",
+        decided_by="upstream",
+        state_at=now,
+        hold_until=None,
+        cached=False,
         # Files of the first look that are already past quarantine are history: admitted
         # without per-file checks (docs/admission.md, "Cost").
-        "evidence": _HISTORY if previous_look is None else _NO_EVIDENCE,
-    }
+        evidence=_HISTORY if previous_look is None else _NO_EVIDENCE,
+    )
 
 
 def _update(

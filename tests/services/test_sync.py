@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from mirror.db import queries
+from mirror.db.records import UNSAVED, FileRecord
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services import evidence, sync
@@ -283,28 +284,43 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
     services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch
 ) -> None:
     # Gathering evidence takes the reconciled files from the sync instead of reading them
-    # back: they must be exactly what a read would return, on a first look and later.
+    # back: they must be exactly what a read would return. A first look gathers before it
+    # saves anything: from the listing's files, as they will be inserted.
     handed: list[tuple[list | None, list]] = []  # type: ignore[type-arg]
     gather = evidence.gather
 
     def spy(services: Services, project: str, *, inspect: bool, rows=None):  # type: ignore[no-untyped-def]
         with services.engine.connect() as conn:
             project_row = queries.get_project(conn, project)
-            assert project_row is not None
-            handed.append((rows, queries.project_files(conn, project_row.id)))
+            stored = queries.project_files(conn, project_row.id) if project_row else []
+        handed.append((rows, stored))
         return gather(services, project, inspect=inspect, rows=rows)
 
     monkeypatch.setattr(evidence, "gather", spy)
     for version in ("1.0", "1.1", "2.0"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
-    sync.refresh(services, "demo")
+    sync.refresh(services, "demo", inspect=False)
+    first_look = handed.pop()
+    with services.engine.connect() as conn:
+        saved = queries.project_files(conn, queries.get_project(conn, "demo").id)
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken")
     fake_upstream.remove_file("demo", "demo-1.1-py3-none-any.whl")
     fake_upstream.set_upload_time("demo", "demo-2.0-py3-none-any.whl", "now")
     fake_upstream.publish_release("demo", "3.0", tmpdir=tmp_path, upload_time="now")
     sync.refresh(services, "demo", force=True)
-    assert len(handed) == 2
-    for rows, stored in handed:
-        assert rows == stored
-    first, later = handed
-    assert len(first[1]) == 3 and len(later[1]) == 4
+    [(rows, stored)] = handed
+    assert rows == stored and len(stored) == 4
+    listed, stored = first_look
+    assert stored == [] and listed is not None and {r.id for r in listed} == {UNSAVED}
+    # Saved as listed, but for what the database, the evidence and the decision add.
+    added = ("id", "project_id", "provenance_sha256", "evidence")
+    added += ("state", "reason", "decided_by", "state_at")
+    assert sorted(_without(r, added) for r in saved) == sorted(_without(r, added) for r in listed)
+    assert all(r.evidence.items() >= {"first_look": True}.items() for r in saved)
+    assert {r.state for r in saved} == {"admitted"}
+
+
+def _without(row: FileRecord, fields: tuple[str, ...]) -> tuple[object, ...]:
+    return tuple(value for key, value in row._asdict().items() if key not in fields)
+
+
