@@ -57,9 +57,7 @@ def _columns(
         raise ValueError(f"insert into {table.name}: rows name different columns") from exc
 
 
-def _converted(
-    type_: TypeEngine[Any], conn: Connection, values: Sequence[Any]
-) -> Sequence[Any]:
+def _converted(type_: TypeEngine[Any], conn: Connection, values: Sequence[Any]) -> Sequence[Any]:
     """``values`` as the driver takes them: through the type's bind processor, if it has one."""
     # The dialect's own variant of the type: PostgreSQL's JSON, for one, processes differently.
     impl = type_.dialect_impl(conn.dialect)
