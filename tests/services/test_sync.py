@@ -322,5 +322,3 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
 
 def _without(row: FileRecord, fields: tuple[str, ...]) -> tuple[object, ...]:
     return tuple(value for key, value in row._asdict().items() if key not in fields)
-
-
