@@ -6,6 +6,9 @@ Evidence for the admission checks (provenance, content) is gathered after it, ag
 any transaction, and a second transaction records it, decides every file once and re-renders.
 Until its evidence is in, a file that needs checks is not admitted (``mirror.policy.checks``).
 A crash between the two leaves pending files, which the scheduler's next cycle decides.
+
+A first look (the mirror has never read the project) is one write transaction instead: its
+files are decided in memory and inserted in their final states (``_record_first_look``).
 """
 
 import logging

@@ -322,3 +322,35 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
 
 def _without(row: FileRecord, fields: tuple[str, ...]) -> tuple[object, ...]:
     return tuple(value for key, value in row._asdict().items() if key not in fields)
+
+
+def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
+    services: Services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Single-flight holds per host only: another node may record the same first look while
+    # this one gathers evidence. Its transaction then fails on the project's name, and stops.
+    for version in ("1.0", "2.0"):
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
+    gather = evidence.gather
+    raced: list[str] = []
+
+    def other_host_first(services: Services, project: str, **kw):  # type: ignore[no-untyped-def]
+        if not raced:
+            raced.append(project)
+            sync.refresh(services, project, inspect=False)
+        return gather(services, project, **kw)
+
+    monkeypatch.setattr(evidence, "gather", other_host_first)
+    caplog.set_level("INFO", logger="mirror.services.sync")
+    sync.refresh(services, "demo", inspect=False)
+    assert "concurrent first look" in caplog.text
+    with services.engine.connect() as conn:
+        project = queries.get_project(conn, "demo")
+        assert project is not None
+        assert len(queries.project_files(conn, project.id)) == 2
+        assert len(queries.project_events(conn, "demo")) == 2
+        assert queries.get_page(conn, "demo") is not None
