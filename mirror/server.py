@@ -5,44 +5,22 @@ the same settings for deployments that start gunicorn themselves.
 """
 
 import gc
-import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.glogging import Logger
 
+from mirror.access_log import JsonAccessLogger
 from mirror.config import Config
 from mirror.db.engine import check_connection, make_engine, migrate
 from mirror.errors import ConfigError, MirrorError
 from mirror.services import publish, signing
 from mirror.storage import open_blob_store
 from mirror.timeutil import Clock
-
-
-class JsonAccessLogger(Logger):
-    """gunicorn's access log as one JSON object per request (the structured access log)."""
-
-    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
-        if not self.access_log_enabled:
-            return
-        entry = {
-            "time": datetime.now(UTC).isoformat(),
-            "remote_addr": environ.get("REMOTE_ADDR"),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),
-            "query": environ.get("QUERY_STRING") or None,
-            "status": resp.status_code if hasattr(resp, "status_code") else str(resp.status),
-            "bytes": getattr(resp, "sent", None),
-            "duration_ms": round(request_time.total_seconds() * 1000, 2),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
-        }
-        self.access_log.info(json.dumps(entry))
 
 
 def gunicorn_settings(

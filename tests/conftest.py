@@ -3,6 +3,7 @@ real `mirror serve` process for end-to-end tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -195,6 +196,21 @@ class RunningMirror:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def access_lines(self, path: str, count: int = 1, seconds: float = 10) -> list[Any]:
+        """The access log's entries for ``path`` once ``count`` are written (the workers write
+        them in batches, about half a second late), or all there are after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            entries = [
+                json.loads(line)
+                for line in self.logs().splitlines()
+                if line.startswith("{") and '"method"' in line
+            ]
+            found = [entry for entry in entries if entry["path"] == path]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
 
 
 def _wait_ready(mirror: RunningMirror) -> None:

@@ -1,6 +1,5 @@
 """Health, readiness, metrics and the structured access log of a running mirror."""
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,11 +25,6 @@ def test_health_metrics_and_access_log(
     assert 'mirror_files{state="quarantined"} 1.0' in metrics
     assert "mirror_upstream_up 1.0" in metrics
     assert 'mirror_http_requests_total{endpoint="simple.project_page",status="200"}' in metrics
-    entries = [
-        json.loads(line)
-        for line in mirror.logs().splitlines()
-        if line.startswith("{") and '"method"' in line
-    ]
-    page = next(e for e in entries if e["path"] == "/simple/demo/")
+    [page] = mirror.access_lines("/simple/demo/")
     assert page["status"] == 200 and page["remote_addr"] == "127.0.0.1"
     assert page["duration_ms"] >= 0

@@ -1,0 +1,92 @@
+"""gunicorn's access log: one JSON object per request, written in batches.
+
+Written one by one, each line cost a write as its request ended, and with it the interpreter
+handed to another thread and taken back: about a sixth of a warm page request's CPU (issue 7,
+measured under the benchmark's load). So each worker gathers its lines and writes them together:
+once ``BATCH_LINES`` have gathered, every ``FLUSH_SECONDS`` from a thread of its own, and when
+the worker exits. A line reaches the log at most about ``FLUSH_SECONDS`` after its request; a
+worker killed outright (SIGKILL, out of memory) loses the lines it had not written yet.
+
+Lines go through gunicorn's access logger, so ``accesslog``, log reopening on SIGUSR1 and
+logging configs apply as usual. A handler that is not a stream (syslog) gets one line per
+message, as it expects.
+"""
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+BATCH_LINES = 256
+FLUSH_SECONDS = 0.5
+
+
+class JsonAccessLogger(Logger):
+    """gunicorn's logger, with the access log as JSON lines written in batches."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.batch = AccessBatch(self.access_log)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        entry = {
+            "time": datetime.now(UTC).isoformat(),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": environ.get("QUERY_STRING") or None,
+            "status": resp.status_code if hasattr(resp, "status_code") else str(resp.status),
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 2),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+        }
+        self.batch.add(json.dumps(entry))
+
+
+class AccessBatch:
+    """Lines gathered for ``logger``, written as one message per batch to stream handlers."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._lines: list[str] = []
+        # The process whose flusher runs: the logger is made before gunicorn forks its workers.
+        self._pid = 0
+
+    def add(self, line: str) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._start_flusher()
+            self._lines.append(line)
+            full = len(self._lines) >= BATCH_LINES
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if not lines:
+            return
+        if all(isinstance(h, logging.StreamHandler) for h in self._logger.handlers):
+            self._logger.info("\n".join(lines))
+            return
+        for line in lines:
+            self._logger.info(line)
+
+    def _start_flusher(self) -> None:
+        self._pid = os.getpid()
+        threading.Thread(target=self._flush_every, daemon=True, name="access-log").start()
+        atexit.register(self.flush)
+
+    def _flush_every(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
