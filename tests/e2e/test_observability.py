@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.conftest import stop_process
 from tests.support.fake_upstream import FakeUpstream
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -28,3 +29,13 @@ def test_health_metrics_and_access_log(
     [page] = mirror.access_lines("/simple/demo/")
     assert page["status"] == 200 and page["remote_addr"] == "127.0.0.1"
     assert page["duration_ms"] >= 0
+
+
+def test_every_access_line_is_written_by_the_time_the_server_has_stopped(
+    start_mirror,  # type: ignore[no-untyped-def]
+) -> None:
+    mirror = start_mirror()
+    for _ in range(3):
+        assert mirror.get("/simple/").status == 200
+    stop_process(mirror.process)
+    assert len(mirror.access_lines("/simple/", count=3, seconds=0)) == 3
