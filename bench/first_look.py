@@ -49,9 +49,11 @@ STEPS: list[tuple[Any, str, str]] = [
     (admission, "verdicts", "record.judge.verdicts"),
     (queries, "insert_files", "record.insert_files"),
     (admission, "record_moves", "record.audit_events"),
-    (pages, "publish_pages", "record.publish_pages"),
-    (pages, "render", "record.publish_pages.render"),
-    (service_targets, "queue_project", "record.publish_pages.queue_targets"),
+    (pages, "render_pages", "record.render_pages"),
+    (pages, "render", "record.render_pages.render"),
+    (service_targets, "wanted", "record.render_pages.targets"),
+    (pages, "record_pages", "record.record_pages"),
+    (service_targets, "queue_project", "record.record_pages.queue_targets"),
 ]
 
 

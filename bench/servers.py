@@ -30,11 +30,20 @@ import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from bench import procs
+
 DEVPI_VERSION = "6.20.3"
 PROXPI_VERSION = "1.3.1"
 GUNICORN_FOR_PROXPI = "27.0.1"  # the gunicorn our own lock pins
 UV_VERSION = "0.13.9"  # as requirements/test.txt pins it
 START_TIMEOUT = 120.0
+# A server counts as started once its processes are quiet: less than QUIET_CPU seconds of CPU
+# over QUIET_WINDOW (start-up work such as a scheduler's first cycle, imports, caches), and
+# at most SETTLE_TIMEOUT after it answered. Otherwise that work would be charged to the first
+# measurement after a start, a cold install, and to no other.
+QUIET_WINDOW = 0.5
+QUIET_CPU = 0.02
+SETTLE_TIMEOUT = 15.0
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -143,6 +152,7 @@ class Server(ABC):
         log.close()
         self._wait_ready()
         self.configure()
+        self._wait_quiet()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -156,6 +166,15 @@ class Server(ABC):
                 pass
             time.sleep(0.2)
         raise BenchError(f"{self.name} did not answer within {START_TIMEOUT:.0f} s")
+
+    def _wait_quiet(self) -> None:
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        used = procs.cpu_seconds(self.pid)
+        while time.monotonic() < deadline:
+            time.sleep(QUIET_WINDOW)
+            previous, used = used, procs.cpu_seconds(self.pid)
+            if used - previous < QUIET_CPU:
+                return
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

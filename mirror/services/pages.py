@@ -8,6 +8,7 @@ stable order. One context feeds both formats (the Warehouse pattern).
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -103,6 +104,60 @@ def _render_html(project: str, entries: list[dict[str, Any]]) -> bytes:
     ).encode()
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A project's pages, stored as blobs, and the TUF targets they and their files make."""
+
+    html: bytes
+    data: bytes
+    html_sha256: str
+    json_sha256: str
+    targets: targets.Wanted
+    files: int
+
+
+def render_pages(blobs: BlobStore, project: str, rows: Sequence[FileRow]) -> Rendered:
+    """Render and store the pages that list ``rows`` (the admitted files); no transaction
+    needed: blobs are named by their digest, and nothing refers to them until recorded."""
+    html, data = render(project, rows)
+    return Rendered(
+        html=html,
+        data=data,
+        html_sha256=store_bytes(blobs, html),
+        json_sha256=store_bytes(blobs, data),
+        targets=targets.wanted(project, rows, {"index.html": html, "index.json": data}),
+        files=len(rows),
+    )
+
+
+def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime) -> bool:
+    """Make ``pages`` the project's pages and queue their TUF targets; True when they changed.
+
+    Clients see the new pages once the publisher has signed them (``services.publish``).
+    """
+    # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
+    targets.queue_project(conn, project, pages.targets, now)
+    current = queries.get_page(conn, project)
+    if current and (current.html_sha256, current.json_sha256) == (
+        pages.html_sha256,
+        pages.json_sha256,
+    ):
+        return False
+    queries.put_page(
+        conn,
+        project,
+        {
+            "html_sha256": pages.html_sha256,
+            "html_size": len(pages.html),
+            "json_sha256": pages.json_sha256,
+            "json_size": len(pages.data),
+            "files": pages.files,
+            "rendered_at": now,
+        },
+    )
+    return True
+
+
 def publish_pages(
     conn: Connection,
     blobs: BlobStore,
@@ -111,32 +166,12 @@ def publish_pages(
     now: datetime,
     admitted: Sequence[FileRow] | None = None,
 ) -> bool:
-    """Render and store the project's pages and queue their TUF targets; True when they changed.
+    """Render, store and record the project's pages (``render_pages``, ``record_pages``).
 
     ``admitted``: the admitted files by filename, when the caller has them (else read here).
-    Clients see the new pages once the publisher has signed them (``services.publish``).
     """
     rows = queries.admitted_files(conn, project_id) if admitted is None else admitted
-    html, data = render(project, rows)
-    html_sha, json_sha = store_bytes(blobs, html), store_bytes(blobs, data)
-    # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
-    targets.queue_project(conn, project, rows, {"index.html": html, "index.json": data}, now)
-    current = queries.get_page(conn, project)
-    if current and current.html_sha256 == html_sha and current.json_sha256 == json_sha:
-        return False
-    queries.put_page(
-        conn,
-        project,
-        {
-            "html_sha256": html_sha,
-            "html_size": len(html),
-            "json_sha256": json_sha,
-            "json_size": len(data),
-            "files": len(rows),
-            "rendered_at": now,
-        },
-    )
-    return True
+    return record_pages(conn, project, render_pages(blobs, project, rows), now)
 
 
 def render_index(names: Sequence[str], as_json: bool) -> bytes:

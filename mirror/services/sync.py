@@ -188,6 +188,11 @@ def _record_first_look(services: Services, project: str, page: Page, listing: Li
     at a project that lists thousands of files writes each row once and reads none back, on
     the client's critical path. Only provenance is gathered first (content inspection
     downloads files: the caller or the scheduler's next cycle does it).
+
+    Deciding and rendering happen before the write transaction, which then only inserts:
+    concurrent first looks (uv asks for every project at once) hold the database's one write
+    lock in turn, so whatever they do under it is done one at a time. Only a block added
+    meanwhile, the one thing the decisions read from the database, makes it decide again.
     """
     now = services.clock.now()
     new = [_new_record(None, f, now, ListingChanges()) for f in listing.files]
@@ -196,20 +201,57 @@ def _record_first_look(services: Services, project: str, page: Page, listing: Li
         row._replace(**change) if (change := evidence.recorded(row, gathered)) else row
         for row in new
     ]
+    with services.engine.connect() as conn, conn.begin():
+        first = _FirstLook.decided(conn, services, project, new, now)
     try:
         with writing(services.engine) as conn:
+            look = first.still_valid(conn) or _FirstLook.decided(conn, services, project, new, now)
             row = queries.create_project(conn, project, now)
-            evaluation = admission.judge(conn, services, project, new, now)
-            queries.insert_files(conn, row.id, _settled(new, evaluation, now))
-            admission.record_moves(conn, project, evaluation.moves, now)
+            queries.insert_files(conn, row.id, look.settled)
+            admission.record_moves(conn, project, look.evaluation.moves, now)
             queries.update_project(
                 conn, row.id, checked_at=now, etag=page.etag, last_modified=page.last_modified
             )
-            pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
+            pages.record_pages(conn, project, look.rendered, now)
     except DbIntegrityError:
         # Another host recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
     _record_upstream(services, None)
+
+
+@dataclass(frozen=True)
+class _FirstLook:
+    """A first look's decisions, the records to insert and the pages, and the blocks they
+    were decided under."""
+
+    project: str
+    blocks: list[Row[Any]]
+    evaluation: admission.Evaluation
+    settled: list[FileRecord]
+    rendered: pages.Rendered
+
+    @classmethod
+    def decided(
+        cls,
+        conn: Connection,
+        services: Services,
+        project: str,
+        new: list[FileRecord],
+        now: datetime,
+    ) -> "_FirstLook":
+        blocks = queries.active_blocks(conn, project)
+        evaluation = admission.judge(conn, services, project, new, now)
+        return cls(
+            project=project,
+            blocks=blocks,
+            evaluation=evaluation,
+            settled=_settled(new, evaluation, now),
+            rendered=pages.render_pages(services.blobs, project, evaluation.admitted),
+        )
+
+    def still_valid(self, conn: Connection) -> "_FirstLook | None":
+        """This, unless the project's blocks changed since it was decided."""
+        return self if queries.active_blocks(conn, self.project) == self.blocks else None
 
 
 def _settled(

@@ -64,15 +64,9 @@ def queued_state(conn: Connection, project: str) -> dict[str, str]:
     return state
 
 
-def queue_project(
-    conn: Connection,
-    project: str,
-    rows: Sequence[FileRow],
-    pages: Mapping[str, bytes],
-    now: datetime,
-) -> int:
-    """Queue the changes that make the project's signed targets match; returns how many."""
-    target = wanted(project, rows, pages)
+def queue_project(conn: Connection, project: str, target: Wanted, now: datetime) -> int:
+    """Queue the changes that make the project's signed targets match ``target`` (``wanted``);
+    returns how many."""
     current = queued_state(conn, project)
     base = {"project": project, "queued_at": now}
     changes = [

@@ -12,7 +12,7 @@ from mirror.db import queries
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services import evidence, sync
+from mirror.services import evidence, pages, review, sync
 from mirror.services.context import Services
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
@@ -354,3 +354,32 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
         assert len(queries.project_files(conn, project.id)) == 2
         assert len(queries.project_events(conn, "demo")) == 2
         assert queries.get_page(conn, "demo") is not None
+
+
+def test_a_block_recorded_while_a_first_look_decides_holds(
+    services: Services,
+    client: FlaskClient,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A first look decides and renders before its write transaction. A block recorded in
+    # between (a person, an advisory import) must hold all the same: the transaction finds
+    # the project's blocks changed and decides again.
+    for version in ("1.0", "2.0"):
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
+    render = pages.render_pages
+    blocked: list[str] = []
+
+    def block_meanwhile(*args):  # type: ignore[no-untyped-def]
+        rendered = render(*args)
+        if not blocked:
+            blocked.append("demo")
+            review.block(services, "demo", "==2.0", actor="alice", reason="stolen token")
+        return rendered
+
+    monkeypatch.setattr(pages, "render_pages", block_meanwhile)
+    sync.refresh(services, "demo", inspect=False)
+    assert blocked and filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    row = file_row(services, "demo-2.0-py3-none-any.whl")
+    assert (row.state, row.decided_by) == (State.BLOCKED, "alice")
