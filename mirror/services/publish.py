@@ -234,8 +234,8 @@ def publish_now(
 ) -> PublishReport | None:
     """Publish what is queued, if this process can sign; never downloads.
 
-    A web request that changed what is served (a project's first look, a file's first
-    download) calls this so its client's next read sees the change; with ``project``, only
+    A web request that changed what is served (a project's first look, a file rejected at its
+    first download) calls this so its client's next read sees the change; with ``project``, only
     while that project still has changes queued. Where the keys are not (a scaled-out web
     node), the worker's next cycle publishes instead.
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response
 
-from mirror.errors import NotFoundError
+from mirror.errors import IntegrityError, NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, publish
 from mirror.web import downloads, prefetcher, services
@@ -34,11 +34,14 @@ def distribution(project: str, filename: str) -> Response:
     row = files.admitted_file(services(), project, filename)
     try:
         blob = files.distribution(services(), row)
-    finally:
-        if not row.cached:
-            # A first download may change the page (its PEP 658 metadata hash, or the file
-            # rejected for a digest mismatch): sign the new page now, the file's target soon.
-            publish.publish_now(services(), project, pages_only=True)
+    except IntegrityError:
+        # The file is rejected now (upstream's bytes do not match): its page stops listing it
+        # as soon as it is signed. A first download that only gave the page a PEP 658 metadata
+        # hash (extracted from the wheel) leaves the page to the scheduler's next batch:
+        # signing waits for the publish lock, which a client's concurrent first looks hold in
+        # turn, and the client asked for this file, not for the page.
+        publish.publish_now(services(), project, pages_only=True)
+        raise
     response = send_blob(
         blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
     )

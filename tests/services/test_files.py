@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from mirror.db import queries
 from mirror.policy.admission import State
 from mirror.services.context import Services
+from mirror.services.publish import publish_pending
 from mirror.storage import blob_key
 from tests.support.fake_upstream import FakeUpstream
 
@@ -127,7 +128,7 @@ def test_metadata_from_upstream_is_verified(
 
 
 def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
-    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     publish(fake_upstream, tmp_path, metadata=None)
     json_page = "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson"
@@ -135,6 +136,9 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
     assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
     assert client.get(URL + ".metadata").status_code == 404
     client.get(URL)
+    # The download did not wait for the page to be signed again: the scheduler signs it.
+    assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
+    publish_pending(services)
     entry = json.loads(client.get(json_page).data)["files"][0]
     metadata = client.get(URL + ".metadata").data
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
