@@ -58,11 +58,16 @@ def _explain(row: Row[Any]) -> str:
     return f"{row.state}: {row.reason}"
 
 
-def distribution(services: Services, row: Row[Any]) -> Blob:
-    """The verified blob of an admitted file, downloading it on first use."""
+def distribution(
+    services: Services, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+) -> Blob:
+    """The verified blob of an admitted file, downloading it on first use; ``extracted`` is
+    called with the wheel's METADATA when it was extracted just now (upstream had none)."""
     blob = stored_blob(services, row.project, row)
     if not row.cached:
-        _after_first_download(services, row, blob.key)
+        metadata = _after_first_download(services, row, blob.key)
+        if metadata is not None and extracted is not None:
+            extracted(metadata)
     return blob
 
 
@@ -148,10 +153,12 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
         pages.publish_pages(conn, services.blobs, current.project_id, project, now)
 
 
-def _after_first_download(services: Services, row: Row[Any], key: str) -> None:
-    """Mark the file cached; give a wheel without upstream metadata its extracted METADATA."""
+def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes | None:
+    """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
+    (returned)."""
     lengths = {row.sha256: services.blobs.size(key)}  # what the publisher signs next
     metadata_sha = row.metadata_sha256
+    data = None
     if metadata_sha is None and row.filename.endswith(".whl"):
         data = _extract_metadata(services, key, row.filename)
         if data is not None:
@@ -165,6 +172,7 @@ def _after_first_download(services: Services, row: Row[Any], key: str) -> None:
         for sha256, length in lengths.items():
             if length is not None:
                 targets.learn_length(conn, sha256, length)
+    return data
 
 
 def _extract_metadata(services: Services, key: str, filename: str) -> bytes | None:

@@ -112,3 +112,19 @@ def test_a_first_look_reads_ahead_through_the_newest_releases_requirements(
     assert client.get(top_metadata).status_code == 200  # already stored by the look-ahead
     assert fake_upstream.hits("/simple/deepest/") == 0  # two levels below the client's request
     assert sum(fake_upstream.hits(f"/simple/{name}/") for name in chain) == 3
+
+
+def test_a_downloaded_wheel_without_upstream_metadata_starts_the_look_ahead(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    # An upstream without PEP 658 metadata: resolvers download the wheel itself, and the
+    # METADATA the mirror extracts from it names what to read next.
+    fake_upstream.publish_release("dep-a", "1.0", tmpdir=tmp_path / "dep-a", upload_time=OLD)
+    fake_upstream.publish_release(
+        "app", "1.0", tmpdir=tmp_path / "app", upload_time=OLD, deps=["dep-a"], metadata=None
+    )
+    assert client.get("/simple/app/").status_code == 200
+    assert client.get(METADATA).status_code == 404  # nothing to fetch: upstream has none
+    assert not signed(services, "dep-a")
+    assert client.get(METADATA.removesuffix(".metadata")).status_code == 200
+    assert wait_until(lambda: signed(services, "dep-a"), 30)
