@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -324,6 +325,24 @@ def _without(row: FileRecord, fields: tuple[str, ...]) -> tuple[object, ...]:
     return tuple(value for key, value in row._asdict().items() if key not in fields)
 
 
+def once_before(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, action: Callable[[], object]
+) -> list[bool]:
+    """Make ``owner.name`` run ``action`` before its first call (another host's or person's
+    work landing in between); the list holds True once it has."""
+    original = getattr(owner, name)
+    done: list[bool] = []
+
+    def first_action_then_original(*args: object, **kwargs: object) -> object:
+        if not done:
+            done.append(True)
+            action()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, first_action_then_original)
+    return done
+
+
 def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
     services: Services,
     fake_upstream: FakeUpstream,
@@ -335,16 +354,11 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
     # this one gathers evidence. Its transaction then fails on the project's name, and stops.
     for version in ("1.0", "2.0"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
-    gather = evidence.gather
-    raced: list[str] = []
 
-    def other_host_first(services: Services, project: str, **kw):  # type: ignore[no-untyped-def]
-        if not raced:
-            raced.append(project)
-            sync.refresh(services, project, inspect=False)
-        return gather(services, project, **kw)
+    def other_host() -> None:
+        sync.refresh(services, "demo", inspect=False)
 
-    monkeypatch.setattr(evidence, "gather", other_host_first)
+    once_before(monkeypatch, evidence, "gather", other_host)
     caplog.set_level("INFO", logger="mirror.services.sync")
     sync.refresh(services, "demo", inspect=False)
     assert "concurrent first look" in caplog.text
@@ -368,17 +382,12 @@ def test_a_block_recorded_while_a_first_look_decides_holds(
     # the project's blocks changed and decides again.
     for version in ("1.0", "2.0"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
-    render = pages.render_pages
-    blocked: list[str] = []
-
-    def block_meanwhile(*args):  # type: ignore[no-untyped-def]
-        rendered = render(*args)
-        if not blocked:
-            blocked.append("demo")
-            review.block(services, "demo", "==2.0", actor="alice", reason="stolen token")
-        return rendered
-
-    monkeypatch.setattr(pages, "render_pages", block_meanwhile)
+    blocked = once_before(
+        monkeypatch,
+        pages,
+        "render_pages",
+        lambda: review.block(services, "demo", "==2.0", actor="alice", reason="stolen token"),
+    )
     sync.refresh(services, "demo", inspect=False)
     assert blocked and filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     row = file_row(services, "demo-2.0-py3-none-any.whl")
