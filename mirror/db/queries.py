@@ -13,6 +13,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -359,14 +360,15 @@ def release_downloads(
 
 
 def newest_with_metadata(conn: Connection, project: str) -> Row[Any] | None:
-    """The project's most recently uploaded admitted file that has PEP 658 metadata."""
+    """The project's most recently uploaded admitted file that has PEP 658 metadata, or is a
+    wheel (whose METADATA is inside)."""
     query = (
         select(files, projects.c.name.label("project"))
         .join(projects, projects.c.id == files.c.project_id)
         .where(
             projects.c.name == project,
             files.c.state == "admitted",
-            files.c.metadata_sha256.is_not(None),
+            or_(files.c.metadata_sha256.is_not(None), files.c.filename.endswith(".whl")),
         )
         .order_by(files.c.upload_time.desc(), files.c.id.desc())
         .limit(1)

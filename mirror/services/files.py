@@ -178,13 +178,14 @@ def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes 
 def _extract_metadata(services: Services, key: str, filename: str) -> bytes | None:
     try:
         with services.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:
-            return _read_metadata(wheel, filename)
+            return read_metadata(wheel, filename)
     except (zipfile.BadZipFile, OSError, MirrorError) as exc:
         log.warning("no metadata extracted", extra={"file": filename, "error": str(exc)})
         return None
 
 
-def _read_metadata(wheel: zipfile.ZipFile, filename: str) -> bytes | None:
+def read_metadata(wheel: zipfile.ZipFile, filename: str) -> bytes | None:
+    """The wheel's ``*.dist-info/METADATA``, or None when it has not exactly one (or a huge one)."""
     # PEP 427: exactly one top-level *.dist-info/METADATA; anything else is not trusted.
     names = [n for n in wheel.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
     if len(names) != 1 or wheel.getinfo(names[0]).file_size > MAX_METADATA_BYTES:

@@ -22,6 +22,7 @@ client resolves an older one). ``upstream.prefetch_dependencies = false`` turns 
 import logging
 import os
 import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -33,6 +34,7 @@ from mirror.errors import MirrorError
 from mirror.names import normalize
 from mirror.services import files, publish, sync
 from mirror.services.context import Services
+from mirror.upstream.remote_wheel import RemoteFile
 
 log = logging.getLogger(__name__)
 
@@ -120,17 +122,25 @@ class Prefetcher:
             self._read_ahead(name, depth)
 
     def _read_ahead(self, name: str, depth: int) -> None:
-        """Fetch the metadata of ``name``'s newest admitted file (verified and stored, so the
-        client's own request finds it), and look at what it requires."""
+        """Look at what ``name``'s newest admitted file requires: from its PEP 658 metadata
+        (verified and stored, so the client's own request finds it), else from the METADATA
+        inside the wheel, read by ranges (a hint only: nothing read so is kept or served)."""
         with self._services.engine.connect() as conn:
             row = queries.newest_with_metadata(conn, name)
         if row is None:
             return
         try:
-            files.core_metadata(
-                self._services, row, fetched=lambda data: self.after_metadata(data, depth)
-            )
-        except MirrorError as exc:
+            if row.metadata_sha256:
+                files.core_metadata(
+                    self._services, row, fetched=lambda data: self.after_metadata(data, depth)
+                )
+            elif row.size is not None:
+                remote = RemoteFile(self._services.upstream, row.url, row.size)
+                with zipfile.ZipFile(remote) as wheel:
+                    metadata = files.read_metadata(wheel, row.filename)
+                if metadata is not None:
+                    self.after_metadata(metadata, depth)
+        except (MirrorError, zipfile.BadZipFile) as exc:
             log.info("metadata not prefetched", extra={"project": name, "error": str(exc)})
         except Exception:
             log.exception("metadata prefetch failed", extra={"project": name})

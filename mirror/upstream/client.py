@@ -119,6 +119,22 @@ class UpstreamClient:
             _check_status(response, url)
             return _read_bounded(response, max_bytes, url)
 
+    def fetch_range(self, url: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``url`` from offset ``start`` (an HTTP range request).
+
+        Raises:
+            UpstreamError: upstream failed, or answered with other bytes than those asked for
+                (no range support: a whole file is never read here).
+        """
+        end = start + length - 1
+        with self._get(url, {"Range": f"bytes={start}-{end}"}) as response:
+            if response.status != 206:
+                raise UpstreamError(f"upstream answered {response.status} to a range of {url}")
+            content_range = response.headers.get("Content-Range", "")
+            if not content_range.startswith(f"bytes {start}-{end}/"):
+                raise UpstreamError(f"upstream sent another range of {url}: {content_range!r}")
+            return _read_bounded(response, length, url)
+
     def download(self, url: str, sha256: str, size: int | None, staging: Path) -> Path:
         """Stream ``url`` into a temporary file under ``staging`` and verify it.
 

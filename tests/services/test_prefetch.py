@@ -15,6 +15,7 @@ from mirror.db import targets
 from mirror.services import prefetch, sync
 from mirror.services.context import Services
 from mirror.services.prefetch import dependencies
+from mirror.storage import blob_key
 from tests.support.fake_upstream import FakeUpstream
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -123,8 +124,25 @@ def test_a_downloaded_wheel_without_upstream_metadata_starts_the_look_ahead(
     fake_upstream.publish_release(
         "app", "1.0", tmpdir=tmp_path / "app", upload_time=OLD, deps=["dep-a"], metadata=None
     )
+    # Nor ranges, the first time: the look-ahead cannot read the wheel's METADATA itself.
+    fake_upstream.fail(200, path="/files/app/*", times=1)
     assert client.get("/simple/app/").status_code == 200
     assert client.get(METADATA).status_code == 404  # nothing to fetch: upstream has none
     assert not signed(services, "dep-a")
     assert client.get(METADATA.removesuffix(".metadata")).status_code == 200
     assert wait_until(lambda: signed(services, "dep-a"), 30)
+
+
+def test_a_first_look_reads_ahead_through_a_wheel_without_upstream_metadata(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    # No PEP 658 metadata upstream: the look-ahead reads the newest wheel's METADATA by
+    # ranges, as a hint, without downloading the wheel or keeping what it read.
+    fake_upstream.publish_release("dep-a", "1.0", tmpdir=tmp_path / "dep-a", upload_time=OLD)
+    app = fake_upstream.publish_release(
+        "app", "1.0", tmpdir=tmp_path / "app", upload_time=OLD, deps=["dep-a"], metadata=None
+    )
+    assert client.get("/simple/app/").status_code == 200
+    assert wait_until(lambda: signed(services, "dep-a"), 30)
+    assert not services.blobs.exists(blob_key(app.sha256))
+    assert client.get(METADATA).status_code == 404  # still none to serve
