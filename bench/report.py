@@ -92,7 +92,11 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         rss = downloads["ours"]["parallel8_peak_process_rss_mb"]
         found.append(_target("RSS per worker while streaming < 200 MB", rss, 200, "MB", False))
     for key, servers in summary["installs"].items():
-        cold, base = servers.get("ours", {}).get("cold"), servers.get("upstream", {}).get("cold")
+        # Straight from the upstream, "cold" and "warm" are the same install (the client's
+        # caches are off both times): the faster is the baseline, so that a slow moment of the
+        # upstream's own does not flatter the mirror.
+        direct = [t for t in servers.get("upstream", {}).values() if t]
+        cold, base = servers.get("ours", {}).get("cold"), min(direct, default=None)
         ratio = cold / base if cold and base else None
         found.append(
             _target(f"cold install ({key}) <= 1.15x upstream", ratio, 1.15, "ratio", False)

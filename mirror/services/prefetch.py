@@ -3,15 +3,18 @@
 pip resolves one project at a time: a page, then the chosen file's PEP 658 metadata, then the
 pages of the projects that metadata requires. Each first look at a project costs the mirror
 upstream round trips and work per listed file, on the client's critical path. Started when a
-file's metadata is first fetched from upstream, the first looks of the projects it requires run
-on a background thread, on the other core, while the client downloads and resolves; the
-client's request then finds the page signed, or waits for the look in progress
-(``sync.first_look``) instead of repeating it.
+file's metadata is first fetched from upstream (or extracted from a wheel's first download,
+where upstream has none), the first looks of the projects it requires run on a background
+thread, on the other core, while the client downloads and resolves; the client's request then
+finds the page signed, or waits for the look in progress (``sync.first_look``) instead of
+repeating it.
 
 The look-ahead also runs on from a project a client reads for the first time, and from each
 project it reads itself: the newest admitted file's metadata (the release a resolver usually
-picks) names the next projects, down to ``MAX_DEPTH`` levels. pip's one-at-a-time chain of
-first looks then runs ahead of pip on the other core.
+picks) names the next projects, down to ``MAX_DEPTH`` levels. Where upstream has no PEP 658
+metadata, the METADATA inside the newest wheel is read by HTTP ranges
+(``mirror.upstream.remote_wheel``), unverified, so only as a list of names. pip's
+one-at-a-time chain of first looks then runs ahead of pip on the other core.
 
 Only projects the mirror has no page for, and only the requirements that apply without an
 extra. Upstream mostly sees the requests the client's own would cause moments later (a
