@@ -39,6 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from mirror.config import Config
 from mirror.errors import ConfigError, NotFoundError, StorageError
+from mirror.seekable import OffsetReader
 from mirror.storage.blobs import check_key
 from tuf_repo.errors import MetadataExistsError
 from tuf_repo.store import (
@@ -308,38 +309,19 @@ class S3BlobStore:
         return self._staging
 
 
-class _RangeReader(io.RawIOBase):
+class _RangeReader(OffsetReader):
     """A seekable view of one object: reads stream from one GET until a read needs bytes
-    somewhere else; only then is the GET dropped and a ranged one opened there."""
+    somewhere else; only then is the GET dropped and a ranged one opened there (a seek to the
+    end for the size and back costs nothing)."""
 
     def __init__(
         self, get_range: Callable[[str, int], Any], key: str, size: int, body: Any = None
     ) -> None:
-        super().__init__()
+        super().__init__(size)
         self._get_range = get_range
         self._key = key
-        self._size = size
-        self._position = 0
         self._body = body
         self._body_position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        position = base + offset
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        # The open GET is kept: a seek to the end for the size and back costs nothing.
-        self._position = position
-        return position
 
     def readinto(self, buffer: Any) -> int:
         wanted = min(len(buffer), self._size - self._position)

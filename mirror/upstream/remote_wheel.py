@@ -7,9 +7,8 @@ metadata. Bytes read this way are not verified against the file's digest (that t
 whole file): use them as hints, never serve or store them.
 """
 
-import io
-
 from mirror.errors import UpstreamError
+from mirror.seekable import OffsetReader
 from mirror.upstream.client import UpstreamClient
 
 # The table of contents of a wheel is usually within its last 64 KiB, and a member's header,
@@ -21,7 +20,7 @@ MAX_RANGE_BYTES = 4 << 20
 MAX_REQUESTS = 8
 
 
-class RemoteFile(io.RawIOBase):
+class RemoteFile(OffsetReader):
     """A seekable, read-only view of the upstream file ``url`` of ``size`` bytes.
 
     Reads are served from the file's last block, fetched once, or from the block the last
@@ -29,27 +28,12 @@ class RemoteFile(io.RawIOBase):
     """
 
     def __init__(self, upstream: UpstreamClient, url: str, size: int) -> None:
-        super().__init__()
-        self._upstream, self._url, self._size = upstream, url, size
-        self._position = 0
+        super().__init__(size)
+        self._upstream, self._url = upstream, url
         self._requests = 0
         self._tail_start = max(0, size - BLOCK_BYTES)
         self._tail: bytes | None = None
         self._last: tuple[int, bytes] = (0, b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
 
     def read(self, size: int | None = -1) -> bytes:
         # Overridden: io's own read would allocate ``size`` bytes before asking for them, and
