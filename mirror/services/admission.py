@@ -93,11 +93,10 @@ def refusal_for(
 
 
 def refusals(
-    conn: Connection, services: Services, project: str, versions: Iterable[str]
+    services: Services, blocks: list[Row[Any]], project: str, versions: Iterable[str]
 ) -> dict[str, Refusal | None]:
     """``refusal_for`` each version: rules and blocks name versions, and a large project has
     thousands of files but a few hundred versions."""
-    blocks = queries.active_blocks(conn, project)
     return {version: refusal_for(services, blocks, project, version) for version in set(versions)}
 
 
@@ -108,6 +107,7 @@ class Evaluation:
 
     moves: list[tuple[FileRow, Decision]]
     admitted: list[FileRow]
+    blocks: list[Row[Any]]  # the project's active blocks the decisions were made under
 
     @property
     def admitted_changed(self) -> bool:
@@ -146,7 +146,8 @@ def judge(
     config = services.config
     hold_without_time = config.get("policy", "missing_upload_time") == "hold"
     quarantine = config.quarantine_for(project)
-    refused = refusals(conn, services, project, (row.version for row in rows))
+    blocks = queries.active_blocks(conn, project)
+    refused = refusals(services, blocks, project, (row.version for row in rows))
     evidence = verdicts(services, project, rows)
     moves, admitted = [], []
     for row in rows:
@@ -161,7 +162,7 @@ def judge(
             moves.append((row, decision))
         if (decision.state if decision is not None else row.state) == State.ADMITTED:
             admitted.append(row)
-    return Evaluation(moves, admitted)
+    return Evaluation(moves, admitted, blocks)
 
 
 def _differs(row: FileRow, decision: Decision) -> bool:

@@ -221,11 +221,10 @@ def _record_first_look(services: Services, project: str, page: Page, listing: Li
 
 @dataclass(frozen=True)
 class _FirstLook:
-    """A first look's decisions, the records to insert and the pages, and the blocks they
-    were decided under."""
+    """A first look's decisions (with the blocks they were made under), the records to insert
+    and the pages."""
 
     project: str
-    blocks: list[Row[Any]]
     evaluation: admission.Evaluation
     settled: list[FileRecord]
     rendered: pages.Rendered
@@ -239,11 +238,9 @@ class _FirstLook:
         new: list[FileRecord],
         now: datetime,
     ) -> "_FirstLook":
-        blocks = queries.active_blocks(conn, project)
         evaluation = admission.judge(conn, services, project, new, now)
         return cls(
             project=project,
-            blocks=blocks,
             evaluation=evaluation,
             settled=_settled(new, evaluation, now),
             rendered=pages.render_pages(services.blobs, project, evaluation.admitted),
@@ -251,7 +248,8 @@ class _FirstLook:
 
     def still_valid(self, conn: Connection) -> "_FirstLook | None":
         """This, unless the project's blocks changed since it was decided."""
-        return self if queries.active_blocks(conn, self.project) == self.blocks else None
+        current = queries.active_blocks(conn, self.project)
+        return self if current == self.evaluation.blocks else None
 
 
 def _settled(
