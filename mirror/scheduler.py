@@ -1,7 +1,8 @@
 """The admission/publish loop: `mirror worker`, or beside `mirror serve` on the embedded default.
 
 Each cycle re-reads upstream for projects whose look is older than the TTL, admits files whose
-quarantine has ended, clears downloads a killed process left behind, then publishes what changed
+quarantine has ended, clears downloads a killed process left behind, renders again the pages
+first downloads left stale (``pages.render_stale``), then publishes what changed
 as one TUF batch and keeps the signed metadata from expiring. Nobody has to ask. Between
 cycles it signs what web requests queued, once they pause (``mirror.services.follow_up``).
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 from mirror.db import queries
 from mirror.errors import MirrorError
-from mirror.services import files, publish, sync
+from mirror.services import files, pages, publish, sync
 from mirror.services.context import Services
 from mirror.services.follow_up import POLL_SECONDS, FollowUp
 
@@ -50,6 +51,7 @@ def run_cycle(services: Services, projects: list[str] | None = None) -> CycleRep
         report.evaluated.append(project)
     for leftover in files.staging_leftovers(services.blobs.staging_dir(), now):
         leftover.unlink(missing_ok=True)
+    pages.render_stale(services.engine, services.blobs, now)
     # One TUF batch for everything this cycle changed, then the re-signing schedule.
     try:
         report.tuf = publish.maintain(services)

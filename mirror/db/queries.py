@@ -195,6 +195,27 @@ def put_page(conn: Connection, project: str, values: Mapping[str, Any]) -> None:
     _upsert(conn, pages, {"project": project}, values)
 
 
+def mark_page_stale(conn: Connection, project: str, now: datetime) -> None:
+    """Ask for the project's page to be rendered again (``stale_pages``)."""
+    conn.execute(
+        update(pages)
+        .where(pages.c.project == project, pages.c.stale_since.is_(None))
+        .values(stale_since=now)
+    )
+
+
+def stale_pages(conn: Connection) -> list[str]:
+    """Projects whose page waits to be rendered again, longest waiting first."""
+    query = select(pages.c.project).where(pages.c.stale_since.is_not(None))
+    return list(conn.execute(query.order_by(pages.c.stale_since)).scalars())
+
+
+def newest_stale_page(conn: Connection) -> datetime | None:
+    """When the most recent of the waiting pages became stale."""
+    newest: datetime | None = conn.execute(select(func.max(pages.c.stale_since))).scalar_one()
+    return newest
+
+
 def served_projects(conn: Connection) -> list[str]:
     """Projects whose page lists at least one admitted file (the root index)."""
     query = select(pages.c.project).where(pages.c.files > 0).order_by(pages.c.project)

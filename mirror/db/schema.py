@@ -118,6 +118,9 @@ pages = Table(
     Column("json_size", Integer, nullable=False),
     Column("files", Integer, nullable=False),
     Column("rendered_at", UTCDateTime, nullable=False),
+    # Set when what the page shows changed without rendering it (a first download's extracted
+    # METADATA): the scheduler renders it again once clients pause.
+    Column("stale_since", UTCDateTime),
 )
 
 status = Table(

@@ -155,7 +155,7 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
 
 def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
-    (returned)."""
+    (returned), which its page lists once rendered again (``pages.render_stale``)."""
     lengths = {row.sha256: services.blobs.size(key)}  # what the publisher signs next
     metadata_sha = row.metadata_sha256
     data = None
@@ -168,7 +168,9 @@ def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes 
     with writing(services.engine) as conn:
         queries.update_file(conn, row.id, cached=True, metadata_sha256=metadata_sha)
         if metadata_sha != row.metadata_sha256:
-            pages.publish_pages(conn, services.blobs, row.project_id, row.project, now)
+            # Rendering a page of thousands of files here would hold the write lock, on the
+            # client's critical path, for what only later clients read: the scheduler does it.
+            queries.mark_page_stale(conn, row.project, now)
         for sha256, length in lengths.items():
             if length is not None:
                 targets.learn_length(conn, sha256, length)

@@ -10,16 +10,19 @@ The scheduler's process signs them instead: between its cycles it looks at the q
 nothing downloaded (the download audit, written within a second) meanwhile, so a resolver's
 first looks and then its downloads are over. Requests that never pause wait ``LONGEST`` at
 most. Changes it tried and found not ready (files whose length waits for their bytes) wait for
-the cycle, which fetches them.
+the cycle, which fetches them. Pages that first downloads left to render again (a wheel's
+extracted METADATA) are rendered just before the batch, which signs them.
 """
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from mirror.db import queries
 from mirror.db import targets as db
-from mirror.services import publish
+from mirror.services import pages, publish
 from mirror.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,7 @@ class FollowUp:
     def poll(self) -> publish.PublishReport | None:
         """Publish one batch if new changes are queued and the requests queueing them paused."""
         with self.services.engine.connect() as conn:
-            newest = db.newest_queued(conn)
+            newest = _newest_change(conn)
             if newest is None or newest == self.seen:
                 return None
             downloaded = queries.last_download_at(conn)
@@ -52,4 +55,12 @@ class FollowUp:
         if now - active < QUIET and now - self.noticed < LONGEST:
             return None
         self.seen, self.noticed = newest, None
+        pages.render_stale(self.services.engine, self.services.blobs, now)
         return publish.publish_now(self.services)
+
+
+def _newest_change(conn: Connection) -> datetime | None:
+    """When the newest change waiting for this watch was made: a queued target or a page to
+    render again."""
+    waiting = [t for t in (db.newest_queued(conn), queries.newest_stale_page(conn)) if t]
+    return max(waiting, default=None)

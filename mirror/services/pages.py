@@ -3,20 +3,24 @@
 Pages are rendered when what they show changes, not per request, and stored as blobs: the
 bytes a client gets are the bytes the TUF repository signs (design/tuf.md, "Target paths").
 So they carry nothing that varies per request: relative links, no host, token or clock, and a
-stable order. One context feeds both formats (the Warehouse pattern).
+stable order. One context feeds both formats (the Warehouse pattern). The one change rendered
+later is a first download's extracted METADATA (``render_stale``): only later clients read it.
 """
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from mirror.db import queries
+from mirror.db.engine import writing
 from mirror.db.records import FileRow
+from mirror.errors import MirrorError
 from mirror.policy.checks import version_key
 from mirror.services import targets
 from mirror.storage import BlobStore, store_bytes
@@ -26,6 +30,8 @@ from mirror.timeutil import format_timestamp
 API_VERSION = "1.3"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "text/html; charset=utf-8"
+
+log = logging.getLogger(__name__)
 
 
 def file_path(project: str, filename: str) -> str:
@@ -138,10 +144,11 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
     # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
     targets.queue_project(conn, project, pages.targets, now)
     current = queries.get_page(conn, project)
-    if current and (current.html_sha256, current.json_sha256) == (
+    unchanged = current is not None and (current.html_sha256, current.json_sha256) == (
         pages.html_sha256,
         pages.json_sha256,
-    ):
+    )
+    if unchanged and current is not None and current.stale_since is None:
         return False
     queries.put_page(
         conn,
@@ -153,9 +160,10 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
             "json_size": len(pages.data),
             "files": pages.files,
             "rendered_at": now,
+            "stale_since": None,
         },
     )
-    return True
+    return not unchanged
 
 
 def publish_pages(
@@ -172,6 +180,29 @@ def publish_pages(
     """
     rows = queries.admitted_files(conn, project_id) if admitted is None else admitted
     return record_pages(conn, project, render_pages(blobs, project, rows), now)
+
+
+def render_stale(engine: Engine, blobs: BlobStore, now: datetime) -> list[str]:
+    """Render again the pages marked stale (``queries.mark_page_stale``); the projects done.
+
+    Each in a write transaction of its own: a large page takes tenths of a second to render,
+    and web requests' writers wait meanwhile. A page that fails (storage) stays stale for the
+    next call.
+    """
+    with engine.connect() as conn:
+        projects = queries.stale_pages(conn)
+    done = []
+    for project in projects:
+        try:
+            with writing(engine) as conn:
+                row = queries.get_project(conn, project)
+                if row is not None:
+                    publish_pages(conn, blobs, row.id, project, now)
+        except MirrorError as exc:
+            log.warning("page not rendered again", extra={"project": project, "error": str(exc)})
+            continue
+        done.append(project)
+    return done
 
 
 def render_index(names: Sequence[str], as_json: bool) -> bytes:

@@ -6,13 +6,18 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mirror.db import queries
+from mirror.db import queries, targets
+from mirror.db.engine import writing
+from mirror.errors import StorageError
 from mirror.policy.admission import State
+from mirror.scheduler import run_cycle
+from mirror.services import follow_up, pages
 from mirror.services.context import Services
-from mirror.services.publish import publish_pending
+from mirror.services.follow_up import FollowUp
 from mirror.storage import blob_key
 from tests.support.fake_upstream import FakeUpstream
 
@@ -128,7 +133,11 @@ def test_metadata_from_upstream_is_verified(
 
 
 def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
-    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient,
+    services: Services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     publish(fake_upstream, tmp_path, metadata=None)
     json_page = "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson"
@@ -136,10 +145,46 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
     assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
     assert client.get(URL + ".metadata").status_code == 404
     client.get(URL)
-    # The download did not wait for the page to be signed again: the scheduler signs it.
+    # The download did not render and sign the page again: the scheduler does, once clients
+    # pause.
     assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
-    publish_pending(services)
+    with services.engine.connect() as conn:
+        assert queries.stale_pages(conn) == ["demo"]
+    monkeypatch.setattr(follow_up, "QUIET", timedelta(0))
+    assert FollowUp(services).poll() is not None
     entry = json.loads(client.get(json_page).data)["files"][0]
     metadata = client.get(URL + ".metadata").data
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
     assert b"Version: 1.0" in metadata
+    companion = f"packages/demo/{WHEEL}.metadata"
+    with services.engine.connect() as conn:
+        assert queries.stale_pages(conn) == []
+        assert [c.path for c in targets.pending(conn, "demo")] == [companion]
+    run_cycle(services)  # like every companion, signed once the cycle learns its length
+    with services.engine.connect() as conn:
+        assert companion in targets.published(conn, "demo")
+
+
+def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
+    client: FlaskClient,
+    services: Services,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publish(fake_upstream, tmp_path)
+    client.get("/simple/demo/")
+    with writing(services.engine) as conn:
+        queries.mark_page_stale(conn, "demo", services.clock.now())
+
+    def fail(*_: object) -> None:
+        raise StorageError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pages, "publish_pages", fail)
+        run_cycle(services)
+    with services.engine.connect() as conn:
+        assert queries.stale_pages(conn) == ["demo"]
+    run_cycle(services)  # the page renders to the same bytes: no longer stale all the same
+    with services.engine.connect() as conn:
+        assert queries.stale_pages(conn) == []
