@@ -94,11 +94,15 @@ def unknown_lengths(conn: Connection) -> list[Row[Any]]:
     return list(conn.execute(query.order_by(tuf_pending.c.id)))
 
 
-def learn_length(conn: Connection, sha256: str, length: int) -> None:
-    """The bytes of ``sha256`` are stored: queued additions of them can be signed now."""
+def learn_length(conn: Connection, project: str, sha256: str, length: int) -> None:
+    """The bytes of ``sha256`` are stored: the project's queued additions of them can be signed
+    now."""
+    # By project: the index finds its rows, where the digest alone would scan the whole queue
+    # (tens of thousands of rows after a cold install's first looks) under the write lock.
     conn.execute(
         update(tuf_pending)
         .where(
+            tuf_pending.c.project == project,
             tuf_pending.c.published_at.is_(None),
             tuf_pending.c.sha256 == sha256,
             tuf_pending.c.length.is_(None),

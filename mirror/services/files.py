@@ -109,7 +109,7 @@ def core_metadata(
             raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
         services.blobs.put_bytes(key, data)
         with writing(services.engine) as conn:
-            targets.learn_length(conn, row.metadata_sha256, len(data))
+            targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
         if fetched is not None:
             fetched(data)
         return Blob(key, row.metadata_sha256, len(data))
@@ -156,24 +156,23 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
 def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
     (returned), which its page lists once rendered again (``pages.render_stale``)."""
-    lengths = {row.sha256: services.blobs.size(key)}  # what the publisher signs next
+    length = services.blobs.size(key)  # what the publisher signs next
     metadata_sha = row.metadata_sha256
     data = None
     if metadata_sha is None and row.filename.endswith(".whl"):
         data = _extract_metadata(services, key, row.filename)
         if data is not None:
             metadata_sha = store_bytes(services.blobs, data)
-            lengths[metadata_sha] = len(data)
     now = services.clock.now()
     with writing(services.engine) as conn:
         queries.update_file(conn, row.id, cached=True, metadata_sha256=metadata_sha)
         if metadata_sha != row.metadata_sha256:
             # Rendering a page of thousands of files here would hold the write lock, on the
-            # client's critical path, for what only later clients read: the scheduler does it.
+            # client's critical path, for what only later clients read: the scheduler does it
+            # (and queues the `.metadata` companion then).
             queries.mark_page_stale(conn, row.project, now)
-        for sha256, length in lengths.items():
-            if length is not None:
-                targets.learn_length(conn, sha256, length)
+        if length is not None:
+            targets.learn_length(conn, row.project, row.sha256, length)
     return data
 
 

@@ -177,11 +177,11 @@ def _learn_lengths(services: Services) -> None:
     the blob store lacks them (at most ``FETCHES_PER_CYCLE``), so the next batch can sign them."""
     with services.engine.connect() as conn:
         unknown = db.unknown_lengths(conn)
-    learned: dict[str, int] = {}
+    learned: dict[tuple[str, str], int] = {}
     fetches = 0
     for change in unknown:
         key = blob_key(change.sha256)
-        if change.sha256 in learned:
+        if (change.project, change.sha256) in learned:
             continue
         if not services.blobs.exists(key):
             if fetches == FETCHES_PER_CYCLE:
@@ -197,11 +197,11 @@ def _learn_lengths(services: Services) -> None:
                 continue
         size = services.blobs.size(key)
         if size is not None:
-            learned[change.sha256] = size
+            learned[change.project, change.sha256] = size
     if learned:
         with writing(services.engine) as conn:
-            for sha256, size in learned.items():
-                db.learn_length(conn, sha256, size)
+            for (project, sha256), size in learned.items():
+                db.learn_length(conn, project, sha256, size)
 
 
 def _fetch(services: Services, change: Row[Any]) -> None:

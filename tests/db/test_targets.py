@@ -80,7 +80,10 @@ def test_ready_reads_the_queue_in_order_and_holds_back_paths_of_unknown_length(
         "simple/a/index.html"
     ]
     with writing(engine) as conn:
-        targets.learn_length(conn, "a" * 64, 12)
+        targets.learn_length(conn, "a", "a" * 64, 12)
+    assert len(_ready(engine)) == 6  # the same bytes queued for c wait for c's own learning
+    with writing(engine) as conn:
+        targets.learn_length(conn, "c", "a" * 64, 12)
     assert len(_ready(engine)) == 8
 
 
