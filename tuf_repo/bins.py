@@ -20,6 +20,8 @@ DEFAULT_BIT_LENGTH = 8
 # What `targets` delegates to `bins`. A `*` never crosses `/` (TUF spec 4.5,
 # "paths"), so both segments need their own `*`.
 DELEGATED_PATHS = ("packages/*/*", "simple/*/*")
+# Where every project's pages are (``index_html_path``, ``index_json_path``).
+PAGES_PREFIX = "simple/"
 
 # Target path segments stay within characters that need no URL quoting:
 # ngclient joins them into URLs as they are.
@@ -80,13 +82,13 @@ def package_path(project: str, filename: str) -> str:
 def index_html_path(project: str) -> str:
     """Return the target path of a project's PEP 503 page."""
     _check_project(project)
-    return f"simple/{project}/index.html"
+    return f"{PAGES_PREFIX}{project}/index.html"
 
 
 def index_json_path(project: str) -> str:
     """Return the target path of a project's PEP 691 page."""
     _check_project(project)
-    return f"simple/{project}/index.json"
+    return f"{PAGES_PREFIX}{project}/index.json"
 
 
 def check_target_path(path: str) -> None:

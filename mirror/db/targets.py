@@ -20,6 +20,7 @@ from sqlalchemy import (
 
 from mirror.db.bulk import insert_many
 from mirror.db.schema import tuf_pending, tuf_targets
+from tuf_repo.bins import PAGES_PREFIX
 
 
 class QueuedTarget(NamedTuple):
@@ -64,13 +65,13 @@ def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
     return list(conn.execute(query.order_by(tuf_pending.c.id)))
 
 
-def ready(conn: Connection, paths: Sequence[str] | None = None) -> list[QueuedTarget]:
+def ready(conn: Connection, *, pages_only: bool = False) -> list[QueuedTarget]:
     """The unpublished changes a batch can sign, in queue order: every change to a path,
     unless the path's latest change adds bytes of unknown length (then all of them wait).
-    ``paths``: only changes to these."""
+    ``pages_only``: only changes to project pages, every project's."""
     open_: ColumnElement[bool] = tuf_pending.c.published_at.is_(None)
-    if paths is not None:
-        open_ = and_(open_, tuf_pending.c.path.in_(paths))
+    if pages_only:
+        open_ = and_(open_, tuf_pending.c.path.startswith(PAGES_PREFIX))
     result = conn.execute(select(*_QUEUED_COLUMNS).where(open_).order_by(tuf_pending.c.id))
     # Copied a slice at a time: a batch's thousands of Rows are never all alive at once.
     queued = [QueuedTarget._make(row) for rows in result.partitions(1000) for row in rows]

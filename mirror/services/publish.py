@@ -75,7 +75,7 @@ def publish_pending(
     fetch: bool = True,
     wait: bool = True,
     project: str | None = None,
-    pages_of: str | None = None,
+    pages_only: bool = False,
     crash_hook: CrashHook | None = None,
 ) -> PublishReport:
     """Sign everything queued (and ready) as one batch.
@@ -86,8 +86,9 @@ def publish_pending(
         wait: wait for another publisher instead of raising ``LockBusy``.
         project: sign only if some of this project's changes are still queued (and ready) once
             the lock is held: concurrent first looks then share the batch of whoever signs next.
-        pages_of: sign only this project's queued pages; its files' targets follow in the
-            next batch (``publish_now``).
+        pages_only: sign only queued pages, every project's (two targets each, whatever the
+            number of files they list): the files' targets follow in a later batch
+            (``publish_now``).
         crash_hook: test seam passed to ``tuf_repo.publish``.
 
     Raises:
@@ -96,12 +97,12 @@ def publish_pending(
     """
     if fetch:
         _learn_lengths(services)
-    if pages_of is not None and not _pages_queued(services, pages_of):
+    if pages_only and project is not None and not _pages_queued(services, project):
         return PublishReport(0, 0)  # without waiting for the lock a long batch may hold
     keys = load_keys(services.config, offline=False)
     with publish_lock(services.engine, wait=wait), _collector_paused():
         with services.engine.connect() as conn:
-            ready, deferred = _ready(conn, pages_of)
+            ready, deferred = _ready(conn, pages_only)
         if project is not None and all(c.project != project for c in ready):
             ready = []
         if not ready:
@@ -147,11 +148,11 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _ready(conn: Connection, pages_of: str | None) -> tuple[list[QueuedTarget], int]:
-    """The ready changes (only ``pages_of``'s pages if given), and how many other changes wait
-    for their length (none among pages)."""
-    if pages_of is not None:
-        return db.ready(conn, _page_paths(pages_of)), 0
+def _ready(conn: Connection, pages_only: bool) -> tuple[list[QueuedTarget], int]:
+    """The ready changes (only pages if ``pages_only``), and how many other changes wait for
+    their length (none among pages)."""
+    if pages_only:
+        return db.ready(conn, pages_only=True), 0
     ready = db.ready(conn)
     return ready, db.pending_count(conn) - len(ready)
 
@@ -239,16 +240,17 @@ def publish_now(
     while that project still has changes queued. Where the keys are not (a scaled-out web
     node), the worker's next cycle publishes instead.
 
-    ``pages_only``: sign just the project's new pages, a batch of two targets whatever the
-    number of files they list, and leave the files' targets to the scheduler's next batch
+    ``pages_only``: sign just the new pages, two targets per project whatever the number of
+    files they list, and leave the files' targets to the scheduler's next batch
     (``mirror.services.follow_up``). A client reading the page gets it without waiting for
     thousands of file targets; pip and uv check each file against the page's sha256, and the
     pipeline client (``mirror install``) waits for the next snapshot when a file listed on a
-    signed page is not a target yet.
+    signed page is not a target yet. Every project's queued pages go into the batch: a
+    resolver asks for many projects at once, and their first looks, finishing together, would
+    otherwise sign one after another behind the lock.
     """
     try:
-        pages_of = project if pages_only else None
-        return publish_pending(services, fetch=False, project=project, pages_of=pages_of)
+        return publish_pending(services, fetch=False, project=project, pages_only=pages_only)
     except (SigningError, LockBusy) as exc:
         log.info("not publishing from this process", extra={"error": str(exc)})
         return None

@@ -35,9 +35,9 @@ def _queue(engine: Engine, *changes: dict[str, Any]) -> None:
         targets.queue(conn, [c | {"queued_at": NOW - timedelta(minutes=1)} for c in changes])
 
 
-def _ready(engine: Engine, paths: tuple[str, ...] | None = None) -> list[targets.QueuedTarget]:
+def _ready(engine: Engine, *, pages_only: bool = False) -> list[targets.QueuedTarget]:
     with engine.connect() as conn:
-        return targets.ready(conn, paths)
+        return targets.ready(conn, pages_only=pages_only)
 
 
 def _published(engine: Engine) -> dict[str, tuple[str, str, int, datetime]]:
@@ -64,6 +64,7 @@ def test_ready_reads_the_queue_in_order_and_holds_back_paths_of_unknown_length(
         _change("add", "packages/a/a-1.whl", length=11),
         _change("add", "simple/a/index.html"),
         _change("remove", "packages/c/c-1.whl"),
+        _change("add", "simple/b/index.json"),
         _change("add", "packages/c/c-1.whl", length=None),  # the latest change waits: all wait
     )
     ready = _ready(engine)
@@ -73,18 +74,20 @@ def test_ready_reads_the_queue_in_order_and_holds_back_paths_of_unknown_length(
         ("remove", "packages/b/b-1.whl.metadata", None),
         ("add", "packages/a/a-1.whl", 11),
         ("add", "simple/a/index.html", 10),
+        ("add", "simple/b/index.json", 10),
     ]
     assert [c.id for c in ready] == sorted(c.id for c in ready)
     assert ready[0] == (ready[0].id, "a", "add", "packages/a/a-1.whl", 10, "a" * 64)
-    assert [c.path for c in _ready(engine, ("simple/a/index.html", "packages/c/c-1.whl"))] == [
-        "simple/a/index.html"
+    assert [c.path for c in _ready(engine, pages_only=True)] == [
+        "simple/a/index.html",
+        "simple/b/index.json",
     ]
     with writing(engine) as conn:
         targets.learn_length(conn, "a", "a" * 64, 12)
-    assert len(_ready(engine)) == 6  # the same bytes queued for c wait for c's own learning
+    assert len(_ready(engine)) == 7  # the same bytes queued for c wait for c's own learning
     with writing(engine) as conn:
         targets.learn_length(conn, "c", "a" * 64, 12)
-    assert len(_ready(engine)) == 8
+    assert len(_ready(engine)) == 9
 
 
 def test_a_batch_is_stamped_and_the_published_set_follows_its_latest_changes(

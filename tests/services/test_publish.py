@@ -137,6 +137,24 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
     assert report is not None and report.published > 0 and signed("gamma")
 
 
+def test_first_looks_finishing_together_share_one_batch_of_pages(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    queue_three_first_looks(services, fake_upstream, tmp_path)
+    before = timestamp_version(services)
+    report = publish.publish_now(services, "alpha", pages_only=True)
+    assert report is not None and report.published == 6  # two pages for each of the three
+    with services.engine.connect() as conn:
+        for name in ("alpha", "beta", "gamma"):
+            assert set(targets.published(conn, name)) == {
+                f"simple/{name}/index.html",
+                f"simple/{name}/index.json",
+            }
+    # beta's request finds its pages signed: it waits for no lock and signs nothing.
+    assert publish.publish_now(services, "beta", pages_only=True) == publish.PublishReport(0, 0)
+    assert timestamp_version(services) == before + 1
+
+
 def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
     make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
