@@ -29,8 +29,9 @@ def gunicorn_settings(
     return {
         "bind": bind or config.get("server", "bind"),
         "workers": workers or int(config.get("server", "workers")),
-        # Threads let one worker stream large files to slow clients while answering others.
-        "worker_class": "gthread",
+        # Threads let one worker stream large files to slow clients while answering others;
+        # gthread, listening only while a thread is free (mirror/balanced_worker.py).
+        "worker_class": "mirror.balanced_worker.BalancedThreadWorker",
         "threads": int(config.get("server", "threads")),
         # A first download of a multi-GB file can take minutes before the first byte.
         "timeout": 600,
