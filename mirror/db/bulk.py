@@ -9,13 +9,17 @@ the driver gets plain tuples or dicts in one executemany. Values that cannot be 
 documents) are converted once per object. The values the driver sees are the
 ones SQLAlchemy would have passed: the same processors make them.
 
+A first look builds its inserts (``prepare``) before its write transaction, which only runs
+them (``run``): SQLite has one write lock, and concurrent first looks wait for it in turn.
+
 Not done here: column defaults. Every row names every column it fills, the same ones.
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Dialect, Table, insert
 from sqlalchemy.types import TypeEngine
 
 
@@ -26,23 +30,57 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         ValueError: a row's keys differ from the first row's.
     """
     if rows:
-        insert_columns(conn, table, _columns(table, list(rows[0]), rows))
+        run(conn, prepare(conn.dialect, table, _columns(table, list(rows[0]), rows)))
 
 
-def insert_columns(conn: Connection, table: Table, values: Mapping[str, Sequence[Any]]) -> None:
-    """Insert the rows that ``values`` gives column by column (all of the same length)."""
-    keys = list(values)
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
-    columns = {key: _converted(table.c[key].type, conn, values[key]) for key in keys}
-    parameters: list[Any]
-    if compiled.positional:
-        order = compiled.positiontup or []
-        parameters = list(zip(*(columns[name] for name in order), strict=True))
-    else:
-        parameters = [
-            dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)
-        ]
-    conn.exec_driver_sql(compiled.string, parameters)
+@dataclass(frozen=True)
+class Prepared:
+    """An INSERT compiled for one dialect, with its rows as the driver takes them: built before
+    the write transaction that runs it (``run``), which then only executes.
+
+    ``constants``: columns whose one value for every row is known only inside the transaction
+    (a new project's id), by name and, for positional drivers, their places in a row.
+    """
+
+    statement: str
+    rows: list[Any]
+    positional: bool
+    constants: tuple[tuple[int, str], ...] = ()
+
+
+def prepare(
+    dialect: Dialect,
+    table: Table,
+    values: Mapping[str, Sequence[Any]],
+    constants: Sequence[str] = (),
+) -> Prepared:
+    """The insert of the rows ``values`` gives column by column, ``constants`` left to ``run``."""
+    keys = [*constants, *values]
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    columns = {key: _converted(table.c[key].type, dialect, values[key]) for key in values}
+    if not compiled.positional:
+        transposed = zip(*columns.values(), strict=True)
+        named = [dict(zip(columns, row, strict=True)) for row in transposed]
+        return Prepared(compiled.string, named, False, tuple((0, name) for name in constants))
+    order = list(compiled.positiontup or [])
+    places = tuple((order.index(name), name) for name in constants)
+    rows = list(zip(*(columns[name] for name in order if name not in constants), strict=True))
+    return Prepared(compiled.string, rows, True, tuple(sorted(places)))
+
+
+def run(conn: Connection, prepared: Prepared, **constants: Any) -> None:
+    """Execute ``prepared`` in one executemany, with the values of its constant columns."""
+    if set(constants) != {name for _, name in prepared.constants}:
+        raise ValueError(f"constant columns: {sorted(constants)}")
+    rows = prepared.rows
+    if constants and prepared.positional:
+        for place, name in prepared.constants:
+            value = (constants[name],)
+            rows = [row[:place] + value + row[place:] for row in rows]
+    elif constants:
+        rows = [row | constants for row in rows]
+    if rows:
+        conn.exec_driver_sql(prepared.statement, rows)
 
 
 def _columns(
@@ -57,11 +95,11 @@ def _columns(
         raise ValueError(f"insert into {table.name}: rows name different columns") from exc
 
 
-def _converted(type_: TypeEngine[Any], conn: Connection, values: Sequence[Any]) -> Sequence[Any]:
+def _converted(type_: TypeEngine[Any], dialect: Dialect, values: Sequence[Any]) -> Sequence[Any]:
     """``values`` as the driver takes them: through the type's bind processor, if it has one."""
     # The dialect's own variant of the type: PostgreSQL's JSON, for one, processes differently.
-    impl = type_.dialect_impl(conn.dialect)
-    process: Callable[[Any], Any] | None = impl.bind_processor(conn.dialect)
+    impl = type_.dialect_impl(dialect)
+    process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
     if process is None:
         return values
     if not impl.hashable:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Row,
     Select,
     Table,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mirror.db.bulk import insert_columns, insert_many
+from mirror.db.bulk import Prepared, insert_many, prepare, run
 from mirror.db.records import FILE_COLUMNS, FileRecord
 from mirror.db.schema import (
     advisories,
@@ -97,12 +98,16 @@ def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | No
 def insert_files(conn: Connection, project_id: int, records: Sequence[FileRecord]) -> None:
     """Many new files of a project in one executemany (a first look lists thousands); the
     records' own ids and project ids are not used (the database gives the ids)."""
-    if not records:
-        return
-    columns = dict(zip(FileRecord._fields, zip(*records, strict=True), strict=True))
-    del columns["id"]
-    columns["project_id"] = [project_id] * len(records)
-    insert_columns(conn, files, columns)
+    run(conn, prepare_files(conn.dialect, records), project_id=project_id)
+
+
+def prepare_files(dialect: Dialect, records: Sequence[FileRecord]) -> Prepared:
+    """``insert_files`` built ahead of its transaction; ``run`` it with the ``project_id``."""
+    transposed = zip(*records, strict=True) if records else ([] for _ in FileRecord._fields)
+    columns = dict(zip(FileRecord._fields, transposed, strict=True))
+    columns.pop("id", None)
+    columns.pop("project_id", None)
+    return prepare(dialect, files, columns, constants=("project_id",))
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:
@@ -144,6 +149,11 @@ def record_event(
 def record_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Many audit events in one statement (the columns of ``record_event``)."""
     insert_many(conn, events, rows)
+
+
+def prepare_events(dialect: Dialect, columns: Mapping[str, Sequence[Any]]) -> Prepared:
+    """``record_events`` of these columns (those of ``record_event``), built ahead."""
+    return prepare(dialect, events, columns)
 
 
 def project_events(conn: Connection, project: str, limit: int = 200) -> list[Row[Any]]:

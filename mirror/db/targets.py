@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Dialect,
     Row,
     and_,
     bindparam,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     update,
 )
 
-from mirror.db.bulk import insert_many
+from mirror.db.bulk import Prepared, insert_many, prepare
 from mirror.db.schema import tuf_pending, tuf_targets
 from tuf_repo.bins import PAGES_PREFIX
 
@@ -135,6 +136,11 @@ def pending_count(conn: Connection) -> int:
 def queue(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
     """Queue target changes (project, op, path, length, sha256, queued_at) in one statement."""
     insert_many(conn, tuf_pending, changes)
+
+
+def prepare_queue(dialect: Dialect, columns: Mapping[str, Sequence[Any]]) -> Prepared:
+    """``queue`` of these columns, built ahead of its transaction."""
+    return prepare(dialect, tuf_pending, columns)
 
 
 def mark_published(

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection, Dialect, Row
 
-from mirror.db import queries
+from mirror.db import bulk, queries
 from mirror.db.records import FileRow
 from mirror.policy import checks
 from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
@@ -214,21 +214,29 @@ def record_moves(
     now: datetime,
 ) -> None:
     """The audit events and log lines of moves (a project's first look makes thousands)."""
-    queries.record_events(
-        conn,
-        [
-            {
-                "at": now,
-                "project": project,
-                "filename": row.filename,
-                "from_state": row.state,
-                "to_state": decision.state,
-                "actor": decision.decided_by,
-                "reason": decision.reason,
-            }
-            for row, decision in moves
-        ],
+    bulk.run(conn, prepare_events(conn.dialect, project, moves, now))
+    log_moves(project, moves)
+
+
+def prepare_events(
+    dialect: Dialect, project: str, moves: Sequence[tuple[FileRow, Decision]], now: datetime
+) -> bulk.Prepared:
+    """The audit events of ``moves``, built ahead of the transaction that records them."""
+    return queries.prepare_events(
+        dialect,
+        {
+            "at": [now] * len(moves),
+            "project": [project] * len(moves),
+            "filename": [row.filename for row, _ in moves],
+            "from_state": [row.state for row, _ in moves],
+            "to_state": [decision.state for _, decision in moves],
+            "actor": [decision.decided_by for _, decision in moves],
+            "reason": [decision.reason for _, decision in moves],
+        },
     )
+
+
+def log_moves(project: str, moves: Sequence[tuple[FileRow, Decision]]) -> None:
     routine = Counter(
         f"{row.state}->{decision.state}" for row, decision in moves if _is_routine(row, decision)
     )

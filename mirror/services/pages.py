@@ -143,6 +143,11 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
     """
     # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
     targets.queue_project(conn, project, pages.targets, now)
+    return record_page_row(conn, project, pages, now)
+
+
+def record_page_row(conn: Connection, project: str, pages: Rendered, now: datetime) -> bool:
+    """``record_pages`` without queueing the targets (the caller did); True when they changed."""
     current = queries.get_page(conn, project)
     unchanged = current is not None and (current.html_sha256, current.json_sha256) == (
         pages.html_sha256,

@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from mirror.db import queries
+from mirror.db import bulk, queries
 from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
-from mirror.services import admission, evidence, files, pages
+from mirror.services import admission, evidence, files, pages, targets
 from mirror.services.context import Services
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFound
@@ -189,10 +189,11 @@ def _record_first_look(services: Services, project: str, page: Page, listing: Li
     the client's critical path. Only provenance is gathered first (content inspection
     downloads files: the caller or the scheduler's next cycle does it).
 
-    Deciding and rendering happen before the write transaction, which then only inserts:
-    concurrent first looks (uv asks for every project at once) hold the database's one write
-    lock in turn, so whatever they do under it is done one at a time. Only a block added
-    meanwhile, the one thing the decisions read from the database, makes it decide again.
+    Deciding, rendering and building the inserts happen before the write transaction, which
+    then only runs them: concurrent first looks (uv asks for every project at once) hold the
+    database's one write lock in turn, so whatever they do under it is done one at a time.
+    Only a block added meanwhile, the one thing the decisions read from the database, makes it
+    decide again.
     """
     now = services.clock.now()
     new = [_new_record(None, f, now, ListingChanges()) for f in listing.files]
@@ -206,28 +207,26 @@ def _record_first_look(services: Services, project: str, page: Page, listing: Li
     try:
         with writing(services.engine) as conn:
             look = first.still_valid(conn) or _FirstLook.decided(conn, services, project, new, now)
-            row = queries.create_project(conn, project, now)
-            queries.insert_files(conn, row.id, look.settled)
-            admission.record_moves(conn, project, look.evaluation.moves, now)
-            queries.update_project(
-                conn, row.id, checked_at=now, etag=page.etag, last_modified=page.last_modified
-            )
-            pages.record_pages(conn, project, look.rendered, now)
+            look.record(conn, page, now)
     except DbIntegrityError:
         # Another host recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
+    else:
+        admission.log_moves(project, look.evaluation.moves)
     _record_upstream(services, None)
 
 
 @dataclass(frozen=True)
 class _FirstLook:
-    """A first look's decisions (with the blocks they were made under), the records to insert
-    and the pages."""
+    """A first look's decisions (with the blocks they were made under), the pages, and the
+    inserts of its files, audit events and queued targets."""
 
     project: str
     evaluation: admission.Evaluation
-    settled: list[FileRecord]
     rendered: pages.Rendered
+    files: bulk.Prepared
+    events: bulk.Prepared
+    targets: bulk.Prepared
 
     @classmethod
     def decided(
@@ -239,12 +238,35 @@ class _FirstLook:
         now: datetime,
     ) -> "_FirstLook":
         evaluation = admission.judge(conn, services, project, new, now)
+        rendered = pages.render_pages(services.blobs, project, evaluation.admitted)
+        dialect = conn.dialect
         return cls(
             project=project,
             evaluation=evaluation,
-            settled=_settled(new, evaluation, now),
-            rendered=pages.render_pages(services.blobs, project, evaluation.admitted),
+            rendered=rendered,
+            files=queries.prepare_files(dialect, _settled(new, evaluation, now)),
+            events=admission.prepare_events(dialect, project, evaluation.moves, now),
+            targets=targets.prepare_first(dialect, project, rendered.targets, now),
         )
+
+    def record(self, conn: Connection, page: Page, now: datetime) -> None:
+        """Create the project with its files, events, queued targets and pages.
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
+        """
+        row = queries.create_project(conn, self.project, now)
+        bulk.run(conn, self.files, project_id=row.id)
+        bulk.run(conn, self.events)
+        if targets.queued_state(conn, self.project):
+            # Targets left by an earlier life of the project: queue the difference.
+            targets.queue_project(conn, self.project, self.rendered.targets, now)
+        else:
+            bulk.run(conn, self.targets)
+        queries.update_project(
+            conn, row.id, checked_at=now, etag=page.etag, last_modified=page.last_modified
+        )
+        pages.record_page_row(conn, self.project, self.rendered, now)
 
     def still_valid(self, conn: Connection) -> "_FirstLook | None":
         """This, unless the project's blocks changed since it was decided."""

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 
 from mirror.db import targets as db
+from mirror.db.bulk import Prepared
 from mirror.db.records import FileRow
 from tuf_repo.bins import index_html_path, index_json_path, package_path
 
@@ -51,6 +52,23 @@ def wanted(project: str, rows: Sequence[FileRow], pages: Mapping[str, bytes]) ->
         if row.metadata_sha256:
             result[path + METADATA_SUFFIX] = (row.metadata_sha256, None)
     return result
+
+
+def prepare_first(dialect: Dialect, project: str, target: Wanted, now: datetime) -> Prepared:
+    """What ``queue_project`` queues for a project with nothing signed or queued (its first
+    look): every target added. Built ahead of the transaction that runs it."""
+    paths = sorted(target)
+    return db.prepare_queue(
+        dialect,
+        {
+            "project": [project] * len(paths),
+            "op": ["add"] * len(paths),
+            "path": paths,
+            "length": [target[path][1] for path in paths],
+            "sha256": [target[path][0] for path in paths],
+            "queued_at": [now] * len(paths),
+        },
+    )
 
 
 def queued_state(conn: Connection, project: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert, select
 
-from mirror.db.bulk import insert_many
+from mirror.db.bulk import insert_many, prepare, run
 from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.schema import files, projects
 
@@ -87,3 +87,20 @@ def test_nothing_to_insert_is_no_statement(database_url: str) -> None:
     migrate(engine)
     with writing(engine) as conn:
         insert_many(conn, files, [])
+
+
+def test_an_insert_built_ahead_takes_its_constant_columns_when_it_runs(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    rows = [_file(f"c-{i}.tar.gz") for i in range(3)]
+    columns = {key: [row[key] for row in rows] for key in rows[0] if key != "project_id"}
+    prepared = prepare(engine.dialect, files, columns, constants=("project_id",))
+    with writing(engine) as conn:
+        project = conn.execute(
+            insert(projects).values(name="c", display_name="c", created_at=NOW)
+        ).inserted_primary_key[0]
+        with pytest.raises(ValueError, match="constant columns"):
+            run(conn, prepared)  # the project id is not known yet
+        run(conn, prepared, project_id=project)
+        stored = conn.execute(select(files.c.filename, files.c.project_id)).all()
+    assert sorted(stored) == [(f"c-{i}.tar.gz", project) for i in range(3)]

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from tuf.ngclient import Updater
 
 from mirror import scheduler
 from mirror.app import create_app
 from mirror.db import queries, targets
 from mirror.db.engine import writing
-from mirror.db.schema import downloads, tuf_pending
+from mirror.db.schema import downloads, tuf_pending, tuf_targets
 from mirror.scheduler import run_cycle
 from mirror.services import follow_up, publish, review, signing, sync
 from mirror.services.context import Services
@@ -135,6 +135,23 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
     assert not signed("gamma")
     report = publish.publish_now(services, "gamma")
     assert report is not None and report.published > 0 and signed("gamma")
+
+
+def test_a_first_look_removes_targets_an_earlier_life_of_the_project_left(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    gone = "packages/demo/demo-0.1.tar.gz"
+    with writing(services.engine) as conn:
+        conn.execute(
+            insert(tuf_targets),
+            {"path": gone, "project": "demo", "sha256": "0" * 64, "length": 1}
+            | {"published_at": OLD},
+        )
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    sync.refresh(services, "demo", inspect=False)
+    with services.engine.connect() as conn:
+        queued = {(c.op, c.path) for c in targets.pending(conn, "demo")}
+    assert ("remove", gone) in queued and ("add", f"packages/demo/{WHEEL}") in queued
 
 
 def test_first_looks_finishing_together_share_one_batch_of_pages(
