@@ -2,8 +2,8 @@
 
 Run from the repository root: ``python bench/first_look.py [--tiny] [--gc-freeze]``. It fills
 the benchmark's fake upstream (``bench/dataset.py``, in this process), then for every project
-runs ``sync.refresh`` (fetch, parse, gather provenance, decide, insert, render, queue
-targets) and signs its pages (``publish_pages``), as a client's first request does; then it
+runs ``sync.refresh`` (fetch, parse, gather provenance, decide, render, build the inserts,
+then write them) and signs its pages (``publish_pages``), as a client's first request does; then it
 signs the files' targets of all of them in one batch (``publish_files``), as the scheduler does
 once clients pause. It prints one JSON object: CPU seconds per step, summed over the projects.
 Steps nest (``refresh`` contains ``record``, which contains ``record.judge``...).
@@ -47,13 +47,14 @@ STEPS: list[tuple[Any, str, str]] = [
     (evidence, "gather", "record.gather"),
     (admission, "judge", "record.judge"),
     (admission, "verdicts", "record.judge.verdicts"),
-    (queries, "insert_files", "record.insert_files"),
-    (admission, "record_moves", "record.audit_events"),
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
     (service_targets, "wanted", "record.render_pages.targets"),
-    (pages, "record_pages", "record.record_pages"),
-    (service_targets, "queue_project", "record.record_pages.queue_targets"),
+    (queries, "prepare_files", "record.build_inserts.files"),
+    (admission, "prepare_events", "record.build_inserts.audit_events"),
+    (service_targets, "prepare_first", "record.build_inserts.targets"),
+    # The write transaction: all that waits for the database's write lock.
+    (sync._FirstLook, "record", "record.write"),
 ]
 
 
