@@ -2,9 +2,9 @@
 
 Each cycle re-reads upstream for projects whose look is older than the TTL, admits files whose
 quarantine has ended, clears downloads a killed process left behind, renders again the pages
-first downloads left stale (``pages.render_stale``), then publishes what changed
-as one TUF batch and keeps the signed metadata from expiring. Nobody has to ask. Between
-cycles it signs what web requests queued, once they pause (``mirror.services.follow_up``).
+first downloads left stale (``pages.render_stale``), then publishes what changed as one TUF
+batch and keeps the signed metadata from expiring. Nobody has to ask. Between cycles it signs
+what web requests queued, once they pause (``mirror.services.follow_up``).
 """
 
 import logging

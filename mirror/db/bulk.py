@@ -70,8 +70,9 @@ def prepare(
 
 def run(conn: Connection, prepared: Prepared, **constants: Any) -> None:
     """Execute ``prepared`` in one executemany, with the values of its constant columns."""
-    if set(constants) != {name for _, name in prepared.constants}:
-        raise ValueError(f"constant columns: {sorted(constants)}")
+    expected = sorted(name for _, name in prepared.constants)
+    if sorted(constants) != expected:
+        raise ValueError(f"constant columns: {expected} expected, {sorted(constants)} given")
     rows = prepared.rows
     if constants and prepared.positional:
         for place, name in prepared.constants:
