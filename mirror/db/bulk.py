@@ -23,16 +23,6 @@ from sqlalchemy import Connection, Dialect, Table, insert
 from sqlalchemy.types import TypeEngine
 
 
-def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys, all columns of ``table``) in one statement.
-
-    Raises:
-        ValueError: a row's keys differ from the first row's.
-    """
-    if rows:
-        run(conn, prepare(conn.dialect, table, _columns(table, list(rows[0]), rows)))
-
-
 @dataclass(frozen=True)
 class Prepared:
     """An INSERT compiled for one dialect, with its rows as the driver takes them: built before
@@ -46,6 +36,26 @@ class Prepared:
     rows: list[Any]
     positional: bool
     constants: tuple[tuple[int, str], ...] = ()
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys, all columns of ``table``) in one statement.
+
+    Raises:
+        ValueError: a row's keys differ from the first row's.
+    """
+    run(conn, prepare_rows(conn.dialect, table, rows))
+
+
+def prepare_rows(dialect: Dialect, table: Table, rows: Sequence[Mapping[str, Any]]) -> Prepared:
+    """``insert_many`` built ahead of its transaction (``run``).
+
+    Raises:
+        ValueError: a row's keys differ from the first row's.
+    """
+    if not rows:
+        return Prepared("", [], positional=True)  # ``run`` executes nothing
+    return prepare(dialect, table, _columns(table, list(rows[0]), rows))
 
 
 def prepare(

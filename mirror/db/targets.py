@@ -19,7 +19,7 @@ from sqlalchemy import (
     update,
 )
 
-from mirror.db.bulk import Prepared, insert_many, prepare
+from mirror.db.bulk import Prepared, insert_many, prepare_rows
 from mirror.db.schema import tuf_pending, tuf_targets
 from tuf_repo.bins import PAGES_PREFIX
 
@@ -138,9 +138,9 @@ def queue(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:
     insert_many(conn, tuf_pending, changes)
 
 
-def prepare_queue(dialect: Dialect, columns: Mapping[str, Sequence[Any]]) -> Prepared:
-    """``queue`` of these columns, built ahead of its transaction."""
-    return prepare(dialect, tuf_pending, columns)
+def prepare_queue(dialect: Dialect, changes: Sequence[Mapping[str, Any]]) -> Prepared:
+    """``queue`` built ahead of its transaction."""
+    return prepare_rows(dialect, tuf_pending, changes)
 
 
 def mark_published(

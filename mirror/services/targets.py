@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Dialect
 
@@ -56,19 +57,8 @@ def wanted(project: str, rows: Sequence[FileRow], pages: Mapping[str, bytes]) ->
 
 def prepare_first(dialect: Dialect, project: str, target: Wanted, now: datetime) -> Prepared:
     """What ``queue_project`` queues for a project with nothing signed or queued (its first
-    look): every target added. Built ahead of the transaction that runs it."""
-    paths = sorted(target)
-    return db.prepare_queue(
-        dialect,
-        {
-            "project": [project] * len(paths),
-            "op": ["add"] * len(paths),
-            "path": paths,
-            "length": [target[path][1] for path in paths],
-            "sha256": [target[path][0] for path in paths],
-            "queued_at": [now] * len(paths),
-        },
-    )
+    look), built ahead of the transaction that runs it."""
+    return db.prepare_queue(dialect, _changes(project, target, {}, now))
 
 
 def queued_state(conn: Connection, project: str) -> dict[str, str]:
@@ -85,7 +75,16 @@ def queued_state(conn: Connection, project: str) -> dict[str, str]:
 def queue_project(conn: Connection, project: str, target: Wanted, now: datetime) -> int:
     """Queue the changes that make the project's signed targets match ``target`` (``wanted``);
     returns how many."""
-    current = queued_state(conn, project)
+    changes = _changes(project, target, queued_state(conn, project), now)
+    db.queue(conn, changes)
+    return len(changes)
+
+
+def _changes(
+    project: str, target: Wanted, current: Mapping[str, str], now: datetime
+) -> list[dict[str, Any]]:
+    """The queue rows that take the project's targets from ``current`` (path -> sha256) to
+    ``target``."""
     base = {"project": project, "queued_at": now}
     changes = [
         {**base, "op": "add", "path": path, "length": length, "sha256": sha256}
@@ -96,5 +95,4 @@ def queue_project(conn: Connection, project: str, target: Wanted, now: datetime)
         {**base, "op": "remove", "path": path, "length": None, "sha256": None}
         for path in sorted(set(current) - set(target))
     ]
-    db.queue(conn, changes)
-    return len(changes)
+    return changes
