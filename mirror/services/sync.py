@@ -423,16 +423,28 @@ def _update(
 def _record_upstream(services: Services, error: str | None) -> None:
     """Remember whether the last look at upstream worked, for /readyz and /metrics."""
     now = services.clock.now()
+    with services.engine.connect() as conn:
+        change = _upstream_status(queries.get_status(conn, UPSTREAM_STATUS), error, now)
+    # Every first look ends here: the usual answer (still fine) takes no write lock, which
+    # concurrent first looks would otherwise queue for once more on the client's path.
+    if change is None:
+        return
     with writing(services.engine) as conn:
-        previous = queries.get_status(conn, UPSTREAM_STATUS) or {}
-        if error is None and previous.get("ok", True):
-            return
-        since = previous.get("since") if not previous.get("ok", True) else None
-        value = (
-            {"ok": True}
-            if error is None
-            else {"ok": False, "error": error, "since": since or format_timestamp(now)}
-        )
-        queries.set_status(conn, UPSTREAM_STATUS, value, now)
+        value = _upstream_status(queries.get_status(conn, UPSTREAM_STATUS), error, now)
+        if value is not None:
+            queries.set_status(conn, UPSTREAM_STATUS, value, now)
     if error is not None:
         log.error("upstream unreachable", extra={"error": error})
+
+
+def _upstream_status(
+    previous: dict[str, Any] | None, error: str | None, now: datetime
+) -> dict[str, Any] | None:
+    """The upstream status to record after ``previous``, or None when it stays as it is."""
+    previous = previous or {}
+    if error is None and previous.get("ok", True):
+        return None
+    if error is None:
+        return {"ok": True}
+    since = previous.get("since") if not previous.get("ok", True) else None
+    return {"ok": False, "error": error, "since": since or format_timestamp(now)}
