@@ -1,19 +1,21 @@
 """Admitted files and their PEP 658 metadata: fetched once, verified, then kept by hash.
 
 Concurrent first requests for one file share a single upstream download: the first takes a
-lock file named after the digest, the others wait on it and then find the blob in place.
+lock file named after the digest, the others wait on it and then find the blob in place. The
+lock file goes when the download is done.
 """
 
 import contextlib
 import fcntl
 import hashlib
 import logging
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Row
 
@@ -118,14 +120,42 @@ def core_metadata(
 
 @contextlib.contextmanager
 def single_flight(services: Services, name: str) -> Iterator[None]:
-    """Run the block in one thread of one process on this host at a time, per ``name``."""
+    """Run the block in one thread of one process on this host at a time, per ``name``.
+
+    The lock file is removed once the block is done (a mirror downloads millions of distinct
+    files, each with its own lock), before the lock is let go: a waiter that then gets the
+    lock of a file no longer at its path takes the one there now instead.
+    """
     lock_path = services.blobs.staging_dir() / f"{name}.lock"
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle = _lock_at(lock_path)
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        handle.close()
+
+
+def _lock_at(path: Path) -> IO[str]:
+    """An open handle on the file at ``path``, exclusively locked while it is still there."""
+    while True:
+        handle = path.open("a")
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if _same_file(handle, path):
+                return handle
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    try:
+        linked = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (linked.st_dev, linked.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _download(services: Services, project: str, row: FileRow, key: str) -> None:

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from mirror.db.engine import writing
 from mirror.errors import StorageError
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services import follow_up, pages
+from mirror.services import files, follow_up, pages
 from mirror.services.context import Services
 from mirror.services.follow_up import FollowUp
 from mirror.storage import blob_key
@@ -102,7 +103,7 @@ def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
 
 
 def test_concurrent_first_requests_share_one_download(
-    app: Flask, fake_upstream: FakeUpstream, tmp_path: Path
+    app: Flask, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     app.test_client().get("/simple/demo/")
@@ -119,6 +120,33 @@ def test_concurrent_first_requests_share_one_download(
         thread.join()
     assert results == [content] * 6
     assert fake_upstream.hits(f"/files/demo/{WHEEL}") == 1
+    assert not list(services.blobs.staging_dir().glob("*.lock"))
+
+
+def test_single_flight_admits_one_thread_at_a_time_and_removes_its_lock_file(
+    services: Services,
+) -> None:
+    inside, most = 0, 0
+    counting = threading.Lock()
+
+    def run() -> None:
+        nonlocal inside, most
+        for _ in range(150):
+            with files.single_flight(services, "shared"):
+                with counting:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0)  # let the others try while this one is inside
+                with counting:
+                    inside -= 1
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 1
+    assert not list(services.blobs.staging_dir().glob("*.lock"))
 
 
 def test_metadata_from_upstream_is_verified(
