@@ -1,5 +1,6 @@
 """A read-only file over bytes fetched by offset: an S3 object's or an upstream file's ranges."""
 
+import errno
 import io
 
 
@@ -25,6 +26,7 @@ class OffsetReader(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
         position = base + offset
         if position < 0:
-            raise ValueError(f"negative seek position {position}")
+            # As a file does: zipfile takes OSError for "too short to be a zip".
+            raise OSError(errno.EINVAL, f"negative seek position {position}")
         self._position = position
         return position

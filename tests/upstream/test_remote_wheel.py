@@ -64,3 +64,12 @@ def test_a_table_of_contents_naming_megabytes_is_refused_before_reading_them(
     with pytest.raises(UpstreamError, match="too much to read"):
         remote_metadata(services, url, size, "hostile-1.0-py3-none-any.whl")
     assert fake_upstream.hits(url.split(fake_upstream.url, 1)[1]) == 1
+
+
+def test_a_wheel_shorter_than_a_zip_end_record_is_no_zip(
+    services: Services, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.add_file("tiny", b"PK\x05\x06", filename="tiny-1.0-py3-none-any.whl")
+    url = fake_upstream.file_url("tiny", "tiny-1.0-py3-none-any.whl")
+    with pytest.raises(zipfile.BadZipFile):
+        remote_metadata(services, url, 4, "tiny-1.0-py3-none-any.whl")
