@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 
@@ -229,6 +230,7 @@ downloads = Table(
 # TUF publishing (design/tuf.md, "Publishing: one batch, one snapshot"). Every change to what is
 # served queues a row here in the same transaction as the state change; the publisher signs a
 # batch of them and stamps ``published_at``.
+_QUEUED = text("published_at IS NULL")
 tuf_pending = Table(
     "tuf_pending",
     metadata,
@@ -245,6 +247,9 @@ tuf_pending = Table(
     Column("snapshot_version", Integer),
     Index("ix_tuf_pending_open", "published_at", "id"),
     Index("ix_tuf_pending_project", "project", "published_at"),
+    # The queued changes by path, and only those: whether a page waits, and which pages do, are
+    # asked on each first look, while tens of thousands of file targets may be queued.
+    Index("ix_tuf_pending_queued_path", "path", sqlite_where=_QUEUED, postgresql_where=_QUEUED),
 )
 
 # What the current signed metadata lists: the pages served at /simple/<project>/ come from here,

@@ -3,10 +3,11 @@ makes the published set follow the queue."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from mirror.db import targets
 from mirror.db.engine import make_engine, migrate, writing
@@ -144,3 +145,37 @@ def test_runs_are_consecutive_ids() -> None:
         {"first": 9, "last": 10},
         {"first": 12, "last": 12},
     ]
+
+
+def test_queued_pages_are_found_through_the_index_of_queued_paths(tmp_path: Path) -> None:
+    """Each first look asks which pages wait while thousands of file targets may: SQLite, with
+    no statistics, would read every queued row to answer."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    migrate(engine)
+    _queue(engine, *(_change("add", f"packages/a/a-{n}.whl") for n in range(50)))
+    _queue(engine, _change("add", "simple/a/index.html"), _change("add", "simple/b/index.json"))
+    statements: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        if args[2].startswith("SELECT"):
+            statements.append(args[2:4])
+
+    event.listen(engine, "before_cursor_execute", record)
+    assert [c.path for c in _ready(engine, pages_only=True)] == [
+        "simple/a/index.html",
+        "simple/b/index.json",
+    ]
+    with engine.connect() as conn:
+        assert targets.queued(conn, ["simple/b/index.html", "simple/b/index.json"])
+        assert not targets.queued(conn, ["simple/c/index.html", "simple/c/index.json"])
+    event.remove(engine, "before_cursor_execute", record)
+    with engine.connect() as conn:
+        plans = [
+            " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+            for sql, params in statements
+        ]
+    assert [plan.split(" (")[0] for plan in plans] == [
+        "SEARCH tuf_pending USING INDEX ix_tuf_pending_queued_path"
+    ] * 3
+    assert "(path>? AND path<?)" in plans[0]
+    engine.dispose()
