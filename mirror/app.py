@@ -1,6 +1,7 @@
 """The Flask application factory."""
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mirror.config import Config, load_config
 from mirror.services.context import Services
@@ -24,4 +25,10 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     downloads.init_app(app)
     # Warm project pages are answered before Flask builds a request (issue 7).
     app.wsgi_app = WarmPages(services, app.wsgi_app)  # type: ignore[method-assign]
+    proxies = services.config.get("server", "trusted_proxies")
+    if proxies:
+        # Behind a load balancer the peer is the balancer: the client's address, for the
+        # download audit and the access log, is the X-Forwarded-For entry the outermost of the
+        # configured proxies appended; entries before it are the client's own to forge.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     return app

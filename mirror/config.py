@@ -35,7 +35,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "integrity_url_template": "",
         "prefetch_dependencies": True,
     },
-    "server": {"bind": "127.0.0.1:8080", "workers": 2, "threads": 8, "scheduler": True},
+    "server": {
+        "bind": "127.0.0.1:8080",
+        "workers": 2,
+        "threads": 8,
+        "scheduler": True,
+        "trusted_proxies": 0,
+    },
     "storage": {
         "backend": "fs",
         "path": "./mirror-data",
@@ -236,9 +242,8 @@ def _validate(config: Config) -> Config:
         raise ConfigError("provenance.mode must be one of: required, continuity, off")
     if config.get("policy", "missing_upload_time") not in {"hold", "admit"}:
         raise ConfigError('policy.missing_upload_time must be "hold" or "admit"')
-    per_sync = config.get("policy", "checks_per_sync")
-    if not isinstance(per_sync, int) or isinstance(per_sync, bool) or per_sync < 1:
-        raise ConfigError("policy.checks_per_sync must be a whole number of at least 1")
+    _whole_number(config, "policy", "checks_per_sync", minimum=1)
+    _whole_number(config, "server", "trusted_proxies", minimum=0)
     for key in ("internal", "allow", "deny"):
         if not isinstance(config.get("policy", key), list):
             raise ConfigError(f"policy.{key} must be a list of strings")
@@ -246,6 +251,12 @@ def _validate(config: Config) -> Config:
         normalize(n): _project_policy(n, v) for n, v in config.get("policy", "projects").items()
     }
     return Config(raw=config.raw, source=config.source, projects=projects)
+
+
+def _whole_number(config: Config, section: str, key: str, *, minimum: int) -> None:
+    value = config.get(section, key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{section}.{key} must be a whole number of at least {minimum}")
 
 
 def _project_policy(name: str, values: Any) -> ProjectPolicy:

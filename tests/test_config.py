@@ -75,6 +75,8 @@ def test_pinned_publishers_parse_and_key_the_evidence(tmp_path: Path) -> None:
         ('[policy.projects.x]\npublisher = "Bitbucket:a/b@c.yml"\n', "unknown publisher kind"),
         ('[policy.projects.x]\npublisher = { kind = "GitHub", repository = "a/b" }\n', "workflow"),
         ("[policy]\nchecks_per_sync = 0\n", "checks_per_sync"),
+        ("[server]\ntrusted_proxies = -1\n", "server.trusted_proxies must be a whole number"),
+        ("[server]\ntrusted_proxies = true\n", "server.trusted_proxies must be a whole number"),
         ("not toml [", "not valid TOML"),
     ],
 )

@@ -16,9 +16,12 @@ def test_health_metrics_and_access_log(
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
-    mirror = start_mirror()
+    # Behind one proxy: the client's address is the last X-Forwarded-For entry, which the
+    # proxy appended; the one before it is whatever the client claimed.
+    mirror = start_mirror(server={"trusted_proxies": 1})
     assert mirror.get("/healthz").status == 200
-    assert mirror.get("/simple/demo/").status == 200
+    forwarded = {"X-Forwarded-For": "198.51.100.66, 192.0.2.7"}
+    assert mirror.get("/simple/demo/", headers=forwarded).status == 200
     ready = mirror.get("/readyz")
     assert ready.status == 200 and ready.json()["ready"] is True
     metrics = mirror.get("/metrics").data.decode()
@@ -27,7 +30,7 @@ def test_health_metrics_and_access_log(
     assert "mirror_upstream_up 1.0" in metrics
     assert 'mirror_http_requests_total{endpoint="simple.project_page",status="200"}' in metrics
     [page] = mirror.access_lines("/simple/demo/")
-    assert page["status"] == 200 and page["remote_addr"] == "127.0.0.1"
+    assert page["status"] == 200 and page["remote_addr"] == "192.0.2.7"
     assert page["duration_ms"] >= 0
 
 

@@ -1,6 +1,7 @@
 """The download audit: what a served file records, batching, and flushing at exit."""
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
 
+from mirror.app import create_app
 from mirror.db.engine import make_engine, migrate
 from mirror.services import audit
 from mirror.services.audit import Download, DownloadRecorder
@@ -86,7 +88,8 @@ def test_serving_a_file_records_who_pulled_it(
 ) -> None:
     response = served.get(
         f"/packages/demo/{WHEEL}",
-        headers={"User-Agent": 'pip/26.0 {"ci":true}'},
+        # Not behind a proxy (the default): a forwarded address is the client's claim, ignored.
+        headers={"User-Agent": 'pip/26.0 {"ci":true}', "X-Forwarded-For": "198.51.100.66"},
         environ_base={"REMOTE_ADDR": "192.0.2.7"},
     )
     assert response.status_code == 200
@@ -99,3 +102,22 @@ def test_serving_a_file_records_who_pulled_it(
     assert download.remote_addr == "192.0.2.7"
     assert download.user_agent == 'pip/26.0 {"ci":true}'
     assert audit.downloads(services, "demo", "2.0") == []
+
+
+def test_behind_trusted_proxies_the_audit_records_the_address_they_forwarded(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    services = make_services(server={"trusted_proxies": 2})
+    app = create_app(services.config, services)
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    client = app.test_client()
+    assert client.get("/simple/demo/").status_code == 200
+    # The client forged the first entry; the two proxies appended the next two.
+    forwarded = {"X-Forwarded-For": "198.51.100.66, 192.0.2.7, 10.0.0.5"}
+    response = client.get(
+        f"/packages/demo/{WHEEL}", headers=forwarded, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
+    assert response.status_code == 200
+    app.extensions["mirror_downloads"].close()
+    (download,) = audit.downloads(services, "demo")
+    assert download.remote_addr == "192.0.2.7"
