@@ -22,6 +22,10 @@ DEFAULT_BIT_LENGTH = 8
 DELEGATED_PATHS = ("packages/*/*", "simple/*/*")
 # Where every project's pages are (``index_html_path``, ``index_json_path``).
 PAGES_PREFIX = "simple/"
+# A file's companions, signed beside it: its PEP 658 core metadata, and the mirror's copy of its
+# verified PEP 740 provenance.
+METADATA_SUFFIX = ".metadata"
+PROVENANCE_SUFFIX = ".provenance"
 
 # Target path segments stay within characters that need no URL quoting:
 # ngclient joins them into URLs as they are.

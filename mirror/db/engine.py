@@ -84,8 +84,9 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; first start creates everything)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``, the newest by default (idempotent; first start creates
+    everything)."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(_MIGRATIONS))
     try:
@@ -94,7 +95,7 @@ def migrate(engine: Engine) -> None:
                 # DDL is transactional on PostgreSQL: the second node waits, then finds it done.
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
     except SQLAlchemyError as exc:
         raise StorageError(f"database {engine.url.render_as_string()} unusable: {exc}") from exc
 

@@ -20,20 +20,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-from tuf.api.metadata import TargetFile
 
 from mirror.errors import MirrorError
 from mirror.pipeline.mirror_api import MirrorApi
 from mirror.pipeline.requirements import Pin, read_pins
-from mirror.pipeline.sbom import InstalledFile, write_sbom
+from mirror.pipeline.sbom import InstalledFile, publishers_in, write_sbom
 from mirror.pipeline.selection import choose, release_files
 from tuf_repo import MirrorClient
+from tuf_repo.bins import PROVENANCE_SUFFIX
 from tuf_repo.client import Auth
 from tuf_repo.errors import TargetNotFoundError, TufRepoError, VerificationError
 
@@ -103,7 +103,7 @@ def install(options: InstallOptions) -> Iterator[str]:
         failures: list[str] = []
         for pin in pins:
             try:
-                item = _verify(client, api, mirror, pin, wheelhouse)
+                item = _verify(client, api, pin, wheelhouse)
             except _Refused as exc:
                 failures.append(f"{pin}: {exc}")
                 continue
@@ -162,9 +162,7 @@ def _trusted_root(options: InstallOptions, api: MirrorApi) -> bytes:
     return data
 
 
-def _verify(
-    client: MirrorClient, api: MirrorApi, mirror: Mirror, pin: Pin, wheelhouse: Path
-) -> InstalledFile:
+def _verify(client: MirrorClient, api: MirrorApi, pin: Pin, wheelhouse: Path) -> InstalledFile:
     page_path = f"simple/{pin.project}/index.json"
     try:
         page = json.loads(client.fetch_bytes(page_path))
@@ -183,31 +181,45 @@ def _verify(
         hashes = " with the pinned hashes" if pin.hashes else ""
         raise _Refused(f"no file for this interpreter and platform{hashes} (has: {names})")
     target = f"packages/{pin.project}/{candidate.filename}"
-    try:
-        info = _download_listed(client, target, wheelhouse / candidate.filename)
-    except TargetNotFoundError:
-        raise _Refused(f"{candidate.filename} is not in the signed metadata") from None
-    except TufRepoError as exc:
-        raise InstallError(f"{pin}: {exc}") from exc
+    dest = wheelhouse / candidate.filename
+    info = _listed(client, pin, target, lambda: client.download(target, dest))
     sha256 = info.hashes["sha256"]
     if sha256 != candidate.sha256 or (pin.hashes and sha256 not in pin.hashes):
         raise InstallError(f"{pin}: {candidate.filename}: signed sha256 {sha256} does not match")
-    page_url = f"{mirror.base_url}simple/{pin.project}/"
-    publishers = api.publishers(candidate.provenance, page_url) if candidate.provenance else []
+    publishers = signed_publishers(client, pin, target) if candidate.provenance else []
     return InstalledFile(pin.project, pin.version, candidate.filename, sha256, target, publishers)
 
 
-def _download_listed(client: MirrorClient, target: str, dest: Path) -> TargetFile:
-    """Download a file its signed page lists. A first look signs the page one batch before the
-    files' targets (``publish.publish_now``), so a missing target is looked up again in newer
-    snapshots for about a scheduler cycle before the file is refused."""
-    for delay in LISTED_TARGET_RETRIES:
-        try:
-            return client.download(target, dest)
-        except TargetNotFoundError:
-            time.sleep(delay)
-            client.refresh()
-    return client.download(target, dest)
+def signed_publishers(client: MirrorClient, pin: Pin, target: str) -> list[dict[str, str]]:
+    """The Trusted Publishers named by the provenance the signed page links for ``target``,
+    read from the mirror's copy of it, a TUF target like the file."""
+    provenance = target + PROVENANCE_SUFFIX
+    data = _listed(client, pin, provenance, lambda: client.fetch_bytes(provenance))
+    try:
+        return publishers_in(json.loads(data))
+    except ValueError as exc:
+        raise InstallError(f"{pin}: {provenance}: not JSON") from exc
+
+
+_T = TypeVar("_T")
+
+
+def _listed(client: MirrorClient, pin: Pin, target: str, fetch: Callable[[], _T]) -> _T:
+    """``fetch`` a target the signed page lists. A first look signs the page one batch before
+    the files' targets (``publish.publish_now``), so a missing target is looked up again in
+    newer snapshots for about a scheduler cycle before the requirement is refused."""
+    try:
+        for delay in LISTED_TARGET_RETRIES:
+            try:
+                return fetch()
+            except TargetNotFoundError:
+                time.sleep(delay)
+                client.refresh()
+        return fetch()
+    except TargetNotFoundError:
+        raise _Refused(f"{target.rsplit('/', 1)[1]} is not in the signed metadata") from None
+    except TufRepoError as exc:
+        raise InstallError(f"{pin}: {exc}") from exc
 
 
 def _pip(

@@ -1,7 +1,7 @@
-"""What the pipeline asks the mirror besides TUF: why a release is missing, and provenance.
+"""What the pipeline asks the mirror besides TUF: why a release is missing.
 
-Neither answer is trusted for what gets installed; they only make error messages and the SBOM
-more useful. The release endpoint's contract: ``GET /api/v1/projects/<p>/releases/<v>`` answers
+The answer is not trusted for what gets installed; it only makes error messages more useful.
+The release endpoint's contract: ``GET /api/v1/projects/<p>/releases/<v>`` answers
 200 with ``{"files": [{"filename", "state", "reason", "decided_by", "hold_until"}]}``; anything
 else means "no details".
 """
@@ -62,17 +62,6 @@ class MirrorApi:
         if not isinstance(answer, dict) or not isinstance(answer.get("files"), list):
             return "not admitted (no details)"
         return explain(answer["files"])
-
-    def publishers(self, provenance_url: str, page_url: str) -> list[dict[str, str]]:
-        """The Trusted Publisher identities of a PEP 740 provenance object, if it can be read."""
-        answer = self.get_json(urljoin(page_url, provenance_url))
-        bundles = answer.get("attestation_bundles") if isinstance(answer, dict) else None
-        found = []
-        for bundle in bundles if isinstance(bundles, list) else []:
-            publisher = bundle.get("publisher") if isinstance(bundle, dict) else None
-            if isinstance(publisher, dict):
-                found.append({str(k): str(v) for k, v in publisher.items() if v is not None})
-        return found
 
 
 def explain(files: list[Any]) -> str:

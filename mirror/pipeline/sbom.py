@@ -1,11 +1,13 @@
 """The CycloneDX SBOM of what `mirror install` installed: the inventory a responder asks for.
 
 One component per installed file: name, version, sha256, the TUF target path it was verified
-as, and the Trusted Publisher identity the mirror verified (PEP 740), where it recorded one.
+as, and the Trusted Publisher identity the mirror verified (PEP 740), where it recorded one: read
+from the mirror's copy of the file's provenance object, itself a TUF target.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cyclonedx.model import HashAlgorithm, HashType, Property
 from cyclonedx.model.bom import Bom
@@ -24,6 +26,17 @@ class InstalledFile:
     sha256: str
     target_path: str
     publishers: list[dict[str, str]] = field(default_factory=list)
+
+
+def publishers_in(provenance: Any) -> list[dict[str, str]]:
+    """The Trusted Publisher identities a PEP 740 provenance object names, one per bundle."""
+    bundles = provenance.get("attestation_bundles") if isinstance(provenance, dict) else None
+    found = []
+    for bundle in bundles if isinstance(bundles, list) else []:
+        publisher = bundle.get("publisher") if isinstance(bundle, dict) else None
+        if isinstance(publisher, dict):
+            found.append({str(k): str(v) for k, v in publisher.items() if v is not None})
+    return found
 
 
 def component(item: InstalledFile) -> Component:

@@ -38,11 +38,10 @@ from mirror.policy.admission import State
 from mirror.services import files, pages
 from mirror.services.context import Services
 from mirror.services.signing import available_keys, load_keys
-from mirror.services.targets import METADATA_SUFFIX
 from mirror.storage import BlobStore, blob_key
 from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
 from tuf_repo import publish as sign_batch
-from tuf_repo.bins import index_html_path, index_json_path
+from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, index_html_path, index_json_path
 from tuf_repo.repository import CrashHook, sweep
 from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
 
@@ -207,6 +206,10 @@ def _learn_lengths(services: Services) -> None:
 
 def _fetch(services: Services, change: Row[Any]) -> None:
     filename = change.path.rsplit("/", 1)[1]
+    if filename.endswith(PROVENANCE_SUFFIX):
+        # The mirror's own copy, stored when its attestations verified: nothing to fetch.
+        log.warning("provenance copy missing from the store", extra={"target": change.path})
+        return
     companion = filename.endswith(METADATA_SUFFIX)
     with services.engine.connect() as conn:
         row = queries.file_by_name(

@@ -1,11 +1,13 @@
 """What a project contributes to the TUF targets, and queueing the difference.
 
 A project's targets (design/tuf.md, "Target paths") are its two pages and, for each admitted
-file, the file and its PEP 658 ``.metadata`` companion. ``queue_project`` runs inside the
-transaction that changed what is served (``pages.publish_pages``): it compares what should be
-signed with what the signed metadata lists plus what is already queued, and queues the rest.
-So a block, a withdrawal or an admission reaches the TUF targets in the same commit as the
-state change, and the publisher only has to sign the queue.
+file, the file, its PEP 658 ``.metadata`` companion and the mirror's copy of its verified PEP
+740 ``.provenance``: what a pipeline records as a file's Trusted Publisher is then signed too.
+``queue_project`` runs inside the transaction that changed what is served
+(``pages.publish_pages``): it compares what should be signed with what the signed metadata lists
+plus what is already queued, and queues the rest. So a block, a withdrawal or an admission
+reaches the TUF targets in the same commit as the state change, and the publisher only has to
+sign the queue.
 """
 
 import hashlib
@@ -19,11 +21,15 @@ from sqlalchemy import Connection, Dialect
 from mirror.db import targets as db
 from mirror.db.bulk import Prepared
 from mirror.db.records import FileRow
-from tuf_repo.bins import index_html_path, index_json_path, package_path
+from tuf_repo.bins import (
+    METADATA_SUFFIX,
+    PROVENANCE_SUFFIX,
+    index_html_path,
+    index_json_path,
+    package_path,
+)
 
 log = logging.getLogger(__name__)
-
-METADATA_SUFFIX = ".metadata"
 
 # path -> (sha256, length); length None until the bytes are stored and their length learnt.
 Wanted = dict[str, tuple[str, int | None]]
@@ -52,6 +58,8 @@ def wanted(project: str, rows: Sequence[FileRow], pages: Mapping[str, bytes]) ->
         result[path] = (row.sha256, row.size)
         if row.metadata_sha256:
             result[path + METADATA_SUFFIX] = (row.metadata_sha256, None)
+        if row.provenance_sha256:
+            result[path + PROVENANCE_SUFFIX] = (row.provenance_sha256, None)
     return result
 
 

@@ -7,6 +7,7 @@ from mirror.names import is_valid_project_name
 from mirror.services import files, publish
 from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
+from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX
 
 blueprint = Blueprint("packages", __name__)
 
@@ -14,8 +15,6 @@ blueprint = Blueprint("packages", __name__)
 FILE_CACHE = "public, max-age=31536000, immutable"
 # A provenance copy can be replaced (re-verified with more attestations); clients revalidate.
 PROVENANCE_CACHE = "max-age=60, must-revalidate"
-_METADATA_SUFFIX = ".metadata"
-_PROVENANCE_SUFFIX = ".provenance"
 INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
 
 
@@ -23,12 +22,12 @@ INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
 def distribution(project: str, filename: str) -> Response:
     if not is_valid_project_name(project):
         raise NotFoundError("invalid project name")
-    if filename.endswith(_METADATA_SUFFIX):
-        row = files.admitted_file(services(), project, filename[: -len(_METADATA_SUFFIX)])
+    if filename.endswith(METADATA_SUFFIX):
+        row = files.admitted_file(services(), project, filename[: -len(METADATA_SUFFIX)])
         blob = files.core_metadata(services(), row, fetched=prefetcher().after_metadata)
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
-    if filename.endswith(_PROVENANCE_SUFFIX):
-        row = files.admitted_file(services(), project, filename[: -len(_PROVENANCE_SUFFIX)])
+    if filename.endswith(PROVENANCE_SUFFIX):
+        row = files.admitted_file(services(), project, filename[: -len(PROVENANCE_SUFFIX)])
         blob = files.provenance_copy(row)
         return send_blob(blob.key, blob.sha256, INTEGRITY_TYPE, cache=PROVENANCE_CACHE)
     row = files.admitted_file(services(), project, filename)

@@ -4,7 +4,8 @@
 ``/tuf/metadata/timestamp.json`` is the one mutable file and is revalidated on every use.
 ``/tuf/targets/<dir>/<sha256>.<name>`` serves the blob stored under that hash: the same bytes
 as the file URL or the ``/simple/`` page. Only what the mirror serves elsewhere is served here:
-an admitted file (or its PEP 658 companion) whose digest matches, or a page as last signed.
+an admitted file (or its PEP 658 or PEP 740 companion) whose digest matches, or a page as last
+signed.
 """
 
 import re
@@ -15,11 +16,11 @@ from mirror.db import targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files
-from mirror.services.targets import METADATA_SUFFIX
 from mirror.storage import blob_key
 from mirror.web import services
 from mirror.web.blobs import send_blob
-from mirror.web.packages import FILE_CACHE
+from mirror.web.packages import FILE_CACHE, INTEGRITY_TYPE
+from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX
 
 blueprint = Blueprint("tuf", __name__)
 
@@ -46,20 +47,41 @@ def target(area: str, project: str, hashed: str) -> Response:
         raise NotFoundError("no such TUF target")
     sha256, name = match.groups()
     if area == "simple":
-        with services().engine.connect() as conn:
-            row = targets.published_target(conn, f"simple/{project}/{name}")
-        if row is None or row.sha256 != sha256:
-            raise NotFoundError(f"simple/{project}/{name}: no such signed page")
-        mimetype = JSON if name.endswith(".json") else "text/html; charset=utf-8"
-        return send_blob(blob_key(sha256), sha256, mimetype, cache=FILE_CACHE)
-    if name.endswith(METADATA_SUFFIX):
-        row = files.admitted_file(services(), project, name.removesuffix(METADATA_SUFFIX))
-        if row.metadata_sha256 != sha256:
-            raise NotFoundError(f"{name}: no such version")
-        blob = files.core_metadata(services(), row)
-        return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
-    row = files.admitted_file(services(), project, name)
-    if row.sha256 != sha256:
+        return _page(project, name, sha256)
+    return _package_file(project, name, sha256)
+
+
+def _page(project: str, name: str, sha256: str) -> Response:
+    with services().engine.connect() as conn:
+        row = targets.published_target(conn, f"simple/{project}/{name}")
+    if row is None or row.sha256 != sha256:
+        raise NotFoundError(f"simple/{project}/{name}: no such signed page")
+    mimetype = JSON if name.endswith(".json") else "text/html; charset=utf-8"
+    return send_blob(blob_key(sha256), sha256, mimetype, cache=FILE_CACHE)
+
+
+def _package_file(project: str, name: str, sha256: str) -> Response:
+    filename, suffix = _companion_of(name)
+    row = files.admitted_file(services(), project, filename)
+    digests = {
+        "": row.sha256,
+        METADATA_SUFFIX: row.metadata_sha256,
+        PROVENANCE_SUFFIX: row.provenance_sha256,
+    }
+    if digests[suffix] != sha256:
         raise NotFoundError(f"{name}: no such version")
-    blob = files.distribution(services(), row)
-    return send_blob(blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE)
+    if suffix == METADATA_SUFFIX:
+        blob, mimetype = files.core_metadata(services(), row), "text/plain; charset=utf-8"
+    elif suffix == PROVENANCE_SUFFIX:
+        blob, mimetype = files.provenance_copy(row), INTEGRITY_TYPE
+    else:
+        blob, mimetype = files.distribution(services(), row), "application/octet-stream"
+    return send_blob(blob.key, blob.sha256, mimetype, cache=FILE_CACHE)
+
+
+def _companion_of(name: str) -> tuple[str, str]:
+    """(the distribution's filename, the companion's suffix or "") of a package target name."""
+    for suffix in (METADATA_SUFFIX, PROVENANCE_SUFFIX):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix), suffix
+    return name, ""

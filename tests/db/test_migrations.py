@@ -1,12 +1,14 @@
 """The Alembic migrations build exactly the schema the code declares, on SQLite and PostgreSQL."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from mirror.db import queries, targets
 from mirror.db.engine import make_engine, migrate
-from mirror.db.schema import metadata
+from mirror.db.schema import files, metadata, tuf_targets
 
 
 def test_migrations_match_schema(database_url: str) -> None:
@@ -22,3 +24,68 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_provenance_copies_of_files_already_signed_are_queued(database_url: str) -> None:
+    """0009: a pipeline fetches a listed provenance through TUF, also for files signed
+    before provenance copies became targets."""
+    engine = make_engine(database_url)
+    migrate(engine, "0008_queued_path")
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    with engine.begin() as conn:
+        project_id = queries.create_project(conn, "demo", now).id
+        for filename, state, provenance in [
+            ("demo-1.0.tar.gz", "admitted", "a" * 64),  # signed: its copy gets queued
+            ("demo-1.1.tar.gz", "admitted", "b" * 64),  # queued: so is its copy
+            ("demo-1.2.tar.gz", "admitted", None),  # no verified provenance
+            ("demo-2.0.tar.gz", "quarantined", "c" * 64),  # not served
+        ]:
+            conn.execute(
+                files.insert(),
+                {
+                    "project_id": project_id,
+                    "filename": filename,
+                    "version": filename.split("-")[1].removesuffix(".tar.gz"),
+                    "url": f"https://files.example/{filename}",
+                    "sha256": "f" * 64,
+                    "provenance_sha256": provenance,
+                    "first_seen_at": now,
+                    "state": state,
+                    "state_at": now,
+                },
+            )
+        conn.execute(
+            tuf_targets.insert(),
+            {
+                "path": "packages/demo/demo-1.0.tar.gz",
+                "project": "demo",
+                "sha256": "f" * 64,
+                "length": 10,
+                "published_at": now,
+            },
+        )
+        targets.queue(
+            conn,
+            [
+                {
+                    "project": "demo",
+                    "op": "add",
+                    "path": f"packages/demo/demo-{version}.tar.gz",
+                    "length": 10,
+                    "sha256": "f" * 64,
+                    "queued_at": now,
+                }
+                for version in ("1.1", "1.2")
+            ],
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        queued = {(c.path, c.sha256, c.length) for c in targets.pending(conn, "demo")}
+    assert queued - {
+        ("packages/demo/demo-1.1.tar.gz", "f" * 64, 10),
+        ("packages/demo/demo-1.2.tar.gz", "f" * 64, 10),
+    } == {
+        ("packages/demo/demo-1.0.tar.gz.provenance", "a" * 64, None),
+        ("packages/demo/demo-1.1.tar.gz.provenance", "b" * 64, None),
+    }
+    engine.dispose()

@@ -10,10 +10,12 @@ from urllib.parse import urljoin
 
 import pytest
 
-from mirror.pipeline.mirror_api import MirrorApi
+from mirror.pipeline.install import signed_publishers
+from mirror.pipeline.requirements import Pin
 from tests.conftest import RunningMirror, client_env, fixtures_dir
 from tests.support import dists
 from tests.support.fake_upstream import FakeUpstream
+from tuf_repo import MirrorClient
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 SDIST = "pypi_attestations-0.0.19.tar.gz"
@@ -107,11 +109,16 @@ def test_verified_provenance_is_served_onward(
     assert copy.data == provenance
     html = mirror.get(page_path).data.decode()
     assert f'data-provenance="{link}"' in html
-    # What `mirror install --sbom` records as the publisher of a file it installed.
-    api = MirrorApi(f"{mirror.url}/", None)
-    assert api.publishers(link, f"{mirror.url}{page_path}") == [
+    # What `mirror install --sbom` records as the publisher of a file it installed: read from
+    # the copy as a TUF target, signed like the file (the scheduler's batch after the page's).
+    root = mirror.get("/tuf/metadata/1.root.json").data
+    client = MirrorClient(f"{mirror.url}/", root, tmp_path / "tuf")
+    pin = Pin("pypi-attestations", "0.0.19", (), frozenset(), 1)
+    target = f"packages/pypi-attestations/{SDIST}"
+    assert signed_publishers(client, pin, target) == [
         {"kind": "GitHub", "repository": "trailofbits/pypi-attestations", "workflow": "release.yml"}
     ]
+    assert client.fetch_bytes(f"{target}.provenance") == provenance
     demo = json.loads(mirror.get("/simple/demo/?format=application/vnd.pypi.simple.v1+json").data)
     assert demo["files"][0]["provenance"] is None
     unverified = mirror.get("/packages/demo/demo-1.0-py3-none-any.whl.provenance")

@@ -12,8 +12,8 @@ from packaging.tags import sys_tags
 from mirror.pipeline import install as install_module
 from mirror.pipeline.install import InstallError, InstallOptions, install, parse_index_url
 from mirror.pipeline.mirror_api import MirrorApi
-from mirror.pipeline.requirements import RequirementsError, read_pins
-from mirror.pipeline.sbom import InstalledFile, component
+from mirror.pipeline.requirements import Pin, RequirementsError, read_pins
+from mirror.pipeline.sbom import InstalledFile, component, publishers_in
 from mirror.pipeline.selection import choose, release_files
 from tuf_repo.errors import TargetNotFoundError
 
@@ -141,39 +141,51 @@ def test_why_a_release_is_missing(api_server: tuple[str, dict[str, tuple[int, ob
     assert api.why_missing("demo", "2.0") == "held for review (new publisher)"
 
 
-def test_publisher_identity_goes_into_the_sbom(
-    api_server: tuple[str, dict[str, tuple[int, object]]],
-) -> None:
-    base, routes = api_server
-    publisher = {"kind": "GitHub", "repository": "acme/demo", "workflow": "release.yml"}
-    routes["/packages/demo/demo-1.0.whl.provenance"] = (
-        200,
-        {"version": 1, "attestation_bundles": [{"publisher": publisher, "attestations": []}]},
-    )
-    api = MirrorApi(base, None)
-    found = api.publishers("../../packages/demo/demo-1.0.whl.provenance", f"{base}simple/demo/")
-    assert found == [publisher]
-    assert api.publishers("../../missing", f"{base}simple/demo/") == []
-    item = InstalledFile("demo", "1.0", "demo-1.0.whl", SHA, "packages/demo/demo-1.0.whl", found)
-    properties = {p.name: p.value for p in component(item).properties}
-    assert properties["signed-mirror:publisher:repository"] == "acme/demo"
-    assert properties["signed-mirror:tuf-target"] == "packages/demo/demo-1.0.whl"
-
-
 class _NextSnapshotClient:
-    """A MirrorClient whose target appears after ``refreshes`` refreshes."""
+    """A MirrorClient whose targets appear after ``refreshes`` refreshes."""
 
-    def __init__(self, refreshes: int) -> None:
+    def __init__(self, refreshes: int, targets: dict[str, bytes] | None = None) -> None:
         self.missing_for = refreshes
         self.refreshes = 0
+        self.targets = targets or {}
 
     def download(self, target: str, dest: Path) -> str:
         if self.refreshes < self.missing_for:
             raise TargetNotFoundError(f"{target}: not found in signed metadata")
         return target
 
+    def fetch_bytes(self, target: str) -> bytes:
+        self.download(target, Path())
+        return self.targets[target]
+
     def refresh(self) -> None:
         self.refreshes += 1
+
+
+PIN = Pin("demo", "1.0", (), frozenset(), 1)
+
+
+def test_the_sbom_names_the_publisher_of_the_signed_provenance_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The copy's target follows the page's, like the file's.
+    monkeypatch.setattr(install_module, "LISTED_TARGET_RETRIES", (0, 0, 0))
+    publisher = {"kind": "GitHub", "repository": "acme/demo", "workflow": "release.yml"}
+    provenance = {"version": 1, "attestation_bundles": [{"publisher": publisher}, {}]}
+    target = "packages/demo/demo-1.0.whl"
+    copies = {f"{target}.provenance": json.dumps(provenance).encode()}
+    late = _NextSnapshotClient(refreshes=1, targets=copies)
+    found = install_module.signed_publishers(late, PIN, target)  # type: ignore[arg-type]
+    assert found == [publisher]
+    assert late.refreshes == 1
+    item = InstalledFile("demo", "1.0", "demo-1.0.whl", SHA, target, found)
+    properties = {p.name: p.value for p in component(item).properties}
+    assert properties["signed-mirror:publisher:repository"] == "acme/demo"
+    assert properties["signed-mirror:tuf-target"] == "packages/demo/demo-1.0.whl"
+    assert publishers_in({"attestation_bundles": "nonsense"}) == publishers_in([]) == []
+    copies[f"{target}.provenance"] = b"<html>"
+    with pytest.raises(InstallError, match=r"demo-1\.0\.whl\.provenance: not JSON"):
+        install_module.signed_publishers(late, PIN, target)  # type: ignore[arg-type]
 
 
 def test_a_listed_file_is_looked_up_again_in_newer_snapshots(
@@ -181,10 +193,13 @@ def test_a_listed_file_is_looked_up_again_in_newer_snapshots(
 ) -> None:
     # A first look signs the page a batch before the files' targets.
     monkeypatch.setattr(install_module, "LISTED_TARGET_RETRIES", (0, 0, 0))
+    target = "packages/a/a.whl"
     late = _NextSnapshotClient(refreshes=2)
-    assert install_module._download_listed(late, "packages/a/a.whl", tmp_path) == "packages/a/a.whl"  # type: ignore[arg-type]
+    assert (
+        install_module._listed(late, PIN, target, lambda: late.download(target, tmp_path)) == target
+    )  # type: ignore[arg-type]
     assert late.refreshes == 2
     never = _NextSnapshotClient(refreshes=99)
-    with pytest.raises(TargetNotFoundError):
-        install_module._download_listed(never, "packages/a/a.whl", tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(install_module._Refused, match=r"a\.whl is not in the signed metadata"):
+        install_module._listed(never, PIN, target, lambda: never.download(target, tmp_path))  # type: ignore[arg-type]
     assert never.refreshes == 3
