@@ -58,7 +58,7 @@ STEPS: list[tuple[Any, str, str]] = [
 ]
 
 
-def _timed(spent: collections.Counter[str], name: str, function: Callable[..., Any]) -> Any:
+def _timed(spent: dict[str, float], name: str, function: Callable[..., Any]) -> Any:
     @functools.wraps(function)
     def timed(*args: Any, **kwargs: Any) -> Any:
         start = time.process_time()
@@ -71,7 +71,7 @@ def _timed(spent: collections.Counter[str], name: str, function: Callable[..., A
 
 
 def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
-    spent: collections.Counter[str] = collections.Counter()
+    spent: dict[str, float] = collections.defaultdict(float)
     for owner, attribute, name in STEPS:
         setattr(owner, attribute, _timed(spent, name, getattr(owner, attribute)))
     with dataset.BenchUpstream() as upstream:

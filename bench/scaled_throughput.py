@@ -80,6 +80,13 @@ def _wait(url: str, accept: str = "*/*", timeout: float = 120) -> None:
     raise RuntimeError(f"{url} not ready")
 
 
+def _requests_per_second(output: str) -> str:
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if found is None:
+        raise RuntimeError(f"wrk printed no rate: {output[-300:]}")
+    return found[1]
+
+
 def _wrk(urls: list[str], paths: Path, seconds: int, connections: int) -> dict[str, float]:
     """Run one wrk per URL at once (connections split between them); sum the results."""
     script = paths.with_suffix(".lua")
@@ -94,7 +101,7 @@ def _wrk(urls: list[str], paths: Path, seconds: int, connections: int) -> dict[s
         for url in urls
     ]
     outputs = [run.communicate()[0] for run in runs]
-    requests = sum(float(re.search(r"Requests/sec:\s+([\d.]+)", o)[1]) for o in outputs)  # type: ignore[index]
+    requests = sum(float(_requests_per_second(o)) for o in outputs)
     errors = sum(
         int(m[1]) for o in outputs for m in re.finditer(r"Non-2xx or 3xx responses: (\d+)", o)
     )
@@ -251,11 +258,11 @@ def run(
             )
             pids.append(node.pid)
             nodes.append(f"http://127.0.0.1:{port}")
-        for node in nodes:
-            _wait(f"{node}/healthz")
+        for url in nodes:
+            _wait(f"{url}/healthz")
         for name in names:
-            for node in nodes:
-                _wait(f"{node}/simple/{name}/", SIMPLE_JSON)
+            for url in nodes:
+                _wait(f"{url}/simple/{name}/", SIMPLE_JSON)
         paths = tmp / "paths.txt"
         paths.write_text("".join(f"/simple/{name}/\n" for name in names))
         # PostgreSQL is left out: its backends come and go, so /proc cannot add them up.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import quote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -258,7 +258,7 @@ class FakeUpstream:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> FakeUpstream:
+    def start(self) -> Self:
         self._server = make_server(
             "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
@@ -285,7 +285,7 @@ class FakeUpstream:
             self._server.server_close()
             self._thread.join()
 
-    def __enter__(self) -> FakeUpstream:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
