@@ -83,6 +83,14 @@ def package_path(project: str, filename: str) -> str:
     return f"packages/{project}/{filename}"
 
 
+def companion_of(filename: str) -> tuple[str, str]:
+    """(the distribution's filename, the companion suffix or "") of a name under ``packages/``."""
+    for suffix in (METADATA_SUFFIX, PROVENANCE_SUFFIX):
+        if filename.endswith(suffix):
+            return filename.removesuffix(suffix), suffix
+    return filename, ""
+
+
 def index_html_path(project: str) -> str:
     """Return the target path of a project's PEP 503 page."""
     _check_project(project)

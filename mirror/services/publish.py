@@ -41,7 +41,13 @@ from mirror.services.signing import available_keys, load_keys
 from mirror.storage import BlobStore, blob_key
 from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
 from tuf_repo import publish as sign_batch
-from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, index_html_path, index_json_path
+from tuf_repo.bins import (
+    METADATA_SUFFIX,
+    PROVENANCE_SUFFIX,
+    companion_of,
+    index_html_path,
+    index_json_path,
+)
 from tuf_repo.repository import CrashHook, sweep
 from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
 
@@ -205,21 +211,18 @@ def _learn_lengths(services: Services) -> None:
 
 
 def _fetch(services: Services, change: Row[Any]) -> None:
-    filename = change.path.rsplit("/", 1)[1]
-    if filename.endswith(PROVENANCE_SUFFIX):
+    filename, suffix = companion_of(change.path.rsplit("/", 1)[1])
+    if suffix == PROVENANCE_SUFFIX:
         # The mirror's own copy, stored when its attestations verified: nothing to fetch.
         log.warning("provenance copy missing from the store", extra={"target": change.path})
         return
-    companion = filename.endswith(METADATA_SUFFIX)
     with services.engine.connect() as conn:
-        row = queries.file_by_name(
-            conn, change.project, filename.removesuffix(METADATA_SUFFIX) if companion else filename
-        )
+        row = queries.file_by_name(conn, change.project, filename)
     if row is None or row.state != State.ADMITTED:
         return  # a later queued change removes it again
-    if companion and row.metadata_sha256 == change.sha256:
+    if suffix == METADATA_SUFFIX and row.metadata_sha256 == change.sha256:
         files.core_metadata(services, row)
-    elif not companion and row.sha256 == change.sha256:
+    elif not suffix and row.sha256 == change.sha256:
         files.distribution(services, row)
 
 

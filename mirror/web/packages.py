@@ -7,7 +7,7 @@ from mirror.names import is_valid_project_name
 from mirror.services import files, publish
 from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
-from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX
+from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("packages", __name__)
 
@@ -22,15 +22,14 @@ INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
 def distribution(project: str, filename: str) -> Response:
     if not is_valid_project_name(project):
         raise NotFoundError("invalid project name")
-    if filename.endswith(METADATA_SUFFIX):
-        row = files.admitted_file(services(), project, filename[: -len(METADATA_SUFFIX)])
+    distribution_name, suffix = companion_of(filename)
+    row = files.admitted_file(services(), project, distribution_name)
+    if suffix == METADATA_SUFFIX:
         blob = files.core_metadata(services(), row, fetched=prefetcher().after_metadata)
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
-    if filename.endswith(PROVENANCE_SUFFIX):
-        row = files.admitted_file(services(), project, filename[: -len(PROVENANCE_SUFFIX)])
+    if suffix == PROVENANCE_SUFFIX:
         blob = files.provenance_copy(row)
         return send_blob(blob.key, blob.sha256, INTEGRITY_TYPE, cache=PROVENANCE_CACHE)
-    row = files.admitted_file(services(), project, filename)
     try:
         # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the
         # METADATA extracted from one names the projects to read ahead, as a .metadata would.

@@ -20,7 +20,7 @@ from mirror.storage import blob_key
 from mirror.web import services
 from mirror.web.blobs import send_blob
 from mirror.web.packages import FILE_CACHE, INTEGRITY_TYPE
-from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX
+from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("tuf", __name__)
 
@@ -61,7 +61,7 @@ def _page(project: str, name: str, sha256: str) -> Response:
 
 
 def _package_file(project: str, name: str, sha256: str) -> Response:
-    filename, suffix = _companion_of(name)
+    filename, suffix = companion_of(name)
     row = files.admitted_file(services(), project, filename)
     digests = {
         "": row.sha256,
@@ -77,11 +77,3 @@ def _package_file(project: str, name: str, sha256: str) -> Response:
     else:
         blob, mimetype = files.distribution(services(), row), "application/octet-stream"
     return send_blob(blob.key, blob.sha256, mimetype, cache=FILE_CACHE)
-
-
-def _companion_of(name: str) -> tuple[str, str]:
-    """(the distribution's filename, the companion's suffix or "") of a package target name."""
-    for suffix in (METADATA_SUFFIX, PROVENANCE_SUFFIX):
-        if name.endswith(suffix):
-            return name.removesuffix(suffix), suffix
-    return name, ""
