@@ -195,9 +195,8 @@ def test_a_listed_file_is_looked_up_again_in_newer_snapshots(
     monkeypatch.setattr(install_module, "LISTED_TARGET_RETRIES", (0, 0, 0))
     target = "packages/a/a.whl"
     late = _NextSnapshotClient(refreshes=2)
-    assert (
-        install_module._listed(late, PIN, target, lambda: late.download(target, tmp_path)) == target
-    )  # type: ignore[arg-type]
+    found = install_module._listed(late, PIN, target, lambda: late.download(target, tmp_path))  # type: ignore[arg-type]
+    assert found == target
     assert late.refreshes == 2
     never = _NextSnapshotClient(refreshes=99)
     with pytest.raises(install_module._Refused, match=r"a\.whl is not in the signed metadata"):
