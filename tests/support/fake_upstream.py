@@ -16,6 +16,7 @@ import glob
 import hashlib
 import html
 import json
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -229,7 +230,7 @@ class FakeUpstream:
     Use as a context manager (or ``start``/``stop``). Files are served under ``files_path``;
     pages link to them by absolute URL on ``files_host_url`` (default: this server), or by a
     URL relative to the page when ``relative_urls`` is set. ``html_only`` imitates an index
-    without PEP 691: HTML whatever the client accepts.
+    without PEP 691: HTML whatever the client accepts. ``tls`` serves HTTPS with that context.
     """
 
     def __init__(
@@ -239,8 +240,10 @@ class FakeUpstream:
         relative_urls: bool = False,
         files_path: str = "/files",
         files_host_url: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.html_only = html_only
+        self.tls = tls
         self.relative_urls = relative_urls
         self.files_host_url = files_host_url
         # Integrity API answers 403, as when the public index's admins switch PEP 740 off.
@@ -260,7 +263,12 @@ class FakeUpstream:
 
     def start(self) -> Self:
         self._server = make_server(
-            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
+            "127.0.0.1",
+            0,
+            self._wsgi,
+            threaded=True,
+            request_handler=_QuietHandler,
+            ssl_context=self.tls,
         )
         # A short poll interval keeps stop() (and so every test using this) fast.
         self._thread = threading.Thread(
@@ -306,7 +314,8 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def simple_url(self) -> str:
