@@ -49,12 +49,13 @@ STEPS: list[tuple[Any, str, str]] = [
     (admission, "verdicts", "record.judge.verdicts"),
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
-    (service_targets, "wanted", "record.render_pages.targets"),
     (queries, "prepare_files", "record.build_inserts.files"),
     (admission, "prepare_events", "record.build_inserts.audit_events"),
     (service_targets, "prepare_first", "record.build_inserts.targets"),
     # The write transaction: all that waits for the database's write lock.
     (sync._FirstLook, "record", "record.write"),
+    # The files' targets, queued by the files' batch once clients pause.
+    (pages, "queue_deferred_targets", "publish_files.queue_targets"),
 ]
 
 

@@ -220,10 +220,25 @@ def stale_pages(conn: Connection) -> list[str]:
     return list(conn.execute(query.order_by(pages.c.stale_since)).scalars())
 
 
-def newest_stale_page(conn: Connection) -> datetime | None:
-    """When the most recent of the waiting pages became stale."""
-    newest: datetime | None = conn.execute(select(func.max(pages.c.stale_since))).scalar_one()
-    return newest
+def deferred_pages(conn: Connection) -> list[str]:
+    """Projects whose files' targets wait to be queued, longest waiting first."""
+    waiting = pages.c.targets_deferred_since
+    query = select(pages.c.project).where(waiting.is_not(None)).order_by(waiting)
+    return list(conn.execute(query).scalars())
+
+
+def targets_queued(conn: Connection, project: str) -> None:
+    """The project's files' targets are queued now (``deferred_pages`` no longer lists it)."""
+    conn.execute(
+        update(pages).where(pages.c.project == project).values(targets_deferred_since=None)
+    )
+
+
+def newest_page_change(conn: Connection) -> datetime | None:
+    """When the most recent of the waiting pages became stale or was recorded with its files'
+    targets deferred."""
+    query = select(func.max(pages.c.stale_since), func.max(pages.c.targets_deferred_since))
+    return max((t for t in conn.execute(query).one() if t is not None), default=None)
 
 
 def served_projects(conn: Connection) -> list[str]:

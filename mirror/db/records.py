@@ -29,6 +29,7 @@ class FileRecord(NamedTuple):
     yanked_reason: str | None
     upstream_metadata_sha256: str | None
     metadata_sha256: str | None
+    metadata_size: int | None
     provenance_url: str | None
     provenance_sha256: str | None
     first_seen_at: datetime

@@ -77,6 +77,8 @@ files = Table(
     Column("upstream_metadata_sha256", String(64)),
     # The PEP 658 file we serve: from upstream, or extracted from the cached wheel.
     Column("metadata_sha256", String(64)),
+    # Its length, once the mirror stored its bytes: the TUF target's, when queued after that.
+    Column("metadata_size", Integer),
     Column("provenance_url", Text),
     # The mirror's copy of the PEP 740 provenance object, set only once its attestations
     # verified: what our own pages link to (`provenance`, `data-provenance`).
@@ -122,6 +124,9 @@ pages = Table(
     # Set when what the page shows changed without rendering it (a first download's extracted
     # METADATA): the scheduler renders it again once clients pause.
     Column("stale_since", UTCDateTime),
+    # Set when a first look queued only the pages' TUF targets: the next full batch queues the
+    # files' (``pages.queue_deferred_targets``), off the client's path.
+    Column("targets_deferred_since", UTCDateTime),
 )
 
 status = Table(

@@ -111,6 +111,7 @@ def core_metadata(
             raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
         services.blobs.put_bytes(key, data)
         with writing(services.engine) as conn:
+            queries.update_file(conn, row.id, metadata_size=len(data))
             targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
         if fetched is not None:
             fetched(data)
@@ -187,16 +188,19 @@ def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes 
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
     (returned), which its page lists once rendered again (``pages.render_stale``)."""
     length = services.blobs.size(key)  # what the publisher signs next
-    metadata_sha = row.metadata_sha256
+    metadata: dict[str, Any] = {}
     data = None
-    if metadata_sha is None and row.filename.endswith(".whl"):
+    if row.metadata_sha256 is None and row.filename.endswith(".whl"):
         data = _extract_metadata(services, key, row.filename)
         if data is not None:
-            metadata_sha = store_bytes(services.blobs, data)
+            metadata = {
+                "metadata_sha256": store_bytes(services.blobs, data),
+                "metadata_size": len(data),
+            }
     now = services.clock.now()
     with writing(services.engine) as conn:
-        queries.update_file(conn, row.id, cached=True, metadata_sha256=metadata_sha)
-        if metadata_sha != row.metadata_sha256:
+        queries.update_file(conn, row.id, cached=True, **metadata)
+        if metadata:
             # Rendering a page of thousands of files here would hold the write lock, on the
             # client's critical path, for what only later clients read: the scheduler does it
             # (and queues the `.metadata` companion then).

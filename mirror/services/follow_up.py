@@ -1,10 +1,11 @@
 """Sign, from the scheduler's process, what web requests left queued, once they pause.
 
 A client's first look at a project signs the project's two pages in the web request
-(``publish.publish_now(pages_only=True)``) and leaves the files' targets queued: thousands of
-them for a large project. Signing those in the web worker would take CPU from the next first
-look its client waits for (pip reads one project after another on one connection, so one
-worker serves them all), and its write transactions would hold up the downloads that follow.
+(``publish.publish_now(pages_only=True)``) and leaves the files' targets to the next full
+batch, which queues them (``pages.queue_deferred_targets``) and signs them: thousands for a
+large project. Signing those in the web worker would take CPU from the next first look its
+client waits for (pip reads one project after another on one connection, so one worker
+serves them all), and its write transactions would hold up the downloads that follow.
 The scheduler's process signs them instead: between its cycles it looks at the queue every
 ``POLL_SECONDS`` and publishes one batch once clients paused for ``QUIET``: nothing queued and
 nothing downloaded (the download audit, written within a second) meanwhile, so a resolver's
@@ -60,7 +61,7 @@ class FollowUp:
 
 
 def _newest_change(conn: Connection) -> datetime | None:
-    """When the newest change waiting for this watch was made: a queued target or a page to
-    render again."""
-    waiting = [t for t in (db.newest_queued(conn), queries.newest_stale_page(conn)) if t]
+    """When the newest change waiting for this watch was made: a queued target, a page to
+    render again or files' targets to queue."""
+    waiting = [t for t in (db.newest_queued(conn), queries.newest_page_change(conn)) if t]
     return max(waiting, default=None)

@@ -112,14 +112,23 @@ def _render_html(project: str, entries: list[dict[str, Any]]) -> bytes:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A project's pages, stored as blobs, and the TUF targets they and their files make."""
+    """A project's pages, stored as blobs, and the admitted files they list."""
 
+    project: str
     html: bytes
     data: bytes
     html_sha256: str
     json_sha256: str
-    targets: targets.Wanted
-    files: int
+    rows: Sequence[FileRow]
+
+    def page_targets(self) -> targets.Wanted:
+        """The TUF targets of the two pages."""
+        html, data = (self.html_sha256, len(self.html)), (self.json_sha256, len(self.data))
+        return targets.page_targets(self.project, html, data)
+
+    def targets(self) -> targets.Wanted:
+        """Every TUF target the pages and the files they list make."""
+        return targets.wanted(self.project, self.rows, self.page_targets())
 
 
 def render_pages(blobs: BlobStore, project: str, rows: Sequence[FileRow]) -> Rendered:
@@ -127,12 +136,12 @@ def render_pages(blobs: BlobStore, project: str, rows: Sequence[FileRow]) -> Ren
     needed: blobs are named by their digest, and nothing refers to them until recorded."""
     html, data = render(project, rows)
     return Rendered(
+        project=project,
         html=html,
         data=data,
         html_sha256=store_bytes(blobs, html),
         json_sha256=store_bytes(blobs, data),
-        targets=targets.wanted(project, rows, {"index.html": html, "index.json": data}),
-        files=len(rows),
+        rows=rows,
     )
 
 
@@ -142,18 +151,30 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
     Clients see the new pages once the publisher has signed them (``services.publish``).
     """
     # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
-    targets.queue_project(conn, project, pages.targets, now)
+    targets.queue_project(conn, project, pages.targets(), now)
     return record_page_row(conn, project, pages, now)
 
 
-def record_page_row(conn: Connection, project: str, pages: Rendered, now: datetime) -> bool:
-    """``record_pages`` without queueing the targets (the caller did); True when they changed."""
+def record_page_row(
+    conn: Connection, project: str, pages: Rendered, now: datetime, *, files_deferred: bool = False
+) -> bool:
+    """``record_pages`` without queueing the targets (the caller did); True when they changed.
+
+    ``files_deferred``: the caller queued only the pages' targets; the files' are queued by
+    the next full batch (``queue_deferred_targets``).
+    """
     current = queries.get_page(conn, project)
     unchanged = current is not None and (current.html_sha256, current.json_sha256) == (
         pages.html_sha256,
         pages.json_sha256,
     )
-    if unchanged and current is not None and current.stale_since is None:
+    if (
+        unchanged
+        and current is not None
+        and current.stale_since is None
+        and current.targets_deferred_since is None
+        and not files_deferred
+    ):
         return False
     queries.put_page(
         conn,
@@ -163,9 +184,10 @@ def record_page_row(conn: Connection, project: str, pages: Rendered, now: dateti
             "html_size": len(pages.html),
             "json_sha256": pages.json_sha256,
             "json_size": len(pages.data),
-            "files": pages.files,
+            "files": len(pages.rows),
             "rendered_at": now,
             "stale_since": None,
+            "targets_deferred_since": now if files_deferred else None,
         },
     )
     return not unchanged
@@ -208,6 +230,29 @@ def render_stale(engine: Engine, blobs: BlobStore, now: datetime) -> list[str]:
             continue
         done.append(project)
     return done
+
+
+def queue_deferred_targets(engine: Engine) -> list[str]:
+    """Queue the files' targets of the pages recorded without them (``record_page_row``);
+    the projects done. Each in a write transaction of its own, as ``render_stale``.
+
+    They are queued as of their first look, when what they sign was decided: so they are not
+    news to the scheduler's watch (``follow_up``), which noticed that first look already.
+    """
+    with engine.connect() as conn:
+        projects = queries.deferred_pages(conn)
+    for project in projects:
+        with writing(engine) as conn:
+            page = queries.get_page(conn, project)
+            row = queries.get_project(conn, project)
+            if page is None or row is None or page.targets_deferred_since is None:
+                continue  # rendered again meanwhile, which queued everything
+            html, data = (page.html_sha256, page.html_size), (page.json_sha256, page.json_size)
+            listed = queries.admitted_files(conn, row.id)
+            wanted = targets.wanted(project, listed, targets.page_targets(project, html, data))
+            targets.queue_project(conn, project, wanted, page.targets_deferred_since)
+            queries.targets_queued(conn, project)
+    return projects
 
 
 def render_index(names: Sequence[str], as_json: bool) -> bytes:

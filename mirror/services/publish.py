@@ -100,6 +100,8 @@ def publish_pending(
         SigningError: keys or metadata could not be loaded or written.
         LockBusy: ``wait`` is False and another process holds the lock.
     """
+    if not pages_only:
+        pages.queue_deferred_targets(services.engine)
     if fetch:
         _learn_lengths(services)
     if pages_only and project is not None and not _pages_queued(services, project):

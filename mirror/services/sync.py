@@ -219,7 +219,7 @@ def _record_first_look(services: Services, project: str, page: Page, listing: Li
 @dataclass(frozen=True)
 class _FirstLook:
     """A first look's decisions (with the blocks they were made under), the pages, and the
-    inserts of its files, audit events and queued targets."""
+    inserts of its files, audit events and its pages' queued targets."""
 
     project: str
     evaluation: admission.Evaluation
@@ -246,11 +246,11 @@ class _FirstLook:
             rendered=rendered,
             files=queries.prepare_files(dialect, _settled(new, evaluation, now)),
             events=admission.prepare_events(dialect, project, evaluation.moves, now),
-            targets=targets.prepare_first(dialect, project, rendered.targets, now),
+            targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
 
     def record(self, conn: Connection, page: Page, now: datetime) -> None:
-        """Create the project with its files, events, queued targets and pages.
+        """Create the project with its files, events, pages and their queued targets.
 
         Raises:
             sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
@@ -258,15 +258,18 @@ class _FirstLook:
         row = queries.create_project(conn, self.project, now)
         bulk.run(conn, self.files, project_id=row.id)
         bulk.run(conn, self.events)
-        if targets.queued_state(conn, self.project):
-            # Targets left by an earlier life of the project: queue the difference.
-            targets.queue_project(conn, self.project, self.rendered.targets, now)
-        else:
+        files_deferred = not targets.queued_state(conn, self.project)
+        if files_deferred:
+            # The pages' targets only: thousands of files' are queued by the next full batch,
+            # which the scheduler runs once clients pause (``pages.queue_deferred_targets``).
             bulk.run(conn, self.targets)
+        else:
+            # Targets left by an earlier life of the project: queue the difference.
+            targets.queue_project(conn, self.project, self.rendered.targets(), now)
         queries.update_project(
             conn, row.id, checked_at=now, etag=page.etag, last_modified=page.last_modified
         )
-        pages.record_page_row(conn, self.project, self.rendered, now)
+        pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
     def still_valid(self, conn: Connection) -> "_FirstLook | None":
         """This, unless the project's blocks changed since it was decided."""
@@ -381,6 +384,7 @@ def _new_record(
         yanked_reason=f.yanked_reason,
         upstream_metadata_sha256=f.metadata_sha256,
         metadata_sha256=f.metadata_sha256,
+        metadata_size=None,
         provenance_url=f.provenance_url,
         provenance_sha256=None,  # set once its attestations verify
         first_seen_at=now,

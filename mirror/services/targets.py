@@ -7,10 +7,11 @@ file, the file, its PEP 658 ``.metadata`` companion and the mirror's copy of its
 (``pages.publish_pages``): it compares what should be signed with what the signed metadata lists
 plus what is already queued, and queues the rest. So a block, a withdrawal or an admission
 reaches the TUF targets in the same commit as the state change, and the publisher only has to
-sign the queue.
+sign the queue. The one exception is a first look, which queues its pages' targets and leaves
+its files' to the next full batch (``pages.queue_deferred_targets``): thousands of queue rows
+in the transaction every first look waits for, for targets no client waits for.
 """
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -34,20 +35,22 @@ log = logging.getLogger(__name__)
 # path -> (sha256, length); length None until the bytes are stored and their length learnt.
 Wanted = dict[str, tuple[str, int | None]]
 
-PAGE_PATHS = {"index.html": index_html_path, "index.json": index_json_path}
+
+def page_targets(project: str, html: tuple[str, int], data: tuple[str, int]) -> Wanted:
+    """The targets of the project's two pages, each given as (sha256, length)."""
+    return {index_html_path(project): html, index_json_path(project): data}
 
 
-def wanted(project: str, rows: Sequence[FileRow], pages: Mapping[str, bytes]) -> Wanted:
-    """Every target the project should have, given its admitted ``rows`` and rendered pages.
+def wanted(project: str, rows: Sequence[FileRow], pages: Wanted) -> Wanted:
+    """Every target the project should have: its ``pages`` (``page_targets``) and what its
+    admitted ``rows`` make.
 
-    A companion's length is left unknown even when its bytes are stored: asking the blob store
-    for thousands of sizes (one request each on S3) would make a large page's first look slow.
-    It is learnt when the bytes are stored (``db.learn_length``), or by the scheduler.
+    A companion's length is the one recorded when the mirror stored its bytes (a ``.metadata``'s
+    ``metadata_size``), else left unknown: asking the blob store for thousands of sizes (one
+    request each on S3) would make queueing a large project's targets slow. It is learnt when
+    the bytes are stored (``db.learn_length``), or by the scheduler.
     """
-    result: Wanted = {
-        PAGE_PATHS[name](project): (hashlib.sha256(data).hexdigest(), len(data))
-        for name, data in pages.items()
-    }
+    result = dict(pages)
     for row in rows:
         try:
             path = package_path(project, row.filename)
@@ -57,7 +60,7 @@ def wanted(project: str, rows: Sequence[FileRow], pages: Mapping[str, bytes]) ->
             continue
         result[path] = (row.sha256, row.size)
         if row.metadata_sha256:
-            result[path + METADATA_SUFFIX] = (row.metadata_sha256, None)
+            result[path + METADATA_SUFFIX] = (row.metadata_sha256, row.metadata_size)
         if row.provenance_sha256:
             result[path + PROVENANCE_SUFFIX] = (row.provenance_sha256, None)
     return result

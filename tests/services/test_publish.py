@@ -18,7 +18,7 @@ from mirror import scheduler
 from mirror.app import create_app
 from mirror.db import queries, targets
 from mirror.db.engine import writing
-from mirror.db.schema import downloads, tuf_pending, tuf_targets
+from mirror.db.schema import downloads, pages, tuf_pending, tuf_targets
 from mirror.scheduler import run_cycle
 from mirror.services import follow_up, publish, review, signing, sync
 from mirror.services.context import Services
@@ -183,13 +183,57 @@ def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
             "simple/demo/index.html",
             "simple/demo/index.json",
         }
-        queued = {c.path for c in targets.pending(conn, "demo")}
-    assert f"packages/demo/{WHEEL}" in queued
+        # Nor are the files' targets queued: the next full batch queues them.
+        assert targets.pending(conn, "demo") == []
+        assert queries.deferred_pages(conn) == ["demo"]
     # The follow-up batch (here run by hand) signs the file the page lists.
     report = publish.publish_now(services)
-    assert report is not None and report.published == len(queued) - 1  # the companion waits
+    assert report is not None and report.published == 1 and report.deferred == 1  # companion
+    with services.engine.connect() as conn:
+        assert queries.deferred_pages(conn) == []
     up = updater(services, client, tmp_path / "client")
     assert up.get_targetinfo(f"packages/demo/{WHEEL}") is not None
+
+
+def test_a_release_blocked_before_the_files_batch_never_becomes_a_target(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    services, client = without_look_ahead(make_services)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path / "two", upload_time=OLD)
+    publish_demo(fake_upstream, tmp_path, client)
+    review.block(services, "demo", "==1.0", actor="test", reason="credential stealer")
+    publish.publish_now(services)
+    up = updater(services, client, tmp_path / "client")
+    assert up.get_targetinfo(f"packages/demo/{WHEEL}") is None
+    assert up.get_targetinfo("packages/demo/demo-2.0-py3-none-any.whl") is not None
+    with services.engine.connect() as conn:
+        assert queries.deferred_pages(conn) == []  # the block's new pages queued them all
+        waiting = [c.path for c in targets.pending(conn, "demo")]
+    assert waiting == ["packages/demo/demo-2.0-py3-none-any.whl.metadata"]  # length unknown
+
+
+def test_the_scheduler_queues_and_signs_the_files_of_pages_already_signed(
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_three_first_looks(services, fake_upstream, tmp_path)
+    publish.publish_now(services, "alpha", pages_only=True)  # the clients' requests did
+    with services.engine.connect() as conn:
+        assert targets.ready(conn) == []  # nothing queued: only the pages' deferral is left
+    monkeypatch.setattr(follow_up, "QUIET", timedelta(0))
+    report = FollowUp(services).poll()
+    assert report is not None and report.published == 3 and all_signed(services)
+
+
+def test_a_companion_fetched_before_the_files_batch_is_signed_in_it(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    services, client = without_look_ahead(make_services)
+    publish_demo(fake_upstream, tmp_path, client)
+    data = client.get(f"/packages/demo/{WHEEL}.metadata").data  # a resolver's read
+    report = publish.publish_now(services)  # the follow-up batch: it fetches nothing
+    assert report is not None and report.deferred == 0
+    up = updater(services, client, tmp_path / "client")
+    assert signed_bytes(up, f"packages/demo/{WHEEL}.metadata", tmp_path / "m") == data
 
 
 def timestamp_version(services: Services) -> int:
@@ -235,7 +279,9 @@ def test_downloads_keep_the_follow_up_batch_waiting_too(
     hour_ago = services.clock.now() - timedelta(hours=1)
     download = {"project": "alpha", "version": "1.0", "filename": "alpha-1.0.tar.gz"}
     with writing(services.engine) as conn:
-        conn.execute(update(tuf_pending).values(queued_at=hour_ago))  # first looks long over
+        # The first looks are long over.
+        conn.execute(update(tuf_pending).values(queued_at=hour_ago))
+        conn.execute(update(pages).values(targets_deferred_since=hour_ago))
         queries.add_downloads(conn, [{**download, "at": services.clock.now()}])
     watch = FollowUp(services)
     assert watch.poll() is None  # a client is still downloading
@@ -295,9 +341,9 @@ def test_the_scheduler_fetches_a_bounded_number_of_companions_per_cycle_oldest_f
         with services.engine.connect() as conn:
             return [row.project for row in targets.unknown_lengths(conn)]
 
-    assert waiting() == ["alpha", "beta", "gamma"]  # each wheel's .metadata companion
+    assert waiting() == []  # the files' targets are queued by the batch
     publish.publish_pending(services)
-    assert waiting() == ["gamma"]
+    assert waiting() == ["gamma"]  # each wheel's .metadata companion, as of its first look
     publish.publish_pending(services)
     assert waiting() == []
 
