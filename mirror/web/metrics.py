@@ -43,6 +43,7 @@ class StateCollector(Collector):
             counts = queries.state_counts(conn)
             upstream = queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
             tuf_pending = targets.pending_count(conn)
+            tuf_deferred = len(queries.deferred_pages(conn))
         files = GaugeMetricFamily("mirror_files", "Distribution files by state", labels=["state"])
         for state, count in sorted(counts.items()):
             files.add_metric([state], count)
@@ -52,13 +53,18 @@ class StateCollector(Collector):
             "1 when the last upstream look worked",
             value=1 if upstream.get("ok", True) else 0,
         )
-        yield from _tuf_gauges(self._mirror, tuf_pending)
+        yield from _tuf_gauges(self._mirror, tuf_pending, tuf_deferred)
 
 
-def _tuf_gauges(mirror: Services, pending: int) -> Iterator[GaugeMetricFamily]:
+def _tuf_gauges(mirror: Services, pending: int, deferred: int) -> Iterator[GaugeMetricFamily]:
     """What an operator alerts on: unsigned changes piling up, the timestamp near expiry."""
     yield GaugeMetricFamily(
         "mirror_tuf_pending_changes", "Target changes queued, not yet signed", value=pending
+    )
+    yield GaugeMetricFamily(
+        "mirror_tuf_deferred_projects",
+        "Projects whose files' targets wait for the next full batch to queue them",
+        value=deferred,
     )
     expires = publish.timestamp_expiry(mirror.metadata)
     if expires is not None:

@@ -186,11 +186,13 @@ def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
         # Nor are the files' targets queued: the next full batch queues them.
         assert targets.pending(conn, "demo") == []
         assert queries.deferred_pages(conn) == ["demo"]
+    assert "mirror_tuf_deferred_projects 1.0" in client.get("/metrics").text
     # The follow-up batch (here run by hand) signs the file the page lists.
     report = publish.publish_now(services)
     assert report is not None and report.published == 1 and report.deferred == 1  # companion
     with services.engine.connect() as conn:
         assert queries.deferred_pages(conn) == []
+    assert "mirror_tuf_deferred_projects 0.0" in client.get("/metrics").text
     up = updater(services, client, tmp_path / "client")
     assert up.get_targetinfo(f"packages/demo/{WHEEL}") is not None
 
