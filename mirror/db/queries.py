@@ -237,8 +237,12 @@ def targets_queued(conn: Connection, project: str) -> None:
 def newest_page_change(conn: Connection) -> datetime | None:
     """When the most recent of the waiting pages became stale or was recorded with its files'
     targets deferred."""
-    query = select(func.max(pages.c.stale_since), func.max(pages.c.targets_deferred_since))
-    return max((t for t in conn.execute(query).one() if t is not None), default=None)
+    # One subquery per column, each with the condition of that column's partial index.
+    newest = [
+        select(func.max(column)).where(column.is_not(None)).scalar_subquery()
+        for column in (pages.c.stale_since, pages.c.targets_deferred_since)
+    ]
+    return max((t for t in conn.execute(select(*newest)).one() if t is not None), default=None)
 
 
 def served_projects(conn: Connection) -> list[str]:

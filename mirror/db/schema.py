@@ -111,6 +111,8 @@ events = Table(
     Index("ix_events_project", "project", "at"),
 )
 
+_STALE = text("stale_since IS NOT NULL")
+_DEFERRED = text("targets_deferred_since IS NOT NULL")
 pages = Table(
     "pages",
     metadata,
@@ -127,6 +129,15 @@ pages = Table(
     # Set when a first look queued only the pages' TUF targets: the next full batch queues the
     # files' (``pages.queue_deferred_targets``), off the client's path.
     Column("targets_deferred_since", UTCDateTime),
+    # The scheduler's watch asks for the newest of each every half second: with these it
+    # reads one index entry, not every project's row (6 ms for 100,000 projects).
+    Index("ix_pages_stale", "stale_since", sqlite_where=_STALE, postgresql_where=_STALE),
+    Index(
+        "ix_pages_deferred",
+        "targets_deferred_since",
+        sqlite_where=_DEFERRED,
+        postgresql_where=_DEFERRED,
+    ),
 )
 
 status = Table(

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 
 from mirror.db import targets
 from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.schema import tuf_pending, tuf_targets
+from tests.support.query_plans import query_plans
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
@@ -154,26 +155,14 @@ def test_queued_pages_are_found_through_the_index_of_queued_paths(tmp_path: Path
     migrate(engine)
     _queue(engine, *(_change("add", f"packages/a/a-{n}.whl") for n in range(50)))
     _queue(engine, _change("add", "simple/a/index.html"), _change("add", "simple/b/index.json"))
-    statements: list[tuple[str, Any]] = []
-
-    def record(*args: Any) -> None:
-        if args[2].startswith("SELECT"):
-            statements.append(args[2:4])
-
-    event.listen(engine, "before_cursor_execute", record)
-    assert [c.path for c in _ready(engine, pages_only=True)] == [
-        "simple/a/index.html",
-        "simple/b/index.json",
-    ]
-    with engine.connect() as conn:
-        assert targets.queued(conn, ["simple/b/index.html", "simple/b/index.json"])
-        assert not targets.queued(conn, ["simple/c/index.html", "simple/c/index.json"])
-    event.remove(engine, "before_cursor_execute", record)
-    with engine.connect() as conn:
-        plans = [
-            " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
-            for sql, params in statements
+    with query_plans(engine) as plans:
+        assert [c.path for c in _ready(engine, pages_only=True)] == [
+            "simple/a/index.html",
+            "simple/b/index.json",
         ]
+        with engine.connect() as conn:
+            assert targets.queued(conn, ["simple/b/index.html", "simple/b/index.json"])
+            assert not targets.queued(conn, ["simple/c/index.html", "simple/c/index.json"])
     assert [plan.split(" (")[0] for plan in plans] == [
         "SEARCH tuf_pending USING INDEX ix_tuf_pending_queued_path"
     ] * 3
