@@ -256,7 +256,7 @@ def queue_deferred_targets(engine: Engine) -> list[str]:
 
 
 def render_index(names: Sequence[str], as_json: bool) -> bytes:
-    """The root ``/simple/`` page: small, so rendered per request."""
+    """The root ``/simple/`` page listing ``names`` (kept per commit by the web layer)."""
     if as_json:
         document = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()

@@ -1,4 +1,5 @@
-"""Which blobs hold each project's pages, remembered per process until the database changes.
+"""Which blobs hold each project's pages, remembered per process until the database changes;
+the rendered root index (``simple.index``) is kept the same way.
 
 A warm page request should cost no database query (issue 7: under 1 ms of CPU per request).
 SQLite answers "has anything been committed since I last asked?" for a few microseconds:

@@ -6,6 +6,7 @@ so both paths negotiate and answer with the same headers.
 """
 
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -127,14 +128,33 @@ def _chosen_page(name: str, signed: dict[str, str], environ: dict[str, Any]) -> 
     return signed[index_json_path(name) if as_json else index_html_path(name)], content_type
 
 
+@dataclass(frozen=True)
+class RootIndex:
+    """The rendered ``/simple/`` page and its ETag."""
+
+    body: bytes
+    etag: str
+
+
 @blueprint.get("/simple/")
 def index() -> Response:
     as_json, content_type = negotiate(request.environ)
-    with services().engine.connect() as conn:
-        names = queries.served_projects(conn)
-    response = Response(pages.render_index(names, as_json), content_type=content_type)
+    # Rendered once per commit, not per request: with 100,000 projects a rendering reads and
+    # writes every name (about 0.1 s).
+    root = page_digests.lookup(services().engine, "json" if as_json else "html", _render_root)
+    assert root is not None  # the loader always renders one
+    response = Response(root.body, content_type=content_type)
+    response.set_etag(root.etag)
     response.headers["Cache-Control"] = PAGE_CACHE
+    response.make_conditional(request)  # 304 when the client has these bytes
     return _vary(response)
+
+
+def _render_root(engine: Engine, form: str) -> RootIndex:
+    with engine.connect() as conn:
+        names = queries.served_projects(conn)
+    body = pages.render_index(names, as_json=form == "json")
+    return RootIndex(body, hashlib.sha256(body).hexdigest())
 
 
 @blueprint.get("/simple/<project>/")

@@ -3,9 +3,10 @@
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from mirror.app import create_app
 from mirror.scheduler import run_cycle
@@ -68,3 +69,31 @@ def test_page_etag_head_and_not_modified(
     assert again.status_code == 304 and again.data == b""
     html = client.get("/simple/demo/", headers={"If-None-Match": etag})
     assert html.status_code == 200 and html.headers["ETag"] != etag
+
+
+def test_root_index_lists_served_projects_and_is_rendered_once_per_commit(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "demo", upload_time=OLD)
+    fake_upstream.publish_release("fresh", "1.0", tmpdir=tmp_path / "fresh", upload_time="now")
+    fake_upstream.publish_release("later", "1.0", tmpdir=tmp_path / "later", upload_time=OLD)
+    files_on_page(client, "demo")
+    assert files_on_page(client, "fresh") == []  # quarantined: nothing served, not listed
+    reads: list[str] = []
+
+    def record(*args: Any) -> None:  # conn, cursor, statement, ...
+        if args[2].startswith("SELECT"):
+            reads.append(args[2])
+
+    event.listen(services.engine, "before_cursor_execute", record)
+    first = client.get("/simple/", headers=JSON)
+    assert first.get_json()["projects"] == [{"name": "demo"}]
+    assert len(reads) == 1
+    again = client.get("/simple/", headers={**JSON, "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and len(reads) == 1  # nothing read: no commit since
+    html = client.get("/simple/")
+    assert html.content_type.startswith("text/html") and len(reads) == 2
+    assert '<a href="demo/">demo</a>' in html.text and "fresh" not in html.text
+    files_on_page(client, "later")  # a commit: the next root request reads the list again
+    projects = client.get("/simple/", headers=JSON).get_json()["projects"]
+    assert projects == [{"name": "demo"}, {"name": "later"}]
