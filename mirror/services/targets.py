@@ -48,9 +48,11 @@ def wanted(project: str, rows: Sequence[FileRow], pages: Wanted) -> Wanted:
     A companion's length is the one recorded when the mirror stored its bytes (a ``.metadata``'s
     ``metadata_size``), else left unknown: asking the blob store for thousands of sizes (one
     request each on S3) would make queueing a large project's targets slow. It is learnt when
-    the bytes are stored (``db.learn_length``), or by the scheduler.
+    the bytes are stored (``db.learn_length``), or by the scheduler. Wheels of one release for
+    several platforms mostly share one METADATA: the length recorded for one serves them all.
     """
     result = dict(pages)
+    stored = {r.metadata_sha256: r.metadata_size for r in rows if r.metadata_size is not None}
     for row in rows:
         try:
             path = package_path(project, row.filename)
@@ -60,7 +62,7 @@ def wanted(project: str, rows: Sequence[FileRow], pages: Wanted) -> Wanted:
             continue
         result[path] = (row.sha256, row.size)
         if row.metadata_sha256:
-            result[path + METADATA_SUFFIX] = (row.metadata_sha256, row.metadata_size)
+            result[path + METADATA_SUFFIX] = (row.metadata_sha256, stored.get(row.metadata_sha256))
         if row.provenance_sha256:
             result[path + PROVENANCE_SUFFIX] = (row.provenance_sha256, None)
     return result

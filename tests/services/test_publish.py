@@ -24,6 +24,7 @@ from mirror.services import follow_up, publish, review, signing, sync
 from mirror.services.context import Services
 from mirror.services.follow_up import FollowUp
 from mirror.timeutil import Clock
+from tests.support import dists
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
 
@@ -236,6 +237,23 @@ def test_a_companion_fetched_before_the_files_batch_is_signed_in_it(
     assert report is not None and report.deferred == 0
     up = updater(services, client, tmp_path / "client")
     assert signed_bytes(up, f"packages/demo/{WHEEL}.metadata", tmp_path / "m") == data
+
+
+def test_a_companion_whose_bytes_a_sibling_wheel_stored_is_signed_in_the_files_batch(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    services, client = without_look_ahead(make_services)
+    native = dists.build_wheel(
+        tmp_path / "native", "demo", "1.0", native=True, tag="cp311-cp311-manylinux_2_17_x86_64"
+    )
+    fake_upstream.add_file("demo", native, upload_time=OLD, metadata=True)
+    publish_demo(fake_upstream, tmp_path, client)
+    data = client.get(f"/packages/demo/{WHEEL}.metadata").data  # the one the resolver picked
+    report = publish.publish_now(services)
+    assert report is not None and report.deferred == 0
+    up = updater(services, client, tmp_path / "client")
+    companion = f"packages/demo/{native.name}.metadata"
+    assert signed_bytes(up, companion, tmp_path / "m") == data  # the same METADATA
 
 
 def timestamp_version(services: Services) -> int:
