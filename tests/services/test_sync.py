@@ -78,6 +78,16 @@ def test_scheduler_admits_once_the_delay_has_passed(
     assert file_row(services, "demo-1.0-py3-none-any.whl").decided_by == "policy"
 
 
+def test_a_project_synced_ahead_of_its_first_client_is_warm_for_it(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    report = run_cycle(services, ["demo"])  # `mirror sync demo` before a pipeline's first run
+    assert report.failed == {} and report.tuf is not None and report.tuf.publish.published > 2
+    assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
+    assert fake_upstream.hits("/simple/demo/") == 1  # the client's request read nothing
+
+
 def test_age_is_judged_per_file_not_per_release(
     services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
