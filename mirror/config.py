@@ -61,7 +61,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "provenance": {"mode": "continuity", "offline": False, "trust_root": "", "max_bytes": 1 << 20},
     "auth": {"anonymous_read": None},
     "tuf": {"keys_dir": None, "online_signer": ""},
-    "scheduler": {"interval": "60s"},
+    "scheduler": {"interval": "60s", "concurrency": 4},
     "audit": {"flush_interval": "1s", "batch_size": 500},
     "debug": {"clock_offset": "0"},
 }
@@ -244,6 +244,7 @@ def _validate(config: Config) -> Config:
         raise ConfigError('policy.missing_upload_time must be "hold" or "admit"')
     _whole_number(config, "policy", "checks_per_sync", minimum=1)
     _whole_number(config, "server", "trusted_proxies", minimum=0)
+    _whole_number(config, "scheduler", "concurrency", minimum=1)
     for key in ("internal", "allow", "deny"):
         if not isinstance(config.get("policy", key), list):
             raise ConfigError(f"policy.{key} must be a list of strings")

@@ -6,10 +6,10 @@ batch, which queues them (``pages.queue_deferred_targets``) and signs them: thou
 large project. Signing those in the web worker would take CPU from the next first look its
 client waits for (pip reads one project after another on one connection, so one worker
 serves them all), and its write transactions would hold up the downloads that follow.
-The scheduler's process signs them instead: between its cycles it looks at the queue every
-``POLL_SECONDS`` and publishes one batch once clients paused for ``QUIET``: nothing queued and
-nothing downloaded (the download audit, written within a second) meanwhile, so a resolver's
-first looks and then its downloads are over. Requests that never pause wait ``LONGEST`` at
+The scheduler's process signs them instead: a thread of its own, during cycles too, looks at
+the queue every ``POLL_SECONDS`` and publishes one batch once clients paused for ``QUIET``:
+nothing queued and nothing downloaded (the download audit, written within a second)
+meanwhile, so a resolver's first looks and then its downloads are over. Requests that never pause wait ``LONGEST`` at
 most. Changes it tried and found not ready (files whose length waits for their bytes) wait for
 the cycle, which fetches them. Pages that first downloads left to render again (a wheel's
 extracted METADATA) are rendered just before the batch, which signs them.
@@ -35,7 +35,7 @@ LONGEST = timedelta(seconds=10)
 
 @dataclass
 class FollowUp:
-    """The scheduler's watch on the queue between cycles."""
+    """The scheduler's watch on the queue (``scheduler.run_until`` runs it on its own thread)."""
 
     services: Services
     # The newest queued change the last batch saw: nothing newer, nothing to do.

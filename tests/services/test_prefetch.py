@@ -2,7 +2,6 @@
 starts the first looks of the projects it requires."""
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from mirror.services.context import Services
 from mirror.services.prefetch import dependencies
 from mirror.storage import blob_key
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.waiting import wait_until
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 METADATA = "/packages/app/app-1.0-py3-none-any.whl.metadata"
@@ -38,15 +38,6 @@ def test_dependencies_are_the_unconditional_and_marker_requirements() -> None:
 def signed(services: Services, name: str) -> bool:
     with services.engine.connect() as conn:
         return targets.published_target(conn, f"simple/{name}/index.json") is not None
-
-
-def wait_until(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def release_app_and_deps(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
