@@ -56,6 +56,9 @@ projects = Table(
     Column("checked_at", UTCDateTime),
     Column("etag", String(500)),
     Column("last_modified", String(100)),
+    # sha256 of the upstream page last recorded (``Page.digest``): the same bytes are not parsed
+    # and reconciled again, whether or not upstream answers conditional requests.
+    Column("page_sha256", String(64)),
     Column("upstream_gone", Boolean, nullable=False, default=False),
     Column("last_error", Text),
 )

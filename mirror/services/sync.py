@@ -165,8 +165,8 @@ def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
             _record_upstream(services, str(exc))
             raise
         return Fetched(error=str(exc))
-    if page is None:
-        return Fetched()
+    if page is None or (row is not None and row.page_sha256 == page.digest):
+        return Fetched()  # not modified, or the same bytes again
     # Parsed here, outside the write transaction: other processes' writers need not wait.
     return Fetched(page=page, listing=_parse(project, page))
 
@@ -266,9 +266,7 @@ class _FirstLook:
         else:
             # Targets left by an earlier life of the project: queue the difference.
             targets.queue_project(conn, self.project, self.rendered.targets(), now)
-        queries.update_project(
-            conn, row.id, checked_at=now, etag=page.etag, last_modified=page.last_modified
-        )
+        queries.update_project(conn, row.id, checked_at=now, **page.validators())
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
     def still_valid(self, conn: Connection) -> "_FirstLook | None":
@@ -318,7 +316,7 @@ def _apply_fetch(
         validators: dict[str, Any] = {}
         if fetched.page is not None and fetched.listing is not None:  # None: 304 Not Modified
             seen = _record_listing(conn, row, fetched.listing, now)
-            validators = {"etag": fetched.page.etag, "last_modified": fetched.page.last_modified}
+            validators = fetched.page.validators()
         queries.update_project(
             conn, row.id, checked_at=now, upstream_gone=False, last_error=None, **validators
         )

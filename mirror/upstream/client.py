@@ -40,6 +40,20 @@ class Page:
     etag: str | None
     last_modified: str | None
 
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of what the listing is read from: the body, its type and the URL its
+        relative links resolve against."""
+        digest = hashlib.sha256(f"{self.url}\n{self.content_type}\n".encode())
+        digest.update(self.body)
+        return digest.hexdigest()
+
+    def validators(self) -> dict[str, str | None]:
+        """What the project's row keeps to ask for this page again: its ETag and
+        Last-Modified for a conditional request, and its digest for an upstream that sends
+        neither (an unchanged page is then recognised by its bytes, not parsed again)."""
+        return {"etag": self.etag, "last_modified": self.last_modified, "page_sha256": self.digest}
+
 
 class ProjectNotFound(UpstreamError):
     """The upstream answered 404 for the project."""

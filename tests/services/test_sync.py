@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from mirror.db import queries
+from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
+from mirror.db.schema import projects
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services import evidence, pages, review, sync
@@ -86,6 +89,28 @@ def test_a_project_synced_ahead_of_its_first_client_is_warm_for_it(
     assert report.failed == {} and report.tuf is not None and report.tuf.publish.published > 2
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     assert fake_upstream.hits("/simple/demo/") == 1  # the client's request read nothing
+
+
+def test_the_same_upstream_bytes_are_not_parsed_again(
+    services: Services,
+    client: FlaskClient,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    filenames(client, "demo")
+    with writing(services.engine) as conn:
+        # As if upstream had sent no ETag or Last-Modified: refreshes are answered in full.
+        conn.execute(update(projects).values(etag=None, last_modified=None))
+    parsed: list[str] = []
+    parse = sync.parse_page
+    monkeypatch.setattr(sync, "parse_page", lambda name, *a: parsed.append(name) or parse(name, *a))
+    assert run_cycle(services, ["demo"]).failed == {}
+    assert fake_upstream.hits("/simple/demo/") == 2 and parsed == []
+    fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl")
+    run_cycle(services, ["demo"])
+    assert parsed == ["demo"] and file_row(services, "demo-1.0-py3-none-any.whl").yanked
 
 
 def test_age_is_judged_per_file_not_per_release(
