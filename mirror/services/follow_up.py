@@ -9,10 +9,11 @@ serves them all), and its write transactions would hold up the downloads that fo
 The scheduler's process signs them instead: a thread of its own, during cycles too, looks at
 the queue every ``POLL_SECONDS`` and publishes one batch once clients paused for ``QUIET``:
 nothing queued and nothing downloaded (the download audit, written within a second)
-meanwhile, so a resolver's first looks and then its downloads are over. Requests that never pause wait ``LONGEST`` at
-most. Changes it tried and found not ready (files whose length waits for their bytes) wait for
-the cycle, which fetches them. Pages that first downloads left to render again (a wheel's
-extracted METADATA) are rendered just before the batch, which signs them.
+meanwhile, so a resolver's first looks and then its downloads are over. Requests that never
+pause wait ``LONGEST`` at most. Changes it tried and found not ready (files whose length waits
+for their bytes) wait for the cycle, which fetches them. Pages that first downloads left to
+render again (a wheel's extracted METADATA) are rendered just before the batch, which signs
+them.
 """
 
 import logging
