@@ -23,6 +23,7 @@ from urllib3.util import Retry, Timeout
 from urllib3.util.ssl_ import create_urllib3_context
 
 from mirror.errors import IntegrityError, UpstreamError
+from mirror.upstream import listing
 from mirror.upstream.listing import JSON_TYPE
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ class Page:
 
     @functools.cached_property
     def digest(self) -> str:
-        """sha256 of what the listing is read from: the body, its type and the URL its
-        relative links resolve against."""
-        digest = hashlib.sha256(f"{self.url}\n{self.content_type}\n".encode())
+        """sha256 of what the listing is read from: the body, its type, the URL its relative
+        links resolve against, and the version of the parser that reads them."""
+        head = f"{listing.PARSER_VERSION}\n{self.url}\n{self.content_type}\n"
+        digest = hashlib.sha256(head.encode())
         digest.update(self.body)
         return digest.hexdigest()
 

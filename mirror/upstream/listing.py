@@ -18,6 +18,9 @@ from mirror.names import version_from_filename
 from mirror.timeutil import parse_timestamp
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+# Part of the digest a project keeps of its upstream page (``client.Page.digest``), so the same
+# bytes are parsed again by a mirror whose parsing changed: raise it with any such change.
+PARSER_VERSION = 1
 MAX_FILES = 200_000
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MAX_TEXT = 1000

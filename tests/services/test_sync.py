@@ -19,6 +19,7 @@ from mirror.scheduler import run_cycle
 from mirror.services import evidence, pages, review, sync
 from mirror.services.context import Services
 from mirror.timeutil import Clock
+from mirror.upstream import listing
 from tests.support.fake_upstream import FakeUpstream
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -98,19 +99,26 @@ def test_the_same_upstream_bytes_are_not_parsed_again(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    def refresh_without_validators() -> None:
+        with writing(services.engine) as conn:
+            # As if upstream sent no ETag or Last-Modified: a refresh gets the page in full.
+            conn.execute(update(projects).values(etag=None, last_modified=None))
+        assert run_cycle(services, ["demo"]).failed == {}
+
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
-    with writing(services.engine) as conn:
-        # As if upstream had sent no ETag or Last-Modified: refreshes are answered in full.
-        conn.execute(update(projects).values(etag=None, last_modified=None))
     parsed: list[str] = []
     parse = sync.parse_page
     monkeypatch.setattr(sync, "parse_page", lambda name, *a: parsed.append(name) or parse(name, *a))
-    assert run_cycle(services, ["demo"]).failed == {}
+    refresh_without_validators()
     assert fake_upstream.hits("/simple/demo/") == 2 and parsed == []
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl")
-    run_cycle(services, ["demo"])
+    refresh_without_validators()
     assert parsed == ["demo"] and file_row(services, "demo-1.0-py3-none-any.whl").yanked
+    # A mirror whose parsing changed reads the same bytes again.
+    monkeypatch.setattr(listing, "PARSER_VERSION", listing.PARSER_VERSION + 1)
+    refresh_without_validators()
+    assert parsed == ["demo", "demo"]
 
 
 def test_age_is_judged_per_file_not_per_release(
