@@ -3,16 +3,16 @@
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from mirror.app import create_app
 from mirror.scheduler import run_cycle
 from mirror.services.context import Services
 from mirror.web import page_digests
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.query_plans import selects
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -79,21 +79,15 @@ def test_root_index_lists_served_projects_and_is_rendered_once_per_commit(
     fake_upstream.publish_release("later", "1.0", tmpdir=tmp_path / "later", upload_time=OLD)
     files_on_page(client, "demo")
     assert files_on_page(client, "fresh") == []  # quarantined: nothing served, not listed
-    reads: list[str] = []
-
-    def record(*args: Any) -> None:  # conn, cursor, statement, ...
-        if args[2].startswith("SELECT"):
-            reads.append(args[2])
-
-    event.listen(services.engine, "before_cursor_execute", record)
-    first = client.get("/simple/", headers=JSON)
-    assert first.get_json()["projects"] == [{"name": "demo"}]
-    assert len(reads) == 1
-    again = client.get("/simple/", headers={**JSON, "If-None-Match": first.headers["ETag"]})
-    assert again.status_code == 304 and len(reads) == 1  # nothing read: no commit since
-    html = client.get("/simple/")
-    assert html.content_type.startswith("text/html") and len(reads) == 2
-    assert '<a href="demo/">demo</a>' in html.text and "fresh" not in html.text
+    with selects(services.engine) as reads:
+        first = client.get("/simple/", headers=JSON)
+        assert first.get_json()["projects"] == [{"name": "demo"}]
+        assert len(reads) == 1
+        again = client.get("/simple/", headers={**JSON, "If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304 and len(reads) == 1  # nothing read: no commit since
+        html = client.get("/simple/")
+        assert html.content_type.startswith("text/html") and len(reads) == 2
+        assert '<a href="demo/">demo</a>' in html.text and "fresh" not in html.text
     files_on_page(client, "later")  # a commit: the next root request reads the list again
     projects = client.get("/simple/", headers=JSON).get_json()["projects"]
     assert projects == [{"name": "demo"}, {"name": "later"}]
