@@ -14,13 +14,15 @@ from packaging.utils import (
 from packaging.version import Version
 
 # PEP 508 names: ASCII letters, digits, and . _ - inside; bounded so hostile input stays small.
-_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,198}[A-Z0-9])$", re.IGNORECASE)
-_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$")
+# re.ASCII: without it IGNORECASE folds "\u017f" to "s" and "\u0131" to "i", so a name that
+# no other component would accept as valid, nor normalise, got through.
+_NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,198}[A-Z0-9]", re.IGNORECASE | re.ASCII)
+_FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}")
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
 
 
 def is_valid_project_name(name: str) -> bool:
-    return bool(_NAME_RE.match(name))
+    return bool(_NAME_RE.fullmatch(name))
 
 
 def normalize(name: str) -> str:
@@ -31,7 +33,7 @@ def normalize(name: str) -> str:
 def version_from_filename(project: str, filename: str) -> str | None:
     """The release version a distribution filename belongs to, or None when it is not one of
     ``project``'s wheels or sdists (a hostile upstream may list anything on a page)."""
-    if not _FILENAME_RE.match(filename):
+    if not _FILENAME_RE.fullmatch(filename):
         return None
     if filename.endswith(".whl"):
         if filename.count("-") not in (4, 5):

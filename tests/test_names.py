@@ -3,7 +3,7 @@
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from mirror.names import version_from_filename
+from mirror.names import is_valid_project_name, version_from_filename
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,22 @@ def test_wheels_of_one_release_on_many_platforms_agree_with_packaging() -> None:
     for tag in tags:
         filename = f"demo-3.1rc1-2-{tag}.whl"
         assert version_from_filename("demo", filename) == str(parse_wheel_filename(filename)[1])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u017fetuptools",  # LATIN SMALL LETTER LONG S folds to "s" case-insensitively
+        "\u0131nternal",  # LATIN SMALL LETTER DOTLESS I folds to "i"
+        "\u212aeras",  # KELVIN SIGN folds to "k"
+        "t\u00f6rch",
+        "demo\u00a0",
+        "demo\n",  # "$" also matches before a final newline
+    ],
+)
+def test_project_names_are_ascii(name: str) -> None:
+    assert not is_valid_project_name(name)
+
+
+def test_ascii_names_of_every_case_are_valid() -> None:
+    assert is_valid_project_name("Setuptools") and is_valid_project_name("ZOPE.interface")

@@ -33,7 +33,7 @@ _VERSION_RANGES = {"ECOSYSTEM", "SEMVER"}
 _RANGE_TYPES = _VERSION_RANGES | {"GIT"}
 # OSV ids are like "MAL-2026-1234", "GHSA-xxxx-xxxx-xxxx", "PYSEC-2026-1": kept to that shape
 # because they end up in actor names, logs and terminal output.
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}")
 _MAX_SUMMARY = 1000
 
 
@@ -85,7 +85,7 @@ def parse(document: Any, source: str, fallback_id: str | None = None) -> Advisor
         raise AdvisoryError(f"{source}: {exc}") from exc
     if not osv_id:
         raise AdvisoryError(f"{source}: advisory without an id")
-    if not _ID_RE.match(osv_id):
+    if not _ID_RE.fullmatch(osv_id):
         raise AdvisoryError(f"{source}: advisory id {osv_id[:60]!r} is not a valid OSV id")
     try:
         return _parse(doc, osv_id, source)

@@ -22,7 +22,7 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 # bytes are parsed again by a mirror whose parsing changed: raise it with any such change.
 PARSER_VERSION = 1
 MAX_FILES = 200_000
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 1000
 # The longest version the state database stores (files.version); longer ones are hostile.
 MAX_VERSION = 100
@@ -131,7 +131,7 @@ def _checked(project: str, entry: dict[str, Any], page_url: str) -> UpstreamFile
         raise ValueError(f"{filename[:100]!r}: version longer than {MAX_VERSION} characters")
     hashes = entry.get("hashes")
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256.lower()):
+    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256.lower()):
         raise ValueError(f"{filename}: no valid sha256 hash")
     yanked = entry.get("yanked", False)
     return UpstreamFile(
@@ -213,7 +213,9 @@ def _metadata_hash(entry: dict[str, Any]) -> str | None:
     # and the mirror extracts the metadata from the wheel itself.
     value = entry.get("core-metadata", entry.get("data-dist-info-metadata"))
     digest = value.get("sha256") if isinstance(value, dict) else None
-    return digest.lower() if isinstance(digest, str) and _SHA256_RE.match(digest.lower()) else None
+    return (
+        digest.lower() if isinstance(digest, str) and _SHA256_RE.fullmatch(digest.lower()) else None
+    )
 
 
 def _provenance(value: Any, page_url: str) -> str | None:

@@ -88,6 +88,8 @@ def test_empty_id_takes_the_file_name() -> None:
         parse(doc, "list.json[0]", None)
     with pytest.raises(AdvisoryError, match="is not a valid OSV id"):
         parse(dict(doc, id="MAL-1\x1b[2J"), "x.json")
+    with pytest.raises(AdvisoryError, match="is not a valid OSV id"):
+        parse(dict(doc, id="MAL-1\n"), "x.json")  # "$" matched before a final newline
 
 
 def test_summary_is_one_printable_line() -> None:

@@ -72,6 +72,7 @@ def test_html_fallback_reads_pep503_attributes() -> None:
         ({"filename": "demo-1.0-py3-none-any.whl\n<script>"}, "not a distribution"),
         ({"hashes": {"sha256": "zz"}}, "no valid sha256"),
         ({"hashes": {"md5": SHA}}, "no valid sha256"),
+        ({"hashes": {"sha256": SHA + "\n"}}, "no valid sha256"),  # "$" matches before "\n"
         ({"url": "file:///etc/passwd"}, "not http(s)"),
         ({"url": "javascript:alert(1)"}, "not http(s)"),
         ({"size": -1}, "invalid size"),

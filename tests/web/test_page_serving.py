@@ -91,3 +91,19 @@ def test_root_index_lists_served_projects_and_is_rendered_once_per_commit(
     files_on_page(client, "later")  # a commit: the next root request reads the list again
     projects = client.get("/simple/", headers=JSON).get_json()["projects"]
     assert projects == [{"name": "demo"}, {"name": "later"}]
+
+
+def test_non_ascii_names_that_fold_to_ascii_are_404_on_every_route(
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    # U+017F and U+0131 fold to "s" and "i" under Unicode case-insensitive matching.
+    fake_upstream.publish_release("setuptools", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    for name in ("%C5%BFetuptools", "%C4%B1nternal"):
+        for path in (
+            f"/simple/{name}/",
+            f"/packages/{name}/x-1.0.tar.gz",
+            f"/tuf/targets/simple/{name}/{'0' * 64}.index.json",
+        ):
+            response = client.get(path)
+            assert response.status_code == 404, (path, response.data)
+    assert fake_upstream.requests == {}
