@@ -73,3 +73,47 @@ def test_review_needs_a_known_release(tmp_path: Path) -> None:
     config = write_config(tmp_path / "m.toml", {"storage": {"path": str(tmp_path / "d")}})
     result = mirror("--config", str(config), "review", "approve", "demo", "1.0", "--reason", "x")
     assert_one_line_error(result, "no such release")
+
+
+def test_config_is_taken_before_and_after_the_subcommand(tmp_path: Path) -> None:
+    # docs show `mirror serve --config F`; every command takes it in either place.
+    bad = write_config(tmp_path / "bad.toml", {"policy": {"quarantin": "1d"}})
+    for args in (
+        ("--config", str(bad), "serve"),
+        ("serve", "--config", str(bad)),
+        ("review", "list", "--config", str(bad)),
+        ("review", "--config", str(bad), "list"),
+    ):
+        assert_one_line_error(mirror(*args), "unknown config key")
+    verbose = mirror("token", "list", "--config", str(bad), "--verbose")
+    assert "unknown config key" in verbose.stderr and "Traceback" in verbose.stderr
+
+
+def test_run_keeps_the_callers_working_directory(tmp_path: Path) -> None:
+    # ./run installs from the checkout but must read relative arguments where it was called.
+    # A stand-in venv whose stamp says "installed" keeps ./run from installing anything.
+    repo = Path(__file__).parents[1]
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    script = venv / "bin" / "mirror"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mirror "$@"\n')
+    script.chmod(0o755)
+    stamp = subprocess.run(
+        ["sha256sum", "requirements/main.txt", "pyproject.toml"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (venv / ".run-stamp-main.txt").write_text(stamp.stdout)
+    config = write_config(tmp_path / "here.toml", {"policy": {"quarantin": "1d"}})
+    result = subprocess.run(
+        [str(repo / "run"), "mirror", "--config", config.name, "sync"],
+        env={**client_env(), "MIRROR_VENV": str(venv)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_one_line_error(result, "unknown config key")
