@@ -7,7 +7,8 @@ and whether the result holds it for review, rejects it, or leaves it waiting.
 Which files are checked (docs/admission.md, "Cost"): files the mirror has not admitted yet,
 except *historic* ones, i.e. files already older than the quarantine when the mirror first
 looked at the project; in ``required`` mode every unadmitted file. Per project, one file of
-the newest settled release is verified once as the continuity baseline.
+the newest settled release that upstream lists provenance for is verified once as the
+continuity anchor; history above it is checked like a candidate.
 
 Not done here: fetching, verifying or inspecting anything, and the age check (``admission``).
 """
@@ -40,6 +41,8 @@ class FileView:
     present_upstream: bool
     historic: bool
     evidence: Mapping[str, Any]
+    # Upstream's page links a provenance object for it (PEP 740): known without a fetch.
+    listed: bool = False
 
     @property
     def open(self) -> bool:
@@ -112,16 +115,41 @@ def version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
-def baseline_file(files: Iterable[FileView]) -> FileView | None:
-    """The file of the newest settled release whose provenance anchors continuity.
+def anchor_file(files: Iterable[FileView], *, unlisted_may_attest: bool) -> FileView | None:
+    """The file whose provenance anchors continuity: one that upstream lists provenance for,
+    in the newest settled release that has one.
+
+    Upstream's listing says which files are attested at no cost, so a newer release without
+    attestations (a stolen token used after the project adopted Trusted Publishing) cannot
+    become the anchor and bury the attested history below it. A rejected anchor is not
+    settled: the next attested release below takes its place. ``unlisted_may_attest``: the
+    page may list none yet an Integrity API URL be configured; with nothing listed, the
+    newest settled release is the anchor then.
 
     One file per release is enough: a release is published by one Trusted Publisher. An
     sdist is preferred (one per release), else the first wheel by name.
     """
     settled = [f for f in files if f.settled]
-    if not settled:
+    attested = [f for f in settled if f.listed] or (settled if unlisted_may_attest else [])
+    if not attested:
         return None
-    return min(_newest_release(settled), key=lambda f: (f.is_wheel, f.filename))
+    return min(_newest_release(attested), key=lambda f: (f.is_wheel, f.filename))
+
+
+def above_anchor(f: FileView, anchor: FileView | None) -> bool:
+    """Whether ``f`` is past the continuity anchor, so its age alone does not admit it.
+
+    Past means a newer release; or, in the anchor's own release, a file upstream lists no
+    provenance for beside an anchor it lists provenance for (a wheel added to an attested
+    release), or any other file once the anchor failed verification.
+    """
+    if anchor is None or f.filename == anchor.filename:
+        return False
+    mine, theirs = version_key(f.version), version_key(anchor.version)
+    if mine != theirs:
+        return mine > theirs
+    failed = anchor.provenance is not None and anchor.provenance.get("status") == "failed"
+    return failed or (anchor.listed and not f.listed)
 
 
 def publisher_baseline(files: Iterable[FileView]) -> Baseline | None:
@@ -176,13 +204,13 @@ def _tags(filename: str) -> str:
     return "-".join(filename.removesuffix(".whl").split("-")[-3:])
 
 
-def provenance_needed(mode: Mode, f: FileView, baseline: FileView | None) -> bool:
+def provenance_needed(mode: Mode, f: FileView, anchor: FileView | None) -> bool:
     """Whether ``f`` must have current provenance evidence before it can be admitted."""
     if mode == "off":
         return False
-    if baseline is not None and f.filename == baseline.filename:
+    if anchor is not None and f.filename == anchor.filename:
         return True
-    return f.open and (mode == "required" or not f.historic)
+    return f.open and (mode == "required" or not f.historic or above_anchor(f, anchor))
 
 
 def provenance_current(f: FileView, pinned: str | None) -> bool:
@@ -205,7 +233,13 @@ def content_current(f: FileView) -> bool:
 
 
 def provenance_verdict(
-    mode: Mode, f: FileView, *, pinned: str | None, baseline: Baseline | None, needed: bool
+    mode: Mode,
+    f: FileView,
+    *,
+    pinned: str | None,
+    baseline: Baseline | None,
+    anchor: FileView | None,
+    needed: bool,
 ) -> Verdict:
     """PEP 740 evidence against the project's mode (SPEC "Admission policy", provenance)."""
     if mode == "off":
@@ -225,15 +259,17 @@ def provenance_verdict(
         if status != "verified":
             return Verdict(hold_reasons=(f"provenance required, but {reason}",))
         return CLEAR
-    if f.historic or baseline is None or baseline.filename == f.filename:
+    if (f.historic and not above_anchor(f, anchor)) or (
+        baseline is not None and baseline.filename == f.filename
+    ):
         return CLEAR
     if status != "verified":
-        return Verdict(
-            hold_reasons=(
-                f"no verified attestations ({reason}), but {baseline.filename} was published "
-                f"with attestations by {baseline.identity}",
-            )
-        )
+        attested = _attested_before(baseline, anchor)
+        if attested is None:
+            return CLEAR
+        return Verdict(hold_reasons=(f"no verified attestations ({reason}), but {attested}",))
+    if baseline is None:
+        return CLEAR
     identity = record.get("identity")
     if identity != baseline.identity:
         return Verdict(
@@ -243,6 +279,15 @@ def provenance_verdict(
             )
         )
     return CLEAR
+
+
+def _attested_before(baseline: Baseline | None, anchor: FileView | None) -> str | None:
+    """What says the project attests its releases: a verified publisher, else the listing."""
+    if baseline is not None:
+        return f"{baseline.filename} was published with attestations by {baseline.identity}"
+    if anchor is not None and anchor.listed:
+        return f"upstream lists attestations for {anchor.filename}"
+    return None
 
 
 def content_verdict(f: FileView) -> Verdict:

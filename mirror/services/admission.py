@@ -53,7 +53,17 @@ def file_view(row: FileRow, quarantine: timedelta) -> checks.FileView:
         present_upstream=row.present_upstream,
         historic=checks.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),
         evidence=evidence,
+        listed=row.provenance_url is not None,
     )
+
+
+def continuity_anchor(
+    services: Services, views: Iterable[checks.FileView]
+) -> checks.FileView | None:
+    """``checks.anchor_file`` for the project's files: with an Integrity API URL template
+    configured, a file the page lists no provenance for may still have some."""
+    template = bool(services.config.get("upstream", "integrity_url_template"))
+    return checks.anchor_file(views, unlisted_may_attest=template)
 
 
 def verdicts(
@@ -64,7 +74,7 @@ def verdicts(
     pinned = services.config.pinned_publisher_key(project)
     quarantine = services.config.quarantine_for(project)
     views = [file_view(row, quarantine) for row in rows]
-    anchor = checks.baseline_file(views)
+    anchor = continuity_anchor(services, views)
     baseline = checks.publisher_baseline(views)
     result = {}
     for view in views:
@@ -73,6 +83,7 @@ def verdicts(
             view,
             pinned=pinned,
             baseline=baseline,
+            anchor=anchor,
             needed=checks.provenance_needed(mode, view, anchor),
         )
         result[view.filename] = checks.combine(provenance, checks.content_verdict(view))

@@ -34,7 +34,7 @@ from mirror.db.records import FileRecord, FileRow
 from mirror.errors import IntegrityError, MirrorError, UpstreamError
 from mirror.policy import checks
 from mirror.services import files
-from mirror.services.admission import file_view
+from mirror.services.admission import continuity_anchor, file_view
 from mirror.services.context import Services
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
@@ -163,31 +163,40 @@ class _Gatherer:
             return
         pinned = config.publisher_for(self.project)
         key = config.pinned_publisher_key(self.project)
-        anchor = checks.baseline_file(self.views.values())
+        anchor = continuity_anchor(self.services, self.views.values())
         wanted = [
             view
             for view in self.views.values()
             if checks.provenance_needed(mode, view, anchor)
             and not checks.provenance_current(view, key)
         ]
-        # The continuity baseline first: the candidates are judged against it.
+        # The continuity anchor first: the candidates are judged against it.
         first = anchor.filename if anchor is not None else None
         ordered = sorted(self._newest_first(wanted), key=lambda view: view.filename != first)
         trust = trust_config(self.services)
+        fetching = True
         for view in ordered:
-            if not self._spend():
-                return
-            evidence = self._provenance_of(self.rows[view.filename], pinned, key, trust)
+            row = self.rows[view.filename]
+            url = integrity_url(self.services, self.project, row)
+            # Without a URL the absence is known from the listing: no fetch, nothing spent
+            # (a project that stopped attesting long ago has every later file here).
+            if url is not None and not (fetching and self._spend()):
+                continue
+            evidence = self._provenance_of(row, url, pinned, key, trust)
             self._remember(view.filename, "provenance", evidence)
             if evidence["status"] == "unavailable":
                 # Upstream or Sigstore is down: the other files would fail the same way.
-                return
+                fetching = False
 
     def _provenance_of(
-        self, row: FileRow, pinned: PinnedPublisher | None, key: str | None, trust: TrustConfig
+        self,
+        row: FileRow,
+        url: str | None,
+        pinned: PinnedPublisher | None,
+        key: str | None,
+        trust: TrustConfig,
     ) -> dict[str, Any]:
         now = self.services.clock.now()
-        url = integrity_url(self.services, self.project, row)
         base = {"source": url, "pinned": key, "checked_at": format_timestamp(now)}
         self.gathered.copies[row.filename] = None
         if url is None:

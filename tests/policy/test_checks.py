@@ -1,5 +1,6 @@
 """What evidence means for admission: baselines, needs and verdicts (pure)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,16 +42,70 @@ def test_history_is_only_what_was_old_at_the_first_look() -> None:
     assert not checks.is_historic({checks.FIRST_LOOK: True}, None, seen, week)
 
 
-def test_baseline_file_is_one_file_of_the_newest_settled_release() -> None:
+def anchor(files: list[FileView], *, unlisted_may_attest: bool = False) -> FileView | None:
+    return checks.anchor_file(files, unlisted_may_attest=unlisted_may_attest)
+
+
+def test_the_anchor_is_one_file_of_the_newest_settled_release_listing_provenance() -> None:
+    files = [
+        view("p-1.0.tar.gz", "1.0", state=State.ADMITTED, listed=True),
+        view("p-1.10-py3-none-any.whl", "1.10", state=State.ADMITTED, listed=True),
+        view("p-1.10.tar.gz", "1.10", state=State.ADMITTED, listed=True),
+        view("p-2.0.tar.gz", "2.0", listed=True),  # quarantined: not settled
+        view("p-1.9.tar.gz", "1.9", state=State.PENDING, historic=True, listed=True),
+        # Newer, but upstream lists no provenance for it: cannot bury the attested history.
+        view("p-1.11.tar.gz", "1.11", state=State.PENDING, historic=True),
+    ]
+    found = anchor(files)
+    assert found is not None and found.filename == "p-1.10.tar.gz"
+
+
+def test_the_anchor_prefers_a_listed_file_of_its_release() -> None:
     files = [
         view("p-1.0.tar.gz", "1.0", state=State.ADMITTED),
-        view("p-1.10-py3-none-any.whl", "1.10", state=State.ADMITTED),
-        view("p-1.10.tar.gz", "1.10", state=State.ADMITTED),
-        view("p-2.0.tar.gz", "2.0"),  # quarantined: not settled
-        view("p-1.9.tar.gz", "1.9", state=State.PENDING, historic=True),
+        view("p-1.0-py3-none-any.whl", "1.0", state=State.ADMITTED, listed=True),
     ]
-    anchor = checks.baseline_file(files)
-    assert anchor is not None and anchor.filename == "p-1.10.tar.gz"
+    found = anchor(files)
+    assert found is not None and found.filename == "p-1.0-py3-none-any.whl"
+
+
+def test_without_listed_provenance_there_is_no_anchor_unless_a_template_may_have_some() -> None:
+    files = [
+        view("p-1.0.tar.gz", "1.0", state=State.ADMITTED),
+        view("p-1.1.tar.gz", "1.1", state=State.PENDING, historic=True),
+    ]
+    assert anchor(files) is None
+    found = anchor(files, unlisted_may_attest=True)
+    assert found is not None and found.filename == "p-1.1.tar.gz"
+
+
+def test_a_rejected_anchor_gives_way_to_the_next_attested_release_below() -> None:
+    files = [
+        view("p-1.0.tar.gz", "1.0", state=State.ADMITTED, listed=True),
+        view("p-1.1.tar.gz", "1.1", state=State.REJECTED, listed=True),
+    ]
+    found = anchor(files)
+    assert found is not None and found.filename == "p-1.0.tar.gz"
+
+
+def test_history_above_the_anchor_needs_provenance() -> None:
+    base = view("p-1.0.tar.gz", "1.0", state=State.PENDING, historic=True, listed=True)
+    newer = view("p-1.1.tar.gz", "1.1", state=State.PENDING, historic=True)
+    beside = view("p-1.0-py3-none-any.whl", "1.0", state=State.PENDING, historic=True)
+    listed_beside = replace(beside, listed=True)
+    older = view("p-0.9.tar.gz", "0.9", state=State.PENDING, historic=True)
+    for f in (newer, beside):
+        assert checks.above_anchor(f, base) and checks.provenance_needed("continuity", f, base)
+    for f in (base, listed_beside, older):
+        assert not checks.above_anchor(f, base)
+    assert not checks.provenance_needed("continuity", older, base)
+    # Once the anchor failed, nothing else of its release passes as history.
+    failed = replace(base, evidence=record("failed"))
+    assert checks.above_anchor(listed_beside, failed)
+    # An anchor upstream lists nothing for (the template's guess) holds no sibling.
+    guessed = replace(base, listed=False)
+    assert not checks.above_anchor(beside, guessed)
+    assert not checks.above_anchor(newer, None)
 
 
 def test_versions_equal_by_pep_440_are_one_release() -> None:
@@ -59,8 +114,8 @@ def test_versions_equal_by_pep_440_are_one_release() -> None:
         view("p-2.0.0.tar.gz", "2.0.0", state=State.ADMITTED),
         view("p-1.0.tar.gz", "1.0", state=State.ADMITTED),
     ]
-    anchor = checks.baseline_file(files)
-    assert anchor is not None and anchor.filename == "p-2.0.0.tar.gz"
+    found = anchor(files, unlisted_may_attest=True)
+    assert found is not None and found.filename == "p-2.0.0.tar.gz"
     candidate = view("p-3.0-py3-none-any.whl", "3.0")
     older = view("p-2-py3-none-any.whl", "2", state=State.ADMITTED)
     previous = checks.content_baseline([*files, older], candidate)
@@ -69,7 +124,7 @@ def test_versions_equal_by_pep_440_are_one_release() -> None:
 
 def test_a_review_hold_is_not_settled_history() -> None:
     held = view("p-1.0.tar.gz", "1.0", historic=True, hold_until=None)
-    assert checks.baseline_file([held]) is None
+    assert anchor([held], unlisted_may_attest=True) is None
 
 
 def test_publisher_baseline_is_the_newest_settled_verified_file() -> None:
@@ -123,6 +178,7 @@ def test_the_continuity_anchor_needs_provenance_even_when_historic() -> None:
 def verdict(f: FileView, mode: str = "continuity", **kw: Any) -> checks.Verdict:
     kw.setdefault("pinned", None)
     kw.setdefault("baseline", Baseline("p-1.0.tar.gz", IDENTITY))
+    kw.setdefault("anchor", None)
     kw.setdefault("needed", True)
     return checks.provenance_verdict(mode, f, **kw)  # type: ignore[arg-type]
 
@@ -157,9 +213,26 @@ def test_continuity_holds_a_missing_or_changed_publisher() -> None:
     assert verdict(absent, baseline=None) == checks.Verdict()
 
 
-def test_continuity_leaves_history_alone() -> None:
+def test_continuity_leaves_history_below_the_anchor_alone() -> None:
     old = view("p-0.5.tar.gz", "0.5", historic=True, evidence=record("absent"))
     assert verdict(old) == checks.Verdict()
+    base = view("p-1.0.tar.gz", "1.0", state=State.ADMITTED, listed=True)
+    assert verdict(old, anchor=base) == checks.Verdict()
+
+
+def test_continuity_holds_history_above_the_anchor_without_verified_provenance() -> None:
+    base = view("p-1.0.tar.gz", "1.0", state=State.ADMITTED, listed=True)
+    newer = view("p-1.1.tar.gz", "1.1", historic=True, evidence=record("absent"))
+    (reason,) = verdict(newer, anchor=base).hold_reasons
+    assert f"p-1.0.tar.gz was published with attestations by {IDENTITY}" in reason
+    # The anchor not verified (failed, or 404): the listing still says the project attests.
+    (reason,) = verdict(newer, anchor=base, baseline=None).hold_reasons
+    assert (
+        reason == "no verified attestations (why), but upstream lists attestations for p-1.0.tar.gz"
+    )
+    assert verdict(newer, anchor=replace(base, listed=False), baseline=None) == checks.Verdict()
+    same = replace(newer, evidence=record("verified", identity=IDENTITY))
+    assert verdict(same, anchor=base) == checks.Verdict()
 
 
 def test_required_mode_holds_what_has_no_provenance_and_rechecks_a_new_pin() -> None:

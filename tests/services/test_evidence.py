@@ -405,6 +405,122 @@ def test_without_attested_history_an_unattested_release_waits_only_for_its_age(
     assert row_of(services, "demo", "demo-1.1-py3-none-any.whl").state == State.ADMITTED
 
 
+def stolen_token_history(fake: FakeUpstream, pep740: Path, tmp_path: Path) -> str:
+    """The real 0.0.19 (attested), an older release that lists provenance too, and a newer
+    0.0.20 that lists none (a stolen-token upload after Trusted Publishing was adopted), all
+    older than the quarantine; returns 0.0.20's filename."""
+    attested(fake, pep740)
+    body = (pep740 / f"{SDIST}.provenance.json").read_bytes()
+    # 0.0.18's provenance is 0.0.19's: it would fail, but history below the anchor is not
+    # fetched at all.
+    fake.publish_release(
+        PROJECT,
+        "0.0.18",
+        tmpdir=tmp_path,
+        upload_time=UPLOADED - timedelta(days=30),
+        provenance=body,
+    )
+    stolen = fake.publish_release(
+        PROJECT, "0.0.20", tmpdir=tmp_path, upload_time=UPLOADED + timedelta(days=30)
+    )
+    return stolen.filename
+
+
+@pytest.mark.parametrize("pinned", [None, IDENTITY])
+def test_first_look_holds_a_release_without_provenance_above_the_newest_attested_one(
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    pep740: Path,
+    tmp_path: Path,
+    pinned: str | None,
+) -> None:
+    stolen = stolen_token_history(fake_upstream, pep740, tmp_path)
+    publisher = {"publisher": pinned} if pinned else {}
+    services = make_services(provenance=OFFLINE, policy={"projects": {PROJECT: publisher}})
+
+    filenames = {f["filename"] for f in page(client_of(services), PROJECT)["files"]}
+
+    assert filenames == {SDIST, "pypi_attestations-0.0.18-py3-none-any.whl"}
+    row = row_of(services, PROJECT, stolen)
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert f"{SDIST} was published with attestations by {IDENTITY}" in row.reason
+    assert row_of(services, PROJECT, SDIST).evidence["provenance"]["status"] == "verified"
+    # One fetch, the anchor's: 0.0.20's absence is on the listing, 0.0.18 is below the anchor.
+    asked = [p for p in fake_upstream.requests if p.startswith("/integrity/")]
+    assert asked == [f"/integrity/{PROJECT}/0.0.19/{SDIST}/provenance"]
+    later(services, 30)
+    run_cycle(services)
+    assert row_of(services, PROJECT, stolen).state == State.QUARANTINED
+
+
+def test_a_failed_anchor_holds_what_is_above_it_and_the_next_attested_release_anchors(
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    pep740: Path,
+    tmp_path: Path,
+) -> None:
+    # 0.0.20 lists provenance that attests another file (0.0.19's): the newest attested
+    # release fails, so it is rejected; 0.0.21 above it is held; the real 0.0.19 becomes
+    # the anchor at the next sync, and later releases are judged against its publisher.
+    attested(fake_upstream, pep740)
+    body = (pep740 / f"{SDIST}.provenance.json").read_bytes()
+    forged = fake_upstream.publish_release(
+        PROJECT,
+        "0.0.20",
+        tmpdir=tmp_path,
+        upload_time=UPLOADED + timedelta(days=10),
+        provenance=body,
+    ).filename
+    above = fake_upstream.publish_release(
+        PROJECT, "0.0.21", tmpdir=tmp_path, upload_time=UPLOADED + timedelta(days=20)
+    ).filename
+    services = make_services(provenance=OFFLINE, policy={"quarantine": "1h"})
+
+    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
+
+    assert row_of(services, PROJECT, forged).state == State.REJECTED
+    row = row_of(services, PROJECT, above)
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert f"upstream lists attestations for {forged}" in row.reason
+    later(services, 1)
+    run_cycle(services)
+    assert row_of(services, PROJECT, SDIST).evidence["provenance"]["status"] == "verified"
+    assert row_of(services, PROJECT, above).hold_until is None
+    newest = fake_upstream.publish_release(
+        PROJECT, "0.0.22", tmpdir=tmp_path, upload_time=services.clock.now()
+    ).filename
+    later(services, 2)
+    run_cycle(services)
+    row = row_of(services, PROJECT, newest)
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert f"{SDIST} was published with attestations by {IDENTITY}" in row.reason
+
+
+def test_a_long_unattested_tail_is_held_at_the_first_look_without_a_fetch_each(
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    pep740: Path,
+    tmp_path: Path,
+) -> None:
+    # A project that stopped attesting long ago: every release above the anchor is held for
+    # review at once (none waits for the budget), and only the anchor is fetched.
+    attested(fake_upstream, pep740)
+    tail = [
+        fake_upstream.publish_release(
+            PROJECT, f"0.1.{n}", tmpdir=tmp_path, upload_time=UPLOADED + timedelta(days=n + 1)
+        ).filename
+        for n in range(5)
+    ]
+    services = make_services(provenance=OFFLINE, policy={"checks_per_sync": 2})
+
+    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
+
+    for filename in tail:
+        row = row_of(services, PROJECT, filename)
+        assert (row.state, row.hold_until) == (State.QUARANTINED, None), filename
+    assert sum(1 for p in fake_upstream.requests if p.startswith("/integrity/")) == 1
+
+
 def test_mode_off_skips_provenance(
     make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
@@ -525,8 +641,10 @@ def test_required_mode_verifies_a_long_history_in_batches(
         fake_upstream.publish_release(
             "demo", f"1.{minor}", tmpdir=tmp_path, upload_time=old + timedelta(days=minor)
         )
+    # Asked at the template's URL: a file with no URL at all costs no fetch (and no budget).
     services = make_services(
         provenance=OFFLINE,
+        upstream={"integrity_url_template": TEMPLATE},
         policy={
             "checks_per_sync": 2,
             "projects": {"demo": {"provenance": "required", "publisher": IDENTITY}},
