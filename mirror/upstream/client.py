@@ -189,8 +189,9 @@ class UpstreamClient:
                 "GET", url, headers=headers, preload_content=False, redirect=True
             )
         except RefusedDestination as exc:
-            log.warning("refused upstream-named URL %s: %s", url, exc)
-            raise
+            refused = RefusedDestination(f"refused upstream-named URL {url}: {exc}")
+            log.warning("%s", refused)
+            raise refused from exc
         except HTTPError as exc:
             raise UpstreamError(f"upstream unreachable for {url}: {_reason(exc)}") from exc
         try:
