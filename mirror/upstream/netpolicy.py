@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,7 @@ class Destinations:
         self.allowed = tuple(HostPort.parse(entry) for entry in allowed_hosts)
         self._upstream_addresses: frozenset[Resolved] = frozenset()
         self._resolved_at = -_UPSTREAM_ADDRESSES_TTL
+        self._resolving = threading.Lock()
 
     def trusts(self, host: str, port: int) -> bool:
         return self.upstream.covers(host, port) or any(a.covers(host, port) for a in self.allowed)
@@ -154,14 +156,19 @@ class Destinations:
             return False
         if (address, port) in self._upstream_addresses:
             return True
-        if time.monotonic() - self._resolved_at < _UPSTREAM_ADDRESSES_TTL:
-            return False
-        self._resolved_at = time.monotonic()
+        # One thread resolves the upstream again; the others wait for its answer rather than
+        # judge against an empty or stale set (a cold install opens many connections at once).
+        with self._resolving:
+            if time.monotonic() - self._resolved_at >= _UPSTREAM_ADDRESSES_TTL:
+                self._upstream_addresses = self._resolve_upstream(port)
+                self._resolved_at = time.monotonic()
+            return (address, port) in self._upstream_addresses
+
+    def _resolve_upstream(self, port: int) -> frozenset[Resolved]:
         try:
-            self._upstream_addresses = frozenset(resolve(self.upstream.host, port))
+            return frozenset(resolve(self.upstream.host, port))
         except OSError:
-            return False
-        return (address, port) in self._upstream_addresses
+            return frozenset()
 
 
 def _default_port(scheme: str | None) -> int:
@@ -190,7 +197,7 @@ class _CheckedConnection(HTTPConnection):
         self._destinations = destinations
 
     def _new_conn(self) -> socket.socket:
-        port = int(self.port or 0)
+        port = self.port or self.default_port
         if self._destinations.trusts(self.host, port):
             return super()._new_conn()
         try:

@@ -5,7 +5,9 @@ connection is made."""
 import ipaddress
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -291,6 +293,35 @@ def test_the_next_permitted_address_is_tried_when_one_does_not_answer(
         max_file_bytes=1 << 20,
     )
     assert client.fetch_small(file_url(fake_upstream, "files.test"), 100) == CONTENT
+
+
+def test_concurrent_first_connections_all_see_the_upstreams_addresses(
+    fake_upstream: FakeUpstream, dns: dict[str, list[list[str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold install opens many connections to the files host at once; while one of them
+    resolves the upstream's name (slowly here), the others wait for its answer rather than
+    judge the files host against none."""
+    fake_upstream.add_file("p", CONTENT, filename=FILE)
+    dns["index.test"] = dns["files.test"] = [["127.0.0.1"]]
+    resolve = socket.getaddrinfo
+
+    def slow_for_the_upstream(host: Any, *args: Any, **kw: Any) -> Any:
+        if host == "index.test":
+            time.sleep(0.3)
+        return resolve(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_for_the_upstream)
+    client = UpstreamClient(
+        fake_upstream.simple_url.replace("127.0.0.1", "index.test"),
+        timeout=5,
+        retries=0,
+        max_page_bytes=1 << 20,
+        max_file_bytes=1 << 20,
+    )
+    url = file_url(fake_upstream, "files.test")
+    with ThreadPoolExecutor(4) as pool:
+        bodies = list(pool.map(lambda _: client.fetch_small(url, 100), range(4)))
+    assert bodies == [CONTENT] * 4
 
 
 def test_the_upstreams_address_is_permitted_on_the_upstreams_port_only(
