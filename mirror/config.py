@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from mirror.errors import ConfigError
 from mirror.names import is_valid_project_name, normalize
 from mirror.timeutil import parse_duration
+from mirror.upstream.netpolicy import HostPort
 
 if TYPE_CHECKING:
     from mirror.checks.provenance import PinnedPublisher
@@ -34,6 +35,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_file_bytes": 8 * 1024**3,
         "integrity_url_template": "",
         "prefetch_dependencies": True,
+        "allowed_hosts": [],
     },
     "server": {
         "bind": "127.0.0.1:8080",
@@ -248,10 +250,18 @@ def _validate(config: Config) -> Config:
     for key in ("internal", "allow", "deny"):
         if not isinstance(config.get("policy", key), list):
             raise ConfigError(f"policy.{key} must be a list of strings")
+    _allowed_hosts(config.get("upstream", "allowed_hosts"))
     projects = {
         normalize(n): _project_policy(n, v) for n, v in config.get("policy", "projects").items()
     }
     return Config(raw=config.raw, source=config.source, projects=projects)
+
+
+def _allowed_hosts(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(entry, str) for entry in value):
+        raise ConfigError("upstream.allowed_hosts must be a list of host or host:port strings")
+    for entry in value:
+        HostPort.parse(entry)
 
 
 def _whole_number(config: Config, section: str, key: str, *, minimum: int) -> None:

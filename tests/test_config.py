@@ -90,3 +90,11 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) 
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.toml", env={})
+
+
+@pytest.mark.parametrize(
+    "value", ['"files.internal"', '["http://files.internal/"]', "[1]", '["a:b"]']
+)
+def test_allowed_hosts_must_be_host_or_host_port_strings(value: str) -> None:
+    with pytest.raises(ConfigError, match="allowed_hosts"):
+        load_config(None, env={"MIRROR_UPSTREAM_ALLOWED_HOSTS": value})

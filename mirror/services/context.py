@@ -56,4 +56,5 @@ def _upstream_client(config: Config) -> UpstreamClient:
         retries=int(config.get("upstream", "retries")),
         max_page_bytes=int(config.get("upstream", "max_page_bytes")),
         max_file_bytes=int(config.get("upstream", "max_file_bytes")),
+        allowed_hosts=config.get("upstream", "allowed_hosts"),
     )

@@ -39,6 +39,7 @@ from mirror.services.context import Services
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import ResponseTooLarge
+from mirror.upstream.netpolicy import RefusedDestination
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,9 @@ class _Gatherer:
             body = self.services.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
         except ResponseTooLarge as exc:
             result = ProvenanceResult("failed", reason=f"provenance too large: {exc}")
+        except RefusedDestination as exc:
+            # A link into the mirror's own network is hostile, not an outage to wait out.
+            result = ProvenanceResult("failed", reason=str(exc))
         except UpstreamError as exc:
             result = ProvenanceResult("unavailable", reason=str(exc))
         else:

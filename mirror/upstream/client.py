@@ -11,7 +11,7 @@ import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +25,7 @@ from urllib3.util.ssl_ import create_urllib3_context
 from mirror.errors import IntegrityError, UpstreamError
 from mirror.upstream import listing
 from mirror.upstream.listing import JSON_TYPE
+from mirror.upstream.netpolicy import CheckedPoolManager, Destinations, RefusedDestination
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class UpstreamClient:
         retries: int,
         max_page_bytes: int,
         max_file_bytes: int,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
         self.simple_url = simple_url if simple_url.endswith("/") else simple_url + "/"
         self.max_page_bytes = max_page_bytes
@@ -88,7 +90,8 @@ class UpstreamClient:
             raise_on_status=False,
             respect_retry_after_header=False,
         )
-        self._http = urllib3.PoolManager(
+        self._http = CheckedPoolManager(
+            Destinations(self.simple_url, allowed_hosts),
             num_pools=8,
             maxsize=16,
             retries=retry,
@@ -185,6 +188,10 @@ class UpstreamClient:
             response = self._http.request(
                 "GET", url, headers=headers, preload_content=False, redirect=True
             )
+        except RefusedDestination as exc:
+            refused = RefusedDestination(f"refused upstream-named URL {url}: {exc}")
+            log.warning("%s", refused)
+            raise refused from exc
         except HTTPError as exc:
             raise UpstreamError(f"upstream unreachable for {url}: {_reason(exc)}") from exc
         try:

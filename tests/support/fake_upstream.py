@@ -229,8 +229,9 @@ class FakeUpstream:
 
     Use as a context manager (or ``start``/``stop``). Files are served under ``files_path``;
     pages link to them by absolute URL on ``files_host_url`` (default: this server), or by a
-    URL relative to the page when ``relative_urls`` is set. ``html_only`` imitates an index
-    without PEP 691: HTML whatever the client accepts. ``tls`` serves HTTPS with that context.
+    URL relative to the page when ``relative_urls`` is set; provenance links name
+    ``integrity_host_url`` (default: this server). ``html_only`` imitates an index without
+    PEP 691: HTML whatever the client accepts. ``tls`` serves HTTPS with that context.
     """
 
     def __init__(
@@ -246,6 +247,7 @@ class FakeUpstream:
         self.tls = tls
         self.relative_urls = relative_urls
         self.files_host_url = files_host_url
+        self.integrity_host_url: str | None = None
         # Integrity API answers 403, as when the public index's admins switch PEP 740 off.
         self.attestations_disabled = False
         self.files_path = "/" + files_path.strip("/")
@@ -331,7 +333,8 @@ class FakeUpstream:
     def integrity_url(self, project: str, version: str, filename: str) -> str:
         # PEP 740: the JSON `provenance` value is a fully qualified URL.
         project = dists.normalize(project)
-        return f"{self.url}/integrity/{project}/{version}/{quote(filename)}/provenance"
+        base = (self.integrity_host_url or self.url).rstrip("/")
+        return f"{base}/integrity/{project}/{version}/{quote(filename)}/provenance"
 
     def _file_path(self, project: str, filename: str) -> str:
         return f"{self.files_path}/{dists.normalize(project)}/{quote(filename)}"
@@ -462,6 +465,17 @@ class FakeUpstream:
     def fail(self, status: int = 500, *, path: str = "*", times: int | None = None) -> None:
         """Answer ``status`` to requests whose path matches the glob ``path``."""
         self._add_fault("respond", path, times, respond=lambda: Response("fault", status=status))
+
+    def redirect(
+        self, location: str, *, path: str = "*", status: int = 302, times: int | None = None
+    ) -> None:
+        """Redirect requests whose path matches the glob ``path`` to ``location``."""
+        self._add_fault(
+            "respond",
+            path,
+            times,
+            respond=lambda: Response(status=status, headers={"Location": location}),
+        )
 
     def delay(self, seconds: float, *, path: str = "*", times: int | None = None) -> None:
         self._add_fault("delay", path, times, seconds=seconds)

@@ -2,6 +2,7 @@
 
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-def local_tls(directory: Path) -> tuple[Path, ssl.SSLContext]:
+def local_tls(directory: Path, names: Sequence[str] = ()) -> tuple[Path, ssl.SSLContext]:
     """The CA's certificate (a PEM file under ``directory``, for clients to trust) and a
-    server context presenting a certificate for 127.0.0.1 that the CA signed."""
+    server context presenting a certificate for 127.0.0.1 (and the DNS ``names``) that the CA
+    signed."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
     ca = (
@@ -30,7 +32,12 @@ def local_tls(directory: Path) -> tuple[Path, ssl.SSLContext]:
             ca_name,
             key.public_key(),
         )
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(_LOCAL)]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(_LOCAL), *(x509.DNSName(name) for name in names)]
+            ),
+            critical=False,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False

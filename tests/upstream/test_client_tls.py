@@ -1,7 +1,6 @@
 """An HTTPS upstream: certificates checked against the system's trusted CAs, loaded once."""
 
 import ssl
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,21 +11,6 @@ from mirror.upstream import client
 from mirror.upstream.client import UpstreamClient
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.tls import local_tls
-
-
-@pytest.fixture
-def https_upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUpstream]:
-    """A fake upstream on HTTPS whose CA is the system's only trusted one (OpenSSL reads
-    ``SSL_CERT_FILE`` when a context loads the default CAs)."""
-    ca, server_context = local_tls(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    # The process's context is loaded on first use: load it with this test's trust, and drop
-    # it afterwards so no other test inherits that trust.
-    client._tls_context.cache_clear()
-    with FakeUpstream(tls=server_context) as upstream:
-        yield upstream
-    client._tls_context.cache_clear()
 
 
 def _client(upstream: FakeUpstream) -> UpstreamClient:
