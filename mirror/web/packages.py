@@ -4,7 +4,7 @@ from flask import Blueprint, Response
 
 from mirror.errors import IntegrityError, NotFoundError
 from mirror.names import is_valid_project_name
-from mirror.services import files, publish
+from mirror.services import files, publish, refusal
 from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
 from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
@@ -23,7 +23,7 @@ def distribution(project: str, filename: str) -> Response:
     if not is_valid_project_name(project):
         raise NotFoundError("invalid project name")
     distribution_name, suffix = companion_of(filename)
-    row = files.admitted_file(services(), project, distribution_name)
+    row = refusal.servable_file(services(), project, distribution_name)
     if suffix == METADATA_SUFFIX:
         blob = files.core_metadata(services(), row, fetched=prefetcher().after_metadata)
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)

@@ -15,7 +15,7 @@ from flask import Blueprint, Response
 from mirror.db import targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
-from mirror.services import files
+from mirror.services import files, refusal
 from mirror.storage import blob_key
 from mirror.web import services
 from mirror.web.blobs import send_blob
@@ -52,6 +52,7 @@ def target(area: str, project: str, hashed: str) -> Response:
 
 
 def _page(project: str, name: str, sha256: str) -> Response:
+    refusal.check_project(services(), project)
     with services().engine.connect() as conn:
         row = targets.published_target(conn, f"simple/{project}/{name}")
     if row is None or row.sha256 != sha256:
@@ -62,7 +63,7 @@ def _page(project: str, name: str, sha256: str) -> Response:
 
 def _package_file(project: str, name: str, sha256: str) -> Response:
     filename, suffix = companion_of(name)
-    row = files.admitted_file(services(), project, filename)
+    row = refusal.servable_file(services(), project, filename)
     digests = {
         "": row.sha256,
         METADATA_SUFFIX: row.metadata_sha256,
