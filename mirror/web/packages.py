@@ -7,12 +7,11 @@ from mirror.names import is_valid_project_name
 from mirror.services import files, publish, refusal
 from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
+from mirror.web.downloads import FILE_CACHE
 from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("packages", __name__)
 
-# A file's bytes never change under its name and digest.
-FILE_CACHE = "public, max-age=31536000, immutable"
 # A provenance copy can be replaced (re-verified with more attestations); clients revalidate.
 PROVENANCE_CACHE = "max-age=60, must-revalidate"
 INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
@@ -42,8 +41,4 @@ def distribution(project: str, filename: str) -> Response:
         # turn, and the client asked for this file, not for the page.
         publish.publish_now(services(), project, pages_only=True)
         raise
-    response = send_blob(
-        blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
-    )
-    downloads.record(row)  # the download audit (issue 5)
-    return response
+    return downloads.send_distribution(row, blob, allow_redirect=True)

@@ -17,9 +17,10 @@ from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, refusal
 from mirror.storage import blob_key
-from mirror.web import services
+from mirror.web import downloads, services
 from mirror.web.blobs import send_blob
-from mirror.web.packages import FILE_CACHE, INTEGRITY_TYPE
+from mirror.web.downloads import FILE_CACHE
+from mirror.web.packages import INTEGRITY_TYPE
 from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("tuf", __name__)
@@ -76,5 +77,8 @@ def _package_file(project: str, name: str, sha256: str) -> Response:
     elif suffix == PROVENANCE_SUFFIX:
         blob, mimetype = files.provenance_copy(row), INTEGRITY_TYPE
     else:
-        blob, mimetype = files.distribution(services(), row), "application/octet-stream"
+        # Not redirected: a TUF client fetches the target path it verifies.
+        return downloads.send_distribution(
+            row, files.distribution(services(), row), allow_redirect=False
+        )
     return send_blob(blob.key, blob.sha256, mimetype, cache=FILE_CACHE)
