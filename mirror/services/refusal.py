@@ -7,12 +7,17 @@ the moment of asking (a rule added since a file was admitted applies at once, be
 decision is recorded again), with the file's recorded state: blocks by people and advisories,
 withdrawals, rejections and holds all leave a file in a state other than ``admitted``.
 
+No file's bytes go out uninspected: history (admitted at a first look without checks) is
+inspected at its first download (``servable_distribution``), and a flagged file is held for
+review instead of served.
+
 ``apply_rules`` records the rules in the decisions: when the configured rules are not those the
 recorded decisions were made under, it decides again every project they can move, so the TUF
 targets of refused files, and the pages of refused projects, leave at the next publish.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +26,11 @@ from sqlalchemy import Row
 from mirror.db import queries
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
-from mirror.errors import NotFoundError
-from mirror.policy.admission import RULE, State
+from mirror.errors import NotFoundError, UpstreamError
+from mirror.policy import checks
+from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
-from mirror.services import admission, pages, targets
+from mirror.services import admission, evidence, files, pages, targets
 from mirror.services.context import Services
 from mirror.timeutil import format_timestamp
 
@@ -82,6 +88,53 @@ def servable_file(services: Services, project: str, filename: str) -> Row[Any]:
     if refused is not None:
         raise refused.error()
     return row
+
+
+def servable_distribution(
+    services: Services, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+) -> files.Blob:
+    """The bytes of a servable file (``servable_file``), as ``files.distribution`` gives them,
+    once its content was inspected: a file never inspected is inspected now, and one the
+    inspection flags is held for review (404 with the reason) instead of served.
+
+    Raises:
+        NotFoundError: the inspection holds the file.
+        UpstreamError: it cannot be inspected now (the previous release cannot be fetched).
+    """
+    blob = files.distribution(services, row, extracted)
+    if not _inspected(services, row):
+        # Concurrent first downloads inspect once: the others wait, then find its outcome.
+        with files.single_flight(services, f"inspect-{row.sha256}"):
+            current = servable_file(services, row.project, row.filename)
+            if not _inspected(services, current):
+                _inspect_first(services, current)
+    return blob
+
+
+def _inspected(services: Services, row: Row[Any]) -> bool:
+    view = admission.file_view(row, services.config.quarantine_for(row.project))
+    return checks.content_current(view)
+
+
+def _inspect_first(services: Services, row: Row[Any]) -> None:
+    project, filename = row.project, row.filename
+    gathered = evidence.inspect_before_serving(services, project, filename)
+    record = gathered.records.get(filename, {}).get("content")
+    if record is None or "flags" not in record:
+        why = record.get("error") if record else "the previous release could not be inspected"
+        raise UpstreamError(f"{filename}: not inspected yet ({why}); retry later")
+    reasons = checks.content_hold_reasons(record)
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        rows = [queries.file_by_name(conn, project, name) for name in gathered.records]
+        evidence.record(conn, [r for r in rows if r is not None], gathered)
+        current = queries.file_by_name(conn, project, filename)
+        if reasons and current is not None and current.state == State.ADMITTED:
+            held = Decision(State.QUARANTINED, "; ".join(reasons), POLICY)
+            admission.apply_decision(conn, project, current, held, now)
+            pages.publish_pages(conn, services.blobs, current.project_id, project, now)
+    if reasons:
+        raise NotFoundError(f"{filename}: held for review: {'; '.join(reasons)}")
 
 
 def apply_rules(services: Services) -> list[str]:

@@ -32,7 +32,7 @@ def distribution(project: str, filename: str) -> Response:
     try:
         # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the
         # METADATA extracted from one names the projects to read ahead, as a .metadata would.
-        blob = files.distribution(services(), row, extracted=prefetcher().after_metadata)
+        blob = refusal.servable_distribution(services(), row, extracted=prefetcher().after_metadata)
     except IntegrityError:
         # The file is rejected now (upstream's bytes do not match): its page stops listing it
         # as soon as it is signed. A first download that only gave the page a PEP 658 metadata

@@ -79,6 +79,6 @@ def _package_file(project: str, name: str, sha256: str) -> Response:
     else:
         # Not redirected: a TUF client fetches the target path it verifies.
         return downloads.send_distribution(
-            row, files.distribution(services(), row), allow_redirect=False
+            row, refusal.servable_distribution(services(), row), allow_redirect=False
         )
     return send_blob(blob.key, blob.sha256, mimetype, cache=FILE_CACHE)
