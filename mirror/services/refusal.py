@@ -19,6 +19,7 @@ targets of refused files, and the pages of refused projects, leave at the next p
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -26,7 +27,7 @@ from sqlalchemy import Row
 from mirror.db import queries
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
-from mirror.errors import NotFoundError, UpstreamError
+from mirror.errors import MirrorError, NotFoundError, UpstreamError
 from mirror.policy import checks
 from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
@@ -151,21 +152,33 @@ def apply_rules(services: Services) -> list[str]:
     affected = {r.project for r in releases if _moves(rules, r)}
     affected |= {name for name in names if rules.project_refusal(name)}
     now = services.clock.now()
-    for project in sorted(affected):
-        with writing(services.engine) as conn:
-            row = queries.get_project(conn, project)
-            if row is None:
-                continue
-            admission.evaluate(conn, services, project, queries.project_files(conn, row.id), now)
-            if rules.project_refusal(project):
-                targets.queue_project(conn, project, {}, now)
-            else:
-                pages.publish_pages(conn, services.blobs, row.id, project, now)
+    failed = [project for project in sorted(affected) if not _decide_again(services, project, now)]
+    if failed:
+        return sorted(affected)  # the next cycle tries again; this one still publishes
     with writing(services.engine) as conn:
         queries.set_status(conn, RULES_STATUS, fingerprint, now)
     if affected:
         log.info("rules changed; projects decided again", extra={"projects": len(affected)})
     return sorted(affected)
+
+
+def _decide_again(services: Services, project: str, now: datetime) -> bool:
+    """Decide ``project``'s files under the rules and queue its targets; False if that failed."""
+    try:
+        with writing(services.engine) as conn:
+            row = queries.get_project(conn, project)
+            if row is None:
+                return True
+            recorded = queries.project_files(conn, row.id)
+            admission.evaluate(conn, services, project, recorded, now)
+            if services.rules.project_refusal(project):
+                targets.queue_project(conn, project, {}, now)
+            else:
+                pages.publish_pages(conn, services.blobs, row.id, project, now)
+    except MirrorError as exc:
+        log.error("project not decided again", extra={"project": project, "error": str(exc)})
+        return False
+    return True
 
 
 def _moves(rules: Rules, release: Row[Any]) -> bool:
