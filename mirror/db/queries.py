@@ -11,6 +11,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     delete,
     func,
     insert,
@@ -184,6 +185,25 @@ def stale_projects(conn: Connection, checked_before: datetime) -> list[str]:
         .order_by(projects.c.name)
     )
     return list(conn.execute(query).scalars())
+
+
+def ruled_releases(conn: Connection, rule_actor: str) -> list[Row[Any]]:
+    """(project, version, blocked, reason) of every release with a file a configured rule
+    could move: one not blocked (``blocked`` False, no reason), or blocked by ``rule_actor``
+    (with the rule's reason); each distinct combination once."""
+    blocked = and_(files.c.state == "blocked", files.c.decided_by == rule_actor)
+    query = (
+        select(
+            projects.c.name.label("project"),
+            files.c.version,
+            blocked.label("blocked"),
+            case((blocked, files.c.reason), else_=None).label("reason"),
+        )
+        .distinct()
+        .join(files, files.c.project_id == projects.c.id)
+        .where(or_(files.c.state != "blocked", blocked))
+    )
+    return list(conn.execute(query))
 
 
 def released_projects(conn: Connection, now: datetime) -> list[str]:

@@ -298,7 +298,12 @@ def content_verdict(f: FileView) -> Verdict:
     if record is None or not content_current(f):
         error = record.get("error") if record is not None else None
         return Verdict(waiting=f"content not inspected yet{f': {error}' if error else ''}")
-    return Verdict(hold_reasons=tuple(f"content: {flag['text']}" for flag in record["flags"]))
+    return Verdict(hold_reasons=content_hold_reasons(record))
+
+
+def content_hold_reasons(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The hold reasons of an inspection record's flags (none: the content is clear)."""
+    return tuple(f"content: {flag['text']}" for flag in record["flags"])
 
 
 def combine(*verdicts: Verdict) -> Verdict:

@@ -1,4 +1,4 @@
-"""Allow, deny and internal-name rules from configuration (SPEC "Admission policy", rules).
+"""Allow, deny and internal-name rules from configuration (docs/admission.md, "Refusals").
 
 ``allow`` entries constrain the projects they name to the versions they admit; with
 ``allowlist_only`` every project without an ``allow`` entry is refused as a whole. ``deny``
@@ -7,8 +7,9 @@ dependency-confusion guard). Entries are names, globs (``acme-*``) or PEP 508 re
 strings (``"litellm>=1.82.7,<1.82.9"``).
 """
 
+import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -19,6 +20,8 @@ from mirror.errors import ConfigError
 from mirror.names import normalize
 
 _GLOB_CHARS = set("*?[")
+# Project refusals remembered per process: beyond this many names the memory starts over.
+_REMEMBERED_NAMES = 100_000
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class Rules:
     allow: Sequence[Rule]
     deny: Sequence[Rule]
     allowlist_only: bool
+    # Every request for a page asks (the warm page path too): a dictionary lookup after the
+    # first time a name is asked about.
+    _project_refusals: dict[str, str | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def parse(
@@ -108,8 +116,32 @@ class Rules:
     def is_internal(self, project: str) -> bool:
         return any(rule.matches_name(project) for rule in self.internal)
 
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the rules as configured: it changes when any rule does."""
+        text = repr(
+            (
+                [r.text for r in self.internal],
+                [r.text for r in self.allow],
+                [r.text for r in self.deny],
+                self.allowlist_only,
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def project_refusal(self, project: str) -> str | None:
         """Why a whole project is not served from upstream, or None."""
+        try:
+            return self._project_refusals[project]
+        except KeyError:
+            pass
+        reason = self._refuse_project(project)
+        if len(self._project_refusals) >= _REMEMBERED_NAMES:
+            self._project_refusals.clear()
+        self._project_refusals[project] = reason
+        return reason
+
+    def _refuse_project(self, project: str) -> str | None:
         if self.is_internal(project):
             return "internal name: never taken from upstream"
         if self.allowlist_only and not any(r.matches_name(project) for r in self.allow):
@@ -117,7 +149,11 @@ class Rules:
         return None
 
     def file_refusal(self, project: str, version: str) -> str | None:
-        """Why a release is blocked by rule, or None when the rules let it through."""
+        """Why a release is blocked by rule (its project's refusal included), or None when the
+        rules let it through."""
+        refused = self.project_refusal(project)
+        if refused:
+            return refused
         for rule in self.deny:
             if rule.matches(project, version):
                 return f"denied by rule {rule.text!r}"

@@ -77,6 +77,15 @@ def gather(
     return gatherer.gathered
 
 
+def inspect_before_serving(services: Services, project: str, filename: str) -> Gathered:
+    """Content evidence for one file about to be served for the first time without any (history,
+    admitted without checks), gathered as for a candidate: inspected, and compared with the
+    previous admitted release (inspected now too if it never was)."""
+    gatherer = _Gatherer(services, project, _project_files(services, project))
+    gatherer.content(only=filename)
+    return gatherer.gathered
+
+
 def _project_files(services: Services, project: str) -> list[FileRecord]:
     with services.engine.connect() as conn:
         row = queries.get_project(conn, project)
@@ -241,11 +250,13 @@ class _Gatherer:
 
     # -- content --------------------------------------------------------------------------
 
-    def content(self) -> None:
+    def content(self, only: str | None = None) -> None:
+        """Inspect the files that need it (``only``: that file, whatever its state)."""
         wanted = [
             view
             for view in self.views.values()
-            if checks.content_needed(view) and not checks.content_current(view)
+            if (view.filename == only if only else checks.content_needed(view))
+            and not checks.content_current(view)
         ]
         for view in self._newest_first(wanted):
             baseline = checks.content_baseline(self.views.values(), view)

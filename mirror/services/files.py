@@ -28,7 +28,6 @@ from mirror.services import pages
 from mirror.services.admission import apply_decision
 from mirror.services.context import Services
 from mirror.storage import blob_key, store_bytes
-from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +40,6 @@ class Blob:
     key: str
     sha256: str
     size: int | None
-
-
-def admitted_file(services: Services, project: str, filename: str) -> Row[Any]:
-    """The file's row if it is admitted; otherwise a NotFoundError that says why."""
-    with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, project, filename)
-    if row is None:
-        raise NotFoundError(f"{filename}: not known to this mirror")
-    if row.state != State.ADMITTED:
-        raise NotFoundError(f"{filename}: not admitted ({_explain(row)})")
-    return row
-
-
-def _explain(row: Row[Any]) -> str:
-    if row.state == State.QUARANTINED and row.hold_until:
-        return f"quarantined until {format_timestamp(row.hold_until)}"
-    return f"{row.state}: {row.reason}"
 
 
 def distribution(

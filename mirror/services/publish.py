@@ -34,8 +34,7 @@ from mirror.db.engine import writing
 from mirror.db.locks import LockBusy, publish_lock
 from mirror.db.targets import QueuedTarget
 from mirror.errors import MirrorError, SigningError
-from mirror.policy.admission import State
-from mirror.services import files, pages
+from mirror.services import files, pages, refusal
 from mirror.services.context import Services
 from mirror.services.signing import available_keys, load_keys
 from mirror.storage import BlobStore, blob_key
@@ -220,7 +219,7 @@ def _fetch(services: Services, change: Row[Any]) -> None:
         return
     with services.engine.connect() as conn:
         row = queries.file_by_name(conn, change.project, filename)
-    if row is None or row.state != State.ADMITTED:
+    if row is None or refusal.refusal(services, change.project, row) is not None:
         return  # a later queued change removes it again
     if suffix == METADATA_SUFFIX and row.metadata_sha256 == change.sha256:
         files.core_metadata(services, row)
@@ -283,7 +282,10 @@ class Maintenance:
 
 
 def maintain(services: Services) -> Maintenance:
-    """One scheduler cycle's TUF work (design/tuf.md, "Expiry and re-signing schedule")."""
+    """One scheduler cycle's TUF work (docs/tuf.md, "How changes are published"); first,
+    once per change of the configured rules, the decisions they move (``refusal.apply_rules``),
+    so what they refuse leaves the signed targets in this batch."""
+    refusal.apply_rules(services)
     report = publish_pending(services)
     keys = available_keys(services.config)
     now = services.clock.now()

@@ -25,7 +25,7 @@ from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
-from mirror.services import admission, evidence, files, pages, targets
+from mirror.services import admission, evidence, files, pages, refusal, targets
 from mirror.services.context import Services
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFound
@@ -76,10 +76,7 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
         NotFoundError: the rules refuse the project, or neither upstream nor the mirror has it.
         UpstreamError: upstream failed and the mirror has nothing to fall back on.
     """
-    refusal = services.rules.project_refusal(project)
-    if refusal:
-        log.warning("refused project", extra={"project": project, "reason": refusal})
-        raise NotFoundError(f"{project}: {refusal}")
+    _refuse(services, project)
     with services.engine.connect() as conn:
         row = queries.get_project(conn, project)
     if row is not None and not force and _fresh(services, row):
@@ -120,8 +117,21 @@ def first_look(services: Services, project: str) -> None:
 
 def evaluate_only(services: Services, project: str) -> None:
     """Re-run the admission policy without re-reading the project page (quarantines ending,
-    rule changes), first gathering the evidence still missing."""
+    rule changes), first gathering the evidence still missing.
+
+    Raises:
+        NotFoundError: the rules refuse the project (nothing is fetched for it).
+    """
+    _refuse(services, project)
     _decide(services, project, evidence.gather(services, project, inspect=True), ListingChanges())
+
+
+def _refuse(services: Services, project: str) -> None:
+    """Raises NotFoundError when the rules refuse ``project``: upstream is never asked for it."""
+    refused = refusal.refusal(services, project)
+    if refused is not None:
+        log.warning("refused project", extra={"project": project, "reason": refused.reason})
+        raise refused.error()
 
 
 def _decide(

@@ -1,4 +1,6 @@
-"""The download audit hook: each distribution file served is recorded (services/audit.py).
+"""The download audit hook: each distribution file served is recorded (services/audit.py),
+by every route that serves one (``send_distribution``): its file URL, its TUF target (what
+``mirror install`` downloads), and a presigned redirect to the object store.
 
 The token id comes from the auth layer (``flask.g.token_id``; absent for anonymous reads).
 Behind a proxy, ``remote_addr`` is the proxy's unless the deployment fixes up the WSGI
@@ -7,11 +9,16 @@ environ (e.g. werkzeug's ProxyFix).
 
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Row
 
 from mirror.services.audit import MAX_USER_AGENT, Download, DownloadRecorder, recorder_for
+from mirror.services.files import Blob
 from mirror.web import services
+from mirror.web.blobs import send_blob
+
+# A file's bytes never change under its name and digest.
+FILE_CACHE = "public, max-age=31536000, immutable"
 
 _EXTENSION = "mirror_downloads"
 
@@ -23,6 +30,20 @@ def init_app(app: Flask) -> None:
 def recorder() -> DownloadRecorder:
     result: DownloadRecorder = current_app.extensions[_EXTENSION]
     return result
+
+
+def send_distribution(row: Row[Any], blob: Blob, *, allow_redirect: bool) -> Response:
+    """The distribution file ``blob`` of ``row`` as a response, recorded in the audit.
+    ``allow_redirect``: may answer with a presigned URL (the redirect is recorded as well)."""
+    response = send_blob(
+        blob.key,
+        blob.sha256,
+        "application/octet-stream",
+        cache=FILE_CACHE,
+        allow_redirect=allow_redirect,
+    )
+    record(row)
+    return response
 
 
 def record(row: Row[Any]) -> None:

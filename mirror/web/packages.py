@@ -4,15 +4,14 @@ from flask import Blueprint, Response
 
 from mirror.errors import IntegrityError, NotFoundError
 from mirror.names import is_valid_project_name
-from mirror.services import files, publish
+from mirror.services import files, publish, refusal
 from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
+from mirror.web.downloads import FILE_CACHE
 from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("packages", __name__)
 
-# A file's bytes never change under its name and digest.
-FILE_CACHE = "public, max-age=31536000, immutable"
 # A provenance copy can be replaced (re-verified with more attestations); clients revalidate.
 PROVENANCE_CACHE = "max-age=60, must-revalidate"
 INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
@@ -23,7 +22,7 @@ def distribution(project: str, filename: str) -> Response:
     if not is_valid_project_name(project):
         raise NotFoundError("invalid project name")
     distribution_name, suffix = companion_of(filename)
-    row = files.admitted_file(services(), project, distribution_name)
+    row = refusal.servable_file(services(), project, distribution_name)
     if suffix == METADATA_SUFFIX:
         blob = files.core_metadata(services(), row, fetched=prefetcher().after_metadata)
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
@@ -33,7 +32,7 @@ def distribution(project: str, filename: str) -> Response:
     try:
         # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the
         # METADATA extracted from one names the projects to read ahead, as a .metadata would.
-        blob = files.distribution(services(), row, extracted=prefetcher().after_metadata)
+        blob = refusal.servable_distribution(services(), row, extracted=prefetcher().after_metadata)
     except IntegrityError:
         # The file is rejected now (upstream's bytes do not match): its page stops listing it
         # as soon as it is signed. A first download that only gave the page a PEP 658 metadata
@@ -42,8 +41,4 @@ def distribution(project: str, filename: str) -> Response:
         # turn, and the client asked for this file, not for the page.
         publish.publish_now(services(), project, pages_only=True)
         raise
-    response = send_blob(
-        blob.key, blob.sha256, "application/octet-stream", cache=FILE_CACHE, allow_redirect=True
-    )
-    downloads.record(row)  # the download audit (issue 5)
-    return response
+    return downloads.send_distribution(row, blob, allow_redirect=True)

@@ -13,7 +13,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Response, current_app, redirect, request
 from sqlalchemy import Engine
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_etags
@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from mirror.db import queries, targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
-from mirror.services import pages, publish, sync
+from mirror.services import pages, publish, refusal, sync
 from mirror.services.context import Services
 from mirror.storage import blob_key
 from mirror.web import page_digests, prefetcher, services
@@ -45,6 +45,7 @@ _OFFERED = [
 # Pages change only when the mirror publishes; clients may reuse them briefly and revalidate.
 PAGE_CACHE = "max-age=60, must-revalidate"
 PAGE_VARY = f"Accept, {ALWAYS_VARY}"
+_ROOT_LOADER = "mirror_root_index"
 # This process's copies of signed page blobs, by sha256 (content-addressed: never stale).
 PAGE_BYTES = PageBytes()
 
@@ -141,7 +142,11 @@ def index() -> Response:
     as_json, content_type = negotiate(request.environ)
     # Rendered once per commit, not per request: with 100,000 projects a rendering reads and
     # writes every name (about 0.1 s).
-    root = page_digests.lookup(services().engine, "json" if as_json else "html", _render_root)
+    # One loader per app: the cache is kept per loader, and the rendering asks this app's rules.
+    render = current_app.extensions.setdefault(
+        _ROOT_LOADER, functools.partial(_render_root, services())
+    )
+    root = page_digests.lookup(services().engine, "json" if as_json else "html", render)
     assert root is not None  # the loader always renders one
     response = Response(root.body, content_type=content_type)
     response.set_etag(root.etag)
@@ -150,9 +155,12 @@ def index() -> Response:
     return _vary(response)
 
 
-def _render_root(engine: Engine, form: str) -> RootIndex:
+def _render_root(mirror: Services, engine: Engine, form: str) -> RootIndex:
     with engine.connect() as conn:
         names = queries.served_projects(conn)
+    # Until the next publish takes them out, the pages of a project refused since still list
+    # its files.
+    names = [name for name in names if refusal.refusal(mirror, name) is None]
     body = pages.render_index(names, as_json=form == "json")
     return RootIndex(body, hashlib.sha256(body).hexdigest())
 
@@ -176,13 +184,13 @@ def project_page(project: str) -> BaseResponse:
 def _page_for(name: str) -> dict[str, str]:
     """The project's pages as last signed (TUF target path -> sha256): the bytes served here
     are the bytes the TUF metadata lists, never a rendering newer than the signature."""
-    refusal = services().rules.project_refusal(name)
-    if refusal:
+    refused = refusal.refusal(services(), name)
+    if refused is not None:
         log.warning(
             "refused project request",
-            extra={"project": name, "reason": refusal, "remote_addr": request.remote_addr},
+            extra={"project": name, "reason": refused.reason, "remote_addr": request.remote_addr},
         )
-        raise NotFoundError(f"{name}: not available from this mirror")
+        raise refused.error()
     signed = signed_pages(services(), name)
     if signed is None:
         # A project's first request: read upstream now and sign the pages, so the client gets

@@ -15,11 +15,12 @@ from flask import Blueprint, Response
 from mirror.db import targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
-from mirror.services import files
+from mirror.services import files, refusal
 from mirror.storage import blob_key
-from mirror.web import services
+from mirror.web import downloads, services
 from mirror.web.blobs import send_blob
-from mirror.web.packages import FILE_CACHE, INTEGRITY_TYPE
+from mirror.web.downloads import FILE_CACHE
+from mirror.web.packages import INTEGRITY_TYPE
 from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("tuf", __name__)
@@ -52,6 +53,7 @@ def target(area: str, project: str, hashed: str) -> Response:
 
 
 def _page(project: str, name: str, sha256: str) -> Response:
+    refusal.check_project(services(), project)
     with services().engine.connect() as conn:
         row = targets.published_target(conn, f"simple/{project}/{name}")
     if row is None or row.sha256 != sha256:
@@ -62,7 +64,7 @@ def _page(project: str, name: str, sha256: str) -> Response:
 
 def _package_file(project: str, name: str, sha256: str) -> Response:
     filename, suffix = companion_of(name)
-    row = files.admitted_file(services(), project, filename)
+    row = refusal.servable_file(services(), project, filename)
     digests = {
         "": row.sha256,
         METADATA_SUFFIX: row.metadata_sha256,
@@ -75,5 +77,8 @@ def _package_file(project: str, name: str, sha256: str) -> Response:
     elif suffix == PROVENANCE_SUFFIX:
         blob, mimetype = files.provenance_copy(row), INTEGRITY_TYPE
     else:
-        blob, mimetype = files.distribution(services(), row), "application/octet-stream"
+        # Not redirected: a TUF client fetches the target path it verifies.
+        return downloads.send_distribution(
+            row, refusal.servable_distribution(services(), row), allow_redirect=False
+        )
     return send_blob(blob.key, blob.sha256, mimetype, cache=FILE_CACHE)

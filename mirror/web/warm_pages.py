@@ -17,7 +17,7 @@ from typing import Any
 
 from mirror.errors import MirrorError
 from mirror.names import is_valid_project_name, normalize
-from mirror.services import tokens
+from mirror.services import refusal, tokens
 from mirror.services.context import Services
 from mirror.services.tokens import Scope
 from mirror.web import metrics
@@ -55,7 +55,7 @@ class WarmPages:
         if environ["REQUEST_METHOD"] not in {"GET", "HEAD"}:
             return None
         name = _project(environ.get("PATH_INFO", ""))
-        if name is None or self._services.rules.project_refusal(name):
+        if name is None or refusal.refusal(self._services, name) is not None:
             return None
         try:
             signed = signed_pages(self._services, name)

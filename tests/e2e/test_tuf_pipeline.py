@@ -152,6 +152,20 @@ def test_install_a_pinned_set_and_write_its_sbom(pipeline: Pipeline) -> None:
     assert b["hashes"] == [{"alg": "SHA-256", "content": hashlib.sha256(lib_b).hexdigest()}]
     properties = {p["name"]: p["value"] for p in b["properties"]}
     assert properties["signed-mirror:tuf-target"] == f"packages/lib-b/{LIB_B}"
+    assert_audited(pipeline.mirror, "app-pkg==1.0", "app_pkg-1.0-py3-none-any.whl")
+
+
+def assert_audited(mirror: RunningMirror, release: str, filename: str) -> None:
+    """`mirror audit downloads` lists the TUF client's download of ``filename`` (the workers
+    write their records every second)."""
+    deadline = time.monotonic() + 30
+    while True:
+        listed = mirror.cli("audit", "downloads", release).stdout
+        if filename in listed:
+            assert "python-tuf" in listed, listed  # the pipeline's client, through /tuf/targets/
+            return
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.5)
 
 
 def test_trust_on_first_use_says_so(pipeline: Pipeline) -> None:

@@ -15,6 +15,7 @@ from mirror.services import audit
 from mirror.services.audit import Download, DownloadRecorder
 from mirror.services.context import Services
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.fixtures import S3Bucket
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 WHEEL = "demo-1.0-py3-none-any.whl"
@@ -121,3 +122,38 @@ def test_behind_trusted_proxies_the_audit_records_the_address_they_forwarded(
     app.extensions["mirror_downloads"].close()
     (download,) = audit.downloads(services, "demo")
     assert download.remote_addr == "192.0.2.7"
+
+
+def test_a_download_through_the_tuf_targets_records_who_pulled_it(
+    app: Flask, served: FlaskClient, services: Services, fake_upstream: FakeUpstream
+) -> None:
+    """`mirror install` downloads from the TUF targets: its pulls are in the audit too."""
+    target = f"/tuf/targets/packages/demo/{fake_upstream.get_file('demo', WHEEL).sha256}.{WHEEL}"
+    response = served.get(target, headers={"User-Agent": "mirror-install"})
+    assert response.status_code == 200
+    response.close()
+    assert served.head(target).status_code == 200  # a HEAD transfers nothing
+    app.extensions["mirror_downloads"].close()
+    (download,) = audit.downloads(services, "demo", "1.0")
+    assert (download.filename, download.token_id) == (WHEEL, "tok_ci_pipeline")
+    assert download.user_agent == "mirror-install"
+
+
+@pytest.mark.scaled
+@pytest.mark.slow
+def test_a_presigned_redirect_records_who_pulled_it(
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    s3_bucket: S3Bucket,
+) -> None:
+    services = make_services(storage=s3_bucket.storage_section(presign=True))
+    app = create_app(services.config, services)
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    client = app.test_client()
+    assert client.get("/simple/demo/").status_code == 200
+    response = client.get(f"/packages/demo/{WHEEL}", headers={"User-Agent": "uv/0.9"})
+    assert response.status_code == 302  # the bytes come from the object store
+    app.extensions["mirror_downloads"].close()
+    (download,) = audit.downloads(services, "demo")
+    assert (download.filename, download.user_agent) == (WHEEL, "uv/0.9")

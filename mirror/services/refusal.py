@@ -1,0 +1,187 @@
+"""Whether the mirror may serve a project, or one of its files, now (docs/admission.md,
+"Refusals").
+
+One answer for every route that serves a page, a file or a companion, and for everything that
+would contact upstream on a project's behalf. It combines the configured rules, evaluated at
+the moment of asking (a rule added since a file was admitted applies at once, before any
+decision is recorded again), with the file's recorded state: blocks by people and advisories,
+withdrawals, rejections and holds all leave a file in a state other than ``admitted``.
+
+No file's bytes go out uninspected: history (admitted at a first look without checks) is
+inspected at its first download (``servable_distribution``), and a flagged file is held for
+review instead of served.
+
+``apply_rules`` records the rules in the decisions: when the configured rules are not those the
+recorded decisions were made under, it decides again every project they can move, so the TUF
+targets of refused files, and the pages of refused projects, leave at the next publish.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from mirror.db import queries
+from mirror.db.engine import writing
+from mirror.db.records import FileRow
+from mirror.errors import MirrorError, NotFoundError, UpstreamError
+from mirror.policy import checks
+from mirror.policy.admission import POLICY, RULE, Decision, State
+from mirror.policy.rules import Rules
+from mirror.services import admission, evidence, files, pages, targets
+from mirror.services.context import Services
+from mirror.timeutil import format_timestamp
+
+log = logging.getLogger(__name__)
+
+# The status key holding the fingerprint of the rules the recorded decisions follow.
+RULES_STATUS = "rules"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What is refused (a project or a filename) and why."""
+
+    subject: str
+    reason: str
+
+    def error(self) -> NotFoundError:
+        return NotFoundError(f"{self.subject}: {self.reason}")
+
+
+def refusal(services: Services, project: str, row: FileRow | None = None) -> Refusal | None:
+    """Why ``project``, or with ``row`` that file of it, must not be served now; else None."""
+    if row is None:
+        reason = services.rules.project_refusal(project)
+        return Refusal(project, reason) if reason else None
+    reason = services.rules.file_refusal(project, row.version)
+    if reason:
+        return Refusal(row.filename, reason)
+    if row.state != State.ADMITTED:
+        return Refusal(row.filename, f"not admitted ({_explain(row)})")
+    return None
+
+
+def _explain(row: FileRow) -> str:
+    if row.state == State.QUARANTINED and row.hold_until:
+        return f"quarantined until {format_timestamp(row.hold_until)}"
+    return f"{row.state}: {row.reason}"
+
+
+def check_project(services: Services, project: str) -> None:
+    """Raises NotFoundError (with the reason) when ``project`` is refused."""
+    refused = refusal(services, project)
+    if refused is not None:
+        raise refused.error()
+
+
+def servable_file(services: Services, project: str, filename: str) -> Row[Any]:
+    """The file's row when it may be served now; otherwise a NotFoundError that says why."""
+    check_project(services, project)
+    with services.engine.connect() as conn:
+        row = queries.file_by_name(conn, project, filename)
+    if row is None:
+        raise NotFoundError(f"{filename}: not known to this mirror")
+    refused = refusal(services, project, row)
+    if refused is not None:
+        raise refused.error()
+    return row
+
+
+def servable_distribution(
+    services: Services, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+) -> files.Blob:
+    """The bytes of a servable file (``servable_file``), as ``files.distribution`` gives them,
+    once its content was inspected: a file never inspected is inspected now, and one the
+    inspection flags is held for review (404 with the reason) instead of served.
+
+    Raises:
+        NotFoundError: the inspection holds the file.
+        UpstreamError: it cannot be inspected now (the previous release cannot be fetched).
+    """
+    blob = files.distribution(services, row, extracted)
+    if not _inspected(services, row):
+        # Concurrent first downloads inspect once: the others wait, then find its outcome.
+        with files.single_flight(services, f"inspect-{row.sha256}"):
+            current = servable_file(services, row.project, row.filename)
+            if not _inspected(services, current):
+                _inspect_first(services, current)
+    return blob
+
+
+def _inspected(services: Services, row: Row[Any]) -> bool:
+    view = admission.file_view(row, services.config.quarantine_for(row.project))
+    return checks.content_current(view)
+
+
+def _inspect_first(services: Services, row: Row[Any]) -> None:
+    project, filename = row.project, row.filename
+    gathered = evidence.inspect_before_serving(services, project, filename)
+    record = gathered.records.get(filename, {}).get("content")
+    if record is None or "flags" not in record:
+        why = record.get("error") if record else "the previous release could not be inspected"
+        raise UpstreamError(f"{filename}: not inspected yet ({why}); retry later")
+    reasons = checks.content_hold_reasons(record)
+    now = services.clock.now()
+    with writing(services.engine) as conn:
+        rows = [queries.file_by_name(conn, project, name) for name in gathered.records]
+        evidence.record(conn, [r for r in rows if r is not None], gathered)
+        current = queries.file_by_name(conn, project, filename)
+        if reasons and current is not None and current.state == State.ADMITTED:
+            held = Decision(State.QUARANTINED, "; ".join(reasons), POLICY)
+            admission.apply_decision(conn, project, current, held, now)
+            pages.publish_pages(conn, services.blobs, current.project_id, project, now)
+    if reasons:
+        raise NotFoundError(f"{filename}: held for review: {'; '.join(reasons)}")
+
+
+def apply_rules(services: Services) -> list[str]:
+    """Decide again, once per change of the configured rules, every project the change can
+    move; the projects decided. A project refused as a whole has every target queued for
+    removal (its pages too); any other has its pages rendered and its targets queued again."""
+    fingerprint = services.rules.fingerprint
+    with services.engine.connect() as conn:
+        if queries.get_status(conn, RULES_STATUS) == fingerprint:
+            return []
+        releases = queries.ruled_releases(conn, RULE)
+        names = queries.project_names(conn)
+    rules = services.rules
+    affected = {r.project for r in releases if _moves(rules, r)}
+    affected |= {name for name in names if rules.project_refusal(name)}
+    now = services.clock.now()
+    failed = [project for project in sorted(affected) if not _decide_again(services, project, now)]
+    if failed:
+        return sorted(affected)  # the next cycle tries again; this one still publishes
+    with writing(services.engine) as conn:
+        queries.set_status(conn, RULES_STATUS, fingerprint, now)
+    if affected:
+        log.info("rules changed; projects decided again", extra={"projects": len(affected)})
+    return sorted(affected)
+
+
+def _decide_again(services: Services, project: str, now: datetime) -> bool:
+    """Decide ``project``'s files under the rules and queue its targets; False if that failed."""
+    try:
+        with writing(services.engine) as conn:
+            row = queries.get_project(conn, project)
+            if row is None:
+                return True
+            recorded = queries.project_files(conn, row.id)
+            admission.evaluate(conn, services, project, recorded, now)
+            if services.rules.project_refusal(project):
+                targets.queue_project(conn, project, {}, now)
+            else:
+                pages.publish_pages(conn, services.blobs, row.id, project, now)
+    except MirrorError as exc:
+        log.error("project not decided again", extra={"project": project, "error": str(exc)})
+        return False
+    return True
+
+
+def _moves(rules: Rules, release: Row[Any]) -> bool:
+    """Whether the rules now decide ``release`` (a ``queries.ruled_releases`` row) otherwise."""
+    reason = rules.file_refusal(release.project, release.version)
+    return reason != release.reason if release.blocked else reason is not None

