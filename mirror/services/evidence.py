@@ -143,6 +143,13 @@ class _Gatherer:
         self.rows = {row.filename: row for row in rows}
         quarantine = services.config.quarantine_for(project)
         self.views = {row.filename: file_view(row, quarantine) for row in rows}
+        # What the rules refuse is blocked whatever its evidence says: nothing upstream names
+        # for it is fetched (a denied release is the one most likely to be hostile).
+        self.checkable = [
+            view
+            for view in self.views.values()
+            if not services.rules.file_refusal(project, view.version)
+        ]
         self.budget = int(services.config.get("policy", "checks_per_sync"))
         self.gathered = Gathered()
 
@@ -176,7 +183,7 @@ class _Gatherer:
         anchor = continuity_anchor(self.services, self.views.values())
         wanted = [
             view
-            for view in self.views.values()
+            for view in self.checkable
             if checks.provenance_needed(mode, view, anchor)
             and not checks.provenance_current(view, key)
         ]
@@ -254,7 +261,7 @@ class _Gatherer:
         """Inspect the files that need it (``only``: that file, whatever its state)."""
         wanted = [
             view
-            for view in self.views.values()
+            for view in self.checkable
             if (view.filename == only if only else checks.content_needed(view))
             and not checks.content_current(view)
         ]

@@ -711,3 +711,24 @@ def test_a_store_without_local_paths_is_inspected_from_a_streamed_copy(
     row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
     assert "x.pth runs code at every Python start" in row.reason
     assert not list(services.blobs.staging_dir().glob("inspect-*"))
+
+
+def test_a_denied_release_is_never_fetched_for_its_checks(
+    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    # Nothing upstream names is fetched for a file the rules refuse: neither its provenance
+    # nor its bytes (a denied release is the one most likely to be hostile).
+    fake_upstream.publish_release(
+        "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
+    )
+    services = make_services(policy={"quarantine": "0", "deny": ["demo==1.1"]})
+    page(client_of(services), "demo")
+    denied = fake_upstream.publish_release(
+        "demo", "1.1", tmpdir=tmp_path, upload_time="now", provenance=b"{}"
+    )
+    sync.refresh(services, "demo", force=True)
+    run_cycle(services)
+
+    assert row_of(services, "demo", denied.filename).state == State.BLOCKED
+    fetched = [path for path in fake_upstream.requests if denied.filename in path]
+    assert fetched == []
