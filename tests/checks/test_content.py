@@ -96,6 +96,14 @@ def codes(flags: list[Flag]) -> list[str]:
     return [flag.code for flag in flags]
 
 
+def excerpts(report: ContentReport) -> dict[str, list[str]]:
+    return {pth.name: pth.executable_lines for pth in report.pth_files}
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # --- .pth files ---------------------------------------------------------------------------
 
 
@@ -112,7 +120,9 @@ def test_executable_pth_in_a_wheel_is_reported_and_flagged_when_new(tmp_path: Pa
     )
     report = inspect(build_wheel(tmp_path, {"demo_init.pth": pth.encode()}))
 
-    assert report.pth_files == [PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"])]
+    assert report.pth_files == [
+        PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"], ["demo_init.pth"], sha256(pth))
+    ]
     assert report.errors == []
     (flag,) = compare(None, report)
     assert flag.code == "executable-pth"
@@ -134,7 +144,7 @@ def test_an_unchanged_executable_pth_is_not_flagged_again(tmp_path: Path) -> Non
 def test_path_only_pth_is_reported_but_not_flagged(tmp_path: Path) -> None:
     report = inspect(build_wheel(tmp_path, {"demo.pth": b"src\n# import os\n"}))
 
-    assert report.pth_files == [PthFile("demo.pth", [])]
+    assert excerpts(report) == {"demo.pth": []}
     assert compare(None, report) == []
 
 
@@ -163,7 +173,7 @@ def test_only_pth_files_that_install_into_site_packages_count(tmp_path: Path) ->
 def test_a_byte_order_mark_does_not_hide_an_import(tmp_path: Path) -> None:
     report = inspect(build_wheel(tmp_path, {"x.pth": "\ufeffimport os\n".encode()}))
 
-    assert report.pth_files == [PthFile("x.pth", ["import os"])]
+    assert excerpts(report) == {"x.pth": ["import os"]}
 
 
 def test_an_oversized_pth_is_read_in_part_and_flagged(tmp_path: Path) -> None:
@@ -490,7 +500,7 @@ def test_other_sdist_formats_are_read(tmp_path: Path, suffix: str) -> None:
     report = inspect(sdist)
 
     assert report.sdist_hooks == ["setup.py"]
-    assert report.pth_files == [PthFile("demo_init.pth", ["import os"])]
+    assert excerpts(report) == {"demo_init.pth": ["import os"]}
 
 
 def test_sdist_paths_are_relative_to_the_release_root(tmp_path: Path) -> None:
@@ -562,7 +572,7 @@ def test_a_file_object_can_be_inspected(tmp_path: Path) -> None:
 
     report = inspect_distribution(wheel.name, io.BytesIO(wheel.read_bytes()))
 
-    assert report.pth_files == [PthFile("demo_init.pth", ["import os"])]
+    assert excerpts(report) == {"demo_init.pth": ["import os"]}
 
 
 def test_report_survives_a_json_round_trip(tmp_path: Path) -> None:
@@ -573,12 +583,16 @@ def test_report_survives_a_json_round_trip(tmp_path: Path) -> None:
                 "demo_init.pth": STEALER_LINE.encode(),
                 "demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS,
                 "demo/_core.so": ELF,
+                "demo/../sitecustomize.py": b"pass\n",
+                "../escaped.py": b"pass\n",
             },
         )
     )
 
+    assert report.startup_hooks and report.path_escapes
     assert ContentReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
-    assert json.loads(json.dumps(compare(None, report)[0].to_dict()))["code"] == "executable-pth"
+    flags = [json.loads(json.dumps(flag.to_dict()))["code"] for flag in compare(None, report)]
+    assert flags == ["path-escape", "executable-pth", "startup-hook"]
 
 
 # --- bounded memory -----------------------------------------------------------------------
