@@ -241,9 +241,8 @@ def top_level_names(tmp_path: Path, wheel: Path, member: str) -> set[str]:
         **wheel_oracle.with_installer(wheel, tmp_path / "installer").top_level,
         **wheel_oracle.with_pip(wheel, tmp_path / "pip").top_level,
     }
-    windows = wheel_oracle.windows_pip_landing(member)
-    on_windows = {windows[0]} if windows and wheel_oracle.is_probe_entry(windows[0]) else set()
-    return set(installed) | on_windows
+    on_windows = {path[0] for path in wheel_oracle.on_windows(member) if path}
+    return {name for name in {*installed, *on_windows} if wheel_oracle.is_probe_entry(name)}
 
 
 @pytest.mark.parametrize("member", TOP_LEVEL_PTH)
@@ -276,7 +275,7 @@ def test_a_member_escaping_its_install_directory_is_flagged(tmp_path: Path, memb
     by_pip = wheel_oracle.with_pip(wheel, tmp_path / "pip")
     # Every installer refuses it somewhere (on Windows, "C:\x" is a path from a drive's root).
     refused = by_installer.refused and by_pip.refused
-    assert refused or wheel_oracle.windows_pip_landing(member) is None
+    assert refused or None in wheel_oracle.on_windows(member)
 
     assert "path-escape" in codes(compare(None, inspect(wheel)))
 

@@ -3,8 +3,8 @@
 Each wheel is installed for real, by the PyPA reference installer (``installer``) and by
 pip's own wheel installer, into a fresh directory laid out like a virtual environment
 (``data`` is the prefix, ``purelib`` and ``platlib`` are its ``lib/python3.11/site-packages``),
-and what lands in site-packages' top level is read back from disk. pip on Windows cannot run
-here; ``windows_pip_landing`` follows its code with ``ntpath`` instead.
+and what lands in site-packages' top level is read back from disk. Windows is followed
+with ``ntpath`` instead (``on_windows``).
 """
 
 from __future__ import annotations
@@ -77,25 +77,53 @@ def with_pip(wheel: Path, root: Path) -> Installed:
     return Installed(_top_level(root), None, escape=False)
 
 
-def windows_pip_landing(member: str) -> tuple[str, ...] | None:
-    """Where pip on Windows puts ``member``, relative to site-packages, or None if it refuses.
+def on_windows(member: str) -> list[tuple[str, ...] | None]:
+    """Where pip and the reference installer on Windows put ``member``: its path relative to
+    site-packages (``()`` when it goes elsewhere or is not installable), None when they
+    refuse it as outside its directory. Neither can run here, so their code is followed
+    with ``ntpath``, where both slashes separate."""
+    return [_pip_on_windows(member), _installer_on_windows(member)]
 
-    pip picks the scheme from the member's first ``/``-separated part, then applies
-    ``os.path.normpath`` (``ntpath`` there: both slashes separate, ``..`` resolved) and
-    refuses any path that ends up outside the scheme's directory.
-    """
-    normed = ntpath.normpath(member)
-    if ntpath.isabs(normed) or ntpath.splitdrive(normed)[0] or normed.split("\\")[0] == "..":
+
+def _pip_on_windows(member: str) -> tuple[str, ...] | None:
+    # The scheme from the first "/"-separated part as given; then os.path.normpath of the
+    # whole member; then the result must stay inside the scheme's directory.
+    normed = _inside(member)
+    if normed is None or not member.split("/", 1)[0].endswith(".data"):
+        return normed
+    if len(normed) < 3:
+        return ()
+    return _in_site_packages(normed[1], normed[2:])
+
+
+def _installer_on_windows(member: str) -> tuple[str, ...] | None:
+    # The scheme by posixpath ("" and "." parts ignored), then the rest joined to the
+    # scheme's directory as a Windows path and required to stay inside it.
+    parts = [part for part in member.split("/") if part not in ("", ".")]
+    if len(parts) < 2 or parts[0] != "demo-1.0.data":
+        return _inside(member)
+    if parts[1] not in _SCHEMES:
+        return ()
+    inner = _inside("/".join(parts[2:]))
+    return None if inner is None else _in_site_packages(parts[1], inner)
+
+
+def _inside(path: str) -> tuple[str, ...] | None:
+    normed = ntpath.normpath(path)
+    drive, rest = ntpath.splitdrive(normed)
+    if drive or rest.startswith("\\") or normed == ".." or normed.startswith("..\\"):
         return None
-    parts = tuple(normed.split("\\"))
-    if not member.split("/", 1)[0].endswith(".data"):
-        return parts
-    if len(parts) < 3 or parts[1] not in ("purelib", "platlib", "data"):
-        return ()  # another scheme, or not installable: nowhere near site-packages
-    if parts[1] != "data":
-        return parts[2:]
-    site_packages = ("lib", "python3.11", "site-packages")
-    return parts[5:] if parts[2:5] == site_packages else ()
+    return tuple(normed.split("\\"))
+
+
+def _in_site_packages(scheme: str, inner: tuple[str, ...]) -> tuple[str, ...]:
+    if scheme in ("purelib", "platlib"):
+        return inner
+    prefix = tuple(SITE_PACKAGES.parts)
+    return inner[len(prefix) :] if scheme == "data" and inner[: len(prefix)] == prefix else ()
+
+
+_SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 
 
 def _top_level(root: Path) -> dict[str, bytes | None]:
