@@ -276,7 +276,10 @@ def _inspect_member(report: ContentReport, name: str, opener: _Opener) -> None:
     A member that lands as a ``.pth`` or a startup hook is read to its end for its digest,
     in chunks, so a huge one costs time, not memory.
     """
-    member = _wheel_member(name) if report.kind == "wheel" else _sdist_member(name)
+    if report.kind == "wheel":
+        member = _wheel_member(name, _data_dir(report.filename))
+    else:
+        member = _sdist_member(name)
     if member.escapes:
         report.path_escapes.append(member.name)
     wants_text = bool(member.pth_as) or member.role is not None
@@ -324,12 +327,16 @@ _SITE_PACKAGES_SCHEMES = frozenset({"root", "purelib", "platlib"})
 _SITE_PACKAGES_DIRS = frozenset({"site-packages", "dist-packages"})
 _STARTUP_HOOKS = frozenset({"sitecustomize", "usercustomize"})
 _DRIVE = re.compile(r"[A-Za-z]:")
+_SDIST_ROLES = ("setup.py", "pyproject.toml")
 
 
-def _wheel_member(name: str) -> _Member:
-    landings, escapes = _wheel_landings(name)
-    top_level = {path for scheme, inner in landings for path in _site_packages_paths(scheme, inner)}
-    dist_info_file = any(
+def _wheel_member(name: str, data_dir: str) -> _Member:
+    landings, escapes = _wheel_landings(name, data_dir)
+    in_site_packages = {
+        path for scheme, inner in landings for path in _site_packages_paths(scheme, inner)
+    }
+    hooks = sorted("/".join(path) for path in in_site_packages if _is_startup_hook(path))
+    is_entry_points = any(
         scheme == "root" and len(inner) == 2 and inner[0].endswith(".dist-info")
         for scheme, inner in landings
         if inner[-1] == "entry_points.txt"
@@ -337,47 +344,63 @@ def _wheel_member(name: str) -> _Member:
     return _Member(
         name,
         escapes,
-        pth_as=tuple(sorted(path[0] for path in top_level if _is_pth(path))),
-        hooks_as=tuple(sorted("/".join(path) for path in top_level if _is_startup_hook(path))),
-        role="entry_points" if dist_info_file else None,
+        pth_as=tuple(sorted(path[0] for path in in_site_packages if _is_pth(path))),
+        hooks_as=tuple(hooks),
+        role="entry_points" if is_entry_points else None,
     )
 
 
-def _wheel_landings(name: str) -> tuple[set[_Landing], bool]:
+def _wheel_landings(name: str, data_dir: str) -> tuple[set[_Landing], bool]:
     """Where pip and the reference installer put a member, and whether one of them would
     write it outside its directory."""
     kept = [part for part in name.split("/") if part not in ("", ".")]
-    # pip looks at the first part as given, the reference installer without "." parts.
-    in_data = len(kept) > 1 and kept[0].endswith(".data")
+    # The reference installer knows only the wheel's own .data directory, and skips "" and
+    # "." parts to find it; pip takes any "*.data" first part, as given.
+    by_installer = len(kept) > 1 and kept[0] == data_dir
+    by_pip = name.split("/", 1)[0].endswith(".data")
     landings: set[_Landing] = set()
     escapes = False
-    for parts in _readings(name):
-        found = _data_landings(parts) if in_data and parts is not None else [_root(parts)]
+    for windows in _readings(name):
+        found = _installer_data(kept, windows) if by_installer else [_root(name, windows)]
+        found += _pip_data(name, windows) if by_pip else [_root(name, windows)]
         landings.update(landing for landing in found if landing is not None)
         escapes = escapes or None in found
     return landings, escapes
 
 
-def _root(parts: list[str] | None) -> _Landing | None:
-    inner = _resolve(parts)
+def _data_dir(filename: str) -> str:
+    """The wheel's own ``{distribution}-{version}.data`` directory (the filename's first two
+    fields, PEP 427)."""
+    return "-".join(filename.split("-")[:2]) + ".data"
+
+
+def _root(name: str, windows: bool) -> _Landing | None:
+    inner = _resolve(_parts(name, windows))
     return None if inner is None else ("root", inner)
 
 
-def _data_landings(parts: list[str]) -> list[_Landing | None]:
-    """A member under ``<name>.data/``: the reference installer's reading, then pip's."""
-    found: list[_Landing | None] = []
-    scheme = parts[1] if len(parts) > 1 else ""
+def _installer_data(kept: list[str], windows: bool) -> list[_Landing | None]:
+    """The reference installer: the scheme from the "/"-separated parts, then the rest joined
+    to the scheme's directory (on Windows a rest that starts at a root or a drive leaves).
+    Nothing for a scheme it does not know: it refuses the wheel."""
+    scheme = kept[1]
     if scheme == "..":
-        found.append(None)
-    elif scheme in _WHEEL_SCHEMES:
-        inner = _resolve(parts[2:])
-        found.append(None if inner is None else (scheme, inner))
-    whole = _resolve(parts)
-    if whole is None:
-        found.append(None)
-    elif len(whole) > 2 and whole[1] in _WHEEL_SCHEMES:
-        found.append((whole[1], whole[2:]))
-    return found
+        return [None]
+    if scheme not in _WHEEL_SCHEMES:
+        return []
+    inner = _resolve(_parts("/".join(kept[2:]), windows))
+    return [None if inner is None else (scheme, inner)]
+
+
+def _pip_data(name: str, windows: bool) -> list[_Landing | None]:
+    """pip: the whole path normalised, then split into .data directory, scheme and the rest,
+    which is joined to the scheme's directory (from a drive, on Windows, it leaves)."""
+    whole = _resolve(_parts(name, windows))
+    if whole is None or (windows and len(whole) > 2 and _DRIVE.match(whole[2])):
+        return [None]
+    if len(whole) > 2 and whole[1] in _WHEEL_SCHEMES:
+        return [(whole[1], whole[2:])]
+    return []
 
 
 def _site_packages_paths(scheme: str, inner: _Path) -> list[_Path]:
@@ -409,8 +432,8 @@ def _sdist_member(name: str) -> _Member:
     """An sdist member, by its path inside the ``{name}-{version}/`` root so releases compare."""
     paths: list[_Path] = []
     escapes = False
-    for parts in _readings(name):
-        whole = _resolve(parts)
+    for windows in _readings(name):
+        whole = _resolve(_parts(name, windows))
         if whole is None:
             escapes = True
         else:
@@ -424,22 +447,22 @@ def _sdist_member(name: str) -> _Member:
     )
 
 
-_SDIST_ROLES = ("setup.py", "pyproject.toml")
+def _readings(name: str) -> tuple[bool, ...]:
+    """How to read the path: as POSIX does and, if it has a backslash, as Windows does."""
+    return (False, True) if "\\" in name else (False,)
 
 
-def _readings(name: str) -> list[list[str] | None]:
-    """The member's path parts as POSIX reads it and, if it has a backslash, as Windows
-    does; None for an absolute path (from a root or a drive), which is always outside."""
-    readings = [_parts(name.split("/"), absolute=name.startswith("/"))]
-    if "\\" in name:
-        parts = name.replace("\\", "/").split("/")
-        absolute = parts[0] == "" or bool(_DRIVE.match(parts[0]))
-        readings.append(_parts([_win32_name(part) for part in parts], absolute=absolute))
-    return readings
-
-
-def _parts(parts: list[str], *, absolute: bool) -> list[str] | None:
-    return None if absolute else [part for part in parts if part not in ("", ".")]
+def _parts(path: str, windows: bool) -> list[str] | None:
+    """The path's parts without "" and "." ones; None for an absolute path (from a root or,
+    on Windows, a drive), which is always outside."""
+    if windows:
+        path = path.replace("\\", "/")
+    parts = path.split("/")
+    if path.startswith("/") or (windows and _DRIVE.match(parts[0])):
+        return None
+    if windows:
+        parts = [_win32_name(part) for part in parts]
+    return [part for part in parts if part not in ("", ".")]
 
 
 def _win32_name(part: str) -> str:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -77,42 +78,49 @@ def with_pip(wheel: Path, root: Path) -> Installed:
     return Installed(_top_level(root), None, escape=False)
 
 
-def on_windows(member: str) -> list[tuple[str, ...] | None]:
-    """Where pip and the reference installer on Windows put ``member``: its path relative to
-    site-packages (``()`` when it goes elsewhere or is not installable), None when they
-    refuse it as outside its directory. Neither can run here, so their code is followed
-    with ``ntpath``, where both slashes separate."""
+# Where an installer on Windows puts a member: its path relative to site-packages (``()``
+# when it goes elsewhere), or why it does not install it.
+WindowsLanding = tuple[str, ...] | Literal["outside", "refused"]
+
+
+def on_windows(member: str) -> list[WindowsLanding]:
+    """Where pip and the reference installer on Windows put ``member``. Neither can run
+    here, so their code is followed with ``ntpath``, where both slashes separate."""
     return [_pip_on_windows(member), _installer_on_windows(member)]
 
 
-def _pip_on_windows(member: str) -> tuple[str, ...] | None:
+def _pip_on_windows(member: str) -> WindowsLanding:
     # The scheme from the first "/"-separated part as given; then os.path.normpath of the
-    # whole member; then the result must stay inside the scheme's directory.
+    # whole member, split into .data directory, scheme and the rest, joined to the scheme.
     normed = _inside(member)
-    if normed is None or not member.split("/", 1)[0].endswith(".data"):
+    if isinstance(normed, str) or not member.split("/", 1)[0].endswith(".data"):
         return normed
-    if len(normed) < 3:
-        return ()
+    if len(normed) < 3 or normed[1] not in _SCHEMES:
+        return "refused"
+    if ntpath.splitdrive(normed[2])[0]:
+        return "outside"
     return _in_site_packages(normed[1], normed[2:])
 
 
-def _installer_on_windows(member: str) -> tuple[str, ...] | None:
-    # The scheme by posixpath ("" and "." parts ignored), then the rest joined to the
-    # scheme's directory as a Windows path and required to stay inside it.
+def _installer_on_windows(member: str) -> WindowsLanding:
+    # The scheme by posixpath ("" and "." parts ignored) for its own .data directory only,
+    # then the rest joined to the scheme's directory as a Windows path.
     parts = [part for part in member.split("/") if part not in ("", ".")]
     if len(parts) < 2 or parts[0] != "demo-1.0.data":
         return _inside(member)
     if parts[1] not in _SCHEMES:
-        return ()
+        return "refused"
     inner = _inside("/".join(parts[2:]))
-    return None if inner is None else _in_site_packages(parts[1], inner)
+    return inner if isinstance(inner, str) else _in_site_packages(parts[1], inner)
 
 
-def _inside(path: str) -> tuple[str, ...] | None:
+def _inside(path: str) -> WindowsLanding:
     normed = ntpath.normpath(path)
     drive, rest = ntpath.splitdrive(normed)
     if drive or rest.startswith("\\") or normed == ".." or normed.startswith("..\\"):
-        return None
+        return "outside"
+    if normed == ".":
+        return "refused"  # the directory itself
     return tuple(normed.split("\\"))
 
 
