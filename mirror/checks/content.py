@@ -1,12 +1,18 @@
-"""Content inspection of wheels and sdists (SPEC "Admission policy", check "content").
+"""Content inspection of wheels and sdists (docs/admission.md, "Content inspection").
 
 What is looked for, and why:
 
+* Member paths read the way installers read them (``_wheel_member``): ``.``, ``..``,
+  repeated slashes, backslashes (a separator on Windows, a plain character on POSIX: both
+  readings count) and the ``<name>.data/<scheme>/`` directories. A member that would be
+  written outside its directory is a hold reason of its own.
 * ``.pth`` files that execute code. ``site.py`` runs every line of a ``.pth`` file in
-  site-packages that starts with ``import `` or ``import\\t``, at every interpreter start
-  (the 2026 LiteLLM compromise shipped such a file). In a wheel only the files that install
-  into site-packages count: the wheel root, ``*.data/purelib|platlib/`` and
+  site-packages' top level that starts with ``import `` or ``import\\t``, at every interpreter
+  start (the 2026 LiteLLM compromise shipped such a file). In a wheel only the files that
+  land there count: from the wheel root, ``*.data/purelib|platlib/`` and
   ``*.data/data/**/site-packages/``. In an sdist every ``.pth`` is read.
+* Startup hooks: a ``sitecustomize`` or ``usercustomize`` module landing in site-packages'
+  top level, which ``site.py`` imports at every interpreter start.
 * Console and GUI entry points (the commands an install puts on ``PATH``).
 * Native binaries: by suffix (``.so``, ``.pyd``, ``.dylib``, ``.dll``) or, for any other
   member, by ELF / Mach-O / PE magic in its first bytes.
@@ -26,6 +32,7 @@ would tell), and any judgement beyond the flags of ``compare``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import lzma
 import os
 import re
@@ -33,18 +40,21 @@ import tarfile
 import tomllib
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, BinaryIO, Literal
 
 __all__ = [
     "MAX_MEMBERS",
     "MAX_TEXT_BYTES",
+    "REPORT_VERSION",
     "ContentReport",
     "Flag",
     "PthFile",
+    "StartupHook",
     "compare",
     "inspect_distribution",
+    "report_is_current",
 ]
 
 # Text members we parse (.pth, entry_points.txt, setup.py, pyproject.toml) are read up to
@@ -52,9 +62,13 @@ __all__ = [
 MAX_TEXT_BYTES = 1024 * 1024
 # Large real wheels hold a few tens of thousands of files.
 MAX_MEMBERS = 200_000
-# Evidence is stored and shown; keep what one .pth contributes small.
+# Evidence is stored and shown; keep what one .pth contributes small. Sameness is judged
+# on the digest of the whole member, never on this excerpt.
 _MAX_LINES_KEPT = 10
 _MAX_LINE_CHARS = 300
+_CHUNK = 1024 * 1024
+# 2: paths normalised as installers read them, digests, startup hooks, path escapes.
+REPORT_VERSION = 2
 
 _SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
 _PYPROJECT_SCRIPT_TABLES = {"scripts": "console_scripts", "gui-scripts": "gui_scripts"}
@@ -90,46 +104,89 @@ _Opener = Callable[[], IO[bytes]]
 
 @dataclass
 class PthFile:
-    """A ``.pth`` file and the lines ``site.py`` would execute (the first few, shortened)."""
+    """A ``.pth`` file: the member, where it lands, its digest and an excerpt for display.
+
+    ``sha256`` covers the whole member, so any change is seen, including a changed path line
+    (it changes what ``sys.path`` holds, hence what gets imported); ``executable_lines`` are
+    the first few lines ``site.py`` would execute, shortened, and only say that it runs code.
+    """
 
     name: str
-    executable_lines: list[str] = field(default_factory=list)
+    executable_lines: list[str]
+    installed_as: list[str]
+    sha256: str | None  # None in reports stored before digests: vouches for nothing
+
+
+@dataclass
+class StartupHook:
+    """A ``sitecustomize``/``usercustomize`` module file landing in site-packages' top level."""
+
+    name: str
+    installed_as: list[str]
+    sha256: str | None
 
 
 @dataclass
 class ContentReport:
-    """What one distribution file contains that can run code; stored as evidence."""
+    """What one distribution file contains that can run code; stored as evidence.
+
+    ``version`` says which rules made it: a report made by older rules is made again
+    (``report_is_current``) rather than trusted as a baseline or as a verdict.
+    """
 
     filename: str
     kind: Kind
     pth_files: list[PthFile] = field(default_factory=list)
+    startup_hooks: list[StartupHook] = field(default_factory=list)
+    path_escapes: list[str] = field(default_factory=list)
     entry_points: dict[str, dict[str, str]] = field(default_factory=dict)
     native_binaries: list[str] = field(default_factory=list)
     sdist_hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    version: int = REPORT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ContentReport:
+        """A stored report; one from before digests reads with ``sha256`` None."""
         return cls(
             filename=data["filename"],
             kind=data["kind"],
-            pth_files=[PthFile(p["name"], list(p["executable_lines"])) for p in data["pth_files"]],
+            pth_files=[
+                PthFile(
+                    pth["name"],
+                    list(pth["executable_lines"]),
+                    list(pth.get("installed_as", [pth["name"]])),
+                    pth.get("sha256"),
+                )
+                for pth in data["pth_files"]
+            ],
+            startup_hooks=[
+                StartupHook(hook["name"], list(hook["installed_as"]), hook["sha256"])
+                for hook in data.get("startup_hooks", [])
+            ],
+            path_escapes=list(data.get("path_escapes", [])),
             entry_points={g: dict(e) for g, e in data["entry_points"].items()},
             native_binaries=list(data["native_binaries"]),
             sdist_hooks=list(data["sdist_hooks"]),
             errors=list(data["errors"]),
+            version=data.get("version", 1),
         )
+
+
+def report_is_current(data: Mapping[str, Any] | None) -> bool:
+    """Whether a stored report was made by the rules of this version of the inspector."""
+    return data is not None and data.get("version") == REPORT_VERSION
 
 
 @dataclass(frozen=True)
 class Flag:
     """A reason to hold a file for review.
 
-    ``code`` is one of "executable-pth", "new-entry-point", "new-native-binary",
-    "sdist-install-hook", "inspection-error".
+    ``code`` is one of "executable-pth", "startup-hook", "path-escape", "new-entry-point",
+    "new-native-binary", "sdist-install-hook", "inspection-error".
     """
 
     code: str
@@ -153,6 +210,8 @@ def inspect_distribution(filename: str, source: Source) -> ContentReport:
     else:
         _inspect_stream(report, source)
     report.pth_files.sort(key=lambda pth: pth.name)
+    report.startup_hooks.sort(key=lambda hook: hook.name)
+    report.path_escapes.sort()
     report.native_binaries.sort()
     report.sdist_hooks = sorted(set(report.sdist_hooks))
     return report
@@ -172,8 +231,7 @@ def _inspect_stream(report: ContentReport, stream: IO[bytes]) -> None:
             if count == MAX_MEMBERS:
                 report.errors.append(f"more than {MAX_MEMBERS} members; the rest not inspected")
                 break
-            path = member if report.kind == "wheel" else _sdist_path(member)
-            _inspect_member(report, path, opener)
+            _inspect_member(report, member, opener)
     except _ARCHIVE_ERRORS as error:
         report.errors.append(f"corrupt archive: {type(error).__name__}: {error}")
 
@@ -201,56 +259,231 @@ def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
     return extracted
 
 
-def _sdist_path(name: str) -> str:
-    """The path inside the sdist's ``{name}-{version}/`` root, so releases compare."""
-    parts = name.removeprefix("./").split("/")
-    return "/".join(parts[1:]) if len(parts) > 1 else parts[0]
+@dataclass(frozen=True)
+class _Member:
+    """One archive member, placed the way installers place it."""
+
+    name: str  # as shown: the archive's name (wheel), the path in the release root (sdist)
+    escapes: bool  # some reading writes it outside its directory
+    pth_as: tuple[str, ...] = ()  # the .pth files site.py would read that it becomes
+    hooks_as: tuple[str, ...] = ()  # the startup hook module files it becomes
+    role: str | None = None  # the parser its text needs, if any
 
 
 def _inspect_member(report: ContentReport, name: str, opener: _Opener) -> None:
-    """Read the member once (tar streams cannot go back): its head, or all of a text we parse."""
-    role = _text_role(report.kind, name)
-    with opener() as member:
-        data = member.read((MAX_TEXT_BYTES if role else _MAGIC_BYTES) + 1)
-    if _NATIVE_SUFFIX.search(name) or data.startswith(_NATIVE_MAGICS):
-        report.native_binaries.append(name)
-    if role is None:
+    """Read the member once (tar streams cannot go back): its head, or all of a text we parse.
+
+    A member that lands as a ``.pth`` or a startup hook is read to its end for its digest,
+    in chunks, so a huge one costs time, not memory.
+    """
+    if report.kind == "wheel":
+        member = _wheel_member(name, _data_dir(report.filename))
+    else:
+        member = _sdist_member(name)
+    if member.escapes:
+        report.path_escapes.append(member.name)
+    wants_text = bool(member.pth_as) or member.role is not None
+    with opener() as stream:
+        data = stream.read((MAX_TEXT_BYTES if wants_text else _MAGIC_BYTES) + 1)
+        sha256 = _sha256(data, stream) if member.pth_as or member.hooks_as else None
+    if _NATIVE_SUFFIX.search(member.name) or data.startswith(_NATIVE_MAGICS):
+        report.native_binaries.append(member.name)
+    if member.hooks_as:
+        report.startup_hooks.append(StartupHook(member.name, list(member.hooks_as), sha256))
+    if not wants_text:
         return
     if len(data) > MAX_TEXT_BYTES:
-        report.errors.append(f"{name} is larger than {MAX_TEXT_BYTES} bytes; read in part")
+        report.errors.append(f"{member.name} is larger than {MAX_TEXT_BYTES} bytes; read in part")
     # utf-8-sig: since Python 3.13 site.py strips a BOM, so "\ufeffimport" executes too.
-    _TEXT_HANDLERS[role](report, name, data[:MAX_TEXT_BYTES].decode("utf-8-sig", "replace"))
+    text = data[:MAX_TEXT_BYTES].decode("utf-8-sig", "replace")
+    if member.pth_as:
+        excerpt = [line[:_MAX_LINE_CHARS] for line in _executable_pth_lines(text)[:_MAX_LINES_KEPT]]
+        report.pth_files.append(PthFile(member.name, excerpt, list(member.pth_as), sha256))
+    if member.role is not None:
+        _TEXT_HANDLERS[member.role](report, member.name, text)
 
 
-def _text_role(kind: Kind, name: str) -> str | None:
-    """Which parser a member needs, if any."""
-    if kind == "wheel":
-        if name.endswith(".pth") and _installs_to_site_packages(name):
-            return "pth"
-        parts = name.split("/")
-        is_dist_info = len(parts) == 2 and parts[0].endswith(".dist-info")
-        return "entry_points" if is_dist_info and parts[1] == "entry_points.txt" else None
-    if name.endswith(".pth"):
-        return "pth"
-    return name if name in ("setup.py", "pyproject.toml") else None
+def _sha256(head: bytes, stream: IO[bytes]) -> str:
+    digest = hashlib.sha256(head)
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
-def _installs_to_site_packages(name: str) -> bool:
-    """Whether a wheel member lands directly in site-packages (PEP 427 install scheme)."""
-    parts = name.split("/")
-    if len(parts) == 1:
-        return True
-    in_data = parts[0].endswith(".data")
-    if in_data and len(parts) == 3 and parts[1] in ("purelib", "platlib"):
-        return True
-    # The "data" scheme installs relative to sys.prefix, which contains site-packages.
-    return in_data and parts[1] == "data" and parts[-2] in ("site-packages", "dist-packages")
+# -- where a member lands ---------------------------------------------------------------------
+#
+# An installer joins a member's path to a directory and normalises it: "" and "." parts go,
+# ".." climbs. pip (operations/install/wheel.py) resolves ".." over the whole path, then takes
+# the scheme from its second part; the reference installer takes the scheme first and
+# resolves inside it. A backslash separates on Windows and is an ordinary character on POSIX,
+# where "demo\..\x.pth" is a top-level file of that name, so a path with one is read both
+# ways. Every reading counts: a member flags if any installer would put it where it flags.
+
+_Path = tuple[str, ...]
+_Landing = tuple[str, _Path]  # scheme ("root" for the wheel root), path inside it
+_WHEEL_SCHEMES = frozenset({"purelib", "platlib", "headers", "scripts", "data"})
+_SITE_PACKAGES_SCHEMES = frozenset({"root", "purelib", "platlib"})
+# Compared case-insensitively: on Windows and macOS "Site-Packages" is the same directory.
+_SITE_PACKAGES_DIRS = frozenset({"site-packages", "dist-packages"})
+_STARTUP_HOOKS = frozenset({"sitecustomize", "usercustomize"})
+_DRIVE = re.compile(r"[A-Za-z]:")
+_SDIST_ROLES = ("setup.py", "pyproject.toml")
 
 
-def _record_pth(report: ContentReport, name: str, text: str) -> None:
-    lines = _executable_pth_lines(text)
-    kept = [line[:_MAX_LINE_CHARS] for line in lines[:_MAX_LINES_KEPT]]
-    report.pth_files.append(PthFile(name, kept))
+def _wheel_member(name: str, data_dir: str) -> _Member:
+    landings, escapes = _wheel_landings(name, data_dir)
+    in_site_packages = {
+        path for scheme, inner in landings for path in _site_packages_paths(scheme, inner)
+    }
+    hooks = sorted("/".join(path) for path in in_site_packages if _is_startup_hook(path))
+    is_entry_points = any(
+        scheme == "root" and len(inner) == 2 and inner[0].endswith(".dist-info")
+        for scheme, inner in landings
+        if inner[-1] == "entry_points.txt"
+    )
+    return _Member(
+        name,
+        escapes,
+        pth_as=tuple(sorted(path[0] for path in in_site_packages if _is_pth(path))),
+        hooks_as=tuple(hooks),
+        role="entry_points" if is_entry_points else None,
+    )
+
+
+def _wheel_landings(name: str, data_dir: str) -> tuple[set[_Landing], bool]:
+    """Where pip and the reference installer put a member, and whether one of them would
+    write it outside its directory."""
+    kept = [part for part in name.split("/") if part not in ("", ".")]
+    # The reference installer knows only the wheel's own .data directory, and skips "" and
+    # "." parts to find it; pip takes any "*.data" first part, as given.
+    by_installer = len(kept) > 1 and kept[0] == data_dir
+    by_pip = name.split("/", 1)[0].endswith(".data")
+    landings: set[_Landing] = set()
+    escapes = False
+    for windows in _readings(name):
+        found = _installer_data(kept, windows) if by_installer else [_root(name, windows)]
+        found += _pip_data(name, windows) if by_pip else [_root(name, windows)]
+        landings.update(landing for landing in found if landing is not None)
+        escapes = escapes or None in found
+    return landings, escapes
+
+
+def _data_dir(filename: str) -> str:
+    """The wheel's own ``{distribution}-{version}.data`` directory (the filename's first two
+    fields, PEP 427)."""
+    return "-".join(filename.split("-")[:2]) + ".data"
+
+
+def _root(name: str, windows: bool) -> _Landing | None:
+    inner = _resolve(_parts(name, windows))
+    return None if inner is None else ("root", inner)
+
+
+def _installer_data(kept: list[str], windows: bool) -> list[_Landing | None]:
+    """The reference installer: the scheme from the "/"-separated parts, then the rest joined
+    to the scheme's directory (on Windows a rest that starts at a root or a drive leaves).
+    Nothing for a scheme it does not know: it refuses the wheel."""
+    scheme = kept[1]
+    if scheme == "..":
+        return [None]
+    if scheme not in _WHEEL_SCHEMES:
+        return []
+    inner = _resolve(_parts("/".join(kept[2:]), windows))
+    return [None if inner is None else (scheme, inner)]
+
+
+def _pip_data(name: str, windows: bool) -> list[_Landing | None]:
+    """pip: the whole path normalised, then split into .data directory, scheme and the rest,
+    which is joined to the scheme's directory (from a drive, on Windows, it leaves)."""
+    whole = _resolve(_parts(name, windows))
+    if whole is None or (windows and len(whole) > 2 and _DRIVE.match(whole[2])):
+        return [None]
+    if len(whole) > 2 and whole[1] in _WHEEL_SCHEMES:
+        return [(whole[1], whole[2:])]
+    return []
+
+
+def _site_packages_paths(scheme: str, inner: _Path) -> list[_Path]:
+    """The member's path relative to site-packages, for each way it can be there."""
+    if scheme in _SITE_PACKAGES_SCHEMES:
+        return [inner]
+    if scheme != "data":
+        return []
+    # The data scheme is the environment's prefix, which holds site-packages some levels down.
+    return [
+        inner[index + 1 :]
+        for index, part in enumerate(inner[:-1])
+        if part.casefold() in _SITE_PACKAGES_DIRS
+    ]
+
+
+def _is_pth(path: _Path) -> bool:
+    return len(path) == 1 and path[0].endswith(".pth")
+
+
+def _is_startup_hook(path: _Path) -> bool:
+    """A module file site.py imports: ``sitecustomize.py`` (or ``.pyc``, an extension
+    module: any suffix counts) or a file of a ``sitecustomize/`` package."""
+    module, dot, _ = path[0].partition(".")
+    return module in _STARTUP_HOOKS and (len(path) > 1 or bool(dot))
+
+
+def _sdist_member(name: str) -> _Member:
+    """An sdist member, by its path inside the ``{name}-{version}/`` root so releases compare."""
+    paths: list[_Path] = []
+    escapes = False
+    for windows in _readings(name):
+        whole = _resolve(_parts(name, windows))
+        if whole is None:
+            escapes = True
+        else:
+            paths.append(whole[1:] if len(whole) > 1 else whole)
+    roles = [path[0] for path in paths if len(path) == 1 and path[0] in _SDIST_ROLES]
+    return _Member(
+        "/".join(paths[0]) if paths else name,
+        escapes,
+        pth_as=tuple(sorted({"/".join(path) for path in paths if path[-1].endswith(".pth")})),
+        role=roles[0] if roles else None,
+    )
+
+
+def _readings(name: str) -> tuple[bool, ...]:
+    """How to read the path: as POSIX does and, if it has a backslash, as Windows does."""
+    return (False, True) if "\\" in name else (False,)
+
+
+def _parts(path: str, windows: bool) -> list[str] | None:
+    """The path's parts without "" and "." ones; None for an absolute path (from a root or,
+    on Windows, a drive), which is always outside."""
+    if windows:
+        path = path.replace("\\", "/")
+    parts = path.split("/")
+    if path.startswith("/") or (windows and _DRIVE.match(parts[0])):
+        return None
+    if windows:
+        parts = [_win32_name(part) for part in parts]
+    return [part for part in parts if part not in ("", ".")]
+
+
+def _win32_name(part: str) -> str:
+    """Windows drops trailing dots and spaces from a file name ("x.pth." is "x.pth")."""
+    return part if part in (".", "..") else part.rstrip(". ")
+
+
+def _resolve(parts: list[str] | None) -> _Path | None:
+    """The parts with ".." applied; None when they climb out of their directory, or name
+    the directory itself."""
+    if parts is None:
+        return None
+    resolved: list[str] = []
+    for part in parts:
+        if part != "..":
+            resolved.append(part)
+        elif not resolved:
+            return None
+        else:
+            resolved.pop()
+    return tuple(resolved) or None
 
 
 def _executable_pth_lines(text: str) -> list[str]:
@@ -304,7 +537,6 @@ def _record_pyproject(report: ContentReport, name: str, text: str) -> None:
 
 
 _TEXT_HANDLERS: dict[str, Callable[[ContentReport, str, str], None]] = {
-    "pth": _record_pth,
     "entry_points": _record_entry_points,
     "setup.py": _record_setup_py,
     "pyproject.toml": _record_pyproject,
@@ -315,18 +547,27 @@ def compare(previous: ContentReport | None, current: ContentReport) -> list[Flag
     """Hold reasons for ``current`` against the previous admitted release's report.
 
     ``previous`` should be the same kind of file (wheel against wheel). An incomplete
-    inspection always flags. An executable ``.pth`` flags unless ``previous`` shipped the same
-    file with the same executable lines: a project that has always installed one (setuptools'
-    ``distutils-precedence.pth``) is not held at every release, but a new one or a changed one
-    is. Entry points, native binaries and sdist hooks flag only when new relative to
-    ``previous``; with no previous release there is no baseline and they do not flag (the
-    quarantine delay still applies).
+    inspection and a member written outside its directory always flag. An executable
+    ``.pth`` or a startup hook flags unless ``previous`` shipped the same bytes (by digest of
+    the whole member) to the same place: a project that has always installed one
+    (setuptools' ``distutils-precedence.pth``) is not held at every release, but a new or
+    changed one is. Entry points, native binaries and sdist hooks flag only when new
+    relative to ``previous``; with no previous release there is no baseline and they do not
+    flag (the quarantine delay still applies).
     """
-    known_pth = [(pth.name, pth.executable_lines) for pth in previous.pth_files] if previous else []
     flags = [
+        Flag("path-escape", f"{name} would be written outside the directory it installs to")
+        for name in current.path_escapes
+    ]
+    flags += [
         _pth_flag(pth)
         for pth in current.pth_files
-        if pth.executable_lines and (pth.name, pth.executable_lines) not in known_pth
+        if pth.executable_lines and not _shipped_before(pth, previous.pth_files if previous else [])
+    ]
+    flags += [
+        Flag("startup-hook", f"{_placed(hook)} is imported at every Python start")
+        for hook in current.startup_hooks
+        if not _shipped_before(hook, previous.startup_hooks if previous else [])
     ]
     if current.errors:
         flags.append(Flag("inspection-error", "; ".join(current.errors)))
@@ -335,11 +576,26 @@ def compare(previous: ContentReport | None, current: ContentReport) -> list[Flag
     return flags + _entry_point_flags(previous, current) + _new_item_flags(previous, current)
 
 
+def _shipped_before(item: PthFile | StartupHook, earlier: Sequence[PthFile | StartupHook]) -> bool:
+    """Whether the previous release put the same bytes in the same place; a stored entry
+    without a digest cannot say, so it never vouches."""
+    return item.sha256 is not None and any(
+        old.sha256 == item.sha256 and old.installed_as == item.installed_as for old in earlier
+    )
+
+
 def _pth_flag(pth: PthFile) -> Flag:
     return Flag(
         "executable-pth",
-        f"{pth.name} runs code at every Python start: {pth.executable_lines[0]}",
+        f"{_placed(pth)} runs code at every Python start: {pth.executable_lines[0]}",
     )
+
+
+def _placed(item: PthFile | StartupHook) -> str:
+    """The member's name, and where it lands when that is not what its name says."""
+    if item.installed_as == [item.name]:
+        return item.name
+    return f"{item.name} (installed as {' or '.join(item.installed_as)})"
 
 
 def _entry_point_flags(previous: ContentReport, current: ContentReport) -> list[Flag]:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
+from mirror.checks.content import report_is_current
 from mirror.policy.admission import State, is_review_hold
 
 Mode = Literal["required", "continuity", "off"]
@@ -228,8 +229,9 @@ def content_needed(f: FileView) -> bool:
 
 
 def content_current(f: FileView) -> bool:
+    """Flags made by this inspector's rules: older ones may have missed what it now holds."""
     record = f.content
-    return record is not None and "flags" in record
+    return record is not None and "flags" in record and report_is_current(record.get("report"))
 
 
 def provenance_verdict(

@@ -22,7 +22,12 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
-from mirror.checks.content import ContentReport, compare, inspect_distribution
+from mirror.checks.content import (
+    ContentReport,
+    compare,
+    inspect_distribution,
+    report_is_current,
+)
 from mirror.checks.provenance import (
     PinnedPublisher,
     ProvenanceResult,
@@ -291,9 +296,10 @@ class _Gatherer:
             )
 
     def _report_of(self, baseline: checks.FileView) -> ContentReport | None:
-        """The previous release's report: stored, else inspected now (once, kept as evidence)."""
+        """The previous release's report: stored by this inspector's rules, else inspected now
+        (once, kept as evidence)."""
         stored = self.views[baseline.filename].content
-        if stored is not None and "report" in stored:
+        if stored is not None and report_is_current(stored.get("report")):
             return ContentReport.from_dict(stored["report"])
         if not self._spend():
             return None

@@ -21,6 +21,7 @@ from mirror.checks.content import (
     compare,
     inspect_distribution,
 )
+from tests.checks import wheel_oracle
 
 ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 57
 _TAR_MODES: dict[str, Literal["w:gz", "w:bz2", "w"]] = {
@@ -95,6 +96,14 @@ def codes(flags: list[Flag]) -> list[str]:
     return [flag.code for flag in flags]
 
 
+def excerpts(report: ContentReport) -> dict[str, list[str]]:
+    return {pth.name: pth.executable_lines for pth in report.pth_files}
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # --- .pth files ---------------------------------------------------------------------------
 
 
@@ -111,7 +120,9 @@ def test_executable_pth_in_a_wheel_is_reported_and_flagged_when_new(tmp_path: Pa
     )
     report = inspect(build_wheel(tmp_path, {"demo_init.pth": pth.encode()}))
 
-    assert report.pth_files == [PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"])]
+    assert report.pth_files == [
+        PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"], ["demo_init.pth"], sha256(pth))
+    ]
     assert report.errors == []
     (flag,) = compare(None, report)
     assert flag.code == "executable-pth"
@@ -133,7 +144,7 @@ def test_an_unchanged_executable_pth_is_not_flagged_again(tmp_path: Path) -> Non
 def test_path_only_pth_is_reported_but_not_flagged(tmp_path: Path) -> None:
     report = inspect(build_wheel(tmp_path, {"demo.pth": b"src\n# import os\n"}))
 
-    assert report.pth_files == [PthFile("demo.pth", [])]
+    assert excerpts(report) == {"demo.pth": []}
     assert compare(None, report) == []
 
 
@@ -162,7 +173,7 @@ def test_only_pth_files_that_install_into_site_packages_count(tmp_path: Path) ->
 def test_a_byte_order_mark_does_not_hide_an_import(tmp_path: Path) -> None:
     report = inspect(build_wheel(tmp_path, {"x.pth": "\ufeffimport os\n".encode()}))
 
-    assert report.pth_files == [PthFile("x.pth", ["import os"])]
+    assert excerpts(report) == {"x.pth": ["import os"]}
 
 
 def test_an_oversized_pth_is_read_in_part_and_flagged(tmp_path: Path) -> None:
@@ -171,6 +182,163 @@ def test_an_oversized_pth_is_read_in_part_and_flagged(tmp_path: Path) -> None:
 
     assert report.errors == [f"big.pth is larger than {MAX_TEXT_BYTES} bytes; read in part"]
     assert codes(compare(None, report)) == ["inspection-error"]
+
+
+# --- paths as installers read them -------------------------------------------------------
+
+# Each lands in site-packages' top level with pip and/or the reference installer (checked
+# below against both), so its `import` line runs at every interpreter start.
+TOP_LEVEL_PTH = [
+    "demo/../demo_evil.pth",
+    "./demo_evil.pth",
+    ".//demo_evil.pth",
+    "demo//..//demo_evil.pth",
+    "demo\\..\\demo_evil.pth",
+    "sub\\demo_evil.pth",  # a file of that name on POSIX, sub\ on Windows: both read
+    "demo-1.0.data/purelib/sub/../demo_evil.pth",
+    "demo-1.0.data//platlib/demo_evil.pth",
+    "demo-1.0.data/purelib/./demo_evil.pth",
+    "demo-1.0.data/data/lib/python3.11/site-packages/sub/../demo_evil.pth",
+    "other-1.0.data/purelib/demo_evil.pth",  # pip takes any *.data directory
+]
+STARTUP_HOOKS = [
+    "sitecustomize.py",
+    "usercustomize.py",
+    "demo/../sitecustomize.py",
+    "./usercustomize.py",
+    "demo\\..\\sitecustomize.py",
+    "sitecustomize/__init__.py",
+    "demo-1.0.data/purelib/sitecustomize.py",
+    "demo-1.0.data/platlib/sub/../usercustomize.py",
+    "demo-1.0.data/data/lib/python3.11/site-packages/sitecustomize.py",
+]
+ESCAPES = [
+    "../demo_evil.pth",
+    "/tmp/demo_evil.py",
+    "C:\\demo_evil.py",
+    "a/../../demo_evil.py",
+    "demo\\..\\..\\demo_evil.py",
+    "demo-1.0.data/purelib/../../demo_evil.py",
+    "demo-1.0.data/../demo_evil.py",
+    "demo-1.0.data/headers/../../../lib/python3.11/site-packages/demo_evil.py",
+    "demo-1.0.data/purelib/\\demo_evil.py",  # on Windows, from the root of the drive
+    "demo-1.0.data/purelib/C:\\demo_evil.py",
+]
+NOT_IN_SITE_PACKAGES_TOP_LEVEL = [
+    "demo/evil.pth",
+    "demo/sitecustomize.py",
+    "demo/./sub/../evil.pth",
+    "demo-1.0.data/data/share/demo/evil.pth",
+    "demo-1.0.data/headers/evil.pth",
+    "demo-1.0.data/scripts/sitecustomize.py",
+    "demo-1.0.data/purelib/demo/sitecustomize.py",
+    "demo/sitecustomize/__init__.py",
+]
+
+
+def top_level_names(tmp_path: Path, wheel: Path, member: str) -> set[str]:
+    """What ``member`` becomes in site-packages' top level, for pip and for installer on
+    this machine, and for pip on Windows."""
+    installed = {
+        **wheel_oracle.with_installer(wheel, tmp_path / "installer").top_level,
+        **wheel_oracle.with_pip(wheel, tmp_path / "pip").top_level,
+    }
+    on_windows = {
+        path[0] for path in wheel_oracle.on_windows(member) if isinstance(path, tuple) and path
+    }
+    return {name for name in {*installed, *on_windows} if wheel_oracle.is_probe_entry(name)}
+
+
+@pytest.mark.parametrize("member", TOP_LEVEL_PTH)
+def test_a_pth_landing_in_site_packages_is_flagged_whatever_its_path(
+    tmp_path: Path, member: str
+) -> None:
+    wheel = build_wheel(tmp_path / "wheel", {member: STEALER_LINE.encode()})
+
+    assert any(name.endswith(".pth") for name in top_level_names(tmp_path, wheel, member))
+    flags = compare(None, inspect(wheel))
+    assert codes(flags) == ["executable-pth"]
+    assert flags[0].text.startswith(f"{member} ")
+
+
+@pytest.mark.parametrize("member", STARTUP_HOOKS)
+def test_sitecustomize_or_usercustomize_in_site_packages_is_flagged(
+    tmp_path: Path, member: str
+) -> None:
+    wheel = build_wheel(tmp_path / "wheel", {member: b"print('hook')\n"})
+
+    landed = top_level_names(tmp_path, wheel, member)
+    assert {"sitecustomize.py", "usercustomize.py", "sitecustomize"} & landed
+    assert codes(compare(None, inspect(wheel))) == ["startup-hook"]
+
+
+@pytest.mark.parametrize("member", ESCAPES)
+def test_a_member_escaping_its_install_directory_is_flagged(tmp_path: Path, member: str) -> None:
+    wheel = build_wheel(tmp_path / "wheel", {member: b"import os\n"})
+    by_installer = wheel_oracle.with_installer(wheel, tmp_path / "installer")
+    by_pip = wheel_oracle.with_pip(wheel, tmp_path / "pip")
+    # Every installer refuses it somewhere (on Windows, "C:\x" is a path from a drive's root).
+    refused = by_installer.refused and by_pip.refused
+    assert refused or "outside" in wheel_oracle.on_windows(member)
+
+    assert "path-escape" in codes(compare(None, inspect(wheel)))
+
+
+@pytest.mark.parametrize("member", NOT_IN_SITE_PACKAGES_TOP_LEVEL)
+def test_members_below_site_packages_top_level_are_not_flagged(tmp_path: Path, member: str) -> None:
+    wheel = build_wheel(tmp_path / "wheel", {member: STEALER_LINE.encode()})
+
+    assert top_level_names(tmp_path, wheel, member) == set()
+    assert compare(None, inspect(wheel)) == []
+
+
+def test_a_startup_hook_shipped_unchanged_is_not_flagged_again(tmp_path: Path) -> None:
+    hook = {"sitecustomize.py": b"import os\n"}
+    previous = inspect(build_wheel(tmp_path / "a", hook))
+    current = inspect(build_wheel(tmp_path / "b", hook, version="1.1"))
+    changed = inspect(
+        build_wheel(tmp_path / "c", {"sitecustomize.py": b"import os, evil\n"}, version="1.2")
+    )
+
+    assert compare(previous, current) == []
+    assert codes(compare(previous, changed)) == ["startup-hook"]
+
+
+# --- whole .pth contents, not an excerpt ---------------------------------------------------
+
+PTH_BEFORE = [*(f"import os  # {n}" for n in range(10)), "import os; " + "x" * 400, "src"]
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        [*PTH_BEFORE, "import evil"],  # an 11th executable line
+        [*PTH_BEFORE[:10], "import os; " + "x" * 350 + "evil()", "src"],  # after char 300
+        [*PTH_BEFORE[:11], "/tmp/evil"],  # a sys.path line: what gets imported changes
+    ],
+)
+def test_any_change_to_an_executable_pth_is_flagged(tmp_path: Path, changed: list[str]) -> None:
+    previous = inspect(build_wheel(tmp_path / "a", {"x.pth": "\n".join(PTH_BEFORE).encode()}))
+    current = inspect(build_wheel(tmp_path / "b", {"x.pth": "\n".join(changed).encode()}))
+
+    assert codes(compare(previous, current)) == ["executable-pth"]
+    assert compare(previous, previous) == []
+
+
+def test_a_stored_report_without_digests_vouches_for_nothing(tmp_path: Path) -> None:
+    current = inspect(build_wheel(tmp_path, {"x.pth": b"import os\n"}))
+    # The shape reports were stored in before whole-content digests.
+    stored = {
+        "filename": "demo-0.9-py3-none-any.whl",
+        "kind": "wheel",
+        "pth_files": [{"name": "x.pth", "executable_lines": ["import os"]}],
+        "entry_points": {},
+        "native_binaries": [],
+        "sdist_hooks": [],
+        "errors": [],
+    }
+
+    assert codes(compare(ContentReport.from_dict(stored), current)) == ["executable-pth"]
 
 
 # --- entry points -------------------------------------------------------------------------
@@ -335,13 +503,38 @@ def test_other_sdist_formats_are_read(tmp_path: Path, suffix: str) -> None:
     report = inspect(sdist)
 
     assert report.sdist_hooks == ["setup.py"]
-    assert report.pth_files == [PthFile("demo_init.pth", ["import os"])]
+    assert excerpts(report) == {"demo_init.pth": ["import os"]}
 
 
 def test_sdist_paths_are_relative_to_the_release_root(tmp_path: Path) -> None:
     report = inspect(build_sdist(tmp_path, {"demo/_core.so": ELF}, version="7.0"))
 
     assert report.native_binaries == ["demo/_core.so"]
+
+
+# --- sdist paths ---------------------------------------------------------------------------
+
+
+def test_sdist_member_paths_are_normalised_before_judging(tmp_path: Path) -> None:
+    report = inspect(
+        build_sdist(
+            tmp_path,
+            {
+                "sub/../setup.py": SETUP_PY_CMDCLASS,
+                "./pyproject.toml": PYPROJECT_IN_TREE,
+                "x\\..\\evil.pth": b"import os\n",
+            },
+        )
+    )
+
+    assert report.sdist_hooks == ["in-tree-backend", "setup.py", "setup.py-cmdclass"]
+    assert codes(compare(None, report)) == ["executable-pth"]
+
+
+def test_an_sdist_member_escaping_the_archive_is_flagged(tmp_path: Path) -> None:
+    report = inspect(build_sdist(tmp_path, {"../../evil.py": b"pass\n"}))
+
+    assert codes(compare(None, report)) == ["path-escape"]
 
 
 # --- damaged or unknown input -------------------------------------------------------------
@@ -382,7 +575,7 @@ def test_a_file_object_can_be_inspected(tmp_path: Path) -> None:
 
     report = inspect_distribution(wheel.name, io.BytesIO(wheel.read_bytes()))
 
-    assert report.pth_files == [PthFile("demo_init.pth", ["import os"])]
+    assert excerpts(report) == {"demo_init.pth": ["import os"]}
 
 
 def test_report_survives_a_json_round_trip(tmp_path: Path) -> None:
@@ -393,12 +586,16 @@ def test_report_survives_a_json_round_trip(tmp_path: Path) -> None:
                 "demo_init.pth": STEALER_LINE.encode(),
                 "demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS,
                 "demo/_core.so": ELF,
+                "demo/../sitecustomize.py": b"pass\n",
+                "../escaped.py": b"pass\n",
             },
         )
     )
 
+    assert report.startup_hooks and report.path_escapes
     assert ContentReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
-    assert json.loads(json.dumps(compare(None, report)[0].to_dict()))["code"] == "executable-pth"
+    flags = [json.loads(json.dumps(flag.to_dict()))["code"] for flag in compare(None, report)]
+    assert flags == ["path-escape", "executable-pth", "startup-hook"]
 
 
 # --- bounded memory -----------------------------------------------------------------------

@@ -47,18 +47,31 @@ def venv(tmp_path: Path) -> Path:
     return tmp_path / "venv" / "bin" / "python"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "member",
+    [
+        "demo_hook.pth",
+        # The same file by paths that installers also put in site-packages' top level.
+        "demo/../demo_hook.pth",
+        "./demo_hook.pth",
+        "demo-1.1.data/purelib/sub/../demo_hook.pth",
+        "demo\\..\\demo_hook.pth",  # on POSIX a top-level file of that very name
+    ],
+)
 def test_a_release_adding_an_executable_pth_never_reaches_pip(
     start_mirror,  # type: ignore[no-untyped-def]
     fake_upstream: FakeUpstream,
     venv: Path,
     tmp_path: Path,
+    member: str,
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
     mirror: RunningMirror = start_mirror(policy={"quarantine": "0"})
     first = pip_install(venv, "--index-url", mirror.index_url, "demo")
     assert first.returncode == 0, first.stderr
     marker = tmp_path / "payload-ran"
-    payload = dists.marker_pth_wheel(tmp_path / "build", "demo", "1.1", marker)
+    payload = dists.marker_pth_wheel(tmp_path / "build", "demo", "1.1", marker, member=member)
     fake_upstream.add_file("demo", payload, upload_time="now", metadata=True)
 
     mirror.cli("sync", "demo")
@@ -72,7 +85,8 @@ def test_a_release_adding_an_executable_pth_never_reaches_pip(
     assert not marker.exists()
     shown = mirror.cli("review", "show", "demo", "1.1").stdout
     assert "state: quarantined" in shown
-    assert "executable-pth: demo_hook.pth runs code at every Python start" in shown
+    assert f"executable-pth: {member} " in shown
+    assert "runs code at every Python start" in shown
     # The control: the same wheel installed directly does run its payload.
     direct = pip_install(venv, "--no-index", "--no-deps", str(payload))
     assert direct.returncode == 0, direct.stderr

@@ -234,13 +234,16 @@ def build_sdist(
     return path
 
 
-def marker_pth_wheel(dest_dir: Path, name: str, version: str, marker_path: Path) -> Path:
+def marker_pth_wheel(
+    dest_dir: Path, name: str, version: str, marker_path: Path, *, member: str | None = None
+) -> Path:
     """A wheel whose ``.pth`` writes ``marker_path`` at every interpreter start.
 
     The stand-in for a credential stealer: if the marker appears, the payload ran.
+    ``member`` is the ``.pth``'s path in the wheel (default ``{name}_hook.pth``).
     """
     line = f"import pathlib; pathlib.Path({str(marker_path)!r}).write_text('ran')\n"
-    return build_wheel(dest_dir, name, version, pth={f"{dist_name(name)}_hook.pth": line})
+    return build_wheel(dest_dir, name, version, pth={member or f"{dist_name(name)}_hook.pth": line})
 
 
 @dataclass(frozen=True)
