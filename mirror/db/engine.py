@@ -20,7 +20,14 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from mirror.errors import ConfigError, StorageError
 
@@ -116,3 +123,21 @@ def _first_line(exc: SQLAlchemyError) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     return lines[0] if lines else exc.__class__.__name__
+
+
+DATABASE_UNAVAILABLE = "database unavailable"
+
+
+def database_fault(exc: BaseException) -> str | None:
+    """The reason to give a client when ``exc`` is the database failing rather than a bug:
+    "disk full: ..." when SQLite found no space, "database unavailable" when the database is
+    unreachable, gone away, too slow or locked past its timeout; else None."""
+    if isinstance(exc, PoolTimeoutError):
+        return DATABASE_UNAVAILABLE
+    if not isinstance(exc, DBAPIError):
+        return None
+    if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return "disk full: database or disk is full"
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return DATABASE_UNAVAILABLE
+    return None
