@@ -1,19 +1,24 @@
 """Server errors: a short body with the reason and a request id, never a bare HTML 500."""
 
+import contextlib
 import io
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from mirror.logs import JsonFormatter
 from mirror.services import sync
 from mirror.services.context import Services
 from mirror.web import warm_pages
 from mirror.web.errors import REQUEST_ID_HEADER
+from tests.support.fake_upstream import FakeUpstream
 from tests.web.conftest import Tokens
 
 
@@ -118,3 +123,40 @@ def test_not_found_stays_as_it_was(client: FlaskClient) -> None:
     response = client.get("/tuf/metadata/nothing.json")
     assert response.status_code == 404
     assert response.get_data(as_text=True) == "no TUF metadata 'nothing.json'\n"
+
+
+def test_no_space_left_answers_503_disk_full(app: Flask) -> None:
+    def write() -> str:
+        with open("/dev/full", "wb", buffering=0) as full:  # every write: ENOSPC
+            full.write(b"x")
+        return "written"
+
+    app.add_url_rule("/write", view_func=write)
+    response = app.test_client().get("/write")
+    assert response.status_code == 503
+    assert response.get_data(as_text=True).startswith("disk full: No space left on device")
+    assert response.headers["Retry-After"]
+
+
+def test_a_full_database_answers_503_disk_full(
+    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    for version in range(20):
+        fake_upstream.publish_release("demo", f"{version}.0", tmpdir=tmp_path / "build")
+    services.engine.dispose()
+    with contextlib.closing(sqlite3.connect(str(services.engine.url.database))) as db:
+        db.execute("VACUUM")  # no free pages left in the file
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+
+    @event.listens_for(services.engine, "connect")
+    def no_room(dbapi_connection: sqlite3.Connection, _: object) -> None:
+        # SQLite's own "database or disk is full", as on a full disk
+        dbapi_connection.execute(f"PRAGMA max_page_count={pages}")
+
+    response = client.get("/simple/demo/", headers={"Accept": "application/json"})
+    assert response.status_code == 503
+    request_id = response.headers[REQUEST_ID_HEADER]
+    assert response.get_json() == {
+        "error": "disk full: database or disk is full",
+        "request_id": request_id,
+    }
