@@ -1,4 +1,4 @@
-"""Faults of the machine a running mirror sits on: a full disk."""
+"""Faults of the machine a running mirror sits on: a full disk, processes killed mid-download."""
 
 from __future__ import annotations
 
@@ -90,3 +90,18 @@ def test_a_full_disk_keeps_reads_working_and_answers_writes_503(
         assert mirror.get("/simple/later/").status == 200
     finally:
         stop_process(mirror.process)
+
+
+@pytest.mark.slow
+def test_serve_removes_what_killed_processes_left_in_staging(
+    start_mirror: Callable[..., RunningMirror], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    staging = data / "tmp"
+    staging.mkdir(parents=True)
+    left = [staging / "dl-x1.part", staging / "put-x2", staging / f"{'cd' * 32}.lock"]
+    for path in left:
+        path.write_bytes(b"partial")
+    mirror = start_mirror(data_dir=data)
+    assert mirror.get("/simple/").status == 200
+    assert not any(path.exists() for path in left)
