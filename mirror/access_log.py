@@ -23,6 +23,8 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from mirror.logs import REQUEST_ID_ENVIRON
+
 BATCH_LINES = 256
 FLUSH_SECONDS = 0.5
 
@@ -47,6 +49,7 @@ class JsonAccessLogger(Logger):
             "bytes": getattr(resp, "sent", None),
             "duration_ms": round(request_time.total_seconds() * 1000, 2),
             "user_agent": environ.get("HTTP_USER_AGENT"),
+            "request_id": environ.get(REQUEST_ID_ENVIRON),
         }
         self.batch.add(json.dumps(entry))
 

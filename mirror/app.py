@@ -31,4 +31,5 @@ def create_app(config: Config | None = None, services: Services | None = None) -
         # download audit and the access log, is the X-Forwarded-For entry the outermost of the
         # configured proxies appended; entries before it are the client's own to forge.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+    app.wsgi_app = errors.RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     return app

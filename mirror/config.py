@@ -49,7 +49,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "path": "./mirror-data",
         "s3": {"bucket": "", "prefix": "", "endpoint_url": "", "region": "", "presign": False},
     },
-    "database": {"url": None},
+    "database": {"url": None, "connect_timeout": "5s", "statement_timeout": "15s"},
     "policy": {
         "quarantine": "7d",
         "missing_upload_time": "hold",
@@ -236,6 +236,8 @@ def _validate(config: Config) -> Config:
         ("scheduler", "interval"),
         ("audit", "flush_interval"),
         ("debug", "clock_offset"),
+        ("database", "connect_timeout"),
+        ("database", "statement_timeout"),
     ):
         config.duration(section, key)
     if config.get("storage", "backend") not in {"fs", "s3"}:

@@ -5,6 +5,9 @@ things that stop an operation. The CLI prints ``str(error)`` as one line; the we
 them to status codes.
 """
 
+import errno
+import os
+
 
 class MirrorError(Exception):
     """Base of every error the mirror reports to a person."""
@@ -32,3 +35,13 @@ class StorageError(MirrorError):
 
 class SigningError(MirrorError):
     """TUF keys or metadata could not be loaded, signed or published."""
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """The reason to report when ``exc`` is a write that found no space left, else None."""
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return f"disk full: {os.strerror(exc.errno)}"
+    return None

@@ -1,11 +1,19 @@
-"""Structured logging: one JSON object per line, with the ``extra`` fields a call passes."""
+"""Structured logging: one JSON object per line, with the ``extra`` fields a call passes and,
+for lines a web request logs, its request id (``mirror.web.errors``)."""
 
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+# Set while a web request is answered; handlers format in the logging thread, so it is the
+# request's own id.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Where the request's id is kept in its WSGI environ, for the access log.
+REQUEST_ID_ENVIRON = "mirror.request_id"
 
 
 class JsonFormatter(logging.Formatter):
@@ -16,6 +24,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

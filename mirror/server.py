@@ -4,12 +4,15 @@ gunicorn's settings are built here from the mirror's config; ``config/gunicorn.c
 the same settings for deployments that start gunicorn themselves.
 """
 
+import atexit
 import gc
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -100,11 +103,24 @@ def check_port_free(bind: str) -> None:
             raise MirrorError(f"cannot listen on {bind}: {exc.strerror}") from exc
 
 
-def _metrics_dir(config: Config) -> str:
-    path = config.data_dir / "metrics"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return str(path)
+def _metrics_dir() -> str:
+    """A new private folder for the workers' metrics files, in memory where the system has it.
+
+    prometheus_client maps these files and grows them as sparse files: on a full file system
+    the first write to a page not yet backed kills the process with SIGBUS. In the data
+    directory, a full data disk killed every worker, and with them reads of pages and TUF
+    metadata (docs/deployment.md, "A full disk").
+    """
+    shm = Path("/dev/shm")
+    path = tempfile.mkdtemp(prefix="signed-mirror-metrics-", dir=shm if shm.is_dir() else None)
+    atexit.register(_remove_in, os.getpid(), path)
+    return path
+
+
+def _remove_in(owner: int, path: str) -> None:
+    """Remove ``path`` when the process that made it exits (not its forked workers)."""
+    if os.getpid() == owner:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def serve(config: Config, bind: str | None = None, workers: int | None = None) -> None:
@@ -114,7 +130,7 @@ def serve(config: Config, bind: str | None = None, workers: int | None = None) -
     scaled_node = not config.get("server", "scheduler") and config.get("storage", "backend") == "s3"
     initialise(config, tuf=not scaled_node)
     check_port_free(settings["bind"])
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(config)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     scheduler = _start_scheduler(config) if config.get("server", "scheduler") else None
     try:
         MirrorApplication(config, settings).run()

@@ -10,9 +10,11 @@ and READ COMMITTED then shows every statement after it what earlier writers comm
 transactions are short (no network I/O inside), so one writer at a time costs little.
 """
 
+import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,16 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from mirror.config import Config
 from mirror.errors import ConfigError, StorageError
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -32,7 +42,24 @@ WRITE_LOCK = 0x6D6972726F720001  # "mirror" + 1: one write transaction at a time
 MIGRATE_LOCK = 0x6D6972726F720002  # nodes starting together upgrade the schema one at a time
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a PostgreSQL client waits, in seconds: for a connection (to be made, or free in
+    the pool) and for a statement (None: as long as it takes, for migrations and one-off
+    commands). SQLite waits for its write lock ``busy_timeout`` instead."""
+
+    connect: float = 10.0
+    statement: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Timeouts":
+        return cls(
+            config.duration("database", "connect_timeout").total_seconds(),
+            config.duration("database", "statement_timeout").total_seconds(),
+        )
+
+
+def make_engine(url: str, timeouts: Timeouts = Timeouts()) -> Engine:
     """An engine for ``url``; creates the SQLite file's folder on the embedded default."""
     try:
         parsed = make_url(url)
@@ -40,10 +67,7 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"invalid database.url: {exc}") from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        # pre_ping: a node survives a database restart without serving one failed request.
-        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-        event.listen(engine, "begin", _postgresql_begin)
-        return engine
+        return _postgresql_engine(url, timeouts)
     if backend != "sqlite":
         raise ConfigError(f"unsupported database.url {parsed.render_as_string()!r}")
     if parsed.database and parsed.database != ":memory:":
@@ -54,6 +78,31 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None}, future=True)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _postgresql_engine(url: str, timeouts: Timeouts) -> Engine:
+    # Keepalives find a peer that vanished (a host gone, a connection cut) on an idle
+    # connection; a server that runs but is stuck is found by the statement timeouts.
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(2, math.ceil(timeouts.connect)),  # libpq: whole seconds, 2 or more
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    if timeouts.statement:
+        connect_args["options"] = f"-c statement_timeout={math.ceil(timeouts.statement * 1000)}"
+    # pre_ping: a node survives a database restart without serving one failed request.
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_timeout=timeouts.connect, connect_args=connect_args
+    )
+    if timeouts.statement:
+        from mirror.db import postgresql  # psycopg, loaded only by mirrors that use it
+
+        # Past the server's own timeout, and the time a new connection may take after it.
+        postgresql.bound_answers(engine, timeouts.statement + timeouts.connect)
+    event.listen(engine, "begin", _postgresql_begin)
     return engine
 
 
@@ -116,3 +165,21 @@ def _first_line(exc: SQLAlchemyError) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     return lines[0] if lines else exc.__class__.__name__
+
+
+DATABASE_UNAVAILABLE = "database unavailable"
+
+
+def database_fault(exc: BaseException) -> str | None:
+    """The reason to give a client when ``exc`` is the database failing rather than a bug:
+    "disk full: ..." when SQLite found no space, "database unavailable" when the database is
+    unreachable, gone away, too slow or locked past its timeout; else None."""
+    if isinstance(exc, PoolTimeoutError):
+        return DATABASE_UNAVAILABLE
+    if not isinstance(exc, DBAPIError):
+        return None
+    if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return "disk full: database or disk is full"
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return DATABASE_UNAVAILABLE
+    return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from mirror.config import Config
-from mirror.db.engine import make_engine
+from mirror.db.engine import Timeouts, make_engine
 from mirror.policy.rules import Rules
 from mirror.storage import BlobStore, open_blob_store, open_metadata_store
 from mirror.timeutil import Clock, parse_duration
@@ -34,7 +34,7 @@ class Services:
             log.warning("debug.clock_offset is set: the mirror's clock runs %s ahead", offset)
         return cls(
             config=config,
-            engine=make_engine(config.database_url),
+            engine=make_engine(config.database_url, Timeouts.from_config(config)),
             blobs=open_blob_store(config),
             upstream=_upstream_client(config),
             rules=Rules.parse(

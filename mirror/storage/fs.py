@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mirror.errors import NotFoundError, StorageError
+from mirror.storage import staging
 from mirror.storage.blobs import check_key
 
 
@@ -20,6 +21,8 @@ class FsBlobStore:
         self._staging = root / "tmp"
         try:
             self._staging.mkdir(parents=True, exist_ok=True)
+            # Held while this store is open (mirror/storage/staging.py).
+            self._in_use = staging.claim(self._staging)
         except OSError as exc:
             raise StorageError(f"cannot create data directory {root}: {exc.strerror}") from exc
 

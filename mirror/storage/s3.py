@@ -40,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from mirror.config import Config
 from mirror.errors import ConfigError, NotFoundError, StorageError
 from mirror.seekable import OffsetReader
+from mirror.storage import staging as staging_folder
 from mirror.storage.blobs import check_key
 from tuf_repo.errors import MetadataExistsError
 from tuf_repo.store import (
@@ -149,6 +150,8 @@ class S3BlobStore:
         self._small_lock = threading.Lock()
         try:
             self._staging.mkdir(parents=True, exist_ok=True)
+            # Held while this store is open (mirror/storage/staging.py).
+            self._in_use = staging_folder.claim(self._staging)
         except OSError as exc:
             raise StorageError(f"cannot create staging folder {staging}: {exc.strerror}") from exc
         # The transfer manager (multipart, threads) takes no If-None-Match argument, so a hook

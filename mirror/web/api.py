@@ -26,7 +26,7 @@ from mirror.web.api_json import (
     when,
 )
 from mirror.web.auth import current_token, needs
-from mirror.web.errors import status_for
+from mirror.web.errors import error_response, status_for
 from mirror.web.openapi import document
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -40,9 +40,11 @@ class BadRequestError(MirrorError):
 
 
 @blueprint.errorhandler(MirrorError)
-def _error(error: MirrorError) -> tuple[Response, int]:
+def _error(error: MirrorError) -> Response | tuple[Response, int]:
     bad = (BadRequestError, ReviewError, TokenError, ConfigError)
     code = 400 if isinstance(error, bad) else status_for(error)
+    if code >= 500:
+        return error_response(error, request.environ)  # with the request id, as everywhere
     return jsonify({"error": str(error)}), code
 
 

@@ -1,8 +1,11 @@
 """One contract, every BlobStore: the local directory and S3 (SeaweedFS) behave the same."""
 
+import gc
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -112,3 +115,38 @@ def test_check_passes_on_a_usable_store(store: BlobStore) -> None:
 def test_no_presigned_url_unless_configured(store: BlobStore) -> None:
     store.put_bytes("blobs/p", b"1")
     assert store.presigned_url("blobs/p") is None
+
+
+HOLD_STAGING = """
+import sys
+from pathlib import Path
+from mirror.config import load_config
+from mirror.storage import open_blob_store
+store = open_blob_store(load_config(Path(sys.argv[1]), env={}))
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_what_a_killed_process_left_in_staging_goes_at_the_next_start(
+    make_store: StoreFactory, tmp_path: Path
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_STAGING, str(tmp_path / "mirror.toml")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+    staging = make_store().staging_dir()
+    names = ["dl-1.part", "inspect-2.part", "put-3", f"{'ab' * 32}.lock"]
+    for name in names:
+        (staging / name).write_bytes(b"partial")
+    # Beside a live process, these may be its downloads in progress: kept.
+    make_store()
+    assert all((staging / name).exists() for name in names)
+    holder.kill()
+    holder.wait()
+    gc.collect()  # stores of this test that a reference cycle still keeps
+    make_store()  # the next start, with nobody else using the folder
+    assert not any((staging / name).exists() for name in names)

@@ -93,6 +93,45 @@ class PostgresServer:
             self.process.wait()
 
 
+def restart(server: PostgresServer) -> None:
+    """Stop the cluster (fast shutdown) and start it again on the same port and data."""
+    server.stop()
+    _start(server)
+
+
+@contextlib.contextmanager
+def paused(server: PostgresServer) -> Iterator[None]:
+    """Freeze the postmaster and every backend (SIGSTOP) for the block, then let them go on:
+    a database that accepts TCP connections (the kernel does) and never answers."""
+    assert server.process is not None
+    # runuser's group holds the postmaster; each backend is a session of its own (setsid).
+    os.killpg(server.process.pid, signal.SIGSTOP)  # first: no new backends from now on
+    frozen = _children(_children(server.process.pid))
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        os.killpg(server.process.pid, signal.SIGCONT)
+
+
+def _children(parents: int | list[int]) -> list[int]:
+    """The processes whose parent is one of ``parents`` (from /proc)."""
+    wanted = {parents} if isinstance(parents, int) else set(parents)
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+        if ppid in wanted:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def available() -> str | None:
     """None when a cluster can be started here, else why not."""
     if _bin_dir() is None:

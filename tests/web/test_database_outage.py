@@ -1,0 +1,88 @@
+"""A scaled-out node whose PostgreSQL goes away or stops answering: 503 at once, then back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from mirror.app import create_app
+from mirror.services.context import Services
+from mirror.web.errors import REQUEST_ID_HEADER
+from tests.support import postgres
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.postgres import PostgresServer
+from tests.support.system import missing
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+# Only catches a hang: the bounded timeouts below are 2 s each.
+HANG = 15.0
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A cluster of this test's own: it is stopped and frozen, which the session's must not be."""
+    reason = postgres.available()
+    if reason:
+        missing(reason)
+    with postgres.running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def node(
+    own_postgres: PostgresServer,
+    make_services: Callable[..., Services],
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+) -> FlaskClient:
+    """An app on the cluster that has looked at "demo" once; "later" is not looked at yet."""
+    url = own_postgres.database()
+    database = {"url": url, "connect_timeout": "2s", "statement_timeout": "2s"}
+    services = make_services(database=database)
+    for project in ("demo", "later"):
+        fake_upstream.publish_release(project, "1.0", tmpdir=tmp_path / "b", upload_time=OLD)
+    client = create_app(services.config, services).test_client()
+    assert client.get("/simple/demo/").status_code == 200
+    return client
+
+
+def timed(client: FlaskClient, path: str) -> tuple[int, str, dict[str, str], float]:
+    started = time.monotonic()
+    response = client.get(path)
+    elapsed = time.monotonic() - started
+    return response.status_code, response.get_data(as_text=True), dict(response.headers), elapsed
+
+
+def assert_unavailable(client: FlaskClient) -> None:
+    # A first look needs the database; so does every request after the one before failed.
+    for _ in range(3):
+        status, body, headers, elapsed = timed(client, "/simple/later/")
+        assert elapsed < HANG, f"hung {elapsed:.1f} s"
+        assert status == 503, body
+        assert body == f"database unavailable (request id {headers[REQUEST_ID_HEADER]})\n"
+        assert headers["Retry-After"]
+
+
+@pytest.mark.slow
+def test_a_stopped_database_answers_503_at_once_and_a_restart_recovers(
+    node: FlaskClient, own_postgres: PostgresServer
+) -> None:
+    own_postgres.stop()
+    assert_unavailable(node)
+    postgres.restart(own_postgres)
+    assert node.get("/simple/later/").status_code == 200
+    assert node.get("/simple/demo/").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_stalled_database_answers_503_within_the_timeouts(
+    node: FlaskClient, own_postgres: PostgresServer
+) -> None:
+    with postgres.paused(own_postgres):
+        assert_unavailable(node)
+    assert node.get("/simple/later/").status_code == 200
