@@ -192,8 +192,18 @@ class Flag:
     code: str
     text: str
 
+    def __post_init__(self) -> None:
+        # Member names and .pth lines come from the archive and end up in hold reasons that
+        # `mirror review` prints on a terminal: escape what would act on it (ESC, CR, bidi
+        # overrides), so a reason stays one line that shows what the archive holds.
+        object.__setattr__(self, "text", "".join(map(_escaped, self.text)))
+
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+def _escaped(char: str) -> str:
+    return char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
 
 
 def inspect_distribution(filename: str, source: Source) -> ContentReport:

@@ -685,3 +685,25 @@ def test_real_distributions_are_clean(pep740: Path, filename: str) -> None:
     assert report.pth_files == []
     assert report.native_binaries == []
     assert compare(report, report) == []
+
+
+def test_flag_texts_are_one_printable_line_whatever_the_archive_holds(tmp_path: Path) -> None:
+    # Hold reasons are printed by `mirror review` on a terminal: a member name or a .pth line
+    # must not carry escape sequences or line breaks into it.
+    hostile = "demo_\x1b[2J\rhook.pth"
+    previous = inspect(build_wheel(tmp_path / "old", {}))
+    report = inspect(
+        build_wheel(
+            tmp_path / "new",
+            {
+                hostile: b"import os\x1b]0;owned\x07\n",
+                "demo/lib\x1b[31m.so": b"\x7fELF",
+                "../\u202eevil.py": b"",
+            },
+        )
+    )
+    flags = compare(previous, report)
+    assert {f.code for f in flags} >= {"executable-pth", "new-native-binary", "path-escape"}
+    for flag in flags:
+        assert flag.text.isprintable(), flag.text
+    assert any("\\x1b[2J" in f.text for f in flags)
