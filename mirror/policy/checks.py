@@ -28,7 +28,6 @@ Mode = Literal["required", "continuity", "off"]
 PROVENANCE = "provenance"
 FIRST_LOOK = "first_look"
 _OPEN = (State.PENDING, State.QUARANTINED)
-_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
 @dataclass(frozen=True, slots=True)

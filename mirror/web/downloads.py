@@ -2,9 +2,9 @@
 by every route that serves one (``send_distribution``): its file URL, its TUF target (what
 ``mirror install`` downloads), and a presigned redirect to the object store.
 
-The token id comes from the auth layer (``flask.g.token_id``; absent for anonymous reads).
-Behind a proxy, ``remote_addr`` is the proxy's unless the deployment fixes up the WSGI
-environ (e.g. werkzeug's ProxyFix).
+The token id comes from the auth layer (``flask.g.token_id``; absent for anonymous reads). The
+address is the client's: behind ``server.trusted_proxies`` proxies, ``create_app`` takes it
+from the X-Forwarded-For entry the outermost one appended.
 """
 
 from typing import Any

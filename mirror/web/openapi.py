@@ -16,7 +16,6 @@ _PROJECT = {
     "maxLength": 200,
 }
 _REASON = {"type": "string", "pattern": "\\S", "maxLength": 2000, "description": "why; recorded"}
-_TOKEN_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}
 _VERSION = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,99}$"}
 
 
