@@ -450,14 +450,31 @@ def _add_install(commands: Any) -> None:
     install.set_defaults(handler=_install)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mirror", description=__doc__)
+def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--config",
+        default=default,
         help="TOML config file (default: $MIRROR_CONFIG, ./mirror.toml, built-in defaults)",
     )
-    parser.add_argument("--verbose", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--verbose", action="store_true", default=default or False, help="show tracebacks"
+    )
+
+
+class _Subcommand(argparse.ArgumentParser):
+    """A command's parser: takes --config and --verbose after the command's name too (the docs
+    write `mirror serve --config F`). Their default is "not given", so a value given before
+    the command is kept."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _add_common_options(self, argparse.SUPPRESS)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mirror", description=__doc__)
+    _add_common_options(parser, None)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
     serve = commands.add_parser("serve", help="run the mirror under gunicorn")
     serve.add_argument("--bind", help="HOST:PORT (default: server.bind)")
     serve.add_argument("--workers", type=int, help="gunicorn workers (default: server.workers)")
