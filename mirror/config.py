@@ -61,7 +61,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "provenance": {"mode": "continuity", "offline": False, "trust_root": "", "max_bytes": 1 << 20},
     "auth": {"anonymous_read": None},
     "tuf": {"keys_dir": None, "online_signer": ""},
-    "scheduler": {"interval": "60s", "concurrency": 4},
+    "scheduler": {
+        "interval": "60s",
+        "concurrency": 4,
+        "max_backoff": "1h",
+        "max_cycle_age": "10m",
+        "timestamp_margin": "1h",
+    },
     "audit": {"flush_interval": "1s", "batch_size": 500},
     "debug": {"clock_offset": "0"},
 }
@@ -232,6 +238,9 @@ def _validate(config: Config) -> Config:
         ("upstream", "timeout"),
         ("policy", "quarantine"),
         ("scheduler", "interval"),
+        ("scheduler", "max_backoff"),
+        ("scheduler", "max_cycle_age"),
+        ("scheduler", "timestamp_margin"),
         ("audit", "flush_interval"),
         ("debug", "clock_offset"),
     ):
