@@ -218,3 +218,25 @@ def test_metrics_show_the_failures_the_backoff_and_the_last_complete_cycle(
     expiry = re.search(r"^mirror_tuf_timestamp_expiry_seconds (\S+)$", metrics, re.M)
     signed = publish.timestamp_expiry(services.metadata)
     assert expiry and signed and float(expiry[1]) == signed.timestamp()
+
+
+def test_readyz_turns_not_ready_when_the_last_cycle_is_old_or_the_timestamp_near_expiry(
+    services: Services, client: FlaskClient
+) -> None:
+    Loop(services).cycle()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.data
+    body = ready.get_json()
+    assert body["scheduler"]["ok"] and body["scheduler"]["last_complete_cycle"]
+    assert body["tuf"]["ok"] and body["tuf"]["timestamp_expires"]
+    services.clock = Clock(timedelta(minutes=11))  # interval 1 s: the 10 min floor applies
+    late = client.get("/readyz")
+    assert late.status_code == 503
+    assert late.get_json()["scheduler"]["reason"] == (
+        "no complete scheduler cycle for more than 0:10:00"
+    )
+    assert late.get_json()["tuf"]["ok"]
+    services.clock = Clock(timedelta(hours=23, minutes=30))  # signed for a day, not since
+    expiring = client.get("/readyz")
+    assert expiring.status_code == 503
+    assert expiring.get_json()["tuf"]["reason"] == "the TUF timestamp expires within 1:00:00"
