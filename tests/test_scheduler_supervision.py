@@ -80,7 +80,9 @@ def test_mirror_serve_restarts_its_killed_scheduler_which_then_signs_again(
     (first,) = scheduler_children(mirror.process.pid)
     os.kill(first, signal.SIGKILL)
     killed_at = time.time()
-    assert wait_until(lambda: scheduler_children(mirror.process.pid) not in ([], [first]), 15)
+    assert wait_until(lambda: scheduler_children(mirror.process.pid) not in ([], [first]), 30), (
+        mirror.logs()[-3000:]
+    )
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert mirror.get("/simple/demo/").status in (200, 503)  # a first look queues targets
     assert wait_until(
