@@ -16,14 +16,22 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from mirror.db import queries
 from mirror.errors import MirrorError
 from mirror.services import files, pages, publish, sync
 from mirror.services.context import Services
 from mirror.services.follow_up import POLL_SECONDS, FollowUp
+from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The status row (``queries.get_status``) where the loop records its cycles: /readyz and /metrics
+# read it, on every node.
+SCHEDULER_STATUS = "scheduler"
 
 
 @dataclass
@@ -33,33 +41,119 @@ class CycleReport:
     failed: dict[str, str] = field(default_factory=dict)
     tuf: publish.Maintenance | None = None
     tuf_error: str | None = None
+    # Steps outside the projects' (selection, cleanup, rendering, publishing) that failed.
+    step_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Every step ran: the projects' failures are theirs, retried with backoff."""
+        return not self.step_errors
 
 
-def run_cycle(services: Services, projects: list[str] | None = None) -> CycleReport:
-    """One cycle; with ``projects``, refresh exactly those now, whatever their age."""
+@dataclass
+class Backoff:
+    """Failures in a row per key and when each may be tried again: the delay doubles from
+    ``base`` with every failure, up to ``ceiling``; a success forgets the key."""
+
+    base: timedelta
+    ceiling: timedelta
+    failures: dict[str, int] = field(default_factory=dict)
+    retry_at: dict[str, datetime] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def failed(self, key: str, now: datetime) -> timedelta:
+        with self._lock:
+            self.failures[key] = count = self.failures.get(key, 0) + 1
+            delay = self.delay(count)
+            self.retry_at[key] = now + delay
+        return delay
+
+    def delay(self, failures: int) -> timedelta:
+        return min(self.base * 2 ** min(failures - 1, 32), self.ceiling)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self.failures.pop(key, None)
+            self.retry_at.pop(key, None)
+
+    def due(self, key: str, now: datetime) -> bool:
+        with self._lock:
+            return self.retry_at.get(key, now) <= now
+
+    def waiting(self, now: datetime) -> int:
+        with self._lock:
+            return sum(1 for moment in self.retry_at.values() if moment > now)
+
+
+def project_backoff(services: Services) -> Backoff:
+    return Backoff(
+        base=services.config.duration("scheduler", "interval"),
+        ceiling=services.config.duration("scheduler", "max_backoff"),
+    )
+
+
+def run_cycle(
+    services: Services, projects: list[str] | None = None, backoff: Backoff | None = None
+) -> CycleReport:
+    """One cycle; with ``projects``, refresh exactly those now, whatever their age.
+
+    Nothing a step raises ends the cycle: a project's failure is reported (and, with
+    ``backoff``, that project waits before it is tried again), a failed step is reported in
+    ``step_errors`` and the next steps run, so the timestamp is re-signed whatever else fails.
+    """
     now = services.clock.now()
     report = CycleReport()
-    with services.engine.connect() as conn:
-        if projects is None:
-            ttl = services.config.duration("upstream", "ttl")
-            stale = queries.stale_projects(conn, now - ttl)
-            released = [p for p in queries.released_projects(conn, now) if p not in stale]
-        else:
-            stale, released = projects, []
+    backoff = backoff or project_backoff(services)
+    selected = _step(report, "select", lambda: _select(services, projects, now))
+    stale, released = selected or ([], [])
+    if projects is None:
+        stale = [p for p in stale if backoff.due(p, now)]
+        released = [p for p in released if backoff.due(p, now)]
     workers = int(services.config.get("scheduler", "concurrency"))
     report.refreshed, report.evaluated = list(stale), released
     report.failed = _each(stale, lambda p: sync.refresh(services, p, force=True), workers)
     report.failed |= _each(released, lambda p: sync.evaluate_only(services, p), workers)
+    for project in stale + released:
+        if project in report.failed:
+            backoff.failed(project, now)
+        else:
+            backoff.succeeded(project)
+    _step(report, "staging cleanup", lambda: _clear_staging(services, now))
+    _step(
+        report,
+        "render stale pages",
+        lambda: pages.render_stale(services.engine, services.blobs, now),
+    )
+    # One TUF batch for everything this cycle changed, then the re-signing schedule.
+    report.tuf = _step(report, "publish", lambda: publish.maintain(services))
+    report.tuf_error = report.step_errors.get("publish")
+    return report
+
+
+def _select(
+    services: Services, projects: list[str] | None, now: datetime
+) -> tuple[list[str], list[str]]:
+    """The projects to re-read (their look is older than the TTL) and to re-decide."""
+    if projects is not None:
+        return projects, []
+    with services.engine.connect() as conn:
+        stale = queries.stale_projects(conn, now - services.config.duration("upstream", "ttl"))
+        released = [p for p in queries.released_projects(conn, now) if p not in stale]
+    return stale, released
+
+
+def _clear_staging(services: Services, now: datetime) -> None:
     for leftover in files.staging_leftovers(services.blobs.staging_dir(), now):
         leftover.unlink(missing_ok=True)
-    pages.render_stale(services.engine, services.blobs, now)
-    # One TUF batch for everything this cycle changed, then the re-signing schedule.
+
+
+def _step(report: CycleReport, name: str, action: Callable[[], T]) -> T | None:
     try:
-        report.tuf = publish.maintain(services)
-    except MirrorError as exc:
-        report.tuf_error = str(exc)
-        log.error("TUF publishing failed", extra={"error": str(exc)})
-    return report
+        return action()
+    except Exception as exc:  # a database locked or away, a full disk, a bug: all the same here
+        _log_failure("cycle step failed", exc, step=name)
+        report.step_errors[name] = _reason(exc)
+        return None
 
 
 def _each(projects: list[str], action: Callable[[str], None], workers: int) -> dict[str, str]:
@@ -73,10 +167,22 @@ def _each(projects: list[str], action: Callable[[str], None], workers: int) -> d
 def _attempt(action: Callable[[str], None], project: str) -> str | None:
     try:
         action(project)
-    except MirrorError as exc:
-        log.warning("cycle step failed", extra={"project": project, "error": str(exc)})
-        return str(exc)
+    except Exception as exc:  # one project's failure, whatever it is, costs only that project
+        _log_failure("project failed in the cycle", exc, project=project)
+        return _reason(exc)
     return None
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, MirrorError) else f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _log_failure(message: str, exc: Exception, **context: str) -> None:
+    # An expected failure (upstream down) is one line; anything else gets its traceback.
+    if isinstance(exc, MirrorError):
+        log.warning(message, extra={**context, "error": str(exc)})
+    else:
+        log.error(message, exc_info=exc, extra={**context, "error": _reason(exc)})
 
 
 def run_forever(services: Services) -> None:
@@ -89,18 +195,78 @@ def run_forever(services: Services) -> None:
 
 def run_until(services: Services, stop: threading.Event) -> None:
     """Cycle every ``scheduler.interval``, with the follow-up watch on a thread of its own,
-    until ``stop`` is set; a cycle under way is finished first."""
+    until ``stop`` is set; a cycle under way is finished first. A cycle that could not run
+    every step is followed by the next one after a delay that doubles, up to
+    ``scheduler.max_backoff``."""
     interval = services.config.duration("scheduler", "interval").total_seconds()
     log.info("scheduler started", extra={"interval_seconds": interval})
     watch = threading.Thread(
         target=_watch, args=(FollowUp(services), stop), name="follow-up", daemon=True
     )
     watch.start()
+    loop = Loop(services)
     while not stop.is_set():
-        _log_cycle(run_cycle(services))
-        stop.wait(interval)
+        stop.wait(loop.cycle().total_seconds())
     watch.join()
     log.info("scheduler stopped")
+
+
+@dataclass
+class Loop:
+    """The loop's memory between cycles: the backoff of projects and of the loop itself, and
+    the failures counted since the process started (recorded in the status row, for
+    /metrics; kept here too, because the database may be what failed)."""
+
+    services: Services
+    projects: Backoff = field(init=False)
+    cycles: Backoff = field(init=False)
+    project_failures: int = 0
+    cycle_failures: int = 0
+    last_complete: str | None = None
+
+    def __post_init__(self) -> None:
+        self.projects = project_backoff(self.services)
+        self.cycles = project_backoff(self.services)
+
+    def cycle(self) -> timedelta:
+        """Run one cycle and record it; how long to wait before the next."""
+        report = run_cycle(self.services, backoff=self.projects)
+        now = self.services.clock.now()
+        _log_cycle(report)
+        self.project_failures += len(report.failed)
+        if report.complete:
+            self.last_complete = format_timestamp(now)
+            self.cycles.succeeded("cycle")
+            wait = self.cycles.base
+        else:
+            self.cycle_failures += 1
+            wait = self.cycles.failed("cycle", now)
+            log.error(
+                "cycle incomplete; the next in %s",
+                wait,
+                extra={"failed_steps": sorted(report.step_errors)},
+            )
+        self._record(report, now)
+        return wait
+
+    def _record(self, report: CycleReport, now: datetime) -> None:
+        status: dict[str, Any] = {
+            "last_cycle": format_timestamp(now),
+            "last_cycle_errors": report.step_errors,
+            "project_failures_total": self.project_failures,
+            "cycle_failures_total": self.cycle_failures,
+            "projects_in_backoff": self.projects.waiting(now),
+        }
+        try:
+            with self.services.engine.begin() as conn:
+                # Another process's (a restarted worker's) last complete cycle stands until ours.
+                previous = queries.get_status(conn, SCHEDULER_STATUS) or {}
+                status["last_complete_cycle"] = self.last_complete or previous.get(
+                    "last_complete_cycle"
+                )
+                queries.set_status(conn, SCHEDULER_STATUS, status, now)
+        except Exception as exc:
+            _log_failure("recording the cycle failed", exc)
 
 
 def _watch(follow_up: FollowUp, stop: threading.Event) -> None:

@@ -6,12 +6,18 @@ the same settings for deployments that start gunicorn themselves.
 
 import atexit
 import gc
+import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,8 @@ from mirror.errors import ConfigError, MirrorError
 from mirror.services import publish, signing
 from mirror.storage import open_blob_store
 from mirror.timeutil import Clock
+
+log = logging.getLogger(__name__)
 
 
 def gunicorn_settings(
@@ -124,6 +132,12 @@ def _remove_in(owner: int, path: str) -> None:
 
 
 def serve(config: Config, bind: str | None = None, workers: int | None = None) -> None:
+    """Run gunicorn, and the scheduler beside it under supervision.
+
+    Raises:
+        MirrorError: the scheduler kept exiting: gunicorn was stopped, so no half-alive
+            mirror answers requests without admitting, publishing or re-signing.
+    """
     settings = gunicorn_settings(config, bind, workers)
     # A scaled-out node (no scheduler, shared S3 store) never creates TUF keys: the worker,
     # which holds the online key, bootstraps the repository; the node serves what it signed.
@@ -131,15 +145,95 @@ def serve(config: Config, bind: str | None = None, workers: int | None = None) -
     initialise(config, tuf=not scaled_node)
     check_port_free(settings["bind"])
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
-    scheduler = _start_scheduler(config) if config.get("server", "scheduler") else None
+    supervisor = None
+    if config.get("server", "scheduler"):
+        supervisor = Supervisor(_scheduler_command(config), give_up=_stop_gunicorn)
+        supervisor.start()
     try:
         MirrorApplication(config, settings).run()
     finally:
-        if scheduler is not None:
-            scheduler.terminate()
-            scheduler.wait(timeout=30)
+        if supervisor is not None:
+            supervisor.stop()
+            # gunicorn ends with SystemExit(0) on SIGTERM: this makes the exit non-zero.
+            if supervisor.failure is not None:
+                raise MirrorError(supervisor.failure)
 
 
-def _start_scheduler(config: Config) -> subprocess.Popen[bytes]:
+def _scheduler_command(config: Config) -> list[str]:
     config_args = ["--config", config.source] if config.source != "defaults" else []
-    return subprocess.Popen([sys.executable, "-m", "mirror", *config_args, "worker"])
+    return [sys.executable, "-m", "mirror", *config_args, "worker"]
+
+
+def _stop_gunicorn() -> None:
+    # The arbiter runs in this process's main thread; SIGTERM is its graceful shutdown.
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@dataclass
+class Supervisor:
+    """Keeps a child process running from a thread of the gunicorn master: an unexpected exit
+    (kill -9, a crash) is followed by a restart after a delay that doubles from
+    ``first_delay`` up to ``max_delay``; more than ``max_restarts`` within ``window`` seconds
+    and it gives up, records why in ``failure`` and calls ``give_up``.
+
+    gunicorn's arbiter reaps any child that exits (``waitpid(-1)``), so the exit status may be
+    lost to it; the exit itself never is.
+    """
+
+    command: list[str]
+    give_up: Callable[[], None]
+    max_restarts: int = 5
+    window: float = 300.0
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    failure: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="scheduler-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        with self._lock:
+            process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        exits: list[float] = []
+        while True:
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self.process = process = subprocess.Popen(self.command)
+            status = process.wait()
+            if self._stop.is_set():
+                return
+            now = time.monotonic()
+            exits = [moment for moment in exits if now - moment < self.window] + [now]
+            if len(exits) > self.max_restarts:
+                self.failure = (
+                    f"the scheduler exited {len(exits)} times within {self.window:.0f} s "
+                    f"(last status {status}); stopping the server"
+                )
+                log.critical(self.failure)
+                self.give_up()
+                return
+            delay = min(self.first_delay * 2 ** (len(exits) - 1), self.max_delay)
+            log.error(
+                "the scheduler exited unexpectedly; restarting it",
+                extra={"status": status, "delay_seconds": delay, "restarts": len(exits)},
+            )
+            if self._stop.wait(delay):
+                return

@@ -54,7 +54,7 @@ def test_the_queue_is_signed_while_a_long_cycle_runs(
     monkeypatch.setattr(scheduler, "POLL_SECONDS", 0.05)
     in_cycle, stop = threading.Event(), threading.Event()
 
-    def long_cycle(services: Services, projects: list[str] | None = None) -> CycleReport:
+    def long_cycle(services: Services, **_: object) -> CycleReport:
         in_cycle.set()
         stop.wait(60)  # re-reading thousands of projects
         return CycleReport()
@@ -69,3 +69,16 @@ def test_the_queue_is_signed_while_a_long_cycle_runs(
         stop.set()
         loop.join(60)
     assert not loop.is_alive()
+
+
+def test_a_project_raising_anything_is_reported_and_the_cycle_publishes(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refresh(services: Services, project: str, force: bool = False) -> None:
+        if project == "p1":
+            raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(sync, "refresh", refresh)
+    report = run_cycle(services, ["p0", "p1"])
+    assert report.failed == {"p1": "OverflowError: date value out of range"}
+    assert report.tuf is not None and report.tuf_error is None

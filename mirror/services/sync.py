@@ -178,11 +178,11 @@ def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
     if page is None or (row is not None and row.page_sha256 == page.digest):
         return Fetched()  # not modified, or the same bytes again
     # Parsed here, outside the write transaction: other processes' writers need not wait.
-    return Fetched(page=page, listing=_parse(project, page))
+    return Fetched(page=page, listing=_parse(project, page, services.clock.now()))
 
 
-def _parse(project: str, page: Page) -> Listing:
-    listing = parse_page(project, page.body, page.content_type, page.url)
+def _parse(project: str, page: Page, now: datetime) -> Listing:
+    listing = parse_page(project, page.body, page.content_type, page.url, now)
     if listing.skipped:
         log.warning(
             "skipped upstream entries",

@@ -1,17 +1,18 @@
 """Parse an upstream project page (PEP 691 JSON or PEP 503 HTML) into checked records.
 
 Upstream data is hostile until checked: every field is type-checked and bounded, filenames must
-belong to the project, URLs must be http(s), and hashes must be sha256 hex. Entries that fail
-are dropped with a reason (``Listing.skipped``), never half-trusted.
+belong to the project (and be listed once), URLs must be http(s), hashes must be sha256 hex and
+upload times must fall in a sane window. Entries that fail are dropped with a reason
+(``Listing.skipped``), never half-trusted: each costs only itself.
 """
 
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from mirror.errors import UpstreamError
 from mirror.names import version_from_filename
@@ -20,13 +21,18 @@ from mirror.timeutil import parse_timestamp
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 # Part of the digest a project keeps of its upstream page (``client.Page.digest``), so the same
 # bytes are parsed again by a mirror whose parsing changed: raise it with any such change.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 MAX_FILES = 200_000
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 1000
 # The longest version the state database stores (files.version); longer ones are hostile.
 MAX_VERSION = 100
 _MAX_REQUIRES_PYTHON = 500
+# Upload times outside this window are hostile or broken: nothing was uploaded to a Python
+# package index before 2005, and a time in the future would shorten no quarantine but makes
+# date arithmetic overflow (year 9999 plus a quarantine). A day of slack for clock skew.
+EARLIEST_UPLOAD = datetime(2005, 1, 1, tzinfo=UTC)
+UPLOAD_CLOCK_SKEW = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +56,32 @@ class Listing:
     skipped: list[str] = field(default_factory=list)
 
 
-def parse_page(project: str, body: bytes, content_type: str, page_url: str) -> Listing:
-    """Parse a project page; the format follows the response's Content-Type (PEP 691)."""
+def parse_page(
+    project: str, body: bytes, content_type: str, page_url: str, now: datetime
+) -> Listing:
+    """Parse a project page; the format follows the response's Content-Type (PEP 691).
+
+    ``now`` bounds the upload times accepted (the injected clock's, so drills shifting it agree).
+    A filename listed twice keeps its first valid entry: the files are keyed by name.
+    """
     if content_type.split(";")[0].strip().lower() in (JSON_TYPE, "application/json"):
         entries = _json_entries(body)
     else:
         entries = _html_entries(body)
     listing = Listing()
+    seen: set[str] = set()
+    latest_upload = now + UPLOAD_CLOCK_SKEW
     for entry in entries[:MAX_FILES]:
         try:
-            listing.files.append(_checked(project, entry, page_url))
+            checked = _checked(project, entry, page_url, latest_upload)
         except ValueError as exc:
             listing.skipped.append(str(exc))
+            continue
+        if checked.filename in seen:
+            listing.skipped.append(f"{checked.filename}: listed more than once")
+            continue
+        seen.add(checked.filename)
+        listing.files.append(checked)
     return listing
 
 
@@ -106,8 +126,9 @@ def _html_entries(body: bytes) -> list[dict[str, Any]]:
 
 def _html_to_json_entry(attrs: dict[str, Any]) -> dict[str, Any]:
     """Map PEP 503 anchor attributes onto the PEP 691 field names."""
-    href = attrs.get("href") or ""
-    url, fragment = urldefrag(href)
+    # Split by hand: urldefrag parses the whole URL and raises on hostile ones (a lone "["),
+    # which would cost the whole page instead of this entry.
+    url, _, fragment = (attrs.get("href") or "").partition("#")
     hashes = dict([fragment.split("=", 1)]) if "=" in fragment else {}
     yanked = attrs.get("data-yanked")
     metadata = attrs.get("data-core-metadata") or attrs.get("data-dist-info-metadata")
@@ -122,7 +143,9 @@ def _html_to_json_entry(attrs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _checked(project: str, entry: dict[str, Any], page_url: str) -> UpstreamFile:
+def _checked(
+    project: str, entry: dict[str, Any], page_url: str, latest_upload: datetime
+) -> UpstreamFile:
     filename = _text(entry.get("filename"), "filename")
     version = version_from_filename(project, filename)
     if version is None:
@@ -140,7 +163,7 @@ def _checked(project: str, entry: dict[str, Any], page_url: str) -> UpstreamFile
         url=_url(entry.get("url"), page_url, filename),
         sha256=sha256.lower(),
         size=_size(entry.get("size"), filename),
-        upload_time=_upload_time(entry.get("upload-time"), filename),
+        upload_time=_upload_time(entry.get("upload-time"), filename, latest_upload),
         requires_python=_requires_python(entry.get("requires-python"), filename),
         yanked=bool(yanked),
         yanked_reason=_optional_text(yanked) if isinstance(yanked, str) else None,
@@ -199,13 +222,17 @@ def _size(value: Any, filename: str) -> int | None:
     return value
 
 
-def _upload_time(value: Any, filename: str) -> datetime | None:
+def _upload_time(value: Any, filename: str, latest: datetime) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_timestamp(_text(value, "upload-time"))
-    except ValueError as exc:
+        # In UTC at once: an offset at either end of the calendar overflows on conversion.
+        moment = parse_timestamp(_text(value, "upload-time")).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"{filename}: invalid upload-time") from exc
+    if not EARLIEST_UPLOAD <= moment <= latest:
+        raise ValueError(f"{filename}: upload-time {value[:40]!r} outside the plausible window")
+    return moment
 
 
 def _metadata_hash(entry: dict[str, Any]) -> str | None:
@@ -221,5 +248,9 @@ def _metadata_hash(entry: dict[str, Any]) -> str | None:
 def _provenance(value: Any, page_url: str) -> str | None:
     if not isinstance(value, str) or not value:
         return None
-    url = urljoin(page_url, value[:_MAX_TEXT])
-    return url if urlsplit(url).scheme in ("http", "https") else None
+    try:
+        url = urljoin(page_url, value[:_MAX_TEXT])
+        scheme = urlsplit(url).scheme
+    except ValueError:  # brackets or characters urlsplit refuses: no provenance, not no file
+        return None
+    return url if scheme in ("http", "https") else None

@@ -9,6 +9,7 @@ node reports the same truth.
 import os
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
@@ -18,14 +19,16 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from mirror.db import queries, targets
+from mirror.scheduler import SCHEDULER_STATUS
 from mirror.services import publish
 from mirror.services.context import Services
 from mirror.services.sync import UPSTREAM_STATUS
+from mirror.timeutil import parse_timestamp
 from mirror.web import services
 
 blueprint = Blueprint("metrics", __name__)
@@ -38,10 +41,11 @@ class StateCollector(Collector):
     def __init__(self, mirror: Services) -> None:
         self._mirror = mirror
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         with self._mirror.engine.connect() as conn:
             counts = queries.state_counts(conn)
             upstream = queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
+            scheduler = queries.get_status(conn, SCHEDULER_STATUS) or {}
             tuf_pending = targets.pending_count(conn)
             tuf_deferred = len(queries.deferred_pages(conn))
         files = GaugeMetricFamily("mirror_files", "Distribution files by state", labels=["state"])
@@ -54,6 +58,34 @@ class StateCollector(Collector):
             value=1 if upstream.get("ok", True) else 0,
         )
         yield from _tuf_gauges(self._mirror, tuf_pending, tuf_deferred)
+        yield from _scheduler_metrics(scheduler)
+
+
+def _scheduler_metrics(status: dict[str, Any]) -> Iterator[Metric]:
+    """The scheduler's cycles, as it recorded them (``scheduler.Loop``): totals since that
+    process started, so a restart shows as a counter reset."""
+    failures = CounterMetricFamily(
+        "mirror_scheduler_project_failures",
+        "Projects whose processing failed in a cycle (each then retried with backoff)",
+        value=status.get("project_failures_total", 0),
+    )
+    incomplete = CounterMetricFamily(
+        "mirror_scheduler_cycle_failures",
+        "Cycles a step outside the projects' failed in (selection, cleanup, rendering, publish)",
+        value=status.get("cycle_failures_total", 0),
+    )
+    yield from (failures, incomplete)
+    yield GaugeMetricFamily(
+        "mirror_scheduler_projects_in_backoff",
+        "Projects waiting to be tried again after a failure",
+        value=status.get("projects_in_backoff", 0),
+    )
+    if status.get("last_complete_cycle"):
+        yield GaugeMetricFamily(
+            "mirror_scheduler_last_cycle_timestamp_seconds",
+            "When the scheduler last completed a cycle (Unix time)",
+            value=parse_timestamp(status["last_complete_cycle"]).timestamp(),
+        )
 
 
 def _tuf_gauges(mirror: Services, pending: int, deferred: int) -> Iterator[GaugeMetricFamily]:
@@ -68,6 +100,11 @@ def _tuf_gauges(mirror: Services, pending: int, deferred: int) -> Iterator[Gauge
     )
     expires = publish.timestamp_expiry(mirror.metadata)
     if expires is not None:
+        yield GaugeMetricFamily(
+            "mirror_tuf_timestamp_expiry_seconds",
+            "When the signed TUF timestamp expires (Unix time)",
+            value=expires.timestamp(),
+        )
         left = (expires - mirror.clock.now()).total_seconds()
         yield GaugeMetricFamily(
             "mirror_tuf_timestamp_expires_in_seconds",

@@ -81,6 +81,10 @@ class PostgresServer:
         path = self.data_dir.parent / "server.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def start(self) -> None:
+        """Start the cluster again after ``stop`` (a database restart, as an outage drill)."""
+        _start(self)
+
     def stop(self) -> None:
         """Fast shutdown (SIGINT: disconnect clients, then exit), reaping the server process."""
         if self.process is None or self.process.poll() is not None:

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -7,6 +8,7 @@ from mirror.upstream.listing import JSON_TYPE, parse_page
 
 SHA = "a" * 64
 PAGE = "http://upstream.test/simple/demo/"
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def json_page(*files: dict[str, object]) -> bytes:
@@ -41,6 +43,7 @@ def test_json_entries_resolve_relative_urls_and_fields() -> None:
         ),
         JSON_TYPE,
         PAGE,
+        NOW,
     )
     (f,) = listing.files
     assert f.url == "http://upstream.test/f/demo.whl"
@@ -57,7 +60,7 @@ def test_html_fallback_reads_pep503_attributes() -> None:
         'data-requires-python="&gt;=3.8" data-yanked="" '
         f'data-dist-info-metadata="sha256={SHA}">demo-1.0.tar.gz</a></body></html>'
     ).encode()
-    (f,) = parse_page("demo", body, "text/html", PAGE).files
+    (f,) = parse_page("demo", body, "text/html", PAGE, NOW).files
     assert f.filename == "demo-1.0.tar.gz"
     assert f.requires_python == ">=3.8"
     assert f.yanked and f.yanked_reason is None
@@ -90,7 +93,7 @@ def test_html_fallback_reads_pep503_attributes() -> None:
 )
 def test_hostile_entries_are_skipped_with_a_reason(bad: dict[str, object], why: str) -> None:
     listing = parse_page(
-        "demo", json_page(entry(**bad), entry(filename="demo-2.0.tar.gz")), JSON_TYPE, PAGE
+        "demo", json_page(entry(**bad), entry(filename="demo-2.0.tar.gz")), JSON_TYPE, PAGE, NOW
     )
     assert [f.filename for f in listing.files] == ["demo-2.0.tar.gz"]
     assert why in listing.skipped[0]
@@ -99,9 +102,11 @@ def test_hostile_entries_are_skipped_with_a_reason(bad: dict[str, object], why: 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"files": 3}', b"[" * 100000])
 def test_malformed_json_pages_are_upstream_errors(body: bytes) -> None:
     with pytest.raises(UpstreamError):
-        parse_page("demo", body, JSON_TYPE, PAGE)
+        parse_page("demo", body, JSON_TYPE, PAGE, NOW)
 
 
 def test_core_metadata_true_without_hash_counts_as_absent() -> None:
-    (f,) = parse_page("demo", json_page(entry(**{"core-metadata": True})), JSON_TYPE, PAGE).files
+    (f,) = parse_page(
+        "demo", json_page(entry(**{"core-metadata": True})), JSON_TYPE, PAGE, NOW
+    ).files
     assert f.metadata_sha256 is None

@@ -1,0 +1,96 @@
+"""`mirror serve` keeps its scheduler up: restarted after kill -9, and the server stops (non-zero)
+when it cannot be kept up."""
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mirror.server import Supervisor
+from tests.conftest import RunningMirror
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.waiting import wait_until
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
+CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
+
+
+def test_a_killed_child_is_started_again_within_seconds() -> None:
+    gave_up = threading.Event()
+    supervisor = Supervisor(SLEEPER, give_up=gave_up.set, first_delay=0.2)
+    supervisor.start()
+    try:
+        assert wait_until(lambda: supervisor.process is not None, 10)
+        first = supervisor.process
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        assert wait_until(
+            lambda: supervisor.process is not first and supervisor.process.poll() is None, 10
+        )
+        assert not gave_up.is_set() and supervisor.failure is None
+    finally:
+        supervisor.stop()
+    assert supervisor.process is not None and supervisor.process.poll() is not None
+
+
+def test_a_child_that_keeps_exiting_makes_the_supervisor_give_up() -> None:
+    gave_up = threading.Event()
+    supervisor = Supervisor(CRASHER, give_up=gave_up.set, max_restarts=3, first_delay=0.05)
+    supervisor.start()
+    try:
+        assert gave_up.wait(30)
+    finally:
+        supervisor.stop()
+    assert supervisor.failure is not None
+    assert supervisor.failure.startswith("the scheduler exited 4 times within 300 s")
+
+
+def scheduler_children(serve_pid: int) -> list[int]:
+    # Per thread: the supervisor's thread started the scheduler.
+    tasks = Path(f"/proc/{serve_pid}/task").glob("*/children")
+    children = [pid for task in tasks for pid in task.read_text().split()]
+    return [
+        int(pid)
+        for pid in children
+        if Path(f"/proc/{pid}/cmdline").exists()
+        and Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2:-1] == [b"worker"]
+    ]
+
+
+def metric(mirror: RunningMirror, name: str) -> float | None:
+    found = re.search(rf"^{name} (\S+)$", mirror.get("/metrics").data.decode(), re.M)
+    return float(found[1]) if found else None
+
+
+@pytest.mark.slow
+def test_mirror_serve_restarts_its_killed_scheduler_which_then_signs_again(
+    start_mirror: Callable[..., RunningMirror], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    mirror = start_mirror()
+    assert wait_until(lambda: len(scheduler_children(mirror.process.pid)) == 1, 30)
+    (first,) = scheduler_children(mirror.process.pid)
+    os.kill(first, signal.SIGKILL)
+    killed_at = time.time()
+    assert wait_until(lambda: scheduler_children(mirror.process.pid) not in ([], [first]), 30), (
+        mirror.logs()[-3000:]
+    )
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    assert mirror.get("/simple/demo/").status in (200, 503)  # a first look queues targets
+    assert wait_until(
+        lambda: (
+            (metric(mirror, "mirror_scheduler_last_cycle_timestamp_seconds") or 0) > killed_at
+            and metric(mirror, "mirror_tuf_pending_changes") == 0
+        ),
+        30,
+    ), mirror.logs()[-3000:]
+    assert mirror.get("/readyz").status == 200
+    assert mirror.process.poll() is None
