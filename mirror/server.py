@@ -149,10 +149,13 @@ def serve(config: Config, bind: str | None = None, workers: int | None = None) -
     if config.get("server", "scheduler"):
         supervisor = Supervisor(_scheduler_command(config), give_up=_stop_gunicorn)
         supervisor.start()
+    master = os.getpid()
     try:
         MirrorApplication(config, settings).run()
     finally:
-        if supervisor is not None:
+        # gunicorn's workers are forked inside run() and leave it by SystemExit, through this
+        # very block: only the master may stop the scheduler.
+        if supervisor is not None and os.getpid() == master:
             supervisor.stop()
             # gunicorn ends with SystemExit(0) on SIGTERM: this makes the exit non-zero.
             if supervisor.failure is not None:
