@@ -7,13 +7,17 @@ Older files are never downloaded (the requirement set pins 1.0.0), so their bodi
 bytes: they exist to make pages as large as real ones.
 
 The large file is a sparse file on disk, served by :class:`BenchUpstream` in chunks, so a 1 GB
-file costs neither memory nor disk until a mirror caches it.
+file costs neither memory nor disk until a mirror caches it. It is a valid wheel (one stored
+member of zeros), since a mirror inspects every file before serving its first byte and holds a
+file that is no archive.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -158,11 +162,32 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
 
 
 def _large_file(workdir: Path, size: int) -> Path:
-    # Sparse: the filesystem stores no blocks for it, and reading it costs no disk I/O.
+    """A wheel of exactly ``size`` bytes: one stored member of zeros, written as a hole (sparse:
+    the filesystem stores no blocks for it, and reading it costs no disk I/O)."""
     path = workdir / dists.wheel_filename(LARGE_PROJECT, PINNED)
+    member = b"bench_large/payload.bin"
+    # Local header (30 bytes + name), central directory entry (46 + name), end record (22).
+    length = size - (30 + len(member)) - (46 + len(member)) - 22
+    crc = _crc32_of_zeros(length)
+    fields = (20, 0, 0, 0, 0x21, crc, length, length, len(member))
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields, 0) + member
+    central = struct.pack("<IH", 0x02014B50, 20) + struct.pack(
+        "<HHHHHIIIHHHHHII", *fields, 0, 0, 0, 0, 0, 0
+    )
+    central += member
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + length, 0)
     with path.open("wb") as handle:
-        handle.truncate(size)
+        handle.write(local)
+        handle.seek(len(local) + length)
+        handle.write(central + end)
     return path
+
+
+def _crc32_of_zeros(length: int) -> int:
+    crc, chunk = 0, bytes(1 << 20)
+    for start in range(0, length, len(chunk)):
+        crc = zlib.crc32(chunk[: min(len(chunk), length - start)], crc)
+    return crc
 
 
 def _sha256_of(path: Path) -> str:
