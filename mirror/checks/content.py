@@ -337,6 +337,7 @@ _SITE_PACKAGES_SCHEMES = frozenset({"root", "purelib", "platlib"})
 _SITE_PACKAGES_DIRS = frozenset({"site-packages", "dist-packages"})
 _STARTUP_HOOKS = frozenset({"sitecustomize", "usercustomize"})
 _DRIVE = re.compile(r"[A-Za-z]:")
+_WINDOWS_READS_OTHERWISE = re.compile(r"[\\:]|[. ](?:/|$)")
 _SDIST_ROLES = ("setup.py", "pyproject.toml")
 
 
@@ -458,8 +459,9 @@ def _sdist_member(name: str) -> _Member:
 
 
 def _readings(name: str) -> tuple[bool, ...]:
-    """How to read the path: as POSIX does and, if it has a backslash, as Windows does."""
-    return (False, True) if "\\" in name else (False,)
+    """How to read the path: as POSIX does and, where Windows reads it otherwise, as Windows
+    does (a backslash, a drive or stream colon, a name ending in a dot or a space)."""
+    return (False, True) if _WINDOWS_READS_OTHERWISE.search(name) else (False,)
 
 
 def _parts(path: str, windows: bool) -> list[str] | None:
@@ -476,8 +478,10 @@ def _parts(path: str, windows: bool) -> list[str] | None:
 
 
 def _win32_name(part: str) -> str:
-    """Windows drops trailing dots and spaces from a file name ("x.pth." is "x.pth")."""
-    return part if part in (".", "..") else part.rstrip(". ")
+    """The file Windows opens for a name: what precedes a colon (the rest names a stream of
+    that file: "x.pth::$DATA" is x.pth's own contents), without trailing dots and spaces
+    ("x.pth." is "x.pth")."""
+    return part if part in (".", "..") else part.split(":", 1)[0].rstrip(". ")
 
 
 def _resolve(parts: list[str] | None) -> _Path | None:

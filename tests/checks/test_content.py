@@ -200,6 +200,12 @@ TOP_LEVEL_PTH = [
     "demo-1.0.data/purelib/./demo_evil.pth",
     "demo-1.0.data/data/lib/python3.11/site-packages/sub/../demo_evil.pth",
     "other-1.0.data/purelib/demo_evil.pth",  # pip takes any *.data directory
+    # Windows drops trailing dots and spaces from a name, and "::$DATA" names the file's
+    # own contents: each of these is "demo_evil.pth" there, with no backslash to hint it.
+    "demo_evil.pth.",
+    "demo_evil.pth ",
+    "demo_evil.pth::$DATA",
+    "demo-1.0.data/purelib/demo_evil.pth. .",
 ]
 STARTUP_HOOKS = [
     "sitecustomize.py",

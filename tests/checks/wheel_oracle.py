@@ -121,7 +121,13 @@ def _inside(path: str) -> WindowsLanding:
         return "outside"
     if normed == ".":
         return "refused"  # the directory itself
-    return tuple(normed.split("\\"))
+    return tuple(_win32_file_name(part) for part in normed.split("\\"))
+
+
+def _win32_file_name(segment: str) -> str:
+    """The file a Windows path segment opens: the name before a ``:`` (the rest names a
+    stream of that file, ``::$DATA`` its own contents), without trailing dots and spaces."""
+    return segment.split(":", 1)[0].rstrip(". ") or segment
 
 
 def _in_site_packages(scheme: str, inner: tuple[str, ...]) -> tuple[str, ...]:
