@@ -9,8 +9,9 @@ What is looked for, and why:
 * ``.pth`` files that execute code. ``site.py`` runs every line of a ``.pth`` file in
   site-packages' top level that starts with ``import `` or ``import\\t``, at every interpreter
   start (the 2026 LiteLLM compromise shipped such a file). In a wheel only the files that
-  land there count: from the wheel root, ``*.data/purelib|platlib/`` and
-  ``*.data/data/**/site-packages/``. In an sdist every ``.pth`` is read.
+  land there count: from the wheel root, ``*.data/purelib|platlib/``,
+  ``*.data/data/**/site-packages/`` and ``*.data/data/`` itself (the environment's prefix,
+  a site directory on Windows). In an sdist every ``.pth`` is read.
 * Startup hooks: a ``sitecustomize`` or ``usercustomize`` module landing in site-packages'
   top level, which ``site.py`` imports at every interpreter start.
 * Console and GUI entry points (the commands an install puts on ``PATH``).
@@ -68,7 +69,8 @@ _MAX_LINES_KEPT = 10
 _MAX_LINE_CHARS = 300
 _CHUNK = 1024 * 1024
 # 2: paths normalised as installers read them, digests, startup hooks, path escapes.
-REPORT_VERSION = 2
+# 3: names read as Windows does without a backslash too; the data scheme's own top level.
+REPORT_VERSION = 3
 
 _SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
 _PYPROJECT_SCRIPT_TABLES = {"scripts": "console_scripts", "gui-scripts": "gui_scripts"}
@@ -420,8 +422,9 @@ def _site_packages_paths(scheme: str, inner: _Path) -> list[_Path]:
         return [inner]
     if scheme != "data":
         return []
-    # The data scheme is the environment's prefix, which holds site-packages some levels down.
-    return [
+    # The data scheme is the environment's prefix, which holds site-packages some levels down
+    # and, on Windows, is a site directory itself (``site.getsitepackages``).
+    return [inner] + [
         inner[index + 1 :]
         for index, part in enumerate(inner[:-1])
         if part.casefold() in _SITE_PACKAGES_DIRS

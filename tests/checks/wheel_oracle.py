@@ -133,11 +133,17 @@ def _win32_file_name(segment: str) -> str:
 def _in_site_packages(scheme: str, inner: tuple[str, ...]) -> tuple[str, ...]:
     if scheme in ("purelib", "platlib"):
         return inner
-    prefix = tuple(SITE_PACKAGES.parts)
-    return inner[len(prefix) :] if scheme == "data" and inner[: len(prefix)] == prefix else ()
+    if scheme != "data":
+        return ()
+    # site.getsitepackages() on Windows: the prefix itself and its Lib\site-packages.
+    for prefix in (tuple(SITE_PACKAGES.parts), _WINDOWS_SITE_PACKAGES):
+        if tuple(part.casefold() for part in inner[: len(prefix)]) == prefix:
+            return inner[len(prefix) :]
+    return inner
 
 
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+_WINDOWS_SITE_PACKAGES = ("lib", "site-packages")
 
 
 def _top_level(root: Path) -> dict[str, bytes | None]:
