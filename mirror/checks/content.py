@@ -69,7 +69,8 @@ _MAX_LINES_KEPT = 10
 _MAX_LINE_CHARS = 300
 _CHUNK = 1024 * 1024
 # 2: paths normalised as installers read them, digests, startup hooks, path escapes.
-# 3: names read as Windows does without a backslash too; the data scheme's own top level.
+# 3: names read as Windows does without a backslash too; the data scheme's own top level;
+#    a .data directory in any case.
 REPORT_VERSION = 3
 
 _SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
@@ -368,9 +369,10 @@ def _wheel_landings(name: str, data_dir: str) -> tuple[set[_Landing], bool]:
     write it outside its directory."""
     kept = [part for part in name.split("/") if part not in ("", ".")]
     # The reference installer knows only the wheel's own .data directory, and skips "" and
-    # "." parts to find it; pip takes any "*.data" first part, as given.
+    # "." parts to find it; pip takes any "*.data" first part, as given; uv the directory
+    # named after the .dist-info one, which a case-insensitive file system finds in any case.
     by_installer = len(kept) > 1 and kept[0] == data_dir
-    by_pip = name.split("/", 1)[0].endswith(".data")
+    by_pip = name.split("/", 1)[0].casefold().endswith(".data")
     landings: set[_Landing] = set()
     escapes = False
     for windows in _readings(name):

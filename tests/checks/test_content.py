@@ -275,6 +275,18 @@ def test_a_pth_landing_in_site_packages_is_flagged_whatever_its_path(
     assert flags[0].text.startswith(f"{member} ")
 
 
+# uv links the unpacked wheel into site-packages, then installs the schemes of the directory
+# named "{dist-info prefix}.data"; on a case-insensitive file system (macOS, Windows) that
+# name finds "DEMO-1.0.DATA" as well. No installer here runs on one, so the oracle cannot say.
+@pytest.mark.parametrize(
+    "member", ["DEMO-1.0.DATA/purelib/demo_evil.pth", "demo-1.0.Data/platlib/demo_evil.pth"]
+)
+def test_a_data_directory_in_another_case_is_read_as_one(tmp_path: Path, member: str) -> None:
+    wheel = build_wheel(tmp_path / "wheel", {member: STEALER_LINE.encode()})
+
+    assert codes(compare(None, inspect(wheel))) == ["executable-pth"]
+
+
 @pytest.mark.parametrize("member", STARTUP_HOOKS)
 def test_sitecustomize_or_usercustomize_in_site_packages_is_flagged(
     tmp_path: Path, member: str
