@@ -9,8 +9,9 @@ What is looked for, and why:
 * ``.pth`` files that execute code. ``site.py`` runs every line of a ``.pth`` file in
   site-packages' top level that starts with ``import `` or ``import\\t``, at every interpreter
   start (the 2026 LiteLLM compromise shipped such a file). In a wheel only the files that
-  land there count: from the wheel root, ``*.data/purelib|platlib/`` and
-  ``*.data/data/**/site-packages/``. In an sdist every ``.pth`` is read.
+  land there count: from the wheel root, ``*.data/purelib|platlib/``,
+  ``*.data/data/**/site-packages/`` and ``*.data/data/`` itself (the environment's prefix,
+  a site directory on Windows). In an sdist every ``.pth`` is read.
 * Startup hooks: a ``sitecustomize`` or ``usercustomize`` module landing in site-packages'
   top level, which ``site.py`` imports at every interpreter start.
 * Console and GUI entry points (the commands an install puts on ``PATH``).
@@ -68,7 +69,9 @@ _MAX_LINES_KEPT = 10
 _MAX_LINE_CHARS = 300
 _CHUNK = 1024 * 1024
 # 2: paths normalised as installers read them, digests, startup hooks, path escapes.
-REPORT_VERSION = 2
+# 3: names read as Windows does without a backslash too; the data scheme's own top level;
+#    a .data directory in any case.
+REPORT_VERSION = 3
 
 _SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
 _PYPROJECT_SCRIPT_TABLES = {"scripts": "console_scripts", "gui-scripts": "gui_scripts"}
@@ -337,6 +340,7 @@ _SITE_PACKAGES_SCHEMES = frozenset({"root", "purelib", "platlib"})
 _SITE_PACKAGES_DIRS = frozenset({"site-packages", "dist-packages"})
 _STARTUP_HOOKS = frozenset({"sitecustomize", "usercustomize"})
 _DRIVE = re.compile(r"[A-Za-z]:")
+_WINDOWS_READS_OTHERWISE = re.compile(r"[\\:]|[. ](?:/|$)")
 _SDIST_ROLES = ("setup.py", "pyproject.toml")
 
 
@@ -365,9 +369,10 @@ def _wheel_landings(name: str, data_dir: str) -> tuple[set[_Landing], bool]:
     write it outside its directory."""
     kept = [part for part in name.split("/") if part not in ("", ".")]
     # The reference installer knows only the wheel's own .data directory, and skips "" and
-    # "." parts to find it; pip takes any "*.data" first part, as given.
+    # "." parts to find it; pip takes any "*.data" first part, as given; uv the directory
+    # named after the .dist-info one, which a case-insensitive file system finds in any case.
     by_installer = len(kept) > 1 and kept[0] == data_dir
-    by_pip = name.split("/", 1)[0].endswith(".data")
+    by_pip = name.split("/", 1)[0].casefold().endswith(".data")
     landings: set[_Landing] = set()
     escapes = False
     for windows in _readings(name):
@@ -419,8 +424,9 @@ def _site_packages_paths(scheme: str, inner: _Path) -> list[_Path]:
         return [inner]
     if scheme != "data":
         return []
-    # The data scheme is the environment's prefix, which holds site-packages some levels down.
-    return [
+    # The data scheme is the environment's prefix, which holds site-packages some levels down
+    # and, on Windows, is a site directory itself (``site.getsitepackages``).
+    return [inner] + [
         inner[index + 1 :]
         for index, part in enumerate(inner[:-1])
         if part.casefold() in _SITE_PACKAGES_DIRS
@@ -458,8 +464,9 @@ def _sdist_member(name: str) -> _Member:
 
 
 def _readings(name: str) -> tuple[bool, ...]:
-    """How to read the path: as POSIX does and, if it has a backslash, as Windows does."""
-    return (False, True) if "\\" in name else (False,)
+    """How to read the path: as POSIX does and, where Windows reads it otherwise, as Windows
+    does (a backslash, a drive or stream colon, a name ending in a dot or a space)."""
+    return (False, True) if _WINDOWS_READS_OTHERWISE.search(name) else (False,)
 
 
 def _parts(path: str, windows: bool) -> list[str] | None:
@@ -476,8 +483,10 @@ def _parts(path: str, windows: bool) -> list[str] | None:
 
 
 def _win32_name(part: str) -> str:
-    """Windows drops trailing dots and spaces from a file name ("x.pth." is "x.pth")."""
-    return part if part in (".", "..") else part.rstrip(". ")
+    """The file Windows opens for a name: what precedes a colon (the rest names a stream of
+    that file: "x.pth::$DATA" is x.pth's own contents), without trailing dots and spaces
+    ("x.pth." is "x.pth")."""
+    return part if part in (".", "..") else part.split(":", 1)[0].rstrip(". ")
 
 
 def _resolve(parts: list[str] | None) -> _Path | None:

@@ -8,6 +8,7 @@ strings (``"litellm>=1.82.7,<1.82.9"``).
 """
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -20,6 +21,7 @@ from mirror.errors import ConfigError
 from mirror.names import normalize
 
 _GLOB_CHARS = set("*?[")
+_GLOB = re.compile(r"[A-Za-z0-9._*?\[\]!-]+")
 # Project refusals remembered per process: beyond this many names the memory starts over.
 _REMEMBERED_NAMES = 100_000
 
@@ -70,6 +72,11 @@ def parse_rule(text: str, key: str) -> Rule:
     """
     stripped = text.strip()
     if _GLOB_CHARS & set(stripped):
+        if not _GLOB.fullmatch(stripped):
+            # It would match no project name: a rule that silently refuses nothing.
+            raise ConfigError(
+                f"policy.{key}: glob {text!r} may only hold name characters and * ? [ ] !"
+            )
         return Rule(normalize(stripped), SpecifierSet(), text)
     try:
         requirement = Requirement(stripped)

@@ -200,6 +200,15 @@ TOP_LEVEL_PTH = [
     "demo-1.0.data/purelib/./demo_evil.pth",
     "demo-1.0.data/data/lib/python3.11/site-packages/sub/../demo_evil.pth",
     "other-1.0.data/purelib/demo_evil.pth",  # pip takes any *.data directory
+    # Windows drops trailing dots and spaces from a name, and "::$DATA" names the file's
+    # own contents: each of these is "demo_evil.pth" there, with no backslash to hint it.
+    "demo_evil.pth.",
+    "demo_evil.pth ",
+    "demo_evil.pth::$DATA",
+    "demo-1.0.data/purelib/demo_evil.pth. .",
+    # The data scheme is the environment's prefix, which on Windows is a site directory too.
+    "demo-1.0.data/data/demo_evil.pth",
+    "demo-1.0.data/data/sub/../demo_evil.pth",
 ]
 STARTUP_HOOKS = [
     "sitecustomize.py",
@@ -211,6 +220,8 @@ STARTUP_HOOKS = [
     "demo-1.0.data/purelib/sitecustomize.py",
     "demo-1.0.data/platlib/sub/../usercustomize.py",
     "demo-1.0.data/data/lib/python3.11/site-packages/sitecustomize.py",
+    "demo-1.0.data/data/sitecustomize.py",  # in the prefix, a site directory on Windows
+    "demo-1.0.data/data/Lib/site-packages/usercustomize.py",
 ]
 ESCAPES = [
     "../demo_evil.pth",
@@ -236,6 +247,9 @@ NOT_IN_SITE_PACKAGES_TOP_LEVEL = [
 ]
 
 
+HOOKS = ("sitecustomize", "usercustomize")
+
+
 def top_level_names(tmp_path: Path, wheel: Path, member: str) -> set[str]:
     """What ``member`` becomes in site-packages' top level, for pip and for installer on
     this machine, and for pip on Windows."""
@@ -259,6 +273,18 @@ def test_a_pth_landing_in_site_packages_is_flagged_whatever_its_path(
     flags = compare(None, inspect(wheel))
     assert codes(flags) == ["executable-pth"]
     assert flags[0].text.startswith(f"{member} ")
+
+
+# uv links the unpacked wheel into site-packages, then installs the schemes of the directory
+# named "{dist-info prefix}.data"; on a case-insensitive file system (macOS, Windows) that
+# name finds "DEMO-1.0.DATA" as well. No installer here runs on one, so the oracle cannot say.
+@pytest.mark.parametrize(
+    "member", ["DEMO-1.0.DATA/purelib/demo_evil.pth", "demo-1.0.Data/platlib/demo_evil.pth"]
+)
+def test_a_data_directory_in_another_case_is_read_as_one(tmp_path: Path, member: str) -> None:
+    wheel = build_wheel(tmp_path / "wheel", {member: STEALER_LINE.encode()})
+
+    assert codes(compare(None, inspect(wheel))) == ["executable-pth"]
 
 
 @pytest.mark.parametrize("member", STARTUP_HOOKS)
@@ -288,7 +314,8 @@ def test_a_member_escaping_its_install_directory_is_flagged(tmp_path: Path, memb
 def test_members_below_site_packages_top_level_are_not_flagged(tmp_path: Path, member: str) -> None:
     wheel = build_wheel(tmp_path / "wheel", {member: STEALER_LINE.encode()})
 
-    assert top_level_names(tmp_path, wheel, member) == set()
+    landed = top_level_names(tmp_path, wheel, member)
+    assert not any(name.endswith(".pth") or name.split(".")[0] in HOOKS for name in landed)
     assert compare(None, inspect(wheel)) == []
 
 

@@ -42,6 +42,8 @@ LEAVES = [
     "usercustomize.cpython-311-x86_64-linux-gnu.so",
     "module.py",
     "notes.pth.txt",
+    "evil.pth. ",  # "evil.pth" on Windows
+    "evil.pth::$DATA",  # the contents of "evil.pth" on Windows
 ]
 LINES = [
     "import os",
@@ -89,6 +91,9 @@ def is_hook(path: tuple[str, ...]) -> bool:
 @given(member=member_names(), content=contents)
 # Found by this test: rooted inside its scheme, so the reference installer on Windows refuses.
 @example(member="demo-1.0.data/purelib/\\evil.pth", content=(False, ["import os"]))
+# Found by an attack: Windows names the file before a stream colon and drops trailing dots.
+@example(member="evil.pth::$DATA", content=(False, ["import os"]))
+@example(member="demo/../evil.pth. ", content=(False, ["import os"]))
 def test_flags_match_what_installers_put_in_site_packages(
     member: str, content: tuple[bool, list[str]]
 ) -> None:

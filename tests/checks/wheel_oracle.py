@@ -121,17 +121,29 @@ def _inside(path: str) -> WindowsLanding:
         return "outside"
     if normed == ".":
         return "refused"  # the directory itself
-    return tuple(normed.split("\\"))
+    return tuple(_win32_file_name(part) for part in normed.split("\\"))
+
+
+def _win32_file_name(segment: str) -> str:
+    """The file a Windows path segment opens: the name before a ``:`` (the rest names a
+    stream of that file, ``::$DATA`` its own contents), without trailing dots and spaces."""
+    return segment.split(":", 1)[0].rstrip(". ") or segment
 
 
 def _in_site_packages(scheme: str, inner: tuple[str, ...]) -> tuple[str, ...]:
     if scheme in ("purelib", "platlib"):
         return inner
-    prefix = tuple(SITE_PACKAGES.parts)
-    return inner[len(prefix) :] if scheme == "data" and inner[: len(prefix)] == prefix else ()
+    if scheme != "data":
+        return ()
+    # site.getsitepackages() on Windows: the prefix itself and its Lib\site-packages.
+    for prefix in (tuple(SITE_PACKAGES.parts), _WINDOWS_SITE_PACKAGES):
+        if tuple(part.casefold() for part in inner[: len(prefix)]) == prefix:
+            return inner[len(prefix) :]
+    return inner
 
 
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+_WINDOWS_SITE_PACKAGES = ("lib", "site-packages")
 
 
 def _top_level(root: Path) -> dict[str, bytes | None]:

@@ -53,6 +53,17 @@ def test_invalid_entries_are_config_errors(entry: str) -> None:
         rules(deny=[entry])
 
 
+# A glob with anything but name characters around it would match no project name at all: a
+# rule that silently refuses nothing.
+@pytest.mark.parametrize(
+    "entry", ["acme-*>=1.0", "acme-* ==1.0", "acme-*; python_version<'3'", "acme/*", "acme *"]
+)
+@pytest.mark.parametrize("key", ["internal", "allow", "deny"])
+def test_a_glob_takes_nothing_but_a_name_pattern(entry: str, key: str) -> None:
+    with pytest.raises(ConfigError, match="glob"):
+        rules(**{key: [entry]})
+
+
 def test_internal_takes_no_specifier() -> None:
     with pytest.raises(ConfigError):
         rules(internal=["acme>=1"])

@@ -244,6 +244,29 @@ def test_a_name_that_resolves_to_loopback_is_refused(
     assert other_service.requests == {}
 
 
+# Other spellings of the loopback address: judged by what they resolve to, not as written.
+@pytest.mark.parametrize(
+    "host",
+    [
+        "2130706433",  # decimal
+        "0x7f.1",  # hexadecimal, short form
+        "0177.0.0.1",  # octal
+        "127.1",
+        "localhost.",
+        "LocalHost",
+        "good.example@127.0.0.1",  # userinfo before the real host
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+    ],
+)
+def test_other_spellings_of_loopback_are_refused(
+    fake_upstream: FakeUpstream, other_service: FakeUpstream, host: str
+) -> None:
+    with pytest.raises(RefusedDestination):
+        make_client(fake_upstream).fetch_small(file_url(other_service, host), 1000)
+    assert other_service.requests == {}
+
+
 def test_the_configured_upstream_on_loopback_is_trusted_as_written(
     fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
