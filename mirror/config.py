@@ -12,15 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 from mirror.errors import ConfigError
+from mirror.hosts import HostPort
 from mirror.names import is_valid_project_name, normalize
+from mirror.publishers import PinnedPublisher
 from mirror.timeutil import parse_duration
-from mirror.upstream.netpolicy import HostPort
-
-if TYPE_CHECKING:
-    from mirror.checks.provenance import PinnedPublisher
 
 ProvenanceMode = Literal["required", "continuity", "off"]
 
@@ -78,7 +76,7 @@ class ProjectPolicy:
 
     quarantine: timedelta | None = None
     provenance: ProvenanceMode | None = None
-    publisher: "PinnedPublisher | None" = None
+    publisher: PinnedPublisher | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ class Config:
             return override.provenance
         return cast(ProvenanceMode, self.get("provenance", "mode"))
 
-    def publisher_for(self, project: str) -> "PinnedPublisher | None":
+    def publisher_for(self, project: str) -> PinnedPublisher | None:
         """The pinned Trusted Publisher of ``[policy.projects.<name>] publisher``, if any."""
         override = self.projects.get(project)
         return override.publisher if override else None
@@ -291,12 +289,9 @@ def _project_policy(name: str, values: Any) -> ProjectPolicy:
     )
 
 
-def _publisher(name: str, value: Any) -> "PinnedPublisher | None":
+def _publisher(name: str, value: Any) -> PinnedPublisher | None:
     if value is None:
         return None
-    # Imported only when a publisher is pinned: it pulls in sigstore, which is slow to load.
-    from mirror.checks.provenance import PinnedPublisher
-
     if not isinstance(value, str | dict):
         raise ConfigError(f"policy.projects.{name}.publisher must be a string or a table")
     try:

@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
-from mirror.checks.content import report_is_current
 from mirror.policy.admission import State, is_review_hold
 
 Mode = Literal["required", "continuity", "off"]
@@ -44,6 +43,9 @@ class FileView:
     evidence: Mapping[str, Any]
     # Upstream's page links a provenance object for it (PEP 740): known without a fetch.
     listed: bool = False
+    # Its content evidence holds a report made by today's inspector rules (the inspector,
+    # ``mirror.checks.content``, knows which rules made a report; the caller asks it).
+    report_current: bool = False
 
     @property
     def open(self) -> bool:
@@ -231,7 +233,7 @@ def content_needed(f: FileView) -> bool:
 def content_current(f: FileView) -> bool:
     """Flags made by this inspector's rules: older ones may have missed what it now holds."""
     record = f.content
-    return record is not None and "flags" in record and report_is_current(record.get("report"))
+    return record is not None and "flags" in record and f.report_current
 
 
 def provenance_verdict(
