@@ -12,15 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from mirror.errors import ConfigError
 from mirror.hosts import HostPort
 from mirror.names import is_valid_project_name, normalize
-from mirror.publishers import PinnedPublisher
+from mirror.publishers import PROVENANCE_MODES, PinnedPublisher, ProvenanceMode
 from mirror.timeutil import parse_duration
-
-ProvenanceMode = Literal["required", "continuity", "off"]
 
 # Every key with its default. None means "derived at run time" (see the properties below).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -67,7 +65,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _PROJECT_KEYS = {"quarantine", "provenance", "publisher"}
-_PROVENANCE_MODES = {"required", "continuity", "off"}
 
 
 @dataclass(frozen=True)
@@ -240,7 +237,7 @@ def _validate(config: Config) -> Config:
         config.duration(section, key)
     if config.get("storage", "backend") not in {"fs", "s3"}:
         raise ConfigError('storage.backend must be "fs" or "s3"')
-    if config.get("provenance", "mode") not in _PROVENANCE_MODES:
+    if config.get("provenance", "mode") not in PROVENANCE_MODES:
         raise ConfigError("provenance.mode must be one of: required, continuity, off")
     if config.get("policy", "missing_upload_time") not in {"hold", "admit"}:
         raise ConfigError('policy.missing_upload_time must be "hold" or "admit"')
@@ -277,7 +274,7 @@ def _project_policy(name: str, values: Any) -> ProjectPolicy:
     if unknown:
         raise ConfigError(f"unknown key(s) in policy.projects.{name}: {', '.join(sorted(unknown))}")
     mode = values.get("provenance")
-    if mode is not None and mode not in _PROVENANCE_MODES:
+    if mode is not None and mode not in PROVENANCE_MODES:
         raise ConfigError(f"policy.projects.{name}.provenance must be required, continuity or off")
     if mode == "required" and not values.get("publisher"):
         raise ConfigError(f'policy.projects.{name}: provenance "required" needs a publisher')

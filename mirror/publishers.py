@@ -1,5 +1,6 @@
 """Trusted Publisher identities (PEP 740 "Publisher" objects): as the configuration pins them
-(``policy.projects.<name>.publisher``) and as a verified provenance names them.
+(``policy.projects.<name>.publisher``) and as a verified provenance names them; and the
+provenance modes a project may be held to.
 
 Plain data, importing nothing of the mirror: the configuration parses pins with it, and the
 provenance check (``mirror.checks.provenance``) compares what a signature proves against it.
@@ -9,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+# What a project requires of provenance (docs/admission.md, "Provenance (PEP 740)"): always
+# ("required"), once its releases attest ("continuity"), or nothing ("off").
+ProvenanceMode = Literal["required", "continuity", "off"]
+PROVENANCE_MODES: frozenset[str] = frozenset(("required", "continuity", "off"))
 
 _KINDS = {"github": "GitHub", "gitlab": "GitLab", "google": "Google", "circleci": "CircleCI"}
 # Fields that name the identity, per kind; `environment` is extra, optional and unsigned.

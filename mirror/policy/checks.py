@@ -17,13 +17,13 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from mirror.policy.admission import State, is_review_hold
+from mirror.publishers import ProvenanceMode
 
-Mode = Literal["required", "continuity", "off"]
 PROVENANCE = "provenance"
 FIRST_LOOK = "first_look"
 _OPEN = (State.PENDING, State.QUARANTINED)
@@ -207,7 +207,7 @@ def _tags(filename: str) -> str:
     return "-".join(filename.removesuffix(".whl").split("-")[-3:])
 
 
-def provenance_needed(mode: Mode, f: FileView, anchor: FileView | None) -> bool:
+def provenance_needed(mode: ProvenanceMode, f: FileView, anchor: FileView | None) -> bool:
     """Whether ``f`` must have current provenance evidence before it can be admitted."""
     if mode == "off":
         return False
@@ -237,7 +237,7 @@ def content_current(f: FileView) -> bool:
 
 
 def provenance_verdict(
-    mode: Mode,
+    mode: ProvenanceMode,
     f: FileView,
     *,
     pinned: str | None,

@@ -24,6 +24,7 @@ from mirror.services.context import Services
 from mirror.services.files import Blob
 from mirror.services.page_bytes import PageBytes
 from mirror.services.signed_pages import RootIndexes, SignedPages, open_project
+from mirror.simple_api import JSON_TYPE
 from mirror.web import prefetcher, services
 from mirror.web.auth import ALWAYS_VARY, SECURITY_HEADERS
 from mirror.web.blobs import send_blob
@@ -33,7 +34,7 @@ blueprint = Blueprint("simple", __name__)
 
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 _OFFERED = [
-    pages.JSON_TYPE,
+    JSON_TYPE,
     "application/vnd.pypi.simple.latest+json",
     HTML_V1,
     "application/vnd.pypi.simple.latest+html",
@@ -68,7 +69,7 @@ def _negotiate(requested: str, accept: str) -> tuple[bool, str]:
     offered = parse_accept_header(accept, MIMEAccept)
     chosen = requested or offered.best_match(_OFFERED, default="text/html")
     if chosen and chosen.endswith("+json"):
-        return True, pages.JSON_TYPE
+        return True, JSON_TYPE
     return False, HTML_V1 if chosen and chosen.endswith("+html") else pages.HTML_TYPE
 
 
