@@ -14,6 +14,7 @@ from mirror.logs import setup_logging
 
 if TYPE_CHECKING:
     from mirror.services.context import Services
+    from mirror.services.publish import PublishReport
 
 log = logging.getLogger("mirror.cli")
 
@@ -112,29 +113,26 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
 
 
 def _review_action(args: argparse.Namespace, config: Config) -> int:
-    from mirror.services import review
+    from mirror.services import decisions
 
     services = _review_services(config)
     actor = _cli_actor()
     if args.action == "approve":
-        outcome = review.approve(
+        decided = decisions.approve(
             services, args.project, args.version, actor=actor, reason=args.reason
         )
     else:
-        act = review.block if args.action == "block" else review.unblock
-        outcome = act(services, args.project, args.specifier, actor=actor, reason=args.reason)
+        act = decisions.block if args.action == "block" else decisions.unblock
+        decided = act(services, args.project, args.specifier, actor=actor, reason=args.reason)
+    outcome = decided.outcome
     print(f"{args.action}: {outcome.project}: {len(outcome.changed)} file(s) changed")
     for filename in outcome.changed:
         print(f"  {filename}")
-    _publish_after_review(services)
+    _print_published(decided.published)
     return 0
 
 
-def _publish_after_review(services: "Services") -> None:
-    """Sign the decision's effect now when this host holds the online key, not a cycle later."""
-    from mirror.services import publish
-
-    report = publish.publish_now(services)
+def _print_published(report: "PublishReport | None") -> None:
     if report is None:
         print("publish: left to the worker (no signing key here)")
     else:
@@ -244,7 +242,10 @@ def _advisories_import(args: argparse.Namespace, config: Config) -> int:
     for filename in report.changed_files:
         print(f"  {filename}")
     if report.changed_files:
-        _publish_after_review(services)
+        # Sign the import's effect now when this host holds the online key, not a cycle later.
+        from mirror.services import publish
+
+        _print_published(publish.publish_now(services))
     return 0
 
 

@@ -12,17 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, cast
 
 from mirror.errors import ConfigError
+from mirror.hosts import HostPort
 from mirror.names import is_valid_project_name, normalize
+from mirror.publishers import PROVENANCE_MODES, PinnedPublisher, ProvenanceMode
 from mirror.timeutil import parse_duration
-from mirror.upstream.netpolicy import HostPort
-
-if TYPE_CHECKING:
-    from mirror.checks.provenance import PinnedPublisher
-
-ProvenanceMode = Literal["required", "continuity", "off"]
 
 # Every key with its default. None means "derived at run time" (see the properties below).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -75,7 +71,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _PROJECT_KEYS = {"quarantine", "provenance", "publisher"}
-_PROVENANCE_MODES = {"required", "continuity", "off"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,7 @@ class ProjectPolicy:
 
     quarantine: timedelta | None = None
     provenance: ProvenanceMode | None = None
-    publisher: "PinnedPublisher | None" = None
+    publisher: PinnedPublisher | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +133,7 @@ class Config:
             return override.provenance
         return cast(ProvenanceMode, self.get("provenance", "mode"))
 
-    def publisher_for(self, project: str) -> "PinnedPublisher | None":
+    def publisher_for(self, project: str) -> PinnedPublisher | None:
         """The pinned Trusted Publisher of ``[policy.projects.<name>] publisher``, if any."""
         override = self.projects.get(project)
         return override.publisher if override else None
@@ -251,7 +246,7 @@ def _validate(config: Config) -> Config:
         config.duration(section, key)
     if config.get("storage", "backend") not in {"fs", "s3"}:
         raise ConfigError('storage.backend must be "fs" or "s3"')
-    if config.get("provenance", "mode") not in _PROVENANCE_MODES:
+    if config.get("provenance", "mode") not in PROVENANCE_MODES:
         raise ConfigError("provenance.mode must be one of: required, continuity, off")
     if config.get("policy", "missing_upload_time") not in {"hold", "admit"}:
         raise ConfigError('policy.missing_upload_time must be "hold" or "admit"')
@@ -288,7 +283,7 @@ def _project_policy(name: str, values: Any) -> ProjectPolicy:
     if unknown:
         raise ConfigError(f"unknown key(s) in policy.projects.{name}: {', '.join(sorted(unknown))}")
     mode = values.get("provenance")
-    if mode is not None and mode not in _PROVENANCE_MODES:
+    if mode is not None and mode not in PROVENANCE_MODES:
         raise ConfigError(f"policy.projects.{name}.provenance must be required, continuity or off")
     if mode == "required" and not values.get("publisher"):
         raise ConfigError(f'policy.projects.{name}: provenance "required" needs a publisher')
@@ -300,12 +295,9 @@ def _project_policy(name: str, values: Any) -> ProjectPolicy:
     )
 
 
-def _publisher(name: str, value: Any) -> "PinnedPublisher | None":
+def _publisher(name: str, value: Any) -> PinnedPublisher | None:
     if value is None:
         return None
-    # Imported only when a publisher is pinned: it pulls in sigstore, which is slow to load.
-    from mirror.checks.provenance import PinnedPublisher
-
     if not isinstance(value, str | dict):
         raise ConfigError(f"policy.projects.{name}.publisher must be a string or a table")
     try:

@@ -33,9 +33,12 @@ _SYNC_THREADS = 32
 _NAME = re.compile(r"(?:[1-9][0-9]*\.)?[A-Za-z0-9][A-Za-z0-9_-]*\.json")
 
 
-def _check_name(name: str) -> None:
-    # Names become file names and URL paths: refuse anything that could
-    # escape the directory or need quoting.
+def check_metadata_name(name: str) -> None:
+    """Raise ValueError unless ``name`` is a metadata file name any store may use.
+
+    Names become file names, object keys and URL paths: refuse anything that
+    could escape the directory or need quoting.
+    """
     if not _NAME.fullmatch(name):
         raise ValueError(f"invalid metadata name {name!r}")
 
@@ -106,7 +109,7 @@ def _sync_pool() -> ThreadPoolExecutor:
 
 
 def _check_versioned(name: str) -> None:
-    _check_name(name)
+    check_metadata_name(name)
     if not is_versioned(name):
         raise ValueError(f"{name} is not versioned: write it on its own")
 
@@ -121,7 +124,7 @@ class MemoryMetadataStore:
         return self.files.get(name)
 
     def write(self, name: str, data: bytes) -> None:
-        _check_name(name)
+        check_metadata_name(name)
         if is_versioned(name) and name in self.files:
             raise MetadataExistsError(f"{name} already exists")
         self.files[name] = bytes(data)
@@ -155,14 +158,14 @@ class DirectoryMetadataStore:
         self.path.mkdir(parents=True, exist_ok=True)
 
     def read(self, name: str) -> bytes | None:
-        _check_name(name)
+        check_metadata_name(name)
         try:
             return (self.path / name).read_bytes()
         except FileNotFoundError:
             return None
 
     def write(self, name: str, data: bytes) -> None:
-        _check_name(name)
+        check_metadata_name(name)
         if is_versioned(name):
             self.write_many([(name, data)])
             return
@@ -218,7 +221,7 @@ class DirectoryMetadataStore:
         return [n for n in os.listdir(self.path) if _NAME.fullmatch(n)]
 
     def delete(self, name: str) -> None:
-        _check_name(name)
+        check_metadata_name(name)
         (self.path / name).unlink(missing_ok=True)
 
     def _sync_dir(self) -> None:

@@ -53,14 +53,14 @@ from sigstore.models import ClientTrustConfig, TrustedRoot
 from sigstore.verify import Verifier
 from sigstore.verify.policy import VerificationPolicy
 
+from mirror.publishers import PinnedPublisher, same_publisher
+
 __all__ = [
     "MAX_PROVENANCE_BYTES",
     "AttestationEvidence",
-    "PinnedPublisher",
     "ProvenanceResult",
     "TrustConfig",
     "publisher_identity",
-    "same_publisher",
     "shipped_trusted_root",
     "verify_provenance",
 ]
@@ -84,136 +84,20 @@ _OIDC_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
 _SOURCE_REPOSITORY_DIGEST = "1.3.6.1.4.1.57264.1.13"
 _SOURCE_REPOSITORY_REF = "1.3.6.1.4.1.57264.1.14"
 
-_KINDS = {"github": "GitHub", "gitlab": "GitLab", "google": "Google", "circleci": "CircleCI"}
-# Fields that name the identity, per kind; `environment` is extra, optional and unsigned.
-_IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {
-    "GitHub": ("repository", "workflow"),
-    "GitLab": ("repository", "workflow_filepath"),
-    "Google": ("email",),
-    "CircleCI": ("project_id", "pipeline_definition_id"),
-}
-_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "GitHub": ("environment",),
-    "GitLab": ("environment",),
-    "Google": (),
-    "CircleCI": (),
-}
-
 
 class _Failed(Exception):
     """Internal: the provenance is refused for the reason in ``args[0]``."""
 
 
-@dataclass(frozen=True)
-class PinnedPublisher:
-    """A Trusted Publisher identity (PEP 740 "Publisher" objects), pinned or observed.
-
-    Only the fields of ``kind`` are set. ``identity`` is a stable one-line form, also accepted
-    by ``parse``: ``GitHub:owner/repo@release.yml``, ``GitLab:group/project@.gitlab-ci.yml``,
-    ``Google:account@example.test``, ``CircleCI:project-id/pipeline-definition-id``; a
-    GitHub/GitLab string may end in ``#environment``.
-    """
-
-    kind: str
-    repository: str | None = None
-    workflow: str | None = None
-    workflow_filepath: str | None = None
-    environment: str | None = None
-    email: str | None = None
-    project_id: str | None = None
-    pipeline_definition_id: str | None = None
-
-    @classmethod
-    def parse(cls, value: str | Mapping[str, Any]) -> PinnedPublisher:
-        """Build from a config string or table. Raises ``ValueError`` naming the problem."""
-        if isinstance(value, str):
-            return cls._from_string(value)
-        fields = dict(value)
-        kind = _canonical_kind(str(fields.pop("kind", "")))
-        allowed = _IDENTITY_FIELDS[kind] + _OPTIONAL_FIELDS[kind]
-        if unknown := sorted(set(fields) - set(allowed)):
-            raise ValueError(f"{kind} publisher does not take {', '.join(unknown)}")
-        return cls(kind=kind, **fields)
-
-    @classmethod
-    def _from_string(cls, text: str) -> PinnedPublisher:
-        kind_text, sep, rest = text.partition(":")
-        if not sep:
-            raise ValueError(f"publisher {text!r} is not KIND:IDENTITY")
-        kind = _canonical_kind(kind_text)
-        if kind == "Google":
-            return cls(kind=kind, email=rest)
-        if kind == "CircleCI":
-            project_id, _, pipeline = rest.partition("/")
-            return cls(kind=kind, project_id=project_id, pipeline_definition_id=pipeline)
-        rest, _, environment = rest.partition("#")
-        repository, _, workflow = rest.partition("@")
-        field = "workflow" if kind == "GitHub" else "workflow_filepath"
-        return cls(
-            kind=kind, repository=repository, environment=environment or None, **{field: workflow}
-        )
-
-    @classmethod
-    def from_model(cls, model: PublisherModel) -> PinnedPublisher:
-        """The identity a provenance bundle claims (extra CircleCI VCS fields are dropped)."""
-        fields = model.model_dump()
-        kind = fields.pop("kind")
-        keep = _IDENTITY_FIELDS[kind] + _OPTIONAL_FIELDS[kind]
-        return cls(kind=kind, **{name: fields.get(name) for name in keep})
-
-    def __post_init__(self) -> None:
-        if self.kind not in _IDENTITY_FIELDS:
-            raise ValueError(f"unknown publisher kind {self.kind!r}; use PinnedPublisher.parse")
-        for name in _IDENTITY_FIELDS[self.kind] + _OPTIONAL_FIELDS[self.kind]:
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"publisher {name} must be a string")
-            if not value and name in _IDENTITY_FIELDS[self.kind]:
-                raise ValueError(f"{self.kind} publisher needs {name}")
-        # GitHub pins a workflow *file name*; the certificate's Build Config URI adds the path.
-        if self.kind == "GitHub" and "/" in (self.workflow or ""):
-            raise ValueError("GitHub workflow is a file name such as release.yml, not a path")
-
-    @property
-    def identity(self) -> str:
-        """``KIND:...`` naming what the Sigstore certificate proves (no environment)."""
-        if self.kind == "GitHub":
-            return f"GitHub:{self.repository}@{self.workflow}"
-        if self.kind == "GitLab":
-            return f"GitLab:{self.repository}@{self.workflow_filepath}"
-        if self.kind == "Google":
-            return f"Google:{self.email}"
-        return f"CircleCI:{self.project_id}/{self.pipeline_definition_id}"
-
-    def to_dict(self) -> dict[str, str | None]:
-        """Kind plus this kind's fields (``environment`` included, possibly None)."""
-        names = _IDENTITY_FIELDS[self.kind] + _OPTIONAL_FIELDS[self.kind]
-        return {"kind": self.kind, **{name: getattr(self, name) for name in names}}
-
-    def as_policy(self) -> VerificationPolicy:
-        """The Sigstore policy for this identity, as pypi-attestations defines it per kind."""
-        return _policy_of(_PUBLISHER_ADAPTER.validate_python(self.to_dict()))
-
-
-def _canonical_kind(text: str) -> str:
-    try:
-        return _KINDS[text.strip().lower()]
-    except KeyError:
-        known = ", ".join(_KINDS.values())
-        raise ValueError(f"unknown publisher kind {text!r} (known: {known})") from None
+def _policy_for(publisher: PinnedPublisher) -> VerificationPolicy:
+    """The Sigstore policy for this identity, as pypi-attestations defines it per kind."""
+    return _policy_of(_PUBLISHER_ADAPTER.validate_python(publisher.to_dict()))
 
 
 def _policy_of(model: PublisherModel) -> VerificationPolicy:
     # `_as_policy` is how `Attestation.verify` turns a publisher into a policy; reusing it
     # keeps the per-kind certificate checks in the library that defines them.
     return model._as_policy()
-
-
-def same_publisher(a: PinnedPublisher, b: PinnedPublisher) -> bool:
-    """Same Trusted Publisher identity; ``environment`` is ignored (it is not signed)."""
-    return a.kind == b.kind and all(
-        getattr(a, name) == getattr(b, name) for name in _IDENTITY_FIELDS[a.kind]
-    )
 
 
 @dataclass(frozen=True)
@@ -327,7 +211,7 @@ def verify_provenance(
         publisher = claimed.to_dict()
         if expected is not None:
             _check_pinned(claimed, expected)
-        policy = (expected or claimed).as_policy()
+        policy = _policy_for(expected or claimed)
         verifier = _verifier(trust, now)
         evidence = tuple(
             _verify_attestation(verifier, policy, attestation, dist)
@@ -376,7 +260,10 @@ def _distribution(filename: str, sha256: str) -> Distribution:
 
 def _claimed_publisher(provenance: Provenance) -> PinnedPublisher:
     """The one publisher all bundles name (an unproven claim until verified)."""
-    claims = [PinnedPublisher.from_model(b.publisher) for b in provenance.attestation_bundles]
+    claims = [
+        PinnedPublisher.from_fields(bundle.publisher.model_dump())
+        for bundle in provenance.attestation_bundles
+    ]
     # PEP 740 has one bundle per signing identity; several identities cannot be compared
     # with one previous publisher, so they are refused rather than guessed between.
     if any(not same_publisher(claims[0], other) for other in claims[1:]):

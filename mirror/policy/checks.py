@@ -17,14 +17,13 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from mirror.checks.content import report_is_current
 from mirror.policy.admission import State, is_review_hold
+from mirror.publishers import ProvenanceMode
 
-Mode = Literal["required", "continuity", "off"]
 PROVENANCE = "provenance"
 FIRST_LOOK = "first_look"
 _OPEN = (State.PENDING, State.QUARANTINED)
@@ -43,6 +42,9 @@ class FileView:
     evidence: Mapping[str, Any]
     # Upstream's page links a provenance object for it (PEP 740): known without a fetch.
     listed: bool = False
+    # Its content evidence holds a report made by today's inspector rules (the inspector,
+    # ``mirror.checks.content``, knows which rules made a report; the caller asks it).
+    report_current: bool = False
 
     @property
     def open(self) -> bool:
@@ -204,7 +206,7 @@ def _tags(filename: str) -> str:
     return "-".join(filename.removesuffix(".whl").split("-")[-3:])
 
 
-def provenance_needed(mode: Mode, f: FileView, anchor: FileView | None) -> bool:
+def provenance_needed(mode: ProvenanceMode, f: FileView, anchor: FileView | None) -> bool:
     """Whether ``f`` must have current provenance evidence before it can be admitted."""
     if mode == "off":
         return False
@@ -230,11 +232,11 @@ def content_needed(f: FileView) -> bool:
 def content_current(f: FileView) -> bool:
     """Flags made by this inspector's rules: older ones may have missed what it now holds."""
     record = f.content
-    return record is not None and "flags" in record and report_is_current(record.get("report"))
+    return record is not None and "flags" in record and f.report_current
 
 
 def provenance_verdict(
-    mode: Mode,
+    mode: ProvenanceMode,
     f: FileView,
     *,
     pinned: str | None,

@@ -2,13 +2,14 @@
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Row
 
+from mirror.checks.content import report_is_current
 from mirror.db import bulk, queries
 from mirror.db.records import FileRow
 from mirror.policy import checks
@@ -54,7 +55,12 @@ def file_view(row: FileRow, quarantine: timedelta) -> checks.FileView:
         historic=checks.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),
         evidence=evidence,
         listed=row.provenance_url is not None,
+        report_current=_report_current(evidence.get("content")),
     )
+
+
+def _report_current(content: Any) -> bool:
+    return isinstance(content, Mapping) and report_is_current(content.get("report"))
 
 
 def continuity_anchor(

@@ -29,7 +29,6 @@ from mirror.checks.content import (
     report_is_current,
 )
 from mirror.checks.provenance import (
-    PinnedPublisher,
     ProvenanceResult,
     TrustConfig,
     verify_provenance,
@@ -38,6 +37,7 @@ from mirror.db import queries
 from mirror.db.records import FileRecord, FileRow
 from mirror.errors import IntegrityError, MirrorError, UpstreamError
 from mirror.policy import checks
+from mirror.publishers import PinnedPublisher
 from mirror.services import files
 from mirror.services.admission import continuity_anchor, file_view
 from mirror.services.context import Services

@@ -41,6 +41,11 @@ class Blob:
     sha256: str
     size: int | None
 
+    @classmethod
+    def stored(cls, sha256: str) -> "Blob":
+        """The blob kept under its sha256 (a page, a provenance copy); size not looked up."""
+        return cls(blob_key(sha256), sha256, None)
+
 
 def distribution(
     services: Services, row: Row[Any], extracted: Callable[[bytes], None] | None = None

@@ -28,7 +28,6 @@ from mirror.timeutil import format_timestamp
 
 # 1.3: PEP 740 `provenance` (1.1 brought PEP 700's upload-time and versions).
 API_VERSION = "1.3"
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "text/html; charset=utf-8"
 
 log = logging.getLogger(__name__)

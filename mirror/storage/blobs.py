@@ -1,4 +1,4 @@
-"""The ``BlobStore`` protocol and how configuration picks an implementation.
+"""The ``BlobStore`` protocol and the keys blobs are stored under.
 
 Content-addressed blobs (``blob_key``) are written once, after verification, so the same
 bytes serve the file URL and the TUF target URL.
@@ -8,7 +8,6 @@ import hashlib
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from mirror.config import Config
 from mirror.errors import StorageError
 
 
@@ -68,14 +67,3 @@ def store_bytes(blobs: BlobStore, data: bytes) -> str:
     if not blobs.exists(key):
         blobs.put_bytes(key, data)
     return digest
-
-
-def open_blob_store(config: Config) -> BlobStore:
-    backend = config.get("storage", "backend")
-    if backend == "s3":
-        from mirror.storage.s3 import S3BlobStore  # boto3 is imported only when S3 is used
-
-        return S3BlobStore.from_config(config)
-    from mirror.storage.fs import FsBlobStore
-
-    return FsBlobStore(config.data_dir)

@@ -43,10 +43,7 @@ from mirror.seekable import OffsetReader
 from mirror.storage import staging as staging_folder
 from mirror.storage.blobs import check_key
 from tuf_repo.errors import MetadataExistsError
-from tuf_repo.store import (
-    _check_name as check_metadata_name,
-)  # the names DirectoryMetadataStore allows
-from tuf_repo.store import is_versioned
+from tuf_repo.store import check_metadata_name, is_versioned
 
 log = logging.getLogger(__name__)
 

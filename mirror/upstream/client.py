@@ -23,8 +23,8 @@ from urllib3.util import Retry, Timeout
 from urllib3.util.ssl_ import create_urllib3_context
 
 from mirror.errors import IntegrityError, UpstreamError
+from mirror.simple_api import JSON_TYPE
 from mirror.upstream import listing
-from mirror.upstream.listing import JSON_TYPE
 from mirror.upstream.netpolicy import CheckedPoolManager, Destinations, RefusedDestination
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from urllib.parse import urljoin, urlsplit
 
 from mirror.errors import UpstreamError
 from mirror.names import version_from_filename
+from mirror.simple_api import JSON_TYPE
 from mirror.timeutil import parse_timestamp
 
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 # Part of the digest a project keeps of its upstream page (``client.Page.digest``), so the same
 # bytes are parsed again by a mirror whose parsing changed: raise it with any such change.
 PARSER_VERSION = 2

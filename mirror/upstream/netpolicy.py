@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -26,6 +25,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection, parse_url
 
 from mirror.errors import ConfigError, UpstreamError
+from mirror.hosts import HostPort, host_key
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolved = tuple[IPAddress, int]
@@ -74,37 +74,6 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return address.sixtofour
 
 
-@dataclass(frozen=True)
-class HostPort:
-    """A host name (or address) and a port; port None stands for any port."""
-
-    host: str
-    port: int | None
-
-    @classmethod
-    def parse(cls, text: str) -> "HostPort":
-        """``host`` or ``host:port`` (an IPv6 address in brackets).
-
-        Raises:
-            ConfigError: not a host with an optional port.
-        """
-        try:
-            url = parse_url(f"//{text}")
-        except ValueError as exc:
-            raise ConfigError(f"upstream.allowed_hosts: {text!r} is not host[:port]") from exc
-        if not url.host or url.path or url.query or url.auth:
-            raise ConfigError(f"upstream.allowed_hosts: {text!r} is not host[:port]")
-        return cls(_host_key(url.host), url.port)
-
-    def covers(self, host: str, port: int) -> bool:
-        return self.host == _host_key(host) and self.port in (None, port)
-
-
-def _host_key(host: str) -> str:
-    """A host as compared: lower case, without IPv6 brackets or a trailing dot."""
-    return host.strip("[]").rstrip(".").lower()
-
-
 class Destinations:
     """Where the upstream client may connect.
 
@@ -119,7 +88,7 @@ class Destinations:
         url = parse_url(upstream_url)
         if not url.host:
             raise ConfigError(f"upstream URL {upstream_url!r} has no host")
-        self.upstream = HostPort(_host_key(url.host), url.port or _default_port(url.scheme))
+        self.upstream = HostPort(host_key(url.host), url.port or _default_port(url.scheme))
         self.allowed = tuple(HostPort.parse(entry) for entry in allowed_hosts)
         self._upstream_addresses: frozenset[Resolved] = frozenset()
         self._resolved_at = -_UPSTREAM_ADDRESSES_TTL

@@ -19,16 +19,15 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from mirror.db.engine import database_fault
 from mirror.errors import (
     MirrorError,
     NotFoundError,
     SigningError,
     StorageError,
     UpstreamError,
-    disk_full,
 )
 from mirror.logs import REQUEST_ID, REQUEST_ID_ENVIRON
+from mirror.services.faults import backend_fault
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def failure_for(error: BaseException) -> Failure:
         return Failure(status_for(error), str(error))
     if isinstance(error, HTTPException) and error.code is not None:
         return Failure(error.code, error.description or error.name)
-    reason = disk_full(error) or database_fault(error)
+    reason = backend_fault(error)
     if reason is not None:
         return Failure(503, reason)
     return Failure(500, "internal error")

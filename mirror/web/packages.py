@@ -5,10 +5,10 @@ from flask import Blueprint, Response
 from mirror.errors import IntegrityError, NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, publish, refusal
+from mirror.services.target_paths import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 from mirror.web import downloads, prefetcher, services
 from mirror.web.blobs import send_blob
 from mirror.web.downloads import FILE_CACHE
-from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("packages", __name__)
 

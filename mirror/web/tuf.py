@@ -12,16 +12,16 @@ import re
 
 from flask import Blueprint, Response
 
-from mirror.db import targets
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, refusal
-from mirror.storage import blob_key
+from mirror.services.files import Blob
+from mirror.services.signed_pages import signed_page
+from mirror.services.target_paths import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 from mirror.web import downloads, services
 from mirror.web.blobs import send_blob
 from mirror.web.downloads import FILE_CACHE
 from mirror.web.packages import INTEGRITY_TYPE
-from tuf_repo.bins import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
 
 blueprint = Blueprint("tuf", __name__)
 
@@ -54,12 +54,11 @@ def target(area: str, project: str, hashed: str) -> Response:
 
 def _page(project: str, name: str, sha256: str) -> Response:
     refusal.check_project(services(), project)
-    with services().engine.connect() as conn:
-        row = targets.published_target(conn, f"simple/{project}/{name}")
-    if row is None or row.sha256 != sha256:
+    if signed_page(services(), project, name) != sha256:
         raise NotFoundError(f"simple/{project}/{name}: no such signed page")
     mimetype = JSON if name.endswith(".json") else "text/html; charset=utf-8"
-    return send_blob(blob_key(sha256), sha256, mimetype, cache=FILE_CACHE)
+    blob = Blob.stored(sha256)
+    return send_blob(blob.key, blob.sha256, mimetype, cache=FILE_CACHE)
 
 
 def _package_file(project: str, name: str, sha256: str) -> Response:

@@ -19,10 +19,11 @@ from mirror.errors import MirrorError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import refusal, tokens
 from mirror.services.context import Services
+from mirror.services.signed_pages import signed_pages
 from mirror.services.tokens import Scope
 from mirror.web import metrics
 from mirror.web.auth import presented_secret
-from mirror.web.simple import PageAnswer, page_answer, signed_pages
+from mirror.web.simple import PageAnswer, page_answer
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -59,7 +60,7 @@ class WarmPages:
             return None
         try:
             signed = signed_pages(self._services, name)
-            return None if signed is None else page_answer(self._services, name, signed, environ)
+            return None if signed is None else page_answer(self._services, signed, environ)
         except MirrorError:
             return None  # Flask meets the same error and answers it as every view does
 

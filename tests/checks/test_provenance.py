@@ -16,14 +16,13 @@ from sigstore.models import ClientTrustConfig, TrustedRoot
 from mirror.checks import provenance
 from mirror.checks.provenance import (
     MAX_PROVENANCE_BYTES,
-    PinnedPublisher,
     ProvenanceResult,
     TrustConfig,
     publisher_identity,
-    same_publisher,
     shipped_trusted_root,
     verify_provenance,
 )
+from mirror.publishers import PinnedPublisher, same_publisher
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 OFFLINE = TrustConfig(offline=True)

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from mirror.checks.content import REPORT_VERSION
 from mirror.policy import checks
 from mirror.policy.admission import POLICY, FileFacts, State, decide
 from mirror.policy.checks import Baseline, FileView
@@ -246,12 +245,11 @@ def test_required_mode_holds_what_has_no_provenance_and_rechecks_a_new_pin() -> 
 
 def test_content_flags_hold_and_missing_inspection_waits() -> None:
     flags = [{"code": "executable-pth", "text": "x.pth runs code"}]
-    flagged = {"content": {"flags": flags, "report": {"version": REPORT_VERSION}}}
-    assert checks.content_verdict(view("p-2.0.tar.gz", "2.0", evidence=flagged)).hold_reasons == (
-        "content: x.pth runs code",
-    )
+    content = {"content": {"flags": flags}}
+    flagged = view("p-2.0.tar.gz", "2.0", evidence=content, report_current=True)
+    assert checks.content_verdict(flagged).hold_reasons == ("content: x.pth runs code",)
     # Flags from an older inspector's rules are not a verdict: the file is inspected again.
-    older = {"content": {"flags": [], "report": {"version": REPORT_VERSION - 1}}}
+    older = {"content": {"flags": [], "report": {"version": 1}}}
     stale = checks.content_verdict(view("p-2.0.tar.gz", "2.0", evidence=older))
     assert stale.waiting == "content not inspected yet"
     error = {"content": {"error": "cannot inspect now: timeout"}}

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 import pytest
 
 from mirror.errors import UpstreamError
-from mirror.upstream.listing import JSON_TYPE, parse_page
+from mirror.simple_api import JSON_TYPE
+from mirror.upstream.listing import parse_page
 
 SHA = "a" * 64
 PAGE = "http://upstream.test/simple/demo/"

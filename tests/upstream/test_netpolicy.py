@@ -17,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mirror.errors import ConfigError, UpstreamError
+from mirror.hosts import HostPort
 from mirror.upstream.client import UpstreamClient
-from mirror.upstream.netpolicy import Destinations, HostPort, RefusedDestination, refusal
+from mirror.upstream.netpolicy import Destinations, RefusedDestination, refusal
 from tests.support.fake_upstream import FakeUpstream
 
 FILE = "p-1.0.tar.gz"

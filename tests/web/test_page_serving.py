@@ -8,9 +8,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from mirror.app import create_app
+from mirror.db import commit_cache
 from mirror.scheduler import run_cycle
 from mirror.services.context import Services
-from mirror.web import page_digests
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.query_plans import selects
 
@@ -49,7 +49,7 @@ def test_page_lookup_loads_again_only_after_a_commit(
         loads.append(project)
         return f"digests of {project}"
 
-    digests = page_digests.PageDigests(services.engine, load)
+    digests = commit_cache.CommitCache(services.engine, load)
     assert digests.get("demo") == digests.get("demo") == "digests of demo"
     assert loads == ["demo"]
     run_cycle(services, ["demo"])  # commits, even when nothing on the page changed

@@ -16,10 +16,10 @@ from werkzeug.test import Client
 from mirror.app import create_app
 from mirror.errors import NotFoundError, StorageError
 from mirror.services.context import Services
+from mirror.services.page_bytes import PageBytes
 from mirror.storage import blob_key
 from mirror.web import simple
 from mirror.web.errors import REQUEST_ID_HEADER, RequestIds
-from mirror.web.page_bytes import PageBytes
 from mirror.web.warm_pages import WarmPages
 from tests.support.fake_upstream import FakeUpstream
 from tests.web.conftest import Tokens

@@ -1,7 +1,8 @@
-"""Which blobs hold each project's pages, remembered per process until the database changes;
-the rendered root index (``simple.index``) is kept the same way.
+"""Values loaded from the database, remembered per process until the database changes: which
+blobs hold each project's signed pages, and the rendered root index
+(``mirror.services.signed_pages``).
 
-A warm page request should cost no database query (issue 7: under 1 ms of CPU per request).
+A warm page request should cost no database query (docs/performance.md, the serving path).
 SQLite answers "has anything been committed since I last asked?" for a few microseconds:
 ``PRAGMA data_version`` changes on a connection whenever any other connection, in any process,
 commits. One read-only connection per process asks it before every lookup; any commit (a
@@ -26,7 +27,7 @@ V = TypeVar("V")
 Loader = Callable[[Engine, str], V | None]
 
 
-class PageDigests(Generic[V]):
+class CommitCache(Generic[V]):
     """``load(project)`` results, cached until the next commit to ``engine``'s database."""
 
     def __init__(self, engine: Engine, load: Loader[V]) -> None:
@@ -61,7 +62,7 @@ def _open_marker(engine: Engine) -> sqlite3.Connection | None:
     if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
     try:
-        # Shared by the threads of this process; every use holds PageDigests._lock.
+        # Shared by the threads of this process; every use holds CommitCache._lock.
         return sqlite3.connect(
             f"file:{quote(database)}?mode=ro",
             uri=True,
@@ -72,7 +73,7 @@ def _open_marker(engine: Engine) -> sqlite3.Connection | None:
         return None
 
 
-_CACHES: "weakref.WeakKeyDictionary[Engine, dict[Loader[object], PageDigests[object]]]" = (
+_CACHES: "weakref.WeakKeyDictionary[Engine, dict[Loader[object], CommitCache[object]]]" = (
     weakref.WeakKeyDictionary()
 )
 _CREATING = threading.Lock()
@@ -84,5 +85,5 @@ def lookup(engine: Engine, project: str, load: Loader[V]) -> V | None:
     if cache is None:
         with _CREATING:
             by_loader = _CACHES.setdefault(engine, {})
-            cache = by_loader.setdefault(load, PageDigests(engine, load))  # type: ignore[arg-type]
+            cache = by_loader.setdefault(load, CommitCache(engine, load))  # type: ignore[arg-type]
     return cache.get(project)  # type: ignore[return-value]

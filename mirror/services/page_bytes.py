@@ -1,8 +1,8 @@
 """Signed page blobs kept in memory, per process, so a warm page costs no file or S3 read.
 
 A blob's key is its sha256, so a cached copy never goes stale: a publish makes new digests, the
-page digest cache (``page_digests``) points at them, and the old copies age out of this one (least
-recently used first, within a byte budget). Bytes are checked against their digest once, when
+signed page lookup (``signed_pages``) points at them, and the old copies age out of this one
+(least recently used first, within a byte budget). Bytes are checked against their digest once, when
 they are read, so a damaged blob is never served from memory. Pages over ``MAX_PAGE`` are not
 kept (and remembered as such, so they are not read again to learn it, up to ``MAX_TOO_LARGE``
 digests); they are served from the store per request.
@@ -15,7 +15,7 @@ from collections import OrderedDict
 from mirror.errors import StorageError
 from mirror.storage import BlobStore, blob_key
 
-# Per worker process, within issue 7's 200 MB per worker. The largest pages (projects with
+# Per worker process, a small part of a worker's memory. The largest pages (projects with
 # thousands of files) are about 1-2 MB of JSON; most are a few KB.
 BUDGET = 32 << 20
 MAX_PAGE = 4 << 20

@@ -1,0 +1,36 @@
+"""A person's review decision, recorded (``review``) and then published, so their next read of
+``/simple/`` shows the change: one path for the command line and the web.
+
+Where this process holds no signing key, the worker's next cycle publishes instead.
+"""
+
+from dataclasses import dataclass
+
+from mirror.services import publish, review
+from mirror.services.context import Services
+from mirror.services.publish import PublishReport
+from mirror.services.review import Outcome
+
+
+@dataclass(frozen=True)
+class Decided:
+    outcome: Outcome
+    # None: left to the worker (this process cannot sign).
+    published: PublishReport | None
+
+
+def approve(services: Services, project: str, version: str, *, actor: str, reason: str) -> Decided:
+    outcome = review.approve(services, project, version, actor=actor, reason=reason)
+    return Decided(outcome, publish.publish_now(services))
+
+
+def block(services: Services, project: str, specifier: str, *, actor: str, reason: str) -> Decided:
+    outcome = review.block(services, project, specifier, actor=actor, reason=reason)
+    return Decided(outcome, publish.publish_now(services))
+
+
+def unblock(
+    services: Services, project: str, specifier: str, *, actor: str, reason: str
+) -> Decided:
+    outcome = review.unblock(services, project, specifier, actor=actor, reason=reason)
+    return Decided(outcome, publish.publish_now(services))
