@@ -47,6 +47,23 @@ class _Inline:
         task(*args)
 
 
+# A test that uses one of these fixtures, itself or through another fixture, starts a server
+# or a browser; one that carries one of these marks needs a server. Either is slow, whoever
+# writes it: `-m "not slow"` (the fast loop, README.md) leaves it out.
+SERVER_FIXTURES = frozenset({"start_mirror", "postgres_server", "seaweed_server", "browser"})
+SERVER_MARKS = frozenset({"scaled", "browser", "live"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that starts a server, before `-m` selects (hence tryfirst)."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        marks = {mark.name for mark in item.iter_markers()}
+        if SERVER_FIXTURES.intersection(fixtures) or SERVER_MARKS & marks:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def settled_background(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process apps finish the look-ahead a request starts before the request returns, so a

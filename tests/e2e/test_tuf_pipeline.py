@@ -23,6 +23,8 @@ from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import plain_updater
 from tuf_repo.keys import load_keyring
 
+pytestmark = pytest.mark.slow  # runs `mirror install`, which runs pip
+
 LIB_B = "lib_b-0.5-py3-none-any.whl"
 PINNED = "app-pkg==1.0\nlib-a==1.0\nlib-b==0.5\n"
 
