@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningMirror, stop_process
 from tests.e2e.test_clients import installed, pip_install
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.osv import malicious, write_json
+from tests.support.processes import stop_process
+from tests.support.running_mirror import RunningMirror
 
 pytestmark = pytest.mark.slow  # runs pip
 

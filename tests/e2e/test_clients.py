@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningMirror, client_env, stop_process
 from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import client_env, stop_process
+from tests.support.running_mirror import RunningMirror
 
 pytestmark = pytest.mark.slow  # runs pip, uv and poetry
 

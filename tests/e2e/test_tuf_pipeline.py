@@ -18,8 +18,9 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Timestamp
 
-from tests.conftest import RunningMirror, client_env
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import client_env
+from tests.support.running_mirror import RunningMirror
 from tests.support.tuf_clients import plain_updater
 from tuf_repo.keys import load_keyring
 
