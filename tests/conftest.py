@@ -46,7 +46,9 @@ class _Inline:
 
 # A test that uses one of these fixtures, itself or through another fixture, starts a server
 # or a browser; one that carries one of these marks needs a server. Either is slow, whoever
-# writes it: `-m "not slow"` (the fast loop, README.md) leaves it out.
+# writes it: `-m "not slow"` (the fast loop, README.md) leaves it out. A new fixture that starts
+# a server belongs here; a test that runs an installer (pip, uv, poetry, `mirror install`)
+# marks itself, as nothing at collection says so.
 SERVER_FIXTURES = frozenset({"start_mirror", "postgres_server", "seaweed_server", "browser"})
 SERVER_MARKS = frozenset({"scaled", "browser", "live"})
 
