@@ -1,6 +1,6 @@
 """Cost of the admission checks: PEP 740 verification per file, content inspection, first look.
 
-Run from the repository root: ``python bench/admission_checks.py [--files N]``. It needs the
+Run from the repository root: ``python -m bench.admission_checks [--files N]``. It needs the
 real attestations in ../shared/fixtures/pep740 and prints one JSON object of measurements.
 Sigstore's trust root is the one the installed sigstore ships (offline); XDG dirs are
 temporary, so no user cache is read.
@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-PEP740 = REPO.parent / "shared" / "fixtures" / "pep740"
+# The repository's parent, where the real test data sits beside the checkout.
+PEP740 = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pep740"
 SDIST = "pypi_attestations-0.0.19.tar.gz"
 
 
@@ -120,7 +120,6 @@ def main() -> int:
         work = Path(scratch)
         os.environ["XDG_CACHE_HOME"] = str(work / "cache")
         os.environ["XDG_DATA_HOME"] = str(work / "data-home")
-        sys.path.insert(0, str(REPO))
         results = {
             "verify_provenance": verification(args.repeat),
             "inspect_wheel": inspection(work, max(5, args.repeat // 10)),

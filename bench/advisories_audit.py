@@ -1,6 +1,6 @@
 """Benchmarks for advisory import and the download audit (issue 5). Not a test: prints numbers.
 
-    python bench/advisories_audit.py [--advisories N] [--records N]
+    python -m bench.advisories_audit [--advisories N] [--records N]
 
 1. Importing N malicious-package advisories from one zip (a fresh database), then the same zip
    again (the idempotent path: everything unchanged).

@@ -6,23 +6,23 @@ files; a few projects have thousands of them, like the large projects of the rea
 Older files are never downloaded (the requirement set pins 1.0.0), so their bodies are a few
 bytes: they exist to make pages as large as real ones.
 
-The large file is a sparse file on disk, served by :class:`BenchUpstream` in chunks, so a 1 GB
-file costs neither memory nor disk until a mirror caches it. It is a valid wheel (one stored
-member of zeros), since a mirror inspects every file before serving its first byte and holds a
-file that is no archive.
+The large file is a wheel whose payload is a stored member of zeros, written as a hole (a sparse
+file) and served by :class:`BenchUpstream` in chunks, so a 1 GB file costs neither memory nor
+disk until a mirror caches it; being a readable wheel, the mirror admits it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import random
-import struct
-import zlib
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
@@ -147,7 +147,7 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
             files={f"{dists.dist_name(name)}/payload.bin": payload},
         )
         total += fake.size
-    large = _large_file(workdir, size.large_file)
+    large = large_file(workdir, size.large_file)
     upstream.add_file_on_disk(
         LARGE_PROJECT, large, _sha256_of(large), upload_time=_FIRST_UPLOAD + timedelta(days=900)
     )
@@ -156,38 +156,64 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
         requirements=[f"{name}=={PINNED}" for name in names],
         files=files,
         large_filename=large.name,
-        large_size=size.large_file,
+        large_size=large.stat().st_size,
         wheel_bytes=total,
     )
 
 
-def _large_file(workdir: Path, size: int) -> Path:
-    """A wheel of exactly ``size`` bytes: one stored member of zeros, written as a hole (sparse:
-    the filesystem stores no blocks for it, and reading it costs no disk I/O)."""
-    path = workdir / dists.wheel_filename(LARGE_PROJECT, PINNED)
-    member = b"bench_large/payload.bin"
-    # Local header (30 bytes + name), central directory entry (46 + name), end record (22).
-    length = size - (30 + len(member)) - (46 + len(member)) - 22
-    crc = _crc32_of_zeros(length)
-    fields = (20, 0, 0, 0, 0x21, crc, length, length, len(member))
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields, 0) + member
-    central = struct.pack("<IH", 0x02014B50, 20) + struct.pack(
-        "<HHHHHIIIHHHHHII", *fields, 0, 0, 0, 0, 0, 0
-    )
-    central += member
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + length, 0)
-    with path.open("wb") as handle:
-        handle.write(local)
-        handle.seek(len(local) + length)
-        handle.write(central + end)
+def large_file(workdir: Path, size: int) -> Path:
+    """A wheel the mirror admits, ``size`` bytes of it a stored member of zeros that the file
+    holds as a hole (a sparse file): on disk and in memory it costs next to nothing."""
+    payload = f"{dists.dist_name(LARGE_PROJECT)}/payload.bin"
+    parts = dists.build_wheel(workdir / "large-parts", LARGE_PROJECT, PINNED)
+    path = workdir / parts.name
+    with (
+        zipfile.ZipFile(parts) as small,
+        path.open("wb") as handle,
+        zipfile.ZipFile(_HolesForZeros(handle), "w") as wheel,  # type: ignore[arg-type]
+    ):
+        info = zipfile.ZipInfo(payload, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type, info.file_size = zipfile.ZIP_STORED, size
+        with wheel.open(info, "w") as member:
+            for chunk in _zeros(size):
+                member.write(chunk)
+        for part in small.infolist():
+            data = small.read(part)
+            if part.filename.endswith(".dist-info/RECORD"):
+                data = _record_of_zeros(payload, size).encode() + data
+            wheel.writestr(part, data)
     return path
 
 
-def _crc32_of_zeros(length: int) -> int:
-    crc, chunk = 0, bytes(1 << 20)
-    for start in range(0, length, len(chunk)):
-        crc = zlib.crc32(chunk[: min(len(chunk), length - start)], crc)
-    return crc
+class _HolesForZeros:
+    """A binary file that skips over chunks of zeros instead of writing them, leaving holes."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+
+    def write(self, data: bytes) -> int:
+        if data.count(0) == len(data):
+            self._handle.seek(len(data), os.SEEK_CUR)
+            return len(data)
+        return self._handle.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+
+def _zeros(size: int) -> Iterator[bytes]:
+    chunk = bytes(_CHUNK)
+    for start in range(0, size, _CHUNK):
+        yield chunk[: min(_CHUNK, size - start)]
+
+
+def _record_of_zeros(path: str, size: int) -> str:
+    """The RECORD line (PEP 376: urlsafe base64 sha256, unpadded) of ``size`` zeros."""
+    digest = hashlib.sha256()
+    for chunk in _zeros(size):
+        digest.update(chunk)
+    encoded = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return f"{path},sha256={encoded},{size}\n"
 
 
 def _sha256_of(path: Path) -> str:

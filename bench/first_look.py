@@ -1,6 +1,6 @@
 """CPU of first looks, step by step: what recording, deciding and publishing a project costs.
 
-Run from the repository root: ``python bench/first_look.py [--tiny] [--gc-freeze]``. It fills
+Run from the repository root: ``python -m bench.first_look [--tiny] [--gc-freeze]``. It fills
 the benchmark's fake upstream (``bench/dataset.py``, in this process), then for every project
 runs ``sync.refresh`` (fetch, parse, gather provenance, decide, render, build the inserts,
 then write them) and signs its pages (``publish_pages``), as a client's first request does; then it
@@ -20,24 +20,20 @@ import collections
 import functools
 import gc
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench import dataset  # noqa: E402
-from mirror.config import load_config  # noqa: E402
-from mirror.db import queries  # noqa: E402
-from mirror.server import initialise  # noqa: E402
-from mirror.services import admission, evidence, pages, publish, sync  # noqa: E402
-from mirror.services import targets as service_targets  # noqa: E402
-from mirror.services.context import Services  # noqa: E402
-from mirror.upstream.client import UpstreamClient  # noqa: E402
+from bench import dataset
+from mirror.config import load_config
+from mirror.db import queries
+from mirror.server import initialise
+from mirror.services import admission, evidence, pages, publish, sync
+from mirror.services import targets as service_targets
+from mirror.services.context import Services
+from mirror.upstream.client import UpstreamClient
 
 # (owner, attribute, step name): what each step of a first look calls.
 STEPS: list[tuple[Any, str, str]] = [

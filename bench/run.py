@@ -1,4 +1,5 @@
-"""Benchmark signed-mirror against devpi-server, proxpi and nginx: ``./run bench``.
+"""Benchmark signed-mirror against devpi-server, proxpi and nginx: ``./run bench``, which runs
+``python -m bench.run`` from the repository root.
 
 Writes ``bench/results/results.json`` and ``bench/results/results.png``; bench/README.md says
 how to read them. Everything runs on 127.0.0.1, every load is bounded in count and duration,
@@ -24,14 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench import dataset, installs, load, procs, report, transfer  # noqa: E402
-from bench.servers import (  # noqa: E402
+from bench import dataset, installs, load, procs, report, transfer
+from bench.servers import (
     DEVPI_VERSION,
     PROXPI_VERSION,
+    REPO,
     BenchError,
     Devpi,
     Nginx,

@@ -35,10 +35,11 @@ import urllib3
 from sqlalchemy import text
 
 from mirror.db.engine import make_engine
-from tests.conftest import client_env, write_config
+from tests.support.config_files import write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.ports import free_port
 from tests.support.postgres import running_postgres
+from tests.support.processes import client_env
 from tests.support.seaweed import REGION, SeaweedServer, aws_env, running_seaweed
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from bench import procs
+from tests.support.ports import free_port
 
 DEVPI_VERSION = "6.20.3"
 PROXPI_VERSION = "1.3.1"
@@ -57,13 +57,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PIP_CONFIG_FILE"] = os.devnull
     env.update(extra)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def tool_venv(tools: Path, name: str, requirements: list[str]) -> Path:

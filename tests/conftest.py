@@ -1,21 +1,18 @@
-"""Fixtures shared by the whole suite: a hermetic environment, the app on a fake upstream, and a
-real `mirror serve` process for end-to-end tests."""
+"""Fixtures and hooks shared by the whole suite: a hermetic environment, the app on a fake
+upstream, a real `mirror serve` process for end-to-end tests, and the slow mark on every test
+that starts a server. Helpers that tests and bench/ import live in tests/support/."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -24,6 +21,7 @@ from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.context import Services
 from mirror.services.prefetch import Prefetcher
+from tests.support.config_files import base_sections, merge, write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.fixtures import (  # noqa: F401 (fixtures)
     _session_bucket,
@@ -34,10 +32,9 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures)
     s3_bucket,
     seaweed_server,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
-VENV_BIN = Path(sys.executable).parent
+from tests.support.ports import free_port
+from tests.support.processes import client_env, stop_process
+from tests.support.running_mirror import RunningMirror
 
 
 class _Inline:
@@ -45,6 +42,25 @@ class _Inline:
 
     def submit(self, task: Callable[..., object], *args: object) -> None:
         task(*args)
+
+
+# A test that uses one of these fixtures, itself or through another fixture, starts a server
+# or a browser; one that carries one of these marks needs a server. Either is slow, whoever
+# writes it: `-m "not slow"` (the fast loop, README.md) leaves it out. A new fixture that starts
+# a server belongs here; a test that runs an installer (pip, uv, poetry, `mirror install`)
+# marks itself, as nothing at collection says so.
+SERVER_FIXTURES = frozenset({"start_mirror", "postgres_server", "seaweed_server", "browser"})
+SERVER_MARKS = frozenset({"scaled", "browser", "live"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that starts a server, before `-m` selects (hence tryfirst)."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        marks = {mark.name for mark in item.iter_markers()}
+        if SERVER_FIXTURES.intersection(fixtures) or SERVER_MARKS & marks:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -67,59 +83,39 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg / "config"))
 
 
-def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
-    """Write a TOML config (flat values, lists of strings, one level of sub-tables)."""
-    lines: list[str] = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        tables = {k: v for k, v in values.items() if isinstance(v, dict)}
-        lines += [f"{k} = {_toml(v)}" for k, v in values.items() if k not in tables]
-        for name, table in tables.items():
-            lines.append(f"[{section}.{name}]")
-            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+# What `initialise` makes of a new data directory depends on these sections only.
+INITIALISED_BY = frozenset({"storage", "database", "tuf", "debug"})
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def base_sections(data_dir: Path, upstream_url: str) -> dict[str, dict[str, Any]]:
-    return {
-        "upstream": {"url": upstream_url, "timeout": "5s", "retries": 1},
-        "storage": {"path": str(data_dir)},
-        "policy": {"quarantine": "7d"},
-        "scheduler": {"interval": "1s"},
-    }
-
-
-def merge(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    merged = {k: dict(v) for k, v in base.items()}
-    for section, values in extra.items():
-        merged.setdefault(section, {}).update(values)
-    return merged
+@pytest.fixture(scope="session")
+def initialised_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory as `initialise` leaves it on the defaults: the migrated SQLite database,
+    TUF keys and version 1 of every role. Copied, never changed: migrating and bootstrapping
+    TUF cost each test that builds services about 0.3 s of CPU; the copy about 0.03 s."""
+    root = tmp_path_factory.mktemp("initialised")
+    unreachable = "http://127.0.0.1:9/simple/"  # initialise never asks upstream
+    config = write_config(root / "mirror.toml", base_sections(root / "data", unreachable))
+    initialise(load_config(config, env={}))
+    return root / "data"
 
 
 @pytest.fixture
 def make_services(
     tmp_path: Path,
     fake_upstream: FakeUpstream,  # noqa: F811
+    initialised_data: Path,
 ) -> Callable[..., Services]:
-    """Services on a fresh data dir and the fake upstream; keyword args are config sections."""
+    """Services on a fresh data dir and the fake upstream; keyword args are config sections.
+    Unless they choose the storage, database, keys or clock, the data dir starts as a copy of
+    ``initialised_data``, which `initialise` then finds complete."""
 
     def build(**sections: dict[str, Any]) -> Services:
+        data_dir = tmp_path / "data"
+        if not INITIALISED_BY.intersection(sections) and not data_dir.exists():
+            shutil.copytree(initialised_data, data_dir, copy_function=shutil.copyfile)
         path = write_config(
             tmp_path / "mirror.toml",
-            merge(base_sections(tmp_path / "data", fake_upstream.simple_url), sections),
+            merge(base_sections(data_dir, fake_upstream.simple_url), sections),
         )
         config = load_config(path, env={})
         initialise(config)
@@ -141,90 +137,6 @@ def app(services: Services) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def client_env(**extra: str) -> dict[str, str]:
-    """Environment for pip, uv and poetry: no PIP_*/UV_* settings, no pip config file."""
-    # VIRTUAL_ENV (exported by ./run) would make poetry and uv install into the test runner's
-    # own environment instead of the project's.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "UV_", "MIRROR_", "POETRY_")) and k != "VIRTUAL_ENV"
-    }
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra)
-    return env
-
-
-@dataclass
-class RunningMirror:
-    url: str
-    config_path: Path
-    data_dir: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def index_url(self) -> str:
-        return f"{self.url}/simple/"
-
-    def cli(
-        self, *args: str, env: dict[str, str] | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a `mirror` command against this mirror's config."""
-        result = subprocess.run(
-            [sys.executable, "-m", "mirror", "--config", str(self.config_path), *args],
-            env=client_env(**(env or {})),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"mirror {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    def get(self, path: str, **kw: Any) -> urllib3.BaseHTTPResponse:
-        return urllib3.request("GET", self.url + path, timeout=30, retries=False, **kw)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def access_lines(self, path: str, count: int = 1, seconds: float = 10) -> list[Any]:
-        """The access log's entries for ``path`` once ``count`` are written (the workers write
-        them in batches, about half a second late), or all there are after ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while True:
-            entries = [
-                json.loads(line)
-                for line in self.logs().splitlines()
-                if line.startswith("{") and '"method"' in line
-            ]
-            found = [entry for entry in entries if entry["path"] == path]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
-
-
-def _wait_ready(mirror: RunningMirror) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if mirror.process.poll() is not None:
-            raise AssertionError(f"mirror serve exited early:\n{mirror.logs()[-4000:]}")
-        try:
-            if mirror.get("/healthz").status == 200:
-                return
-        except urllib3.exceptions.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"mirror serve did not become ready:\n{mirror.logs()[-4000:]}")
 
 
 @pytest.fixture
@@ -262,27 +174,9 @@ def start_mirror(
             )
         mirror = RunningMirror(f"http://127.0.0.1:{port}", config_path, data_dir, process, log_path)
         started.append(mirror)
-        _wait_ready(mirror)
+        mirror.wait_ready()
         return mirror
 
     yield start
     for mirror in started:
         stop_process(mirror.process)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-
-
-def fixtures_dir(name: str) -> Path:
-    """A folder of ../shared/fixtures, or a skip that says what is missing."""
-    path = FIXTURES / name
-    if not path.is_dir():
-        pytest.skip(f"needs ../shared/fixtures/{name} (real test data beside the checkout)")
-    return path

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.ports import free_port
 
+pytestmark = pytest.mark.slow  # starts gunicorn
+
 ROUNDS = 5  # without the balancing, all five landing elsewhere by chance: 1 in 32
 
 

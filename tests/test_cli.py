@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import client_env, free_port, write_config
+from tests.support.config_files import write_config
+from tests.support.ports import free_port
+from tests.support.processes import client_env
 
 
 def mirror(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

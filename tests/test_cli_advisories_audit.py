@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.conftest import write_config
+from tests.support.config_files import write_config
 from tests.support.osv import malicious, write_json, write_zip
 from tests.test_cli import assert_one_line_error, mirror
 

@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import client_env, write_config
+from tests.support.config_files import write_config
+from tests.support.processes import client_env
 from tests.test_cli import assert_one_line_error
 
 

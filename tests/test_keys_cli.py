@@ -12,7 +12,7 @@ from mirror.app import create_app
 from mirror.cli import main
 from mirror.config import load_config
 from mirror.services.context import Services
-from tests.conftest import base_sections, write_config
+from tests.support.config_files import base_sections, write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
 from tuf_repo.keys import load_keyring

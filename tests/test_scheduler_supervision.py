@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mirror.server import Supervisor
-from tests.conftest import RunningMirror
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.running_mirror import RunningMirror
 from tests.support.waiting import wait_until
 
 OLD = datetime.now(UTC) - timedelta(days=30)

@@ -13,9 +13,10 @@ from mirror.db import queries, targets
 from mirror.db.engine import make_engine
 from mirror.scheduler import SCHEDULER_STATUS
 from mirror.timeutil import parse_timestamp
-from tests.conftest import base_sections, client_env, merge, stop_process, write_config
+from tests.support.config_files import base_sections, merge, write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.postgres import PostgresServer
+from tests.support.processes import client_env, stop_process
 from tests.support.waiting import wait_until
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import client_env, write_config
+from tests.support.config_files import write_config
 from tests.support.fixtures import S3Bucket
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
+from tests.support.processes import client_env
 from tests.support.seaweed import aws_env
 
 pytestmark = pytest.mark.scaled

@@ -5,9 +5,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from bench import run
 
 
+@pytest.mark.slow  # starts the servers it compares and runs pip and uv against them
 def test_bench_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
     servers = "ours,static,nginx" if shutil.which("nginx") else "ours,static"
     plot = importlib.util.find_spec("matplotlib") is not None

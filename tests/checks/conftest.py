@@ -4,16 +4,13 @@ from pathlib import Path
 
 import pytest
 
-# tests/checks/ -> tests/ -> the repository -> its parent, where shared/ sits beside it.
-PEP740_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "pep740"
+from tests.support.shared_fixtures import fixtures_dir
 
 
 @pytest.fixture
 def pep740() -> Path:
     """The folder of real attestations and the files they cover (see its README)."""
-    if not PEP740_FIXTURES.is_dir():
-        pytest.skip("needs ../shared/fixtures/pep740 (real PEP 740 attestations)")
-    return PEP740_FIXTURES
+    return fixtures_dir("pep740")
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from sqlalchemy import update
 
 from mirror.db.engine import make_engine
 from mirror.db.schema import files
-from tests.conftest import RunningMirror
 from tests.support import osv
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.running_mirror import RunningMirror
 from tests.support.system import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -12,9 +12,11 @@ import pytest
 
 from mirror.pipeline.install import signed_publishers
 from mirror.pipeline.requirements import Pin
-from tests.conftest import RunningMirror, client_env, fixtures_dir
 from tests.support import dists
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import client_env
+from tests.support.running_mirror import RunningMirror
+from tests.support.shared_fixtures import fixtures_dir
 from tuf_repo import MirrorClient
 
 OLD = datetime.now(UTC) - timedelta(days=30)

@@ -6,10 +6,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import RunningMirror, stop_process
+import pytest
+
 from tests.e2e.test_clients import installed, pip_install
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.osv import malicious, write_json
+from tests.support.processes import stop_process
+from tests.support.running_mirror import RunningMirror
+
+pytestmark = pytest.mark.slow  # runs pip
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 WHEEL = "demo-1.0-py3-none-any.whl"

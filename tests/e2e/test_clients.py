@@ -6,9 +6,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import RunningMirror, client_env, stop_process
+import pytest
+
 from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import client_env, stop_process
+from tests.support.running_mirror import RunningMirror
+
+pytestmark = pytest.mark.slow  # runs pip, uv and poetry
 
 
 def run(args: list[str], cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:

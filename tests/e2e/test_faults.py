@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningMirror, stop_process
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import stop_process
+from tests.support.running_mirror import RunningMirror
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 DISK_MB = 40

@@ -8,7 +8,7 @@ import pytest
 import urllib3
 
 from mirror.upstream.location import default_upstream
-from tests.conftest import client_env
+from tests.support.processes import client_env
 
 pytestmark = pytest.mark.live
 

@@ -3,8 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import stop_process
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import stop_process
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 

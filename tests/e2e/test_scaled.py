@@ -24,9 +24,11 @@ import pytest
 import urllib3
 
 from mirror.storage import blob_key
-from tests.conftest import RunningMirror, client_env, write_config
+from tests.support.config_files import write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.fixtures import S3Bucket
+from tests.support.processes import client_env
+from tests.support.running_mirror import RunningMirror
 from tests.support.tuf_clients import plain_updater
 
 pytestmark = [pytest.mark.scaled, pytest.mark.slow]

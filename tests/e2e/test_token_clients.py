@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningMirror, client_env
 from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import client_env
+from tests.support.running_mirror import RunningMirror
 
 pytestmark = pytest.mark.slow
 OLD = datetime.now(UTC) - timedelta(days=30)

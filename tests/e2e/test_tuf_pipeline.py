@@ -18,10 +18,13 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Timestamp
 
-from tests.conftest import RunningMirror, client_env
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import client_env
+from tests.support.running_mirror import RunningMirror
 from tests.support.tuf_clients import plain_updater
 from tuf_repo.keys import load_keyring
+
+pytestmark = pytest.mark.slow  # runs `mirror install`, which runs pip
 
 LIB_B = "lib_b-0.5-py3-none-any.whl"
 PINNED = "app-pkg==1.0\nlib-a==1.0\nlib-b==0.5\n"

@@ -26,8 +26,8 @@ from mirror.scheduler import run_cycle
 from mirror.services import evidence, review, sync
 from mirror.services.context import Services
 from mirror.timeutil import Clock
-from tests.conftest import fixtures_dir
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.shared_fixtures import fixtures_dir
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 PROJECT = "pypi-attestations"

@@ -15,7 +15,7 @@ import pytest
 from mirror.config import load_config
 from mirror.errors import NotFoundError, StorageError
 from mirror.storage import BlobStore, blob_key, open_blob_store
-from tests.conftest import write_config
+from tests.support.config_files import write_config
 from tests.support.fixtures import S3Bucket
 
 StoreFactory = Callable[[], BlobStore]

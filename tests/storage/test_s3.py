@@ -18,7 +18,7 @@ from mirror.errors import ConfigError, StorageError
 from mirror.services.context import Services
 from mirror.storage import blob_key
 from mirror.storage.s3 import MULTIPART_THRESHOLD, S3BlobStore, S3Settings
-from tests.conftest import write_config
+from tests.support.config_files import write_config
 from tests.support.fixtures import S3Bucket
 from tests.support.ports import free_port
 from tests.support.seaweed import aws_env

@@ -7,7 +7,7 @@ import pytest
 from mirror.config import load_config
 from mirror.storage import open_metadata_store
 from mirror.storage.s3 import S3MetadataStore
-from tests.conftest import write_config
+from tests.support.config_files import write_config
 from tests.support.fixtures import S3Bucket
 from tests.tuf_repo import test_tuf_store as contract
 from tuf_repo.errors import MetadataExistsError

@@ -12,6 +12,8 @@ import zipfile
 from email.parser import HeaderParser
 from pathlib import Path
 
+import pytest
+
 from tests.support import dists
 from tests.support.dists import DistBuilder
 
@@ -104,6 +106,7 @@ def test_sdist_layout(dist_builder: DistBuilder) -> None:
     assert "Requires-Dist: dep" in pkg_info
 
 
+@pytest.mark.slow  # runs uv
 def test_uv_installs_wheel_and_pth_payload_runs(dist_builder: DistBuilder, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     dist_builder.marker_pth_wheel("evil", "1.0", marker)
@@ -130,6 +133,7 @@ def test_uv_installs_wheel_and_pth_payload_runs(dist_builder: DistBuilder, tmp_p
     assert marker.read_text() == "ran"
 
 
+@pytest.mark.slow  # runs pip
 def test_pip_installs_wheel_with_console_script(dist_builder: DistBuilder, tmp_path: Path) -> None:
     marker, target = tmp_path / "marker", tmp_path / "target"
     dist_builder.marker_pth_wheel("evil", "1.0", marker)
