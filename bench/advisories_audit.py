@@ -1,4 +1,4 @@
-"""Benchmarks for advisory import and the download audit (issue 5). Not a test: prints numbers.
+"""Benchmarks for advisory import and the download audit. Not a test: prints numbers.
 
     python -m bench.advisories_audit [--advisories N] [--records N]
 

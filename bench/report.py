@@ -1,4 +1,5 @@
-"""From raw measurements to the summary, the targets of issue 7, a table and the plot."""
+"""From raw measurements to the summary, the benchmark's targets (bench/README.md), a table
+and the plot."""
 
 from __future__ import annotations
 

@@ -337,7 +337,7 @@ def warm_pages(server: Server, projects: list[str]) -> None:
 
 
 def tuf_publish() -> dict[str, Any]:
-    """bench/tuf_publish.py's numbers (issue-tuf), with the two issue 7 targets picked out."""
+    """bench/tuf_publish.py's numbers with the two TUF targets picked out."""
     try:
         from bench import tuf_publish as tuf
     except ImportError:

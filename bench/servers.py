@@ -246,7 +246,7 @@ class Devpi(Server):
             "127.0.0.1",
             "--port",
             str(self.port),
-            # The default 5 s fails parallel cold installs (issue 7).
+            # The default 5 s fails parallel cold installs.
             "--request-timeout",
             "30",
         ]

@@ -5,8 +5,8 @@ accepts whatever it is woken for, queueing requests for its threads however busy
 burst of connections (a load test opening 32 at once, uv asking for every project of a
 resolution) could land on one process while the other sat idle: that process then served
 everything on one core, because its threads share one interpreter. In the benchmark's warm
-runs this halved the requests per second now and then (issue 7; per-process CPU showed one
-worker at 100% and the other at 0%).
+runs this halved the requests per second now and then (docs/performance.md; per-process CPU
+showed one worker at 100% and the other at 0%).
 
 This worker stops listening while all its threads are busy and listens again as one frees,
 so the other process takes the next connection; with every thread of every process busy, new

@@ -174,7 +174,7 @@ def _add_review(commands: Any) -> None:
         parser.set_defaults(handler=_review_action)
 
 
-# --- tokens (issue-admin) ---------------------------------------------------------------------
+# --- tokens -------------------------------------------------------------------------------
 
 
 def _token_action(args: argparse.Namespace, config: Config) -> int:
@@ -226,7 +226,7 @@ def _add_token(commands: Any) -> None:
     token.set_defaults(handler=_token_action)
 
 
-# --- advisories and download audit (issue 5) ---
+# --- advisories and download audit ---
 
 
 def _advisories_import(args: argparse.Namespace, config: Config) -> int:

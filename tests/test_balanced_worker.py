@@ -1,5 +1,6 @@
 """The gunicorn worker `mirror serve` runs stops listening while its threads are busy, so a
-new connection goes to a worker with a free thread (issue 7: bursts landed on one process)."""
+new connection goes to a worker with a free thread (docs/performance.md: bursts landed on one
+process)."""
 
 import http.client
 import subprocess

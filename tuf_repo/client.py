@@ -51,7 +51,7 @@ class AuthFetcher(Urllib3Fetcher):
     The default fetcher ignores ``user:token@`` in URLs. This keeps its
     timeouts, retries and proxy handling and only adds the header; urllib3
     drops it on redirects to another host. ``ProxyEnvironment`` is python-tuf
-    internal, which is acceptable because tuf is pinned (design/tuf.md).
+    internal, which is acceptable because tuf is pinned (pyproject.toml).
     """
 
     def __init__(self, auth: Auth, socket_timeout: int = 30) -> None:

@@ -1,7 +1,7 @@
 """The mirror's TUF repository: roles, hash-bin delegation, batch publishing,
 timestamp refresh, renewal, key rotation and sweeping old versions.
 
-Roles (PEP 458 minimum security model, design/tuf.md): ``root``;
+Roles (PEP 458 minimum security model, docs/tuf.md "What is signed"): ``root``;
 ``targets`` delegates ``packages/*/*`` and ``simple/*/*`` to ``bins``
 (terminating); ``bins`` delegates succinctly (TAP 15) to ``bin-00``…;
 ``snapshot`` and ``timestamp``. Consistent snapshots: every file but
@@ -67,7 +67,7 @@ OFFLINE_ROLES = (Root.type, Targets.type, "bins")
 OFFLINE_EXPIRY = timedelta(days=365)
 ONLINE_EXPIRY = timedelta(days=1)
 
-# design/tuf.md, "Expiry and re-signing schedule".
+# docs/tuf.md, "How changes are published".
 TIMESTAMP_MAX_AGE = timedelta(hours=1)
 RENEW_MIN_LEFT = timedelta(hours=12)
 OFFLINE_ALERT_LEFT = timedelta(days=30)
@@ -145,8 +145,8 @@ class MirrorRepository(Repository):
         self._previous_root: Root | None = None
         self._targets_infos: dict[str, MetaFile] | None = None
         self._snapshot_info: MetaFile | None = None
-        # Next version = max(stored, referenced) + 1 (design/tuf.md): a crash
-        # may have left unreferenced files whose versions must not be reused.
+        # Next version = max(stored, referenced) + 1 (docs/tuf.md, "How changes are published"):
+        # a crash may have left unreferenced files whose versions must not be reused.
         self._stored: dict[str, int] = {}
         for name in store.list():
             parsed = _parse_name(name)
@@ -581,7 +581,7 @@ class RepositoryStatus:
 
 
 def status(store: MetadataStore, now: datetime) -> RepositoryStatus:
-    """Report expiries and what needs a human (design/tuf.md, step 4)."""
+    """Report expiries and what needs a human (docs/tuf.md, "Keys")."""
     repo = MirrorRepository(store, None, now)
     repo.require_initialised()
     roles = [RoleExpiry(r, *repo.expiry(r)) for r in (*OFFLINE_ROLES, "snapshot", "timestamp")]
@@ -717,7 +717,7 @@ def sweep(store: MetadataStore, keep_snapshots: int = 3) -> list[str]:
     anything newer than what is referenced (a publish in progress).
 
     Clients mid-refresh may still fetch files a recent snapshot lists, so the
-    caller runs this about an hour behind publishing (design/tuf.md).
+    caller runs this about an hour behind publishing (docs/tuf.md, "How changes are published").
     Returns the deleted names.
     """
     if keep_snapshots < 1:

@@ -1,4 +1,4 @@
-"""Query functions for API tokens and review-UI sessions (SPEC "Security")."""
+"""Query functions for API tokens and review-UI sessions (docs/review.md, "Tokens")."""
 
 from collections.abc import Mapping
 from datetime import datetime

@@ -1,4 +1,4 @@
-"""The single-publisher lock for TUF publishing (design/tuf.md, "Concurrency").
+"""The single-publisher lock for TUF publishing (docs/tuf.md, "How changes are published").
 
 Two processes that signed at once would fork version numbers, so every write to the TUF
 metadata happens inside ``publish_lock``. It spans every process that shares the database and

@@ -199,7 +199,7 @@ admin_sessions = Table(
 )
 
 
-# --- advisories and download audit (issue 5; migration 0006_advisories) ---
+# --- advisories and download audit (migration 0006_advisories) ---
 
 advisories = Table(
     "advisories",
@@ -246,7 +246,7 @@ downloads = Table(
     Index("ix_downloads_release", "project", "version", "at"),
 )
 
-# TUF publishing (design/tuf.md, "Publishing: one batch, one snapshot"). Every change to what is
+# TUF publishing (docs/tuf.md, "How changes are published"). Every change to what is
 # served queues a row here in the same transaction as the state change; the publisher signs a
 # batch of them and stamps ``published_at``.
 _QUEUED = text("published_at IS NULL")

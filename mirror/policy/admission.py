@@ -1,4 +1,4 @@
-"""The admission decision for one distribution file (SPEC "Admission policy").
+"""The admission decision for one distribution file (docs/admission.md).
 
 Age is judged per file, not per release: an attacker can add a fresh wheel to an old release.
 Everything here is pure: the caller gathers the facts and passes ``now``.

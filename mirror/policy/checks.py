@@ -244,7 +244,7 @@ def provenance_verdict(
     anchor: FileView | None,
     needed: bool,
 ) -> Verdict:
-    """PEP 740 evidence against the project's mode (SPEC "Admission policy", provenance)."""
+    """PEP 740 evidence against the project's mode (docs/admission.md, "Provenance")."""
     if mode == "off":
         return CLEAR
     record = f.provenance
@@ -294,7 +294,8 @@ def _attested_before(baseline: Baseline | None, anchor: FileView | None) -> str 
 
 
 def content_verdict(f: FileView) -> Verdict:
-    """Content flags against the previous admitted release (SPEC check "content")."""
+    """Content flags against the previous admitted release (docs/admission.md, "Content
+    inspection")."""
     if not content_needed(f):
         return CLEAR
     record = f.content

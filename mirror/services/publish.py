@@ -1,6 +1,6 @@
 """The publisher: signs queued target changes as one TUF batch, and keeps the metadata fresh.
 
-One publish (design/tuf.md, "Publishing: one batch, one snapshot"):
+One publish (docs/tuf.md, "How changes are published"):
 
 1. Outside any lock, learn the length of queued files the blob store does not hold yet by
    fetching them (verified against their sha256, like any download).
@@ -53,7 +53,7 @@ from tuf_repo.store import TIMESTAMP_NAME, MetadataStore
 log = logging.getLogger(__name__)
 
 # About an hour of batches at one per scheduler minute: clients mid-refresh can still fetch
-# what a recent snapshot lists (design/tuf.md, "URL layout").
+# what a recent snapshot lists (docs/tuf.md, "What is signed").
 SWEEP_KEEP_SNAPSHOTS = 60
 # A first look at a large project queues thousands of `.metadata` companions to fetch; beyond
 # this many per cycle they wait for later cycles, so the cycle's other work is not held up.

@@ -1,6 +1,6 @@
 """What a project contributes to the TUF targets, and queueing the difference.
 
-A project's targets (design/tuf.md, "Target paths") are its two pages and, for each admitted
+A project's targets (docs/tuf.md, "What is signed") are its two pages and, for each admitted
 file, the file, its PEP 658 ``.metadata`` companion and the mirror's copy of its verified PEP
 740 ``.provenance``: what a pipeline records as a file's Trusted Publisher is then signed too.
 ``queue_project`` runs inside the transaction that changed what is served

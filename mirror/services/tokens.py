@@ -1,4 +1,4 @@
-"""API tokens (SPEC "Security"): scoped, expiring, stored as hashes, shown once, revocable.
+"""API tokens (docs/review.md, "Tokens"): scoped, expiring, stored as hashes, shown once, revocable.
 
 A token is 256 bits from the OS's CSPRNG, so one sha256 is enough to store it: there is nothing to
 guess, and a slow password hash would only slow down every pip request. Lookups go by that hash;

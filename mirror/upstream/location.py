@@ -1,4 +1,4 @@
-"""Which index to proxy when none is configured (SPEC "Running").
+"""Which index to proxy when none is configured (README.md, "Two commands").
 
 No registry hostname is written in this repository: the default comes from pip itself, so the
 mirror follows whatever index (or corporate proxy) the machine's pip already uses.

@@ -1,4 +1,5 @@
-"""The admin JSON API under ``/api/v1/`` (SPEC "HTTP"); described by ``/api/v1/openapi.json``.
+"""The admin JSON API under ``/api/v1/`` (docs/review.md, "The JSON API"); described by
+``/api/v1/openapi.json``.
 
 Reads need a read token unless anonymous reads are on; every write needs a review token (token
 management an admin token) and a reason, and is attributed to the token in the audit trail.

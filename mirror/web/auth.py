@@ -1,4 +1,5 @@
-"""Who is asking, for every request (SPEC "Security"), and the headers every answer carries.
+"""Who is asking, for every request (docs/review.md, "Tokens"), and the headers every answer
+carries.
 
 Credentials come as HTTP basic auth with the user ``__token__`` (so pip, uv and poetry can keep
 them in the index URL or their credential settings) or as a bearer token. A presented credential

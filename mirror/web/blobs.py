@@ -7,8 +7,8 @@ with sendfile(2), so the bytes never pass through Python; the connection is cork
 A local Range request goes through werkzeug's ``send_file``. A store without local files (S3)
 answers with a presigned redirect when allowed, else streams with the same ETag, Range and
 conditional answers: the blob's stream is seekable, so a Range request reads only the bytes it
-asks for. The short path exists for speed (issue 7: well under a millisecond of CPU per warm
-page request).
+asks for. The short path exists for speed (docs/performance.md: well under a millisecond of CPU per
+warm page request).
 """
 
 import io
@@ -83,7 +83,7 @@ class _CorkedFile(io.FileIO):
     the kernel sends the headers and the sendfile(2) body in full segments only. Closing the
     file (the server does once the body is sent) uncorks, which sends what is left and leaves
     the connection as it was for the next response. A 1 GB download went from about 2,100 to
-    2,600-3,000 MB/s here (issue 7; ``bench/``)."""
+    2,600-3,000 MB/s here (bench/README.md)."""
 
     def __init__(self, path: str, sock: socket.socket) -> None:
         super().__init__(path, "rb")

@@ -63,7 +63,7 @@ def requested_format(query: str) -> str:
     return ""
 
 
-# issue 7 (bench): clients send a handful of distinct Accept headers; parse each once.
+# Clients send a handful of distinct Accept headers; parse each once.
 @functools.lru_cache(maxsize=256)
 def _negotiate(requested: str, accept: str) -> tuple[bool, str]:
     offered = parse_accept_header(accept, MIMEAccept)

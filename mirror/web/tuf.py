@@ -1,4 +1,4 @@
-"""TUF metadata and targets (design/tuf.md, "URL layout").
+"""TUF metadata and targets (docs/tuf.md, "What is signed").
 
 ``/tuf/metadata/<N>.<role>.json`` never changes once written, so it may be cached for a year;
 ``/tuf/metadata/timestamp.json`` is the one mutable file and is revalidated on every use.

@@ -1,4 +1,5 @@
-"""A WSGI layer in front of Flask that answers warm project pages itself (issue 7).
+"""A WSGI layer in front of Flask that answers warm project pages itself (docs/performance.md,
+"The serving path").
 
 A ``GET`` or ``HEAD`` of ``/simple/<normalized name>/`` whose pages are signed and kept in memory
 is answered here by ``simple.page_answer``, the function the Flask view uses, without building

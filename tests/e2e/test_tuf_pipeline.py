@@ -241,7 +241,7 @@ def test_target_removed_from_bins_is_refused_though_still_stored(pipeline: Pipel
     up.refresh()
     assert up.get_targetinfo(f"packages/lib-b/{LIB_B}") is None
     result, target = pipeline.install(PINNED)
-    # The release API (issue-admin) tells the pipeline why.
+    # The release API (docs/review.md, "The JSON API") tells the pipeline why.
     refused(result, target, "lib-b==0.5: blocked for stolen credentials")
 
 

@@ -1,5 +1,5 @@
 """A crash anywhere in publish leaves the last published state valid, and the
-next publish goes on with fresh versions (design/tuf.md, "one batch, one
+next publish goes on with fresh versions (docs/tuf.md, "How changes are published", "one batch, one
 snapshot")."""
 
 from __future__ import annotations
