@@ -27,6 +27,7 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures)
     _session_bucket,
     dist_builder,
     fake_upstream,
+    own_postgres_server,
     postgres_server,
     postgres_url,
     s3_bucket,
@@ -49,7 +50,9 @@ class _Inline:
 # writes it: `-m "not slow"` (the fast loop, README.md) leaves it out. A new fixture that starts
 # a server belongs here; a test that runs an installer (pip, uv, poetry, `mirror install`)
 # marks itself, as nothing at collection says so.
-SERVER_FIXTURES = frozenset({"start_mirror", "postgres_server", "seaweed_server", "browser"})
+SERVER_FIXTURES = frozenset(
+    {"start_mirror", "postgres_server", "own_postgres_server", "seaweed_server", "browser"}
+)
 SERVER_MARKS = frozenset({"scaled", "browser", "live"})
 
 

@@ -32,11 +32,11 @@ def last_complete_cycle(engine: Engine) -> float:
 
 @pytest.mark.slow
 def test_the_worker_rides_out_a_postgresql_restart(
-    postgres_server: PostgresServer,
-    postgres_url: str,
+    own_postgres_server: PostgresServer,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
 ) -> None:
+    postgres_url = own_postgres_server.database()
     config = write_config(
         tmp_path / "worker.toml",
         merge(
@@ -55,9 +55,9 @@ def test_the_worker_rides_out_a_postgresql_restart(
     engine = make_engine(postgres_url)
     try:
         assert wait_until(lambda: last_complete_cycle(engine) > 0, 60)
-        postgres_server.stop()
+        own_postgres_server.stop()
         time.sleep(5)
-        postgres_server.start()
+        own_postgres_server.start()
         restarted = time.time()
         engine.dispose()
         assert wait_until(lambda: last_complete_cycle(engine) > restarted, 60), (

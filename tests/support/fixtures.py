@@ -35,14 +35,24 @@ def dist_builder(tmp_path: Path) -> DistBuilder:
     return DistBuilder(tmp_path / "dists")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One throw-away PostgreSQL cluster per test session (per xdist worker), stopped at the end."""
+def _postgres_cluster() -> Iterator[PostgresServer]:
     reason = postgres.available()
     if reason:
         missing(reason)
     with postgres.running_postgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL cluster per test session (per xdist worker), stopped at the end."""
+    yield from _postgres_cluster()
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A cluster of the test's own, for tests that stop, restart or freeze it."""
+    yield from _postgres_cluster()
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ class PostgresServer:
 def restart(server: PostgresServer) -> None:
     """Stop the cluster (fast shutdown) and start it again on the same port and data."""
     server.stop()
-    _start(server)
+    server.start()
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +16,6 @@ from mirror.web.errors import REQUEST_ID_HEADER
 from tests.support import postgres
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.postgres import PostgresServer
-from tests.support.system import missing
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 # Only catches a hang: the bounded timeouts below are 2 s each.
@@ -24,24 +23,14 @@ HANG = 15.0
 
 
 @pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A cluster of this test's own: it is stopped and frozen, which the session's must not be."""
-    reason = postgres.available()
-    if reason:
-        missing(reason)
-    with postgres.running_postgres() as server:
-        yield server
-
-
-@pytest.fixture
 def node(
-    own_postgres: PostgresServer,
+    own_postgres_server: PostgresServer,
     make_services: Callable[..., Services],
     fake_upstream: FakeUpstream,
     tmp_path: Path,
 ) -> FlaskClient:
     """An app on the cluster that has looked at "demo" once; "later" is not looked at yet."""
-    url = own_postgres.database()
+    url = own_postgres_server.database()
     database = {"url": url, "connect_timeout": "2s", "statement_timeout": "2s"}
     services = make_services(database=database)
     for project in ("demo", "later"):
@@ -70,19 +59,19 @@ def assert_unavailable(client: FlaskClient) -> None:
 
 @pytest.mark.slow
 def test_a_stopped_database_answers_503_at_once_and_a_restart_recovers(
-    node: FlaskClient, own_postgres: PostgresServer
+    node: FlaskClient, own_postgres_server: PostgresServer
 ) -> None:
-    own_postgres.stop()
+    own_postgres_server.stop()
     assert_unavailable(node)
-    postgres.restart(own_postgres)
+    postgres.restart(own_postgres_server)
     assert node.get("/simple/later/").status_code == 200
     assert node.get("/simple/demo/").status_code == 200
 
 
 @pytest.mark.slow
 def test_a_stalled_database_answers_503_within_the_timeouts(
-    node: FlaskClient, own_postgres: PostgresServer
+    node: FlaskClient, own_postgres_server: PostgresServer
 ) -> None:
-    with postgres.paused(own_postgres):
+    with postgres.paused(own_postgres_server):
         assert_unavailable(node)
     assert node.get("/simple/later/").status_code == 200
