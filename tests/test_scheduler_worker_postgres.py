@@ -1,8 +1,10 @@
-"""Scaled out: `mirror worker` rides out a PostgreSQL restart and signs again afterwards."""
+"""Scaled out: `mirror worker` rides out a PostgreSQL restart or a stalled PostgreSQL and signs
+again afterwards."""
 
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from mirror.db import queries, targets
 from mirror.db.engine import make_engine
 from mirror.scheduler import SCHEDULER_STATUS
 from mirror.timeutil import parse_timestamp
+from tests.support import postgres
 from tests.support.config_files import base_sections, merge, write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.postgres import PostgresServer
@@ -30,8 +33,23 @@ def last_complete_cycle(engine: Engine) -> float:
     return parse_timestamp(last).timestamp() if last else 0.0
 
 
+def restart_after_five_seconds(server: PostgresServer) -> None:
+    server.stop()
+    time.sleep(5)
+    server.start()
+
+
+def stall_for_eight_seconds(server: PostgresServer) -> None:
+    # Accepts TCP connections (the kernel does) and never answers: only the worker's bounded
+    # connect and statement timeouts get it out.
+    with postgres.paused(server):
+        time.sleep(8)
+
+
 @pytest.mark.slow
-def test_the_worker_rides_out_a_postgresql_restart(
+@pytest.mark.parametrize("outage", [restart_after_five_seconds, stall_for_eight_seconds])
+def test_the_worker_rides_out_a_postgresql_outage(
+    outage: Callable[[PostgresServer], None],
     own_postgres_server: PostgresServer,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
@@ -41,7 +59,14 @@ def test_the_worker_rides_out_a_postgresql_restart(
         tmp_path / "worker.toml",
         merge(
             base_sections(tmp_path / "data", fake_upstream.simple_url),
-            {"database": {"url": postgres_url}, "server": {"scheduler": False}},
+            {
+                "database": {
+                    "url": postgres_url,
+                    "connect_timeout": "2s",
+                    "statement_timeout": "2s",
+                },
+                "server": {"scheduler": False},
+            },
         ),
     )
     log_path = tmp_path / "worker.log"
@@ -55,9 +80,7 @@ def test_the_worker_rides_out_a_postgresql_restart(
     engine = make_engine(postgres_url)
     try:
         assert wait_until(lambda: last_complete_cycle(engine) > 0, 60)
-        own_postgres_server.stop()
-        time.sleep(5)
-        own_postgres_server.start()
+        outage(own_postgres_server)
         restarted = time.time()
         engine.dispose()
         assert wait_until(lambda: last_complete_cycle(engine) > restarted, 60), (
