@@ -28,6 +28,7 @@ from mirror.config import Config
 from mirror.db.engine import check_connection, make_engine, migrate
 from mirror.errors import ConfigError, MirrorError
 from mirror.services import publish, signing
+from mirror.services.context import policy_rules
 from mirror.storage import open_blob_store
 from mirror.timeutil import Clock
 
@@ -83,11 +84,15 @@ class MirrorApplication(BaseApplication):  # type: ignore[misc]
 
 def initialise(config: Config, *, tuf: bool = True) -> None:
     """First start creates the data directory, the database schema and (with ``tuf``) the TUF
-    keys and repository; later starts check them.
+    keys and repository; later starts check them. The policy rules are parsed first: the
+    configuration module cannot (policy is a layer above it), and a bad rule must stop the
+    start before anything is created.
 
     Raises:
+        ConfigError: a policy rule is malformed.
         StorageError: the blob store or the database is unreachable or misconfigured.
     """
+    policy_rules(config)
     open_blob_store(config).check()
     engine = make_engine(config.database_url)
     check_connection(engine)

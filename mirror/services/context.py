@@ -37,15 +37,24 @@ class Services:
             engine=make_engine(config.database_url, Timeouts.from_config(config)),
             blobs=open_blob_store(config),
             upstream=_upstream_client(config),
-            rules=Rules.parse(
-                internal=config.policy.internal,
-                allow=config.policy.allow,
-                deny=config.policy.deny,
-                allowlist_only=config.policy.allowlist_only,
-            ),
+            rules=policy_rules(config),
             clock=Clock(offset),
             metadata=open_metadata_store(config),
         )
+
+
+def policy_rules(config: Config) -> Rules:
+    """The allow, deny and internal rules of ``[policy]``.
+
+    Raises:
+        ConfigError: an entry is not a name, glob or requirement it may be.
+    """
+    return Rules.parse(
+        internal=config.policy.internal,
+        allow=config.policy.allow,
+        deny=config.policy.deny,
+        allowlist_only=config.policy.allowlist_only,
+    )
 
 
 def _upstream_client(config: Config) -> UpstreamClient:
