@@ -34,12 +34,12 @@ def _whole(default: int, *, minimum: int) -> Any:
     return field(default=default, metadata={"minimum": minimum})
 
 
-def _checked(default: Any, check: Callable[[str, Any], None]) -> Any:
-    """A key with a further check beyond its type (called with the key's dotted name)."""
+def _checked(default: Any, check: Callable[[Any], None]) -> Any:
+    """A key with a further check of its typed value, raising a ConfigError naming the key."""
     return field(default=default, metadata={"check": check})
 
 
-def _host_ports(key: str, value: tuple[str, ...]) -> None:
+def _host_ports(value: tuple[str, ...]) -> None:
     for entry in value:
         HostPort.parse(entry)
 
@@ -355,7 +355,7 @@ def _value(kind: Any, key: Field[Any], value: Any, dotted: str) -> Any:
     typed = _typed(kind, value, dotted, key.metadata.get("minimum", 0))
     check = key.metadata.get("check")
     if check is not None:
-        check(dotted, typed)
+        check(typed)
     return typed
 
 
