@@ -57,8 +57,15 @@ class JsonAccessLogger(Logger):
 class AccessBatch:
     """Lines gathered for ``logger``, written as one message per batch to stream handlers."""
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        batch_lines: int = BATCH_LINES,
+        flush_seconds: float = FLUSH_SECONDS,
+    ) -> None:
         self._logger = logger
+        self._batch_lines = batch_lines
+        self._flush_seconds = flush_seconds
         self._lock = threading.Lock()
         self._lines: list[str] = []
         # The process whose flusher runs: the logger is made before gunicorn forks its workers.
@@ -69,7 +76,7 @@ class AccessBatch:
             if self._pid != os.getpid():
                 self._start_flusher()
             self._lines.append(line)
-            full = len(self._lines) >= BATCH_LINES
+            full = len(self._lines) >= self._batch_lines
         if full:
             self.flush()
 
@@ -91,5 +98,5 @@ class AccessBatch:
 
     def _flush_every(self) -> None:
         while True:
-            time.sleep(FLUSH_SECONDS)
+            time.sleep(self._flush_seconds)
             self.flush()

@@ -25,7 +25,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     downloads.init_app(app)
     # Warm project pages are answered before Flask builds a request (issue 7).
     app.wsgi_app = WarmPages(services, app.wsgi_app)  # type: ignore[method-assign]
-    proxies = services.config.get("server", "trusted_proxies")
+    proxies = services.config.server.trusted_proxies
     if proxies:
         # Behind a load balancer the peer is the balancer: the client's address, for the
         # download audit and the access log, is the X-Forwarded-For entry the outermost of the

@@ -4,73 +4,99 @@ Where the file comes from: ``--config``, else ``MIRROR_CONFIG``, else ``./mirror
 present, else built-in defaults. Unknown keys are errors, because a misspelt ``deny`` that is
 silently ignored would let through what an admin meant to block. ``config/mirror.toml``
 documents every key.
+
+The file is parsed once into frozen sections, one dataclass per TOML table, whose fields are
+the keys with their defaults and types. Every value is checked against its field's type when
+loaded, so a wrong one stops the command with one line naming the key, before any data
+directory, database or key exists, instead of failing later where the value is first used.
 """
 
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from mirror.errors import ConfigError
 from mirror.hosts import HostPort
 from mirror.names import is_valid_project_name, normalize
-from mirror.publishers import PROVENANCE_MODES, PinnedPublisher, ProvenanceMode
+from mirror.publishers import PinnedPublisher, ProvenanceMode
 from mirror.timeutil import parse_duration
 
-# Every key with its default. None means "derived at run time" (see the properties below).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "upstream": {
-        "url": None,
-        "ttl": "10m",
-        "timeout": "30s",
-        "retries": 2,
-        "max_page_bytes": 64 * 1024 * 1024,
-        "max_file_bytes": 8 * 1024**3,
-        "integrity_url_template": "",
-        "prefetch_dependencies": True,
-        "allowed_hosts": [],
-    },
-    "server": {
-        "bind": "127.0.0.1:8080",
-        "workers": 2,
-        "threads": 8,
-        "scheduler": True,
-        "trusted_proxies": 0,
-    },
-    "storage": {
-        "backend": "fs",
-        "path": "./mirror-data",
-        "s3": {"bucket": "", "prefix": "", "endpoint_url": "", "region": "", "presign": False},
-    },
-    "database": {"url": None, "connect_timeout": "5s", "statement_timeout": "15s"},
-    "policy": {
-        "quarantine": "7d",
-        "missing_upload_time": "hold",
-        "internal": [],
-        "allowlist_only": False,
-        "allow": [],
-        "deny": [],
-        "checks_per_sync": 20,
-        "projects": {},
-    },
-    "provenance": {"mode": "continuity", "offline": False, "trust_root": "", "max_bytes": 1 << 20},
-    "auth": {"anonymous_read": None},
-    "tuf": {"keys_dir": None, "online_signer": ""},
-    "scheduler": {
-        "interval": "60s",
-        "concurrency": 4,
-        "max_backoff": "1h",
-        "max_cycle_age": "10m",
-        "timestamp_margin": "1h",
-    },
-    "audit": {"flush_interval": "1s", "batch_size": 500},
-    "debug": {"clock_offset": "0"},
-}
+Section = TypeVar("Section")
 
-_PROJECT_KEYS = {"quarantine", "provenance", "publisher"}
+
+def _whole(default: int, *, minimum: int) -> Any:
+    """A whole-number key: booleans, fractions and values below ``minimum`` are errors."""
+    return field(default=default, metadata={"minimum": minimum})
+
+
+def _checked(default: Any, check: Callable[[Any], None]) -> Any:
+    """A key with a further check of its typed value, raising a ConfigError naming the key."""
+    return field(default=default, metadata={"check": check})
+
+
+def _host_ports(value: tuple[str, ...]) -> None:
+    for entry in value:
+        HostPort.parse(entry)
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    """``[upstream]``: the index proxied, and the limits put on what it sends."""
+
+    url: str | None = None
+    ttl: timedelta = timedelta(minutes=10)
+    timeout: timedelta = timedelta(seconds=30)
+    retries: int = _whole(2, minimum=0)
+    max_page_bytes: int = _whole(64 * 1024 * 1024, minimum=1)
+    max_file_bytes: int = _whole(8 * 1024**3, minimum=1)
+    integrity_url_template: str = ""
+    prefetch_dependencies: bool = True
+    allowed_hosts: tuple[str, ...] = _checked((), _host_ports)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """``[server]``: what ``mirror serve`` listens on and runs."""
+
+    bind: str = "127.0.0.1:8080"
+    workers: int = _whole(2, minimum=1)
+    threads: int = _whole(8, minimum=1)
+    scheduler: bool = True
+    trusted_proxies: int = _whole(0, minimum=0)
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """``[storage.s3]``: the bucket of ``storage.backend = "s3"``."""
+
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str = ""
+    region: str = ""
+    presign: bool = False
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """``[storage]``: where blobs, the database file and TUF metadata live."""
+
+    backend: Literal["fs", "s3"] = "fs"
+    path: str = "./mirror-data"
+    s3: S3Config = field(default_factory=S3Config)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """``[database]``: the SQLAlchemy URL (unset: SQLite in the data directory) and waits."""
+
+    url: str | None = None
+    connect_timeout: timedelta = timedelta(seconds=5)
+    statement_timeout: timedelta = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -83,59 +109,128 @@ class ProjectPolicy:
 
 
 @dataclass(frozen=True)
-class Config:
-    """The whole configuration, validated. Sections stay dicts of plain values."""
+class PolicyConfig:
+    """``[policy]``: quarantine, allow/deny/internal rules, and per-project overrides."""
 
-    raw: Mapping[str, Mapping[str, Any]]
-    source: str
+    quarantine: timedelta = timedelta(days=7)
+    missing_upload_time: Literal["hold", "admit"] = "hold"
+    internal: tuple[str, ...] = ()
+    allowlist_only: bool = False
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    checks_per_sync: int = _whole(20, minimum=1)
+    # Keyed by normalised project name; parsed by _projects, not by type.
     projects: Mapping[str, ProjectPolicy] = field(default_factory=dict)
 
-    def get(self, section: str, key: str) -> Any:
-        return self.raw[section][key]
+
+@dataclass(frozen=True)
+class ProvenanceConfig:
+    """``[provenance]``: PEP 740 attestation checks."""
+
+    mode: ProvenanceMode = "continuity"
+    offline: bool = False
+    trust_root: str = ""
+    max_bytes: int = _whole(1 << 20, minimum=1)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """``[auth]``: None means "anonymous reads when bound to loopback" (Config.anonymous_read)."""
+
+    anonymous_read: bool | None = None
+
+
+@dataclass(frozen=True)
+class TufConfig:
+    """``[tuf]``: where the keys live and which signs online."""
+
+    keys_dir: str | None = None
+    online_signer: str = ""
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """``[scheduler]``: the admission/publish loop, and when /readyz calls it stuck."""
+
+    interval: timedelta = timedelta(seconds=60)
+    concurrency: int = _whole(4, minimum=1)
+    max_backoff: timedelta = timedelta(hours=1)
+    max_cycle_age: timedelta = timedelta(minutes=10)
+    timestamp_margin: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """``[audit]``: how the download audit is written in batches."""
+
+    flush_interval: timedelta = timedelta(seconds=1)
+    batch_size: int = _whole(500, minimum=1)
+
+
+@dataclass(frozen=True)
+class DebugConfig:
+    """``[debug]``: for tests and drills only."""
+
+    clock_offset: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, validated: one typed section per TOML table."""
+
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    provenance: ProvenanceConfig = field(default_factory=ProvenanceConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    tuf: TufConfig = field(default_factory=TufConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    debug: DebugConfig = field(default_factory=DebugConfig)
+    # Not a key: the file read ("defaults" when none was), so child processes read it too.
+    source: str = field(default="defaults", metadata={"not_a_key": True})
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.get("storage", "path")).expanduser().resolve()
+        return Path(self.storage.path).expanduser().resolve()
 
     @property
     def database_url(self) -> str:
-        url = self.get("database", "url")
-        return url or f"sqlite:///{self.data_dir / 'mirror.db'}"
+        return self.database.url or f"sqlite:///{self.data_dir / 'mirror.db'}"
 
     @property
     def keys_dir(self) -> Path:
-        configured = self.get("tuf", "keys_dir")
+        configured = self.tuf.keys_dir
         return Path(configured).expanduser().resolve() if configured else self.data_dir / "keys"
 
     @property
     def loopback_bind(self) -> bool:
         """Whether the server listens on this machine only (no TLS needed in front of it)."""
-        host = self.get("server", "bind").rsplit(":", 1)[0].strip("[]")
+        host = self.server.bind.rsplit(":", 1)[0].strip("[]")
         return host in {"127.0.0.1", "localhost", "::1"}
 
     @property
     def anonymous_read(self) -> bool:
-        configured = self.get("auth", "anonymous_read")
-        return self.loopback_bind if configured is None else bool(configured)
-
-    def duration(self, section: str, key: str) -> timedelta:
-        return parse_duration(self.get(section, key))
+        configured = self.auth.anonymous_read
+        return self.loopback_bind if configured is None else configured
 
     def quarantine_for(self, project: str) -> timedelta:
-        override = self.projects.get(project)
+        override = self.policy.projects.get(project)
         if override and override.quarantine is not None:
             return override.quarantine
-        return self.duration("policy", "quarantine")
+        return self.policy.quarantine
 
     def provenance_mode_for(self, project: str) -> ProvenanceMode:
-        override = self.projects.get(project)
+        override = self.policy.projects.get(project)
         if override and override.provenance:
             return override.provenance
-        return cast(ProvenanceMode, self.get("provenance", "mode"))
+        return self.provenance.mode
 
     def publisher_for(self, project: str) -> PinnedPublisher | None:
         """The pinned Trusted Publisher of ``[policy.projects.<name>] publisher``, if any."""
-        override = self.projects.get(project)
+        override = self.policy.projects.get(project)
         return override.publisher if override else None
 
     def pinned_publisher_key(self, project: str) -> str | None:
@@ -147,9 +242,7 @@ class Config:
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Config:
     """Load, merge and validate the configuration.
 
@@ -159,11 +252,10 @@ def load_config(
     env = os.environ if env is None else env
     file_path = _config_path(path, env)
     data = _read_toml(file_path) if file_path else {}
-    merged = _merge(DEFAULTS, data, "")
-    _apply_env(merged, env)
-    for section, values in (overrides or {}).items():
-        merged[section].update(values)
-    return _validate(Config(raw=merged, source=str(file_path or "defaults")))
+    _apply_env(data, env)
+    config = replace(_section(Config, data, ""), source=str(file_path or "defaults"))
+    _check_together(config)
+    return config
 
 
 def _config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
@@ -185,111 +277,152 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
 
 
-def _merge(defaults: Mapping[str, Any], data: Mapping[str, Any], where: str) -> dict[str, Any]:
-    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in defaults.items()}
-    for key, value in data.items():
-        dotted = f"{where}{key}"
-        if key not in defaults:
-            raise ConfigError(f"unknown config key {dotted!r}")
-        if isinstance(defaults[key], dict) and dotted != "policy.projects":
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key {dotted!r} must be a table")
-            merged[key] = _merge(defaults[key], value, dotted + ".")
+def _keys(section: type[Any]) -> list[Field[Any]]:
+    return [f for f in fields(section) if not f.metadata.get("not_a_key")]
+
+
+def _is_table(kind: Any) -> TypeGuard[type[Any]]:
+    """Whether a field is a TOML table of its own (``storage.s3``), parsed as a section."""
+    return isinstance(kind, type) and is_dataclass(kind)
+
+
+def key_types(section: type[Any] = Config, prefix: str = "") -> dict[str, Any]:
+    """Every key by dotted name (``storage.s3.bucket``), tables expanded, with its type."""
+    hints = get_type_hints(section)
+    found: dict[str, Any] = {}
+    for key in _keys(section):
+        kind = hints[key.name]
+        if _is_table(kind):
+            found.update(key_types(kind, f"{prefix}{key.name}."))
         else:
-            merged[key] = value
-    return merged
+            found[prefix + key.name] = kind
+    return found
 
 
-def _env_keys(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
-    keys: dict[str, tuple[str, ...]] = {}
-    for key, value in tree.items():
-        path = (*prefix, key)
-        if isinstance(value, dict) and path != ("policy", "projects"):
-            keys.update(_env_keys(value, path))
-        else:
-            keys["MIRROR_" + "_".join(path).upper()] = path
-    return keys
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for dotted, kind in key_types().items():
+        name = "MIRROR_" + dotted.replace(".", "_").upper()
+        if name not in env:
+            continue
+        *tables, key = dotted.split(".")
+        target = data
+        for table in tables:
+            target = target.setdefault(table, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"config key {table!r} must be a table")
+        target[key] = _parse_env_value(env[name], kind)
 
 
-def _apply_env(merged: dict[str, Any], env: Mapping[str, str]) -> None:
-    for name, path in _env_keys(DEFAULTS).items():
-        if name in env:
-            target = merged
-            for part in path[:-1]:
-                target = target[part]
-            target[path[-1]] = _parse_env_value(env[name])
-
-
-def _parse_env_value(text: str) -> Any:
+def _parse_env_value(text: str, kind: Any) -> Any:
     # TOML literal syntax lets one variable carry a list, a bool or a number; anything else is
-    # taken as a plain string so URLs and paths need no quoting.
+    # taken as a plain string so URLs and paths need no quoting, and a string key takes the
+    # text as written even when it would read as a number.
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    return text if str in _alternatives(kind) and not isinstance(value, str) else value
 
 
-def _validate(config: Config) -> Config:
-    for section, key in (
-        ("upstream", "ttl"),
-        ("upstream", "timeout"),
-        ("policy", "quarantine"),
-        ("scheduler", "interval"),
-        ("scheduler", "max_backoff"),
-        ("scheduler", "max_cycle_age"),
-        ("scheduler", "timestamp_margin"),
-        ("audit", "flush_interval"),
-        ("debug", "clock_offset"),
-        ("database", "connect_timeout"),
-        ("database", "statement_timeout"),
-    ):
-        config.duration(section, key)
-    if config.get("storage", "backend") not in {"fs", "s3"}:
-        raise ConfigError('storage.backend must be "fs" or "s3"')
-    if config.get("provenance", "mode") not in PROVENANCE_MODES:
-        raise ConfigError("provenance.mode must be one of: required, continuity, off")
-    if config.get("policy", "missing_upload_time") not in {"hold", "admit"}:
-        raise ConfigError('policy.missing_upload_time must be "hold" or "admit"')
-    _whole_number(config, "policy", "checks_per_sync", minimum=1)
-    _whole_number(config, "server", "trusted_proxies", minimum=0)
-    _whole_number(config, "scheduler", "concurrency", minimum=1)
-    for key in ("internal", "allow", "deny"):
-        if not isinstance(config.get("policy", key), list):
-            raise ConfigError(f"policy.{key} must be a list of strings")
-    _allowed_hosts(config.get("upstream", "allowed_hosts"))
-    projects = {
-        normalize(n): _project_policy(n, v) for n, v in config.get("policy", "projects").items()
+def _alternatives(kind: Any) -> tuple[Any, ...]:
+    """The types a field accepts: ``str | None`` is (str, None), ``str`` is (str,)."""
+    if get_origin(kind) in (Union, types.UnionType):
+        return get_args(kind)
+    return (kind,)
+
+
+def _section(section: type[Section], data: Mapping[str, Any], prefix: str) -> Section:
+    known = {key.name: key for key in _keys(section)}
+    for name in data:
+        if name not in known:
+            raise ConfigError(f"unknown config key {prefix + name!r}")
+    hints = get_type_hints(section)
+    values = {
+        name: _value(hints[name], known[name], data[name], prefix + name)
+        for name in known
+        if name in data
     }
-    return Config(raw=config.raw, source=config.source, projects=projects)
+    return section(**values)
 
 
-def _allowed_hosts(value: Any) -> None:
-    if not isinstance(value, list) or not all(isinstance(entry, str) for entry in value):
-        raise ConfigError("upstream.allowed_hosts must be a list of host or host:port strings")
-    for entry in value:
-        HostPort.parse(entry)
+def _value(kind: Any, key: Field[Any], value: Any, dotted: str) -> Any:
+    if dotted == "policy.projects":
+        return _projects(value)
+    if _is_table(kind):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {dotted!r} must be a table")
+        return _section(kind, value, dotted + ".")
+    typed = _typed(kind, value, dotted, key.metadata.get("minimum", 0))
+    check = key.metadata.get("check")
+    if check is not None:
+        check(typed)
+    return typed
 
 
-def _whole_number(config: Config, section: str, key: str, *, minimum: int) -> None:
-    value = config.get(section, key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{section}.{key} must be a whole number of at least {minimum}")
+def _typed(kind: Any, value: Any, dotted: str, minimum: int) -> Any:
+    alternatives = _alternatives(kind)
+    if value is None and type(None) in alternatives:
+        return None
+    kind = next(k for k in alternatives if k is not type(None))
+    if kind is bool:
+        return _expect(value, isinstance(value, bool), dotted, "true or false")
+    if kind is int:
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        return _expect(value, whole, dotted, f"a whole number of at least {minimum}")
+    if kind is str:
+        return _expect(value, isinstance(value, str), dotted, "a string")
+    if kind is timedelta:
+        return _duration(value, dotted)
+    if get_origin(kind) is Literal:
+        choices = get_args(kind)
+        wanted = "one of: " + ", ".join(f'"{c}"' for c in choices)
+        return _expect(value, value in choices, dotted, wanted)
+    if kind == tuple[str, ...]:
+        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return tuple(_expect(value, strings, dotted, "a list of strings"))
+    raise TypeError(f"{dotted}: no parser for {kind}")
+
+
+def _expect(value: Any, ok: bool, dotted: str, wanted: str) -> Any:
+    if not ok:
+        raise ConfigError(f"{dotted} must be {wanted}, not {value!r}")
+    return value
+
+
+def _duration(value: Any, dotted: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f'{dotted} must be a duration such as "7d", "36h" or "90m"')
+    try:
+        return parse_duration(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{dotted}: {exc}") from exc
+
+
+def _check_together(config: Config) -> None:
+    """Rules that join two keys."""
+    if config.storage.backend == "s3" and not config.storage.s3.bucket:
+        raise ConfigError("storage.backend is s3 but storage.s3.bucket is empty")
+
+
+def _projects(value: Any) -> dict[str, ProjectPolicy]:
+    if not isinstance(value, dict):
+        raise ConfigError("config key 'policy.projects' must be a table")
+    return {normalize(name): _project_policy(name, values) for name, values in value.items()}
 
 
 def _project_policy(name: str, values: Any) -> ProjectPolicy:
     if not is_valid_project_name(name) or not isinstance(values, dict):
         raise ConfigError(f"policy.projects.{name} must be a table named after a project")
-    unknown = set(values) - _PROJECT_KEYS
+    unknown = set(values) - {f.name for f in fields(ProjectPolicy)}
     if unknown:
         raise ConfigError(f"unknown key(s) in policy.projects.{name}: {', '.join(sorted(unknown))}")
-    mode = values.get("provenance")
-    if mode is not None and mode not in PROVENANCE_MODES:
-        raise ConfigError(f"policy.projects.{name}.provenance must be required, continuity or off")
+    where = f"policy.projects.{name}"
+    mode = _typed(ProvenanceMode | None, values.get("provenance"), f"{where}.provenance", 0)
     if mode == "required" and not values.get("publisher"):
         raise ConfigError(f'policy.projects.{name}: provenance "required" needs a publisher')
     quarantine = values.get("quarantine")
     return ProjectPolicy(
-        quarantine=parse_duration(quarantine) if quarantine is not None else None,
+        quarantine=None if quarantine is None else _duration(quarantine, f"{where}.quarantine"),
         provenance=mode,
         publisher=_publisher(name, values.get("publisher")),
     )

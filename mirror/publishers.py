@@ -15,7 +15,6 @@ from typing import Any, Literal
 # What a project requires of provenance (docs/admission.md, "Provenance (PEP 740)"): always
 # ("required"), once its releases attest ("continuity"), or nothing ("off").
 ProvenanceMode = Literal["required", "continuity", "off"]
-PROVENANCE_MODES: frozenset[str] = frozenset(("required", "continuity", "off"))
 
 _KINDS = {"github": "GitHub", "gitlab": "GitLab", "google": "Google", "circleci": "CircleCI"}
 # Fields that name the identity, per kind; `environment` is extra, optional and unsigned.

@@ -23,7 +23,7 @@ from mirror.db import queries
 from mirror.errors import MirrorError
 from mirror.services import files, pages, publish, sync
 from mirror.services.context import Services
-from mirror.services.follow_up import POLL_SECONDS, FollowUp
+from mirror.services.follow_up import FollowUp
 from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ class Backoff:
 
 def project_backoff(services: Services) -> Backoff:
     return Backoff(
-        base=services.config.duration("scheduler", "interval"),
-        ceiling=services.config.duration("scheduler", "max_backoff"),
+        base=services.config.scheduler.interval,
+        ceiling=services.config.scheduler.max_backoff,
     )
 
 
@@ -109,7 +109,7 @@ def run_cycle(
     if projects is None:
         stale = [p for p in stale if backoff.due(p, now)]
         released = [p for p in released if backoff.due(p, now)]
-    workers = int(services.config.get("scheduler", "concurrency"))
+    workers = services.config.scheduler.concurrency
     report.refreshed, report.evaluated = list(stale), released
     report.failed = _each(stale, lambda p: sync.refresh(services, p, force=True), workers)
     report.failed |= _each(released, lambda p: sync.evaluate_only(services, p), workers)
@@ -137,7 +137,7 @@ def _select(
     if projects is not None:
         return projects, []
     with services.engine.connect() as conn:
-        stale = queries.stale_projects(conn, now - services.config.duration("upstream", "ttl"))
+        stale = queries.stale_projects(conn, now - services.config.upstream.ttl)
         released = [p for p in queries.released_projects(conn, now) if p not in stale]
     return stale, released
 
@@ -193,15 +193,15 @@ def run_forever(services: Services) -> None:
     run_until(services, stop)
 
 
-def run_until(services: Services, stop: threading.Event) -> None:
-    """Cycle every ``scheduler.interval``, with the follow-up watch on a thread of its own,
-    until ``stop`` is set; a cycle under way is finished first. A cycle that could not run
-    every step is followed by the next one after a delay that doubles, up to
-    ``scheduler.max_backoff``."""
-    interval = services.config.duration("scheduler", "interval").total_seconds()
+def run_until(services: Services, stop: threading.Event, follow_up: FollowUp | None = None) -> None:
+    """Cycle every ``scheduler.interval``, with the follow-up watch (``FollowUp(services)``
+    unless given) on a thread of its own, until ``stop`` is set; a cycle under way is finished
+    first. A cycle that could not run every step is followed by the next one after a delay
+    that doubles, up to ``scheduler.max_backoff``."""
+    interval = services.config.scheduler.interval.total_seconds()
     log.info("scheduler started", extra={"interval_seconds": interval})
     watch = threading.Thread(
-        target=_watch, args=(FollowUp(services), stop), name="follow-up", daemon=True
+        target=_watch, args=(follow_up or FollowUp(services), stop), name="follow-up", daemon=True
     )
     watch.start()
     loop = Loop(services)
@@ -270,7 +270,7 @@ class Loop:
 
 
 def _watch(follow_up: FollowUp, stop: threading.Event) -> None:
-    while not stop.wait(POLL_SECONDS):
+    while not stop.wait(follow_up.poll_seconds):
         _follow_up(follow_up)
 
 

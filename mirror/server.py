@@ -28,6 +28,7 @@ from mirror.config import Config
 from mirror.db.engine import check_connection, make_engine, migrate
 from mirror.errors import ConfigError, MirrorError
 from mirror.services import publish, signing
+from mirror.services.context import policy_rules
 from mirror.storage import open_blob_store
 from mirror.timeutil import Clock
 
@@ -38,12 +39,12 @@ def gunicorn_settings(
     config: Config, bind: str | None = None, workers: int | None = None
 ) -> dict[str, Any]:
     return {
-        "bind": bind or config.get("server", "bind"),
-        "workers": workers or int(config.get("server", "workers")),
+        "bind": bind or config.server.bind,
+        "workers": workers or config.server.workers,
         # Threads let one worker stream large files to slow clients while answering others;
         # gthread, listening only while a thread is free (mirror/balanced_worker.py).
         "worker_class": "mirror.balanced_worker.BalancedThreadWorker",
-        "threads": int(config.get("server", "threads")),
+        "threads": config.server.threads,
         # A first download of a multi-GB file can take minutes before the first byte.
         "timeout": 600,
         "graceful_timeout": 30,
@@ -83,17 +84,21 @@ class MirrorApplication(BaseApplication):  # type: ignore[misc]
 
 def initialise(config: Config, *, tuf: bool = True) -> None:
     """First start creates the data directory, the database schema and (with ``tuf``) the TUF
-    keys and repository; later starts check them.
+    keys and repository; later starts check them. The policy rules are parsed first: the
+    configuration module cannot (policy is a layer above it), and a bad rule must stop the
+    start before anything is created.
 
     Raises:
+        ConfigError: a policy rule is malformed.
         StorageError: the blob store or the database is unreachable or misconfigured.
     """
+    policy_rules(config)
     open_blob_store(config).check()
     engine = make_engine(config.database_url)
     check_connection(engine)
     migrate(engine)
     if tuf and signing.ensure_repository(config, engine):
-        clock = Clock(config.duration("debug", "clock_offset"))
+        clock = Clock(config.debug.clock_offset)
         publish.queue_all_projects(engine, open_blob_store(config), clock.now())
     engine.dispose()
 
@@ -141,12 +146,12 @@ def serve(config: Config, bind: str | None = None, workers: int | None = None) -
     settings = gunicorn_settings(config, bind, workers)
     # A scaled-out node (no scheduler, shared S3 store) never creates TUF keys: the worker,
     # which holds the online key, bootstraps the repository; the node serves what it signed.
-    scaled_node = not config.get("server", "scheduler") and config.get("storage", "backend") == "s3"
+    scaled_node = not config.server.scheduler and config.storage.backend == "s3"
     initialise(config, tuf=not scaled_node)
     check_port_free(settings["bind"])
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     supervisor = None
-    if config.get("server", "scheduler"):
+    if config.server.scheduler:
         supervisor = Supervisor(_scheduler_command(config), give_up=_stop_gunicorn)
         supervisor.start()
     master = os.getpid()

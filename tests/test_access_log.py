@@ -6,9 +6,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from mirror import access_log
 from mirror.access_log import AccessBatch
 
 
@@ -41,11 +38,9 @@ def logger_with(handler: logging.Handler, name: str) -> logging.Logger:
     return logger
 
 
-def test_a_full_batch_is_written_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(access_log, "BATCH_LINES", 3)
-    monkeypatch.setattr(access_log, "FLUSH_SECONDS", 3600.0)
+def test_a_full_batch_is_written_at_once() -> None:
     stream = CountingStream()
-    batch = AccessBatch(logger_with(stream, "full"))
+    batch = AccessBatch(logger_with(stream, "full"), batch_lines=3, flush_seconds=3600.0)
     batch.add('{"n": 1}')
     batch.add('{"n": 2}')
     assert stream.writes == 0
@@ -54,10 +49,9 @@ def test_a_full_batch_is_written_at_once(monkeypatch: pytest.MonkeyPatch) -> Non
     assert stream.stream.getvalue().splitlines() == ['{"n": 1}', '{"n": 2}', '{"n": 3}']
 
 
-def test_lines_are_written_soon_without_more_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(access_log, "FLUSH_SECONDS", 0.05)
+def test_lines_are_written_soon_without_more_requests() -> None:
     stream = CountingStream()
-    batch = AccessBatch(logger_with(stream, "soon"))
+    batch = AccessBatch(logger_with(stream, "soon"), flush_seconds=0.05)
     batch.add('{"n": 1}')
     deadline = time.monotonic() + 10
     while not stream.writes and time.monotonic() < deadline:
@@ -65,12 +59,9 @@ def test_lines_are_written_soon_without_more_requests(monkeypatch: pytest.Monkey
     assert stream.stream.getvalue() == '{"n": 1}\n'
 
 
-def test_a_handler_that_is_not_a_stream_gets_one_line_per_message(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(access_log, "BATCH_LINES", 2)
+def test_a_handler_that_is_not_a_stream_gets_one_line_per_message() -> None:
     recording = Recording()
-    batch = AccessBatch(logger_with(recording, "syslog"))
+    batch = AccessBatch(logger_with(recording, "syslog"), batch_lines=2)
     batch.add('{"n": 1}')
     batch.add('{"n": 2}')
     assert recording.messages == ['{"n": 1}', '{"n": 2}']

@@ -39,6 +39,28 @@ def test_unknown_config_key(tmp_path: Path) -> None:
     assert_one_line_error(mirror("--config", str(bad), "sync"), "unknown config key")
 
 
+def test_wrong_type_stops_serve_before_any_data_is_created(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    bad = write_config(
+        tmp_path / "bad.toml", {"storage": {"path": str(data)}, "server": {"workers": "four"}}
+    )
+    assert_one_line_error(
+        mirror("--config", str(bad), "serve"),
+        "server.workers must be a whole number of at least 1, not 'four'",
+    )
+    assert not data.exists()
+
+
+def test_bad_policy_rule_stops_serve_before_any_data_is_created(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    bad = write_config(
+        tmp_path / "bad.toml",
+        {"storage": {"path": str(data)}, "policy": {"allow": ["acme-*>=1"]}},
+    )
+    assert_one_line_error(mirror("--config", str(bad), "serve"), "acme-*>=1")
+    assert not data.exists()
+
+
 def test_port_in_use(tmp_path: Path) -> None:
     port = free_port()
     config = write_config(

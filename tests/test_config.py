@@ -1,9 +1,12 @@
+import tomllib
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from mirror.config import load_config
+from mirror.config import key_types, load_config
 from mirror.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -12,7 +15,28 @@ REPO = Path(__file__).resolve().parents[1]
 def test_example_config_documents_every_default() -> None:
     example = load_config(REPO / "config" / "mirror.toml", env={})
     defaults = load_config(None, env={})
-    assert example.raw == defaults.raw
+    assert replace(example, source=defaults.source) == defaults
+
+
+# Keys whose default is worked out at run time: config/mirror.toml shows them commented out.
+DERIVED = {"upstream.url", "database.url", "auth.anonymous_read", "tuf.keys_dir"}
+
+
+def _dotted(table: dict[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in table.items():
+        nested = isinstance(value, dict)
+        keys |= _dotted(value, f"{prefix}{key}.") if nested else {prefix + key}
+    return keys
+
+
+def test_example_config_lists_every_key_of_the_typed_sections() -> None:
+    text = (REPO / "config" / "mirror.toml").read_text()
+    written = _dotted(tomllib.loads(text))
+    commented = {key for key in DERIVED if f"# {key.rsplit('.', 1)[1]} = " in text}
+    # policy.projects is a table per project, shown by a commented-out example.
+    assert "# [policy.projects." in text
+    assert written | commented | {"policy.projects"} == set(key_types())
 
 
 def test_env_overrides_use_toml_values(tmp_path: Path) -> None:
@@ -25,11 +49,11 @@ def test_env_overrides_use_toml_values(tmp_path: Path) -> None:
         "MIRROR_AUTH_ANONYMOUS_READ": "false",
     }
     config = load_config(None, env=env)
-    assert config.duration("policy", "quarantine") == timedelta(hours=36)
-    assert config.get("policy", "deny") == ["evil"]
-    assert config.get("server", "workers") == 4
-    assert config.get("upstream", "url") == "http://upstream.test/simple/"
-    assert config.get("storage", "s3")["bucket"] == "blobs"
+    assert config.policy.quarantine == timedelta(hours=36)
+    assert config.policy.deny == ("evil",)
+    assert config.server.workers == 4
+    assert config.upstream.url == "http://upstream.test/simple/"
+    assert config.storage.s3.bucket == "blobs"
     assert config.anonymous_read is False
 
 
@@ -78,13 +102,28 @@ def test_pinned_publishers_parse_and_key_the_evidence(tmp_path: Path) -> None:
         ("[server]\ntrusted_proxies = -1\n", "server.trusted_proxies must be a whole number"),
         ("[server]\ntrusted_proxies = true\n", "server.trusted_proxies must be a whole number"),
         ("not toml [", "not valid TOML"),
+        ('[server]\nworkers = "four"\n', "server.workers must be a whole number of at least 1"),
+        ("[server]\nthreads = 2.5\n", "server.threads must be a whole number of at least 1"),
+        ("[upstream]\nretries = -1\n", "upstream.retries must be a whole number of at least 0"),
+        ('[upstream]\nprefetch_dependencies = "yes"\n', "prefetch_dependencies must be true or"),
+        ("[upstream]\ntimeout = true\n", "upstream.timeout must be a duration"),
+        ('[policy]\ndeny = "evil"\n', "policy.deny must be a list of strings"),
+        ("[policy]\nallow = [1]\n", "policy.allow must be a list of strings"),
+        ('[provenance]\nmode = "strict"\n', 'provenance.mode must be one of: "required"'),
+        ("[storage.s3]\nbucket = 3\n", "storage.s3.bucket must be a string"),
+        ('[storage]\ns3 = "bucket"\n', "config key 'storage.s3' must be a table"),
+        ('[storage]\nbackend = "s3"\n', "storage.backend is s3 but storage.s3.bucket is empty"),
+        ("[auth]\nanonymous_read = 1\n", "auth.anonymous_read must be true or false"),
+        ('[policy.projects.x]\nprovenance = "often"\n', "policy.projects.x.provenance must be"),
+        ('[policy.projects.x]\nquarantine = "soon"\n', "policy.projects.x.quarantine: invalid"),
     ],
 )
 def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "m.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as raised:
         load_config(path, env={})
+    assert "\n" not in str(raised.value)
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -98,3 +137,14 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_allowed_hosts_must_be_host_or_host_port_strings(value: str) -> None:
     with pytest.raises(ConfigError, match="allowed_hosts"):
         load_config(None, env={"MIRROR_UPSTREAM_ALLOWED_HOSTS": value})
+
+
+def test_env_overrides_are_checked_like_the_file() -> None:
+    with pytest.raises(ConfigError, match=r"server\.workers must be a whole number"):
+        load_config(None, env={"MIRROR_SERVER_WORKERS": "many"})
+
+
+def test_env_override_of_a_string_key_keeps_the_text_as_written() -> None:
+    config = load_config(None, env={"MIRROR_STORAGE_S3_PREFIX": "2024", "MIRROR_TUF_KEYS_DIR": "1"})
+    assert config.storage.s3.prefix == "2024"
+    assert config.tuf.keys_dir == "1"

@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_scaled_sample_config_is_valid_and_scaled_out() -> None:
     config = load_config(REPO / "config" / "scaled.toml", env={})
-    assert config.get("storage", "backend") == "s3" and config.get("storage", "s3")["bucket"]
+    assert config.storage.backend == "s3" and config.storage.s3.bucket
     assert config.database_url.startswith("postgresql+psycopg://")
-    assert config.get("server", "scheduler") is False
+    assert config.server.scheduler is False
     assert config.anonymous_read is False

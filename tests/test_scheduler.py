@@ -11,8 +11,9 @@ from mirror import scheduler
 from mirror.db import targets
 from mirror.errors import UpstreamError
 from mirror.scheduler import CycleReport, run_cycle
-from mirror.services import follow_up, sync
+from mirror.services import sync
 from mirror.services.context import Services
+from mirror.services.follow_up import FollowUp
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.waiting import wait_until
 
@@ -50,8 +51,6 @@ def test_the_queue_is_signed_while_a_long_cycle_runs(
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     sync.first_look(services, "demo")  # a client's: the files' targets wait for the watch
-    monkeypatch.setattr(follow_up, "QUIET", timedelta(0))
-    monkeypatch.setattr(scheduler, "POLL_SECONDS", 0.05)
     in_cycle, stop = threading.Event(), threading.Event()
 
     def long_cycle(services: Services, **_: object) -> CycleReport:
@@ -60,7 +59,8 @@ def test_the_queue_is_signed_while_a_long_cycle_runs(
         return CycleReport()
 
     monkeypatch.setattr(scheduler, "run_cycle", long_cycle)
-    loop = threading.Thread(target=scheduler.run_until, args=(services, stop))
+    watch = FollowUp(services, quiet=timedelta(0), poll_seconds=0.05)
+    loop = threading.Thread(target=scheduler.run_until, args=(services, stop, watch))
     loop.start()
     try:
         assert in_cycle.wait(30)

@@ -54,8 +54,8 @@ class Timeouts:
     @classmethod
     def from_config(cls, config: Config) -> "Timeouts":
         return cls(
-            config.duration("database", "connect_timeout").total_seconds(),
-            config.duration("database", "statement_timeout").total_seconds(),
+            config.database.connect_timeout.total_seconds(),
+            config.database.statement_timeout.total_seconds(),
         )
 
 

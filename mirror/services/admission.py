@@ -68,7 +68,7 @@ def continuity_anchor(
 ) -> checks.FileView | None:
     """``checks.anchor_file`` for the project's files: with an Integrity API URL template
     configured, a file the page lists no provenance for may still have some."""
-    template = bool(services.config.get("upstream", "integrity_url_template"))
+    template = bool(services.config.upstream.integrity_url_template)
     return checks.anchor_file(views, unlisted_may_attest=template)
 
 
@@ -161,7 +161,7 @@ def judge(
     """Decide each file afresh, recording nothing (``conn`` is read for blocks)."""
     anomalies = anomalies or {}
     config = services.config
-    hold_without_time = config.get("policy", "missing_upload_time") == "hold"
+    hold_without_time = config.policy.missing_upload_time == "hold"
     quarantine = config.quarantine_for(project)
     blocks = queries.active_blocks(conn, project)
     refused = refusals(services, blocks, project, (row.version for row in rows))

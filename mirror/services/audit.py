@@ -136,8 +136,8 @@ def recorder_for(services: Services) -> DownloadRecorder:
     config = services.config
     return DownloadRecorder(
         services.engine,
-        interval=config.duration("audit", "flush_interval").total_seconds(),
-        batch_size=int(config.get("audit", "batch_size")),
+        interval=config.audit.flush_interval.total_seconds(),
+        batch_size=config.audit.batch_size,
     )
 
 

@@ -9,7 +9,7 @@ from mirror.config import Config
 from mirror.db.engine import Timeouts, make_engine
 from mirror.policy.rules import Rules
 from mirror.storage import BlobStore, open_blob_store, open_metadata_store
-from mirror.timeutil import Clock, parse_duration
+from mirror.timeutil import Clock
 from mirror.upstream.client import UpstreamClient
 from mirror.upstream.location import default_upstream
 from tuf_repo.store import MetadataStore
@@ -29,7 +29,7 @@ class Services:
 
     @classmethod
     def from_config(cls, config: Config) -> "Services":
-        offset = config.duration("debug", "clock_offset")
+        offset = config.debug.clock_offset
         if offset:
             log.warning("debug.clock_offset is set: the mirror's clock runs %s ahead", offset)
         return cls(
@@ -37,24 +37,33 @@ class Services:
             engine=make_engine(config.database_url, Timeouts.from_config(config)),
             blobs=open_blob_store(config),
             upstream=_upstream_client(config),
-            rules=Rules.parse(
-                internal=config.get("policy", "internal"),
-                allow=config.get("policy", "allow"),
-                deny=config.get("policy", "deny"),
-                allowlist_only=config.get("policy", "allowlist_only"),
-            ),
+            rules=policy_rules(config),
             clock=Clock(offset),
             metadata=open_metadata_store(config),
         )
 
 
+def policy_rules(config: Config) -> Rules:
+    """The allow, deny and internal rules of ``[policy]``.
+
+    Raises:
+        ConfigError: an entry is not a name, glob or requirement it may be.
+    """
+    return Rules.parse(
+        internal=config.policy.internal,
+        allow=config.policy.allow,
+        deny=config.policy.deny,
+        allowlist_only=config.policy.allowlist_only,
+    )
+
+
 def _upstream_client(config: Config) -> UpstreamClient:
-    url = config.get("upstream", "url") or default_upstream()
+    url = config.upstream.url or default_upstream()
     return UpstreamClient(
         url,
-        timeout=parse_duration(config.get("upstream", "timeout")).total_seconds(),
-        retries=int(config.get("upstream", "retries")),
-        max_page_bytes=int(config.get("upstream", "max_page_bytes")),
-        max_file_bytes=int(config.get("upstream", "max_file_bytes")),
-        allowed_hosts=config.get("upstream", "allowed_hosts"),
+        timeout=config.upstream.timeout.total_seconds(),
+        retries=config.upstream.retries,
+        max_page_bytes=config.upstream.max_page_bytes,
+        max_file_bytes=config.upstream.max_file_bytes,
+        allowed_hosts=config.upstream.allowed_hosts,
     )

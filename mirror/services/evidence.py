@@ -121,9 +121,9 @@ def recorded(row: FileRow, gathered: Gathered) -> dict[str, Any]:
 
 
 def trust_config(services: Services) -> TrustConfig:
-    trust_root = services.config.get("provenance", "trust_root")
+    trust_root = services.config.provenance.trust_root
     return TrustConfig(
-        offline=bool(services.config.get("provenance", "offline")),
+        offline=services.config.provenance.offline,
         trust_root=Path(trust_root).expanduser() if trust_root else None,
     )
 
@@ -132,7 +132,7 @@ def integrity_url(services: Services, project: str, row: FileRow) -> str | None:
     """Upstream's `provenance` link for the file, else the configured template's URL."""
     if row.provenance_url:
         return str(row.provenance_url)
-    template = services.config.get("upstream", "integrity_url_template")
+    template = services.config.upstream.integrity_url_template
     if not template:
         return None
     base = services.upstream.simple_url.removesuffix("/").removesuffix("/simple")
@@ -155,7 +155,7 @@ class _Gatherer:
             for view in self.views.values()
             if not services.rules.file_refusal(project, view.version)
         ]
-        self.budget = int(services.config.get("policy", "checks_per_sync"))
+        self.budget = services.config.policy.checks_per_sync
         self.gathered = Gathered()
 
     def _newest_first(self, views: list[checks.FileView]) -> list[checks.FileView]:
@@ -223,7 +223,7 @@ class _Gatherer:
         self.gathered.copies[row.filename] = None
         if url is None:
             return self._logged(row, {**base, **_absent("upstream lists no provenance")})
-        limit = int(self.services.config.get("provenance", "max_bytes"))
+        limit = self.services.config.provenance.max_bytes
         try:
             body = self.services.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
         except ResponseTooLarge as exc:

@@ -7,10 +7,10 @@ large project. Signing those in the web worker would take CPU from the next firs
 client waits for (pip reads one project after another on one connection, so one worker
 serves them all), and its write transactions would hold up the downloads that follow.
 The scheduler's process signs them instead: a thread of its own, during cycles too, looks at
-the queue every ``POLL_SECONDS`` and publishes one batch once clients paused for ``QUIET``:
+the queue every ``poll_seconds`` and publishes one batch once clients paused for ``quiet``:
 nothing queued and nothing downloaded (the download audit, written within a second)
 meanwhile, so a resolver's first looks and then its downloads are over. Requests that never
-pause wait ``LONGEST`` at most. Changes it tried and found not ready (files whose length waits
+pause wait ``longest`` at most. Changes it tried and found not ready (files whose length waits
 for their bytes) wait for the cycle, which fetches them. Pages that first downloads left to
 render again (a wheel's extracted METADATA) are rendered just before the batch, which signs
 them.
@@ -29,16 +29,17 @@ from mirror.services.context import Services
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
-QUIET = timedelta(seconds=2)
-LONGEST = timedelta(seconds=10)
-
 
 @dataclass
 class FollowUp:
     """The scheduler's watch on the queue (``scheduler.run_until`` runs it on its own thread)."""
 
     services: Services
+    # How long clients must have paused, and the longest a batch waits for them to.
+    quiet: timedelta = timedelta(seconds=2)
+    longest: timedelta = timedelta(seconds=10)
+    # How often the scheduler's thread calls ``poll``.
+    poll_seconds: float = 0.5
     # The newest queued change the last batch saw: nothing newer, nothing to do.
     seen: datetime | None = None
     # When a change newer than ``seen`` was first noticed.
@@ -54,7 +55,7 @@ class FollowUp:
         now = self.services.clock.now()
         self.noticed = self.noticed or now
         active = max(newest, downloaded) if downloaded else newest
-        if now - active < QUIET and now - self.noticed < LONGEST:
+        if now - active < self.quiet and now - self.noticed < self.longest:
             return None
         self.seen, self.noticed = newest, None
         pages.render_stale(self.services.engine, self.services.blobs, now)

@@ -98,7 +98,7 @@ class Prefetcher:
             self._executor().submit(self._look, name, depth + 1)
 
     def _enabled(self) -> bool:
-        return bool(self._services.config.get("upstream", "prefetch_dependencies"))
+        return self._services.config.upstream.prefetch_dependencies
 
     def _executor(self) -> ThreadPoolExecutor:
         # Created in the process that uses it: a pool made before gunicorn forks has no threads.

@@ -81,6 +81,7 @@ def publish_pending(
     project: str | None = None,
     pages_only: bool = False,
     crash_hook: CrashHook | None = None,
+    max_fetches: int = FETCHES_PER_CYCLE,
 ) -> PublishReport:
     """Sign everything queued (and ready) as one batch.
 
@@ -94,6 +95,8 @@ def publish_pending(
             number of files they list): the files' targets follow in a later batch
             (``publish_now``).
         crash_hook: test seam passed to ``tuf_repo.publish``.
+        max_fetches: with ``fetch``, how many files to download at most; the rest wait for
+            the next batch.
 
     Raises:
         SigningError: keys or metadata could not be loaded or written.
@@ -102,7 +105,7 @@ def publish_pending(
     if not pages_only:
         pages.queue_deferred_targets(services.engine)
     if fetch:
-        _learn_lengths(services)
+        _learn_lengths(services, max_fetches)
     if pages_only and project is not None and not _pages_queued(services, project):
         return PublishReport(0, 0)  # without waiting for the lock a long batch may hold
     keys = load_keys(services.config, offline=False)
@@ -179,9 +182,9 @@ def _pages_queued(services: Services, project: str) -> bool:
         return db.queued(conn, _page_paths(project))
 
 
-def _learn_lengths(services: Services) -> None:
+def _learn_lengths(services: Services, max_fetches: int) -> None:
     """Give queued files of unknown length theirs, oldest first, fetching the bytes first where
-    the blob store lacks them (at most ``FETCHES_PER_CYCLE``), so the next batch can sign them."""
+    the blob store lacks them (at most ``max_fetches``), so the next batch can sign them."""
     with services.engine.connect() as conn:
         unknown = db.unknown_lengths(conn)
     learned: dict[tuple[str, str], int] = {}
@@ -191,7 +194,7 @@ def _learn_lengths(services: Services) -> None:
         if (change.project, change.sha256) in learned:
             continue
         if not services.blobs.exists(key):
-            if fetches == FETCHES_PER_CYCLE:
+            if fetches == max_fetches:
                 break
             fetches += 1
             try:

@@ -30,7 +30,7 @@ _ROOT_NAME = re.compile(r"([1-9][0-9]*)\.root\.json")
 
 
 def _clock(config: Config) -> Clock:
-    return Clock(config.duration("debug", "clock_offset"))
+    return Clock(config.debug.clock_offset)
 
 
 def load_keys(config: Config, *, offline: bool) -> KeyRing:
@@ -39,7 +39,7 @@ def load_keys(config: Config, *, offline: bool) -> KeyRing:
     Raises:
         SigningError: a key is missing or cannot be loaded.
     """
-    online_uri = config.get("tuf", "online_signer") or None
+    online_uri = config.tuf.online_signer or None
     try:
         return load_keyring(config.keys_dir, online_uri=online_uri, offline=offline)
     except (TufRepoError, ValueError) as exc:
@@ -134,7 +134,7 @@ def rotate(config: Config, engine: Engine, role: str, passphrase: str | None) ->
         keys = load_keyring(keys_dir, passphrase)
         with publish_lock(engine):
             if role == "online":
-                if config.get("tuf", "online_signer"):
+                if config.tuf.online_signer:
                     raise SigningError(
                         "tuf.online_signer names an external key: rotate it there and point "
                         "the config at the new one"

@@ -159,7 +159,7 @@ def _decide(
 
 
 def _fresh(services: Services, row: Row[Any]) -> bool:
-    ttl = services.config.duration("upstream", "ttl")
+    ttl = services.config.upstream.ttl
     return row.checked_at is not None and services.clock.now() - row.checked_at < ttl
 
 

@@ -14,7 +14,7 @@ from tuf_repo.store import DirectoryMetadataStore, MetadataStore
 
 
 def open_blob_store(config: Config) -> BlobStore:
-    if config.get("storage", "backend") == "s3":
+    if config.storage.backend == "s3":
         from mirror.storage.s3 import S3BlobStore
 
         return S3BlobStore.from_config(config)
@@ -24,7 +24,7 @@ def open_blob_store(config: Config) -> BlobStore:
 
 
 def open_metadata_store(config: Config) -> MetadataStore:
-    if config.get("storage", "backend") == "s3":
+    if config.storage.backend == "s3":
         from mirror.storage.s3 import S3MetadataStore
 
         store: MetadataStore = S3MetadataStore.from_config(config)

@@ -38,7 +38,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from mirror.config import Config
-from mirror.errors import ConfigError, NotFoundError, StorageError
+from mirror.errors import NotFoundError, StorageError
 from mirror.seekable import OffsetReader
 from mirror.storage import staging as staging_folder
 from mirror.storage.blobs import check_key
@@ -76,17 +76,14 @@ class S3Settings:
 
     @classmethod
     def from_config(cls, config: Config) -> S3Settings:
-        raw = config.get("storage", "s3")
-        bucket = str(raw.get("bucket") or "")
-        if not bucket:
-            raise ConfigError("storage.backend is s3 but storage.s3.bucket is empty")
-        prefix = str(raw.get("prefix") or "").strip("/")
+        s3 = config.storage.s3
+        prefix = s3.prefix.strip("/")
         return cls(
-            bucket=bucket,
+            bucket=s3.bucket,
             prefix=f"{prefix}/" if prefix else "",
-            endpoint_url=raw.get("endpoint_url") or None,
-            region=raw.get("region") or None,
-            presign=bool(raw.get("presign")),
+            endpoint_url=s3.endpoint_url or None,
+            region=s3.region or None,
+            presign=s3.presign,
         )
 
     def where(self, key: str = "") -> str:

@@ -69,8 +69,8 @@ def _scheduler(mirror: Services, status: dict[str, Any], now: datetime) -> dict[
     report: dict[str, Any] = {"ok": True, "last_complete_cycle": last}
     if last is None:
         return report  # a new mirror: its first cycle is under way
-    interval = mirror.config.duration("scheduler", "interval")
-    limit = max(3 * interval, mirror.config.duration("scheduler", "max_cycle_age"))
+    interval = mirror.config.scheduler.interval
+    limit = max(3 * interval, mirror.config.scheduler.max_cycle_age)
     if now - parse_timestamp(last) > limit:
         report["ok"] = False
         report["reason"] = f"no complete scheduler cycle for more than {limit}"
@@ -88,7 +88,7 @@ def _timestamp(mirror: Services, now: datetime) -> dict[str, Any]:
     if expires is None:
         return {"ok": True, "timestamp_expires": None}
     report: dict[str, Any] = {"ok": True, "timestamp_expires": format_timestamp(expires)}
-    margin = mirror.config.duration("scheduler", "timestamp_margin")
+    margin = mirror.config.scheduler.timestamp_margin
     if expires - now < margin:
         report["ok"] = False
         report["reason"] = f"the TUF timestamp expires within {margin}"

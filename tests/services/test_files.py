@@ -16,7 +16,7 @@ from mirror.db.engine import writing
 from mirror.errors import StorageError
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services import files, follow_up, pages
+from mirror.services import files, pages
 from mirror.services.context import Services
 from mirror.services.follow_up import FollowUp
 from mirror.storage import blob_key
@@ -161,11 +161,7 @@ def test_metadata_from_upstream_is_verified(
 
 
 def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
-    client: FlaskClient,
-    services: Services,
-    fake_upstream: FakeUpstream,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     publish(fake_upstream, tmp_path, metadata=None)
     json_page = "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson"
@@ -178,8 +174,7 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
     assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
     with services.engine.connect() as conn:
         assert queries.stale_pages(conn) == ["demo"]
-    monkeypatch.setattr(follow_up, "QUIET", timedelta(0))
-    assert FollowUp(services).poll() is not None
+    assert FollowUp(services, quiet=timedelta(0)).poll() is not None
     entry = json.loads(client.get(json_page).data)["files"][0]
     metadata = client.get(URL + ".metadata").data
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}

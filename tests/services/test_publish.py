@@ -20,7 +20,7 @@ from mirror.db import queries, targets
 from mirror.db.engine import writing
 from mirror.db.schema import downloads, pages, tuf_pending, tuf_targets
 from mirror.scheduler import run_cycle
-from mirror.services import follow_up, publish, review, signing, sync
+from mirror.services import publish, review, signing, sync
 from mirror.services.context import Services
 from mirror.services.follow_up import FollowUp
 from mirror.timeutil import Clock
@@ -216,14 +216,13 @@ def test_a_release_blocked_before_the_files_batch_never_becomes_a_target(
 
 
 def test_the_scheduler_queues_and_signs_the_files_of_pages_already_signed(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
     publish.publish_now(services, "alpha", pages_only=True)  # the clients' requests did
     with services.engine.connect() as conn:
         assert targets.ready(conn) == []  # nothing queued: only the pages' deferral is left
-    monkeypatch.setattr(follow_up, "QUIET", timedelta(0))
-    report = FollowUp(services).poll()
+    report = FollowUp(services, quiet=timedelta(0)).poll()
     assert report is not None and report.published == 3 and all_signed(services)
 
 
@@ -277,13 +276,12 @@ def all_signed(services: Services) -> bool:
 
 
 def test_the_scheduler_signs_what_first_looks_queued_once_they_pause(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
-    watch = FollowUp(services)
-    monkeypatch.setattr(follow_up, "QUIET", timedelta(hours=1))  # requests still coming
+    watch = FollowUp(services, quiet=timedelta(hours=1))  # requests still coming
     assert watch.poll() is None and not all_signed(services)
-    monkeypatch.setattr(follow_up, "QUIET", timedelta(0))  # they paused
+    watch.quiet = timedelta(0)  # they paused
     before = timestamp_version(services)
     report = watch.poll()
     assert report is not None and report.published > 0 and all_signed(services)
@@ -292,10 +290,9 @@ def test_the_scheduler_signs_what_first_looks_queued_once_they_pause(
 
 
 def test_downloads_keep_the_follow_up_batch_waiting_too(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
-    monkeypatch.setattr(follow_up, "QUIET", timedelta(minutes=10))
     hour_ago = services.clock.now() - timedelta(hours=1)
     download = {"project": "alpha", "version": "1.0", "filename": "alpha-1.0.tar.gz"}
     with writing(services.engine) as conn:
@@ -303,7 +300,7 @@ def test_downloads_keep_the_follow_up_batch_waiting_too(
         conn.execute(update(tuf_pending).values(queued_at=hour_ago))
         conn.execute(update(pages).values(targets_deferred_since=hour_ago))
         queries.add_downloads(conn, [{**download, "at": services.clock.now()}])
-    watch = FollowUp(services)
+    watch = FollowUp(services, quiet=timedelta(minutes=10))
     assert watch.poll() is None  # a client is still downloading
     with writing(services.engine) as conn:
         conn.execute(update(downloads).values(at=hour_ago))
@@ -312,12 +309,10 @@ def test_downloads_keep_the_follow_up_batch_waiting_too(
 
 
 def test_requests_that_never_pause_delay_the_follow_up_batch_by_longest_at_most(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
-    monkeypatch.setattr(follow_up, "QUIET", timedelta(hours=1))
-    monkeypatch.setattr(follow_up, "LONGEST", timedelta(0))
-    report = FollowUp(services).poll()
+    report = FollowUp(services, quiet=timedelta(hours=1), longest=timedelta(0)).poll()
     assert report is not None and all_signed(services)
 
 
@@ -350,21 +345,20 @@ def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
 
 
 def test_the_scheduler_fetches_a_bounded_number_of_companions_per_cycle_oldest_first(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     for name in ("alpha", "beta", "gamma"):
         fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
         sync.refresh(services, name, inspect=False)
-    monkeypatch.setattr(publish, "FETCHES_PER_CYCLE", 2)
 
     def waiting() -> list[str]:
         with services.engine.connect() as conn:
             return [row.project for row in targets.unknown_lengths(conn)]
 
     assert waiting() == []  # the files' targets are queued by the batch
-    publish.publish_pending(services)
+    publish.publish_pending(services, max_fetches=2)
     assert waiting() == ["gamma"]  # each wheel's .metadata companion, as of its first look
-    publish.publish_pending(services)
+    publish.publish_pending(services, max_fetches=2)
     assert waiting() == []
 
 
