@@ -24,14 +24,11 @@ from mirror.errors import MirrorError
 from mirror.services import files, pages, publish, sync
 from mirror.services.context import Services
 from mirror.services.follow_up import POLL_SECONDS, FollowUp
+from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# The status row (``queries.get_status``) where the loop records its cycles: /readyz and /metrics
-# read it, on every node.
-SCHEDULER_STATUS = "scheduler"
 
 
 @dataclass

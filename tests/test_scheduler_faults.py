@@ -18,9 +18,10 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from mirror.db import queries, targets
-from mirror.scheduler import SCHEDULER_STATUS, Loop, run_cycle
+from mirror.scheduler import Loop, run_cycle
 from mirror.services import pages, publish, sync
 from mirror.services.context import Services
+from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from mirror.db import queries, targets
 from mirror.db.engine import make_engine
-from mirror.scheduler import SCHEDULER_STATUS
+from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import parse_timestamp
 from tests.conftest import base_sections, client_env, merge, stop_process, write_config
 from tests.support.fake_upstream import FakeUpstream

@@ -23,6 +23,9 @@ from mirror.services.advisories import StoredAdvisory
 from mirror.services.audit import Download
 from mirror.services.context import Services
 
+# A file as a review hands it to the web: a record, or a row of a query that joins its project.
+ReviewedFile = FileRow
+
 
 @dataclass(frozen=True)
 class ReleaseReport:
