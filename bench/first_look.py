@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import dataset  # noqa: E402
 from mirror.config import load_config  # noqa: E402
-from mirror.db import queries  # noqa: E402
+from mirror.db import file_rows  # noqa: E402
 from mirror.server import initialise  # noqa: E402
 from mirror.services import admission, evidence, pages, publish, sync  # noqa: E402
 from mirror.services import targets as service_targets  # noqa: E402
@@ -49,7 +49,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (admission, "verdicts", "record.judge.verdicts"),
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
-    (queries, "prepare_files", "record.build_inserts.files"),
+    (file_rows, "prepare_files", "record.build_inserts.files"),
     (admission, "prepare_events", "record.build_inserts.audit_events"),
     (service_targets, "prepare_first", "record.build_inserts.targets"),
     # The write transaction: all that waits for the database's write lock.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from mirror.db import queries
+from mirror.db import project_rows, status_rows
 from mirror.errors import MirrorError
 from mirror.services import files, pages, publish, sync
 from mirror.services.context import Services
@@ -134,8 +134,8 @@ def _select(
     if projects is not None:
         return projects, []
     with services.engine.connect() as conn:
-        stale = queries.stale_projects(conn, now - services.config.duration("upstream", "ttl"))
-        released = [p for p in queries.released_projects(conn, now) if p not in stale]
+        stale = project_rows.stale_projects(conn, now - services.config.duration("upstream", "ttl"))
+        released = [p for p in project_rows.released_projects(conn, now) if p not in stale]
     return stale, released
 
 
@@ -257,11 +257,11 @@ class Loop:
         try:
             with self.services.engine.begin() as conn:
                 # Another process's (a restarted worker's) last complete cycle stands until ours.
-                previous = queries.get_status(conn, SCHEDULER_STATUS) or {}
+                previous = status_rows.get_status(conn, SCHEDULER_STATUS) or {}
                 status["last_complete_cycle"] = self.last_complete or previous.get(
                     "last_complete_cycle"
                 )
-                queries.set_status(conn, SCHEDULER_STATUS, status, now)
+                status_rows.set_status(conn, SCHEDULER_STATUS, status, now)
         except Exception as exc:
             _log_failure("recording the cycle failed", exc)
 

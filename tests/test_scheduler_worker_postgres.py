@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from mirror.db import queries, targets
+from mirror.db import status_rows, targets
 from mirror.db.engine import make_engine
 from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import parse_timestamp
@@ -22,7 +22,7 @@ from tests.support.waiting import wait_until
 def last_complete_cycle(engine: Engine) -> float:
     try:
         with engine.connect() as conn:
-            status: dict[str, Any] = queries.get_status(conn, SCHEDULER_STATUS) or {}
+            status: dict[str, Any] = status_rows.get_status(conn, SCHEDULER_STATUS) or {}
     except Exception:  # the database is still starting
         return 0.0
     last = status.get("last_complete_cycle")

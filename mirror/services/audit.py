@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mirror.db import queries
+from mirror.db import download_rows
 from mirror.db.engine import writing
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
@@ -101,7 +101,7 @@ class DownloadRecorder:
             return 0
         try:
             with writing(self._engine) as conn:
-                queries.add_downloads(conn, [asdict(item) for item in batch])
+                download_rows.add_downloads(conn, [asdict(item) for item in batch])
         except SQLAlchemyError as exc:
             self._requeue(batch, exc)
             return 0
@@ -148,7 +148,7 @@ def downloads(
     if not is_valid_project_name(project):
         raise NotFoundError(f"invalid project name {project[:100]!r}")
     with services.engine.connect() as conn:
-        rows = queries.release_downloads(conn, normalize(project), version, limit)
+        rows = download_rows.release_downloads(conn, normalize(project), version, limit)
     return [
         Download(
             at=row.at,

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from sqlalchemy import Row
 
-from mirror.db import queries, targets
+from mirror.db import file_rows, page_rows, targets
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import IntegrityError, MirrorError, NotFoundError
@@ -98,7 +98,7 @@ def core_metadata(
             raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
         services.blobs.put_bytes(key, data)
         with writing(services.engine) as conn:
-            queries.update_file(conn, row.id, metadata_size=len(data))
+            file_rows.update_file(conn, row.id, metadata_size=len(data))
             targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
         if fetched is not None:
             fetched(data)
@@ -164,7 +164,7 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
     )
     now = services.clock.now()
     with writing(services.engine) as conn:
-        current = queries.file_by_name(conn, project, row.filename)
+        current = file_rows.file_by_name(conn, project, row.filename)
         if current is None or current.state == State.REJECTED:
             return
         apply_decision(conn, project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
@@ -186,12 +186,12 @@ def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes 
             }
     now = services.clock.now()
     with writing(services.engine) as conn:
-        queries.update_file(conn, row.id, cached=True, **metadata)
+        file_rows.update_file(conn, row.id, cached=True, **metadata)
         if metadata:
             # Rendering a page of thousands of files here would hold the write lock, on the
             # client's critical path, for what only later clients read: the scheduler does it
             # (and queues the `.metadata` companion then).
-            queries.mark_page_stale(conn, row.project, now)
+            page_rows.mark_page_stale(conn, row.project, now)
         if length is not None:
             targets.learn_length(conn, row.project, row.sha256, length)
     return data

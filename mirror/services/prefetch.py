@@ -32,7 +32,7 @@ from email.policy import compat32
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from mirror.db import queries
+from mirror.db import file_rows, page_rows
 from mirror.errors import MirrorError
 from mirror.names import normalize
 from mirror.services import files, publish, sync
@@ -87,7 +87,7 @@ class Prefetcher:
         if not self._enabled():
             return
         with self._services.engine.connect() as conn:
-            unknown = [n for n in dependencies(metadata) if queries.get_page(conn, n) is None]
+            unknown = [n for n in dependencies(metadata) if page_rows.get_page(conn, n) is None]
         for name in unknown:
             if self._services.rules.project_refusal(name):
                 continue
@@ -129,7 +129,7 @@ class Prefetcher:
         (verified and stored, so the client's own request finds it), else from the METADATA
         inside the wheel, read by ranges (a hint only: nothing read so is kept or served)."""
         with self._services.engine.connect() as conn:
-            row = queries.newest_with_metadata(conn, name)
+            row = file_rows.newest_with_metadata(conn, name)
         if row is None:
             return
         try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mirror.db import queries, targets
+from mirror.db import file_rows, page_rows, status_rows, targets
 from mirror.db.engine import check_connection
 from mirror.errors import StorageError
 from mirror.services import publish
@@ -19,7 +19,7 @@ from mirror.services.context import Services
 from mirror.services.sync import UPSTREAM_STATUS
 from mirror.timeutil import format_timestamp, parse_timestamp
 
-# The status row (``queries.get_status``) where the scheduler records its cycles: readiness and
+# The status row (``status_rows.get_status``) where the scheduler records its cycles: readiness and
 # the gauges read it, on every node.
 SCHEDULER_STATUS = "scheduler"
 
@@ -31,8 +31,8 @@ def readiness(mirror: Services) -> dict[str, Any]:
     try:
         check_connection(mirror.engine)
         with mirror.engine.connect() as conn:
-            upstream = queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
-            scheduler = queries.get_status(conn, SCHEDULER_STATUS) or {}
+            upstream = status_rows.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
+            scheduler = status_rows.get_status(conn, SCHEDULER_STATUS) or {}
     except StorageError as exc:
         report["database"] = str(exc)
         upstream = {"ok": None}
@@ -104,9 +104,9 @@ class StateGauges:
 def state_gauges(mirror: Services) -> StateGauges:
     with mirror.engine.connect() as conn:
         return StateGauges(
-            files_by_state=queries.state_counts(conn),
-            upstream=queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True},
-            scheduler=queries.get_status(conn, SCHEDULER_STATUS) or {},
+            files_by_state=file_rows.state_counts(conn),
+            upstream=status_rows.get_status(conn, UPSTREAM_STATUS) or {"ok": True},
+            scheduler=status_rows.get_status(conn, SCHEDULER_STATUS) or {},
             tuf_pending=targets.pending_count(conn),
-            tuf_deferred=len(queries.deferred_pages(conn)),
+            tuf_deferred=len(page_rows.deferred_pages(conn)),
         )

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mirror.db import queries, targets
+from mirror.db import file_rows, page_rows, targets
 from mirror.db.engine import writing
 from mirror.errors import StorageError
 from mirror.policy.admission import State
@@ -72,7 +72,7 @@ def test_tampered_upstream_file_is_rejected_and_never_kept(
     assert not services.blobs.exists(blob_key(hashlib.sha256(content).hexdigest()))
     assert partials(services) == []
     with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, "demo", WHEEL)
+        row = file_rows.file_by_name(conn, "demo", WHEEL)
     assert row is not None and (row.state, row.decided_by) == (State.REJECTED, "integrity")
     fake_upstream.clear_faults()
     assert client.get(URL).status_code == 404  # rejected stays rejected
@@ -97,7 +97,7 @@ def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
     assert client.get(URL).status_code == 502
     assert partials(services) == []
     with services.engine.connect() as conn:
-        assert queries.file_by_name(conn, "demo", WHEEL).state == State.ADMITTED  # type: ignore[union-attr]
+        assert file_rows.file_by_name(conn, "demo", WHEEL).state == State.ADMITTED  # type: ignore[union-attr]
     fake_upstream.clear_faults()
     assert client.get(URL).data == content
 
@@ -177,7 +177,7 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
     # pause.
     assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == ["demo"]
+        assert page_rows.stale_pages(conn) == ["demo"]
     monkeypatch.setattr(follow_up, "QUIET", timedelta(0))
     assert FollowUp(services).poll() is not None
     entry = json.loads(client.get(json_page).data)["files"][0]
@@ -185,7 +185,7 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
     assert b"Version: 1.0" in metadata
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == []
+        assert page_rows.stale_pages(conn) == []
         # The extracted METADATA's length was recorded with it: the same batch signed it.
         assert targets.pending(conn, "demo") == []
         assert f"packages/demo/{WHEEL}.metadata" in targets.published(conn, "demo")
@@ -201,7 +201,7 @@ def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
     publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     with writing(services.engine) as conn:
-        queries.mark_page_stale(conn, "demo", services.clock.now())
+        page_rows.mark_page_stale(conn, "demo", services.clock.now())
 
     def fail(*_: object) -> None:
         raise StorageError("disk full")
@@ -210,7 +210,7 @@ def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
         patch.setattr(pages, "publish_pages", fail)
         run_cycle(services)
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == ["demo"]
+        assert page_rows.stale_pages(conn) == ["demo"]
     run_cycle(services)  # the page renders to the same bytes: no longer stale all the same
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == []
+        assert page_rows.stale_pages(conn) == []
