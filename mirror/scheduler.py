@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 
 from mirror.db import project_rows, status_rows
 from mirror.errors import MirrorError
-from mirror.services import files, pages, publish, sync
+from mirror.services import pages, publish, sync
 from mirror.services.context import Services
 from mirror.services.follow_up import POLL_SECONDS, FollowUp
 from mirror.services.status import SCHEDULER_STATUS
+from mirror.storage.staging import staging_leftovers
 from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _select(
 
 
 def _clear_staging(services: Services, now: datetime) -> None:
-    for leftover in files.staging_leftovers(services.blobs.staging_dir(), now):
+    for leftover in staging_leftovers(services.blobs.staging_dir(), now):
         leftover.unlink(missing_ok=True)
 
 

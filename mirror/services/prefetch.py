@@ -37,6 +37,7 @@ from mirror.errors import MirrorError
 from mirror.names import normalize
 from mirror.services import files, publish, sync
 from mirror.services.context import Services
+from mirror.services.wheel_metadata import read_metadata
 from mirror.upstream.remote_wheel import RemoteFile
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class Prefetcher:
             elif row.size is not None:
                 remote = RemoteFile(self._services.upstream, row.url, row.size)
                 with zipfile.ZipFile(remote) as wheel:
-                    metadata = files.read_metadata(wheel, row.filename)
+                    metadata = read_metadata(wheel, row.filename)
                 if metadata is not None:
                     self.after_metadata(metadata, depth)
         except (MirrorError, zipfile.BadZipFile) as exc:

@@ -33,6 +33,7 @@ from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
 from mirror.services import admission, evidence, files, pages, targets
 from mirror.services.context import Services
+from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def servable_distribution(
     blob = files.distribution(services, row, extracted)
     if not _inspected(services, row):
         # Concurrent first downloads inspect once: the others wait, then find its outcome.
-        with files.single_flight(services, f"inspect-{row.sha256}"):
+        with single_flight(services, f"inspect-{row.sha256}"):
             current = servable_file(services, row.project, row.filename)
             if not _inspected(services, current):
                 _inspect_first(services, current)

@@ -25,8 +25,9 @@ from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
-from mirror.services import admission, evidence, files, pages, refusal, targets
+from mirror.services import admission, evidence, pages, refusal, targets
 from mirror.services.context import Services
+from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFound
 from mirror.upstream.listing import Listing, UpstreamFile, parse_page
@@ -108,7 +109,7 @@ def first_look(services: Services, project: str) -> None:
 
     Evidence that needs downloads is left to the scheduler, so the caller answers quickly.
     """
-    with files.single_flight(services, f"first-look-{project}"):
+    with single_flight(services, f"first-look-{project}"):
         with services.engine.connect() as conn:
             if page_rows.get_page(conn, project) is not None:
                 return

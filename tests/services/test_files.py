@@ -16,9 +16,10 @@ from mirror.db.engine import writing
 from mirror.errors import StorageError
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services import files, follow_up, pages
+from mirror.services import follow_up, pages
 from mirror.services.context import Services
 from mirror.services.follow_up import FollowUp
+from mirror.services.single_flight import single_flight
 from mirror.storage import blob_key
 from tests.support.fake_upstream import FakeUpstream
 
@@ -132,7 +133,7 @@ def test_single_flight_admits_one_thread_at_a_time_and_removes_its_lock_file(
     def run() -> None:
         nonlocal inside, most
         for _ in range(150):
-            with files.single_flight(services, "shared"):
+            with single_flight(services, "shared"):
                 with counting:
                     inside += 1
                     most = max(most, inside)
