@@ -17,7 +17,8 @@ from mirror.config import Config, load_config
 from mirror.errors import ConfigError, StorageError
 from mirror.services.context import Services
 from mirror.storage import blob_key
-from mirror.storage.s3 import MULTIPART_THRESHOLD, S3BlobStore, S3Settings
+from mirror.storage.s3 import MULTIPART_THRESHOLD, S3BlobStore
+from mirror.storage.s3_client import S3Settings
 from tests.conftest import write_config
 from tests.support.fixtures import S3Bucket
 from tests.support.ports import free_port
