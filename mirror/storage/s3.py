@@ -24,8 +24,6 @@ import contextlib
 import io
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -35,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mirror.config import Config
 from mirror.errors import NotFoundError, StorageError
+from mirror.lru import ByteBudgetLRU
 from mirror.seekable import OffsetReader
 from mirror.storage import staging as staging_folder
 from mirror.storage.blobs import check_key
@@ -71,9 +70,7 @@ class S3BlobStore:
         self._staging = staging
         # Keys name immutable content, so small blobs (pages, .metadata files) are kept in
         # memory once read: a warm /simple/ page then costs no S3 request at all.
-        self._small: OrderedDict[str, bytes] = OrderedDict()
-        self._small_bytes = 0
-        self._small_lock = threading.Lock()
+        self._small = ByteBudgetLRU(SMALL_CACHE_BYTES)
         try:
             self._staging.mkdir(parents=True, exist_ok=True)
             # Held while this store is open (mirror/storage/staging.py).
@@ -132,9 +129,9 @@ class S3BlobStore:
         return self.size(key) is not None
 
     def size(self, key: str) -> int | None:
-        with self._small_lock:
-            if key in self._small:
-                return len(self._small[key])
+        data = self._small.get(key)
+        if data is not None:
+            return len(data)
         try:
             with self._errors("head", key):
                 head = self._client.head_object(Bucket=self.settings.bucket, Key=self._key(key))
@@ -143,8 +140,7 @@ class S3BlobStore:
         return int(head["ContentLength"])
 
     def open(self, key: str) -> BinaryIO:
-        with self._small_lock:
-            data = self._small.get(key)
+        data = self._small.get(key)
         if data is not None:
             return io.BytesIO(data)
         # One GET, not a HEAD first: its headers give the size, its body the first bytes.
@@ -154,18 +150,10 @@ class S3BlobStore:
         if size <= SMALL_BLOB:
             with self._errors("get", key):
                 data = response["Body"].read()
-            self._remember(key, data)
+            self._small.put(key, data)
             return io.BytesIO(data)
         reader = _RangeReader(self._get_range, key, size, response["Body"])
         return io.BufferedReader(reader, buffer_size=READ_BUFFER)  # type: ignore[return-value]
-
-    def _remember(self, key: str, data: bytes) -> None:
-        with self._small_lock:
-            self._small[key] = data
-            self._small_bytes += len(data)
-            while self._small_bytes > SMALL_CACHE_BYTES:
-                _, dropped = self._small.popitem(last=False)
-                self._small_bytes -= len(dropped)
 
     def _get_range(self, key: str, start: int) -> Any:
         with self._errors("get", key):
@@ -228,9 +216,7 @@ class S3BlobStore:
                 write()
 
     def delete(self, key: str) -> None:
-        with self._small_lock:
-            data = self._small.pop(key, None)
-            self._small_bytes -= len(data or b"")
+        self._small.pop(key)
         with self._errors("delete", key):
             self._client.delete_object(Bucket=self.settings.bucket, Key=self._key(key))
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mirror.config import Config
 from mirror.errors import StorageError
+from mirror.lru import ByteBudgetLRU
 from mirror.storage.s3_client import (
     NOT_FOUND,
     NOT_IMPLEMENTED,
@@ -39,16 +38,15 @@ class S3MetadataStore:
     AREA = "tuf/metadata/"
     # Versioned files never change, so reads of them are cached: a worker cycle reads every bin
     # and the snapshot (renewal, status), and web nodes serve the same files again and again.
-    # About 6.6 KB each: 4,096 of them hold 256 bins several versions deep in ~27 MB.
-    CACHE_ENTRIES = 4096
+    # About 6.6 KB each: 32 MB hold 256 bins several versions deep.
+    CACHE_BYTES = 32 << 20
 
     def __init__(self, settings: S3Settings, client: Any | None = None) -> None:
         self.settings = settings
         # Not the blob store's client: its hook would make the timestamp write conditional too.
         self._client = client or make_client(settings)
         self._conditional = True
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._cache = ByteBudgetLRU(self.CACHE_BYTES)
 
     @classmethod
     def from_config(cls, config: Config) -> S3MetadataStore:
@@ -64,20 +62,13 @@ class S3MetadataStore:
 
     def read(self, name: str) -> bytes | None:
         key = self._key(name)
-        with self._cache_lock:
-            if name in self._cache:
-                self._cache.move_to_end(name)
-                return self._cache[name]
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
         data = self._get(name, key)
         if data is not None and is_versioned(name):
-            self._remember(name, data)
+            self._cache.put(name, data)
         return data
-
-    def _remember(self, name: str, data: bytes) -> None:
-        with self._cache_lock:
-            self._cache[name] = data
-            while len(self._cache) > self.CACHE_ENTRIES:
-                self._cache.popitem(last=False)
 
     def _get(self, name: str, key: str) -> bytes | None:
         try:
@@ -105,7 +96,7 @@ class S3MetadataStore:
         except BotoCoreError as exc:
             raise self._fail("put", name, exc) from exc
         if is_versioned(name):
-            self._remember(name, bytes(data))
+            self._cache.put(name, bytes(data))
 
     def _put_new(self, name: str, key: str, data: bytes) -> None:
         try:
@@ -140,8 +131,7 @@ class S3MetadataStore:
         return [key[len(start) :] for key in keys if _is_metadata_name(key[len(start) :])]
 
     def delete(self, name: str) -> None:
-        with self._cache_lock:
-            self._cache.pop(name, None)
+        self._cache.pop(name)
         try:
             self._client.delete_object(Bucket=self.settings.bucket, Key=self._key(name))
         except (ClientError, BotoCoreError) as exc:
