@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import dataset
 from mirror.config import load_config
-from mirror.db import queries
+from mirror.db import file_rows
 from mirror.server import initialise
 from mirror.services import admission, evidence, pages, publish, sync
 from mirror.services import targets as service_targets
@@ -45,7 +45,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (admission, "verdicts", "record.judge.verdicts"),
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
-    (queries, "prepare_files", "record.build_inserts.files"),
+    (file_rows, "prepare_files", "record.build_inserts.files"),
     (admission, "prepare_events", "record.build_inserts.audit_events"),
     (service_targets, "prepare_first", "record.build_inserts.targets"),
     # The write transaction: all that waits for the database's write lock.

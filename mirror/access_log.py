@@ -12,17 +12,14 @@ logging configs apply as usual. A handler that is not a stream (syslog) gets one
 message, as it expects.
 """
 
-import atexit
 import json
 import logging
-import os
-import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.glogging import Logger
 
+from mirror.batches import BatchWriter
 from mirror.logs import REQUEST_ID_ENVIRON
 
 BATCH_LINES = 256
@@ -64,39 +61,24 @@ class AccessBatch:
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self._logger = logger
-        self._batch_lines = batch_lines
-        self._flush_seconds = flush_seconds
-        self._lock = threading.Lock()
-        self._lines: list[str] = []
-        # The process whose flusher runs: the logger is made before gunicorn forks its workers.
-        self._pid = 0
+        # A log write costs less than waking a thread: a full batch is written by its request.
+        self._batches: BatchWriter[str] = BatchWriter(
+            self._write,
+            name="access log",
+            interval=flush_seconds,
+            batch_size=batch_lines,
+            full_in_caller=True,
+        )
 
     def add(self, line: str) -> None:
-        with self._lock:
-            if self._pid != os.getpid():
-                self._start_flusher()
-            self._lines.append(line)
-            full = len(self._lines) >= self._batch_lines
-        if full:
-            self.flush()
+        self._batches.add(line)
 
     def flush(self) -> None:
-        with self._lock:
-            lines, self._lines = self._lines, []
-        if not lines:
-            return
+        self._batches.flush()
+
+    def _write(self, lines: list[str]) -> None:
         if all(isinstance(h, logging.StreamHandler) for h in self._logger.handlers):
             self._logger.info("\n".join(lines))
             return
         for line in lines:
             self._logger.info(line)
-
-    def _start_flusher(self) -> None:
-        self._pid = os.getpid()
-        threading.Thread(target=self._flush_every, daemon=True, name="access-log").start()
-        atexit.register(self.flush)
-
-    def _flush_every(self) -> None:
-        while True:
-            time.sleep(self._flush_seconds)
-            self.flush()

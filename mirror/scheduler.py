@@ -19,19 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from mirror.db import queries
+from mirror.db import project_rows, status_rows
 from mirror.errors import MirrorError
-from mirror.services import files, pages, publish, sync
+from mirror.services import pages, publish, sync
 from mirror.services.context import Services
 from mirror.services.follow_up import FollowUp
+from mirror.services.status import SCHEDULER_STATUS
+from mirror.storage.staging import staging_leftovers
 from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# The status row (``queries.get_status``) where the loop records its cycles: /readyz and /metrics
-# read it, on every node.
-SCHEDULER_STATUS = "scheduler"
 
 
 @dataclass
@@ -137,13 +135,13 @@ def _select(
     if projects is not None:
         return projects, []
     with services.engine.connect() as conn:
-        stale = queries.stale_projects(conn, now - services.config.upstream.ttl)
-        released = [p for p in queries.released_projects(conn, now) if p not in stale]
+        stale = project_rows.stale_projects(conn, now - services.config.upstream.ttl)
+        released = [p for p in project_rows.released_projects(conn, now) if p not in stale]
     return stale, released
 
 
 def _clear_staging(services: Services, now: datetime) -> None:
-    for leftover in files.staging_leftovers(services.blobs.staging_dir(), now):
+    for leftover in staging_leftovers(services.blobs.staging_dir(), now):
         leftover.unlink(missing_ok=True)
 
 
@@ -260,11 +258,11 @@ class Loop:
         try:
             with self.services.engine.begin() as conn:
                 # Another process's (a restarted worker's) last complete cycle stands until ours.
-                previous = queries.get_status(conn, SCHEDULER_STATUS) or {}
+                previous = status_rows.get_status(conn, SCHEDULER_STATUS) or {}
                 status["last_complete_cycle"] = self.last_complete or previous.get(
                     "last_complete_cycle"
                 )
-                queries.set_status(conn, SCHEDULER_STATUS, status, now)
+                status_rows.set_status(conn, SCHEDULER_STATUS, status, now)
         except Exception as exc:
             _log_failure("recording the cycle failed", exc)
 

@@ -17,10 +17,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from mirror.db import queries, targets
-from mirror.scheduler import SCHEDULER_STATUS, Loop, run_cycle
+from mirror.db import project_rows, status_rows, targets
+from mirror.scheduler import Loop, run_cycle
 from mirror.services import pages, publish, sync
 from mirror.services.context import Services
+from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 
@@ -31,7 +32,7 @@ LATER = Clock(timedelta(hours=2))
 
 def scheduler_status(services: Services) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        status: dict[str, Any] = queries.get_status(conn, SCHEDULER_STATUS)
+        status: dict[str, Any] = status_rows.get_status(conn, SCHEDULER_STATUS)
     return status
 
 
@@ -79,7 +80,7 @@ def test_a_project_that_raises_anything_costs_only_that_project_and_backs_off(
             raise error
 
     monkeypatch.setattr(sync, "refresh", refresh)
-    monkeypatch.setattr(queries, "stale_projects", lambda conn, before: ["bad", "good"])
+    monkeypatch.setattr(project_rows, "stale_projects", lambda conn, before: ["bad", "good"])
     loop = Loop(services)
     assert loop.cycle() == loop.cycles.base  # the cycle completed: the failure is the project's
     status = scheduler_status(services)
@@ -207,7 +208,7 @@ def test_metrics_show_the_failures_the_backoff_and_the_last_complete_cycle(
         raise OverflowError("date value out of range")
 
     monkeypatch.setattr(sync, "refresh", refresh)
-    monkeypatch.setattr(queries, "stale_projects", lambda conn, before: ["bad"])
+    monkeypatch.setattr(project_rows, "stale_projects", lambda conn, before: ["bad"])
     Loop(services).cycle()
     metrics = client.get("/metrics").data.decode()
     assert "mirror_scheduler_project_failures_total 1.0" in metrics

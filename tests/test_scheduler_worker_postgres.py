@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from mirror.db import queries, targets
+from mirror.db import status_rows, targets
 from mirror.db.engine import make_engine
-from mirror.scheduler import SCHEDULER_STATUS
+from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import parse_timestamp
 from tests.support import postgres
 from tests.support.config_files import base_sections, merge, write_config
@@ -26,7 +26,7 @@ from tests.support.waiting import wait_until
 def last_complete_cycle(engine: Engine) -> float:
     try:
         with engine.connect() as conn:
-            status: dict[str, Any] = queries.get_status(conn, SCHEDULER_STATUS) or {}
+            status: dict[str, Any] = status_rows.get_status(conn, SCHEDULER_STATUS) or {}
     except Exception:  # the database is still starting
         return 0.0
     last = status.get("last_complete_cycle")

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from mirror.advisories.osv import AdvisoryError
+from mirror.bounded import read_at_most
 
 MAX_DOCUMENT_BYTES = 8 << 20
 MAX_TOTAL_BYTES = 2 << 30
@@ -130,9 +131,8 @@ def _check_member(archive: Path, info: zipfile.ZipInfo) -> None:
 
 
 def _bounded_read(handle: BinaryIO | Any, name: str) -> bytes:
-    # Never trust a declared size: read one byte past the limit and refuse if it is there.
-    data: bytes = handle.read(MAX_DOCUMENT_BYTES + 1)
-    if len(data) > MAX_DOCUMENT_BYTES:
+    data = read_at_most(handle, MAX_DOCUMENT_BYTES)
+    if data is None:
         raise AdvisoryError(f"{name}: larger than {MAX_DOCUMENT_BYTES >> 20} MiB")
     return data
 

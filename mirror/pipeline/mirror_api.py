@@ -13,6 +13,7 @@ from urllib.parse import quote, urljoin
 
 import urllib3
 
+from mirror.bounded import read_at_most
 from tuf_repo.client import Auth, authorization_header
 
 MAX_ANSWER_BYTES = 4 << 20
@@ -38,11 +39,11 @@ class MirrorApi:
                 redirect=False,
                 preload_content=False,
             )
-            body = response.read(MAX_ANSWER_BYTES + 1)
+            body = read_at_most(response, MAX_ANSWER_BYTES)
             response.release_conn()
         except urllib3.exceptions.HTTPError:
             return None
-        if response.status != 200 or len(body) > MAX_ANSWER_BYTES:
+        if response.status != 200 or body is None:
             return None
         return body
 

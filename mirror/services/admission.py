@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, Row
 
 from mirror.checks.content import report_is_current
-from mirror.db import bulk, queries
+from mirror.db import block_rows, bulk, event_rows, file_rows
 from mirror.db.records import FileRow
 from mirror.policy import checks
 from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
@@ -163,7 +163,7 @@ def judge(
     config = services.config
     hold_without_time = config.policy.missing_upload_time == "hold"
     quarantine = config.quarantine_for(project)
-    blocks = queries.active_blocks(conn, project)
+    blocks = block_rows.active_blocks(conn, project)
     refused = refusals(services, blocks, project, (row.version for row in rows))
     evidence = verdicts(services, project, rows)
     moves, admitted = [], []
@@ -209,7 +209,7 @@ def apply_decisions(
     for row, decision in moves:
         by_decision.setdefault(decision, []).append(row.id)
     for decision, ids in by_decision.items():
-        queries.set_files(conn, ids, decided(decision, now))
+        file_rows.set_files(conn, ids, decided(decision, now))
     record_moves(conn, project, moves, now)
 
 
@@ -239,7 +239,7 @@ def prepare_events(
     dialect: Dialect, project: str, moves: Sequence[tuple[FileRow, Decision]], now: datetime
 ) -> bulk.Prepared:
     """The audit events of ``moves``, built ahead of the transaction that records them."""
-    return queries.prepare_events(
+    return event_rows.prepare_events(
         dialect,
         {
             "at": [now] * len(moves),

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Row
 
 from mirror.advisories.osv import Advisory, Affected, parse
 from mirror.advisories.reader import read_documents
-from mirror.db import queries
+from mirror.db import advisory_rows, block_rows, project_rows
 from mirror.db.engine import writing
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.rules import parse_specifier, version_in
@@ -71,7 +71,7 @@ def import_path(services: Services, path: str | Path) -> ImportReport:
     now = services.clock.now()
     with writing(services.engine) as conn:
         touched = _store(conn, list(incoming.values()), now, report)
-        known = set(queries.project_names(conn))
+        known = set(project_rows.project_names(conn))
         for project in sorted(touched & known):
             report.changed_files += review.reevaluate(conn, services, project, now)
     log.info(
@@ -116,26 +116,26 @@ def _store(
     New advisories are written in bulk (a feed holds tens of thousands, and SQLite holds its
     write lock for the whole import); updates, rare, one by one.
     """
-    stored = queries.advisory_versions(conn)
+    stored = advisory_rows.advisory_versions(conn)
     fresh = [a for a in incoming if a.osv_id not in stored]
     newer = [a for a in incoming if a.osv_id in stored and stored[a.osv_id][1] < a.modified]
     report.added += [a.osv_id for a in fresh]
     report.updated += [a.osv_id for a in newer]
     written = set(report.added) | set(report.updated)
     report.unchanged += [a.osv_id for a in incoming if a.osv_id not in written]
-    queries.add_advisories(conn, [_values(a, now) for a in fresh])
-    ids = {osv_id: key for osv_id, (key, _) in queries.advisory_versions(conn).items()}
+    advisory_rows.add_advisories(conn, [_values(a, now) for a in fresh])
+    ids = {osv_id: key for osv_id, (key, _) in advisory_rows.advisory_versions(conn).items()}
     lifts: set[tuple[str, str, str]] = set()
     blocks: set[review.NewBlock] = {b for a in fresh for b in _blocks_of(a)}
     for advisory in newer:
         key = ids[advisory.osv_id]
-        before = {r.project for r in queries.advisory_ranges_of(conn, key)}
-        queries.update_advisory(conn, key, _values(advisory, now))
+        before = {r.project for r in advisory_rows.advisory_ranges_of(conn, key)}
+        advisory_rows.update_advisory(conn, key, _values(advisory, now))
         active = _active_blocks(conn, advisory, before)
         wanted = _blocks_of(advisory)
         lifts |= {(b.project, b.specifier, b.actor) for b in active - wanted}
         blocks |= wanted - active
-    queries.add_advisory_ranges(
+    advisory_rows.add_advisory_ranges(
         conn,
         [
             {"advisory_id": ids[a.osv_id], "project": item.project, "specifier": item.specifier}
@@ -188,7 +188,7 @@ def _active_blocks(conn: Connection, advisory: Advisory, before: set[str]) -> se
     return {
         review.NewBlock(b.project, b.specifier, b.actor, b.reason)
         for project in sorted(before)
-        for b in queries.active_blocks(conn, project)
+        for b in block_rows.active_blocks(conn, project)
         if b.actor == advisory.actor
     }
 
@@ -197,8 +197,8 @@ def list_advisories(services: Services, project: str | None = None) -> list[Stor
     """Every stored advisory, newest first; only those naming ``project`` when given."""
     name = _normalized(project) if project is not None else None
     with services.engine.connect() as conn:
-        rows = queries.list_advisories(conn, name)
-        ranges = queries.list_advisory_ranges(conn, name)
+        rows = advisory_rows.list_advisories(conn, name)
+        ranges = advisory_rows.list_advisory_ranges(conn, name)
     by_advisory: dict[int, list[Affected]] = {}
     for item in ranges:
         by_advisory.setdefault(item.advisory_id, []).append(Affected(item.project, item.specifier))

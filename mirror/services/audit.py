@@ -1,26 +1,22 @@
 """Who pulled which file: every distribution file served is recorded, in batches.
 
 The first question after an incident is "which pipelines installed this release". Serving must
-not wait for the database, so a request only appends to an in-process buffer; a background
-thread writes the buffer as one INSERT statement in one transaction every ``audit.flush_interval``
-or as soon as ``audit.batch_size`` records are waiting, and once more when the process exits
-(``atexit``: gunicorn workers exit through ``sys.exit`` on TERM, QUIT and INT). Each gunicorn
-worker has its own buffer. A process killed with SIGKILL loses what it had not flushed yet: at
-most one interval's worth of records. If the database is unreachable, records stay buffered (up
-to ``MAX_BUFFERED``; beyond that the oldest are dropped and the loss is logged).
+not wait for the database, so a request only appends to an in-process buffer that a background
+thread writes as one INSERT statement in one transaction (``mirror.batches``) every
+``audit.flush_interval``, as soon as ``audit.batch_size`` records are waiting, and once more
+when the process exits. If the database is unreachable, records stay buffered (up to
+``MAX_BUFFERED``; beyond that the oldest are dropped and the loss is logged).
 """
 
-import atexit
 import logging
-import os
-import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mirror.db import queries
+from mirror.batches import BatchWriter
+from mirror.db import download_rows
 from mirror.db.engine import writing
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
@@ -48,88 +44,30 @@ class DownloadRecorder:
 
     def __init__(self, engine: Engine, *, interval: float, batch_size: int) -> None:
         self._engine = engine
-        self._interval = interval
-        self._batch_size = max(1, batch_size)
-        self._reset()
-
-    def _reset(self) -> None:
-        # Also run in a forked child: the parent's buffer, lock and thread are not ours.
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._buffer: list[Download] = []
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._at_exit = False
+        self._batches: BatchWriter[Download] = BatchWriter(
+            self._write,
+            name="download audit",
+            interval=interval,
+            batch_size=batch_size,
+            keep_on=(SQLAlchemyError,),
+            max_kept=MAX_BUFFERED,
+        )
 
     def record(self, download: Download) -> None:
         """Queue one record; never blocks on the database."""
-        if self._pid != os.getpid():
-            self._reset()
-        with self._lock:
-            self._buffer.append(download)
-            full = len(self._buffer) >= self._batch_size
-            if self._thread is None:
-                self._start()
-        if full:
-            self._wake.set()
-
-    def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="download-audit", daemon=True)
-        self._thread.start()
-        if not self._at_exit:
-            atexit.register(self.close)
-            self._at_exit = True
-
-    def _run(self) -> None:
-        # The thread ends once a flush leaves nothing behind; the next record starts another,
-        # so an idle process (or a test's app) keeps no thread.
-        while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            self.flush()
-            with self._lock:
-                if self._stopping or not self._buffer:
-                    self._thread = None
-                    return
+        self._batches.add(download)
 
     def flush(self) -> int:
         """Write everything buffered now; the number of records written."""
-        with self._lock:
-            batch, self._buffer = self._buffer, []
-        if not batch:
-            return 0
-        try:
-            with writing(self._engine) as conn:
-                queries.add_downloads(conn, [asdict(item) for item in batch])
-        except SQLAlchemyError as exc:
-            self._requeue(batch, exc)
-            return 0
-        return len(batch)
-
-    def _requeue(self, batch: list[Download], exc: Exception) -> None:
-        with self._lock:
-            self._buffer = batch + self._buffer
-            dropped = len(self._buffer) - MAX_BUFFERED
-            if dropped > 0:
-                del self._buffer[:dropped]
-        log.error(
-            "download audit not written; kept for the next flush",
-            extra={"error": str(exc), "records": len(batch), "dropped": max(dropped, 0)},
-        )
+        return self._batches.flush()
 
     def close(self) -> None:
         """Stop the thread and write what is left (at process exit)."""
-        if self._at_exit:
-            atexit.unregister(self.close)
-            self._at_exit = False
-        with self._lock:
-            thread, self._stopping = self._thread, True
-        self._wake.set()
-        if thread is not None and self._pid == os.getpid():
-            thread.join(timeout=30)
-        self._stopping = False
-        self.flush()
+        self._batches.close()
+
+    def _write(self, batch: list[Download]) -> None:
+        with writing(self._engine) as conn:
+            download_rows.add_downloads(conn, [asdict(item) for item in batch])
 
 
 def recorder_for(services: Services) -> DownloadRecorder:
@@ -148,7 +86,7 @@ def downloads(
     if not is_valid_project_name(project):
         raise NotFoundError(f"invalid project name {project[:100]!r}")
     with services.engine.connect() as conn:
-        rows = queries.release_downloads(conn, normalize(project), version, limit)
+        rows = download_rows.release_downloads(conn, normalize(project), version, limit)
     return [
         Download(
             at=row.at,

@@ -33,7 +33,7 @@ from mirror.checks.provenance import (
     TrustConfig,
     verify_provenance,
 )
-from mirror.db import queries
+from mirror.db import file_rows, project_rows
 from mirror.db.records import FileRecord, FileRow
 from mirror.errors import IntegrityError, MirrorError, UpstreamError
 from mirror.policy import checks
@@ -93,8 +93,8 @@ def inspect_before_serving(services: Services, project: str, filename: str) -> G
 
 def _project_files(services: Services, project: str) -> list[FileRecord]:
     with services.engine.connect() as conn:
-        row = queries.get_project(conn, project)
-        return queries.project_files(conn, row.id) if row is not None else []
+        row = project_rows.get_project(conn, project)
+        return file_rows.project_files(conn, row.id) if row is not None else []
 
 
 def record(conn: Connection, rows: Sequence[FileRow], gathered: Gathered) -> list[int]:
@@ -104,7 +104,7 @@ def record(conn: Connection, rows: Sequence[FileRow], gathered: Gathered) -> lis
     for row in rows:
         values = recorded(row, gathered)
         if values:
-            queries.update_file(conn, row.id, **values)
+            file_rows.update_file(conn, row.id, **values)
             changed.append(row.id)
     return changed
 

@@ -1,38 +1,32 @@
 """Admitted files and their PEP 658 metadata: fetched once, verified, then kept by hash.
 
-Concurrent first requests for one file share a single upstream download: the first takes a
-lock file named after the digest, the others wait on it and then find the blob in place. The
-lock file goes when the download is done.
+Concurrent first requests for one file share a single upstream download
+(``mirror.services.single_flight``, per digest).
 """
 
-import contextlib
-import fcntl
 import hashlib
 import logging
-import os
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import Row
 
-from mirror.db import queries, targets
+from mirror.db import file_rows, page_rows, targets
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
-from mirror.errors import IntegrityError, MirrorError, NotFoundError
+from mirror.errors import IntegrityError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
 from mirror.services.admission import apply_decision
 from mirror.services.context import Services
+from mirror.services.single_flight import single_flight
+from mirror.services.wheel_metadata import MAX_METADATA_BYTES, extract_metadata
 from mirror.storage import blob_key, store_bytes
 
 log = logging.getLogger(__name__)
 
 INTEGRITY = "integrity"
-MAX_METADATA_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -98,52 +92,12 @@ def core_metadata(
             raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
         services.blobs.put_bytes(key, data)
         with writing(services.engine) as conn:
-            queries.update_file(conn, row.id, metadata_size=len(data))
+            file_rows.update_file(conn, row.id, metadata_size=len(data))
             targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
         if fetched is not None:
             fetched(data)
         return Blob(key, row.metadata_sha256, len(data))
     return Blob(key, row.metadata_sha256, services.blobs.size(key))
-
-
-@contextlib.contextmanager
-def single_flight(services: Services, name: str) -> Iterator[None]:
-    """Run the block in one thread of one process on this host at a time, per ``name``.
-
-    The lock file is removed once the block is done (a mirror downloads millions of distinct
-    files, each with its own lock), before the lock is let go: a waiter that then gets the
-    lock of a file no longer at its path takes the one there now instead.
-    """
-    lock_path = services.blobs.staging_dir() / f"{name}.lock"
-    handle = _lock_at(lock_path)
-    try:
-        yield
-    finally:
-        lock_path.unlink(missing_ok=True)
-        handle.close()
-
-
-def _lock_at(path: Path) -> IO[str]:
-    """An open handle on the file at ``path``, exclusively locked while it is still there."""
-    while True:
-        handle = path.open("a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            if _same_file(handle, path):
-                return handle
-        except BaseException:
-            handle.close()
-            raise
-        handle.close()
-
-
-def _same_file(handle: IO[str], path: Path) -> bool:
-    try:
-        linked = path.stat()
-    except FileNotFoundError:
-        return False
-    opened = os.fstat(handle.fileno())
-    return (linked.st_dev, linked.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _download(services: Services, project: str, row: FileRow, key: str) -> None:
@@ -164,7 +118,7 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
     )
     now = services.clock.now()
     with writing(services.engine) as conn:
-        current = queries.file_by_name(conn, project, row.filename)
+        current = file_rows.file_by_name(conn, project, row.filename)
         if current is None or current.state == State.REJECTED:
             return
         apply_decision(conn, project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
@@ -178,7 +132,7 @@ def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes 
     metadata: dict[str, Any] = {}
     data = None
     if row.metadata_sha256 is None and row.filename.endswith(".whl"):
-        data = _extract_metadata(services, key, row.filename)
+        data = extract_metadata(services, key, row.filename)
         if data is not None:
             metadata = {
                 "metadata_sha256": store_bytes(services.blobs, data),
@@ -186,37 +140,12 @@ def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes 
             }
     now = services.clock.now()
     with writing(services.engine) as conn:
-        queries.update_file(conn, row.id, cached=True, **metadata)
+        file_rows.update_file(conn, row.id, cached=True, **metadata)
         if metadata:
             # Rendering a page of thousands of files here would hold the write lock, on the
             # client's critical path, for what only later clients read: the scheduler does it
             # (and queues the `.metadata` companion then).
-            queries.mark_page_stale(conn, row.project, now)
+            page_rows.mark_page_stale(conn, row.project, now)
         if length is not None:
             targets.learn_length(conn, row.project, row.sha256, length)
     return data
-
-
-def _extract_metadata(services: Services, key: str, filename: str) -> bytes | None:
-    try:
-        with services.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:
-            return read_metadata(wheel, filename)
-    except (zipfile.BadZipFile, OSError, MirrorError) as exc:
-        log.warning("no metadata extracted", extra={"file": filename, "error": str(exc)})
-        return None
-
-
-def read_metadata(wheel: zipfile.ZipFile, filename: str) -> bytes | None:
-    """The wheel's ``*.dist-info/METADATA``, or None when it has not exactly one (or a huge one)."""
-    # PEP 427: exactly one top-level *.dist-info/METADATA; anything else is not trusted.
-    names = [n for n in wheel.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-    if len(names) != 1 or wheel.getinfo(names[0]).file_size > MAX_METADATA_BYTES:
-        log.warning("wheel has no single METADATA", extra={"file": filename})
-        return None
-    return wheel.read(names[0])
-
-
-def staging_leftovers(staging: Path, now: datetime) -> list[Path]:
-    """Temporary downloads older than an hour: what a killed process left behind."""
-    cutoff = now.timestamp() - 3600
-    return [p for p in staging.glob("*.part") if p.stat().st_mtime < cutoff]

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from mirror.db import queries
+from mirror.db import download_rows, page_rows
 from mirror.db import targets as db
 from mirror.services import pages, publish
 from mirror.services.context import Services
@@ -51,7 +51,7 @@ class FollowUp:
             newest = _newest_change(conn)
             if newest is None or newest == self.seen:
                 return None
-            downloaded = queries.last_download_at(conn)
+            downloaded = download_rows.last_download_at(conn)
         now = self.services.clock.now()
         self.noticed = self.noticed or now
         active = max(newest, downloaded) if downloaded else newest
@@ -65,5 +65,5 @@ class FollowUp:
 def _newest_change(conn: Connection) -> datetime | None:
     """When the newest change waiting for this watch was made: a queued target, a page to
     render again or files' targets to queue."""
-    waiting = [t for t in (db.newest_queued(conn), queries.newest_page_change(conn)) if t]
+    waiting = [t for t in (db.newest_queued(conn), page_rows.newest_page_change(conn)) if t]
     return max(waiting, default=None)

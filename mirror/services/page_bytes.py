@@ -10,9 +10,9 @@ digests); they are served from the store per request.
 
 import hashlib
 import threading
-from collections import OrderedDict
 
 from mirror.errors import StorageError
+from mirror.lru import ByteBudgetLRU
 from mirror.storage import BlobStore, blob_key
 
 # Per worker process, a small part of a worker's memory. The largest pages (projects with
@@ -27,11 +27,9 @@ class PageBytes:
     """sha256 -> page bytes, least recently used out first, at most ``budget`` bytes."""
 
     def __init__(self, budget: int = BUDGET, max_page: int = MAX_PAGE) -> None:
-        self._budget = budget
         self._max_page = max_page
-        self._lock = threading.Lock()
-        self._pages: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
+        self._pages = ByteBudgetLRU(budget)
+        self._lock = threading.Lock()  # of the pages too large to keep
         self._too_large: set[str] = set()
 
     def get(self, store: BlobStore, sha256: str) -> bytes | None:
@@ -41,26 +39,21 @@ class PageBytes:
             NotFoundError: the blob is absent.
             StorageError: the stored bytes do not match their digest.
         """
+        data = self._pages.get(sha256)
+        if data is not None:
+            return data
         with self._lock:
-            data = self._pages.get(sha256)
-            if data is not None:
-                self._pages.move_to_end(sha256)
-                return data
             if sha256 in self._too_large:
                 return None
         data = self._read(store, sha256)
+        if data is not None:
+            self._pages.put(sha256, data)
+            return data
         with self._lock:
-            if data is None:
-                if len(self._too_large) >= MAX_TOO_LARGE:
-                    self._too_large.clear()
-                self._too_large.add(sha256)
-            elif sha256 not in self._pages:
-                self._pages[sha256] = data
-                self._size += len(data)
-                while self._size > self._budget:
-                    _, dropped = self._pages.popitem(last=False)
-                    self._size -= len(dropped)
-        return data
+            if len(self._too_large) >= MAX_TOO_LARGE:
+                self._too_large.clear()
+            self._too_large.add(sha256)
+        return None
 
     def _read(self, store: BlobStore, sha256: str) -> bytes | None:
         with store.open(blob_key(sha256)) as stream:

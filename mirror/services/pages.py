@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from mirror.db import queries
+from mirror.db import file_rows, page_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError
@@ -162,7 +162,7 @@ def record_page_row(
     ``files_deferred``: the caller queued only the pages' targets; the files' are queued by
     the next full batch (``queue_deferred_targets``).
     """
-    current = queries.get_page(conn, project)
+    current = page_rows.get_page(conn, project)
     unchanged = current is not None and (current.html_sha256, current.json_sha256) == (
         pages.html_sha256,
         pages.json_sha256,
@@ -175,7 +175,7 @@ def record_page_row(
         and not files_deferred
     ):
         return False
-    queries.put_page(
+    page_rows.put_page(
         conn,
         project,
         {
@@ -204,24 +204,24 @@ def publish_pages(
 
     ``admitted``: the admitted files by filename, when the caller has them (else read here).
     """
-    rows = queries.admitted_files(conn, project_id) if admitted is None else admitted
+    rows = file_rows.admitted_files(conn, project_id) if admitted is None else admitted
     return record_pages(conn, project, render_pages(blobs, project, rows), now)
 
 
 def render_stale(engine: Engine, blobs: BlobStore, now: datetime) -> list[str]:
-    """Render again the pages marked stale (``queries.mark_page_stale``); the projects done.
+    """Render again the pages marked stale (``page_rows.mark_page_stale``); the projects done.
 
     Each in a write transaction of its own: a large page takes tenths of a second to render,
     and web requests' writers wait meanwhile. A page that fails (storage) stays stale for the
     next call.
     """
     with engine.connect() as conn:
-        projects = queries.stale_pages(conn)
+        projects = page_rows.stale_pages(conn)
     done = []
     for project in projects:
         try:
             with writing(engine) as conn:
-                row = queries.get_project(conn, project)
+                row = project_rows.get_project(conn, project)
                 if row is not None:
                     publish_pages(conn, blobs, row.id, project, now)
         except MirrorError as exc:
@@ -239,18 +239,18 @@ def queue_deferred_targets(engine: Engine) -> list[str]:
     news to the scheduler's watch (``follow_up``), which noticed that first look already.
     """
     with engine.connect() as conn:
-        projects = queries.deferred_pages(conn)
+        projects = page_rows.deferred_pages(conn)
     for project in projects:
         with writing(engine) as conn:
-            page = queries.get_page(conn, project)
-            row = queries.get_project(conn, project)
+            page = page_rows.get_page(conn, project)
+            row = project_rows.get_project(conn, project)
             if page is None or row is None or page.targets_deferred_since is None:
                 continue  # rendered again meanwhile, which queued everything
             html, data = (page.html_sha256, page.html_size), (page.json_sha256, page.json_size)
-            listed = queries.admitted_files(conn, row.id)
+            listed = file_rows.admitted_files(conn, row.id)
             wanted = targets.wanted(project, listed, targets.page_targets(project, html, data))
             targets.queue_project(conn, project, wanted, page.targets_deferred_since)
-            queries.targets_queued(conn, project)
+            page_rows.targets_queued(conn, project)
     return projects
 
 

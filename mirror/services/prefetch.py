@@ -32,11 +32,12 @@ from email.policy import compat32
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from mirror.db import queries
+from mirror.db import file_rows, page_rows
 from mirror.errors import MirrorError
 from mirror.names import normalize
 from mirror.services import files, publish, sync
 from mirror.services.context import Services
+from mirror.services.wheel_metadata import read_metadata
 from mirror.upstream.remote_wheel import RemoteFile
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class Prefetcher:
         if not self._enabled():
             return
         with self._services.engine.connect() as conn:
-            unknown = [n for n in dependencies(metadata) if queries.get_page(conn, n) is None]
+            unknown = [n for n in dependencies(metadata) if page_rows.get_page(conn, n) is None]
         for name in unknown:
             if self._services.rules.project_refusal(name):
                 continue
@@ -129,7 +130,7 @@ class Prefetcher:
         (verified and stored, so the client's own request finds it), else from the METADATA
         inside the wheel, read by ranges (a hint only: nothing read so is kept or served)."""
         with self._services.engine.connect() as conn:
-            row = queries.newest_with_metadata(conn, name)
+            row = file_rows.newest_with_metadata(conn, name)
         if row is None:
             return
         try:
@@ -140,7 +141,7 @@ class Prefetcher:
             elif row.size is not None:
                 remote = RemoteFile(self._services.upstream, row.url, row.size)
                 with zipfile.ZipFile(remote) as wheel:
-                    metadata = files.read_metadata(wheel, row.filename)
+                    metadata = read_metadata(wheel, row.filename)
                 if metadata is not None:
                     self.after_metadata(metadata, depth)
         except (MirrorError, zipfile.BadZipFile) as exc:

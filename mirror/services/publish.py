@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
 
-from mirror.db import queries
+from mirror.db import file_rows, page_rows, project_rows
 from mirror.db import targets as db
 from mirror.db.engine import writing
 from mirror.db.locks import LockBusy, publish_lock
@@ -221,7 +221,7 @@ def _fetch(services: Services, change: Row[Any]) -> None:
         log.warning("provenance copy missing from the store", extra={"target": change.path})
         return
     with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, change.project, filename)
+        row = file_rows.file_by_name(conn, change.project, filename)
     if row is None or refusal.refusal(services, change.project, row) is not None:
         return  # a later queued change removes it again
     if suffix == METADATA_SUFFIX and row.metadata_sha256 == change.sha256:
@@ -234,9 +234,9 @@ def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
     """Queue the targets of every project that already has pages: a repository bootstrapped
     over existing data (an upgrade, or metadata lost and re-created) starts complete."""
     with writing(engine) as conn:
-        for name in queries.project_names(conn):
-            project = queries.get_project(conn, name)
-            if project is not None and queries.get_page(conn, name) is not None:
+        for name in project_rows.project_names(conn):
+            project = project_rows.get_project(conn, name)
+            if project is not None and page_rows.get_page(conn, name) is not None:
                 pages.publish_pages(conn, blobs, project.id, name, now)
 
 

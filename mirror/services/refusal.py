@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from mirror.db import queries
+from mirror.db import file_rows, project_rows, status_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError, NotFoundError, UpstreamError
@@ -33,6 +33,7 @@ from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
 from mirror.services import admission, evidence, files, pages, targets
 from mirror.services.context import Services
+from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def servable_file(services: Services, project: str, filename: str) -> Row[Any]:
     """The file's row when it may be served now; otherwise a NotFoundError that says why."""
     check_project(services, project)
     with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, project, filename)
+        row = file_rows.file_by_name(conn, project, filename)
     if row is None:
         raise NotFoundError(f"{filename}: not known to this mirror")
     refused = refusal(services, project, row)
@@ -105,7 +106,7 @@ def servable_distribution(
     blob = files.distribution(services, row, extracted)
     if not _inspected(services, row):
         # Concurrent first downloads inspect once: the others wait, then find its outcome.
-        with files.single_flight(services, f"inspect-{row.sha256}"):
+        with single_flight(services, f"inspect-{row.sha256}"):
             current = servable_file(services, row.project, row.filename)
             if not _inspected(services, current):
                 _inspect_first(services, current)
@@ -127,9 +128,9 @@ def _inspect_first(services: Services, row: Row[Any]) -> None:
     reasons = checks.content_hold_reasons(record)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        rows = [queries.file_by_name(conn, project, name) for name in gathered.records]
+        rows = [file_rows.file_by_name(conn, project, name) for name in gathered.records]
         evidence.record(conn, [r for r in rows if r is not None], gathered)
-        current = queries.file_by_name(conn, project, filename)
+        current = file_rows.file_by_name(conn, project, filename)
         if reasons and current is not None and current.state == State.ADMITTED:
             held = Decision(State.QUARANTINED, "; ".join(reasons), POLICY)
             admission.apply_decision(conn, project, current, held, now)
@@ -144,10 +145,10 @@ def apply_rules(services: Services) -> list[str]:
     removal (its pages too); any other has its pages rendered and its targets queued again."""
     fingerprint = services.rules.fingerprint
     with services.engine.connect() as conn:
-        if queries.get_status(conn, RULES_STATUS) == fingerprint:
+        if status_rows.get_status(conn, RULES_STATUS) == fingerprint:
             return []
-        releases = queries.ruled_releases(conn, RULE)
-        names = queries.project_names(conn)
+        releases = file_rows.ruled_releases(conn, RULE)
+        names = project_rows.project_names(conn)
     rules = services.rules
     affected = {r.project for r in releases if _moves(rules, r)}
     affected |= {name for name in names if rules.project_refusal(name)}
@@ -156,7 +157,7 @@ def apply_rules(services: Services) -> list[str]:
     if failed:
         return sorted(affected)  # the next cycle tries again; this one still publishes
     with writing(services.engine) as conn:
-        queries.set_status(conn, RULES_STATUS, fingerprint, now)
+        status_rows.set_status(conn, RULES_STATUS, fingerprint, now)
     if affected:
         log.info("rules changed; projects decided again", extra={"projects": len(affected)})
     return sorted(affected)
@@ -166,10 +167,10 @@ def _decide_again(services: Services, project: str, now: datetime) -> bool:
     """Decide ``project``'s files under the rules and queue its targets; False if that failed."""
     try:
         with writing(services.engine) as conn:
-            row = queries.get_project(conn, project)
+            row = project_rows.get_project(conn, project)
             if row is None:
                 return True
-            recorded = queries.project_files(conn, row.id)
+            recorded = file_rows.project_files(conn, row.id)
             admission.evaluate(conn, services, project, recorded, now)
             if services.rules.project_refusal(project):
                 targets.queue_project(conn, project, {}, now)
@@ -182,6 +183,6 @@ def _decide_again(services: Services, project: str, now: datetime) -> bool:
 
 
 def _moves(rules: Rules, release: Row[Any]) -> bool:
-    """Whether the rules now decide ``release`` (a ``queries.ruled_releases`` row) otherwise."""
+    """Whether the rules now decide ``release`` (a ``file_rows.ruled_releases`` row) otherwise."""
     reason = rules.file_refusal(release.project, release.version)
     return reason != release.reason if release.blocked else reason is not None

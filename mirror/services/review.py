@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from mirror.db import queries
+from mirror.db import block_rows, event_rows, file_rows, project_rows
 from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
@@ -51,7 +51,7 @@ def approve(services: Services, project: str, version: str, *, actor: str, reaso
     project, reason = _project(project), _require_reason(reason)
     now = services.clock.now()
     with writing(services.engine) as conn:
-        rows = queries.release_files(conn, project, version)
+        rows = file_rows.release_files(conn, project, version)
         if not rows:
             raise NotFoundError(f"{project} {version}: no such release known to the mirror")
         held = [row for row in rows if row.state in APPROVABLE]
@@ -87,7 +87,7 @@ def record_blocks(conn: Connection, new: Sequence[NewBlock], now: datetime) -> N
     """Store blocks (a person's or an advisory's) and their audit events, in bulk."""
     if not new:
         return
-    queries.add_blocks(
+    block_rows.add_blocks(
         conn,
         [
             {
@@ -100,7 +100,7 @@ def record_blocks(conn: Connection, new: Sequence[NewBlock], now: datetime) -> N
             for b in new
         ],
     )
-    queries.record_events(
+    event_rows.record_events(
         conn,
         [
             {
@@ -141,11 +141,11 @@ def record_lift(
 ) -> int:
     """Lift the active blocks on ``project`` + ``specifier`` (only those ``placed_by`` when
     given) and record the audit event; the number lifted."""
-    lifted = queries.lift_blocks(
+    lifted = block_rows.lift_blocks(
         conn, project, specifier, at=now, by=by, reason=reason, actor=placed_by
     )
     if lifted:
-        queries.record_event(
+        event_rows.record_event(
             conn,
             at=now,
             project=project,
@@ -166,11 +166,11 @@ def _reevaluate(services: Services, project: str) -> list[str]:
 def reevaluate(conn: Connection, services: Services, project: str, now: datetime) -> list[str]:
     """Decide the project's files afresh under the active blocks and re-render its pages when
     what they show changed; the files whose state changed."""
-    row = queries.get_project(conn, project)
+    row = project_rows.get_project(conn, project)
     if row is None:
         return []  # a block on a project not seen yet applies when its files appear
     evaluation = admission.evaluate(
-        conn, services, project, queries.project_files(conn, row.id), now
+        conn, services, project, file_rows.project_files(conn, row.id), now
     )
     if evaluation.admitted_changed:
         pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
@@ -179,7 +179,7 @@ def reevaluate(conn: Connection, services: Services, project: str, now: datetime
 
 def queue(services: Services, states: list[str]) -> list[Row[Any]]:
     with services.engine.connect() as conn:
-        return queries.files_by_state(conn, states)
+        return file_rows.files_by_state(conn, states)
 
 
 def release(
@@ -188,10 +188,10 @@ def release(
     """A release's files and the project's audit events."""
     project = _project(project)
     with services.engine.connect() as conn:
-        rows = queries.release_files(conn, project, version)
+        rows = file_rows.release_files(conn, project, version)
         if not rows:
             raise NotFoundError(f"{project} {version}: no such release known to the mirror")
-        return rows, queries.project_events(conn, project)
+        return rows, event_rows.project_events(conn, project)
 
 
 def evidence_lines(evidence: Mapping[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Row
 
-from mirror.db import queries
+from mirror.db import block_rows, event_rows, file_rows
 from mirror.db.records import FileRecord, FileRow
 from mirror.policy.admission import State
 from mirror.policy.rules import parse_specifier, version_in
@@ -22,6 +22,9 @@ from mirror.services import advisories, audit, review, tokens
 from mirror.services.advisories import StoredAdvisory
 from mirror.services.audit import Download
 from mirror.services.context import Services
+
+# A file as a review hands it to the web: a record, or a row of a query that joins its project.
+ReviewedFile = FileRow
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,8 @@ def report(services: Services, project: str, version: str) -> ReleaseReport:
     rows, project_events = review.release(services, project, version)
     name = rows[0].project
     with services.engine.connect() as conn:
-        siblings = queries.project_files(conn, rows[0].project_id)
-        blocks = queries.active_blocks(conn, name)
+        siblings = file_rows.project_files(conn, rows[0].project_id)
+        blocks = block_rows.active_blocks(conn, name)
     previous = _previous_admitted(siblings, version)
     filenames = {row.filename for row in rows}
     return ReleaseReport(
@@ -132,7 +135,7 @@ def _covers(specifier: str, version: str) -> bool:
 def blocked(services: Services) -> list[Row[Any]]:
     """Active blocks, by people and advisories, oldest first."""
     with services.engine.connect() as conn:
-        return queries.active_blocks(conn)
+        return block_rows.active_blocks(conn)
 
 
 def audit_log(
@@ -144,7 +147,7 @@ def audit_log(
 ) -> list[Row[Any]]:
     """Recorded state changes and decisions, newest first."""
     with services.engine.connect() as conn:
-        return queries.events_log(conn, project=project, before_id=before_id, limit=limit)
+        return event_rows.events_log(conn, project=project, before_id=before_id, limit=limit)
 
 
 def release_facts(rows: Sequence[FileRow]) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
-from mirror.db import commit_cache, queries, targets
+from mirror.db import commit_cache, page_rows, targets
 from mirror.errors import NotFoundError
 from mirror.services import pages, publish, refusal, sync
 from mirror.services.context import Services
@@ -64,7 +64,7 @@ def open_project(mirror: Services, name: str, prefetcher: Prefetcher) -> SignedP
         signed = signed_pages(mirror, name)
     if signed is None:
         with mirror.engine.connect() as conn:
-            if queries.get_page(conn, name) is None:
+            if page_rows.get_page(conn, name) is None:
                 raise NotFoundError(f"{name}: no such project")
         raise publish.NotPublishedYet(f"{name}: page not signed yet, retry in a minute")
     return signed
@@ -106,7 +106,7 @@ class RootIndexes:
 
 def _render_root(mirror: Services, engine: Engine, form: str) -> RootIndex:
     with engine.connect() as conn:
-        names = queries.served_projects(conn)
+        names = page_rows.served_projects(conn)
     # Until the next publish takes them out, the pages of a project refused since still list
     # its files.
     names = [name for name in names if refusal.refusal(mirror, name) is None]

@@ -19,14 +19,15 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from mirror.db import bulk, queries
+from mirror.db import block_rows, bulk, file_rows, page_rows, project_rows, status_rows
 from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
-from mirror.services import admission, evidence, files, pages, refusal, targets
+from mirror.services import admission, evidence, pages, refusal, targets
 from mirror.services.context import Services
+from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFound
 from mirror.upstream.listing import Listing, UpstreamFile, parse_page
@@ -78,7 +79,7 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
     """
     _refuse(services, project)
     with services.engine.connect() as conn:
-        row = queries.get_project(conn, project)
+        row = project_rows.get_project(conn, project)
     if row is not None and not force and _fresh(services, row):
         return
     fetched = _fetch(services, project, row)
@@ -108,9 +109,9 @@ def first_look(services: Services, project: str) -> None:
 
     Evidence that needs downloads is left to the scheduler, so the caller answers quickly.
     """
-    with files.single_flight(services, f"first-look-{project}"):
+    with single_flight(services, f"first-look-{project}"):
         with services.engine.connect() as conn:
-            if queries.get_page(conn, project) is not None:
+            if page_rows.get_page(conn, project) is not None:
                 return
         refresh(services, project, inspect=False)
 
@@ -139,13 +140,13 @@ def _decide(
 ) -> None:
     now = services.clock.now()
     with writing(services.engine) as conn:
-        row = queries.get_project(conn, project)
+        row = project_rows.get_project(conn, project)
         if row is None:
             raise NotFoundError(f"unknown project {project!r}")
-        rows = queries.project_files(conn, row.id)
+        rows = file_rows.project_files(conn, row.id)
         recorded = evidence.record(conn, rows, gathered)
         if recorded:
-            fresh = {r.id: r for r in queries.files_by_id(conn, recorded)}
+            fresh = {r.id: r for r in file_rows.files_by_id(conn, recorded)}
             rows = [fresh.get(r.id, r) for r in rows]
         evaluation = admission.evaluate(conn, services, project, rows, now, changes.anomalies)
         # A new provenance copy of an admitted file changes the page too, as does a yank.
@@ -153,7 +154,7 @@ def _decide(
             evaluation.admitted_changed
             or gathered.copies
             or changes.page_changed
-            or queries.get_page(conn, project) is None
+            or page_rows.get_page(conn, project) is None
         ):
             pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
 
@@ -254,7 +255,7 @@ class _FirstLook:
             project=project,
             evaluation=evaluation,
             rendered=rendered,
-            files=queries.prepare_files(dialect, _settled(new, evaluation, now)),
+            files=file_rows.prepare_files(dialect, _settled(new, evaluation, now)),
             events=admission.prepare_events(dialect, project, evaluation.moves, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
@@ -265,7 +266,7 @@ class _FirstLook:
         Raises:
             sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
         """
-        row = queries.create_project(conn, self.project, now)
+        row = project_rows.create_project(conn, self.project, now)
         bulk.run(conn, self.files, project_id=row.id)
         bulk.run(conn, self.events)
         files_deferred = not targets.queued_state(conn, self.project)
@@ -276,12 +277,12 @@ class _FirstLook:
         else:
             # Targets left by an earlier life of the project: queue the difference.
             targets.queue_project(conn, self.project, self.rendered.targets(), now)
-        queries.update_project(conn, row.id, checked_at=now, **page.validators())
+        project_rows.update_project(conn, row.id, checked_at=now, **page.validators())
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
     def still_valid(self, conn: Connection) -> "_FirstLook | None":
         """This, unless the project's blocks changed since it was decided."""
-        current = queries.active_blocks(conn, self.project)
+        current = block_rows.active_blocks(conn, self.project)
         return self if current == self.evaluation.blocks else None
 
 
@@ -298,11 +299,11 @@ def _settled(
 def _reconcile(services: Services, project: str, fetched: Fetched) -> ListingChanges:
     now = services.clock.now()
     with writing(services.engine) as conn:
-        row = queries.get_project(conn, project)
+        row = project_rows.get_project(conn, project)
         if fetched.gone and row is None:
             raise NotFoundError(f"no project {project!r} upstream")
         if row is None:
-            row = queries.create_project(conn, project, now)
+            row = project_rows.create_project(conn, project, now)
         changes = _apply_fetch(conn, project, row, fetched, now)
     _record_upstream(services, fetched.error)
     return changes
@@ -317,17 +318,19 @@ def _apply_fetch(
             "upstream unavailable; serving what was admitted",
             extra={"project": project, "error": fetched.error},
         )
-        queries.update_project(conn, row.id, last_error=fetched.error)
+        project_rows.update_project(conn, row.id, last_error=fetched.error)
     elif fetched.gone:
         # A project pulled as a whole keeps its admitted releases installable (SPEC).
         log.warning("project gone upstream; keeping admitted files", extra={"project": project})
-        queries.update_project(conn, row.id, upstream_gone=True, checked_at=now, last_error=None)
+        project_rows.update_project(
+            conn, row.id, upstream_gone=True, checked_at=now, last_error=None
+        )
     else:
         validators: dict[str, Any] = {}
         if fetched.page is not None and fetched.listing is not None:  # None: 304 Not Modified
             seen = _record_listing(conn, row, fetched.listing, now)
             validators = fetched.page.validators()
-        queries.update_project(
+        project_rows.update_project(
             conn, row.id, checked_at=now, upstream_gone=False, last_error=None, **validators
         )
     return seen
@@ -337,7 +340,7 @@ def _record_listing(
     conn: Connection, row: Row[Any], listing: Listing, now: datetime
 ) -> ListingChanges:
     """Insert new files, update known ones, and mark the ones upstream no longer lists."""
-    known = {f.filename: f for f in queries.project_files(conn, row.id)}
+    known = {f.filename: f for f in file_rows.project_files(conn, row.id)}
     changes = ListingChanges()
     new_files, records = [], []
     for upstream_file in listing.files:
@@ -347,7 +350,7 @@ def _record_listing(
         else:
             records.append(_update(conn, existing, upstream_file, changes))
     if new_files:
-        queries.insert_files(conn, row.id, new_files)
+        file_rows.insert_files(conn, row.id, new_files)
         records += _inserted(conn, row.id, new_files)
     for missing in known.values():
         if missing.present_upstream:
@@ -359,12 +362,12 @@ def _record_listing(
 
 def _inserted(conn: Connection, project_id: int, new_files: list[FileRecord]) -> list[FileRecord]:
     """The records of the files just inserted, with the ids the database gave."""
-    ids = queries.file_ids(conn, project_id)
+    ids = file_rows.file_ids(conn, project_id)
     return [r._replace(id=ids[r.filename], project_id=project_id) for r in new_files]
 
 
 def _updated(conn: Connection, row: FileRecord, values: dict[str, Any]) -> FileRecord:
-    queries.update_file(conn, row.id, **values)
+    file_rows.update_file(conn, row.id, **values)
     return row._replace(**values)
 
 
@@ -436,15 +439,15 @@ def _record_upstream(services: Services, error: str | None) -> None:
     """Remember whether the last look at upstream worked, for /readyz and /metrics."""
     now = services.clock.now()
     with services.engine.connect() as conn:
-        change = _upstream_status(queries.get_status(conn, UPSTREAM_STATUS), error, now)
+        change = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
     # Every first look ends here: the usual answer (still fine) takes no write lock, which
     # concurrent first looks would otherwise queue for once more on the client's path.
     if change is None:
         return
     with writing(services.engine) as conn:
-        value = _upstream_status(queries.get_status(conn, UPSTREAM_STATUS), error, now)
+        value = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
         if value is not None:
-            queries.set_status(conn, UPSTREAM_STATUS, value, now)
+            status_rows.set_status(conn, UPSTREAM_STATUS, value, now)
     if error is not None:
         log.error("upstream unreachable", extra={"error": error})
 

@@ -25,7 +25,7 @@ def open_blob_store(config: Config) -> BlobStore:
 
 def open_metadata_store(config: Config) -> MetadataStore:
     if config.storage.backend == "s3":
-        from mirror.storage.s3 import S3MetadataStore
+        from mirror.storage.s3_metadata import S3MetadataStore
 
         store: MetadataStore = S3MetadataStore.from_config(config)
         return store

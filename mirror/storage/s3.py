@@ -1,4 +1,4 @@
-"""Blobs and signed TUF metadata in an S3 bucket (AWS or any S3-compatible store) via boto3.
+"""Blobs in an S3 bucket (AWS or any S3-compatible store) via boto3.
 
 Writes are verified-then-committed: ``put_file`` uploads a finished local file whose bytes were
 already checked against their sha256, and the object appears under its final key only when the
@@ -12,9 +12,10 @@ Reads stream: ``open`` returns a seekable reader that issues ranged GETs lazily,
 file never sits in memory, ``zipfile`` can seek to the central directory, and an HTTP Range
 request costs one ranged GET.
 
-Credentials come from boto3's usual chain (environment, shared config, instance role).
-Not done here: bucket creation, lifecycle rules (configure ``AbortIncompleteMultipartUpload``
-on the bucket so parts of uploads cut off by a killed process are removed).
+Signed TUF metadata lives in the same bucket (``s3_metadata``); the connection and its
+credentials are ``s3_client``'s. Not done here: bucket creation, lifecycle rules (configure
+``AbortIncompleteMultipartUpload`` on the bucket so parts of uploads cut off by a killed
+process are removed).
 """
 
 from __future__ import annotations
@@ -23,27 +24,28 @@ import contextlib
 import io
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import boto3
-import botocore.loaders
-import botocore.session
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
-from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mirror.config import Config
 from mirror.errors import NotFoundError, StorageError
+from mirror.lru import ByteBudgetLRU
 from mirror.seekable import OffsetReader
 from mirror.storage import staging as staging_folder
 from mirror.storage.blobs import check_key
-from tuf_repo.errors import MetadataExistsError
-from tuf_repo.store import check_metadata_name, is_versioned
+from mirror.storage.s3_client import (
+    NOT_FOUND,
+    NOT_IMPLEMENTED,
+    PRECONDITION_FAILED,
+    S3Settings,
+    describe,
+    error_code,
+    make_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,77 +61,6 @@ READ_BUFFER = 1 << 20
 SMALL_BLOB = 256 << 10
 SMALL_CACHE_BYTES = 64 << 20
 
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
-_PRECONDITION_FAILED = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
-_NOT_IMPLEMENTED = {"501", "NotImplemented"}
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """``[storage.s3]`` in the configuration."""
-
-    bucket: str
-    prefix: str = ""
-    endpoint_url: str | None = None
-    region: str | None = None
-    presign: bool = False
-
-    @classmethod
-    def from_config(cls, config: Config) -> S3Settings:
-        s3 = config.storage.s3
-        prefix = s3.prefix.strip("/")
-        return cls(
-            bucket=s3.bucket,
-            prefix=f"{prefix}/" if prefix else "",
-            endpoint_url=s3.endpoint_url or None,
-            region=s3.region or None,
-            presign=s3.presign,
-        )
-
-    def where(self, key: str = "") -> str:
-        endpoint = f" at {self.endpoint_url}" if self.endpoint_url else ""
-        return f"s3://{self.bucket}/{self.prefix}{key}{endpoint}"
-
-
-# Every client loads the S3 service model (about 0.4 s); one loader per process caches it.
-# Each client still gets its own session, so credentials are resolved afresh for each store.
-_LOADER = botocore.loaders.create_loader()
-
-
-def make_client(settings: S3Settings) -> Any:
-    """A thread-safe S3 client; credentials come from boto3's usual chain."""
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _LOADER)
-    return boto3.session.Session(botocore_session=core).client(
-        "s3",
-        endpoint_url=settings.endpoint_url,
-        region_name=settings.region,
-        config=BotoConfig(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=5,
-            read_timeout=60,
-            # gunicorn threads and upload threads share one connection pool per process.
-            max_pool_connections=32,
-        ),
-    )
-
-
-def describe(exc: Exception) -> str:
-    """One short line for a boto error: the S3 error code and message, or the transport error."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        message = error.get("Message") or ""
-        return f"{code} {message}".strip()
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found (environment, shared config or instance role)"
-    return str(exc)
-
-
-def error_code(exc: ClientError) -> str:
-    code = exc.response.get("Error", {}).get("Code")
-    return str(code or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-
 
 class S3BlobStore:
     def __init__(self, settings: S3Settings, staging: Path, client: Any | None = None) -> None:
@@ -139,9 +70,7 @@ class S3BlobStore:
         self._staging = staging
         # Keys name immutable content, so small blobs (pages, .metadata files) are kept in
         # memory once read: a warm /simple/ page then costs no S3 request at all.
-        self._small: OrderedDict[str, bytes] = OrderedDict()
-        self._small_bytes = 0
-        self._small_lock = threading.Lock()
+        self._small = ByteBudgetLRU(SMALL_CACHE_BYTES)
         try:
             self._staging.mkdir(parents=True, exist_ok=True)
             # Held while this store is open (mirror/storage/staging.py).
@@ -170,7 +99,7 @@ class S3BlobStore:
         try:
             yield
         except ClientError as exc:
-            if error_code(exc) in _NOT_FOUND:
+            if error_code(exc) in NOT_FOUND:
                 raise NotFoundError(f"blob {key} not found") from exc
             raise StorageError(self._failed(action, key, exc)) from exc
         except BotoCoreError as exc:
@@ -186,7 +115,7 @@ class S3BlobStore:
             self._client.head_bucket(Bucket=self.settings.bucket)
         except ClientError as exc:
             code = error_code(exc)
-            if code in _NOT_FOUND or code == "NoSuchBucket":
+            if code in NOT_FOUND or code == "NoSuchBucket":
                 raise StorageError(f"S3 bucket {self.settings.bucket!r} does not exist") from exc
             if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
                 raise StorageError(
@@ -200,9 +129,9 @@ class S3BlobStore:
         return self.size(key) is not None
 
     def size(self, key: str) -> int | None:
-        with self._small_lock:
-            if key in self._small:
-                return len(self._small[key])
+        data = self._small.get(key)
+        if data is not None:
+            return len(data)
         try:
             with self._errors("head", key):
                 head = self._client.head_object(Bucket=self.settings.bucket, Key=self._key(key))
@@ -211,8 +140,7 @@ class S3BlobStore:
         return int(head["ContentLength"])
 
     def open(self, key: str) -> BinaryIO:
-        with self._small_lock:
-            data = self._small.get(key)
+        data = self._small.get(key)
         if data is not None:
             return io.BytesIO(data)
         # One GET, not a HEAD first: its headers give the size, its body the first bytes.
@@ -222,18 +150,10 @@ class S3BlobStore:
         if size <= SMALL_BLOB:
             with self._errors("get", key):
                 data = response["Body"].read()
-            self._remember(key, data)
+            self._small.put(key, data)
             return io.BytesIO(data)
         reader = _RangeReader(self._get_range, key, size, response["Body"])
         return io.BufferedReader(reader, buffer_size=READ_BUFFER)  # type: ignore[return-value]
-
-    def _remember(self, key: str, data: bytes) -> None:
-        with self._small_lock:
-            self._small[key] = data
-            self._small_bytes += len(data)
-            while self._small_bytes > SMALL_CACHE_BYTES:
-                _, dropped = self._small.popitem(last=False)
-                self._small_bytes -= len(dropped)
 
     def _get_range(self, key: str, start: int) -> Any:
         with self._errors("get", key):
@@ -283,10 +203,10 @@ class S3BlobStore:
                 write()
             except ClientError as exc:
                 code = error_code(exc)
-                if code in _PRECONDITION_FAILED:
+                if code in PRECONDITION_FAILED:
                     # Another writer stored this key first; keys name content, so it is ours too.
                     return
-                if code not in _NOT_IMPLEMENTED or not self._conditional:
+                if code not in NOT_IMPLEMENTED or not self._conditional:
                     raise
                 log.warning(
                     "S3 store does not support conditional writes; writing unconditionally",
@@ -296,9 +216,7 @@ class S3BlobStore:
                 write()
 
     def delete(self, key: str) -> None:
-        with self._small_lock:
-            data = self._small.pop(key, None)
-            self._small_bytes -= len(data or b"")
+        self._small.pop(key)
         with self._errors("delete", key):
             self._client.delete_object(Bucket=self.settings.bucket, Key=self._key(key))
 
@@ -349,133 +267,3 @@ class _RangeReader(OffsetReader):
     def close(self) -> None:
         self._drop_body()
         super().close()
-
-
-class S3MetadataStore:
-    """Signed TUF metadata in the bucket, under ``<prefix>tuf/metadata/`` (tuf_repo's
-    ``MetadataStore`` protocol), so every node serves what the one publisher wrote.
-
-    Versioned names are written with ``If-None-Match: *``: besides the publish lock, the store
-    itself refuses a second writer of the same version (412 becomes ``MetadataExistsError``).
-    ``timestamp.json`` is replaced by a plain PUT, which S3 applies atomically. A store without
-    conditional writes falls back to a check before the write, which only the lock makes safe.
-    """
-
-    AREA = "tuf/metadata/"
-    # Versioned files never change, so reads of them are cached: a worker cycle reads every bin
-    # and the snapshot (renewal, status), and web nodes serve the same files again and again.
-    # About 6.6 KB each: 4,096 of them hold 256 bins several versions deep in ~27 MB.
-    CACHE_ENTRIES = 4096
-
-    def __init__(self, settings: S3Settings, client: Any | None = None) -> None:
-        self.settings = settings
-        # Not the blob store's client: its hook would make the timestamp write conditional too.
-        self._client = client or make_client(settings)
-        self._conditional = True
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._cache_lock = threading.Lock()
-
-    @classmethod
-    def from_config(cls, config: Config) -> S3MetadataStore:
-        return cls(S3Settings.from_config(config))
-
-    def _key(self, name: str) -> str:
-        check_metadata_name(name)
-        return f"{self.settings.prefix}{self.AREA}{name}"
-
-    def _fail(self, action: str, name: str, exc: Exception) -> StorageError:
-        where = self.settings.where(self.AREA + name)
-        return StorageError(f"S3 {action} {where} failed: {describe(exc)}")
-
-    def read(self, name: str) -> bytes | None:
-        key = self._key(name)
-        with self._cache_lock:
-            if name in self._cache:
-                self._cache.move_to_end(name)
-                return self._cache[name]
-        data = self._get(name, key)
-        if data is not None and is_versioned(name):
-            self._remember(name, data)
-        return data
-
-    def _remember(self, name: str, data: bytes) -> None:
-        with self._cache_lock:
-            self._cache[name] = data
-            while len(self._cache) > self.CACHE_ENTRIES:
-                self._cache.popitem(last=False)
-
-    def _get(self, name: str, key: str) -> bytes | None:
-        try:
-            response = self._client.get_object(Bucket=self.settings.bucket, Key=key)
-            return bytes(response["Body"].read())
-        except ClientError as exc:
-            if error_code(exc) in _NOT_FOUND:
-                return None
-            raise self._fail("get", name, exc) from exc
-        except BotoCoreError as exc:
-            raise self._fail("get", name, exc) from exc
-
-    def write(self, name: str, data: bytes) -> None:
-        key = self._key(name)
-        try:
-            if not is_versioned(name):
-                self._client.put_object(Bucket=self.settings.bucket, Key=key, Body=data)
-            elif self._conditional:
-                self._put_new(name, key, data)
-            else:
-                self._check_absent(name)
-                self._client.put_object(Bucket=self.settings.bucket, Key=key, Body=data)
-        except ClientError as exc:
-            raise self._fail("put", name, exc) from exc
-        except BotoCoreError as exc:
-            raise self._fail("put", name, exc) from exc
-        if is_versioned(name):
-            self._remember(name, bytes(data))
-
-    def _put_new(self, name: str, key: str, data: bytes) -> None:
-        try:
-            self._client.put_object(
-                Bucket=self.settings.bucket, Key=key, Body=data, IfNoneMatch="*"
-            )
-        except ClientError as exc:
-            code = error_code(exc)
-            if code in _PRECONDITION_FAILED:
-                raise MetadataExistsError(f"{name} already exists") from exc
-            if code not in _NOT_IMPLEMENTED:
-                raise
-            log.warning(
-                "S3 store does not support conditional writes; relying on the publish lock",
-                extra={"bucket": self.settings.bucket},
-            )
-            self._conditional = False
-            self.write(name, data)
-
-    def _check_absent(self, name: str) -> None:
-        if self.read(name) is not None:
-            raise MetadataExistsError(f"{name} already exists")
-
-    def list(self) -> list[str]:
-        start = f"{self.settings.prefix}{self.AREA}"
-        try:
-            paginator = self._client.get_paginator("list_objects_v2")
-            pages = paginator.paginate(Bucket=self.settings.bucket, Prefix=start)
-            keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("list", "", exc) from exc
-        return [key[len(start) :] for key in keys if _is_metadata_name(key[len(start) :])]
-
-    def delete(self, name: str) -> None:
-        with self._cache_lock:
-            self._cache.pop(name, None)
-        try:
-            self._client.delete_object(Bucket=self.settings.bucket, Key=self._key(name))
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("delete", name, exc) from exc
-
-
-def _is_metadata_name(name: str) -> bool:
-    try:
-        check_metadata_name(name)
-    except ValueError:
-        return False
-    return True

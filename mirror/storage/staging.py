@@ -7,11 +7,12 @@ store opened while no other process holds the folder (the start of `mirror serve
 one before its workers and its scheduler start; of `mirror worker` on a host of its own; of any
 command with nothing else running) takes the lock exclusively first and removes everything else
 there: nobody can be writing it. A store opened beside a live process leaves the folder as it
-is; the scheduler removes stray partial downloads hours old (``files.staging_leftovers``).
+is; the scheduler removes stray partial downloads hours old (``staging_leftovers``).
 """
 
 import fcntl
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -47,3 +48,9 @@ def _clear(staging: Path) -> None:
         log.info(
             "removed what stopped processes left", extra={"folder": str(staging), "files": removed}
         )
+
+
+def staging_leftovers(staging: Path, now: datetime) -> list[Path]:
+    """Temporary downloads older than an hour: what a killed process left behind."""
+    cutoff = now.timestamp() - 3600
+    return [p for p in staging.glob("*.part") if p.stat().st_mtime < cutoff]

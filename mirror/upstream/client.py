@@ -22,6 +22,7 @@ from urllib3.exceptions import HTTPError
 from urllib3.util import Retry, Timeout
 from urllib3.util.ssl_ import create_urllib3_context
 
+from mirror.bounded import bounded_chunks
 from mirror.errors import IntegrityError, UpstreamError
 from mirror.simple_api import JSON_TYPE
 from mirror.upstream import listing
@@ -222,15 +223,10 @@ def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
 
 def _read_bounded(response: urllib3.BaseHTTPResponse, limit: int, url: str) -> bytes:
     declared = response.headers.get("Content-Length")
+    too_large = f"upstream response for {url} is larger than {limit} bytes"
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ResponseTooLarge(f"upstream response for {url} is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.stream(_CHUNK):
-        total += len(chunk)
-        if total > limit:
-            raise ResponseTooLarge(f"upstream response for {url} is larger than {limit} bytes")
-        chunks.append(chunk)
+        raise ResponseTooLarge(too_large)
+    chunks = bounded_chunks(response.stream(_CHUNK), limit, lambda: ResponseTooLarge(too_large))
     return b"".join(chunks)
 
 
@@ -239,10 +235,9 @@ def _copy_hashing(
 ) -> tuple[str, int]:
     digest = hashlib.sha256()
     length = 0
-    for chunk in response.stream(_CHUNK):
+    too_large = f"upstream file {url} is larger than {limit} bytes"
+    for chunk in bounded_chunks(response.stream(_CHUNK), limit, lambda: UpstreamError(too_large)):
         length += len(chunk)
-        if length > limit:
-            raise UpstreamError(f"upstream file {url} is larger than {limit} bytes")
         digest.update(chunk)
         out.write(chunk)
     return digest.hexdigest(), length

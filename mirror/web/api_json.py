@@ -5,10 +5,9 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from mirror.db.records import FileRow
 from mirror.services.advisories import StoredAdvisory
 from mirror.services.audit import Download
-from mirror.services.review_view import ReleaseReport, ReleaseSummary
+from mirror.services.review_view import ReleaseReport, ReleaseSummary, ReviewedFile
 from mirror.timeutil import format_timestamp
 
 
@@ -17,7 +16,7 @@ def when(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
 
 
-def file_json(row: FileRow, now: datetime) -> dict[str, Any]:
+def file_json(row: ReviewedFile, now: datetime) -> dict[str, Any]:
     age = (now - row.upload_time).total_seconds() if row.upload_time else None
     return {
         "filename": row.filename,

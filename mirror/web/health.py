@@ -1,24 +1,9 @@
-"""Liveness and readiness.
-
-``/readyz`` stays 200 while upstream is down, because admitted files are still served
-(stale-if-error), but says so; it is 503 when the mirror's own database or storage fail, and
-when it no longer keeps itself up to date: the scheduler's last complete cycle is too old, or
-the signed TUF timestamp is about to expire (docs/deployment.md, "The scheduler").
-"""
-
-from datetime import datetime
-from typing import Any
+"""Liveness and readiness: ``/readyz`` is 200 when ``mirror.services.status`` finds this node
+ready, 503 when not, with its report either way."""
 
 from flask import Blueprint, Response, jsonify
 
-from mirror.db import queries
-from mirror.db.engine import check_connection
-from mirror.errors import StorageError
-from mirror.scheduler import SCHEDULER_STATUS
-from mirror.services import publish
-from mirror.services.context import Services
-from mirror.services.sync import UPSTREAM_STATUS
-from mirror.timeutil import format_timestamp, parse_timestamp
+from mirror.services import status
 from mirror.web import services
 
 blueprint = Blueprint("health", __name__)
@@ -31,65 +16,5 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    report: dict[str, Any] = {"database": "ok", "storage": "ok"}
-    scheduler: dict[str, Any] | None = None
-    try:
-        check_connection(services().engine)
-        with services().engine.connect() as conn:
-            upstream = queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
-            scheduler = queries.get_status(conn, SCHEDULER_STATUS) or {}
-    except StorageError as exc:
-        report["database"] = str(exc)
-        upstream = {"ok": None}
-    try:
-        services().blobs.check()  # the bucket too, when blobs live in S3
-    except StorageError as exc:
-        report["storage"] = str(exc)
-    report["upstream"] = upstream
-    now = services().clock.now()
-    if scheduler is not None:
-        report["scheduler"] = _scheduler(services(), scheduler, now)
-    report["tuf"] = _timestamp(services(), now)
-    ready = (
-        report["database"] == "ok"
-        and report["storage"] == "ok"
-        and report.get("scheduler", {}).get("ok", True)
-        and report["tuf"]["ok"]
-    )
-    report["ready"] = ready
-    report["degraded"] = ready and not upstream.get("ok", True)
-    if report["degraded"]:
-        report["note"] = "upstream unreachable: serving admitted files only (stale-if-error)"
-    return jsonify(report), 200 if ready else 503
-
-
-def _scheduler(mirror: Services, status: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Whether the scheduler (of this host or a worker) completed a cycle recently enough."""
-    last = status.get("last_complete_cycle")
-    report: dict[str, Any] = {"ok": True, "last_complete_cycle": last}
-    if last is None:
-        return report  # a new mirror: its first cycle is under way
-    interval = mirror.config.scheduler.interval
-    limit = max(3 * interval, mirror.config.scheduler.max_cycle_age)
-    if now - parse_timestamp(last) > limit:
-        report["ok"] = False
-        report["reason"] = f"no complete scheduler cycle for more than {limit}"
-    if status.get("last_cycle_errors"):
-        report["last_cycle_errors"] = status["last_cycle_errors"]
-    return report
-
-
-def _timestamp(mirror: Services, now: datetime) -> dict[str, Any]:
-    """Whether the signed timestamp outlives the margin; none signed yet counts as fine."""
-    try:
-        expires = publish.timestamp_expiry(mirror.metadata)
-    except StorageError as exc:
-        return {"ok": False, "reason": f"cannot read the TUF timestamp: {exc}"}
-    if expires is None:
-        return {"ok": True, "timestamp_expires": None}
-    report: dict[str, Any] = {"ok": True, "timestamp_expires": format_timestamp(expires)}
-    margin = mirror.config.scheduler.timestamp_margin
-    if expires - now < margin:
-        report["ok"] = False
-        report["reason"] = f"the TUF timestamp expires within {margin}"
-    return report
+    report = status.readiness(services())
+    return jsonify(report), 200 if report["ready"] else 503

@@ -23,11 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from mirror.db import queries, targets
-from mirror.scheduler import SCHEDULER_STATUS
-from mirror.services import publish
+from mirror.services import publish, status
 from mirror.services.context import Services
-from mirror.services.sync import UPSTREAM_STATUS
 from mirror.timeutil import parse_timestamp
 from mirror.web import services
 
@@ -42,23 +39,18 @@ class StateCollector(Collector):
         self._mirror = mirror
 
     def collect(self) -> Iterator[Metric]:
-        with self._mirror.engine.connect() as conn:
-            counts = queries.state_counts(conn)
-            upstream = queries.get_status(conn, UPSTREAM_STATUS) or {"ok": True}
-            scheduler = queries.get_status(conn, SCHEDULER_STATUS) or {}
-            tuf_pending = targets.pending_count(conn)
-            tuf_deferred = len(queries.deferred_pages(conn))
+        gauges = status.state_gauges(self._mirror)
         files = GaugeMetricFamily("mirror_files", "Distribution files by state", labels=["state"])
-        for state, count in sorted(counts.items()):
+        for state, count in sorted(gauges.files_by_state.items()):
             files.add_metric([state], count)
         yield files
         yield GaugeMetricFamily(
             "mirror_upstream_up",
             "1 when the last upstream look worked",
-            value=1 if upstream.get("ok", True) else 0,
+            value=1 if gauges.upstream.get("ok", True) else 0,
         )
-        yield from _tuf_gauges(self._mirror, tuf_pending, tuf_deferred)
-        yield from _scheduler_metrics(scheduler)
+        yield from _tuf_gauges(self._mirror, gauges.tuf_pending, gauges.tuf_deferred)
+        yield from _scheduler_metrics(gauges.scheduler)
 
 
 def _scheduler_metrics(status: dict[str, Any]) -> Iterator[Metric]:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from mirror.app import create_app
 from mirror.checks.content import REPORT_VERSION
-from mirror.db import queries
+from mirror.db import file_rows
 from mirror.db.schema import files
 from mirror.policy.admission import State
 from mirror.services import sync
@@ -53,7 +53,7 @@ def client_of(services: Services) -> FlaskClient:
 
 def row_of(services: Services, filename: str) -> Any:
     with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, "demo", filename)
+        row = file_rows.file_by_name(conn, "demo", filename)
     assert row is not None, filename
     return row
 

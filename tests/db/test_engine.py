@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from mirror.db import queries
+from mirror.db import page_rows, project_rows, status_rows
 from mirror.db.engine import check_connection, make_engine, migrate, writing
 from mirror.errors import ConfigError, StorageError
 from tests.support.ports import free_port
@@ -20,16 +20,16 @@ def test_upserts_insert_then_update(database_url: str) -> None:
     migrate(engine)
     page = {"html_sha256": "a" * 64, "html_size": 1, "json_sha256": "b" * 64, "json_size": 2}
     with writing(engine) as conn:
-        queries.put_page(conn, "demo", page | {"files": 1, "rendered_at": NOW})
-        queries.set_status(conn, "upstream", {"ok": True}, NOW)
+        page_rows.put_page(conn, "demo", page | {"files": 1, "rendered_at": NOW})
+        status_rows.set_status(conn, "upstream", {"ok": True}, NOW)
     with writing(engine) as conn:
-        queries.put_page(conn, "demo", page | {"files": 0, "rendered_at": NOW})
-        queries.set_status(conn, "upstream", {"ok": False}, NOW)
+        page_rows.put_page(conn, "demo", page | {"files": 0, "rendered_at": NOW})
+        status_rows.set_status(conn, "upstream", {"ok": False}, NOW)
     with engine.connect() as conn:
-        row = queries.get_page(conn, "demo")
+        row = page_rows.get_page(conn, "demo")
         assert row is not None and row.files == 0 and row.rendered_at == NOW
-        assert queries.get_status(conn, "upstream") == {"ok": False}
-        assert queries.served_projects(conn) == []
+        assert status_rows.get_status(conn, "upstream") == {"ok": False}
+        assert page_rows.served_projects(conn) == []
 
 
 def test_second_writer_waits_for_the_first_and_then_sees_its_commit(database_url: str) -> None:
@@ -39,7 +39,7 @@ def test_second_writer_waits_for_the_first_and_then_sees_its_commit(database_url
 
     def first() -> None:
         with writing(engine) as conn:
-            queries.create_project(conn, "demo", NOW)
+            project_rows.create_project(conn, "demo", NOW)
             first_inside.set()
             release.wait(30)
 
@@ -47,7 +47,7 @@ def test_second_writer_waits_for_the_first_and_then_sees_its_commit(database_url
         first_inside.wait(30)
         with writing(engine) as conn:
             # Read-then-write, as the services do: the first writer's row must be visible.
-            return queries.get_project(conn, "demo") is not None
+            return project_rows.get_project(conn, "demo") is not None
 
     with ThreadPoolExecutor(2) as pool:
         done_first = pool.submit(first)
@@ -55,7 +55,7 @@ def test_second_writer_waits_for_the_first_and_then_sees_its_commit(database_url
         first_inside.wait(30)
         assert not done_second.done()
         with engine.connect() as conn:  # readers do not wait for the writer
-            assert queries.project_names(conn) == []
+            assert project_rows.project_names(conn) == []
         release.set()
         done_first.result(30)
         assert done_second.result(30) is True

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from mirror.db import queries
+from mirror.db import page_rows
 from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.schema import pages
 from tests.support.query_plans import query_plans
@@ -39,9 +39,9 @@ def test_waiting_pages_are_found_through_their_indexes(tmp_path: Path) -> None:
     with writing(engine) as conn:
         conn.execute(insert(pages), rows)
     with query_plans(engine) as plans, engine.connect() as conn:
-        assert queries.newest_page_change(conn) == NOW - timedelta(minutes=1)
-        assert queries.stale_pages(conn) == ["p009", "p007"]
-        assert queries.deferred_pages(conn) == ["p003"]
+        assert page_rows.newest_page_change(conn) == NOW - timedelta(minutes=1)
+        assert page_rows.stale_pages(conn) == ["p009", "p007"]
+        assert page_rows.deferred_pages(conn) == ["p003"]
     newest, stale, deferred = plans
     assert "SEARCH pages USING COVERING INDEX ix_pages_stale" in newest
     assert "SEARCH pages USING COVERING INDEX ix_pages_deferred" in newest

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from mirror.advisories.osv import AdvisoryError
-from mirror.db import queries
+from mirror.db import file_rows
 from mirror.db.schema import advisories as advisories_table
 from mirror.db.schema import blocks, events
 from mirror.policy.admission import State
@@ -33,7 +33,7 @@ def listed(client: FlaskClient, project: str) -> list[str]:
 
 def file_row(services: Services, project: str, filename: str):  # type: ignore[no-untyped-def]
     with services.engine.connect() as conn:
-        return queries.file_by_name(conn, project, filename)
+        return file_rows.file_by_name(conn, project, filename)
 
 
 def count(services: Services, table) -> int:  # type: ignore[no-untyped-def]

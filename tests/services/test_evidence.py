@@ -20,7 +20,7 @@ from sigstore.models import ClientTrustConfig
 from mirror.app import create_app
 from mirror.checks import provenance
 from mirror.checks.provenance import ProvenanceResult
-from mirror.db import queries
+from mirror.db import file_rows, project_rows
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services import evidence, review, sync
@@ -62,7 +62,7 @@ def attested(fake: FakeUpstream, pep740: Path, *, dist: Path | None = None) -> N
 
 def row_of(services: Services, project: str, filename: str) -> Any:
     with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, project, filename)
+        row = file_rows.file_by_name(conn, project, filename)
     assert row is not None, filename
     return row
 
@@ -595,8 +595,10 @@ def test_a_page_request_does_not_download_a_candidate(
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now")
     services = make_services(policy={"quarantine": "0"})
     with services.engine.begin() as conn:
-        project = queries.create_project(conn, "demo", datetime.now(UTC) - timedelta(days=1))
-        queries.update_project(conn, project.id, checked_at=datetime.now(UTC) - timedelta(days=1))
+        project = project_rows.create_project(conn, "demo", datetime.now(UTC) - timedelta(days=1))
+        project_rows.update_project(
+            conn, project.id, checked_at=datetime.now(UTC) - timedelta(days=1)
+        )
 
     assert page(client_of(services), "demo")["files"] == []  # no page yet: first request
     assert not [p for p in fake_upstream.requests if p.startswith("/files/")]
@@ -655,8 +657,8 @@ def test_required_mode_verifies_a_long_history_in_batches(
 
     def checked() -> list[str]:
         with services.engine.connect() as conn:
-            project = queries.get_project(conn, "demo")
-            rows = queries.project_files(conn, project.id)
+            project = project_rows.get_project(conn, "demo")
+            rows = file_rows.project_files(conn, project.id)
         return sorted(r.version for r in rows if "provenance" in r.evidence)
 
     assert checked() == ["1.3", "1.4"]  # newest first

@@ -11,14 +11,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mirror.db import queries, targets
+from mirror.db import file_rows, page_rows, targets
 from mirror.db.engine import writing
 from mirror.errors import StorageError
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services import files, pages
+from mirror.services import pages
 from mirror.services.context import Services
 from mirror.services.follow_up import FollowUp
+from mirror.services.single_flight import single_flight
 from mirror.storage import blob_key
 from tests.support.fake_upstream import FakeUpstream
 
@@ -72,7 +73,7 @@ def test_tampered_upstream_file_is_rejected_and_never_kept(
     assert not services.blobs.exists(blob_key(hashlib.sha256(content).hexdigest()))
     assert partials(services) == []
     with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, "demo", WHEEL)
+        row = file_rows.file_by_name(conn, "demo", WHEEL)
     assert row is not None and (row.state, row.decided_by) == (State.REJECTED, "integrity")
     fake_upstream.clear_faults()
     assert client.get(URL).status_code == 404  # rejected stays rejected
@@ -97,7 +98,7 @@ def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
     assert client.get(URL).status_code == 502
     assert partials(services) == []
     with services.engine.connect() as conn:
-        assert queries.file_by_name(conn, "demo", WHEEL).state == State.ADMITTED  # type: ignore[union-attr]
+        assert file_rows.file_by_name(conn, "demo", WHEEL).state == State.ADMITTED  # type: ignore[union-attr]
     fake_upstream.clear_faults()
     assert client.get(URL).data == content
 
@@ -132,7 +133,7 @@ def test_single_flight_admits_one_thread_at_a_time_and_removes_its_lock_file(
     def run() -> None:
         nonlocal inside, most
         for _ in range(150):
-            with files.single_flight(services, "shared"):
+            with single_flight(services, "shared"):
                 with counting:
                     inside += 1
                     most = max(most, inside)
@@ -173,14 +174,14 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
     # pause.
     assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == ["demo"]
+        assert page_rows.stale_pages(conn) == ["demo"]
     assert FollowUp(services, quiet=timedelta(0)).poll() is not None
     entry = json.loads(client.get(json_page).data)["files"][0]
     metadata = client.get(URL + ".metadata").data
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
     assert b"Version: 1.0" in metadata
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == []
+        assert page_rows.stale_pages(conn) == []
         # The extracted METADATA's length was recorded with it: the same batch signed it.
         assert targets.pending(conn, "demo") == []
         assert f"packages/demo/{WHEEL}.metadata" in targets.published(conn, "demo")
@@ -196,7 +197,7 @@ def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
     publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     with writing(services.engine) as conn:
-        queries.mark_page_stale(conn, "demo", services.clock.now())
+        page_rows.mark_page_stale(conn, "demo", services.clock.now())
 
     def fail(*_: object) -> None:
         raise StorageError("disk full")
@@ -205,7 +206,7 @@ def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
         patch.setattr(pages, "publish_pages", fail)
         run_cycle(services)
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == ["demo"]
+        assert page_rows.stale_pages(conn) == ["demo"]
     run_cycle(services)  # the page renders to the same bytes: no longer stale all the same
     with services.engine.connect() as conn:
-        assert queries.stale_pages(conn) == []
+        assert page_rows.stale_pages(conn) == []

@@ -16,7 +16,7 @@ from tuf.ngclient import Updater
 
 from mirror import scheduler
 from mirror.app import create_app
-from mirror.db import queries, targets
+from mirror.db import download_rows, page_rows, targets
 from mirror.db.engine import writing
 from mirror.db.schema import downloads, pages, tuf_pending, tuf_targets
 from mirror.scheduler import run_cycle
@@ -186,13 +186,13 @@ def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
         }
         # Nor are the files' targets queued: the next full batch queues them.
         assert targets.pending(conn, "demo") == []
-        assert queries.deferred_pages(conn) == ["demo"]
+        assert page_rows.deferred_pages(conn) == ["demo"]
     assert "mirror_tuf_deferred_projects 1.0" in client.get("/metrics").text
     # The follow-up batch (here run by hand) signs the file the page lists.
     report = publish.publish_now(services)
     assert report is not None and report.published == 1 and report.deferred == 1  # companion
     with services.engine.connect() as conn:
-        assert queries.deferred_pages(conn) == []
+        assert page_rows.deferred_pages(conn) == []
     assert "mirror_tuf_deferred_projects 0.0" in client.get("/metrics").text
     up = updater(services, client, tmp_path / "client")
     assert up.get_targetinfo(f"packages/demo/{WHEEL}") is not None
@@ -210,7 +210,7 @@ def test_a_release_blocked_before_the_files_batch_never_becomes_a_target(
     assert up.get_targetinfo(f"packages/demo/{WHEEL}") is None
     assert up.get_targetinfo("packages/demo/demo-2.0-py3-none-any.whl") is not None
     with services.engine.connect() as conn:
-        assert queries.deferred_pages(conn) == []  # the block's new pages queued them all
+        assert page_rows.deferred_pages(conn) == []  # the block's new pages queued them all
         waiting = [c.path for c in targets.pending(conn, "demo")]
     assert waiting == ["packages/demo/demo-2.0-py3-none-any.whl.metadata"]  # length unknown
 
@@ -299,7 +299,7 @@ def test_downloads_keep_the_follow_up_batch_waiting_too(
         # The first looks are long over.
         conn.execute(update(tuf_pending).values(queued_at=hour_ago))
         conn.execute(update(pages).values(targets_deferred_since=hour_ago))
-        queries.add_downloads(conn, [{**download, "at": services.clock.now()}])
+        download_rows.add_downloads(conn, [{**download, "at": services.clock.now()}])
     watch = FollowUp(services, quiet=timedelta(minutes=10))
     assert watch.poll() is None  # a client is still downloading
     with writing(services.engine) as conn:

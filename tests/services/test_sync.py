@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from mirror.db import queries
+from mirror.db import event_rows, file_rows, page_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import projects
@@ -38,7 +38,7 @@ def filenames(client: FlaskClient, project: str) -> list[str]:
 
 def file_row(services: Services, filename: str):  # type: ignore[no-untyped-def]
     with services.engine.connect() as conn:
-        return queries.file_by_name(conn, filename.split("-")[0], filename)
+        return file_rows.file_by_name(conn, filename.split("-")[0], filename)
 
 
 def test_first_request_shows_old_files_and_hides_young_ones(
@@ -338,8 +338,8 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
 
     def spy(services: Services, project: str, *, inspect: bool, rows=None):  # type: ignore[no-untyped-def]
         with services.engine.connect() as conn:
-            project_row = queries.get_project(conn, project)
-            stored = queries.project_files(conn, project_row.id) if project_row else []
+            project_row = project_rows.get_project(conn, project)
+            stored = file_rows.project_files(conn, project_row.id) if project_row else []
         handed.append((rows, stored))
         return gather(services, project, inspect=inspect, rows=rows)
 
@@ -349,7 +349,7 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
     sync.refresh(services, "demo", inspect=False)
     first_look = handed.pop()
     with services.engine.connect() as conn:
-        saved = queries.project_files(conn, queries.get_project(conn, "demo").id)
+        saved = file_rows.project_files(conn, project_rows.get_project(conn, "demo").id)
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken")
     fake_upstream.remove_file("demo", "demo-1.1-py3-none-any.whl")
     fake_upstream.set_upload_time("demo", "demo-2.0-py3-none-any.whl", "now")
@@ -409,11 +409,11 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
     sync.refresh(services, "demo", inspect=False)
     assert "concurrent first look" in caplog.text
     with services.engine.connect() as conn:
-        project = queries.get_project(conn, "demo")
+        project = project_rows.get_project(conn, "demo")
         assert project is not None
-        assert len(queries.project_files(conn, project.id)) == 2
-        assert len(queries.project_events(conn, "demo")) == 2
-        assert queries.get_page(conn, "demo") is not None
+        assert len(file_rows.project_files(conn, project.id)) == 2
+        assert len(event_rows.project_events(conn, "demo")) == 2
+        assert page_rows.get_page(conn, "demo") is not None
 
 
 def test_a_block_recorded_while_a_first_look_decides_holds(

@@ -6,7 +6,7 @@ import pytest
 
 from mirror.config import load_config
 from mirror.storage import open_metadata_store
-from mirror.storage.s3 import S3MetadataStore
+from mirror.storage.s3_metadata import S3MetadataStore
 from tests.support.config_files import write_config
 from tests.support.fixtures import S3Bucket
 from tests.tuf_repo import test_tuf_store as contract

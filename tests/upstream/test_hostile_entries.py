@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror.db import queries
+from mirror.db import file_rows, project_rows
 from mirror.scheduler import run_cycle
 from mirror.services.context import Services
 from mirror.upstream.listing import JSON_TYPE, parse_page
@@ -148,9 +148,9 @@ def assert_kept(
 
 def recorded_files(services: Services, project: str) -> list[str]:
     with services.engine.connect() as conn:
-        row = queries.get_project(conn, project)
+        row = project_rows.get_project(conn, project)
         assert row is not None
-        return [f.filename for f in queries.project_files(conn, row.id)]
+        return [f.filename for f in file_rows.project_files(conn, row.id)]
 
 
 def files_on_page(client: FlaskClient, project: str) -> list[str]:

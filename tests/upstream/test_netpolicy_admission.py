@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from mirror.app import create_app
-from mirror.db import queries
+from mirror.db import file_rows
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services.context import Services
@@ -36,7 +36,7 @@ def client_of(services: Services) -> FlaskClient:
 
 def row_of(services: Services, project: str, filename: str) -> Any:
     with services.engine.connect() as conn:
-        row = queries.file_by_name(conn, project, filename)
+        row = file_rows.file_by_name(conn, project, filename)
     assert row is not None, filename
     return row
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mirror.errors import UpstreamError
-from mirror.services import files
 from mirror.services.context import Services
+from mirror.services.wheel_metadata import read_metadata
 from mirror.upstream.remote_wheel import MAX_RANGE_BYTES, RemoteFile
 from tests.support.fake_upstream import FakeUpstream
 
@@ -20,7 +20,7 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 
 def remote_metadata(services: Services, url: str, size: int, filename: str) -> bytes | None:
     with zipfile.ZipFile(RemoteFile(services.upstream, url, size)) as wheel:
-        return files.read_metadata(wheel, filename)
+        return read_metadata(wheel, filename)
 
 
 def test_metadata_is_read_with_a_few_ranges(
@@ -33,7 +33,7 @@ def test_metadata_is_read_with_a_few_ranges(
     url = fake_upstream.file_url("big", fake.filename)
     metadata = remote_metadata(services, url, fake.size, fake.filename)
     with zipfile.ZipFile(io.BytesIO(fake.content)) as local:
-        assert metadata == files.read_metadata(local, fake.filename)
+        assert metadata == read_metadata(local, fake.filename)
     assert metadata is not None and b"Requires-Dist: dep-a" in metadata
     # Each request reads a 64 KiB block at most, a fraction of the 400 KB wheel.
     assert 1 <= fake_upstream.hits(url.split(fake_upstream.url, 1)[1]) <= 3

@@ -3,7 +3,7 @@
 
 import re
 
-from mirror.db import queries
+from mirror.db import file_rows
 from mirror.services import tokens
 from mirror.web.admin import LOGIN_COOKIE, SESSION_COOKIE
 
@@ -90,7 +90,7 @@ def test_approve_and_block_need_the_session_csrf_token(open_) -> None:
     listing = client.get("/admin/blocks").get_data(as_text=True)
     assert "typosquat" in listing and ">other<" in listing
     with services.engine.connect() as conn:
-        (row,) = queries.files_by_state(conn, ["blocked"])
+        (row,) = file_rows.files_by_state(conn, ["blocked"])
     assert row.filename == "other-3.0-py3-none-any.whl"
     events = client.get("/admin/events?project=other").get_data(as_text=True)
     assert "block (all versions): typosquat" in events

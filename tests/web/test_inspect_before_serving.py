@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from mirror.app import create_app
-from mirror.db import queries
+from mirror.db import event_rows, file_rows
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services.context import Services
@@ -34,7 +34,7 @@ def listed(client: FlaskClient) -> list[str]:
 
 def file_row(services: Services, filename: str):  # type: ignore[no-untyped-def]
     with services.engine.connect() as conn:
-        return queries.file_by_name(conn, "demo", filename)
+        return file_rows.file_by_name(conn, "demo", filename)
 
 
 def target_url(services: Services, filename: str) -> str:
@@ -65,7 +65,7 @@ def test_a_history_file_with_an_executable_pth_is_never_served(
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert row.evidence["content"]["baseline"] == CLEAN  # compared as a candidate would be
     with services.engine.connect() as conn:
-        event = queries.project_events(conn, "demo")[0]
+        event = event_rows.project_events(conn, "demo")[0]
     assert (event.filename, event.from_state, event.to_state) == (EVIL, "admitted", "quarantined")
     run_cycle(services, [])
     assert listed(client) == [CLEAN]

@@ -1,0 +1,30 @@
+"""The downloads table: the download audit, one row per file served."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select
+
+from mirror.db.schema import downloads
+
+
+def add_downloads(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    conn.execute(insert(downloads), list(rows))
+
+
+def last_download_at(conn: Connection) -> datetime | None:
+    """When the most recently recorded download happened (rows are added in time order)."""
+    query = select(downloads.c.at).order_by(downloads.c.id.desc()).limit(1)
+    at: datetime | None = conn.execute(query).scalar()
+    return at
+
+
+def release_downloads(
+    conn: Connection, project: str, version: str | None, limit: int | None
+) -> list[Row[Any]]:
+    query = select(downloads).where(downloads.c.project == project)
+    if version is not None:
+        query = query.where(downloads.c.version == version)
+    query = query.order_by(downloads.c.at.desc(), downloads.c.id.desc()).limit(limit)
+    return list(conn.execute(query))

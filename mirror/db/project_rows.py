@@ -1,0 +1,50 @@
+"""The projects table: which projects the mirror knows, and when it last looked upstream."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, insert, select, update
+
+from mirror.db.schema import files, projects
+
+
+def get_project(conn: Connection, name: str) -> Row[Any] | None:
+    return conn.execute(select(projects).where(projects.c.name == name)).first()
+
+
+def create_project(conn: Connection, name: str, now: datetime) -> Row[Any]:
+    conn.execute(
+        insert(projects).values(name=name, display_name=name, created_at=now, upstream_gone=False)
+    )
+    row = get_project(conn, name)
+    assert row is not None
+    return row
+
+
+def update_project(conn: Connection, project_id: int, **values: Any) -> None:
+    conn.execute(update(projects).where(projects.c.id == project_id).values(**values))
+
+
+def project_names(conn: Connection) -> list[str]:
+    return list(conn.execute(select(projects.c.name).order_by(projects.c.name)).scalars())
+
+
+def stale_projects(conn: Connection, checked_before: datetime) -> list[str]:
+    """Projects whose last upstream look is older than the freshness TTL."""
+    query = (
+        select(projects.c.name)
+        .where((projects.c.checked_at.is_(None)) | (projects.c.checked_at < checked_before))
+        .order_by(projects.c.name)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def released_projects(conn: Connection, now: datetime) -> list[str]:
+    """Projects with a file whose quarantine has ended."""
+    query = (
+        select(projects.c.name)
+        .distinct()
+        .join(files, files.c.project_id == projects.c.id)
+        .where(and_(files.c.state == "quarantined", files.c.hold_until <= now))
+    )
+    return sorted(conn.execute(query).scalars())
