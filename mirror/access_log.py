@@ -1,11 +1,12 @@
 """gunicorn's access log: one JSON object per request, written in batches.
 
 Written one by one, each line cost a write as its request ended, and with it the interpreter
-handed to another thread and taken back: about a sixth of a warm page request's CPU (issue 7,
-measured under the benchmark's load). So each worker gathers its lines and writes them together:
-once ``BATCH_LINES`` have gathered, every ``FLUSH_SECONDS`` from a thread of its own, and when
-the worker exits. A line reaches the log at most about ``FLUSH_SECONDS`` after its request; a
-worker killed outright (SIGKILL, out of memory) loses the lines it had not written yet.
+handed to another thread and taken back: about a sixth of a warm page request's CPU
+(measured under the benchmark's load; docs/performance.md). So each worker gathers its lines
+and writes them together: once ``BATCH_LINES`` have gathered, every ``FLUSH_SECONDS`` from a
+thread of its own, and when the worker exits. A line reaches the log at most about
+``FLUSH_SECONDS`` after its request; a worker killed outright (SIGKILL, out of memory) loses
+the lines it had not written yet.
 
 Lines go through gunicorn's access logger, so ``accesslog``, log reopening on SIGUSR1 and
 logging configs apply as usual. A handler that is not a stream (syslog) gets one line per

@@ -23,7 +23,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     errors.init_app(app)
     metrics.init_app(app)
     downloads.init_app(app)
-    # Warm project pages are answered before Flask builds a request (issue 7).
+    # Warm project pages are answered before Flask builds a request (docs/performance.md).
     app.wsgi_app = WarmPages(services, app.wsgi_app)  # type: ignore[method-assign]
     proxies = services.config.server.trusted_proxies
     if proxies:

@@ -60,7 +60,7 @@ def gunicorn_settings(
 def _freeze_startup_heap(worker: Any) -> None:
     """Keep what a worker built at startup (libraries, the app) out of the collector's full
     passes: a first look allocates tens of thousands of objects, and each full collection
-    would scan the whole startup heap again (issue 7)."""
+    would scan the whole startup heap again (docs/performance.md)."""
     gc.freeze()
 
 

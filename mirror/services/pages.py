@@ -1,7 +1,7 @@
 """Render project pages (PEP 503 HTML and PEP 691 JSON) from admitted files, and store them.
 
 Pages are rendered when what they show changes, not per request, and stored as blobs: the
-bytes a client gets are the bytes the TUF repository signs (design/tuf.md, "Target paths").
+bytes a client gets are the bytes the TUF repository signs (docs/tuf.md, "What is signed").
 So they carry nothing that varies per request: relative links, no host, token or clock, and a
 stable order. One context feeds both formats (the Warehouse pattern). The one change rendered
 later is a first download's extracted METADATA (``render_stale``): only later clients read it.
@@ -149,7 +149,8 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
 
     Clients see the new pages once the publisher has signed them (``services.publish``).
     """
-    # TUF: queue the signed-target changes in this same transaction (design/tuf.md).
+    # TUF: queue the signed-target changes in this same transaction (docs/tuf.md, "How changes
+    # are published").
     targets.queue_project(conn, project, pages.targets(), now)
     return record_page_row(conn, project, pages, now)
 

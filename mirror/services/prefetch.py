@@ -1,4 +1,5 @@
-"""Read a project's dependencies before its client asks for them (issue 7: cold installs).
+"""Read a project's dependencies before its client asks for them (docs/performance.md, "First
+looks").
 
 pip resolves one project at a time: a page, then the chosen file's PEP 658 metadata, then the
 pages of the projects that metadata requires. Each first look at a project costs the mirror

@@ -320,7 +320,8 @@ def _apply_fetch(
         )
         project_rows.update_project(conn, row.id, last_error=fetched.error)
     elif fetched.gone:
-        # A project pulled as a whole keeps its admitted releases installable (SPEC).
+        # A project pulled as a whole keeps its admitted releases installable (README.md, "What
+        # gets admitted").
         log.warning("project gone upstream; keeping admitted files", extra={"project": project})
         project_rows.update_project(
             conn, row.id, upstream_gone=True, checked_at=now, last_error=None
