@@ -31,10 +31,11 @@ from securesystemslib.signer import CryptoSigner
 from tuf.api.exceptions import DownloadHTTPError
 from tuf.ngclient import FetcherInterface, Updater
 
+from tests.support.metadata_store import MemoryMetadataStore
 from tuf_repo.bins import TargetChange, index_html_path, index_json_path, package_path
 from tuf_repo.keys import KeyRing
 from tuf_repo.repository import bootstrap, publish, renew
-from tuf_repo.store import DirectoryMetadataStore, MemoryMetadataStore, MetadataStore
+from tuf_repo.store import DirectoryMetadataStore, MetadataStore
 
 FILES_PER_PROJECT = 4  # with the two pages: 2 targets per file + 2 per project
 LOOKUPS = 20

@@ -114,28 +114,6 @@ def _check_versioned(name: str) -> None:
         raise ValueError(f"{name} is not versioned: write it on its own")
 
 
-class MemoryMetadataStore:
-    """A dict-backed store for tests and benchmarks."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    def read(self, name: str) -> bytes | None:
-        return self.files.get(name)
-
-    def write(self, name: str, data: bytes) -> None:
-        check_metadata_name(name)
-        if is_versioned(name) and name in self.files:
-            raise MetadataExistsError(f"{name} already exists")
-        self.files[name] = bytes(data)
-
-    def list(self) -> list[str]:
-        return list(self.files)
-
-    def delete(self, name: str) -> None:
-        self.files.pop(name, None)
-
-
 class DirectoryMetadataStore:
     """Metadata files in one local directory, written crash-safely.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from securesystemslib.signer import AWSSigner, CryptoSigner
 
+from tests.support.metadata_store import MemoryMetadataStore
 from tuf_repo.bins import TargetChange
 from tuf_repo.errors import KeyFileError
 from tuf_repo.keys import (
@@ -22,7 +23,6 @@ from tuf_repo.keys import (
     set_role_keys,
 )
 from tuf_repo.repository import bootstrap, publish
-from tuf_repo.store import MemoryMetadataStore
 
 SHA = "0" * 64
 

@@ -12,6 +12,7 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Root
 
+from tests.support.metadata_store import MemoryMetadataStore
 from tests.tuf_repo.support import TufServer, make_keyring, refreshed_updater, root_bytes
 from tuf_repo.bins import TargetChange, bin_for_path
 from tuf_repo.errors import MissingKeyError, RepositoryStateError, SigningError
@@ -24,7 +25,7 @@ from tuf_repo.repository import (
     renew,
     status,
 )
-from tuf_repo.store import DirectoryMetadataStore, MemoryMetadataStore, MetadataStore
+from tuf_repo.store import DirectoryMetadataStore, MetadataStore
 
 WHEEL = "packages/demo/demo-1.0-py3-none-any.whl"
 

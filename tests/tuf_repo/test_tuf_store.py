@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.metadata_store import MemoryMetadataStore
 from tuf_repo.errors import MetadataExistsError
 from tuf_repo.store import (
     BatchMetadataStore,
     DirectoryMetadataStore,
-    MemoryMetadataStore,
     MetadataStore,
     write_all,
 )
