@@ -35,7 +35,7 @@ from mirror.checks.provenance import (
 )
 from mirror.db import file_rows, project_rows
 from mirror.db.records import FileRecord, FileRow
-from mirror.errors import IntegrityError, MirrorError, UpstreamError
+from mirror.errors import DigestMismatchError, MirrorError, UpstreamError
 from mirror.policy import checks
 from mirror.publishers import PinnedPublisher
 from mirror.services import files
@@ -43,8 +43,8 @@ from mirror.services.admission import continuity_anchor, file_view
 from mirror.services.context import Services
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
-from mirror.upstream.client import ResponseTooLarge
-from mirror.upstream.netpolicy import RefusedDestination
+from mirror.upstream.client import ResponseTooLargeError
+from mirror.upstream.netpolicy import RefusedDestinationError
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +226,9 @@ class _Gatherer:
         limit = self.services.config.provenance.max_bytes
         try:
             body = self.services.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
-        except ResponseTooLarge as exc:
+        except ResponseTooLargeError as exc:
             result = ProvenanceResult("failed", reason=f"provenance too large: {exc}")
-        except RefusedDestination as exc:
+        except RefusedDestinationError as exc:
             # A link into the mirror's own network is hostile, not an outage to wait out.
             result = ProvenanceResult("failed", reason=str(exc))
         except UpstreamError as exc:
@@ -320,7 +320,7 @@ class _Gatherer:
             blob = files.stored_blob(self.services, self.project, row)
             with _local_file(self.services.blobs, blob.key) as path:
                 return inspect_distribution(filename, path)
-        except IntegrityError:
+        except DigestMismatchError:
             return None  # upstream's bytes do not match: the file is rejected already
         except MirrorError as exc:
             log.warning(

@@ -15,7 +15,7 @@ from sqlalchemy import Row
 from mirror.db import file_rows, page_rows, targets
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
-from mirror.errors import IntegrityError, NotFoundError
+from mirror.errors import DigestMismatchError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
 from mirror.services.admission import apply_decision
@@ -60,7 +60,7 @@ def stored_blob(services: Services, project: str, row: FileRow) -> Blob:
     Also used before admission, to inspect a candidate's content.
 
     Raises:
-        IntegrityError: upstream's bytes do not match the digest (the file is now rejected).
+        DigestMismatchError: upstream's bytes do not match the digest (the file is now rejected).
         UpstreamError: the download failed.
     """
     key = blob_key(row.sha256)
@@ -89,7 +89,7 @@ def core_metadata(
     if not services.blobs.exists(key):
         data = services.upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
         if data is None or hashlib.sha256(data).hexdigest() != row.metadata_sha256:
-            raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
+            raise DigestMismatchError(f"{row.filename}.metadata: upstream copy missing or altered")
         services.blobs.put_bytes(key, data)
         with writing(services.engine) as conn:
             file_rows.update_file(conn, row.id, metadata_size=len(data))
@@ -104,7 +104,7 @@ def _download(services: Services, project: str, row: FileRow, key: str) -> None:
     staging = services.blobs.staging_dir()
     try:
         path = services.upstream.download(row.url, row.sha256, row.size, staging)
-    except IntegrityError as exc:
+    except DigestMismatchError as exc:
         _reject(services, project, row, str(exc))
         raise
     services.blobs.put_file(key, path)

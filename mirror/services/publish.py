@@ -31,9 +31,9 @@ from sqlalchemy import Connection, Engine, Row
 from mirror.db import file_rows, page_rows, project_rows
 from mirror.db import targets as db
 from mirror.db.engine import writing
-from mirror.db.locks import LockBusy, publish_lock
+from mirror.db.locks import LockBusyError, publish_lock
 from mirror.db.targets import QueuedTarget
-from mirror.errors import MirrorError, SigningError
+from mirror.errors import MirrorError, PublishError
 from mirror.services import files, pages, refusal
 from mirror.services.context import Services
 from mirror.services.signing import available_keys, load_keys
@@ -62,7 +62,7 @@ FETCHES_PER_CYCLE = 500
 KEEP_PUBLISHED_ROWS = timedelta(days=7)
 
 
-class NotPublishedYet(SigningError):
+class NotPublishedYetError(PublishError):
     """The change is recorded but not signed yet; the worker's next cycle publishes it."""
 
 
@@ -88,7 +88,7 @@ def publish_pending(
     Args:
         fetch: download queued files of unknown length first (the scheduler does; a web
             request does not).
-        wait: wait for another publisher instead of raising ``LockBusy``.
+        wait: wait for another publisher instead of raising ``LockBusyError``.
         project: sign only if some of this project's changes are still queued (and ready) once
             the lock is held: concurrent first looks then share the batch of whoever signs next.
         pages_only: sign only queued pages, every project's (two targets each, whatever the
@@ -99,8 +99,8 @@ def publish_pending(
             the next batch.
 
     Raises:
-        SigningError: keys or metadata could not be loaded or written.
-        LockBusy: ``wait`` is False and another process holds the lock.
+        PublishError: keys or metadata could not be loaded or written.
+        LockBusyError: ``wait`` is False and another process holds the lock.
     """
     if not pages_only:
         pages.queue_deferred_targets(services.engine)
@@ -122,7 +122,7 @@ def publish_pending(
         try:
             result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
         except TufRepoError as exc:
-            raise SigningError(f"publishing failed: {exc}") from exc
+            raise PublishError(f"publishing failed: {exc}") from exc
         with writing(services.engine) as conn:
             db.mark_published(conn, ready, now, result.snapshot_version)
     log.info(
@@ -261,7 +261,7 @@ def publish_now(
     """
     try:
         return publish_pending(services, fetch=False, project=project, pages_only=pages_only)
-    except (SigningError, LockBusy) as exc:
+    except (PublishError, LockBusyError) as exc:
         log.info("not publishing from this process", extra={"error": str(exc)})
         return None
 
@@ -302,7 +302,7 @@ def maintain(services: Services) -> Maintenance:
             db.forget_published(conn, now - KEEP_PUBLISHED_ROWS)
         alerts = status(store, now).alerts
     except TufRepoError as exc:
-        raise SigningError(f"TUF maintenance failed: {exc}") from exc
+        raise PublishError(f"TUF maintenance failed: {exc}") from exc
     for alert in alerts:
         log.warning("TUF alert: %s", alert, extra={"alert": alert})
     if renewed:

@@ -54,7 +54,7 @@ def open_project(mirror: Services, name: str, prefetcher: Prefetcher) -> SignedP
 
     Raises:
         NotFoundError: upstream has no such project.
-        NotPublishedYet: the pages are recorded, but this process cannot sign them.
+        NotPublishedYetError: the pages are recorded, but this process cannot sign them.
     """
     signed = signed_pages(mirror, name)
     if signed is None:
@@ -66,7 +66,7 @@ def open_project(mirror: Services, name: str, prefetcher: Prefetcher) -> SignedP
         with mirror.engine.connect() as conn:
             if page_rows.get_page(conn, name) is None:
                 raise NotFoundError(f"{name}: no such project")
-        raise publish.NotPublishedYet(f"{name}: page not signed yet, retry in a minute")
+        raise publish.NotPublishedYetError(f"{name}: page not signed yet, retry in a minute")
     return signed
 
 

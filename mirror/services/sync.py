@@ -29,7 +29,7 @@ from mirror.services import admission, evidence, pages, refusal, targets
 from mirror.services.context import Services
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
-from mirror.upstream.client import Page, ProjectNotFound
+from mirror.upstream.client import Page, ProjectNotFoundError
 from mirror.upstream.listing import Listing, UpstreamFile, parse_page
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
         page = services.upstream.fetch_page(
             project, row.etag if row else None, row.last_modified if row else None
         )
-    except ProjectNotFound:
+    except ProjectNotFoundError:
         return Fetched(gone=True)
     except UpstreamError as exc:
         if row is None:
