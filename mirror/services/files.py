@@ -122,7 +122,7 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
         if current is None or current.state == State.REJECTED:
             return
         apply_decision(conn, project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
-        pages.publish_pages(conn, services.blobs, current.project_id, project, now)
+        pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
 
 
 def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes | None:

@@ -237,7 +237,7 @@ def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
         for name in project_rows.project_names(conn):
             project = project_rows.get_project(conn, name)
             if project is not None and page_rows.get_page(conn, name) is not None:
-                pages.publish_pages(conn, blobs, project.id, name, now)
+                pages.render_and_queue(conn, blobs, project.id, name, now)
 
 
 def publish_now(

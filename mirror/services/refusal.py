@@ -134,7 +134,7 @@ def _inspect_first(services: Services, row: Row[Any]) -> None:
         if reasons and current is not None and current.state == State.ADMITTED:
             held = Decision(State.QUARANTINED, "; ".join(reasons), POLICY)
             admission.apply_decision(conn, project, current, held, now)
-            pages.publish_pages(conn, services.blobs, current.project_id, project, now)
+            pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
     if reasons:
         raise NotFoundError(f"{filename}: held for review: {'; '.join(reasons)}")
 
@@ -175,7 +175,7 @@ def _decide_again(services: Services, project: str, now: datetime) -> bool:
             if services.rules.project_refusal(project):
                 targets.queue_project(conn, project, {}, now)
             else:
-                pages.publish_pages(conn, services.blobs, row.id, project, now)
+                pages.render_and_queue(conn, services.blobs, row.id, project, now)
     except MirrorError as exc:
         log.error("project not decided again", extra={"project": project, "error": str(exc)})
         return False

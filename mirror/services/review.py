@@ -61,7 +61,7 @@ def approve(services: Services, project: str, version: str, *, actor: str, reaso
         decision = Decision(State.ADMITTED, f"approved: {reason}", actor)
         for row in held:
             admission.apply_decision(conn, project, row, decision, now)
-        pages.publish_pages(conn, services.blobs, held[0].project_id, project, now)
+        pages.render_and_queue(conn, services.blobs, held[0].project_id, project, now)
     return Outcome(project, [row.filename for row in held])
 
 
@@ -173,7 +173,7 @@ def reevaluate(conn: Connection, services: Services, project: str, now: datetime
         conn, services, project, file_rows.project_files(conn, row.id), now
     )
     if evaluation.admitted_changed:
-        pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
+        pages.render_and_queue(conn, services.blobs, row.id, project, now, evaluation.admitted)
     return evaluation.state_changed
 
 

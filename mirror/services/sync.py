@@ -156,7 +156,7 @@ def _decide(
             or changes.page_changed
             or page_rows.get_page(conn, project) is None
         ):
-            pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
+            pages.render_and_queue(conn, services.blobs, row.id, project, now, evaluation.admitted)
 
 
 def _fresh(services: Services, row: Row[Any]) -> bool:

@@ -203,7 +203,7 @@ def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
         raise StorageError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(pages, "publish_pages", fail)
+        patch.setattr(pages, "render_and_queue", fail)
         run_cycle(services)
     with services.engine.connect() as conn:
         assert page_rows.stale_pages(conn) == ["demo"]
