@@ -32,7 +32,7 @@ from mirror.db import file_rows
 from mirror.server import initialise
 from mirror.services import admission, evidence, pages, publish, sync
 from mirror.services import targets as service_targets
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.upstream.client import UpstreamClient
 
 # (owner, attribute, step name): what each step of a first look calls.
@@ -80,7 +80,7 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
         )
         config = load_config(config_path, env={})
         initialise(config)
-        services = Services.from_config(config)
+        services = Backends.from_config(config)
         if freeze:
             gc.collect()
             gc.freeze()

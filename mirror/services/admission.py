@@ -15,7 +15,7 @@ from mirror.db.records import FileRow
 from mirror.policy import checks
 from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _report_current(content: Any) -> bool:
 
 
 def continuity_anchor(
-    services: Services, views: Iterable[checks.FileView]
+    services: Backends, views: Iterable[checks.FileView]
 ) -> checks.FileView | None:
     """``checks.anchor_file`` for the project's files: with an Integrity API URL template
     configured, a file the page lists no provenance for may still have some."""
@@ -73,7 +73,7 @@ def continuity_anchor(
 
 
 def verdicts(
-    services: Services, project: str, rows: Sequence[FileRow]
+    services: Backends, project: str, rows: Sequence[FileRow]
 ) -> dict[str, checks.Verdict]:
     """What each file's provenance and content evidence says, by filename."""
     mode = services.config.provenance_mode_for(project)
@@ -97,7 +97,7 @@ def verdicts(
 
 
 def refusal_for(
-    services: Services, blocks: list[Row[Any]], project: str, version: str
+    services: Backends, blocks: list[Row[Any]], project: str, version: str
 ) -> Refusal | None:
     """A configured rule, else an active block by a person or an advisory."""
     reason = services.rules.file_refusal(project, version)
@@ -110,7 +110,7 @@ def refusal_for(
 
 
 def refusals(
-    services: Services, blocks: list[Row[Any]], project: str, versions: Iterable[str]
+    services: Backends, blocks: list[Row[Any]], project: str, versions: Iterable[str]
 ) -> dict[str, Refusal | None]:
     """``refusal_for`` each version: rules and blocks name versions, and a large project has
     thousands of files but a few hundred versions."""
@@ -138,7 +138,7 @@ class Evaluation:
 
 def evaluate(
     conn: Connection,
-    services: Services,
+    services: Backends,
     project: str,
     rows: Sequence[FileRow],
     now: datetime,
@@ -152,7 +152,7 @@ def evaluate(
 
 def judge(
     conn: Connection,
-    services: Services,
+    services: Backends,
     project: str,
     rows: Sequence[FileRow],
     now: datetime,

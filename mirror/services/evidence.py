@@ -40,7 +40,7 @@ from mirror.policy import checks
 from mirror.publishers import PinnedPublisher
 from mirror.services import files
 from mirror.services.admission import continuity_anchor, file_view
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import ResponseTooLargeError
@@ -64,7 +64,7 @@ class Gathered:
 
 
 def gather(
-    services: Services, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
+    services: Backends, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
 ) -> Gathered:
     """Evidence for the files of ``project`` that need it, newest first, within the budget.
 
@@ -82,7 +82,7 @@ def gather(
     return gatherer.gathered
 
 
-def inspect_before_serving(services: Services, project: str, filename: str) -> Gathered:
+def inspect_before_serving(services: Backends, project: str, filename: str) -> Gathered:
     """Content evidence for one file about to be served for the first time without any (history,
     admitted without checks), gathered as for a candidate: inspected, and compared with the
     previous admitted release (inspected now too if it never was)."""
@@ -91,7 +91,7 @@ def inspect_before_serving(services: Services, project: str, filename: str) -> G
     return gatherer.gathered
 
 
-def _project_files(services: Services, project: str) -> list[FileRecord]:
+def _project_files(services: Backends, project: str) -> list[FileRecord]:
     with services.engine.connect() as conn:
         row = project_rows.get_project(conn, project)
         return file_rows.project_files(conn, row.id) if row is not None else []
@@ -120,7 +120,7 @@ def recorded(row: FileRow, gathered: Gathered) -> dict[str, Any]:
     return values
 
 
-def trust_config(services: Services) -> TrustConfig:
+def trust_config(services: Backends) -> TrustConfig:
     trust_root = services.config.provenance.trust_root
     return TrustConfig(
         offline=services.config.provenance.offline,
@@ -128,7 +128,7 @@ def trust_config(services: Services) -> TrustConfig:
     )
 
 
-def integrity_url(services: Services, project: str, row: FileRow) -> str | None:
+def integrity_url(services: Backends, project: str, row: FileRow) -> str | None:
     """Upstream's `provenance` link for the file, else the configured template's URL."""
     if row.provenance_url:
         return str(row.provenance_url)
@@ -142,7 +142,7 @@ def integrity_url(services: Services, project: str, row: FileRow) -> str | None:
 
 
 class _Gatherer:
-    def __init__(self, services: Services, project: str, rows: Sequence[FileRow]) -> None:
+    def __init__(self, services: Backends, project: str, rows: Sequence[FileRow]) -> None:
         self.services = services
         self.project = project
         self.rows = {row.filename: row for row in rows}

@@ -19,7 +19,7 @@ from mirror.errors import DigestMismatchError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
 from mirror.services.admission import apply_decision
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.services.wheel_metadata import MAX_METADATA_BYTES, extract_metadata
 from mirror.storage import blob_key, store_bytes
@@ -42,7 +42,7 @@ class Blob:
 
 
 def distribution(
-    services: Services, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+    services: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The verified blob of an admitted file, downloading it on first use; ``extracted`` is
     called with the wheel's METADATA when it was extracted just now (upstream had none)."""
@@ -54,7 +54,7 @@ def distribution(
     return blob
 
 
-def stored_blob(services: Services, project: str, row: FileRow) -> Blob:
+def stored_blob(services: Backends, project: str, row: FileRow) -> Blob:
     """The file's bytes in the blob store, downloaded and verified first if need be.
 
     Also used before admission, to inspect a candidate's content.
@@ -79,7 +79,7 @@ def provenance_copy(row: Row[Any]) -> Blob:
 
 
 def core_metadata(
-    services: Services, row: Row[Any], fetched: Callable[[bytes], None] | None = None
+    services: Backends, row: Row[Any], fetched: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The PEP 658 metadata of an admitted file, verified against the digest the page shows;
     ``fetched`` is called with the bytes when they came from upstream just now."""
@@ -100,7 +100,7 @@ def core_metadata(
     return Blob(key, row.metadata_sha256, services.blobs.size(key))
 
 
-def _download(services: Services, project: str, row: FileRow, key: str) -> None:
+def _download(services: Backends, project: str, row: FileRow, key: str) -> None:
     staging = services.blobs.staging_dir()
     try:
         path = services.upstream.download(row.url, row.sha256, row.size, staging)
@@ -111,7 +111,7 @@ def _download(services: Services, project: str, row: FileRow, key: str) -> None:
     log.info("cached file", extra={"project": project, "file": row.filename})
 
 
-def _reject(services: Services, project: str, row: FileRow, reason: str) -> None:
+def _reject(services: Backends, project: str, row: FileRow, reason: str) -> None:
     log.error(
         "integrity check failed; file rejected",
         extra={"project": project, "file": row.filename, "reason": reason},
@@ -125,7 +125,7 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
         pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
 
 
-def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes | None:
+def _after_first_download(services: Backends, row: Row[Any], key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
     (returned), which its page lists once rendered again (``pages.render_stale``)."""
     length = services.blobs.size(key)  # what the publisher signs next

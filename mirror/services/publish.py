@@ -35,7 +35,7 @@ from mirror.db.locks import LockBusyError, publish_lock
 from mirror.db.targets import QueuedTarget
 from mirror.errors import MirrorError, PublishError
 from mirror.services import files, pages, refusal
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.signing import available_keys, load_keys
 from mirror.storage import BlobStore, blob_key
 from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
@@ -74,7 +74,7 @@ class PublishReport:
 
 
 def publish_pending(
-    services: Services,
+    services: Backends,
     *,
     fetch: bool = True,
     wait: bool = True,
@@ -177,12 +177,12 @@ def _page_paths(project: str) -> tuple[str, str]:
     return index_html_path(project), index_json_path(project)
 
 
-def _pages_queued(services: Services, project: str) -> bool:
+def _pages_queued(services: Backends, project: str) -> bool:
     with services.engine.connect() as conn:
         return db.queued(conn, _page_paths(project))
 
 
-def _learn_lengths(services: Services, max_fetches: int) -> None:
+def _learn_lengths(services: Backends, max_fetches: int) -> None:
     """Give queued files of unknown length theirs, oldest first, fetching the bytes first where
     the blob store lacks them (at most ``max_fetches``), so the next batch can sign them."""
     with services.engine.connect() as conn:
@@ -214,7 +214,7 @@ def _learn_lengths(services: Services, max_fetches: int) -> None:
                 db.learn_length(conn, project, sha256, size)
 
 
-def _fetch(services: Services, change: Row[Any]) -> None:
+def _fetch(services: Backends, change: Row[Any]) -> None:
     filename, suffix = companion_of(change.path.rsplit("/", 1)[1])
     if suffix == PROVENANCE_SUFFIX:
         # The mirror's own copy, stored when its attestations verified: nothing to fetch.
@@ -241,7 +241,7 @@ def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
 
 
 def publish_now(
-    services: Services, project: str | None = None, *, pages_only: bool = False
+    services: Backends, project: str | None = None, *, pages_only: bool = False
 ) -> PublishReport | None:
     """Publish what is queued, if this process can sign; never downloads.
 
@@ -284,7 +284,7 @@ class Maintenance:
     alerts: list[str]
 
 
-def maintain(services: Services) -> Maintenance:
+def maintain(services: Backends) -> Maintenance:
     """One scheduler cycle's TUF work (docs/tuf.md, "How changes are published"); first,
     once per change of the configured rules, the decisions they move (``refusal.apply_rules``),
     so what they refuse leaves the signed targets in this batch."""

@@ -26,7 +26,7 @@ from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.checks import FIRST_LOOK
 from mirror.services import admission, evidence, pages, refusal, targets
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFoundError
@@ -66,7 +66,7 @@ class ListingChanges:
     files: list[FileRecord] | None = None
 
 
-def refresh(services: Services, project: str, *, force: bool = False, inspect: bool = True) -> None:
+def refresh(services: Backends, project: str, *, force: bool = False, inspect: bool = True) -> None:
     """Fetch and reconcile ``project``, gather the evidence its files need, then decide every
     file and re-render.
 
@@ -103,7 +103,7 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
     _decide(services, project, gathered, changes)
 
 
-def first_look(services: Services, project: str) -> None:
+def first_look(services: Backends, project: str) -> None:
     """Read a project the mirror has no page for, once: a caller that finds another thread or
     process (on this host) at it waits for it instead of reading upstream again.
 
@@ -116,7 +116,7 @@ def first_look(services: Services, project: str) -> None:
         refresh(services, project, inspect=False)
 
 
-def evaluate_only(services: Services, project: str) -> None:
+def evaluate_only(services: Backends, project: str) -> None:
     """Re-run the admission policy without re-reading the project page (quarantines ending,
     rule changes), first gathering the evidence still missing.
 
@@ -127,7 +127,7 @@ def evaluate_only(services: Services, project: str) -> None:
     _decide(services, project, evidence.gather(services, project, inspect=True), ListingChanges())
 
 
-def _refuse(services: Services, project: str) -> None:
+def _refuse(services: Backends, project: str) -> None:
     """Raises NotFoundError when the rules refuse ``project``: upstream is never asked for it."""
     refused = refusal.refusal(services, project)
     if refused is not None:
@@ -136,7 +136,7 @@ def _refuse(services: Services, project: str) -> None:
 
 
 def _decide(
-    services: Services, project: str, gathered: evidence.Gathered, changes: ListingChanges
+    services: Backends, project: str, gathered: evidence.Gathered, changes: ListingChanges
 ) -> None:
     now = services.clock.now()
     with writing(services.engine) as conn:
@@ -159,12 +159,12 @@ def _decide(
             pages.render_and_queue(conn, services.blobs, row.id, project, now, evaluation.admitted)
 
 
-def _fresh(services: Services, row: Row[Any]) -> bool:
+def _fresh(services: Backends, row: Row[Any]) -> bool:
     ttl = services.config.upstream.ttl
     return row.checked_at is not None and services.clock.now() - row.checked_at < ttl
 
 
-def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
+def _fetch(services: Backends, project: str, row: Row[Any] | None) -> Fetched:
     try:
         page = services.upstream.fetch_page(
             project, row.etag if row else None, row.last_modified if row else None
@@ -192,7 +192,7 @@ def _parse(project: str, page: Page, now: datetime) -> Listing:
     return listing
 
 
-def _record_first_look(services: Services, project: str, page: Page, listing: Listing) -> None:
+def _record_first_look(services: Backends, project: str, page: Page, listing: Listing) -> None:
     """Record, decide and render a project the mirror has never read, in one transaction.
 
     Its files are decided before they are inserted, in their final states: a first look
@@ -243,7 +243,7 @@ class _FirstLook:
     def decided(
         cls,
         conn: Connection,
-        services: Services,
+        services: Backends,
         project: str,
         new: list[FileRecord],
         now: datetime,
@@ -296,7 +296,7 @@ def _settled(
     return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
 
 
-def _reconcile(services: Services, project: str, fetched: Fetched) -> ListingChanges:
+def _reconcile(services: Backends, project: str, fetched: Fetched) -> ListingChanges:
     now = services.clock.now()
     with writing(services.engine) as conn:
         row = project_rows.get_project(conn, project)
@@ -436,7 +436,7 @@ def _update(
     return _updated(conn, row, values) if values else row
 
 
-def _record_upstream(services: Services, error: str | None) -> None:
+def _record_upstream(services: Backends, error: str | None) -> None:
     """Remember whether the last look at upstream worked, for /readyz and /metrics."""
     now = services.clock.now()
     with services.engine.connect() as conn:
