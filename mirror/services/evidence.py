@@ -4,7 +4,7 @@ Everything slow happens here: fetching PEP 740 provenance objects, Sigstore veri
 downloading files (verified against their sha256, into the blob store) and inspecting them.
 ``gather`` returns the records; ``record`` merges them into ``files.evidence`` inside the
 transaction that then decides (``mirror.services.admission``). Which files need what is
-``mirror.policy.checks``; how much one sync may do is ``policy.checks_per_sync``.
+``mirror.policy.verdicts``; how much one sync may do is ``policy.checks_per_sync``.
 
 Not done here: any decision. A result is evidence, whatever it says.
 """
@@ -36,7 +36,7 @@ from mirror.checks.provenance import (
 from mirror.db import file_rows, project_rows
 from mirror.db.records import FileRecord, FileRow
 from mirror.errors import DigestMismatchError, MirrorError, UpstreamError
-from mirror.policy import checks
+from mirror.policy import verdicts
 from mirror.publishers import PinnedPublisher
 from mirror.services import files
 from mirror.services.admission import continuity_anchor, file_view
@@ -158,8 +158,8 @@ class _Gatherer:
         self.budget = services.config.policy.checks_per_sync
         self.gathered = Gathered()
 
-    def _newest_first(self, views: list[checks.FileView]) -> list[checks.FileView]:
-        def moment(view: checks.FileView) -> float:
+    def _newest_first(self, views: list[verdicts.FileView]) -> list[verdicts.FileView]:
+        def moment(view: verdicts.FileView) -> float:
             row = self.rows[view.filename]
             return (row.upload_time or row.first_seen_at).timestamp()
 
@@ -189,8 +189,8 @@ class _Gatherer:
         wanted = [
             view
             for view in self.checkable
-            if checks.provenance_needed(mode, view, anchor)
-            and not checks.provenance_current(view, key)
+            if verdicts.provenance_needed(mode, view, anchor)
+            and not verdicts.provenance_current(view, key)
         ]
         # The continuity anchor first: the candidates are judged against it.
         first = anchor.filename if anchor is not None else None
@@ -267,11 +267,11 @@ class _Gatherer:
         wanted = [
             view
             for view in self.checkable
-            if (view.filename == only if only else checks.content_needed(view))
-            and not checks.content_current(view)
+            if (view.filename == only if only else verdicts.content_needed(view))
+            and not verdicts.content_current(view)
         ]
         for view in self._newest_first(wanted):
-            baseline = checks.content_baseline(self.views.values(), view)
+            baseline = verdicts.content_baseline(self.views.values(), view)
             previous = self._report_of(baseline) if baseline is not None else None
             if baseline is not None and previous is None:
                 continue  # the baseline could not be inspected: compare on a later cycle
@@ -295,7 +295,7 @@ class _Gatherer:
                 },
             )
 
-    def _report_of(self, baseline: checks.FileView) -> ContentReport | None:
+    def _report_of(self, baseline: verdicts.FileView) -> ContentReport | None:
         """The previous release's report: stored by this inspector's rules, else inspected now
         (once, kept as evidence)."""
         stored = self.views[baseline.filename].content

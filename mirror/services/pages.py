@@ -21,7 +21,7 @@ from mirror.db import file_rows, page_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError
-from mirror.policy.checks import version_key
+from mirror.policy.verdicts import version_key
 from mirror.services import targets
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp

@@ -28,7 +28,7 @@ from mirror.db import file_rows, project_rows, status_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError, NotFoundError, UpstreamError
-from mirror.policy import checks
+from mirror.policy import verdicts
 from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
 from mirror.services import admission, evidence, files, pages, targets
@@ -115,7 +115,7 @@ def servable_distribution(
 
 def _inspected(services: Backends, row: Row[Any]) -> bool:
     view = admission.file_view(row, services.config.quarantine_for(row.project))
-    return checks.content_current(view)
+    return verdicts.content_current(view)
 
 
 def _inspect_first(services: Backends, row: Row[Any]) -> None:
@@ -125,7 +125,7 @@ def _inspect_first(services: Backends, row: Row[Any]) -> None:
     if record is None or "flags" not in record:
         why = record.get("error") if record else "the previous release could not be inspected"
         raise UpstreamError(f"{filename}: not inspected yet ({why}); retry later")
-    reasons = checks.content_hold_reasons(record)
+    reasons = verdicts.content_hold_reasons(record)
     now = services.clock.now()
     with writing(services.engine) as conn:
         rows = [file_rows.file_by_name(conn, project, name) for name in gathered.records]

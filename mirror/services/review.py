@@ -16,8 +16,8 @@ from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import Decision, State
-from mirror.policy.checks import FIRST_LOOK
 from mirror.policy.rules import parse_specifier
+from mirror.policy.verdicts import FIRST_LOOK
 from mirror.services import admission, pages
 from mirror.services.backends import Backends
 

@@ -4,7 +4,7 @@ The network fetch happens outside any database transaction; the reconciliation t
 one write transaction that records what upstream lists (new files wait as ``pending``).
 Evidence for the admission checks (provenance, content) is gathered after it, again outside
 any transaction, and a second transaction records it, decides every file once and re-renders.
-Until its evidence is in, a file that needs checks is not admitted (``mirror.policy.checks``).
+Until its evidence is in, a file that needs checks is not admitted (``mirror.policy.verdicts``).
 A crash between the two leaves pending files, which the scheduler's next cycle decides.
 
 A first look (the mirror has never read the project) is one write transaction instead: its
@@ -24,7 +24,7 @@ from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
-from mirror.policy.checks import FIRST_LOOK
+from mirror.policy.verdicts import FIRST_LOOK
 from mirror.services import admission, evidence, pages, refusal, targets
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
