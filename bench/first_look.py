@@ -42,7 +42,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (sync, "_record_first_look", "record"),
     (evidence, "gather", "record.gather"),
     (admission, "judge", "record.judge"),
-    (admission, "verdicts", "record.judge.verdicts"),
+    (admission, "verdicts_by_filename", "record.judge.verdicts"),
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
     (file_rows, "prepare_files", "record.build_inserts.files"),
