@@ -3,7 +3,7 @@
 Everything slow happens here: fetching PEP 740 provenance objects, Sigstore verification,
 downloading files (verified against their sha256, into the blob store) and inspecting them.
 ``gather`` returns the records; ``record`` merges them into ``files.evidence`` inside the
-transaction that then decides (``mirror.services.admission``). Which files need what is
+transaction that then decides (``mirror.services.state_changes``). Which files need what is
 ``mirror.policy.verdicts``; how much one sync may do is ``policy.checks_per_sync``.
 
 Not done here: any decision. A result is evidence, whatever it says.
@@ -39,8 +39,8 @@ from mirror.errors import DigestMismatchError, MirrorError, UpstreamError
 from mirror.policy import verdicts
 from mirror.publishers import PinnedPublisher
 from mirror.services import files
-from mirror.services.admission import continuity_anchor, file_view
 from mirror.services.backends import Backends
+from mirror.services.state_changes import continuity_anchor, file_view
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import ResponseTooLargeError

@@ -18,9 +18,9 @@ from mirror.db.records import FileRow
 from mirror.errors import DigestMismatchError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
-from mirror.services.admission import apply_decision
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
+from mirror.services.state_changes import apply_decision
 from mirror.services.wheel_metadata import MAX_METADATA_BYTES, extract_metadata
 from mirror.storage import blob_key, store_bytes
 

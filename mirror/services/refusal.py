@@ -31,7 +31,7 @@ from mirror.errors import MirrorError, NotFoundError, UpstreamError
 from mirror.policy import verdicts
 from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
-from mirror.services import admission, evidence, files, pages, targets
+from mirror.services import evidence, files, pages, state_changes, targets
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
@@ -114,7 +114,7 @@ def servable_distribution(
 
 
 def _inspected(services: Backends, row: Row[Any]) -> bool:
-    view = admission.file_view(row, services.config.quarantine_for(row.project))
+    view = state_changes.file_view(row, services.config.quarantine_for(row.project))
     return verdicts.content_current(view)
 
 
@@ -133,7 +133,7 @@ def _inspect_first(services: Backends, row: Row[Any]) -> None:
         current = file_rows.file_by_name(conn, project, filename)
         if reasons and current is not None and current.state == State.ADMITTED:
             held = Decision(State.QUARANTINED, "; ".join(reasons), POLICY)
-            admission.apply_decision(conn, project, current, held, now)
+            state_changes.apply_decision(conn, project, current, held, now)
             pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
     if reasons:
         raise NotFoundError(f"{filename}: held for review: {'; '.join(reasons)}")
@@ -171,7 +171,7 @@ def _decide_again(services: Backends, project: str, now: datetime) -> bool:
             if row is None:
                 return True
             recorded = file_rows.project_files(conn, row.id)
-            admission.evaluate(conn, services, project, recorded, now)
+            state_changes.evaluate(conn, services, project, recorded, now)
             if services.rules.project_refusal(project):
                 targets.queue_project(conn, project, {}, now)
             else:

@@ -18,7 +18,7 @@ from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import Decision, State
 from mirror.policy.rules import parse_specifier
 from mirror.policy.verdicts import FIRST_LOOK
-from mirror.services import admission, pages
+from mirror.services import pages, state_changes
 from mirror.services.backends import Backends
 
 APPROVABLE = (State.PENDING, State.QUARANTINED)
@@ -60,7 +60,7 @@ def approve(services: Backends, project: str, version: str, *, actor: str, reaso
             raise ReviewError(f"{project} {version}: nothing to approve (files are {states})")
         decision = Decision(State.ADMITTED, f"approved: {reason}", actor)
         for row in held:
-            admission.apply_decision(conn, project, row, decision, now)
+            state_changes.apply_decision(conn, project, row, decision, now)
         pages.render_and_queue(conn, services.blobs, held[0].project_id, project, now)
     return Outcome(project, [row.filename for row in held])
 
@@ -169,7 +169,7 @@ def reevaluate(conn: Connection, services: Backends, project: str, now: datetime
     row = project_rows.get_project(conn, project)
     if row is None:
         return []  # a block on a project not seen yet applies when its files appear
-    evaluation = admission.evaluate(
+    evaluation = state_changes.evaluate(
         conn, services, project, file_rows.project_files(conn, row.id), now
     )
     if evaluation.admitted_changed:

@@ -25,7 +25,7 @@ from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.verdicts import FIRST_LOOK
-from mirror.services import admission, evidence, pages, refusal, targets
+from mirror.services import evidence, pages, refusal, state_changes, targets
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
@@ -148,7 +148,7 @@ def _decide(
         if recorded:
             fresh = {r.id: r for r in file_rows.files_by_id(conn, recorded)}
             rows = [fresh.get(r.id, r) for r in rows]
-        evaluation = admission.evaluate(conn, services, project, rows, now, changes.anomalies)
+        evaluation = state_changes.evaluate(conn, services, project, rows, now, changes.anomalies)
         # A new provenance copy of an admitted file changes the page too, as does a yank.
         if (
             evaluation.admitted_changed
@@ -223,7 +223,7 @@ def _record_first_look(services: Backends, project: str, page: Page, listing: Li
         # Another host recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
     else:
-        admission.log_moves(project, look.evaluation.moves)
+        state_changes.log_moves(project, look.evaluation.moves)
     _record_upstream(services, None)
 
 
@@ -233,7 +233,7 @@ class _FirstLook:
     inserts of its files, audit events and its pages' queued targets."""
 
     project: str
-    evaluation: admission.Evaluation
+    evaluation: state_changes.Evaluation
     rendered: pages.Rendered
     files: bulk.Prepared
     events: bulk.Prepared
@@ -248,7 +248,7 @@ class _FirstLook:
         new: list[FileRecord],
         now: datetime,
     ) -> "_FirstLook":
-        evaluation = admission.judge(conn, services, project, new, now)
+        evaluation = state_changes.judge(conn, services, project, new, now)
         rendered = pages.render_pages(services.blobs, project, evaluation.admitted)
         dialect = conn.dialect
         return cls(
@@ -256,7 +256,7 @@ class _FirstLook:
             evaluation=evaluation,
             rendered=rendered,
             files=file_rows.prepare_files(dialect, _settled(new, evaluation, now)),
-            events=admission.prepare_events(dialect, project, evaluation.moves, now),
+            events=state_changes.prepare_events(dialect, project, evaluation.moves, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
 
@@ -287,11 +287,11 @@ class _FirstLook:
 
 
 def _settled(
-    new: list[FileRecord], evaluation: admission.Evaluation, now: datetime
+    new: list[FileRecord], evaluation: state_changes.Evaluation, now: datetime
 ) -> list[FileRecord]:
     """The new records in the states ``evaluation`` moves them to."""
     # A first look makes thousands of moves with a handful of distinct decisions.
-    values = {decision: admission.decided(decision, now) for _, decision in evaluation.moves}
+    values = {decision: state_changes.decided(decision, now) for _, decision in evaluation.moves}
     moved = {row.filename: values[decision] for row, decision in evaluation.moves}
     return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
 

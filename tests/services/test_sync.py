@@ -315,7 +315,7 @@ def test_a_first_look_logs_one_summary_line_not_one_per_file(
     for version in ("1.0", "1.1", "1.2"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
-    caplog.set_level("INFO", logger="mirror.services.admission")
+    caplog.set_level("INFO", logger="mirror.services.state_changes")
     sync.refresh(services, "demo", force=True)
     summary = next(r for r in caplog.records if hasattr(r, "moves"))
     assert sum(summary.moves.values()) == 4  # type: ignore[attr-defined]
