@@ -70,7 +70,7 @@ def first_look(work: Path, count: int) -> dict[str, Any]:
     from mirror.app import create_app
     from mirror.config import load_config
     from mirror.server import initialise
-    from mirror.services.context import Services
+    from mirror.services.backends import Backends
     from tests.support.fake_upstream import FakeUpstream
 
     old = datetime.now(UTC) - timedelta(days=400)
@@ -91,7 +91,7 @@ def first_look(work: Path, count: int) -> dict[str, Any]:
         )
         config = load_config(config_path, env={})
         initialise(config)
-        services = Services.from_config(config)
+        services = Backends.from_config(config)
         client = create_app(config, services).test_client()
         start = time.perf_counter()
         response = client.get(

@@ -20,16 +20,16 @@ from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services import advisories, audit
 from mirror.services.audit import Download, DownloadRecorder
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 
-def _services(root: Path) -> Services:
+def _services(root: Path) -> Backends:
     config = load_config(
         None,
         env={"MIRROR_STORAGE_PATH": str(root), "MIRROR_UPSTREAM_URL": "http://127.0.0.1:9/"},
     )
     initialise(config)
-    return Services.from_config(config)
+    return Backends.from_config(config)
 
 
 def _feed(path: Path, count: int) -> Path:

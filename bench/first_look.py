@@ -30,9 +30,9 @@ from bench import dataset
 from mirror.config import load_config
 from mirror.db import file_rows
 from mirror.server import initialise
-from mirror.services import admission, evidence, pages, publish, sync
+from mirror.services import evidence, pages, publish, state_changes, sync
 from mirror.services import targets as service_targets
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.upstream.client import UpstreamClient
 
 # (owner, attribute, step name): what each step of a first look calls.
@@ -41,12 +41,12 @@ STEPS: list[tuple[Any, str, str]] = [
     (sync, "parse_page", "parse"),
     (sync, "_record_first_look", "record"),
     (evidence, "gather", "record.gather"),
-    (admission, "judge", "record.judge"),
-    (admission, "verdicts", "record.judge.verdicts"),
+    (state_changes, "judge", "record.judge"),
+    (state_changes, "verdicts_by_filename", "record.judge.verdicts"),
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
     (file_rows, "prepare_files", "record.build_inserts.files"),
-    (admission, "prepare_events", "record.build_inserts.audit_events"),
+    (state_changes, "prepare_events", "record.build_inserts.audit_events"),
     (service_targets, "prepare_first", "record.build_inserts.targets"),
     # The write transaction: all that waits for the database's write lock.
     (sync._FirstLook, "record", "record.write"),
@@ -80,7 +80,7 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
         )
         config = load_config(config_path, env={})
         initialise(config)
-        services = Services.from_config(config)
+        services = Backends.from_config(config)
         if freeze:
             gc.collect()
             gc.freeze()

@@ -4,16 +4,16 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mirror.config import Config, load_config
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
 from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple, tuf
 from mirror.web.warm_pages import WarmPages
 
 
-def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
+def create_app(config: Config | None = None, services: Backends | None = None) -> Flask:
     """Build the WSGI app; backends come from ``config`` (default: the usual config lookup)."""
     app = Flask(__name__)
-    services = services or Services.from_config(config or load_config())
+    services = services or Backends.from_config(config or load_config())
     app.extensions["mirror"] = services
     app.extensions["prefetch"] = Prefetcher(services)
     app.url_map.strict_slashes = True

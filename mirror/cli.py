@@ -13,7 +13,7 @@ from mirror.errors import MirrorError
 from mirror.logs import setup_logging
 
 if TYPE_CHECKING:
-    from mirror.services.context import Services
+    from mirror.services.backends import Backends
     from mirror.services.publish import PublishReport
 
 log = logging.getLogger("mirror.cli")
@@ -31,10 +31,10 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 def _worker(args: argparse.Namespace, config: Config) -> int:
     from mirror.scheduler import run_forever
     from mirror.server import initialise
-    from mirror.services.context import Services
+    from mirror.services.backends import Backends
 
     initialise(config)
-    run_forever(Services.from_config(config))
+    run_forever(Backends.from_config(config))
     return 0
 
 
@@ -42,14 +42,14 @@ def _sync(args: argparse.Namespace, config: Config) -> int:
     from mirror.names import is_valid_project_name, normalize
     from mirror.scheduler import run_cycle
     from mirror.server import initialise
-    from mirror.services.context import Services
+    from mirror.services.backends import Backends
 
     invalid = [p for p in args.projects if not is_valid_project_name(p)]
     if invalid:
         raise MirrorError(f"invalid project name: {invalid[0]!r}")
     initialise(config)
     projects = [normalize(p) for p in args.projects] or None
-    report = run_cycle(Services.from_config(config), projects)
+    report = run_cycle(Backends.from_config(config), projects)
     for project in report.refreshed + report.evaluated:
         status = report.failed.get(project, "ok")
         print(f"{project}: {status}")
@@ -61,12 +61,12 @@ def _sync(args: argparse.Namespace, config: Config) -> int:
     return 1 if report.failed or report.tuf_error else 0
 
 
-def _review_services(config: Config) -> "Services":
+def _review_services(config: Config) -> "Backends":
     from mirror.server import initialise
-    from mirror.services.context import Services
+    from mirror.services.backends import Backends
 
     initialise(config)
-    return Services.from_config(config)
+    return Backends.from_config(config)
 
 
 def _cli_actor() -> str:
@@ -263,7 +263,7 @@ def _advisories_list(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _print_release_advisories(services: "Services", project: str, version: str) -> None:
+def _print_release_advisories(services: "Backends", project: str, version: str) -> None:
     from mirror.services import advisories
 
     found = advisories.advisories_for(services, project, version)

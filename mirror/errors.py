@@ -21,7 +21,7 @@ class UpstreamError(MirrorError):
     """The upstream index failed, timed out or sent something unacceptable."""
 
 
-class IntegrityError(UpstreamError):
+class DigestMismatchError(UpstreamError):
     """Bytes from upstream do not match the digest or size the upstream advertised."""
 
 
@@ -33,8 +33,12 @@ class StorageError(MirrorError):
     """The blob store or database could not be reached or written."""
 
 
-class SigningError(MirrorError):
-    """TUF keys or metadata could not be loaded, signed or published."""
+class PublishError(MirrorError):
+    """TUF metadata could not be published: keys not loaded, metadata not signed or written.
+
+    The mirror's own error for its publishing paths; ``tuf_repo.errors.SigningError`` is the
+    library's, raised when one role's metadata cannot be signed.
+    """
 
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)

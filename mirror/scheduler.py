@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from mirror.db import project_rows, status_rows
 from mirror.errors import MirrorError
 from mirror.services import pages, publish, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.follow_up import FollowUp
 from mirror.services.status import SCHEDULER_STATUS
 from mirror.storage.staging import staging_leftovers
@@ -83,7 +83,7 @@ class Backoff:
             return sum(1 for moment in self.retry_at.values() if moment > now)
 
 
-def project_backoff(services: Services) -> Backoff:
+def project_backoff(services: Backends) -> Backoff:
     return Backoff(
         base=services.config.scheduler.interval,
         ceiling=services.config.scheduler.max_backoff,
@@ -91,7 +91,7 @@ def project_backoff(services: Services) -> Backoff:
 
 
 def run_cycle(
-    services: Services, projects: list[str] | None = None, backoff: Backoff | None = None
+    services: Backends, projects: list[str] | None = None, backoff: Backoff | None = None
 ) -> CycleReport:
     """One cycle; with ``projects``, refresh exactly those now, whatever their age.
 
@@ -129,7 +129,7 @@ def run_cycle(
 
 
 def _select(
-    services: Services, projects: list[str] | None, now: datetime
+    services: Backends, projects: list[str] | None, now: datetime
 ) -> tuple[list[str], list[str]]:
     """The projects to re-read (their look is older than the TTL) and to re-decide."""
     if projects is not None:
@@ -140,7 +140,7 @@ def _select(
     return stale, released
 
 
-def _clear_staging(services: Services, now: datetime) -> None:
+def _clear_staging(services: Backends, now: datetime) -> None:
     for leftover in staging_leftovers(services.blobs.staging_dir(), now):
         leftover.unlink(missing_ok=True)
 
@@ -183,7 +183,7 @@ def _log_failure(message: str, exc: Exception, **context: str) -> None:
         log.error(message, exc_info=exc, extra={**context, "error": _reason(exc)})
 
 
-def run_forever(services: Services) -> None:
+def run_forever(services: Backends) -> None:
     """Cycle every ``scheduler.interval`` until SIGTERM or SIGINT."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -191,7 +191,7 @@ def run_forever(services: Services) -> None:
     run_until(services, stop)
 
 
-def run_until(services: Services, stop: threading.Event, follow_up: FollowUp | None = None) -> None:
+def run_until(services: Backends, stop: threading.Event, follow_up: FollowUp | None = None) -> None:
     """Cycle every ``scheduler.interval``, with the follow-up watch (``FollowUp(services)``
     unless given) on a thread of its own, until ``stop`` is set; a cycle under way is finished
     first. A cycle that could not run every step is followed by the next one after a delay
@@ -215,7 +215,7 @@ class Loop:
     the failures counted since the process started (recorded in the status row, for
     /metrics; kept here too, because the database may be what failed)."""
 
-    services: Services
+    services: Backends
     projects: Backoff = field(init=False)
     cycles: Backoff = field(init=False)
     project_failures: int = 0

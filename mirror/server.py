@@ -28,7 +28,7 @@ from mirror.config import Config
 from mirror.db.engine import check_connection, make_engine, migrate
 from mirror.errors import ConfigError, MirrorError
 from mirror.services import publish, signing
-from mirror.services.context import policy_rules
+from mirror.services.backends import policy_rules
 from mirror.storage import open_blob_store
 from mirror.timeutil import Clock
 

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from mirror.app import create_app
 from mirror.config import load_config
 from mirror.server import initialise
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
 from tests.support.config_files import base_sections, merge, write_config
 from tests.support.fake_upstream import FakeUpstream
@@ -107,12 +107,12 @@ def make_services(
     tmp_path: Path,
     fake_upstream: FakeUpstream,  # noqa: F811
     initialised_data: Path,
-) -> Callable[..., Services]:
-    """Services on a fresh data dir and the fake upstream; keyword args are config sections.
+) -> Callable[..., Backends]:
+    """Backends on a fresh data dir and the fake upstream; keyword args are config sections.
     Unless they choose the storage, database, keys or clock, the data dir starts as a copy of
     ``initialised_data``, which `initialise` then finds complete."""
 
-    def build(**sections: dict[str, Any]) -> Services:
+    def build(**sections: dict[str, Any]) -> Backends:
         data_dir = tmp_path / "data"
         if not INITIALISED_BY.intersection(sections) and not data_dir.exists():
             shutil.copytree(initialised_data, data_dir, copy_function=shutil.copyfile)
@@ -122,18 +122,18 @@ def make_services(
         )
         config = load_config(path, env={})
         initialise(config)
-        return Services.from_config(config)
+        return Backends.from_config(config)
 
     return build
 
 
 @pytest.fixture
-def services(make_services: Callable[..., Services]) -> Services:
+def services(make_services: Callable[..., Backends]) -> Backends:
     return make_services()
 
 
 @pytest.fixture
-def app(services: Services) -> Flask:
+def app(services: Backends) -> Flask:
     return create_app(services.config, services)
 
 

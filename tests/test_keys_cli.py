@@ -11,7 +11,7 @@ from tuf.api.metadata import Metadata, Root
 from mirror.app import create_app
 from mirror.cli import main
 from mirror.config import load_config
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.config_files import base_sections, write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
@@ -32,7 +32,7 @@ def run(config_path: Path, *args: str) -> int:
 def verify(config_path: Path, root: bytes, cache: Path) -> None:
     """A plain ngclient refresh through the app, trusting ``root``."""
     config = load_config(config_path, env={})
-    client = create_app(config, Services.from_config(config)).test_client()
+    client = create_app(config, Backends.from_config(config)).test_client()
     plain_updater("http://mirror", root, cache, FlaskFetcher(client)).refresh()
 
 

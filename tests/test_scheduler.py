@@ -12,7 +12,7 @@ from mirror.db import targets
 from mirror.errors import UpstreamError
 from mirror.scheduler import CycleReport, run_cycle
 from mirror.services import sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.follow_up import FollowUp
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.waiting import wait_until
@@ -21,20 +21,20 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 WHEEL = "packages/demo/demo-1.0-py3-none-any.whl"
 
 
-def published(services: Services) -> dict[str, tuple[str, int]]:
+def published(services: Backends) -> dict[str, tuple[str, int]]:
     with services.engine.connect() as conn:
         return targets.published(conn, "demo")
 
 
 def test_a_cycle_rereads_projects_several_at_a_time_and_reports_each_failure(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     names = [f"p{n}" for n in range(8)]
     # Passes only when four refreshes are under way at once (the default concurrency).
     together = threading.Barrier(4, timeout=30)
     done: list[str] = []
 
-    def refresh(services: Services, project: str, force: bool = False) -> None:
+    def refresh(services: Backends, project: str, force: bool = False) -> None:
         together.wait()
         if project == "p5":
             raise UpstreamError("upstream unreachable")
@@ -47,13 +47,13 @@ def test_a_cycle_rereads_projects_several_at_a_time_and_reports_each_failure(
 
 
 def test_the_queue_is_signed_while_a_long_cycle_runs(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     sync.first_look(services, "demo")  # a client's: the files' targets wait for the watch
     in_cycle, stop = threading.Event(), threading.Event()
 
-    def long_cycle(services: Services, **_: object) -> CycleReport:
+    def long_cycle(services: Backends, **_: object) -> CycleReport:
         in_cycle.set()
         stop.wait(60)  # re-reading thousands of projects
         return CycleReport()
@@ -72,9 +72,9 @@ def test_the_queue_is_signed_while_a_long_cycle_runs(
 
 
 def test_a_project_raising_anything_is_reported_and_the_cycle_publishes(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refresh(services: Services, project: str, force: bool = False) -> None:
+    def refresh(services: Backends, project: str, force: bool = False) -> None:
         if project == "p1":
             raise OverflowError("date value out of range")
 

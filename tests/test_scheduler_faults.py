@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from mirror.db import project_rows, status_rows, targets
 from mirror.scheduler import Loop, run_cycle
 from mirror.services import pages, publish, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
@@ -30,25 +30,25 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 LATER = Clock(timedelta(hours=2))
 
 
-def scheduler_status(services: Services) -> dict[str, Any]:
+def scheduler_status(services: Backends) -> dict[str, Any]:
     with services.engine.connect() as conn:
         status: dict[str, Any] = status_rows.get_status(conn, SCHEDULER_STATUS)
     return status
 
 
-def pending(services: Services) -> int:
+def pending(services: Backends) -> int:
     with services.engine.connect() as conn:
         return targets.pending_count(conn)
 
 
-def with_queued_targets(services: Services, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+def with_queued_targets(services: Backends, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
     """A client's first look: the files' targets wait in the queue for the scheduler."""
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     sync.first_look(services, "demo")
     assert pending(services) > 0
 
 
-def assert_recovers(services: Services, loop: Loop) -> None:
+def assert_recovers(services: Backends, loop: Loop) -> None:
     """The fault is gone: the next cycle completes, signs the queue, re-signs the timestamp."""
     expiry = publish.timestamp_expiry(services.metadata)
     services.clock = LATER
@@ -70,11 +70,11 @@ def assert_recovers(services: Services, loop: Loop) -> None:
     ids=["overflow", "enospc", "locked", "anything"],
 )
 def test_a_project_that_raises_anything_costs_only_that_project_and_backs_off(
-    services: Services, monkeypatch: pytest.MonkeyPatch, error: Exception
+    services: Backends, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     tried: list[str] = []
 
-    def refresh(services: Services, project: str, **kw: Any) -> None:
+    def refresh(services: Backends, project: str, **kw: Any) -> None:
         tried.append(project)
         if project == "bad":
             raise error
@@ -95,7 +95,7 @@ def test_a_project_that_raises_anything_costs_only_that_project_and_backs_off(
 
 
 def test_a_failed_step_is_counted_the_next_steps_run_and_the_loop_backs_off(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def render_stale(*args: object) -> list[str]:
         raise OperationalError("SELECT pages", {}, sqlite3.OperationalError("database is locked"))
@@ -116,7 +116,7 @@ def test_a_failed_step_is_counted_the_next_steps_run_and_the_loop_backs_off(
 
 
 @pytest.fixture
-def short_busy_timeout(services: Services) -> Services:
+def short_busy_timeout(services: Backends) -> Backends:
     """The state database gives up on a held write lock after 0.2 s instead of 30 s."""
 
     @event.listens_for(services.engine, "connect")
@@ -128,7 +128,7 @@ def short_busy_timeout(services: Services) -> Services:
 
 
 def test_a_database_locked_past_its_busy_timeout_does_not_end_the_scheduler(
-    short_busy_timeout: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    short_busy_timeout: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services = short_busy_timeout
     with_queued_targets(services, fake_upstream, tmp_path)
@@ -180,7 +180,7 @@ def fill(disk: Path) -> Path:
 
 
 def test_a_full_disk_does_not_end_the_scheduler(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     small_disk: Path,
     tmp_path: Path,
@@ -202,9 +202,9 @@ def test_a_full_disk_does_not_end_the_scheduler(
 
 
 def test_metrics_show_the_failures_the_backoff_and_the_last_complete_cycle(
-    services: Services, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    services: Backends, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refresh(services: Services, project: str, **kw: Any) -> None:
+    def refresh(services: Backends, project: str, **kw: Any) -> None:
         raise OverflowError("date value out of range")
 
     monkeypatch.setattr(sync, "refresh", refresh)
@@ -222,7 +222,7 @@ def test_metrics_show_the_failures_the_backoff_and_the_last_complete_cycle(
 
 
 def test_readyz_turns_not_ready_when_the_last_cycle_is_old_or_the_timestamp_near_expiry(
-    services: Services, client: FlaskClient
+    services: Backends, client: FlaskClient
 ) -> None:
     Loop(services).cycle()
     ready = client.get("/readyz")

@@ -28,7 +28,7 @@ from mirror.errors import StorageError
 PUBLISH_LOCK_KEY = 0x5349474E4D525055
 
 
-class LockBusy(Exception):
+class LockBusyError(Exception):
     """Another process holds the publish lock and the caller chose not to wait."""
 
 
@@ -37,7 +37,7 @@ def publish_lock(engine: Engine, *, wait: bool = True) -> Iterator[None]:
     """Hold the publish lock for the duration of the block.
 
     Raises:
-        LockBusy: ``wait`` is False and another process holds the lock.
+        LockBusyError: ``wait`` is False and another process holds the lock.
     """
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
@@ -63,7 +63,7 @@ def _advisory_lock(conn: Connection, wait: bool) -> None:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
     elif not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
         conn.rollback()
-        raise LockBusy("another process is publishing")
+        raise LockBusyError("another process is publishing")
     # The lock belongs to the session, not to this transaction: end it, keep the lock.
     conn.commit()
 
@@ -83,7 +83,7 @@ def _file_lock(path: Path, wait: bool) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise LockBusy("another process is publishing") from exc
+            raise LockBusyError("another process is publishing") from exc
         yield
     finally:
         os.close(fd)

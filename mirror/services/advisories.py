@@ -26,7 +26,7 @@ from mirror.db.engine import writing
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.rules import parse_specifier, version_in
 from mirror.services import review
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class ImportReport:
     changed_files: list[str] = field(default_factory=list)
 
 
-def import_path(services: Services, path: str | Path) -> ImportReport:
+def import_path(services: Backends, path: str | Path) -> ImportReport:
     """Import every OSV document under ``path`` (a ``.json`` file, a folder or a zip).
 
     Raises:
@@ -193,7 +193,7 @@ def _active_blocks(conn: Connection, advisory: Advisory, before: set[str]) -> se
     }
 
 
-def list_advisories(services: Services, project: str | None = None) -> list[StoredAdvisory]:
+def list_advisories(services: Backends, project: str | None = None) -> list[StoredAdvisory]:
     """Every stored advisory, newest first; only those naming ``project`` when given."""
     name = _normalized(project) if project is not None else None
     with services.engine.connect() as conn:
@@ -205,7 +205,7 @@ def list_advisories(services: Services, project: str | None = None) -> list[Stor
     return [_stored(row, by_advisory.get(row.id, [])) for row in rows]
 
 
-def advisories_for(services: Services, project: str, version: str) -> list[StoredAdvisory]:
+def advisories_for(services: Backends, project: str, version: str) -> list[StoredAdvisory]:
     """The advisories (malicious or not, withdrawn ones excluded) that cover one release."""
     name = _normalized(project)
     return [

@@ -20,7 +20,7 @@ from mirror.db import download_rows
 from mirror.db.engine import writing
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class DownloadRecorder:
             download_rows.add_downloads(conn, [asdict(item) for item in batch])
 
 
-def recorder_for(services: Services) -> DownloadRecorder:
+def recorder_for(services: Backends) -> DownloadRecorder:
     config = services.config
     return DownloadRecorder(
         services.engine,
@@ -80,7 +80,7 @@ def recorder_for(services: Services) -> DownloadRecorder:
 
 
 def downloads(
-    services: Services, project: str, version: str | None = None, *, limit: int | None = None
+    services: Backends, project: str, version: str | None = None, *, limit: int | None = None
 ) -> list[Download]:
     """Who pulled ``project`` (one ``version`` when given), newest first."""
     if not is_valid_project_name(project):

@@ -7,7 +7,7 @@ Where this process holds no signing key, the worker's next cycle publishes inste
 from dataclasses import dataclass
 
 from mirror.services import publish, review
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.publish import PublishReport
 from mirror.services.review import Outcome
 
@@ -19,18 +19,18 @@ class Decided:
     published: PublishReport | None
 
 
-def approve(services: Services, project: str, version: str, *, actor: str, reason: str) -> Decided:
+def approve(services: Backends, project: str, version: str, *, actor: str, reason: str) -> Decided:
     outcome = review.approve(services, project, version, actor=actor, reason=reason)
     return Decided(outcome, publish.publish_now(services))
 
 
-def block(services: Services, project: str, specifier: str, *, actor: str, reason: str) -> Decided:
+def block(services: Backends, project: str, specifier: str, *, actor: str, reason: str) -> Decided:
     outcome = review.block(services, project, specifier, actor=actor, reason=reason)
     return Decided(outcome, publish.publish_now(services))
 
 
 def unblock(
-    services: Services, project: str, specifier: str, *, actor: str, reason: str
+    services: Backends, project: str, specifier: str, *, actor: str, reason: str
 ) -> Decided:
     outcome = review.unblock(services, project, specifier, actor=actor, reason=reason)
     return Decided(outcome, publish.publish_now(services))

@@ -3,8 +3,8 @@
 Everything slow happens here: fetching PEP 740 provenance objects, Sigstore verification,
 downloading files (verified against their sha256, into the blob store) and inspecting them.
 ``gather`` returns the records; ``record`` merges them into ``files.evidence`` inside the
-transaction that then decides (``mirror.services.admission``). Which files need what is
-``mirror.policy.checks``; how much one sync may do is ``policy.checks_per_sync``.
+transaction that then decides (``mirror.services.state_changes``). Which files need what is
+``mirror.policy.verdicts``; how much one sync may do is ``policy.checks_per_sync``.
 
 Not done here: any decision. A result is evidence, whatever it says.
 """
@@ -35,16 +35,16 @@ from mirror.checks.provenance import (
 )
 from mirror.db import file_rows, project_rows
 from mirror.db.records import FileRecord, FileRow
-from mirror.errors import IntegrityError, MirrorError, UpstreamError
-from mirror.policy import checks
+from mirror.errors import DigestMismatchError, MirrorError, UpstreamError
+from mirror.policy import verdicts
 from mirror.publishers import PinnedPublisher
 from mirror.services import files
-from mirror.services.admission import continuity_anchor, file_view
-from mirror.services.context import Services
+from mirror.services.backends import Backends
+from mirror.services.state_changes import continuity_anchor, file_view
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
-from mirror.upstream.client import ResponseTooLarge
-from mirror.upstream.netpolicy import RefusedDestination
+from mirror.upstream.client import ResponseTooLargeError
+from mirror.upstream.netpolicy import RefusedDestinationError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Gathered:
 
 
 def gather(
-    services: Services, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
+    services: Backends, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
 ) -> Gathered:
     """Evidence for the files of ``project`` that need it, newest first, within the budget.
 
@@ -82,7 +82,7 @@ def gather(
     return gatherer.gathered
 
 
-def inspect_before_serving(services: Services, project: str, filename: str) -> Gathered:
+def inspect_before_serving(services: Backends, project: str, filename: str) -> Gathered:
     """Content evidence for one file about to be served for the first time without any (history,
     admitted without checks), gathered as for a candidate: inspected, and compared with the
     previous admitted release (inspected now too if it never was)."""
@@ -91,7 +91,7 @@ def inspect_before_serving(services: Services, project: str, filename: str) -> G
     return gatherer.gathered
 
 
-def _project_files(services: Services, project: str) -> list[FileRecord]:
+def _project_files(services: Backends, project: str) -> list[FileRecord]:
     with services.engine.connect() as conn:
         row = project_rows.get_project(conn, project)
         return file_rows.project_files(conn, row.id) if row is not None else []
@@ -120,7 +120,7 @@ def recorded(row: FileRow, gathered: Gathered) -> dict[str, Any]:
     return values
 
 
-def trust_config(services: Services) -> TrustConfig:
+def trust_config(services: Backends) -> TrustConfig:
     trust_root = services.config.provenance.trust_root
     return TrustConfig(
         offline=services.config.provenance.offline,
@@ -128,7 +128,7 @@ def trust_config(services: Services) -> TrustConfig:
     )
 
 
-def integrity_url(services: Services, project: str, row: FileRow) -> str | None:
+def integrity_url(services: Backends, project: str, row: FileRow) -> str | None:
     """Upstream's `provenance` link for the file, else the configured template's URL."""
     if row.provenance_url:
         return str(row.provenance_url)
@@ -142,7 +142,7 @@ def integrity_url(services: Services, project: str, row: FileRow) -> str | None:
 
 
 class _Gatherer:
-    def __init__(self, services: Services, project: str, rows: Sequence[FileRow]) -> None:
+    def __init__(self, services: Backends, project: str, rows: Sequence[FileRow]) -> None:
         self.services = services
         self.project = project
         self.rows = {row.filename: row for row in rows}
@@ -158,8 +158,8 @@ class _Gatherer:
         self.budget = services.config.policy.checks_per_sync
         self.gathered = Gathered()
 
-    def _newest_first(self, views: list[checks.FileView]) -> list[checks.FileView]:
-        def moment(view: checks.FileView) -> float:
+    def _newest_first(self, views: list[verdicts.FileView]) -> list[verdicts.FileView]:
+        def moment(view: verdicts.FileView) -> float:
             row = self.rows[view.filename]
             return (row.upload_time or row.first_seen_at).timestamp()
 
@@ -189,8 +189,8 @@ class _Gatherer:
         wanted = [
             view
             for view in self.checkable
-            if checks.provenance_needed(mode, view, anchor)
-            and not checks.provenance_current(view, key)
+            if verdicts.provenance_needed(mode, view, anchor)
+            and not verdicts.provenance_current(view, key)
         ]
         # The continuity anchor first: the candidates are judged against it.
         first = anchor.filename if anchor is not None else None
@@ -226,9 +226,9 @@ class _Gatherer:
         limit = self.services.config.provenance.max_bytes
         try:
             body = self.services.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
-        except ResponseTooLarge as exc:
+        except ResponseTooLargeError as exc:
             result = ProvenanceResult("failed", reason=f"provenance too large: {exc}")
-        except RefusedDestination as exc:
+        except RefusedDestinationError as exc:
             # A link into the mirror's own network is hostile, not an outage to wait out.
             result = ProvenanceResult("failed", reason=str(exc))
         except UpstreamError as exc:
@@ -267,11 +267,11 @@ class _Gatherer:
         wanted = [
             view
             for view in self.checkable
-            if (view.filename == only if only else checks.content_needed(view))
-            and not checks.content_current(view)
+            if (view.filename == only if only else verdicts.content_needed(view))
+            and not verdicts.content_current(view)
         ]
         for view in self._newest_first(wanted):
-            baseline = checks.content_baseline(self.views.values(), view)
+            baseline = verdicts.content_baseline(self.views.values(), view)
             previous = self._report_of(baseline) if baseline is not None else None
             if baseline is not None and previous is None:
                 continue  # the baseline could not be inspected: compare on a later cycle
@@ -295,7 +295,7 @@ class _Gatherer:
                 },
             )
 
-    def _report_of(self, baseline: checks.FileView) -> ContentReport | None:
+    def _report_of(self, baseline: verdicts.FileView) -> ContentReport | None:
         """The previous release's report: stored by this inspector's rules, else inspected now
         (once, kept as evidence)."""
         stored = self.views[baseline.filename].content
@@ -320,7 +320,7 @@ class _Gatherer:
             blob = files.stored_blob(self.services, self.project, row)
             with _local_file(self.services.blobs, blob.key) as path:
                 return inspect_distribution(filename, path)
-        except IntegrityError:
+        except DigestMismatchError:
             return None  # upstream's bytes do not match: the file is rejected already
         except MirrorError as exc:
             log.warning(

@@ -15,12 +15,12 @@ from sqlalchemy import Row
 from mirror.db import file_rows, page_rows, targets
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
-from mirror.errors import IntegrityError, NotFoundError
+from mirror.errors import DigestMismatchError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
-from mirror.services.admission import apply_decision
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
+from mirror.services.state_changes import apply_decision
 from mirror.services.wheel_metadata import MAX_METADATA_BYTES, extract_metadata
 from mirror.storage import blob_key, store_bytes
 
@@ -42,7 +42,7 @@ class Blob:
 
 
 def distribution(
-    services: Services, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+    services: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The verified blob of an admitted file, downloading it on first use; ``extracted`` is
     called with the wheel's METADATA when it was extracted just now (upstream had none)."""
@@ -54,13 +54,13 @@ def distribution(
     return blob
 
 
-def stored_blob(services: Services, project: str, row: FileRow) -> Blob:
+def stored_blob(services: Backends, project: str, row: FileRow) -> Blob:
     """The file's bytes in the blob store, downloaded and verified first if need be.
 
     Also used before admission, to inspect a candidate's content.
 
     Raises:
-        IntegrityError: upstream's bytes do not match the digest (the file is now rejected).
+        DigestMismatchError: upstream's bytes do not match the digest (the file is now rejected).
         UpstreamError: the download failed.
     """
     key = blob_key(row.sha256)
@@ -79,7 +79,7 @@ def provenance_copy(row: Row[Any]) -> Blob:
 
 
 def core_metadata(
-    services: Services, row: Row[Any], fetched: Callable[[bytes], None] | None = None
+    services: Backends, row: Row[Any], fetched: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The PEP 658 metadata of an admitted file, verified against the digest the page shows;
     ``fetched`` is called with the bytes when they came from upstream just now."""
@@ -89,7 +89,7 @@ def core_metadata(
     if not services.blobs.exists(key):
         data = services.upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
         if data is None or hashlib.sha256(data).hexdigest() != row.metadata_sha256:
-            raise IntegrityError(f"{row.filename}.metadata: upstream copy missing or altered")
+            raise DigestMismatchError(f"{row.filename}.metadata: upstream copy missing or altered")
         services.blobs.put_bytes(key, data)
         with writing(services.engine) as conn:
             file_rows.update_file(conn, row.id, metadata_size=len(data))
@@ -100,18 +100,18 @@ def core_metadata(
     return Blob(key, row.metadata_sha256, services.blobs.size(key))
 
 
-def _download(services: Services, project: str, row: FileRow, key: str) -> None:
+def _download(services: Backends, project: str, row: FileRow, key: str) -> None:
     staging = services.blobs.staging_dir()
     try:
         path = services.upstream.download(row.url, row.sha256, row.size, staging)
-    except IntegrityError as exc:
+    except DigestMismatchError as exc:
         _reject(services, project, row, str(exc))
         raise
     services.blobs.put_file(key, path)
     log.info("cached file", extra={"project": project, "file": row.filename})
 
 
-def _reject(services: Services, project: str, row: FileRow, reason: str) -> None:
+def _reject(services: Backends, project: str, row: FileRow, reason: str) -> None:
     log.error(
         "integrity check failed; file rejected",
         extra={"project": project, "file": row.filename, "reason": reason},
@@ -122,10 +122,10 @@ def _reject(services: Services, project: str, row: FileRow, reason: str) -> None
         if current is None or current.state == State.REJECTED:
             return
         apply_decision(conn, project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
-        pages.publish_pages(conn, services.blobs, current.project_id, project, now)
+        pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
 
 
-def _after_first_download(services: Services, row: Row[Any], key: str) -> bytes | None:
+def _after_first_download(services: Backends, row: Row[Any], key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
     (returned), which its page lists once rendered again (``pages.render_stale``)."""
     length = services.blobs.size(key)  # what the publisher signs next

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from mirror.db import download_rows, page_rows
 from mirror.db import targets as db
 from mirror.services import pages, publish
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class FollowUp:
     """The scheduler's watch on the queue (``scheduler.run_until`` runs it on its own thread)."""
 
-    services: Services
+    services: Backends
     # How long clients must have paused, and the longest a batch waits for them to.
     quiet: timedelta = timedelta(seconds=2)
     longest: timedelta = timedelta(seconds=10)

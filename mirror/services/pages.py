@@ -21,7 +21,7 @@ from mirror.db import file_rows, page_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError
-from mirror.policy.checks import version_key
+from mirror.policy.verdicts import version_key
 from mirror.services import targets
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
@@ -193,7 +193,7 @@ def record_page_row(
     return not unchanged
 
 
-def publish_pages(
+def render_and_queue(
     conn: Connection,
     blobs: BlobStore,
     project_id: int,
@@ -201,7 +201,10 @@ def publish_pages(
     now: datetime,
     admitted: Sequence[FileRow] | None = None,
 ) -> bool:
-    """Render, store and record the project's pages (``render_pages``, ``record_pages``).
+    """Render, store and record the project's pages and queue their TUF targets; signs nothing.
+
+    ``render_pages`` then ``record_pages``; the publisher signs the queue later. True when the
+    pages changed.
 
     ``admitted``: the admitted files by filename, when the caller has them (else read here).
     """
@@ -224,7 +227,7 @@ def render_stale(engine: Engine, blobs: BlobStore, now: datetime) -> list[str]:
             with writing(engine) as conn:
                 row = project_rows.get_project(conn, project)
                 if row is not None:
-                    publish_pages(conn, blobs, row.id, project, now)
+                    render_and_queue(conn, blobs, row.id, project, now)
         except MirrorError as exc:
             log.warning("page not rendered again", extra={"project": project, "error": str(exc)})
             continue

@@ -37,7 +37,7 @@ from mirror.db import file_rows, page_rows
 from mirror.errors import MirrorError
 from mirror.names import normalize
 from mirror.services import files, publish, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.wheel_metadata import read_metadata
 from mirror.upstream.remote_wheel import RemoteFile
 
@@ -71,7 +71,7 @@ def dependencies(metadata: bytes) -> list[str]:
 class Prefetcher:
     """First looks of dependencies on background threads of this process, each name once."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Backends) -> None:
         self._services = services
         self._lock = threading.Lock()
         self._queued: set[str] = set()

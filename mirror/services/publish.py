@@ -31,11 +31,11 @@ from sqlalchemy import Connection, Engine, Row
 from mirror.db import file_rows, page_rows, project_rows
 from mirror.db import targets as db
 from mirror.db.engine import writing
-from mirror.db.locks import LockBusy, publish_lock
+from mirror.db.locks import LockBusyError, publish_lock
 from mirror.db.targets import QueuedTarget
-from mirror.errors import MirrorError, SigningError
+from mirror.errors import MirrorError, PublishError
 from mirror.services import files, pages, refusal
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.signing import available_keys, load_keys
 from mirror.storage import BlobStore, blob_key
 from tuf_repo import TargetChange, TufRepoError, refresh_timestamp, renew, status
@@ -62,7 +62,7 @@ FETCHES_PER_CYCLE = 500
 KEEP_PUBLISHED_ROWS = timedelta(days=7)
 
 
-class NotPublishedYet(SigningError):
+class NotPublishedYetError(PublishError):
     """The change is recorded but not signed yet; the worker's next cycle publishes it."""
 
 
@@ -74,7 +74,7 @@ class PublishReport:
 
 
 def publish_pending(
-    services: Services,
+    services: Backends,
     *,
     fetch: bool = True,
     wait: bool = True,
@@ -88,7 +88,7 @@ def publish_pending(
     Args:
         fetch: download queued files of unknown length first (the scheduler does; a web
             request does not).
-        wait: wait for another publisher instead of raising ``LockBusy``.
+        wait: wait for another publisher instead of raising ``LockBusyError``.
         project: sign only if some of this project's changes are still queued (and ready) once
             the lock is held: concurrent first looks then share the batch of whoever signs next.
         pages_only: sign only queued pages, every project's (two targets each, whatever the
@@ -99,8 +99,8 @@ def publish_pending(
             the next batch.
 
     Raises:
-        SigningError: keys or metadata could not be loaded or written.
-        LockBusy: ``wait`` is False and another process holds the lock.
+        PublishError: keys or metadata could not be loaded or written.
+        LockBusyError: ``wait`` is False and another process holds the lock.
     """
     if not pages_only:
         pages.queue_deferred_targets(services.engine)
@@ -122,7 +122,7 @@ def publish_pending(
         try:
             result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
         except TufRepoError as exc:
-            raise SigningError(f"publishing failed: {exc}") from exc
+            raise PublishError(f"publishing failed: {exc}") from exc
         with writing(services.engine) as conn:
             db.mark_published(conn, ready, now, result.snapshot_version)
     log.info(
@@ -177,12 +177,12 @@ def _page_paths(project: str) -> tuple[str, str]:
     return index_html_path(project), index_json_path(project)
 
 
-def _pages_queued(services: Services, project: str) -> bool:
+def _pages_queued(services: Backends, project: str) -> bool:
     with services.engine.connect() as conn:
         return db.queued(conn, _page_paths(project))
 
 
-def _learn_lengths(services: Services, max_fetches: int) -> None:
+def _learn_lengths(services: Backends, max_fetches: int) -> None:
     """Give queued files of unknown length theirs, oldest first, fetching the bytes first where
     the blob store lacks them (at most ``max_fetches``), so the next batch can sign them."""
     with services.engine.connect() as conn:
@@ -214,7 +214,7 @@ def _learn_lengths(services: Services, max_fetches: int) -> None:
                 db.learn_length(conn, project, sha256, size)
 
 
-def _fetch(services: Services, change: Row[Any]) -> None:
+def _fetch(services: Backends, change: Row[Any]) -> None:
     filename, suffix = companion_of(change.path.rsplit("/", 1)[1])
     if suffix == PROVENANCE_SUFFIX:
         # The mirror's own copy, stored when its attestations verified: nothing to fetch.
@@ -237,11 +237,11 @@ def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
         for name in project_rows.project_names(conn):
             project = project_rows.get_project(conn, name)
             if project is not None and page_rows.get_page(conn, name) is not None:
-                pages.publish_pages(conn, blobs, project.id, name, now)
+                pages.render_and_queue(conn, blobs, project.id, name, now)
 
 
 def publish_now(
-    services: Services, project: str | None = None, *, pages_only: bool = False
+    services: Backends, project: str | None = None, *, pages_only: bool = False
 ) -> PublishReport | None:
     """Publish what is queued, if this process can sign; never downloads.
 
@@ -261,7 +261,7 @@ def publish_now(
     """
     try:
         return publish_pending(services, fetch=False, project=project, pages_only=pages_only)
-    except (SigningError, LockBusy) as exc:
+    except (PublishError, LockBusyError) as exc:
         log.info("not publishing from this process", extra={"error": str(exc)})
         return None
 
@@ -284,7 +284,7 @@ class Maintenance:
     alerts: list[str]
 
 
-def maintain(services: Services) -> Maintenance:
+def maintain(services: Backends) -> Maintenance:
     """One scheduler cycle's TUF work (docs/tuf.md, "How changes are published"); first,
     once per change of the configured rules, the decisions they move (``refusal.apply_rules``),
     so what they refuse leaves the signed targets in this batch."""
@@ -302,7 +302,7 @@ def maintain(services: Services) -> Maintenance:
             db.forget_published(conn, now - KEEP_PUBLISHED_ROWS)
         alerts = status(store, now).alerts
     except TufRepoError as exc:
-        raise SigningError(f"TUF maintenance failed: {exc}") from exc
+        raise PublishError(f"TUF maintenance failed: {exc}") from exc
     for alert in alerts:
         log.warning("TUF alert: %s", alert, extra={"alert": alert})
     if renewed:

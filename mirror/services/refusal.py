@@ -28,11 +28,11 @@ from mirror.db import file_rows, project_rows, status_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError, NotFoundError, UpstreamError
-from mirror.policy import checks
+from mirror.policy import verdicts
 from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
-from mirror.services import admission, evidence, files, pages, targets
-from mirror.services.context import Services
+from mirror.services import evidence, files, pages, state_changes, targets
+from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
 
@@ -53,7 +53,7 @@ class Refusal:
         return NotFoundError(f"{self.subject}: {self.reason}")
 
 
-def refusal(services: Services, project: str, row: FileRow | None = None) -> Refusal | None:
+def refusal(services: Backends, project: str, row: FileRow | None = None) -> Refusal | None:
     """Why ``project``, or with ``row`` that file of it, must not be served now; else None."""
     if row is None:
         reason = services.rules.project_refusal(project)
@@ -72,14 +72,14 @@ def _explain(row: FileRow) -> str:
     return f"{row.state}: {row.reason}"
 
 
-def check_project(services: Services, project: str) -> None:
+def check_project(services: Backends, project: str) -> None:
     """Raises NotFoundError (with the reason) when ``project`` is refused."""
     refused = refusal(services, project)
     if refused is not None:
         raise refused.error()
 
 
-def servable_file(services: Services, project: str, filename: str) -> Row[Any]:
+def servable_file(services: Backends, project: str, filename: str) -> Row[Any]:
     """The file's row when it may be served now; otherwise a NotFoundError that says why."""
     check_project(services, project)
     with services.engine.connect() as conn:
@@ -93,7 +93,7 @@ def servable_file(services: Services, project: str, filename: str) -> Row[Any]:
 
 
 def servable_distribution(
-    services: Services, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+    services: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
 ) -> files.Blob:
     """The bytes of a servable file (``servable_file``), as ``files.distribution`` gives them,
     once its content was inspected: a file never inspected is inspected now, and one the
@@ -113,19 +113,19 @@ def servable_distribution(
     return blob
 
 
-def _inspected(services: Services, row: Row[Any]) -> bool:
-    view = admission.file_view(row, services.config.quarantine_for(row.project))
-    return checks.content_current(view)
+def _inspected(services: Backends, row: Row[Any]) -> bool:
+    view = state_changes.file_view(row, services.config.quarantine_for(row.project))
+    return verdicts.content_current(view)
 
 
-def _inspect_first(services: Services, row: Row[Any]) -> None:
+def _inspect_first(services: Backends, row: Row[Any]) -> None:
     project, filename = row.project, row.filename
     gathered = evidence.inspect_before_serving(services, project, filename)
     record = gathered.records.get(filename, {}).get("content")
     if record is None or "flags" not in record:
         why = record.get("error") if record else "the previous release could not be inspected"
         raise UpstreamError(f"{filename}: not inspected yet ({why}); retry later")
-    reasons = checks.content_hold_reasons(record)
+    reasons = verdicts.content_hold_reasons(record)
     now = services.clock.now()
     with writing(services.engine) as conn:
         rows = [file_rows.file_by_name(conn, project, name) for name in gathered.records]
@@ -133,13 +133,13 @@ def _inspect_first(services: Services, row: Row[Any]) -> None:
         current = file_rows.file_by_name(conn, project, filename)
         if reasons and current is not None and current.state == State.ADMITTED:
             held = Decision(State.QUARANTINED, "; ".join(reasons), POLICY)
-            admission.apply_decision(conn, project, current, held, now)
-            pages.publish_pages(conn, services.blobs, current.project_id, project, now)
+            state_changes.apply_decision(conn, project, current, held, now)
+            pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
     if reasons:
         raise NotFoundError(f"{filename}: held for review: {'; '.join(reasons)}")
 
 
-def apply_rules(services: Services) -> list[str]:
+def apply_rules(services: Backends) -> list[str]:
     """Decide again, once per change of the configured rules, every project the change can
     move; the projects decided. A project refused as a whole has every target queued for
     removal (its pages too); any other has its pages rendered and its targets queued again."""
@@ -163,7 +163,7 @@ def apply_rules(services: Services) -> list[str]:
     return sorted(affected)
 
 
-def _decide_again(services: Services, project: str, now: datetime) -> bool:
+def _decide_again(services: Backends, project: str, now: datetime) -> bool:
     """Decide ``project``'s files under the rules and queue its targets; False if that failed."""
     try:
         with writing(services.engine) as conn:
@@ -171,11 +171,11 @@ def _decide_again(services: Services, project: str, now: datetime) -> bool:
             if row is None:
                 return True
             recorded = file_rows.project_files(conn, row.id)
-            admission.evaluate(conn, services, project, recorded, now)
+            state_changes.evaluate(conn, services, project, recorded, now)
             if services.rules.project_refusal(project):
                 targets.queue_project(conn, project, {}, now)
             else:
-                pages.publish_pages(conn, services.blobs, row.id, project, now)
+                pages.render_and_queue(conn, services.blobs, row.id, project, now)
     except MirrorError as exc:
         log.error("project not decided again", extra={"project": project, "error": str(exc)})
         return False

@@ -16,10 +16,10 @@ from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import Decision, State
-from mirror.policy.checks import FIRST_LOOK
 from mirror.policy.rules import parse_specifier
-from mirror.services import admission, pages
-from mirror.services.context import Services
+from mirror.policy.verdicts import FIRST_LOOK
+from mirror.services import pages, state_changes
+from mirror.services.backends import Backends
 
 APPROVABLE = (State.PENDING, State.QUARANTINED)
 
@@ -46,7 +46,7 @@ def _require_reason(reason: str) -> str:
     return reason.strip()
 
 
-def approve(services: Services, project: str, version: str, *, actor: str, reason: str) -> Outcome:
+def approve(services: Backends, project: str, version: str, *, actor: str, reason: str) -> Outcome:
     """Admit every held file of a release now, overriding the delay and any hold."""
     project, reason = _project(project), _require_reason(reason)
     now = services.clock.now()
@@ -60,12 +60,12 @@ def approve(services: Services, project: str, version: str, *, actor: str, reaso
             raise ReviewError(f"{project} {version}: nothing to approve (files are {states})")
         decision = Decision(State.ADMITTED, f"approved: {reason}", actor)
         for row in held:
-            admission.apply_decision(conn, project, row, decision, now)
-        pages.publish_pages(conn, services.blobs, held[0].project_id, project, now)
+            state_changes.apply_decision(conn, project, row, decision, now)
+        pages.render_and_queue(conn, services.blobs, held[0].project_id, project, now)
     return Outcome(project, [row.filename for row in held])
 
 
-def block(services: Services, project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
+def block(services: Backends, project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
     """Refuse matching releases, admitted or not, and any that appear later."""
     project, reason = _project(project), _require_reason(reason)
     parse_specifier(specifier)
@@ -118,7 +118,7 @@ def record_blocks(conn: Connection, new: Sequence[NewBlock], now: datetime) -> N
 
 
 def unblock(
-    services: Services, project: str, specifier: str, *, actor: str, reason: str
+    services: Backends, project: str, specifier: str, *, actor: str, reason: str
 ) -> Outcome:
     project, reason = _project(project), _require_reason(reason)
     now = services.clock.now()
@@ -158,32 +158,32 @@ def record_lift(
     return lifted
 
 
-def _reevaluate(services: Services, project: str) -> list[str]:
+def _reevaluate(services: Backends, project: str) -> list[str]:
     with writing(services.engine) as conn:
         return reevaluate(conn, services, project, services.clock.now())
 
 
-def reevaluate(conn: Connection, services: Services, project: str, now: datetime) -> list[str]:
+def reevaluate(conn: Connection, services: Backends, project: str, now: datetime) -> list[str]:
     """Decide the project's files afresh under the active blocks and re-render its pages when
     what they show changed; the files whose state changed."""
     row = project_rows.get_project(conn, project)
     if row is None:
         return []  # a block on a project not seen yet applies when its files appear
-    evaluation = admission.evaluate(
+    evaluation = state_changes.evaluate(
         conn, services, project, file_rows.project_files(conn, row.id), now
     )
     if evaluation.admitted_changed:
-        pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
+        pages.render_and_queue(conn, services.blobs, row.id, project, now, evaluation.admitted)
     return evaluation.state_changed
 
 
-def queue(services: Services, states: list[str]) -> list[Row[Any]]:
+def queue(services: Backends, states: list[str]) -> list[Row[Any]]:
     with services.engine.connect() as conn:
         return file_rows.files_by_state(conn, states)
 
 
 def release(
-    services: Services, project: str, version: str
+    services: Backends, project: str, version: str
 ) -> tuple[list[Row[Any]], list[Row[Any]]]:
     """A release's files and the project's audit events."""
     project = _project(project)

@@ -21,7 +21,7 @@ from mirror.policy.rules import parse_specifier, version_in
 from mirror.services import advisories, audit, review, tokens
 from mirror.services.advisories import StoredAdvisory
 from mirror.services.audit import Download
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 # A file as a review hands it to the web: a record, or a row of a query that joins its project.
 ReviewedFile = FileRow
@@ -70,7 +70,7 @@ def canonical_version(version: str) -> str:
     return str(parsed) if parsed is not None else version
 
 
-def report(services: Services, project: str, version: str) -> ReleaseReport:
+def report(services: Backends, project: str, version: str) -> ReleaseReport:
     """Raises NotFoundError for a release the mirror has not seen."""
     version = canonical_version(version)
     rows, project_events = review.release(services, project, version)
@@ -94,7 +94,7 @@ def report(services: Services, project: str, version: str) -> ReleaseReport:
 
 
 def queue(
-    services: Services, states: Iterable[str], project: str | None = None, limit: int = 500
+    services: Backends, states: Iterable[str], project: str | None = None, limit: int = 500
 ) -> list[ReleaseSummary]:
     """Releases with files in ``states``, newest first (by when the mirror first saw them)."""
     grouped: dict[tuple[str, str], list[Row[Any]]] = {}
@@ -132,14 +132,14 @@ def _covers(specifier: str, version: str) -> bool:
     return version_in(parse_specifier(specifier), version)
 
 
-def blocked(services: Services) -> list[Row[Any]]:
+def blocked(services: Backends) -> list[Row[Any]]:
     """Active blocks, by people and advisories, oldest first."""
     with services.engine.connect() as conn:
         return block_rows.active_blocks(conn)
 
 
 def audit_log(
-    services: Services,
+    services: Backends,
     *,
     project: str | None = None,
     before_id: int | None = None,
@@ -178,7 +178,7 @@ def _kind(filename: str) -> str:
 
 
 def downloads(
-    services: Services, project: str, version: str | None, limit: int
+    services: Backends, project: str, version: str | None, limit: int
 ) -> tuple[list[Download], dict[str, str]]:
     """Who pulled a project or one release, newest first, and the names of the tokens used."""
     pulled = audit.downloads(services, project, version, limit=limit)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from mirror.db import access
 from mirror.db.engine import writing
 from mirror.services import tokens
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.tokens import Scope, Token
 
 MAX_AGE = timedelta(hours=12)
@@ -29,7 +29,7 @@ class Session:
         return hmac.compare_digest(self.csrf.encode(), presented.encode())
 
 
-def sign_in(services: Services, secret: str) -> tuple[str, Session] | None:
+def sign_in(services: Backends, secret: str) -> tuple[str, Session] | None:
     """A new session for a review or admin token; None for anything else."""
     token = tokens.verify(services, secret.strip())
     if token is None or not token.allows(NEEDED):
@@ -51,7 +51,7 @@ def sign_in(services: Services, secret: str) -> tuple[str, Session] | None:
     return cookie, Session(token, csrf)
 
 
-def resolve(services: Services, cookie: str) -> Session | None:
+def resolve(services: Backends, cookie: str) -> Session | None:
     if not cookie or len(cookie) > 100:
         return None
     with services.engine.connect() as conn:
@@ -65,6 +65,6 @@ def resolve(services: Services, cookie: str) -> Session | None:
     return Session(token, row.csrf)
 
 
-def sign_out(services: Services, cookie: str) -> None:
+def sign_out(services: Backends, cookie: str) -> None:
     with writing(services.engine) as conn:
         access.delete_session(conn, tokens.digest(cookie))

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from mirror.db import commit_cache, page_rows, targets
 from mirror.errors import NotFoundError
 from mirror.services import pages, publish, refusal, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
 from tuf_repo.bins import index_html_path, index_json_path
 
@@ -34,7 +34,7 @@ class SignedPages:
         return self.json if form == "json" else self.html
 
 
-def signed_pages(mirror: Services, name: str) -> SignedPages | None:
+def signed_pages(mirror: Backends, name: str) -> SignedPages | None:
     """The project's pages as last signed, or None (not yet)."""
     return commit_cache.lookup(mirror.engine, name, _read_signed_pages)
 
@@ -48,13 +48,13 @@ def _read_signed_pages(engine: Engine, name: str) -> SignedPages | None:
     return SignedPages(html=html.sha256, json=json.sha256)
 
 
-def open_project(mirror: Services, name: str, prefetcher: Prefetcher) -> SignedPages:
+def open_project(mirror: Backends, name: str, prefetcher: Prefetcher) -> SignedPages:
     """The project's signed pages; on its first request, read upstream now and sign them (the
     files' targets follow). Content inspection (downloads) is left to the scheduler's cycle.
 
     Raises:
         NotFoundError: upstream has no such project.
-        NotPublishedYet: the pages are recorded, but this process cannot sign them.
+        NotPublishedYetError: the pages are recorded, but this process cannot sign them.
     """
     signed = signed_pages(mirror, name)
     if signed is None:
@@ -66,11 +66,11 @@ def open_project(mirror: Services, name: str, prefetcher: Prefetcher) -> SignedP
         with mirror.engine.connect() as conn:
             if page_rows.get_page(conn, name) is None:
                 raise NotFoundError(f"{name}: no such project")
-        raise publish.NotPublishedYet(f"{name}: page not signed yet, retry in a minute")
+        raise publish.NotPublishedYetError(f"{name}: page not signed yet, retry in a minute")
     return signed
 
 
-def signed_page(mirror: Services, project: str, filename: str) -> str | None:
+def signed_page(mirror: Backends, project: str, filename: str) -> str | None:
     """The sha256 of ``simple/<project>/<filename>`` as last signed, or None."""
     paths = {"index.html": index_html_path, "index.json": index_json_path}
     if filename not in paths:
@@ -92,7 +92,7 @@ class RootIndexes:
     """The root index of one app's backends, rendered once per commit rather than per request:
     with 100,000 projects a rendering reads and writes every name (about 0.1 s)."""
 
-    def __init__(self, mirror: Services) -> None:
+    def __init__(self, mirror: Backends) -> None:
         self._mirror = mirror
         # One loader per app: the cache is kept per loader, and the rendering asks this app's
         # rules.
@@ -104,7 +104,7 @@ class RootIndexes:
         return root
 
 
-def _render_root(mirror: Services, engine: Engine, form: str) -> RootIndex:
+def _render_root(mirror: Backends, engine: Engine, form: str) -> RootIndex:
     with engine.connect() as conn:
         names = page_rows.served_projects(conn)
     # Until the next publish takes them out, the pages of a project refused since still list

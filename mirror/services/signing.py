@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from mirror.config import Config
 from mirror.db.locks import publish_lock
-from mirror.errors import SigningError
+from mirror.errors import PublishError
 from mirror.storage import open_metadata_store
 from mirror.timeutil import Clock
 from tuf_repo import TufRepoError, bootstrap, init_keys, load_keyring
@@ -37,13 +37,13 @@ def load_keys(config: Config, *, offline: bool) -> KeyRing:
     """The key ring from ``tuf.keys_dir``; ``offline=False`` loads the online key only.
 
     Raises:
-        SigningError: a key is missing or cannot be loaded.
+        PublishError: a key is missing or cannot be loaded.
     """
     online_uri = config.tuf.online_signer or None
     try:
         return load_keyring(config.keys_dir, online_uri=online_uri, offline=offline)
     except (TufRepoError, ValueError) as exc:
-        raise SigningError(f"TUF keys in {config.keys_dir}: {exc}") from exc
+        raise PublishError(f"TUF keys in {config.keys_dir}: {exc}") from exc
 
 
 def available_keys(config: Config) -> KeyRing:
@@ -51,7 +51,7 @@ def available_keys(config: Config) -> KeyRing:
     the scheduler can renew offline roles; encrypted offline keys stay out of its reach."""
     try:
         return load_keys(config, offline=True)
-    except SigningError:
+    except PublishError:
         return load_keys(config, offline=False)
 
 
@@ -83,7 +83,7 @@ def ensure_repository(config: Config, engine: Engine) -> bool:
         try:
             bootstrap(store, load_keys(config, offline=True), _clock(config).now())
         except TufRepoError as exc:
-            raise SigningError(f"cannot sign the first TUF metadata: {exc}") from exc
+            raise PublishError(f"cannot sign the first TUF metadata: {exc}") from exc
     log.info("TUF repository initialised")
     return True
 
@@ -92,7 +92,7 @@ def _init_keys(keys_dir: Path, passphrase: str | None, *, root_keys: int, thresh
     try:
         init_keys(keys_dir, passphrase, root_keys=root_keys, root_threshold=threshold)
     except (TufRepoError, ValueError) as exc:
-        raise SigningError(str(exc)) from exc
+        raise PublishError(str(exc)) from exc
 
 
 def create_keys(
@@ -100,7 +100,7 @@ def create_keys(
 ) -> None:
     """``mirror keys init``: a new key ring, then version 1 of every role signed with it."""
     if is_bootstrapped(open_metadata_store(config)):
-        raise SigningError("the TUF repository is already initialised: use `mirror keys rotate`")
+        raise PublishError("the TUF repository is already initialised: use `mirror keys rotate`")
     _init_keys(config.keys_dir, passphrase, root_keys=root_keys, threshold=threshold)
     if passphrase is None:
         ensure_repository(config, engine)
@@ -112,7 +112,7 @@ def create_keys(
         with publish_lock(engine):
             bootstrap(store, keys, _clock(config).now())
     except TufRepoError as exc:
-        raise SigningError(f"cannot sign the first TUF metadata: {exc}") from exc
+        raise PublishError(f"cannot sign the first TUF metadata: {exc}") from exc
 
 
 def current_root(config: Config) -> bytes:
@@ -121,7 +121,7 @@ def current_root(config: Config) -> bytes:
     versions = [int(m[1]) for n in store.list() if (m := _ROOT_NAME.fullmatch(n))]
     data = store.read(f"{max(versions)}.root.json") if versions else None
     if data is None:
-        raise SigningError("no TUF root yet: start the mirror once or run `mirror keys init`")
+        raise PublishError("no TUF root yet: start the mirror once or run `mirror keys init`")
     return data
 
 
@@ -135,7 +135,7 @@ def rotate(config: Config, engine: Engine, role: str, passphrase: str | None) ->
         with publish_lock(engine):
             if role == "online":
                 if config.tuf.online_signer:
-                    raise SigningError(
+                    raise PublishError(
                         "tuf.online_signer names an external key: rotate it there and point "
                         "the config at the new one"
                     )
@@ -149,8 +149,8 @@ def rotate(config: Config, engine: Engine, role: str, passphrase: str | None) ->
                 set_role_keys(keys_dir, "root", [new.public_key], threshold=1)
                 return new.public_key.keyid
     except (TufRepoError, ValueError) as exc:
-        raise SigningError(f"cannot rotate the {role} key: {exc}") from exc
-    raise SigningError(f"cannot rotate {role!r}: choose online (snapshot, timestamp, bins) or root")
+        raise PublishError(f"cannot rotate the {role} key: {exc}") from exc
+    raise PublishError(f"cannot rotate {role!r}: choose online (snapshot, timestamp, bins) or root")
 
 
 def import_root(config: Config, engine: Engine, data: bytes) -> int:
@@ -160,4 +160,4 @@ def import_root(config: Config, engine: Engine, data: bytes) -> int:
         with publish_lock(engine):
             return import_signed_root(store, data, _clock(config).now())
     except TufRepoError as exc:
-        raise SigningError(f"root refused: {exc}") from exc
+        raise PublishError(f"root refused: {exc}") from exc

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 
 @contextlib.contextmanager
-def single_flight(services: Services, name: str) -> Iterator[None]:
+def single_flight(services: Backends, name: str) -> Iterator[None]:
     """Run the block in one thread of one process on this host at a time, per ``name``.
 
     The lock file is removed once the block is done (a mirror downloads millions of distinct

@@ -15,7 +15,7 @@ from mirror.db import file_rows, page_rows, status_rows, targets
 from mirror.db.engine import check_connection
 from mirror.errors import StorageError
 from mirror.services import publish
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.sync import UPSTREAM_STATUS
 from mirror.timeutil import format_timestamp, parse_timestamp
 
@@ -24,7 +24,7 @@ from mirror.timeutil import format_timestamp, parse_timestamp
 SCHEDULER_STATUS = "scheduler"
 
 
-def readiness(mirror: Services) -> dict[str, Any]:
+def readiness(mirror: Backends) -> dict[str, Any]:
     """The readiness report; ``ready`` says whether this node should get traffic."""
     report: dict[str, Any] = {"database": "ok", "storage": "ok"}
     scheduler: dict[str, Any] | None = None
@@ -58,7 +58,7 @@ def readiness(mirror: Services) -> dict[str, Any]:
     return report
 
 
-def _scheduler(mirror: Services, status: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _scheduler(mirror: Backends, status: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Whether the scheduler (of this host or a worker) completed a cycle recently enough."""
     last = status.get("last_complete_cycle")
     report: dict[str, Any] = {"ok": True, "last_complete_cycle": last}
@@ -74,7 +74,7 @@ def _scheduler(mirror: Services, status: dict[str, Any], now: datetime) -> dict[
     return report
 
 
-def _timestamp(mirror: Services, now: datetime) -> dict[str, Any]:
+def _timestamp(mirror: Backends, now: datetime) -> dict[str, Any]:
     """Whether the signed timestamp outlives the margin; none signed yet counts as fine."""
     try:
         expires = publish.timestamp_expiry(mirror.metadata)
@@ -101,7 +101,7 @@ class StateGauges:
     tuf_deferred: int
 
 
-def state_gauges(mirror: Services) -> StateGauges:
+def state_gauges(mirror: Backends) -> StateGauges:
     with mirror.engine.connect() as conn:
         return StateGauges(
             files_by_state=file_rows.state_counts(conn),

@@ -4,7 +4,7 @@ The network fetch happens outside any database transaction; the reconciliation t
 one write transaction that records what upstream lists (new files wait as ``pending``).
 Evidence for the admission checks (provenance, content) is gathered after it, again outside
 any transaction, and a second transaction records it, decides every file once and re-renders.
-Until its evidence is in, a file that needs checks is not admitted (``mirror.policy.checks``).
+Until its evidence is in, a file that needs checks is not admitted (``mirror.policy.verdicts``).
 A crash between the two leaves pending files, which the scheduler's next cycle decides.
 
 A first look (the mirror has never read the project) is one write transaction instead: its
@@ -24,12 +24,12 @@ from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
-from mirror.policy.checks import FIRST_LOOK
-from mirror.services import admission, evidence, pages, refusal, targets
-from mirror.services.context import Services
+from mirror.policy.verdicts import FIRST_LOOK
+from mirror.services import evidence, pages, refusal, state_changes, targets
+from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
-from mirror.upstream.client import Page, ProjectNotFound
+from mirror.upstream.client import Page, ProjectNotFoundError
 from mirror.upstream.listing import Listing, UpstreamFile, parse_page
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class ListingChanges:
     files: list[FileRecord] | None = None
 
 
-def refresh(services: Services, project: str, *, force: bool = False, inspect: bool = True) -> None:
+def refresh(services: Backends, project: str, *, force: bool = False, inspect: bool = True) -> None:
     """Fetch and reconcile ``project``, gather the evidence its files need, then decide every
     file and re-render.
 
@@ -103,7 +103,7 @@ def refresh(services: Services, project: str, *, force: bool = False, inspect: b
     _decide(services, project, gathered, changes)
 
 
-def first_look(services: Services, project: str) -> None:
+def first_look(services: Backends, project: str) -> None:
     """Read a project the mirror has no page for, once: a caller that finds another thread or
     process (on this host) at it waits for it instead of reading upstream again.
 
@@ -116,7 +116,7 @@ def first_look(services: Services, project: str) -> None:
         refresh(services, project, inspect=False)
 
 
-def evaluate_only(services: Services, project: str) -> None:
+def evaluate_only(services: Backends, project: str) -> None:
     """Re-run the admission policy without re-reading the project page (quarantines ending,
     rule changes), first gathering the evidence still missing.
 
@@ -127,7 +127,7 @@ def evaluate_only(services: Services, project: str) -> None:
     _decide(services, project, evidence.gather(services, project, inspect=True), ListingChanges())
 
 
-def _refuse(services: Services, project: str) -> None:
+def _refuse(services: Backends, project: str) -> None:
     """Raises NotFoundError when the rules refuse ``project``: upstream is never asked for it."""
     refused = refusal.refusal(services, project)
     if refused is not None:
@@ -136,7 +136,7 @@ def _refuse(services: Services, project: str) -> None:
 
 
 def _decide(
-    services: Services, project: str, gathered: evidence.Gathered, changes: ListingChanges
+    services: Backends, project: str, gathered: evidence.Gathered, changes: ListingChanges
 ) -> None:
     now = services.clock.now()
     with writing(services.engine) as conn:
@@ -148,7 +148,7 @@ def _decide(
         if recorded:
             fresh = {r.id: r for r in file_rows.files_by_id(conn, recorded)}
             rows = [fresh.get(r.id, r) for r in rows]
-        evaluation = admission.evaluate(conn, services, project, rows, now, changes.anomalies)
+        evaluation = state_changes.evaluate(conn, services, project, rows, now, changes.anomalies)
         # A new provenance copy of an admitted file changes the page too, as does a yank.
         if (
             evaluation.admitted_changed
@@ -156,20 +156,20 @@ def _decide(
             or changes.page_changed
             or page_rows.get_page(conn, project) is None
         ):
-            pages.publish_pages(conn, services.blobs, row.id, project, now, evaluation.admitted)
+            pages.render_and_queue(conn, services.blobs, row.id, project, now, evaluation.admitted)
 
 
-def _fresh(services: Services, row: Row[Any]) -> bool:
+def _fresh(services: Backends, row: Row[Any]) -> bool:
     ttl = services.config.upstream.ttl
     return row.checked_at is not None and services.clock.now() - row.checked_at < ttl
 
 
-def _fetch(services: Services, project: str, row: Row[Any] | None) -> Fetched:
+def _fetch(services: Backends, project: str, row: Row[Any] | None) -> Fetched:
     try:
         page = services.upstream.fetch_page(
             project, row.etag if row else None, row.last_modified if row else None
         )
-    except ProjectNotFound:
+    except ProjectNotFoundError:
         return Fetched(gone=True)
     except UpstreamError as exc:
         if row is None:
@@ -192,7 +192,7 @@ def _parse(project: str, page: Page, now: datetime) -> Listing:
     return listing
 
 
-def _record_first_look(services: Services, project: str, page: Page, listing: Listing) -> None:
+def _record_first_look(services: Backends, project: str, page: Page, listing: Listing) -> None:
     """Record, decide and render a project the mirror has never read, in one transaction.
 
     Its files are decided before they are inserted, in their final states: a first look
@@ -223,7 +223,7 @@ def _record_first_look(services: Services, project: str, page: Page, listing: Li
         # Another host recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
     else:
-        admission.log_moves(project, look.evaluation.moves)
+        state_changes.log_moves(project, look.evaluation.moves)
     _record_upstream(services, None)
 
 
@@ -233,7 +233,7 @@ class _FirstLook:
     inserts of its files, audit events and its pages' queued targets."""
 
     project: str
-    evaluation: admission.Evaluation
+    evaluation: state_changes.Evaluation
     rendered: pages.Rendered
     files: bulk.Prepared
     events: bulk.Prepared
@@ -243,12 +243,12 @@ class _FirstLook:
     def decided(
         cls,
         conn: Connection,
-        services: Services,
+        services: Backends,
         project: str,
         new: list[FileRecord],
         now: datetime,
     ) -> "_FirstLook":
-        evaluation = admission.judge(conn, services, project, new, now)
+        evaluation = state_changes.judge(conn, services, project, new, now)
         rendered = pages.render_pages(services.blobs, project, evaluation.admitted)
         dialect = conn.dialect
         return cls(
@@ -256,7 +256,7 @@ class _FirstLook:
             evaluation=evaluation,
             rendered=rendered,
             files=file_rows.prepare_files(dialect, _settled(new, evaluation, now)),
-            events=admission.prepare_events(dialect, project, evaluation.moves, now),
+            events=state_changes.prepare_events(dialect, project, evaluation.moves, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
 
@@ -287,16 +287,16 @@ class _FirstLook:
 
 
 def _settled(
-    new: list[FileRecord], evaluation: admission.Evaluation, now: datetime
+    new: list[FileRecord], evaluation: state_changes.Evaluation, now: datetime
 ) -> list[FileRecord]:
     """The new records in the states ``evaluation`` moves them to."""
     # A first look makes thousands of moves with a handful of distinct decisions.
-    values = {decision: admission.decided(decision, now) for _, decision in evaluation.moves}
+    values = {decision: state_changes.decided(decision, now) for _, decision in evaluation.moves}
     moved = {row.filename: values[decision] for row, decision in evaluation.moves}
     return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
 
 
-def _reconcile(services: Services, project: str, fetched: Fetched) -> ListingChanges:
+def _reconcile(services: Backends, project: str, fetched: Fetched) -> ListingChanges:
     now = services.clock.now()
     with writing(services.engine) as conn:
         row = project_rows.get_project(conn, project)
@@ -436,7 +436,7 @@ def _update(
     return _updated(conn, row, values) if values else row
 
 
-def _record_upstream(services: Services, error: str | None) -> None:
+def _record_upstream(services: Backends, error: str | None) -> None:
     """Remember whether the last look at upstream worked, for /readyz and /metrics."""
     now = services.clock.now()
     with services.engine.connect() as conn:

@@ -4,8 +4,8 @@ A project's targets (docs/tuf.md, "What is signed") are its two pages and, for e
 file, the file, its PEP 658 ``.metadata`` companion and the mirror's copy of its verified PEP
 740 ``.provenance``: what a pipeline records as a file's Trusted Publisher is then signed too.
 ``queue_project`` runs inside the transaction that changed what is served
-(``pages.publish_pages``): it compares what should be signed with what the signed metadata lists
-plus what is already queued, and queues the rest. So a block, a withdrawal or an admission
+(``pages.render_and_queue``): it compares what should be signed with what the signed metadata
+lists plus what is already queued, and queues the rest. So a block, a withdrawal or an admission
 reaches the TUF targets in the same commit as the state change, and the publisher only has to
 sign the queue. The one exception is a first look, which queues its pages' targets and leaves
 its files' to the next full batch (``pages.queue_deferred_targets``): thousands of queue rows

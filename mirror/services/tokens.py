@@ -17,7 +17,7 @@ from sqlalchemy import Row
 from mirror.db import access
 from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.timeutil import parse_duration
 
 PREFIX = "smt_"
@@ -84,7 +84,7 @@ def digest(secret: str) -> str:
 
 
 def create(
-    services: Services,
+    services: Backends,
     scope: str,
     *,
     ttl: str | None,
@@ -119,7 +119,7 @@ def create(
     return NewToken(Token(token_id, label, level, now + lifetime), secret)
 
 
-def verify(services: Services, secret: str) -> Token | None:
+def verify(services: Backends, secret: str) -> Token | None:
     """The token for ``secret``, or None when it is unknown, expired or revoked (no difference
     is reported: a caller must not learn which tokens exist)."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
@@ -135,12 +135,12 @@ def token_of(row: Row[Any]) -> Token:
     return Token(row.id, row.name, Scope.parse(row.scope), row.expires_at)
 
 
-def listing(services: Services) -> list[Row[Any]]:
+def listing(services: Backends) -> list[Row[Any]]:
     with services.engine.connect() as conn:
         return access.all_tokens(conn)
 
 
-def revoke(services: Services, token_id: str, *, by: str, reason: str) -> None:
+def revoke(services: Backends, token_id: str, *, by: str, reason: str) -> None:
     reason = _require_reason(reason)
     with writing(services.engine) as conn:
         if access.token_by_id(conn, token_id) is None:

@@ -4,14 +4,14 @@ import logging
 import zipfile
 
 from mirror.errors import MirrorError
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
 
 MAX_METADATA_BYTES = 16 << 20
 
 
-def extract_metadata(services: Services, key: str, filename: str) -> bytes | None:
+def extract_metadata(services: Backends, key: str, filename: str) -> bytes | None:
     """The METADATA of the wheel kept under ``key``; None (and a warning) when it has none."""
     try:
         with services.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:

@@ -23,10 +23,10 @@ from urllib3.util import Retry, Timeout
 from urllib3.util.ssl_ import create_urllib3_context
 
 from mirror.bounded import bounded_chunks
-from mirror.errors import IntegrityError, UpstreamError
+from mirror.errors import DigestMismatchError, UpstreamError
 from mirror.simple_api import JSON_TYPE
 from mirror.upstream import listing
-from mirror.upstream.netpolicy import CheckedPoolManager, Destinations, RefusedDestination
+from mirror.upstream.netpolicy import CheckedPoolManager, Destinations, RefusedDestinationError
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ class Page:
         return {"etag": self.etag, "last_modified": self.last_modified, "page_sha256": self.digest}
 
 
-class ProjectNotFound(UpstreamError):
+class ProjectNotFoundError(UpstreamError):
     """The upstream answered 404 for the project."""
 
 
-class ResponseTooLarge(UpstreamError):
+class ResponseTooLargeError(UpstreamError):
     """The upstream sent (or announced) more bytes than the caller accepts."""
 
 
@@ -110,7 +110,7 @@ class UpstreamClient:
         """The project's page, or None when it is unchanged since ``etag``/``last_modified``.
 
         Raises:
-            ProjectNotFound: upstream has no such project.
+            ProjectNotFoundError: upstream has no such project.
             UpstreamError: upstream failed, timed out, or sent too much.
         """
         headers = {"Accept": PAGE_ACCEPT}
@@ -123,7 +123,7 @@ class UpstreamClient:
             if response.status == 304:
                 return None
             if response.status == 404:
-                raise ProjectNotFound(f"upstream has no project {project!r}")
+                raise ProjectNotFoundError(f"upstream has no project {project!r}")
             _check_status(response, url)
             body = _read_bounded(response, self.max_page_bytes, url)
             return Page(
@@ -166,7 +166,7 @@ class UpstreamClient:
         otherwise it is deleted, so nothing unverified survives.
 
         Raises:
-            IntegrityError: the bytes do not match the advertised digest or size.
+            DigestMismatchError: the bytes do not match the advertised digest or size.
             UpstreamError: the download failed or was cut off.
         """
         fd, name = tempfile.mkstemp(dir=staging, prefix="dl-", suffix=".part")
@@ -189,8 +189,8 @@ class UpstreamClient:
             response = self._http.request(
                 "GET", url, headers=headers, preload_content=False, redirect=True
             )
-        except RefusedDestination as exc:
-            refused = RefusedDestination(f"refused upstream-named URL {url}: {exc}")
+        except RefusedDestinationError as exc:
+            refused = RefusedDestinationError(f"refused upstream-named URL {url}: {exc}")
             log.warning("%s", refused)
             raise refused from exc
         except HTTPError as exc:
@@ -225,8 +225,10 @@ def _read_bounded(response: urllib3.BaseHTTPResponse, limit: int, url: str) -> b
     declared = response.headers.get("Content-Length")
     too_large = f"upstream response for {url} is larger than {limit} bytes"
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ResponseTooLarge(too_large)
-    chunks = bounded_chunks(response.stream(_CHUNK), limit, lambda: ResponseTooLarge(too_large))
+        raise ResponseTooLargeError(too_large)
+    chunks = bounded_chunks(
+        response.stream(_CHUNK), limit, lambda: ResponseTooLargeError(too_large)
+    )
     return b"".join(chunks)
 
 
@@ -245,9 +247,9 @@ def _copy_hashing(
 
 def _verify(url: str, sha256: str, size: int | None, digest: str, length: int) -> None:
     if size is not None and length != size:
-        raise IntegrityError(f"size mismatch for {url}: expected {size}, got {length}")
+        raise DigestMismatchError(f"size mismatch for {url}: expected {size}, got {length}")
     if digest != sha256:
-        raise IntegrityError(f"sha256 mismatch for {url}: expected {sha256}, got {digest}")
+        raise DigestMismatchError(f"sha256 mismatch for {url}: expected {sha256}, got {digest}")
 
 
 def _reason(exc: BaseException) -> str:

@@ -47,7 +47,7 @@ _REFUSED_KINDS: tuple[tuple[str, Callable[[IPAddress], bool]], ...] = (
 )
 
 
-class RefusedDestination(UpstreamError):
+class RefusedDestinationError(UpstreamError):
     """An upstream-named URL, or a redirect, leads to an address the mirror must not reach."""
 
 
@@ -101,7 +101,7 @@ class Destinations:
         """The addresses of ``addresses`` (what ``host`` resolved to) that may be dialled.
 
         Raises:
-            RefusedDestination: none may.
+            RefusedDestinationError: none may.
         """
         allowed, refused = [], []
         for address in addresses:
@@ -111,7 +111,7 @@ class Destinations:
             else:
                 refused.append(f"{address} ({reason})")
         if not allowed:
-            raise RefusedDestination(f"{host} port {port} resolves to {', '.join(refused)}")
+            raise RefusedDestinationError(f"{host} port {port} resolves to {', '.join(refused)}")
         return allowed
 
     def _refusal(self, address: IPAddress, port: int) -> str | None:

@@ -2,13 +2,13 @@
 
 from flask import current_app
 
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
 
 
-def services() -> Services:
+def services() -> Backends:
     """The backends of the running app."""
-    result: Services = current_app.extensions["mirror"]
+    result: Backends = current_app.extensions["mirror"]
     return result
 
 

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from mirror.errors import (
     MirrorError,
     NotFoundError,
-    SigningError,
+    PublishError,
     StorageError,
     UpstreamError,
 )
@@ -43,7 +43,7 @@ _STATUS: list[tuple[type[MirrorError], int]] = [
     (NotFoundError, 404),
     (UpstreamError, 502),
     (StorageError, 503),
-    (SigningError, 503),
+    (PublishError, 503),
 ]
 
 

@@ -24,7 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from mirror.services import publish, status
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.timeutil import parse_timestamp
 from mirror.web import services
 
@@ -35,7 +35,7 @@ LATENCY = Histogram("mirror_http_request_seconds", "HTTP request latency", ["end
 
 
 class StateCollector(Collector):
-    def __init__(self, mirror: Services) -> None:
+    def __init__(self, mirror: Backends) -> None:
         self._mirror = mirror
 
     def collect(self) -> Iterator[Metric]:
@@ -80,7 +80,7 @@ def _scheduler_metrics(status: dict[str, Any]) -> Iterator[Metric]:
         )
 
 
-def _tuf_gauges(mirror: Services, pending: int, deferred: int) -> Iterator[GaugeMetricFamily]:
+def _tuf_gauges(mirror: Backends, pending: int, deferred: int) -> Iterator[GaugeMetricFamily]:
     """What an operator alerts on: unsigned changes piling up, the timestamp near expiry."""
     yield GaugeMetricFamily(
         "mirror_tuf_pending_changes", "Target changes queued, not yet signed", value=pending

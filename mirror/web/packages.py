@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response
 
-from mirror.errors import IntegrityError, NotFoundError
+from mirror.errors import DigestMismatchError, NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, publish, refusal
 from mirror.services.target_paths import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
@@ -33,7 +33,7 @@ def distribution(project: str, filename: str) -> Response:
         # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the
         # METADATA extracted from one names the projects to read ahead, as a .metadata would.
         blob = refusal.servable_distribution(services(), row, extracted=prefetcher().after_metadata)
-    except IntegrityError:
+    except DigestMismatchError:
         # The file is rejected now (upstream's bytes do not match): its page stops listing it
         # as soon as it is signed. A first download that only gave the page a PEP 658 metadata
         # hash (extracted from the wheel) leaves the page to the scheduler's next batch:

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, refusal
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.files import Blob
 from mirror.services.page_bytes import PageBytes
 from mirror.services.signed_pages import RootIndexes, SignedPages, open_project
@@ -96,7 +96,7 @@ class PageAnswer:
 
 
 def page_answer(
-    mirror: Services, signed: SignedPages, environ: dict[str, Any]
+    mirror: Backends, signed: SignedPages, environ: dict[str, Any]
 ) -> PageAnswer | None:
     """The page ``signed`` lists for ``name``, as the request negotiates it, from memory; None
     when the request asks for a range or the page is too large to keep (serve it from the

@@ -19,7 +19,7 @@ from typing import Any
 from mirror.errors import MirrorError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import refusal, tokens
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.signed_pages import signed_pages
 from mirror.services.tokens import Scope
 from mirror.web import metrics
@@ -35,7 +35,7 @@ _PREFIX = "/simple/"
 class WarmPages:
     """Wraps ``app`` (Flask's ``wsgi_app``) for the mirror ``services``."""
 
-    def __init__(self, services: Services, app: WSGIApp) -> None:
+    def __init__(self, services: Backends, app: WSGIApp) -> None:
         self._services = services
         self._app = app
         self._open = services.config.anonymous_read

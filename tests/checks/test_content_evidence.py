@@ -17,7 +17,7 @@ from mirror.db import file_rows
 from mirror.db.schema import files
 from mirror.policy.admission import State
 from mirror.services import sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -37,7 +37,7 @@ def old_report(filename: str, pth_names: list[str]) -> dict[str, Any]:
     }
 
 
-def store_content(services: Services, filename: str, content: dict[str, Any]) -> None:
+def store_content(services: Backends, filename: str, content: dict[str, Any]) -> None:
     row = row_of(services, filename)
     with services.engine.begin() as conn:
         conn.execute(
@@ -47,11 +47,11 @@ def store_content(services: Services, filename: str, content: dict[str, Any]) ->
         )
 
 
-def client_of(services: Services) -> FlaskClient:
+def client_of(services: Backends) -> FlaskClient:
     return create_app(services.config, services).test_client()
 
 
-def row_of(services: Services, filename: str) -> Any:
+def row_of(services: Backends, filename: str) -> Any:
     with services.engine.connect() as conn:
         row = file_rows.file_by_name(conn, "demo", filename)
     assert row is not None, filename
@@ -59,7 +59,7 @@ def row_of(services: Services, filename: str) -> Any:
 
 
 def test_a_candidate_judged_clean_by_older_rules_is_inspected_again(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     evil = {"demo/../demo_evil.pth": "import os; steal()\n"}
@@ -84,7 +84,7 @@ def test_a_candidate_judged_clean_by_older_rules_is_inspected_again(
 
 
 def test_a_baseline_stored_without_digests_is_inspected_again(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # setuptools' case: the same executable .pth in every release.
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD, pth=PTH)

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from mirror.db.engine import make_engine
-from mirror.db.locks import LockBusy, publish_lock
+from mirror.db.locks import LockBusyError, publish_lock
 
 
 def assert_the_lock_dies_with_its_holder(url: str) -> None:
@@ -26,7 +26,7 @@ def assert_the_lock_dies_with_its_holder(url: str) -> None:
     try:
         assert process.stdout is not None and process.stdout.readline() == "holding\n"
         engine = make_engine(url)
-        with pytest.raises(LockBusy), publish_lock(engine, wait=False):
+        with pytest.raises(LockBusyError), publish_lock(engine, wait=False):
             pass
         process.send_signal(signal.SIGKILL)
         process.wait(30)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mirror.db.engine import make_engine, migrate, writing
-from mirror.db.locks import LockBusy, publish_lock
+from mirror.db.locks import LockBusyError, publish_lock
 from tests.db.lock_holder import assert_the_lock_dies_with_its_holder
 
 
@@ -16,7 +16,7 @@ def test_a_second_publisher_waits_or_gives_up(tmp_path: Path) -> None:
     other = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     order: list[str] = []
     with publish_lock(engine):
-        with pytest.raises(LockBusy), publish_lock(other, wait=False):
+        with pytest.raises(LockBusyError), publish_lock(other, wait=False):
             pass
         with writing(other):  # ordinary writers are not held up by a publish
             pass

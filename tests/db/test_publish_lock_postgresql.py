@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mirror.db.engine import make_engine, migrate, writing
-from mirror.db.locks import LockBusy, publish_lock
+from mirror.db.locks import LockBusyError, publish_lock
 from tests.db.lock_holder import assert_the_lock_dies_with_its_holder
 
 pytestmark = pytest.mark.scaled
@@ -31,7 +31,7 @@ def test_a_second_publisher_gives_up_or_waits(postgres_url: str) -> None:
     with ThreadPoolExecutor(2) as pool:
         held = pool.submit(first)
         holding.wait(30)
-        with pytest.raises(LockBusy), publish_lock(other, wait=False):
+        with pytest.raises(LockBusyError), publish_lock(other, wait=False):
             pass
         with writing(other):  # ordinary writers are not held up by a publish
             pass

@@ -5,11 +5,11 @@ from collections.abc import Callable
 
 import pytest
 
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 
 @pytest.fixture(params=["embedded", pytest.param("scaled", marks=pytest.mark.scaled)])
-def services(request: pytest.FixtureRequest, make_services: Callable[..., Services]) -> Services:
+def services(request: pytest.FixtureRequest, make_services: Callable[..., Backends]) -> Backends:
     if request.param == "embedded":
         return make_services()
     bucket = request.getfixturevalue("s3_bucket")

@@ -15,7 +15,7 @@ from mirror.db.schema import advisories as advisories_table
 from mirror.db.schema import blocks, events
 from mirror.policy.admission import State
 from mirror.services import advisories, publish, review
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.osv import malicious, npm_malicious, vulnerability, write_json, write_zip
 
@@ -31,12 +31,12 @@ def listed(client: FlaskClient, project: str) -> list[str]:
     return [f["filename"] for f in json.loads(response.data)["files"]]
 
 
-def file_row(services: Services, project: str, filename: str):  # type: ignore[no-untyped-def]
+def file_row(services: Backends, project: str, filename: str):  # type: ignore[no-untyped-def]
     with services.engine.connect() as conn:
         return file_rows.file_by_name(conn, project, filename)
 
 
-def count(services: Services, table) -> int:  # type: ignore[no-untyped-def]
+def count(services: Backends, table) -> int:  # type: ignore[no-untyped-def]
     with services.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -51,7 +51,7 @@ def demo(client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path) -> Fl
 
 
 def test_malicious_advisory_blocks_an_admitted_release_at_once(
-    services: Services, demo: FlaskClient, tmp_path: Path
+    services: Backends, demo: FlaskClient, tmp_path: Path
 ) -> None:
     wheel = "demo-2.0-py3-none-any.whl"
     assert demo.get(f"/packages/demo/{wheel}").status_code == 200
@@ -71,7 +71,7 @@ def test_malicious_advisory_blocks_an_admitted_release_at_once(
 
 
 def test_reimport_is_idempotent_and_newer_versions_replace(
-    services: Services, demo: FlaskClient, tmp_path: Path
+    services: Backends, demo: FlaskClient, tmp_path: Path
 ) -> None:
     path = write_json(tmp_path / "a.json", malicious("MAL-2026-8", "demo", versions=["2.0"]))
     advisories.import_path(services, path)
@@ -96,7 +96,7 @@ def test_reimport_is_idempotent_and_newer_versions_replace(
 
 
 def test_unrelated_and_non_malicious_advisories_do_not_block(
-    services: Services, demo: FlaskClient, tmp_path: Path
+    services: Backends, demo: FlaskClient, tmp_path: Path
 ) -> None:
     feed = tmp_path / "feed"
     write_json(
@@ -117,7 +117,7 @@ def test_unrelated_and_non_malicious_advisories_do_not_block(
 
 
 def test_release_appearing_later_is_blocked_on_first_sight(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     archive = write_zip(
         tmp_path / "feed.zip",
@@ -138,7 +138,7 @@ def test_release_appearing_later_is_blocked_on_first_sight(
 
 
 def test_a_person_can_lift_an_advisory_block(
-    services: Services, demo: FlaskClient, tmp_path: Path
+    services: Backends, demo: FlaskClient, tmp_path: Path
 ) -> None:
     path = write_json(tmp_path / "a.json", malicious("MAL-2026-12", "demo", versions=["2.0"]))
     advisories.import_path(services, path)
@@ -149,7 +149,7 @@ def test_a_person_can_lift_an_advisory_block(
 
 
 def test_withdrawal_keeps_a_persons_block_on_the_same_versions(
-    services: Services, demo: FlaskClient, tmp_path: Path
+    services: Backends, demo: FlaskClient, tmp_path: Path
 ) -> None:
     review.block(services, "demo", "", actor="cli:alice", reason="under investigation")
     doc = malicious("MAL-2026-13", "demo")
@@ -164,7 +164,7 @@ def test_withdrawal_keeps_a_persons_block_on_the_same_versions(
 
 @pytest.mark.parametrize("hostile", ["bad-json", "wrong-type", "traversal-zip"])
 def test_bad_input_names_the_file_and_imports_nothing(
-    services: Services, demo: FlaskClient, tmp_path: Path, hostile: str
+    services: Backends, demo: FlaskClient, tmp_path: Path, hostile: str
 ) -> None:
     good = malicious("MAL-2026-14", "demo", versions=["1.0", "2.0"])
     if hostile == "traversal-zip":
@@ -189,7 +189,7 @@ def test_bad_input_names_the_file_and_imports_nothing(
 
 
 def test_the_newest_copy_in_one_import_wins(
-    services: Services, demo: FlaskClient, tmp_path: Path
+    services: Backends, demo: FlaskClient, tmp_path: Path
 ) -> None:
     old = malicious("MAL-2026-16", "demo", versions=["1.0"], modified="2026-03-01T00:00:00Z")
     new = malicious("MAL-2026-16", "demo", versions=["2.0"], modified="2026-03-02T00:00:00Z")

@@ -13,7 +13,7 @@ from mirror.app import create_app
 from mirror.db.engine import make_engine, migrate
 from mirror.services import audit
 from mirror.services.audit import Download, DownloadRecorder
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.fixtures import S3Bucket
 
@@ -33,7 +33,7 @@ def sample(n: int) -> Download:
     )
 
 
-def wait_for(services: Services, rows: int) -> list[Download]:
+def wait_for(services: Backends, rows: int) -> list[Download]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         found = audit.downloads(services, "demo")
@@ -43,7 +43,7 @@ def wait_for(services: Services, rows: int) -> list[Download]:
     raise AssertionError(f"expected {rows} download records, found {len(found)}")
 
 
-def test_a_full_batch_is_written_without_waiting_for_the_interval(services: Services) -> None:
+def test_a_full_batch_is_written_without_waiting_for_the_interval(services: Backends) -> None:
     recorder = DownloadRecorder(services.engine, interval=3600, batch_size=3)
     for n in range(3):
         recorder.record(sample(n))
@@ -52,7 +52,7 @@ def test_a_full_batch_is_written_without_waiting_for_the_interval(services: Serv
     recorder.close()
 
 
-def test_close_writes_what_is_buffered(services: Services) -> None:
+def test_close_writes_what_is_buffered(services: Backends) -> None:
     recorder = DownloadRecorder(services.engine, interval=3600, batch_size=100)
     recorder.record(sample(1))
     recorder.record(sample(2))
@@ -61,7 +61,7 @@ def test_close_writes_what_is_buffered(services: Services) -> None:
     assert len(audit.downloads(services, "demo")) == 2
 
 
-def test_records_survive_a_database_failure(tmp_path: Path, services: Services) -> None:
+def test_records_survive_a_database_failure(tmp_path: Path, services: Backends) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'later.db'}")  # no tables yet
     recorder = DownloadRecorder(engine, interval=3600, batch_size=100)
     recorder.record(sample(1))
@@ -85,7 +85,7 @@ def served(
 
 
 def test_serving_a_file_records_who_pulled_it(
-    app: Flask, served: FlaskClient, services: Services
+    app: Flask, served: FlaskClient, services: Backends
 ) -> None:
     response = served.get(
         f"/packages/demo/{WHEEL}",
@@ -106,7 +106,7 @@ def test_serving_a_file_records_who_pulled_it(
 
 
 def test_behind_trusted_proxies_the_audit_records_the_address_they_forwarded(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services = make_services(server={"trusted_proxies": 2})
     app = create_app(services.config, services)
@@ -125,7 +125,7 @@ def test_behind_trusted_proxies_the_audit_records_the_address_they_forwarded(
 
 
 def test_a_download_through_the_tuf_targets_records_who_pulled_it(
-    app: Flask, served: FlaskClient, services: Services, fake_upstream: FakeUpstream
+    app: Flask, served: FlaskClient, services: Backends, fake_upstream: FakeUpstream
 ) -> None:
     """`mirror install` downloads from the TUF targets: its pulls are in the audit too."""
     target = f"/tuf/targets/packages/demo/{fake_upstream.get_file('demo', WHEEL).sha256}.{WHEEL}"
@@ -142,7 +142,7 @@ def test_a_download_through_the_tuf_targets_records_who_pulled_it(
 @pytest.mark.scaled
 @pytest.mark.slow
 def test_a_presigned_redirect_records_who_pulled_it(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     s3_bucket: S3Bucket,

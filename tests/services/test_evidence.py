@@ -24,7 +24,7 @@ from mirror.db import file_rows, project_rows
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services import evidence, review, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.shared_fixtures import fixtures_dir
@@ -60,7 +60,7 @@ def attested(fake: FakeUpstream, pep740: Path, *, dist: Path | None = None) -> N
     )
 
 
-def row_of(services: Services, project: str, filename: str) -> Any:
+def row_of(services: Backends, project: str, filename: str) -> Any:
     with services.engine.connect() as conn:
         row = file_rows.file_by_name(conn, project, filename)
     assert row is not None, filename
@@ -74,11 +74,11 @@ def page(client: FlaskClient, project: str) -> dict[str, Any]:
     return document
 
 
-def client_of(services: Services) -> FlaskClient:
+def client_of(services: Backends) -> FlaskClient:
     return create_app(services.config, services).test_client()
 
 
-def later(services: Services, days: float) -> None:
+def later(services: Backends, days: float) -> None:
     services.clock = Clock(timedelta(days=days))
 
 
@@ -86,7 +86,7 @@ def later(services: Services, days: float) -> None:
 
 
 def test_verified_provenance_is_recorded_served_and_linked(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740)
     services = make_services(provenance=OFFLINE)
@@ -120,7 +120,7 @@ def test_verified_provenance_is_recorded_served_and_linked(
 
 
 def test_tampered_file_is_rejected_never_admitted_by_age(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740, dist=pep740 / "tampered" / SDIST)
     services = make_services(provenance=OFFLINE)
@@ -146,7 +146,7 @@ def test_tampered_file_is_rejected_never_admitted_by_age(
     ],
 )
 def test_required_mode_rejects_another_publisher(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     publisher: str,
@@ -166,7 +166,7 @@ def test_required_mode_rejects_another_publisher(
 
 
 def test_required_mode_checks_the_pin_against_the_certificate_not_the_claim(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     # Upstream rewrites its claim to match our (wrong) pin: the certificate still disagrees.
     body = json.loads((pep740 / f"{SDIST}.provenance.json").read_bytes())
@@ -192,7 +192,7 @@ def test_required_mode_checks_the_pin_against_the_certificate_not_the_claim(
 
 
 def test_required_mode_admits_what_verifies_against_the_pin(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740)
     services = make_services(
@@ -205,7 +205,7 @@ def test_required_mode_admits_what_verifies_against_the_pin(
 
 
 def test_required_mode_holds_files_without_provenance_for_review(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=30)
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=old)
@@ -225,7 +225,7 @@ def test_required_mode_holds_files_without_provenance_for_review(
 
 
 def test_malformed_provenance_is_rejected_with_the_reason(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     fake_upstream.add_file(
         PROJECT,
@@ -244,7 +244,7 @@ def test_malformed_provenance_is_rejected_with_the_reason(
 
 
 def test_oversized_provenance_is_rejected(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740)
     services = make_services(provenance={**OFFLINE, "max_bytes": 1000})
@@ -258,7 +258,7 @@ def test_oversized_provenance_is_rejected(
 
 @pytest.mark.parametrize("fault", ["timeout", "disabled"])
 def test_provenance_upstream_cannot_answer_means_held_and_retried(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path, fault: str
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path, fault: str
 ) -> None:
     attested(fake_upstream, pep740)
     if fault == "timeout":
@@ -284,7 +284,7 @@ def test_provenance_upstream_cannot_answer_means_held_and_retried(
 
 
 def test_unreachable_sigstore_is_held_never_verified(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -310,7 +310,7 @@ def test_unreachable_sigstore_is_held_never_verified(
 
 
 def test_integrity_url_template_is_the_fallback(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     # A page without PEP 740 links: the Integrity API is asked at the configured URL.
     attested(fake_upstream, pep740)
@@ -337,8 +337,8 @@ def test_integrity_url_template_is_the_fallback(
 
 @pytest.fixture
 def history(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
-) -> Services:
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+) -> Backends:
     """pypi-attestations with its real, verified 0.0.19 admitted (quarantine 1h)."""
     attested(fake_upstream, pep740)
     services = make_services(provenance=OFFLINE, policy={"quarantine": "1h"})
@@ -351,7 +351,7 @@ def release(fake: FakeUpstream, tmp_path: Path, version: str, **kw: Any) -> str:
 
 
 def test_unattested_release_after_attested_history_is_held_whatever_its_age(
-    history: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    history: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     filename = release(fake_upstream, tmp_path, "0.0.20")
     sync.refresh(history, PROJECT, force=True)
@@ -368,7 +368,7 @@ def test_unattested_release_after_attested_history_is_held_whatever_its_age(
 
 
 def test_release_from_a_different_publisher_is_held(
-    history: Services,
+    history: Backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -391,7 +391,7 @@ def test_release_from_a_different_publisher_is_held(
 
 
 def test_without_attested_history_an_unattested_release_waits_only_for_its_age(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
@@ -428,7 +428,7 @@ def stolen_token_history(fake: FakeUpstream, pep740: Path, tmp_path: Path) -> st
 
 @pytest.mark.parametrize("pinned", [None, IDENTITY])
 def test_first_look_holds_a_release_without_provenance_above_the_newest_attested_one(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     tmp_path: Path,
@@ -454,7 +454,7 @@ def test_first_look_holds_a_release_without_provenance_above_the_newest_attested
 
 
 def test_a_failed_anchor_holds_what_is_above_it_and_the_next_attested_release_anchors(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     tmp_path: Path,
@@ -497,7 +497,7 @@ def test_a_failed_anchor_holds_what_is_above_it_and_the_next_attested_release_an
 
 
 def test_a_long_unattested_tail_is_held_at_the_first_look_without_a_fetch_each(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     tmp_path: Path,
@@ -522,7 +522,7 @@ def test_a_long_unattested_tail_is_held_at_the_first_look_without_a_fetch_each(
 
 
 def test_mode_off_skips_provenance(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740, dist=pep740 / "tampered" / SDIST)
     services = make_services(provenance={**OFFLINE, "mode": "off"})
@@ -535,7 +535,7 @@ def test_mode_off_skips_provenance(
 
 
 def test_release_adding_an_executable_pth_is_held_for_review(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
@@ -570,7 +570,7 @@ def test_release_adding_an_executable_pth_is_held_for_review(
 
 
 def test_clean_release_is_admitted_after_inspection(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
@@ -586,7 +586,7 @@ def test_clean_release_is_admitted_after_inspection(
 
 
 def test_a_page_request_does_not_download_a_candidate(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # quarantine 0: the new file is past its delay at once, yet waits for its inspection.
     fake_upstream.publish_release(
@@ -612,7 +612,7 @@ def test_a_page_request_does_not_download_a_candidate(
 
 
 def test_first_look_at_a_long_history_checks_one_file_and_downloads_none(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=400)
     for minor in range(30):
@@ -636,7 +636,7 @@ def test_first_look_at_a_long_history_checks_one_file_and_downloads_none(
 
 
 def test_required_mode_verifies_a_long_history_in_batches(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=400)
     for minor in range(5):
@@ -669,7 +669,7 @@ def test_required_mode_verifies_a_long_history_in_batches(
 
 
 def test_html_pages_give_the_provenance_link_too(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, pep740: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     fake_upstream.html_only = True
     attested(fake_upstream, pep740)
@@ -696,7 +696,7 @@ class _RemoteStore:
 
 
 def test_a_store_without_local_paths_is_inspected_from_a_streamed_copy(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
@@ -716,7 +716,7 @@ def test_a_store_without_local_paths_is_inspected_from_a_streamed_copy(
 
 
 def test_a_denied_release_is_never_fetched_for_its_checks(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # Nothing upstream names is fetched for a file the rules refuse: neither its provenance
     # nor its bytes (a denied release is the one most likely to be hostile).

@@ -17,7 +17,7 @@ from mirror.errors import StorageError
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services import pages
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.follow_up import FollowUp
 from mirror.services.single_flight import single_flight
 from mirror.storage import blob_key
@@ -33,12 +33,12 @@ def publish(fake_upstream: FakeUpstream, tmp_path: Path, **kw: object) -> bytes:
     return fake.content
 
 
-def partials(services: Services) -> list[Path]:
+def partials(services: Backends) -> list[Path]:
     return list(services.blobs.staging_dir().glob("*.part"))
 
 
 def test_file_is_served_and_then_kept(
-    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
@@ -62,7 +62,7 @@ def test_range_and_conditional_requests(
 
 
 def test_tampered_upstream_file_is_rejected_and_never_kept(
-    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
@@ -90,7 +90,7 @@ def test_advertised_hash_mismatch_is_rejected(
 
 
 def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
-    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
@@ -104,7 +104,7 @@ def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
 
 
 def test_concurrent_first_requests_share_one_download(
-    app: Flask, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    app: Flask, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     app.test_client().get("/simple/demo/")
@@ -125,7 +125,7 @@ def test_concurrent_first_requests_share_one_download(
 
 
 def test_single_flight_admits_one_thread_at_a_time_and_removes_its_lock_file(
-    services: Services,
+    services: Backends,
 ) -> None:
     inside, most = 0, 0
     counting = threading.Lock()
@@ -162,7 +162,7 @@ def test_metadata_from_upstream_is_verified(
 
 
 def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
-    client: FlaskClient, services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     publish(fake_upstream, tmp_path, metadata=None)
     json_page = "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson"
@@ -189,7 +189,7 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
 
 def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
     client: FlaskClient,
-    services: Services,
+    services: Backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -203,7 +203,7 @@ def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
         raise StorageError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(pages, "publish_pages", fail)
+        patch.setattr(pages, "render_and_queue", fail)
         run_cycle(services)
     with services.engine.connect() as conn:
         assert page_rows.stale_pages(conn) == ["demo"]

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from mirror.app import create_app
 from mirror.db import targets
 from mirror.services import prefetch, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.prefetch import dependencies
 from mirror.storage import blob_key
 from tests.support.fake_upstream import FakeUpstream
@@ -35,7 +35,7 @@ def test_dependencies_are_the_unconditional_and_marker_requirements() -> None:
     assert dependencies(metadata) == ["dep-a", "dep-b"]
 
 
-def signed(services: Services, name: str) -> bool:
+def signed(services: Backends, name: str) -> bool:
     with services.engine.connect() as conn:
         return targets.published_target(conn, f"simple/{name}/index.json") is not None
 
@@ -49,7 +49,7 @@ def release_app_and_deps(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
 
 
 def test_first_fetch_of_metadata_reads_the_required_projects_once(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     release_app_and_deps(fake_upstream, tmp_path)
     assert client.get("/simple/app/").status_code == 200
@@ -62,7 +62,7 @@ def test_first_fetch_of_metadata_reads_the_required_projects_once(
 
 
 def test_no_look_ahead_when_turned_off(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services = make_services(upstream={"prefetch_dependencies": False})
     client = create_app(services.config, services).test_client()
@@ -73,7 +73,7 @@ def test_no_look_ahead_when_turned_off(
 
 
 def test_concurrent_first_looks_read_upstream_once(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     threads = [threading.Thread(target=sync.first_look, args=(services, "demo")) for _ in range(4)]
@@ -85,7 +85,7 @@ def test_concurrent_first_looks_read_upstream_once(
 
 
 def test_a_first_look_reads_ahead_through_the_newest_releases_requirements(
-    services: Services,
+    services: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
@@ -107,7 +107,7 @@ def test_a_first_look_reads_ahead_through_the_newest_releases_requirements(
 
 
 def test_a_downloaded_wheel_without_upstream_metadata_starts_the_look_ahead(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # An upstream without PEP 658 metadata: resolvers download the wheel itself, and the
     # METADATA the mirror extracts from it names what to read next.
@@ -125,7 +125,7 @@ def test_a_downloaded_wheel_without_upstream_metadata_starts_the_look_ahead(
 
 
 def test_a_first_look_reads_ahead_through_a_wheel_without_upstream_metadata(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # No PEP 658 metadata upstream: the look-ahead reads the newest wheel's METADATA by
     # ranges, as a hint, without downloading the wheel or keeping what it read.

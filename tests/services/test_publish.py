@@ -21,7 +21,7 @@ from mirror.db.engine import writing
 from mirror.db.schema import downloads, pages, tuf_pending, tuf_targets
 from mirror.scheduler import run_cycle
 from mirror.services import publish, review, signing, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.follow_up import FollowUp
 from mirror.timeutil import Clock
 from tests.support import dists
@@ -36,7 +36,7 @@ JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 @pytest.fixture
 def demo(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
 ) -> FakeUpstream:
     """demo 1.0, old enough to be admitted, with its page published by the first request and
     its file's target by the scheduler's follow-up batch."""
@@ -50,20 +50,20 @@ def publish_demo(fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClien
 
 
 def settled_demo(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
 ) -> FakeUpstream:
     publish_demo(fake_upstream, tmp_path, client)
     publish.publish_now(services)  # what the scheduler does once requests pause
     return fake_upstream
 
 
-def without_look_ahead(make_services: Callable[..., Services]) -> tuple[Services, FlaskClient]:
-    """Services and a client whose first looks do not fetch metadata ahead of the client."""
+def without_look_ahead(make_services: Callable[..., Backends]) -> tuple[Backends, FlaskClient]:
+    """Backends and a client whose first looks do not fetch metadata ahead of the client."""
     services = make_services(upstream={"prefetch_dependencies": False})
     return services, create_app(services.config, services).test_client()
 
 
-def updater(services: Services, client: FlaskClient, cache: Path) -> Updater:
+def updater(services: Backends, client: FlaskClient, cache: Path) -> Updater:
     root = signing.current_root(services.config)
     result = plain_updater("http://mirror", root, cache, FlaskFetcher(client))
     result.refresh()
@@ -78,7 +78,7 @@ def signed_bytes(up: Updater, path: str, dest: Path) -> bytes | None:
 
 
 def test_served_pages_and_files_are_the_signed_targets(
-    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
 ) -> None:
     # The PEP 658 companion too: the look-ahead fetched its bytes during the first look.
     up = updater(services, client, tmp_path / "client")
@@ -93,7 +93,7 @@ def test_served_pages_and_files_are_the_signed_targets(
 
 
 def test_a_change_is_queued_with_its_state_and_served_once_signed(
-    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
 ) -> None:
     assert client.get(f"/packages/demo/{WHEEL}").status_code == 200
     before = client.get("/simple/demo/", headers=JSON).data
@@ -114,7 +114,7 @@ def test_a_change_is_queued_with_its_state_and_served_once_signed(
 
 
 def test_first_looks_queued_meanwhile_share_the_next_batch(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     def first_look(name: str) -> None:
         fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
@@ -139,7 +139,7 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
 
 
 def test_a_first_look_removes_targets_an_earlier_life_of_the_project_left(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     gone = "packages/demo/demo-0.1.tar.gz"
     with writing(services.engine) as conn:
@@ -156,7 +156,7 @@ def test_a_first_look_removes_targets_an_earlier_life_of_the_project_left(
 
 
 def test_first_looks_finishing_together_share_one_batch_of_pages(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
     before = timestamp_version(services)
@@ -174,7 +174,7 @@ def test_first_looks_finishing_together_share_one_batch_of_pages(
 
 
 def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services, client = without_look_ahead(make_services)
     publish_demo(fake_upstream, tmp_path, client)
@@ -199,7 +199,7 @@ def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
 
 
 def test_a_release_blocked_before_the_files_batch_never_becomes_a_target(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services, client = without_look_ahead(make_services)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path / "two", upload_time=OLD)
@@ -216,7 +216,7 @@ def test_a_release_blocked_before_the_files_batch_never_becomes_a_target(
 
 
 def test_the_scheduler_queues_and_signs_the_files_of_pages_already_signed(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
     publish.publish_now(services, "alpha", pages_only=True)  # the clients' requests did
@@ -227,7 +227,7 @@ def test_the_scheduler_queues_and_signs_the_files_of_pages_already_signed(
 
 
 def test_a_companion_fetched_before_the_files_batch_is_signed_in_it(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services, client = without_look_ahead(make_services)
     publish_demo(fake_upstream, tmp_path, client)
@@ -239,7 +239,7 @@ def test_a_companion_fetched_before_the_files_batch_is_signed_in_it(
 
 
 def test_a_companion_whose_bytes_a_sibling_wheel_stored_is_signed_in_the_files_batch(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services, client = without_look_ahead(make_services)
     native = dists.build_wheel(
@@ -255,20 +255,20 @@ def test_a_companion_whose_bytes_a_sibling_wheel_stored_is_signed_in_the_files_b
     assert signed_bytes(up, companion, tmp_path / "m") == data  # the same METADATA
 
 
-def timestamp_version(services: Services) -> int:
+def timestamp_version(services: Backends) -> int:
     version: int = json.loads(services.metadata.read("timestamp.json") or b"")["signed"]["version"]
     return version
 
 
 def queue_three_first_looks(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     for name in ("alpha", "beta", "gamma"):
         fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
         sync.refresh(services, name, inspect=False)
 
 
-def all_signed(services: Services) -> bool:
+def all_signed(services: Backends) -> bool:
     with services.engine.connect() as conn:
         return not targets.ready(conn) and all(
             targets.published(conn, name) for name in ("alpha", "beta", "gamma")
@@ -276,7 +276,7 @@ def all_signed(services: Services) -> bool:
 
 
 def test_the_scheduler_signs_what_first_looks_queued_once_they_pause(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
     watch = FollowUp(services, quiet=timedelta(hours=1))  # requests still coming
@@ -290,7 +290,7 @@ def test_the_scheduler_signs_what_first_looks_queued_once_they_pause(
 
 
 def test_downloads_keep_the_follow_up_batch_waiting_too(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
     hour_ago = services.clock.now() - timedelta(hours=1)
@@ -309,7 +309,7 @@ def test_downloads_keep_the_follow_up_batch_waiting_too(
 
 
 def test_requests_that_never_pause_delay_the_follow_up_batch_by_longest_at_most(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     queue_three_first_looks(services, fake_upstream, tmp_path)
     report = FollowUp(services, quiet=timedelta(hours=1), longest=timedelta(0)).poll()
@@ -317,7 +317,7 @@ def test_requests_that_never_pause_delay_the_follow_up_batch_by_longest_at_most(
 
 
 def test_a_failing_follow_up_does_not_end_the_scheduler(
-    services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    services: Backends, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def fail(self: FollowUp) -> None:
         raise RuntimeError("database is locked")
@@ -328,7 +328,7 @@ def test_a_failing_follow_up_does_not_end_the_scheduler(
 
 
 def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     services, client = without_look_ahead(make_services)
     settled_demo(services, fake_upstream, tmp_path, client)
@@ -345,7 +345,7 @@ def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
 
 
 def test_the_scheduler_fetches_a_bounded_number_of_companions_per_cycle_oldest_first(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     for name in ("alpha", "beta", "gamma"):
         fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
@@ -364,7 +364,7 @@ def test_the_scheduler_fetches_a_bounded_number_of_companions_per_cycle_oldest_f
 
 @pytest.mark.parametrize("step", ["bins-written", "snapshot-written", "timestamp-written"])
 def test_a_crash_at_any_step_leaves_valid_metadata_and_the_next_publish_completes(
-    services: Services, client: FlaskClient, demo: FakeUpstream, tmp_path: Path, step: str
+    services: Backends, client: FlaskClient, demo: FakeUpstream, tmp_path: Path, step: str
 ) -> None:
     updater(services, client, tmp_path / "early")  # a client that trusts the state before
     demo.publish_release("second", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
@@ -439,7 +439,7 @@ def test_timestamp_is_resigned_and_roles_renewed_on_schedule_without_changes(
 
 
 def test_tuf_urls_and_cache_headers(
-    services: Services, client: FlaskClient, demo: FakeUpstream
+    services: Backends, client: FlaskClient, demo: FakeUpstream
 ) -> None:
     timestamp = client.get("/tuf/metadata/timestamp.json")
     assert timestamp.status_code == 200 and timestamp.headers["Cache-Control"] == "no-cache"

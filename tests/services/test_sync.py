@@ -17,7 +17,7 @@ from mirror.db.schema import projects
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
 from mirror.services import evidence, pages, review, sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.timeutil import Clock
 from mirror.upstream import listing
 from tests.support.fake_upstream import FakeUpstream
@@ -36,7 +36,7 @@ def filenames(client: FlaskClient, project: str) -> list[str]:
     return [f["filename"] for f in page(client, project)["files"]]
 
 
-def file_row(services: Services, filename: str):  # type: ignore[no-untyped-def]
+def file_row(services: Backends, filename: str):  # type: ignore[no-untyped-def]
     with services.engine.connect() as conn:
         return file_rows.file_by_name(conn, filename.split("-")[0], filename)
 
@@ -83,7 +83,7 @@ def test_scheduler_admits_once_the_delay_has_passed(
 
 
 def test_a_project_synced_ahead_of_its_first_client_is_warm_for_it(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     report = run_cycle(services, ["demo"])  # `mirror sync demo` before a pipeline's first run
@@ -93,7 +93,7 @@ def test_a_project_synced_ahead_of_its_first_client_is_warm_for_it(
 
 
 def test_the_same_upstream_bytes_are_not_parsed_again(
-    services: Services,
+    services: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
@@ -122,7 +122,7 @@ def test_the_same_upstream_bytes_are_not_parsed_again(
 
 
 def test_age_is_judged_per_file_not_per_release(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
@@ -135,7 +135,7 @@ def test_age_is_judged_per_file_not_per_release(
 
 
 def test_file_from_the_past_is_held_for_review(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
@@ -150,7 +150,7 @@ def test_file_from_the_past_is_held_for_review(
 
 
 def test_upload_time_rewritten_upstream_is_an_anomaly(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=2)
@@ -176,7 +176,7 @@ def test_relative_file_urls_resolve_against_the_page(
 
 
 def test_missing_upload_time_fails_closed(
-    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path, services: Services
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path, services: Backends
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time="absent")
     assert filenames(client, "demo") == []
@@ -185,7 +185,7 @@ def test_missing_upload_time_fails_closed(
 
 
 def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
-    services: Services,
+    services: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
@@ -215,7 +215,7 @@ def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
 
 
 def test_yanks_pass_through(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert page(client, "demo")["files"][0]["yanked"] is False
@@ -227,7 +227,7 @@ def test_yanks_pass_through(
 
 
 def test_conditional_requests_and_ttl(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
@@ -241,7 +241,7 @@ def test_conditional_requests_and_ttl(
 
 
 def test_stale_if_error_keeps_serving_and_readyz_says_so(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
@@ -307,7 +307,7 @@ def test_deny_rule_blocks_retroactively(
 
 
 def test_a_first_look_logs_one_summary_line_not_one_per_file(
-    services: Services,
+    services: Backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -315,7 +315,7 @@ def test_a_first_look_logs_one_summary_line_not_one_per_file(
     for version in ("1.0", "1.1", "1.2"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
-    caplog.set_level("INFO", logger="mirror.services.admission")
+    caplog.set_level("INFO", logger="mirror.services.state_changes")
     sync.refresh(services, "demo", force=True)
     summary = next(r for r in caplog.records if hasattr(r, "moves"))
     assert sum(summary.moves.values()) == 4  # type: ignore[attr-defined]
@@ -328,7 +328,7 @@ def test_a_first_look_logs_one_summary_line_not_one_per_file(
 
 
 def test_evidence_starts_from_the_files_as_the_listing_left_them(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch
 ) -> None:
     # Gathering evidence takes the reconciled files from the sync instead of reading them
     # back: they must be exactly what a read would return. A first look gathers before it
@@ -336,7 +336,7 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
     handed: list[tuple[list | None, list]] = []  # type: ignore[type-arg]
     gather = evidence.gather
 
-    def spy(services: Services, project: str, *, inspect: bool, rows=None):  # type: ignore[no-untyped-def]
+    def spy(services: Backends, project: str, *, inspect: bool, rows=None):  # type: ignore[no-untyped-def]
         with services.engine.connect() as conn:
             project_row = project_rows.get_project(conn, project)
             stored = file_rows.project_files(conn, project_row.id) if project_row else []
@@ -390,7 +390,7 @@ def once_before(
 
 
 def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
-    services: Services,
+    services: Backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -417,7 +417,7 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
 
 
 def test_a_block_recorded_while_a_first_look_decides_holds(
-    services: Services,
+    services: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,

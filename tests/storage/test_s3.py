@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from mirror.app import create_app
 from mirror.config import Config, load_config
 from mirror.errors import ConfigError, StorageError
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.storage import blob_key
 from mirror.storage.s3 import MULTIPART_THRESHOLD, S3BlobStore
 from tests.support.config_files import write_config
@@ -142,7 +142,7 @@ def test_s3_backend_needs_a_bucket(tmp_path: Path, s3_bucket: S3Bucket) -> None:
 
 
 def test_readyz_reports_an_unusable_bucket(
-    make_services: Callable[..., Services], s3_bucket: S3Bucket
+    make_services: Callable[..., Backends], s3_bucket: S3Bucket
 ) -> None:
     services = make_services(storage=s3_bucket.storage_section())
     client = create_app(services.config, services).test_client()

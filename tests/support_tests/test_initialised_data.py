@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from mirror.config import load_config
 from mirror.db.engine import make_engine
 from mirror.server import initialise
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.config_files import base_sections, write_config
 
 
@@ -25,7 +25,7 @@ def shape(data_dir: Path) -> tuple[list[str], int, list[str]]:
 
 
 def test_the_copy_is_what_a_first_start_makes(
-    make_services: Callable[..., Services], tmp_path: Path
+    make_services: Callable[..., Backends], tmp_path: Path
 ) -> None:
     make_services()
     fresh = tmp_path / "fresh"
@@ -36,7 +36,7 @@ def test_the_copy_is_what_a_first_start_makes(
 
 
 def test_a_test_choosing_its_own_storage_starts_empty(
-    make_services: Callable[..., Services], initialised_data: Path, tmp_path: Path
+    make_services: Callable[..., Backends], initialised_data: Path, tmp_path: Path
 ) -> None:
     own = tmp_path / "own"
     make_services(storage={"path": str(own)})

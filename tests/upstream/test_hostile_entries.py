@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mirror.db import file_rows, project_rows
 from mirror.scheduler import run_cycle
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.upstream.listing import JSON_TYPE, parse_page
 from tests.support.fake_upstream import FakeUpstream
 
@@ -137,7 +137,7 @@ def _anchor(hostile: dict[str, Any]) -> str:
 
 
 def assert_kept(
-    services: Services, client: FlaskClient, project: str, good: str, html: bool
+    services: Backends, client: FlaskClient, project: str, good: str, html: bool
 ) -> None:
     """The first look answers and records the good file; from a JSON page (upload times) it is
     served too, a PEP 503 page gives none, so there it waits for review (missing_upload_time)."""
@@ -146,7 +146,7 @@ def assert_kept(
     assert html or good in on_page
 
 
-def recorded_files(services: Services, project: str) -> list[str]:
+def recorded_files(services: Backends, project: str) -> list[str]:
     with services.engine.connect() as conn:
         row = project_rows.get_project(conn, project)
         assert row is not None
@@ -183,7 +183,7 @@ def test_a_first_look_serves_the_good_entries_beside_an_implausible_upload_time(
 
 @pytest.mark.parametrize("content_type", [JSON_TYPE, "text/html"])
 def test_a_first_look_serves_a_file_listed_twice(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, content_type: str
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, content_type: str
 ) -> None:
     good = published_project(fake_upstream, "demo")
     page = upstream_page(fake_upstream, "demo", content_type)
@@ -198,7 +198,7 @@ def test_a_first_look_serves_a_file_listed_twice(
 
 
 def test_a_cycle_skips_an_implausible_upload_time_on_a_known_project(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream
 ) -> None:
     good = published_project(fake_upstream, "demo")
     assert files_on_page(client, "demo") == [good]
@@ -284,7 +284,7 @@ def _hostile_entries(project: str, good: str) -> st.SearchStrategy[list[dict[str
 )
 @given(data=st.data())
 def test_generated_hostile_listings_never_fail_a_first_look_nor_hide_a_good_entry(
-    services: Services,
+    services: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     content_type: str,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mirror.errors import ConfigError, UpstreamError
 from mirror.hosts import HostPort
 from mirror.upstream.client import UpstreamClient
-from mirror.upstream.netpolicy import Destinations, RefusedDestination, refusal
+from mirror.upstream.netpolicy import Destinations, RefusedDestinationError, refusal
 from tests.support.fake_upstream import FakeUpstream
 
 FILE = "p-1.0.tar.gz"
@@ -153,7 +153,7 @@ def test_a_name_with_a_local_and_a_global_address_is_dialled_at_the_global_one_o
     destinations = Destinations("http://127.0.0.1:8000/simple/")
     local, remote = ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("8.8.8.8")
     assert destinations.permitted("mixed.test", 9000, [local, remote]) == [remote]
-    with pytest.raises(RefusedDestination, match=r"127\.0\.0\.1 \(loopback\)"):
+    with pytest.raises(RefusedDestinationError, match=r"127\.0\.0\.1 \(loopback\)"):
         destinations.permitted("local.test", 9000, [local])
 
 
@@ -194,12 +194,12 @@ def test_urls_a_page_names_on_another_local_service_are_refused_unsent(
     url = fake_upstream.file_url("p", FILE)
     provenance = fake_upstream.integrity_url("p", "1.0", FILE)
 
-    with pytest.raises(RefusedDestination):
+    with pytest.raises(RefusedDestinationError):
         client.download(url, fake_upstream.get_file("p", FILE).sha256, len(CONTENT), tmp_path)
     for named in (url + ".metadata", provenance):
-        with pytest.raises(RefusedDestination, match="loopback"):
+        with pytest.raises(RefusedDestinationError, match="loopback"):
             client.fetch_small(named, 1000)
-    with pytest.raises(RefusedDestination):
+    with pytest.raises(RefusedDestinationError):
         client.fetch_range(url, 0, 4)
 
     assert other_service.requests == {}
@@ -219,7 +219,7 @@ def test_a_redirect_to_another_local_service_is_refused(
     fake_upstream.add_file("p", CONTENT, filename=FILE)
     fake_upstream.redirect(file_url(other_service), path="/files/*", status=status)
 
-    with pytest.raises(RefusedDestination, match="loopback"):
+    with pytest.raises(RefusedDestinationError, match="loopback"):
         make_client(fake_upstream).fetch_small(file_url(fake_upstream), 1000)
 
     assert fake_upstream.hits(f"/files/p/{FILE}") == 1
@@ -231,7 +231,7 @@ def test_a_redirect_to_a_page_on_another_local_service_is_refused(
 ) -> None:
     fake_upstream.redirect(other_service.project_url("p"), path="/simple/p/")
 
-    with pytest.raises(RefusedDestination):
+    with pytest.raises(RefusedDestinationError):
         make_client(fake_upstream).fetch_page("p")
 
     assert other_service.requests == {}
@@ -240,7 +240,7 @@ def test_a_redirect_to_a_page_on_another_local_service_is_refused(
 def test_a_name_that_resolves_to_loopback_is_refused(
     fake_upstream: FakeUpstream, other_service: FakeUpstream
 ) -> None:
-    with pytest.raises(RefusedDestination, match=r"localhost port \d+ resolves to .*loopback"):
+    with pytest.raises(RefusedDestinationError, match=r"localhost port \d+ resolves to .*loopback"):
         make_client(fake_upstream).fetch_small(file_url(other_service, "localhost"), 1000)
     assert other_service.requests == {}
 
@@ -263,7 +263,7 @@ def test_a_name_that_resolves_to_loopback_is_refused(
 def test_other_spellings_of_loopback_are_refused(
     fake_upstream: FakeUpstream, other_service: FakeUpstream, host: str
 ) -> None:
-    with pytest.raises(RefusedDestination):
+    with pytest.raises(RefusedDestinationError):
         make_client(fake_upstream).fetch_small(file_url(other_service, host), 1000)
     assert other_service.requests == {}
 
@@ -356,7 +356,7 @@ def test_the_upstreams_address_is_permitted_on_the_upstreams_port_only(
     fake_upstream.add_file("p", CONTENT, filename=FILE)
     dns["files.test"] = [["127.0.0.1"]]
     fake_upstream.redirect(file_url(other_service, "files.test"), path="/files/*")
-    with pytest.raises(RefusedDestination, match=r"files\.test port"):
+    with pytest.raises(RefusedDestinationError, match=r"files\.test port"):
         make_client(fake_upstream).fetch_small(file_url(fake_upstream, "files.test"), 100)
     assert fake_upstream.hits(f"/files/p/{FILE}") == 1
     assert other_service.requests == {}
@@ -375,14 +375,14 @@ def test_an_allowed_host_on_another_port_is_still_refused(
     fake_upstream: FakeUpstream, other_service: FakeUpstream
 ) -> None:
     client = make_client(fake_upstream, (f"127.0.0.1:{other_service.port + 1}",))
-    with pytest.raises(RefusedDestination):
+    with pytest.raises(RefusedDestinationError):
         client.fetch_small(file_url(other_service), 100)
 
 
 def test_an_unresolvable_name_is_an_upstream_failure(fake_upstream: FakeUpstream) -> None:
     with pytest.raises(UpstreamError, match="unreachable") as raised:
         make_client(fake_upstream).fetch_small("http://no-such-host.invalid/x", 100)
-    assert not isinstance(raised.value, RefusedDestination)
+    assert not isinstance(raised.value, RefusedDestinationError)
 
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "HTTPS_PROXY"])
@@ -399,7 +399,7 @@ def test_proxy_settings_do_not_route_around_the_check(
     fake_upstream.add_file("p", CONTENT, filename=FILE)
     client = make_client(fake_upstream)
     assert client.fetch_small(file_url(fake_upstream), 100) == CONTENT
-    with pytest.raises(RefusedDestination):
+    with pytest.raises(RefusedDestinationError):
         client.fetch_small(file_url(other_service, "localhost"), 100)
     assert other_service.requests == {}
 

@@ -15,7 +15,7 @@ from mirror.app import create_app
 from mirror.db import file_rows
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 
@@ -30,11 +30,11 @@ def other_service() -> Iterator[FakeUpstream]:
         yield service
 
 
-def client_of(services: Services) -> FlaskClient:
+def client_of(services: Backends) -> FlaskClient:
     return create_app(services.config, services).test_client()
 
 
-def row_of(services: Services, project: str, filename: str) -> Any:
+def row_of(services: Backends, project: str, filename: str) -> Any:
     with services.engine.connect() as conn:
         row = file_rows.file_by_name(conn, project, filename)
     assert row is not None, filename
@@ -48,7 +48,7 @@ def listed(client: FlaskClient, project: str) -> list[str]:
 
 
 def test_provenance_named_on_a_local_service_fails_that_file_only(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,
@@ -80,7 +80,7 @@ def test_provenance_named_on_a_local_service_fails_that_file_only(
 
 
 def test_a_file_named_on_a_local_service_is_never_fetched_nor_admitted(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,
@@ -102,7 +102,7 @@ def test_a_file_named_on_a_local_service_is_never_fetched_nor_admitted(
 
 
 def test_history_named_on_a_local_service_answers_a_clean_error(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,
@@ -122,7 +122,7 @@ def test_history_named_on_a_local_service_answers_a_clean_error(
 
 
 def test_allowed_hosts_let_the_mirror_fetch_from_a_local_files_host(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mirror.errors import UpstreamError
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.wheel_metadata import read_metadata
 from mirror.upstream.remote_wheel import MAX_RANGE_BYTES, RemoteFile
 from tests.support.fake_upstream import FakeUpstream
@@ -18,13 +18,13 @@ from tests.support.fake_upstream import FakeUpstream
 OLD = datetime.now(UTC) - timedelta(days=30)
 
 
-def remote_metadata(services: Services, url: str, size: int, filename: str) -> bytes | None:
+def remote_metadata(services: Backends, url: str, size: int, filename: str) -> bytes | None:
     with zipfile.ZipFile(RemoteFile(services.upstream, url, size)) as wheel:
         return read_metadata(wheel, filename)
 
 
 def test_metadata_is_read_with_a_few_ranges(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     payload = {"big/payload.bin": os.urandom(400_000)}  # incompressible: the wheel is large
     fake = fake_upstream.publish_release(
@@ -40,7 +40,7 @@ def test_metadata_is_read_with_a_few_ranges(
 
 
 def test_an_upstream_without_ranges_is_not_read_whole(
-    services: Services, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     url = fake_upstream.file_url("demo", fake.filename)
@@ -52,7 +52,7 @@ def test_an_upstream_without_ranges_is_not_read_whole(
 
 
 def test_a_table_of_contents_naming_megabytes_is_refused_before_reading_them(
-    services: Services, fake_upstream: FakeUpstream
+    services: Backends, fake_upstream: FakeUpstream
 ) -> None:
     # A zip's end record claiming a table of contents larger than one range may ask for.
     size = MAX_RANGE_BYTES + (1 << 20)
@@ -67,7 +67,7 @@ def test_a_table_of_contents_naming_megabytes_is_refused_before_reading_them(
 
 
 def test_a_wheel_shorter_than_a_zip_end_record_is_no_zip(
-    services: Services, fake_upstream: FakeUpstream
+    services: Backends, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.add_file("tiny", b"PK\x05\x06", filename="tiny-1.0-py3-none-any.whl")
     url = fake_upstream.file_url("tiny", "tiny-1.0-py3-none-any.whl")

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from mirror.app import create_app
 from mirror.services import sync, tokens
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 
@@ -40,7 +40,7 @@ class Tokens:
         return {"Authorization": f"Bearer {self.secrets[kind]}"}
 
 
-def make_tokens(services: Services) -> Tokens:
+def make_tokens(services: Backends) -> Tokens:
     secrets: dict[str, str] = {}
     ids: dict[str, str] = {}
     for scope in ("read", "review", "admin"):
@@ -61,7 +61,7 @@ def make_tokens(services: Services) -> Tokens:
     return Tokens(secrets, ids)
 
 
-def seed(fake_upstream: FakeUpstream, services: Services, tmp_path: Path) -> None:
+def seed(fake_upstream: FakeUpstream, services: Backends, tmp_path: Path) -> None:
     """demo 1.0 (admitted) and 2.0 (quarantined), other 3.0 (quarantined)."""
     build = tmp_path / "build"
     fresh = datetime.now(UTC) - FRESH_AGE
@@ -74,9 +74,9 @@ def seed(fake_upstream: FakeUpstream, services: Services, tmp_path: Path) -> Non
 
 @pytest.fixture
 def make_app(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
-) -> Callable[..., tuple[Flask, Services, Tokens]]:
-    def build(**sections: dict) -> tuple[Flask, Services, Tokens]:  # type: ignore[type-arg]
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+) -> Callable[..., tuple[Flask, Backends, Tokens]]:
+    def build(**sections: dict) -> tuple[Flask, Backends, Tokens]:  # type: ignore[type-arg]
         services = make_services(**sections)
         seed(fake_upstream, services, tmp_path)
         return create_app(services.config, services), services, make_tokens(services)
@@ -85,14 +85,14 @@ def make_app(
 
 
 @pytest.fixture
-def closed(make_app) -> tuple[FlaskClient, Services, Tokens]:  # type: ignore[no-untyped-def]
+def closed(make_app) -> tuple[FlaskClient, Backends, Tokens]:  # type: ignore[no-untyped-def]
     """Anonymous reads off."""
     app, services, made = make_app(auth={"anonymous_read": False})
     return app.test_client(), services, made
 
 
 @pytest.fixture
-def open_(make_app) -> tuple[FlaskClient, Services, Tokens]:  # type: ignore[no-untyped-def]
+def open_(make_app) -> tuple[FlaskClient, Backends, Tokens]:  # type: ignore[no-untyped-def]
     """Anonymous reads on (the loopback default)."""
     app, services, made = make_app()
     return app.test_client(), services, made

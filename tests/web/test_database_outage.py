@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from mirror.app import create_app
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.web.errors import REQUEST_ID_HEADER
 from tests.support import postgres
 from tests.support.fake_upstream import FakeUpstream
@@ -25,7 +25,7 @@ HANG = 15.0
 @pytest.fixture
 def node(
     own_postgres_server: PostgresServer,
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     tmp_path: Path,
 ) -> FlaskClient:

@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from mirror.logs import JsonFormatter
 from mirror.services import sync
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.web import warm_pages
 from mirror.web.errors import REQUEST_ID_HEADER
 from tests.support.fake_upstream import FakeUpstream
@@ -105,7 +105,7 @@ def test_a_first_look_that_fails_unexpectedly_answers_the_short_body(
 
 
 def test_the_warm_page_layer_answers_its_own_failures_too(
-    open_: tuple[FlaskClient, Services, Tokens], monkeypatch: pytest.MonkeyPatch
+    open_: tuple[FlaskClient, Backends, Tokens], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, _, _ = open_
     assert client.get("/simple/demo/").status_code == 200
@@ -139,7 +139,7 @@ def test_no_space_left_answers_503_disk_full(app: Flask) -> None:
 
 
 def test_a_full_database_answers_503_disk_full(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     for version in range(20):
         fake_upstream.publish_release("demo", f"{version}.0", tmpdir=tmp_path / "build")

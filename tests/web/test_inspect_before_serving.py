@@ -17,7 +17,7 @@ from mirror.app import create_app
 from mirror.db import event_rows, file_rows
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -32,18 +32,18 @@ def listed(client: FlaskClient) -> list[str]:
     return [f["filename"] for f in page["files"]]
 
 
-def file_row(services: Services, filename: str):  # type: ignore[no-untyped-def]
+def file_row(services: Backends, filename: str):  # type: ignore[no-untyped-def]
     with services.engine.connect() as conn:
         return file_rows.file_by_name(conn, "demo", filename)
 
 
-def target_url(services: Services, filename: str) -> str:
+def target_url(services: Backends, filename: str) -> str:
     return f"/tuf/targets/packages/demo/{file_row(services, filename).sha256}.{filename}"
 
 
 @pytest.mark.parametrize("route", ["file", "target"])
 def test_a_history_file_with_an_executable_pth_is_never_served(
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     route: str,
@@ -72,7 +72,7 @@ def test_a_history_file_with_an_executable_pth_is_never_served(
 
 
 def test_a_clean_history_file_is_inspected_once_and_served(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     services = make_services()

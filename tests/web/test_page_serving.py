@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from mirror.app import create_app
 from mirror.db import commit_cache
 from mirror.scheduler import run_cycle
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.query_plans import selects
 
@@ -25,7 +25,7 @@ def files_on_page(client: FlaskClient, project: str) -> list[str]:
 
 
 def test_cached_page_follows_a_publish_by_another_connection(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time=OLD)
@@ -38,7 +38,7 @@ def test_cached_page_follows_a_publish_by_another_connection(
 
 
 def test_page_lookup_loads_again_only_after_a_commit(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     files_on_page(client, "demo")
@@ -72,7 +72,7 @@ def test_page_etag_head_and_not_modified(
 
 
 def test_root_index_lists_served_projects_and_is_rendered_once_per_commit(
-    services: Services, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "demo", upload_time=OLD)
     fake_upstream.publish_release("fresh", "1.0", tmpdir=tmp_path / "fresh", upload_time="now")

@@ -22,7 +22,7 @@ from mirror.app import create_app
 from mirror.db import targets
 from mirror.scheduler import run_cycle
 from mirror.services import review
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -55,7 +55,7 @@ class Served:
 
 @pytest.fixture
 def served(
-    make_services: Callable[..., Services], fake_upstream: FakeUpstream, tmp_path: Path
+    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> Served:
     for version in ("0.9", "1.0"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
@@ -72,14 +72,14 @@ def served(
     return Served(signed)
 
 
-def restarted(make_services: Callable[..., Services], policy: dict[str, Any]) -> Flask:
+def restarted(make_services: Callable[..., Backends], policy: dict[str, Any]) -> Flask:
     """A new process over the same data directory and database, with ``policy``."""
     services = make_services(policy=policy)
     return create_app(services.config, services)
 
 
-def services_of(app: Flask) -> Services:
-    result: Services = app.extensions["mirror"]
+def services_of(app: Flask) -> Backends:
+    result: Backends = app.extensions["mirror"]
     return result
 
 
@@ -110,7 +110,7 @@ def assert_refused(app: Flask, urls: list[str], reason: str) -> None:
 @pytest.mark.parametrize(("policy", "reason"), PROJECT_RULES)
 def test_a_refused_project_is_served_by_no_route(
     served: Served,
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     policy: dict[str, Any],
     reason: str,
@@ -133,7 +133,7 @@ def test_a_refused_project_is_served_by_no_route(
 @pytest.mark.parametrize(("policy", "reason"), FILE_RULES)
 def test_a_refused_release_is_served_by_no_route(
     served: Served,
-    make_services: Callable[..., Services],
+    make_services: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     policy: dict[str, Any],
     reason: str,
@@ -150,7 +150,7 @@ def test_a_refused_release_is_served_by_no_route(
 
 
 def test_a_block_is_served_by_no_route(
-    served: Served, make_services: Callable[..., Services]
+    served: Served, make_services: Callable[..., Backends]
 ) -> None:
     app = restarted(make_services, {})
     review.block(services_of(app), "demo", "==1.0", actor="alice", reason="compromised")
@@ -158,7 +158,7 @@ def test_a_block_is_served_by_no_route(
 
 
 def test_a_lifted_rule_serves_the_project_again(
-    served: Served, make_services: Callable[..., Services]
+    served: Served, make_services: Callable[..., Backends]
 ) -> None:
     refusing = restarted(make_services, {"internal": ["demo"]})
     run_cycle(services_of(refusing))

@@ -15,7 +15,7 @@ from werkzeug.test import Client
 
 from mirror.app import create_app
 from mirror.errors import NotFoundError, StorageError
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 from mirror.services.page_bytes import PageBytes
 from mirror.storage import blob_key
 from mirror.web import simple
@@ -63,7 +63,7 @@ def without_request_id(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 def test_warm_pages_skip_flask_and_answer_as_the_flask_view_does(
-    open_: tuple[FlaskClient, Services, Tokens],
+    open_: tuple[FlaskClient, Backends, Tokens],
 ) -> None:
     client, _, made = open_
     assert client.get("/simple/demo/").status_code == 200  # the first request publishes
@@ -87,7 +87,7 @@ def test_warm_pages_skip_flask_and_answer_as_the_flask_view_does(
 
 
 def test_warm_page_head_and_not_modified_skip_flask(
-    open_: tuple[FlaskClient, Services, Tokens],
+    open_: tuple[FlaskClient, Backends, Tokens],
 ) -> None:
     client, _, _ = open_
     full = client.get("/simple/demo/")
@@ -103,7 +103,7 @@ def test_warm_page_head_and_not_modified_skip_flask(
 
 
 def test_warm_pages_are_counted_in_the_request_metrics(
-    open_: tuple[FlaskClient, Services, Tokens],
+    open_: tuple[FlaskClient, Backends, Tokens],
 ) -> None:
     client, _, _ = open_
     client.get("/simple/demo/")
@@ -115,7 +115,7 @@ def test_warm_pages_are_counted_in_the_request_metrics(
     assert calls.count == 0
 
 
-def test_everything_else_goes_to_flask(open_: tuple[FlaskClient, Services, Tokens]) -> None:
+def test_everything_else_goes_to_flask(open_: tuple[FlaskClient, Backends, Tokens]) -> None:
     client, _, made = open_
     client.get("/simple/demo/")
     calls = FlaskCalls(client)
@@ -129,7 +129,7 @@ def test_everything_else_goes_to_flask(open_: tuple[FlaskClient, Services, Token
 
 
 def test_anonymous_read_off_answers_only_valid_tokens_here(
-    closed: tuple[FlaskClient, Services, Tokens],
+    closed: tuple[FlaskClient, Backends, Tokens],
 ) -> None:
     client, _, made = closed
     assert client.get("/simple/demo/", headers=made.bearer("read")).status_code == 200
@@ -146,7 +146,7 @@ def test_anonymous_read_off_answers_only_valid_tokens_here(
 
 
 def test_refused_projects_are_not_answered_from_memory(
-    open_: tuple[FlaskClient, Services, Tokens], make_services: Callable[..., Services]
+    open_: tuple[FlaskClient, Backends, Tokens], make_services: Callable[..., Backends]
 ) -> None:
     client, _, _ = open_
     assert client.get("/simple/demo/").status_code == 200
@@ -157,7 +157,7 @@ def test_refused_projects_are_not_answered_from_memory(
 
 
 def test_pages_too_large_to_keep_are_served_from_the_store(
-    open_: tuple[FlaskClient, Services, Tokens], monkeypatch: pytest.MonkeyPatch
+    open_: tuple[FlaskClient, Backends, Tokens], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, _, _ = open_
     kept = answered(client, "/simple/demo/", Accept=JSON)
@@ -167,7 +167,7 @@ def test_pages_too_large_to_keep_are_served_from_the_store(
     assert calls.count == 1
 
 
-def test_page_bytes_check_the_digest_and_keep_to_the_budget(services: Services) -> None:
+def test_page_bytes_check_the_digest_and_keep_to_the_budget(services: Backends) -> None:
     pages = [bytes([n]) * 1000 for n in range(3)]
     digests = [hashlib.sha256(page).hexdigest() for page in pages]
     for digest, page in zip(digests, pages, strict=True):

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from mirror.policy import checks
+from mirror.policy import verdicts
 from mirror.policy.admission import POLICY, FileFacts, State, decide
-from mirror.policy.checks import Baseline, FileView
+from mirror.policy.verdicts import Baseline, FileView
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 IDENTITY = "GitHub:owner/repo@release.yml"
@@ -36,14 +36,14 @@ def test_history_is_only_what_was_old_at_the_first_look() -> None:
     seen = NOW
     old, young = seen - timedelta(days=8), seen - timedelta(days=6)
     week = timedelta(days=7)
-    assert checks.is_historic({checks.FIRST_LOOK: True}, old, seen, week)
-    assert not checks.is_historic({checks.FIRST_LOOK: True}, young, seen, week)
-    assert not checks.is_historic({}, old, seen, week)
-    assert not checks.is_historic({checks.FIRST_LOOK: True}, None, seen, week)
+    assert verdicts.is_historic({verdicts.FIRST_LOOK: True}, old, seen, week)
+    assert not verdicts.is_historic({verdicts.FIRST_LOOK: True}, young, seen, week)
+    assert not verdicts.is_historic({}, old, seen, week)
+    assert not verdicts.is_historic({verdicts.FIRST_LOOK: True}, None, seen, week)
 
 
 def anchor(files: list[FileView], *, unlisted_may_attest: bool = False) -> FileView | None:
-    return checks.anchor_file(files, unlisted_may_attest=unlisted_may_attest)
+    return verdicts.anchor_file(files, unlisted_may_attest=unlisted_may_attest)
 
 
 def test_the_anchor_is_one_file_of_the_newest_settled_release_listing_provenance() -> None:
@@ -95,17 +95,17 @@ def test_history_above_the_anchor_needs_provenance() -> None:
     listed_beside = replace(beside, listed=True)
     older = view("p-0.9.tar.gz", "0.9", state=State.PENDING, historic=True)
     for f in (newer, beside):
-        assert checks.above_anchor(f, base) and checks.provenance_needed("continuity", f, base)
+        assert verdicts.above_anchor(f, base) and verdicts.provenance_needed("continuity", f, base)
     for f in (base, listed_beside, older):
-        assert not checks.above_anchor(f, base)
-    assert not checks.provenance_needed("continuity", older, base)
+        assert not verdicts.above_anchor(f, base)
+    assert not verdicts.provenance_needed("continuity", older, base)
     # Once the anchor failed, nothing else of its release passes as history.
     failed = replace(base, evidence=record("failed"))
-    assert checks.above_anchor(listed_beside, failed)
+    assert verdicts.above_anchor(listed_beside, failed)
     # An anchor upstream lists nothing for (the template's guess) holds no sibling.
     guessed = replace(base, listed=False)
-    assert not checks.above_anchor(beside, guessed)
-    assert not checks.above_anchor(newer, None)
+    assert not verdicts.above_anchor(beside, guessed)
+    assert not verdicts.above_anchor(newer, None)
 
 
 def test_versions_equal_by_pep_440_are_one_release() -> None:
@@ -118,7 +118,7 @@ def test_versions_equal_by_pep_440_are_one_release() -> None:
     assert found is not None and found.filename == "p-2.0.0.tar.gz"
     candidate = view("p-3.0-py3-none-any.whl", "3.0")
     older = view("p-2-py3-none-any.whl", "2", state=State.ADMITTED)
-    previous = checks.content_baseline([*files, older], candidate)
+    previous = verdicts.content_baseline([*files, older], candidate)
     assert previous is not None and previous.filename == "p-2-py3-none-any.whl"
 
 
@@ -134,7 +134,7 @@ def test_publisher_baseline_is_the_newest_settled_verified_file() -> None:
         view("p-1.2.tar.gz", "1.2", state=State.ADMITTED),
         view("p-2.0.tar.gz", "2.0", evidence=verified("GitHub:evil/fork@x.yml")),
     ]
-    assert checks.publisher_baseline(files) == Baseline("p-1.1.tar.gz", IDENTITY)
+    assert verdicts.publisher_baseline(files) == Baseline("p-1.1.tar.gz", IDENTITY)
 
 
 def test_content_baseline_is_the_previous_release_same_kind_same_tags() -> None:
@@ -148,11 +148,11 @@ def test_content_baseline_is_the_previous_release_same_kind_same_tags() -> None:
     wheel = view("p-2.0-cp312-cp312-manylinux_2_17_x86_64.whl", "2.0")
     sdist = view("p-2.0.tar.gz", "2.0")
     first = view("p-0.1.tar.gz", "0.1")
-    found = checks.content_baseline(files, wheel)
+    found = verdicts.content_baseline(files, wheel)
     assert found is not None and found.filename == "p-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
-    found = checks.content_baseline(files, sdist)
+    found = verdicts.content_baseline(files, sdist)
     assert found is not None and found.filename == "p-1.0.tar.gz"
-    assert checks.content_baseline(files, first) is None
+    assert verdicts.content_baseline(files, first) is None
 
 
 @pytest.mark.parametrize(
@@ -167,20 +167,20 @@ def test_content_baseline_is_the_previous_release_same_kind_same_tags() -> None:
 )
 def test_which_files_need_provenance(mode: str, historic: bool, state: State, needed: bool) -> None:
     f = view("p-1.0.tar.gz", "1.0", historic=historic, state=state)
-    assert checks.provenance_needed(mode, f, None) is needed  # type: ignore[arg-type]
+    assert verdicts.provenance_needed(mode, f, None) is needed  # type: ignore[arg-type]
 
 
 def test_the_continuity_anchor_needs_provenance_even_when_historic() -> None:
     anchor = view("p-1.0.tar.gz", "1.0", historic=True, state=State.PENDING)
-    assert checks.provenance_needed("continuity", anchor, anchor)
+    assert verdicts.provenance_needed("continuity", anchor, anchor)
 
 
-def verdict(f: FileView, mode: str = "continuity", **kw: Any) -> checks.Verdict:
+def verdict(f: FileView, mode: str = "continuity", **kw: Any) -> verdicts.Verdict:
     kw.setdefault("pinned", None)
     kw.setdefault("baseline", Baseline("p-1.0.tar.gz", IDENTITY))
     kw.setdefault("anchor", None)
     kw.setdefault("needed", True)
-    return checks.provenance_verdict(mode, f, **kw)  # type: ignore[arg-type]
+    return verdicts.provenance_verdict(mode, f, **kw)  # type: ignore[arg-type]
 
 
 def record(status: str, **kw: Any) -> dict[str, Any]:
@@ -191,14 +191,14 @@ def test_missing_or_unavailable_provenance_waits() -> None:
     assert verdict(view("p-2.0.tar.gz", "2.0")).waiting == "provenance not checked yet"
     unavailable = view("p-2.0.tar.gz", "2.0", evidence=record("unavailable", reason="TUFError"))
     assert verdict(unavailable).waiting == "cannot verify provenance now: TUFError"
-    assert verdict(unavailable, needed=False) == checks.Verdict()
+    assert verdict(unavailable, needed=False) == verdicts.Verdict()
 
 
 def test_a_failed_verification_rejects_in_every_mode_but_off() -> None:
     failed = view("p-2.0.tar.gz", "2.0", historic=True, evidence=record("failed"))
     assert verdict(failed).rejection == "provenance verification failed: why"
     assert verdict(failed, "required").rejection is not None
-    assert verdict(failed, "off") == checks.Verdict()
+    assert verdict(failed, "off") == verdicts.Verdict()
 
 
 def test_continuity_holds_a_missing_or_changed_publisher() -> None:
@@ -209,15 +209,15 @@ def test_continuity_holds_a_missing_or_changed_publisher() -> None:
     (reason,) = verdict(other).hold_reasons
     assert reason.startswith("publisher changed to GitHub:x/y@z.yml from")
     same = view("p-2.0.tar.gz", "2.0", evidence=record("verified", identity=IDENTITY))
-    assert verdict(same) == checks.Verdict()
-    assert verdict(absent, baseline=None) == checks.Verdict()
+    assert verdict(same) == verdicts.Verdict()
+    assert verdict(absent, baseline=None) == verdicts.Verdict()
 
 
 def test_continuity_leaves_history_below_the_anchor_alone() -> None:
     old = view("p-0.5.tar.gz", "0.5", historic=True, evidence=record("absent"))
-    assert verdict(old) == checks.Verdict()
+    assert verdict(old) == verdicts.Verdict()
     base = view("p-1.0.tar.gz", "1.0", state=State.ADMITTED, listed=True)
-    assert verdict(old, anchor=base) == checks.Verdict()
+    assert verdict(old, anchor=base) == verdicts.Verdict()
 
 
 def test_continuity_holds_history_above_the_anchor_without_verified_provenance() -> None:
@@ -230,9 +230,9 @@ def test_continuity_holds_history_above_the_anchor_without_verified_provenance()
     assert (
         reason == "no verified attestations (why), but upstream lists attestations for p-1.0.tar.gz"
     )
-    assert verdict(newer, anchor=replace(base, listed=False), baseline=None) == checks.Verdict()
+    assert verdict(newer, anchor=replace(base, listed=False), baseline=None) == verdicts.Verdict()
     same = replace(newer, evidence=record("verified", identity=IDENTITY))
-    assert verdict(same, anchor=base) == checks.Verdict()
+    assert verdict(same, anchor=base) == verdicts.Verdict()
 
 
 def test_required_mode_holds_what_has_no_provenance_and_rechecks_a_new_pin() -> None:
@@ -247,15 +247,17 @@ def test_content_flags_hold_and_missing_inspection_waits() -> None:
     flags = [{"code": "executable-pth", "text": "x.pth runs code"}]
     content = {"content": {"flags": flags}}
     flagged = view("p-2.0.tar.gz", "2.0", evidence=content, report_current=True)
-    assert checks.content_verdict(flagged).hold_reasons == ("content: x.pth runs code",)
+    assert verdicts.content_verdict(flagged).hold_reasons == ("content: x.pth runs code",)
     # Flags from an older inspector's rules are not a verdict: the file is inspected again.
     older = {"content": {"flags": [], "report": {"version": 1}}}
-    stale = checks.content_verdict(view("p-2.0.tar.gz", "2.0", evidence=older))
+    stale = verdicts.content_verdict(view("p-2.0.tar.gz", "2.0", evidence=older))
     assert stale.waiting == "content not inspected yet"
     error = {"content": {"error": "cannot inspect now: timeout"}}
-    waiting = checks.content_verdict(view("p-2.0.tar.gz", "2.0", evidence=error)).waiting
+    waiting = verdicts.content_verdict(view("p-2.0.tar.gz", "2.0", evidence=error)).waiting
     assert waiting == "content not inspected yet: cannot inspect now: timeout"
-    assert checks.content_verdict(view("p-1.0.tar.gz", "1.0", historic=True)) == checks.Verdict()
+    assert (
+        verdicts.content_verdict(view("p-1.0.tar.gz", "1.0", historic=True)) == verdicts.Verdict()
+    )
 
 
 def test_waiting_keeps_a_file_past_its_quarantine_held_but_not_for_review() -> None:

@@ -12,20 +12,20 @@ from sqlalchemy import Connection, Dialect, Row
 from mirror.checks.content import report_is_current
 from mirror.db import block_rows, bulk, event_rows, file_rows
 from mirror.db.records import FileRow
-from mirror.policy import checks
+from mirror.policy import verdicts
 from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
-from mirror.services.context import Services
+from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
 
 
 def facts_of(
-    row: FileRow, anomaly: str | None = None, verdict: checks.Verdict | None = None
+    row: FileRow, anomaly: str | None = None, verdict: verdicts.Verdict | None = None
 ) -> FileFacts:
-    verdict = verdict or checks.CLEAR
+    verdict = verdict or verdicts.CLEAR
     rejection = (
-        Decision(State.REJECTED, verdict.rejection, checks.PROVENANCE)
+        Decision(State.REJECTED, verdict.rejection, verdicts.PROVENANCE)
         if verdict.rejection
         else None
     )
@@ -43,16 +43,16 @@ def facts_of(
     )
 
 
-def file_view(row: FileRow, quarantine: timedelta) -> checks.FileView:
+def file_view(row: FileRow, quarantine: timedelta) -> verdicts.FileView:
     """The facts the checks need about one file; ``quarantine``: the project's."""
     evidence = row.evidence or {}
-    return checks.FileView(
+    return verdicts.FileView(
         filename=row.filename,
         version=row.version,
         state=STATES[row.state],
         hold_until=row.hold_until,
         present_upstream=row.present_upstream,
-        historic=checks.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),
+        historic=verdicts.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),
         evidence=evidence,
         listed=row.provenance_url is not None,
         report_current=_report_current(evidence.get("content")),
@@ -64,40 +64,40 @@ def _report_current(content: Any) -> bool:
 
 
 def continuity_anchor(
-    services: Services, views: Iterable[checks.FileView]
-) -> checks.FileView | None:
-    """``checks.anchor_file`` for the project's files: with an Integrity API URL template
+    services: Backends, views: Iterable[verdicts.FileView]
+) -> verdicts.FileView | None:
+    """``verdicts.anchor_file`` for the project's files: with an Integrity API URL template
     configured, a file the page lists no provenance for may still have some."""
     template = bool(services.config.upstream.integrity_url_template)
-    return checks.anchor_file(views, unlisted_may_attest=template)
+    return verdicts.anchor_file(views, unlisted_may_attest=template)
 
 
-def verdicts(
-    services: Services, project: str, rows: Sequence[FileRow]
-) -> dict[str, checks.Verdict]:
+def verdicts_by_filename(
+    services: Backends, project: str, rows: Sequence[FileRow]
+) -> dict[str, verdicts.Verdict]:
     """What each file's provenance and content evidence says, by filename."""
     mode = services.config.provenance_mode_for(project)
     pinned = services.config.pinned_publisher_key(project)
     quarantine = services.config.quarantine_for(project)
     views = [file_view(row, quarantine) for row in rows]
     anchor = continuity_anchor(services, views)
-    baseline = checks.publisher_baseline(views)
+    baseline = verdicts.publisher_baseline(views)
     result = {}
     for view in views:
-        provenance = checks.provenance_verdict(
+        provenance = verdicts.provenance_verdict(
             mode,
             view,
             pinned=pinned,
             baseline=baseline,
             anchor=anchor,
-            needed=checks.provenance_needed(mode, view, anchor),
+            needed=verdicts.provenance_needed(mode, view, anchor),
         )
-        result[view.filename] = checks.combine(provenance, checks.content_verdict(view))
+        result[view.filename] = verdicts.combine(provenance, verdicts.content_verdict(view))
     return result
 
 
 def refusal_for(
-    services: Services, blocks: list[Row[Any]], project: str, version: str
+    services: Backends, blocks: list[Row[Any]], project: str, version: str
 ) -> Refusal | None:
     """A configured rule, else an active block by a person or an advisory."""
     reason = services.rules.file_refusal(project, version)
@@ -110,7 +110,7 @@ def refusal_for(
 
 
 def refusals(
-    services: Services, blocks: list[Row[Any]], project: str, versions: Iterable[str]
+    services: Backends, blocks: list[Row[Any]], project: str, versions: Iterable[str]
 ) -> dict[str, Refusal | None]:
     """``refusal_for`` each version: rules and blocks name versions, and a large project has
     thousands of files but a few hundred versions."""
@@ -138,7 +138,7 @@ class Evaluation:
 
 def evaluate(
     conn: Connection,
-    services: Services,
+    services: Backends,
     project: str,
     rows: Sequence[FileRow],
     now: datetime,
@@ -152,7 +152,7 @@ def evaluate(
 
 def judge(
     conn: Connection,
-    services: Services,
+    services: Backends,
     project: str,
     rows: Sequence[FileRow],
     now: datetime,
@@ -165,7 +165,7 @@ def judge(
     quarantine = config.quarantine_for(project)
     blocks = block_rows.active_blocks(conn, project)
     refused = refusals(services, blocks, project, (row.version for row in rows))
-    evidence = verdicts(services, project, rows)
+    evidence = verdicts_by_filename(services, project, rows)
     moves, admitted = [], []
     for row in rows:
         decision = decide(

@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Services:
+class Backends:
+    """What one process holds: configuration, database engine, blob and TUF metadata stores,
+    upstream client, policy rules and clock; every service takes them as its first argument.
+    """
+
     config: Config
     engine: Engine
     blobs: BlobStore
@@ -28,7 +32,7 @@ class Services:
     metadata: MetadataStore
 
     @classmethod
-    def from_config(cls, config: Config) -> "Services":
+    def from_config(cls, config: Config) -> "Backends":
         offset = config.debug.clock_offset
         if offset:
             log.warning("debug.clock_offset is set: the mirror's clock runs %s ahead", offset)
