@@ -86,7 +86,7 @@ def is_hook(path: tuple[str, ...]) -> bool:
     max_examples=150,
     deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 @given(member=member_names(), content=contents)
 # Found by this test: rooted inside its scheme, so the reference installer on Windows refuses.

@@ -30,7 +30,7 @@ from pip._internal.operations.install.wheel import install_wheel
 SITE_PACKAGES = Path("lib/python3.11/site-packages")
 # installer loops for ever on a member under "./<name>-<version>.data/" (it splits the path
 # until it meets the .data directory, which "." never is): such an install is abandoned.
-_INSTALL_SECONDS = 2.0
+_INSTALL_SECONDS = 5.0
 _PIP_ESCAPE = "outside the target directory"
 _INSTALLER_ESCAPES = ("outside of the target directory", "Can't mix absolute and relative")
 
