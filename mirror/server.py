@@ -9,19 +9,14 @@ import gc
 import logging
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from mirror.access_log import JsonAccessLogger
 from mirror.config import Config
@@ -30,6 +25,7 @@ from mirror.errors import ConfigError, MirrorError
 from mirror.services import publish, signing
 from mirror.services.backends import policy_rules
 from mirror.storage import open_blob_store
+from mirror.supervision import SupervisingArbiter, Supervisor
 from mirror.timeutil import Clock
 
 log = logging.getLogger(__name__)
@@ -54,6 +50,10 @@ def gunicorn_settings(
         "logger_class": JsonAccessLogger,
         "proc_name": "signed-mirror",
         "post_worker_init": _freeze_startup_heap,
+        # gunicorn's control socket defaults to one path per user (~/.gunicorn): two mirrors on
+        # a host would take it from each other, and it is a way to stop workers that the
+        # mirror neither needs nor documents.
+        "control_socket_disable": True,
     }
 
 
@@ -65,9 +65,12 @@ def _freeze_startup_heap(worker: Any) -> None:
 
 
 class MirrorApplication(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config: Config, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, config: Config, settings: dict[str, Any], supervisor: Supervisor | None = None
+    ) -> None:
         self.mirror_config = config
         self.settings = settings
+        self.supervisor = supervisor
         super().__init__()
 
     def load_config(self) -> None:
@@ -80,6 +83,15 @@ class MirrorApplication(BaseApplication):  # type: ignore[misc]
 
         setup_logging()
         return create_app(self.mirror_config)
+
+    def run(self) -> None:
+        try:
+            if self.supervisor is None:
+                Arbiter(self).run()
+            else:
+                SupervisingArbiter(self, self.supervisor).run()
+        except RuntimeError as exc:
+            raise MirrorError(f"gunicorn could not start: {exc}") from exc
 
 
 def initialise(config: Config, *, tuf: bool = True) -> None:
@@ -150,19 +162,15 @@ def serve(config: Config, bind: str | None = None, workers: int | None = None) -
     initialise(config, tuf=not scaled_node)
     check_port_free(settings["bind"])
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
-    supervisor = None
-    if config.server.scheduler:
-        supervisor = Supervisor(_scheduler_command(config), give_up=_stop_gunicorn)
-        supervisor.start()
+    supervisor = Supervisor(_scheduler_command(config)) if config.server.scheduler else None
     master = os.getpid()
     try:
-        MirrorApplication(config, settings).run()
+        MirrorApplication(config, settings, supervisor).run()
     finally:
         # gunicorn's workers are forked inside run() and leave it by SystemExit, through this
-        # very block: only the master may stop the scheduler.
+        # very block: only the master stops the scheduler and reports why it gave up.
         if supervisor is not None and os.getpid() == master:
             supervisor.stop()
-            # gunicorn ends with SystemExit(0) on SIGTERM: this makes the exit non-zero.
             if supervisor.failure is not None:
                 raise MirrorError(supervisor.failure)
 
@@ -170,78 +178,3 @@ def serve(config: Config, bind: str | None = None, workers: int | None = None) -
 def _scheduler_command(config: Config) -> list[str]:
     config_args = ["--config", config.source] if config.source != "defaults" else []
     return [sys.executable, "-m", "mirror", *config_args, "worker"]
-
-
-def _stop_gunicorn() -> None:
-    # The arbiter runs in this process's main thread; SIGTERM is its graceful shutdown.
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-@dataclass
-class Supervisor:
-    """Keeps a child process running from a thread of the gunicorn master: an unexpected exit
-    (kill -9, a crash) is followed by a restart after a delay that doubles from
-    ``first_delay`` up to ``max_delay``; more than ``max_restarts`` within ``window`` seconds
-    and it gives up, records why in ``failure`` and calls ``give_up``.
-
-    gunicorn's arbiter reaps any child that exits (``waitpid(-1)``), so the exit status may be
-    lost to it; the exit itself never is.
-    """
-
-    command: list[str]
-    give_up: Callable[[], None]
-    max_restarts: int = 5
-    window: float = 300.0
-    first_delay: float = 1.0
-    max_delay: float = 30.0
-    failure: str | None = None
-    process: subprocess.Popen[bytes] | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="scheduler-supervisor", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30) -> None:
-        self._stop.set()
-        with self._lock:
-            process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        exits: list[float] = []
-        while True:
-            with self._lock:
-                if self._stop.is_set():
-                    return
-                self.process = process = subprocess.Popen(self.command)
-            status = process.wait()
-            if self._stop.is_set():
-                return
-            now = time.monotonic()
-            exits = [moment for moment in exits if now - moment < self.window] + [now]
-            if len(exits) > self.max_restarts:
-                self.failure = (
-                    f"the scheduler exited {len(exits)} times within {self.window:.0f} s "
-                    f"(last status {status}); stopping the server"
-                )
-                log.critical(self.failure)
-                self.give_up()
-                return
-            delay = min(self.first_delay * 2 ** (len(exits) - 1), self.max_delay)
-            log.error(
-                "the scheduler exited unexpectedly; restarting it",
-                extra={"status": status, "delay_seconds": delay, "restarts": len(exits)},
-            )
-            if self._stop.wait(delay):
-                return

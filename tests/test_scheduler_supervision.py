@@ -4,6 +4,7 @@ when it cannot be kept up."""
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -24,30 +25,50 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
 
 
+def tick_until(supervisor: Supervisor, done: Callable[[], bool], timeout: float) -> bool:
+    """Drive the supervisor as gunicorn's master loop does, forking a short-lived "worker"
+    between ticks: the supervisor must not be held up by forks in its own thread."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fork_a_worker()
+        supervisor.tick()
+        if done():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def fork_a_worker() -> None:
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(0.5)
+        os._exit(0)
+    threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
+
+
 def test_a_killed_child_is_started_again_within_seconds() -> None:
-    gave_up = threading.Event()
-    supervisor = Supervisor(SLEEPER, give_up=gave_up.set, first_delay=0.2)
-    supervisor.start()
+    supervisor = Supervisor(SLEEPER, first_delay=0.2)
     try:
-        assert wait_until(lambda: supervisor.process is not None, 10)
+        assert tick_until(supervisor, lambda: supervisor.process is not None, 10)
         first = supervisor.process
         assert first is not None
         os.kill(first.pid, signal.SIGKILL)
-        assert wait_until(
-            lambda: supervisor.process is not first and supervisor.process.poll() is None, 10
+        assert tick_until(
+            supervisor,
+            lambda: supervisor.process not in (None, first) and supervisor.process.poll() is None,
+            10,
         )
-        assert not gave_up.is_set() and supervisor.failure is None
+        assert supervisor.failure is None
+        second = supervisor.process
     finally:
         supervisor.stop()
-    assert supervisor.process is not None and supervisor.process.poll() is not None
+    assert second is not None and second.poll() is not None
 
 
 def test_a_child_that_keeps_exiting_makes_the_supervisor_give_up() -> None:
-    gave_up = threading.Event()
-    supervisor = Supervisor(CRASHER, give_up=gave_up.set, max_restarts=3, first_delay=0.05)
-    supervisor.start()
+    supervisor = Supervisor(CRASHER, max_restarts=3, first_delay=0.05)
     try:
-        assert gave_up.wait(30)
+        assert tick_until(supervisor, lambda: not supervisor.tick(), 30)
     finally:
         supervisor.stop()
     assert supervisor.failure is not None
@@ -55,7 +76,7 @@ def test_a_child_that_keeps_exiting_makes_the_supervisor_give_up() -> None:
 
 
 def scheduler_children(serve_pid: int) -> list[int]:
-    # Per thread: the supervisor's thread started the scheduler.
+    # Per thread: the master's threads are listed apart.
     tasks = Path(f"/proc/{serve_pid}/task").glob("*/children")
     children = [pid for task in tasks for pid in task.read_text().split()]
     return [
@@ -94,3 +115,32 @@ def test_mirror_serve_restarts_its_killed_scheduler_which_then_signs_again(
     ), mirror.logs()[-3000:]
     assert mirror.get("/readyz").status == 200
     assert mirror.process.poll() is None
+    assert "Control socket" not in mirror.logs()
+
+
+GIVING_UP_SERVER = """
+import sys
+from gunicorn.app.base import BaseApplication
+from mirror.supervision import Supervisor, SupervisingArbiter
+
+class Server(BaseApplication):
+    def load_config(self):
+        self.cfg.set("bind", "127.0.0.1:0")
+        self.cfg.set("workers", 1)
+        self.cfg.set("control_socket_disable", True)
+
+    def load(self):
+        return lambda environ, start_response: []
+
+crasher = [sys.executable, "-c", "raise SystemExit(3)"]
+SupervisingArbiter(Server(), Supervisor(crasher, max_restarts=2, first_delay=0.05)).run()
+"""
+
+
+def test_a_master_whose_scheduler_keeps_exiting_stops_its_workers_and_exits_non_zero() -> None:
+    server = subprocess.run(
+        [sys.executable, "-c", GIVING_UP_SERVER], capture_output=True, text=True, timeout=60
+    )
+    assert server.returncode == 1, server.stderr
+    assert "the scheduler exited 3 times within 300 s (last status 3)" in server.stderr
+    assert "Shutting down: Master" in server.stderr
