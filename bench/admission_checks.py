@@ -91,8 +91,8 @@ def first_look(work: Path, count: int) -> dict[str, Any]:
         )
         config = load_config(config_path, env={})
         initialise(config)
-        services = Backends.from_config(config)
-        client = create_app(config, services).test_client()
+        backends = Backends.from_config(config)
+        client = create_app(config, backends).test_client()
         start = time.perf_counter()
         response = client.get(
             "/simple/demo/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}

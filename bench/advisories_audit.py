@@ -23,7 +23,7 @@ from mirror.services.audit import Download, DownloadRecorder
 from mirror.services.backends import Backends
 
 
-def _services(root: Path) -> Backends:
+def _backends(root: Path) -> Backends:
     config = load_config(
         None,
         env={"MIRROR_STORAGE_PATH": str(root), "MIRROR_UPSTREAM_URL": "http://127.0.0.1:9/"},
@@ -53,11 +53,11 @@ def _feed(path: Path, count: int) -> Path:
 
 
 def bench_import(root: Path, count: int) -> None:
-    services = _services(root / "import")
+    backends = _backends(root / "import")
     feed = _feed(root / "feed.zip", count)
     for label in ("first import", "re-import (unchanged)"):
         started = time.perf_counter()
-        report = advisories.import_path(services, feed)
+        report = advisories.import_path(backends, feed)
         elapsed = time.perf_counter() - started
         print(
             f"{label}: {count} advisories in {elapsed:.2f} s ({count / elapsed:,.0f}/s); "
@@ -66,8 +66,8 @@ def bench_import(root: Path, count: int) -> None:
 
 
 def bench_audit(root: Path, records: int, batch_size: int = 500) -> None:
-    services = _services(root / "audit")
-    recorder = DownloadRecorder(services.engine, interval=3600, batch_size=10**9)
+    backends = _backends(root / "audit")
+    recorder = DownloadRecorder(backends.engine, interval=3600, batch_size=10**9)
     sample = Download(
         at=datetime.now(UTC),
         project="demo",
@@ -98,7 +98,7 @@ def bench_audit(root: Path, records: int, batch_size: int = 500) -> None:
     )
     recorder.close()
     started = time.perf_counter()
-    found = audit.downloads(services, "demo", "1.0", limit=100)
+    found = audit.downloads(backends, "demo", "1.0", limit=100)
     print(f"downloads() newest 100 of {records}: {(time.perf_counter() - started) * 1000:.1f} ms")
     assert len(found) == 100
 

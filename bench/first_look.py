@@ -80,14 +80,14 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
         )
         config = load_config(config_path, env={})
         initialise(config)
-        services = Backends.from_config(config)
+        backends = Backends.from_config(config)
         if freeze:
             gc.collect()
             gc.freeze()
         for project in dataset.project_names(size):
-            _timed(spent, "refresh", sync.refresh)(services, project, inspect=False)
-            _timed(spent, "publish_pages", publish.publish_now)(services, project, pages_only=True)
-        _timed(spent, "publish_files", publish.publish_now)(services)
+            _timed(spent, "refresh", sync.refresh)(backends, project, inspect=False)
+            _timed(spent, "publish_pages", publish.publish_now)(backends, project, pages_only=True)
+        _timed(spent, "publish_files", publish.publish_now)(backends)
     files = data.files - 1  # the large file's project is not looked at
     return {
         "projects": size.projects,

@@ -10,12 +10,12 @@ from mirror.web import admin, api, auth, downloads, errors, health, metrics, pac
 from mirror.web.warm_pages import WarmPages
 
 
-def create_app(config: Config | None = None, services: Backends | None = None) -> Flask:
+def create_app(config: Config | None = None, backends: Backends | None = None) -> Flask:
     """Build the WSGI app; backends come from ``config`` (default: the usual config lookup)."""
     app = Flask(__name__)
-    services = services or Backends.from_config(config or load_config())
-    app.extensions["mirror"] = services
-    app.extensions["prefetch"] = Prefetcher(services)
+    backends = backends or Backends.from_config(config or load_config())
+    app.extensions["mirror"] = backends
+    app.extensions["prefetch"] = Prefetcher(backends)
     app.url_map.strict_slashes = True
     for module in (simple, packages, tuf, health, metrics, api, admin):
         app.register_blueprint(module.blueprint)
@@ -24,8 +24,8 @@ def create_app(config: Config | None = None, services: Backends | None = None) -
     metrics.init_app(app)
     downloads.init_app(app)
     # Warm project pages are answered before Flask builds a request (docs/performance.md).
-    app.wsgi_app = WarmPages(services, app.wsgi_app)  # type: ignore[method-assign]
-    proxies = services.config.server.trusted_proxies
+    app.wsgi_app = WarmPages(backends, app.wsgi_app)  # type: ignore[method-assign]
+    proxies = backends.config.server.trusted_proxies
     if proxies:
         # Behind a load balancer the peer is the balancer: the client's address, for the
         # download audit and the access log, is the X-Forwarded-For entry the outermost of the

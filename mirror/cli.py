@@ -61,7 +61,7 @@ def _sync(args: argparse.Namespace, config: Config) -> int:
     return 1 if report.failed or report.tuf_error else 0
 
 
-def _review_services(config: Config) -> "Backends":
+def _review_backends(config: Config) -> "Backends":
     from mirror.server import initialise
     from mirror.services.backends import Backends
 
@@ -77,7 +77,7 @@ def _review_list(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import review
     from mirror.timeutil import format_timestamp
 
-    rows = review.queue(_review_services(config), [args.status])
+    rows = review.queue(_review_backends(config), [args.status])
     for row in rows:
         until = format_timestamp(row.hold_until) if row.hold_until else "review"
         print(f"{row.project}\t{row.version}\t{row.filename}\t{row.state}\t{until}\t{row.reason}")
@@ -90,8 +90,8 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import review
     from mirror.timeutil import format_timestamp
 
-    services = _review_services(config)
-    rows, events = review.release(services, args.project, args.version)
+    backends = _review_backends(config)
+    rows, events = review.release(backends, args.project, args.version)
     for row in rows:
         uploaded = format_timestamp(row.upload_time) if row.upload_time else "unknown"
         print(
@@ -108,22 +108,22 @@ def _review_show(args: argparse.Namespace, config: Config) -> int:
                 f"  {format_timestamp(event.at)} {event.filename or ''} "
                 f"{event.from_state or ''}->{event.to_state or ''} {event.actor}: {event.reason}"
             )
-    _print_release_advisories(services, args.project, args.version)
+    _print_release_advisories(backends, args.project, args.version)
     return 0
 
 
 def _review_action(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import decisions
 
-    services = _review_services(config)
+    backends = _review_backends(config)
     actor = _cli_actor()
     if args.action == "approve":
         decided = decisions.approve(
-            services, args.project, args.version, actor=actor, reason=args.reason
+            backends, args.project, args.version, actor=actor, reason=args.reason
         )
     else:
         act = decisions.block if args.action == "block" else decisions.unblock
-        decided = act(services, args.project, args.specifier, actor=actor, reason=args.reason)
+        decided = act(backends, args.project, args.specifier, actor=actor, reason=args.reason)
     outcome = decided.outcome
     print(f"{args.action}: {outcome.project}: {len(outcome.changed)} file(s) changed")
     for filename in outcome.changed:
@@ -181,10 +181,10 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import tokens
     from mirror.timeutil import format_timestamp
 
-    services = _review_services(config)
+    backends = _review_backends(config)
     if args.action == "create":
         created = tokens.create(
-            services,
+            backends,
             args.scope,
             ttl=args.ttl,
             name=args.name,
@@ -196,8 +196,8 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
         print(f"expires: {format_timestamp(token.expires_at)}\ntoken: {created.secret}")
         print("The token is shown only now; keep it in a secret store.", file=sys.stderr)
     elif args.action == "list":
-        now = services.clock.now()
-        rows = tokens.listing(services)
+        now = backends.clock.now()
+        rows = tokens.listing(backends)
         for row in rows:
             print(
                 f"{row.id}\t{row.scope}\t{tokens.status(row, now)}\t"
@@ -206,7 +206,7 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
         if not rows:
             print("no tokens")
     else:
-        tokens.revoke(services, args.id, by=_cli_actor(), reason=args.reason)
+        tokens.revoke(backends, args.id, by=_cli_actor(), reason=args.reason)
         print(f"revoked {args.id}")
     return 0
 
@@ -232,8 +232,8 @@ def _add_token(commands: Any) -> None:
 def _advisories_import(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import advisories
 
-    services = _review_services(config)
-    report = advisories.import_path(services, args.path)
+    backends = _review_backends(config)
+    report = advisories.import_path(backends, args.path)
     print(
         f"advisories: {len(report.added)} new, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {report.ignored} without PyPI packages"
@@ -245,7 +245,7 @@ def _advisories_import(args: argparse.Namespace, config: Config) -> int:
         # Sign the import's effect now when this host holds the online key, not a cycle later.
         from mirror.services import publish
 
-        _print_published(publish.publish_now(services))
+        _print_published(publish.publish_now(backends))
     return 0
 
 
@@ -253,7 +253,7 @@ def _advisories_list(args: argparse.Namespace, config: Config) -> int:
     from mirror.services import advisories
     from mirror.timeutil import format_timestamp
 
-    found = advisories.list_advisories(_review_services(config), args.project)
+    found = advisories.list_advisories(_review_backends(config), args.project)
     for item in found:
         kind = "withdrawn" if item.withdrawn else "malicious" if item.malicious else "advisory"
         ranges = "; ".join(f"{a.project}{a.specifier or ' (all)'}" for a in item.affected)
@@ -263,10 +263,10 @@ def _advisories_list(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _print_release_advisories(services: "Backends", project: str, version: str) -> None:
+def _print_release_advisories(backends: "Backends", project: str, version: str) -> None:
     from mirror.services import advisories
 
-    found = advisories.advisories_for(services, project, version)
+    found = advisories.advisories_for(backends, project, version)
     print("advisories:" if found else "advisories: none")
     for item in found:
         kind = "malicious" if item.malicious else "advisory"
@@ -278,7 +278,7 @@ def _audit_downloads(args: argparse.Namespace, config: Config) -> int:
     from mirror.timeutil import format_timestamp
 
     project, _, version = args.release.partition("==")
-    found = audit.downloads(_review_services(config), project.strip(), version.strip() or None)
+    found = audit.downloads(_review_backends(config), project.strip(), version.strip() or None)
     rows = [
         (
             format_timestamp(d.at),

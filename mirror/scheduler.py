@@ -83,15 +83,15 @@ class Backoff:
             return sum(1 for moment in self.retry_at.values() if moment > now)
 
 
-def project_backoff(services: Backends) -> Backoff:
+def project_backoff(backends: Backends) -> Backoff:
     return Backoff(
-        base=services.config.scheduler.interval,
-        ceiling=services.config.scheduler.max_backoff,
+        base=backends.config.scheduler.interval,
+        ceiling=backends.config.scheduler.max_backoff,
     )
 
 
 def run_cycle(
-    services: Backends, projects: list[str] | None = None, backoff: Backoff | None = None
+    backends: Backends, projects: list[str] | None = None, backoff: Backoff | None = None
 ) -> CycleReport:
     """One cycle; with ``projects``, refresh exactly those now, whatever their age.
 
@@ -99,49 +99,49 @@ def run_cycle(
     ``backoff``, that project waits before it is tried again), a failed step is reported in
     ``step_errors`` and the next steps run, so the timestamp is re-signed whatever else fails.
     """
-    now = services.clock.now()
+    now = backends.clock.now()
     report = CycleReport()
-    backoff = backoff or project_backoff(services)
-    selected = _step(report, "select", lambda: _select(services, projects, now))
+    backoff = backoff or project_backoff(backends)
+    selected = _step(report, "select", lambda: _select(backends, projects, now))
     stale, released = selected or ([], [])
     if projects is None:
         stale = [p for p in stale if backoff.due(p, now)]
         released = [p for p in released if backoff.due(p, now)]
-    workers = services.config.scheduler.concurrency
+    workers = backends.config.scheduler.concurrency
     report.refreshed, report.evaluated = list(stale), released
-    report.failed = _each(stale, lambda p: sync.refresh(services, p, force=True), workers)
-    report.failed |= _each(released, lambda p: sync.evaluate_only(services, p), workers)
+    report.failed = _each(stale, lambda p: sync.refresh(backends, p, force=True), workers)
+    report.failed |= _each(released, lambda p: sync.evaluate_only(backends, p), workers)
     for project in stale + released:
         if project in report.failed:
             backoff.failed(project, now)
         else:
             backoff.succeeded(project)
-    _step(report, "staging cleanup", lambda: _clear_staging(services, now))
+    _step(report, "staging cleanup", lambda: _clear_staging(backends, now))
     _step(
         report,
         "render stale pages",
-        lambda: pages.render_stale(services.engine, services.blobs, now),
+        lambda: pages.render_stale(backends.engine, backends.blobs, now),
     )
     # One TUF batch for everything this cycle changed, then the re-signing schedule.
-    report.tuf = _step(report, "publish", lambda: publish.maintain(services))
+    report.tuf = _step(report, "publish", lambda: publish.maintain(backends))
     report.tuf_error = report.step_errors.get("publish")
     return report
 
 
 def _select(
-    services: Backends, projects: list[str] | None, now: datetime
+    backends: Backends, projects: list[str] | None, now: datetime
 ) -> tuple[list[str], list[str]]:
     """The projects to re-read (their look is older than the TTL) and to re-decide."""
     if projects is not None:
         return projects, []
-    with services.engine.connect() as conn:
-        stale = project_rows.stale_projects(conn, now - services.config.upstream.ttl)
+    with backends.engine.connect() as conn:
+        stale = project_rows.stale_projects(conn, now - backends.config.upstream.ttl)
         released = [p for p in project_rows.released_projects(conn, now) if p not in stale]
     return stale, released
 
 
-def _clear_staging(services: Backends, now: datetime) -> None:
-    for leftover in staging_leftovers(services.blobs.staging_dir(), now):
+def _clear_staging(backends: Backends, now: datetime) -> None:
+    for leftover in staging_leftovers(backends.blobs.staging_dir(), now):
         leftover.unlink(missing_ok=True)
 
 
@@ -183,26 +183,26 @@ def _log_failure(message: str, exc: Exception, **context: str) -> None:
         log.error(message, exc_info=exc, extra={**context, "error": _reason(exc)})
 
 
-def run_forever(services: Backends) -> None:
+def run_forever(backends: Backends) -> None:
     """Cycle every ``scheduler.interval`` until SIGTERM or SIGINT."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run_until(services, stop)
+    run_until(backends, stop)
 
 
-def run_until(services: Backends, stop: threading.Event, follow_up: FollowUp | None = None) -> None:
-    """Cycle every ``scheduler.interval``, with the follow-up watch (``FollowUp(services)``
+def run_until(backends: Backends, stop: threading.Event, follow_up: FollowUp | None = None) -> None:
+    """Cycle every ``scheduler.interval``, with the follow-up watch (``FollowUp(backends)``
     unless given) on a thread of its own, until ``stop`` is set; a cycle under way is finished
     first. A cycle that could not run every step is followed by the next one after a delay
     that doubles, up to ``scheduler.max_backoff``."""
-    interval = services.config.scheduler.interval.total_seconds()
+    interval = backends.config.scheduler.interval.total_seconds()
     log.info("scheduler started", extra={"interval_seconds": interval})
     watch = threading.Thread(
-        target=_watch, args=(follow_up or FollowUp(services), stop), name="follow-up", daemon=True
+        target=_watch, args=(follow_up or FollowUp(backends), stop), name="follow-up", daemon=True
     )
     watch.start()
-    loop = Loop(services)
+    loop = Loop(backends)
     while not stop.is_set():
         stop.wait(loop.cycle().total_seconds())
     watch.join()
@@ -215,7 +215,7 @@ class Loop:
     the failures counted since the process started (recorded in the status row, for
     /metrics; kept here too, because the database may be what failed)."""
 
-    services: Backends
+    backends: Backends
     projects: Backoff = field(init=False)
     cycles: Backoff = field(init=False)
     project_failures: int = 0
@@ -223,13 +223,13 @@ class Loop:
     last_complete: str | None = None
 
     def __post_init__(self) -> None:
-        self.projects = project_backoff(self.services)
-        self.cycles = project_backoff(self.services)
+        self.projects = project_backoff(self.backends)
+        self.cycles = project_backoff(self.backends)
 
     def cycle(self) -> timedelta:
         """Run one cycle and record it; how long to wait before the next."""
-        report = run_cycle(self.services, backoff=self.projects)
-        now = self.services.clock.now()
+        report = run_cycle(self.backends, backoff=self.projects)
+        now = self.backends.clock.now()
         _log_cycle(report)
         self.project_failures += len(report.failed)
         if report.complete:
@@ -256,7 +256,7 @@ class Loop:
             "projects_in_backoff": self.projects.waiting(now),
         }
         try:
-            with self.services.engine.begin() as conn:
+            with self.backends.engine.begin() as conn:
                 # Another process's (a restarted worker's) last complete cycle stands until ours.
                 previous = status_rows.get_status(conn, SCHEDULER_STATUS) or {}
                 status["last_complete_cycle"] = self.last_complete or previous.get(

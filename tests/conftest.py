@@ -94,7 +94,7 @@ INITIALISED_BY = frozenset({"storage", "database", "tuf", "debug"})
 def initialised_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory as `initialise` leaves it on the defaults: the migrated SQLite database,
     TUF keys and version 1 of every role. Copied, never changed: migrating and bootstrapping
-    TUF cost each test that builds services about 0.3 s of CPU; the copy about 0.03 s."""
+    TUF cost each test that builds backends about 0.3 s of CPU; the copy about 0.03 s."""
     root = tmp_path_factory.mktemp("initialised")
     unreachable = "http://127.0.0.1:9/simple/"  # initialise never asks upstream
     config = write_config(root / "mirror.toml", base_sections(root / "data", unreachable))
@@ -103,7 +103,7 @@ def initialised_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_services(
+def make_backends(
     tmp_path: Path,
     fake_upstream: FakeUpstream,  # noqa: F811
     initialised_data: Path,
@@ -128,13 +128,13 @@ def make_services(
 
 
 @pytest.fixture
-def services(make_services: Callable[..., Backends]) -> Backends:
-    return make_services()
+def backends(make_backends: Callable[..., Backends]) -> Backends:
+    return make_backends()
 
 
 @pytest.fixture
-def app(services: Backends) -> Flask:
-    return create_app(services.config, services)
+def app(backends: Backends) -> Flask:
+    return create_app(backends.config, backends)
 
 
 @pytest.fixture

@@ -21,50 +21,50 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 WHEEL = "packages/demo/demo-1.0-py3-none-any.whl"
 
 
-def published(services: Backends) -> dict[str, tuple[str, int]]:
-    with services.engine.connect() as conn:
+def published(backends: Backends) -> dict[str, tuple[str, int]]:
+    with backends.engine.connect() as conn:
         return targets.published(conn, "demo")
 
 
 def test_a_cycle_rereads_projects_several_at_a_time_and_reports_each_failure(
-    services: Backends, monkeypatch: pytest.MonkeyPatch
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     names = [f"p{n}" for n in range(8)]
     # Passes only when four refreshes are under way at once (the default concurrency).
     together = threading.Barrier(4, timeout=30)
     done: list[str] = []
 
-    def refresh(services: Backends, project: str, force: bool = False) -> None:
+    def refresh(backends: Backends, project: str, force: bool = False) -> None:
         together.wait()
         if project == "p5":
             raise UpstreamError("upstream unreachable")
         done.append(project)
 
     monkeypatch.setattr(sync, "refresh", refresh)
-    report = run_cycle(services, names)
+    report = run_cycle(backends, names)
     assert report.refreshed == names and report.failed == {"p5": "upstream unreachable"}
     assert sorted(done) == [n for n in names if n != "p5"]
 
 
 def test_the_queue_is_signed_while_a_long_cycle_runs(
-    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    sync.first_look(services, "demo")  # a client's: the files' targets wait for the watch
+    sync.first_look(backends, "demo")  # a client's: the files' targets wait for the watch
     in_cycle, stop = threading.Event(), threading.Event()
 
-    def long_cycle(services: Backends, **_: object) -> CycleReport:
+    def long_cycle(backends: Backends, **_: object) -> CycleReport:
         in_cycle.set()
         stop.wait(60)  # re-reading thousands of projects
         return CycleReport()
 
     monkeypatch.setattr(scheduler, "run_cycle", long_cycle)
-    watch = FollowUp(services, quiet=timedelta(0), poll_seconds=0.05)
-    loop = threading.Thread(target=scheduler.run_until, args=(services, stop, watch))
+    watch = FollowUp(backends, quiet=timedelta(0), poll_seconds=0.05)
+    loop = threading.Thread(target=scheduler.run_until, args=(backends, stop, watch))
     loop.start()
     try:
         assert in_cycle.wait(30)
-        assert wait_until(lambda: WHEEL in published(services), 30)
+        assert wait_until(lambda: WHEEL in published(backends), 30)
     finally:
         stop.set()
         loop.join(60)
@@ -72,13 +72,13 @@ def test_the_queue_is_signed_while_a_long_cycle_runs(
 
 
 def test_a_project_raising_anything_is_reported_and_the_cycle_publishes(
-    services: Backends, monkeypatch: pytest.MonkeyPatch
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refresh(services: Backends, project: str, force: bool = False) -> None:
+    def refresh(backends: Backends, project: str, force: bool = False) -> None:
         if project == "p1":
             raise OverflowError("date value out of range")
 
     monkeypatch.setattr(sync, "refresh", refresh)
-    report = run_cycle(services, ["p0", "p1"])
+    report = run_cycle(backends, ["p0", "p1"])
     assert report.failed == {"p1": "OverflowError: date value out of range"}
     assert report.tuf is not None and report.tuf_error is None

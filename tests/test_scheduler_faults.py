@@ -30,33 +30,33 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 LATER = Clock(timedelta(hours=2))
 
 
-def scheduler_status(services: Backends) -> dict[str, Any]:
-    with services.engine.connect() as conn:
+def scheduler_status(backends: Backends) -> dict[str, Any]:
+    with backends.engine.connect() as conn:
         status: dict[str, Any] = status_rows.get_status(conn, SCHEDULER_STATUS)
     return status
 
 
-def pending(services: Backends) -> int:
-    with services.engine.connect() as conn:
+def pending(backends: Backends) -> int:
+    with backends.engine.connect() as conn:
         return targets.pending_count(conn)
 
 
-def with_queued_targets(services: Backends, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+def with_queued_targets(backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path) -> None:
     """A client's first look: the files' targets wait in the queue for the scheduler."""
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    sync.first_look(services, "demo")
-    assert pending(services) > 0
+    sync.first_look(backends, "demo")
+    assert pending(backends) > 0
 
 
-def assert_recovers(services: Backends, loop: Loop) -> None:
+def assert_recovers(backends: Backends, loop: Loop) -> None:
     """The fault is gone: the next cycle completes, signs the queue, re-signs the timestamp."""
-    expiry = publish.timestamp_expiry(services.metadata)
-    services.clock = LATER
+    expiry = publish.timestamp_expiry(backends.metadata)
+    backends.clock = LATER
     assert loop.cycle() == loop.cycles.base
-    assert pending(services) == 0
-    renewed = publish.timestamp_expiry(services.metadata)
+    assert pending(backends) == 0
+    renewed = publish.timestamp_expiry(backends.metadata)
     assert renewed is not None and expiry is not None and renewed > expiry
-    assert scheduler_status(services)["last_cycle_errors"] == {}
+    assert scheduler_status(backends)["last_cycle_errors"] == {}
 
 
 @pytest.mark.parametrize(
@@ -70,82 +70,82 @@ def assert_recovers(services: Backends, loop: Loop) -> None:
     ids=["overflow", "enospc", "locked", "anything"],
 )
 def test_a_project_that_raises_anything_costs_only_that_project_and_backs_off(
-    services: Backends, monkeypatch: pytest.MonkeyPatch, error: Exception
+    backends: Backends, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     tried: list[str] = []
 
-    def refresh(services: Backends, project: str, **kw: Any) -> None:
+    def refresh(backends: Backends, project: str, **kw: Any) -> None:
         tried.append(project)
         if project == "bad":
             raise error
 
     monkeypatch.setattr(sync, "refresh", refresh)
     monkeypatch.setattr(project_rows, "stale_projects", lambda conn, before: ["bad", "good"])
-    loop = Loop(services)
+    loop = Loop(backends)
     assert loop.cycle() == loop.cycles.base  # the cycle completed: the failure is the project's
-    status = scheduler_status(services)
+    status = scheduler_status(backends)
     assert status["project_failures_total"] == 1 and status["projects_in_backoff"] == 1
     assert status["last_complete_cycle"] is not None
     loop.cycle()  # within the backoff: "bad" is not tried again, "good" is
     assert sorted(tried) == ["bad", "good", "good"]
-    services.clock = Clock(loop.projects.delay(1) + timedelta(seconds=1))
+    backends.clock = Clock(loop.projects.delay(1) + timedelta(seconds=1))
     loop.cycle()  # the backoff is over
     assert tried.count("bad") == 2 and loop.projects.failures["bad"] == 2
     assert loop.projects.delay(2) == 2 * loop.projects.delay(1)
 
 
 def test_a_failed_step_is_counted_the_next_steps_run_and_the_loop_backs_off(
-    services: Backends, monkeypatch: pytest.MonkeyPatch
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def render_stale(*args: object) -> list[str]:
         raise OperationalError("SELECT pages", {}, sqlite3.OperationalError("database is locked"))
 
     monkeypatch.setattr(pages, "render_stale", render_stale)
-    loop = Loop(services)
-    services.clock = LATER
-    expiry_before = publish.timestamp_expiry(services.metadata)
+    loop = Loop(backends)
+    backends.clock = LATER
+    expiry_before = publish.timestamp_expiry(backends.metadata)
     first, second = loop.cycle(), loop.cycle()
     assert (first, second) == (loop.cycles.base, 2 * loop.cycles.base)
     # The publish after the failed step ran: the timestamp was re-signed all the same.
-    assert publish.timestamp_expiry(services.metadata) != expiry_before
-    status = scheduler_status(services)
+    assert publish.timestamp_expiry(backends.metadata) != expiry_before
+    status = scheduler_status(backends)
     assert status["cycle_failures_total"] == 2 and status["last_complete_cycle"] is None
     assert "render stale pages" in status["last_cycle_errors"]
-    report = run_cycle(services)
+    report = run_cycle(backends)
     assert not report.complete and report.tuf_error is None
 
 
 @pytest.fixture
-def short_busy_timeout(services: Backends) -> Backends:
+def short_busy_timeout(backends: Backends) -> Backends:
     """The state database gives up on a held write lock after 0.2 s instead of 30 s."""
 
-    @event.listens_for(services.engine, "connect")
+    @event.listens_for(backends.engine, "connect")
     def busy_timeout(dbapi_connection: Any, record: object) -> None:
         dbapi_connection.execute("PRAGMA busy_timeout=200")
 
-    services.engine.dispose()
-    return services
+    backends.engine.dispose()
+    return backends
 
 
 def test_a_database_locked_past_its_busy_timeout_does_not_end_the_scheduler(
     short_busy_timeout: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    services = short_busy_timeout
-    with_queued_targets(services, fake_upstream, tmp_path)
-    database = services.engine.url.database
+    backends = short_busy_timeout
+    with_queued_targets(backends, fake_upstream, tmp_path)
+    database = backends.engine.url.database
     assert database is not None
     holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process's long write transaction
-    loop = Loop(services)
+    loop = Loop(backends)
     try:
         wait = loop.cycle()
         assert wait == loop.cycles.base and loop.cycle() == 2 * loop.cycles.base
-        assert pending(services) > 0
+        assert pending(backends) > 0
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert_recovers(services, loop)
-    assert scheduler_status(services)["cycle_failures_total"] == 2
+    assert_recovers(backends, loop)
+    assert scheduler_status(backends)["cycle_failures_total"] == 2
 
 
 @pytest.fixture
@@ -180,64 +180,64 @@ def fill(disk: Path) -> Path:
 
 
 def test_a_full_disk_does_not_end_the_scheduler(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     small_disk: Path,
     tmp_path: Path,
 ) -> None:
-    services = make_services(storage={"path": str(small_disk / "data")})
-    with_queued_targets(services, fake_upstream, tmp_path)
+    backends = make_backends(storage={"path": str(small_disk / "data")})
+    with_queued_targets(backends, fake_upstream, tmp_path)
     filler = fill(small_disk)
-    loop = Loop(services)
-    services.clock = LATER
+    loop = Loop(backends)
+    backends.clock = LATER
     try:
         assert loop.cycle() == loop.cycles.base  # incomplete: the publish failed
         assert loop.cycle() == 2 * loop.cycles.base
-        assert pending(services) > 0
+        assert pending(backends) > 0
     finally:
         filler.unlink()
-    services.clock = Clock()
-    assert_recovers(services, loop)
-    services.engine.dispose()
+    backends.clock = Clock()
+    assert_recovers(backends, loop)
+    backends.engine.dispose()
 
 
 def test_metrics_show_the_failures_the_backoff_and_the_last_complete_cycle(
-    services: Backends, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    backends: Backends, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refresh(services: Backends, project: str, **kw: Any) -> None:
+    def refresh(backends: Backends, project: str, **kw: Any) -> None:
         raise OverflowError("date value out of range")
 
     monkeypatch.setattr(sync, "refresh", refresh)
     monkeypatch.setattr(project_rows, "stale_projects", lambda conn, before: ["bad"])
-    Loop(services).cycle()
+    Loop(backends).cycle()
     metrics = client.get("/metrics").data.decode()
     assert "mirror_scheduler_project_failures_total 1.0" in metrics
     assert "mirror_scheduler_projects_in_backoff 1.0" in metrics
     assert "mirror_scheduler_cycle_failures_total 0.0" in metrics
     last = re.search(r"^mirror_scheduler_last_cycle_timestamp_seconds (\S+)$", metrics, re.M)
-    assert last and abs(float(last[1]) - services.clock.now().timestamp()) < 60
+    assert last and abs(float(last[1]) - backends.clock.now().timestamp()) < 60
     expiry = re.search(r"^mirror_tuf_timestamp_expiry_seconds (\S+)$", metrics, re.M)
-    signed = publish.timestamp_expiry(services.metadata)
+    signed = publish.timestamp_expiry(backends.metadata)
     assert expiry and signed and float(expiry[1]) == signed.timestamp()
 
 
 def test_readyz_turns_not_ready_when_the_last_cycle_is_old_or_the_timestamp_near_expiry(
-    services: Backends, client: FlaskClient
+    backends: Backends, client: FlaskClient
 ) -> None:
-    Loop(services).cycle()
+    Loop(backends).cycle()
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.data
     body = ready.get_json()
     assert body["scheduler"]["ok"] and body["scheduler"]["last_complete_cycle"]
     assert body["tuf"]["ok"] and body["tuf"]["timestamp_expires"]
-    services.clock = Clock(timedelta(minutes=11))  # interval 1 s: the 10 min floor applies
+    backends.clock = Clock(timedelta(minutes=11))  # interval 1 s: the 10 min floor applies
     late = client.get("/readyz")
     assert late.status_code == 503
     assert late.get_json()["scheduler"]["reason"] == (
         "no complete scheduler cycle for more than 0:10:00"
     )
     assert late.get_json()["tuf"]["ok"]
-    services.clock = Clock(timedelta(hours=23, minutes=30))  # signed for a day, not since
+    backends.clock = Clock(timedelta(hours=23, minutes=30))  # signed for a day, not since
     expiring = client.get("/readyz")
     assert expiring.status_code == 503
     assert expiring.get_json()["tuf"]["reason"] == "the TUF timestamp expires within 1:00:00"

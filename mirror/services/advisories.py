@@ -60,7 +60,7 @@ class ImportReport:
     changed_files: list[str] = field(default_factory=list)
 
 
-def import_path(services: Backends, path: str | Path) -> ImportReport:
+def import_path(backends: Backends, path: str | Path) -> ImportReport:
     """Import every OSV document under ``path`` (a ``.json`` file, a folder or a zip).
 
     Raises:
@@ -68,12 +68,12 @@ def import_path(services: Backends, path: str | Path) -> ImportReport:
     """
     report = ImportReport()
     incoming = _newest(_parse_all(Path(path), report))
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         touched = _store(conn, list(incoming.values()), now, report)
         known = set(project_rows.project_names(conn))
         for project in sorted(touched & known):
-            report.changed_files += review.reevaluate(conn, services, project, now)
+            report.changed_files += review.reevaluate(conn, backends, project, now)
     log.info(
         "advisories imported",
         extra={
@@ -193,10 +193,10 @@ def _active_blocks(conn: Connection, advisory: Advisory, before: set[str]) -> se
     }
 
 
-def list_advisories(services: Backends, project: str | None = None) -> list[StoredAdvisory]:
+def list_advisories(backends: Backends, project: str | None = None) -> list[StoredAdvisory]:
     """Every stored advisory, newest first; only those naming ``project`` when given."""
     name = _normalized(project) if project is not None else None
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         rows = advisory_rows.list_advisories(conn, name)
         ranges = advisory_rows.list_advisory_ranges(conn, name)
     by_advisory: dict[int, list[Affected]] = {}
@@ -205,12 +205,12 @@ def list_advisories(services: Backends, project: str | None = None) -> list[Stor
     return [_stored(row, by_advisory.get(row.id, [])) for row in rows]
 
 
-def advisories_for(services: Backends, project: str, version: str) -> list[StoredAdvisory]:
+def advisories_for(backends: Backends, project: str, version: str) -> list[StoredAdvisory]:
     """The advisories (malicious or not, withdrawn ones excluded) that cover one release."""
     name = _normalized(project)
     return [
         advisory
-        for advisory in list_advisories(services, name)
+        for advisory in list_advisories(backends, name)
         if advisory.withdrawn is None
         and any(
             item.project == name and version_in(parse_specifier(item.specifier), version)

@@ -70,22 +70,22 @@ class DownloadRecorder:
             download_rows.add_downloads(conn, [asdict(item) for item in batch])
 
 
-def recorder_for(services: Backends) -> DownloadRecorder:
-    config = services.config
+def recorder_for(backends: Backends) -> DownloadRecorder:
+    config = backends.config
     return DownloadRecorder(
-        services.engine,
+        backends.engine,
         interval=config.audit.flush_interval.total_seconds(),
         batch_size=config.audit.batch_size,
     )
 
 
 def downloads(
-    services: Backends, project: str, version: str | None = None, *, limit: int | None = None
+    backends: Backends, project: str, version: str | None = None, *, limit: int | None = None
 ) -> list[Download]:
     """Who pulled ``project`` (one ``version`` when given), newest first."""
     if not is_valid_project_name(project):
         raise NotFoundError(f"invalid project name {project[:100]!r}")
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         rows = download_rows.release_downloads(conn, normalize(project), version, limit)
     return [
         Download(

@@ -19,18 +19,18 @@ class Decided:
     published: PublishReport | None
 
 
-def approve(services: Backends, project: str, version: str, *, actor: str, reason: str) -> Decided:
-    outcome = review.approve(services, project, version, actor=actor, reason=reason)
-    return Decided(outcome, publish.publish_now(services))
+def approve(backends: Backends, project: str, version: str, *, actor: str, reason: str) -> Decided:
+    outcome = review.approve(backends, project, version, actor=actor, reason=reason)
+    return Decided(outcome, publish.publish_now(backends))
 
 
-def block(services: Backends, project: str, specifier: str, *, actor: str, reason: str) -> Decided:
-    outcome = review.block(services, project, specifier, actor=actor, reason=reason)
-    return Decided(outcome, publish.publish_now(services))
+def block(backends: Backends, project: str, specifier: str, *, actor: str, reason: str) -> Decided:
+    outcome = review.block(backends, project, specifier, actor=actor, reason=reason)
+    return Decided(outcome, publish.publish_now(backends))
 
 
 def unblock(
-    services: Backends, project: str, specifier: str, *, actor: str, reason: str
+    backends: Backends, project: str, specifier: str, *, actor: str, reason: str
 ) -> Decided:
-    outcome = review.unblock(services, project, specifier, actor=actor, reason=reason)
-    return Decided(outcome, publish.publish_now(services))
+    outcome = review.unblock(backends, project, specifier, actor=actor, reason=reason)
+    return Decided(outcome, publish.publish_now(backends))

@@ -64,7 +64,7 @@ class Gathered:
 
 
 def gather(
-    services: Backends, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
+    backends: Backends, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
 ) -> Gathered:
     """Evidence for the files of ``project`` that need it, newest first, within the budget.
 
@@ -74,25 +74,25 @@ def gather(
     read or written them all (else read here).
     """
     if rows is None:
-        rows = _project_files(services, project)
-    gatherer = _Gatherer(services, project, rows)
+        rows = _project_files(backends, project)
+    gatherer = _Gatherer(backends, project, rows)
     gatherer.provenance()
     if inspect:
         gatherer.content()
     return gatherer.gathered
 
 
-def inspect_before_serving(services: Backends, project: str, filename: str) -> Gathered:
+def inspect_before_serving(backends: Backends, project: str, filename: str) -> Gathered:
     """Content evidence for one file about to be served for the first time without any (history,
     admitted without checks), gathered as for a candidate: inspected, and compared with the
     previous admitted release (inspected now too if it never was)."""
-    gatherer = _Gatherer(services, project, _project_files(services, project))
+    gatherer = _Gatherer(backends, project, _project_files(backends, project))
     gatherer.content(only=filename)
     return gatherer.gathered
 
 
-def _project_files(services: Backends, project: str) -> list[FileRecord]:
-    with services.engine.connect() as conn:
+def _project_files(backends: Backends, project: str) -> list[FileRecord]:
+    with backends.engine.connect() as conn:
         row = project_rows.get_project(conn, project)
         return file_rows.project_files(conn, row.id) if row is not None else []
 
@@ -120,42 +120,42 @@ def recorded(row: FileRow, gathered: Gathered) -> dict[str, Any]:
     return values
 
 
-def trust_config(services: Backends) -> TrustConfig:
-    trust_root = services.config.provenance.trust_root
+def trust_config(backends: Backends) -> TrustConfig:
+    trust_root = backends.config.provenance.trust_root
     return TrustConfig(
-        offline=services.config.provenance.offline,
+        offline=backends.config.provenance.offline,
         trust_root=Path(trust_root).expanduser() if trust_root else None,
     )
 
 
-def integrity_url(services: Backends, project: str, row: FileRow) -> str | None:
+def integrity_url(backends: Backends, project: str, row: FileRow) -> str | None:
     """Upstream's `provenance` link for the file, else the configured template's URL."""
     if row.provenance_url:
         return str(row.provenance_url)
-    template = services.config.upstream.integrity_url_template
+    template = backends.config.upstream.integrity_url_template
     if not template:
         return None
-    base = services.upstream.simple_url.removesuffix("/").removesuffix("/simple")
+    base = backends.upstream.simple_url.removesuffix("/").removesuffix("/simple")
     return str(template).format(
         base=base, project=project, version=quote(row.version), filename=quote(row.filename)
     )
 
 
 class _Gatherer:
-    def __init__(self, services: Backends, project: str, rows: Sequence[FileRow]) -> None:
-        self.services = services
+    def __init__(self, backends: Backends, project: str, rows: Sequence[FileRow]) -> None:
+        self.backends = backends
         self.project = project
         self.rows = {row.filename: row for row in rows}
-        quarantine = services.config.quarantine_for(project)
+        quarantine = backends.config.quarantine_for(project)
         self.views = {row.filename: file_view(row, quarantine) for row in rows}
         # What the rules refuse is blocked whatever its evidence says: nothing upstream names
         # for it is fetched (a denied release is the one most likely to be hostile).
         self.checkable = [
             view
             for view in self.views.values()
-            if not services.rules.file_refusal(project, view.version)
+            if not backends.rules.file_refusal(project, view.version)
         ]
-        self.budget = services.config.policy.checks_per_sync
+        self.budget = backends.config.policy.checks_per_sync
         self.gathered = Gathered()
 
     def _newest_first(self, views: list[verdicts.FileView]) -> list[verdicts.FileView]:
@@ -179,13 +179,13 @@ class _Gatherer:
     # -- provenance -----------------------------------------------------------------------
 
     def provenance(self) -> None:
-        config = self.services.config
+        config = self.backends.config
         mode = config.provenance_mode_for(self.project)
         if mode == "off":
             return
         pinned = config.publisher_for(self.project)
         key = config.pinned_publisher_key(self.project)
-        anchor = continuity_anchor(self.services, self.views.values())
+        anchor = continuity_anchor(self.backends, self.views.values())
         wanted = [
             view
             for view in self.checkable
@@ -195,11 +195,11 @@ class _Gatherer:
         # The continuity anchor first: the candidates are judged against it.
         first = anchor.filename if anchor is not None else None
         ordered = sorted(self._newest_first(wanted), key=lambda view: view.filename != first)
-        trust = trust_config(self.services)
+        trust = trust_config(self.backends)
         fetching = True
         for view in ordered:
             row = self.rows[view.filename]
-            url = integrity_url(self.services, self.project, row)
+            url = integrity_url(self.backends, self.project, row)
             # Without a URL the absence is known from the listing: no fetch, nothing spent
             # (a project that stopped attesting long ago has every later file here).
             if url is not None and not (fetching and self._spend()):
@@ -218,14 +218,14 @@ class _Gatherer:
         key: str | None,
         trust: TrustConfig,
     ) -> dict[str, Any]:
-        now = self.services.clock.now()
+        now = self.backends.clock.now()
         base = {"source": url, "pinned": key, "checked_at": format_timestamp(now)}
         self.gathered.copies[row.filename] = None
         if url is None:
             return self._logged(row, {**base, **_absent("upstream lists no provenance")})
-        limit = self.services.config.provenance.max_bytes
+        limit = self.backends.config.provenance.max_bytes
         try:
-            body = self.services.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
+            body = self.backends.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
         except ResponseTooLargeError as exc:
             result = ProvenanceResult("failed", reason=f"provenance too large: {exc}")
         except RefusedDestinationError as exc:
@@ -240,7 +240,7 @@ class _Gatherer:
                 row.filename, row.sha256, body, expected=pinned, trust=trust, now=now
             )
             if result.status == "verified":
-                self.gathered.copies[row.filename] = store_bytes(self.services.blobs, body)
+                self.gathered.copies[row.filename] = store_bytes(self.backends.blobs, body)
         return self._logged(row, {**base, **result.to_dict(), "identity": _identity(result)})
 
     def _logged(self, row: FileRow, evidence: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +291,7 @@ class _Gatherer:
                     "report": report.to_dict(),
                     "baseline": baseline.filename if baseline is not None else None,
                     "flags": [flag.to_dict() for flag in flags],
-                    "inspected_at": format_timestamp(self.services.clock.now()),
+                    "inspected_at": format_timestamp(self.backends.clock.now()),
                 },
             )
 
@@ -308,7 +308,7 @@ class _Gatherer:
             return None
         evidence = {
             "report": report.to_dict(),
-            "inspected_at": format_timestamp(self.services.clock.now()),
+            "inspected_at": format_timestamp(self.backends.clock.now()),
         }
         self._remember(baseline.filename, "content", evidence)
         return report
@@ -317,8 +317,8 @@ class _Gatherer:
         """The file's report; an error text when it cannot be had now; None if rejected."""
         row = self.rows[filename]
         try:
-            blob = files.stored_blob(self.services, self.project, row)
-            with _local_file(self.services.blobs, blob.key) as path:
+            blob = files.stored_blob(self.backends, self.project, row)
+            with _local_file(self.backends.blobs, blob.key) as path:
                 return inspect_distribution(filename, path)
         except DigestMismatchError:
             return None  # upstream's bytes do not match: the file is rejected already

@@ -42,19 +42,19 @@ class Blob:
 
 
 def distribution(
-    services: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+    backends: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The verified blob of an admitted file, downloading it on first use; ``extracted`` is
     called with the wheel's METADATA when it was extracted just now (upstream had none)."""
-    blob = stored_blob(services, row.project, row)
+    blob = stored_blob(backends, row.project, row)
     if not row.cached:
-        metadata = _after_first_download(services, row, blob.key)
+        metadata = _after_first_download(backends, row, blob.key)
         if metadata is not None and extracted is not None:
             extracted(metadata)
     return blob
 
 
-def stored_blob(services: Backends, project: str, row: FileRow) -> Blob:
+def stored_blob(backends: Backends, project: str, row: FileRow) -> Blob:
     """The file's bytes in the blob store, downloaded and verified first if need be.
 
     Also used before admission, to inspect a candidate's content.
@@ -64,10 +64,10 @@ def stored_blob(services: Backends, project: str, row: FileRow) -> Blob:
         UpstreamError: the download failed.
     """
     key = blob_key(row.sha256)
-    if not services.blobs.exists(key):
-        with single_flight(services, row.sha256):
-            if not services.blobs.exists(key):
-                _download(services, project, row, key)
+    if not backends.blobs.exists(key):
+        with single_flight(backends, row.sha256):
+            if not backends.blobs.exists(key):
+                _download(backends, project, row, key)
     return Blob(key, row.sha256, row.size)
 
 
@@ -79,67 +79,67 @@ def provenance_copy(row: Row[Any]) -> Blob:
 
 
 def core_metadata(
-    services: Backends, row: Row[Any], fetched: Callable[[bytes], None] | None = None
+    backends: Backends, row: Row[Any], fetched: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The PEP 658 metadata of an admitted file, verified against the digest the page shows;
     ``fetched`` is called with the bytes when they came from upstream just now."""
     if not row.metadata_sha256:
         raise NotFoundError(f"{row.filename}: no core metadata")
     key = blob_key(row.metadata_sha256)
-    if not services.blobs.exists(key):
-        data = services.upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
+    if not backends.blobs.exists(key):
+        data = backends.upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
         if data is None or hashlib.sha256(data).hexdigest() != row.metadata_sha256:
             raise DigestMismatchError(f"{row.filename}.metadata: upstream copy missing or altered")
-        services.blobs.put_bytes(key, data)
-        with writing(services.engine) as conn:
+        backends.blobs.put_bytes(key, data)
+        with writing(backends.engine) as conn:
             file_rows.update_file(conn, row.id, metadata_size=len(data))
             targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
         if fetched is not None:
             fetched(data)
         return Blob(key, row.metadata_sha256, len(data))
-    return Blob(key, row.metadata_sha256, services.blobs.size(key))
+    return Blob(key, row.metadata_sha256, backends.blobs.size(key))
 
 
-def _download(services: Backends, project: str, row: FileRow, key: str) -> None:
-    staging = services.blobs.staging_dir()
+def _download(backends: Backends, project: str, row: FileRow, key: str) -> None:
+    staging = backends.blobs.staging_dir()
     try:
-        path = services.upstream.download(row.url, row.sha256, row.size, staging)
+        path = backends.upstream.download(row.url, row.sha256, row.size, staging)
     except DigestMismatchError as exc:
-        _reject(services, project, row, str(exc))
+        _reject(backends, project, row, str(exc))
         raise
-    services.blobs.put_file(key, path)
+    backends.blobs.put_file(key, path)
     log.info("cached file", extra={"project": project, "file": row.filename})
 
 
-def _reject(services: Backends, project: str, row: FileRow, reason: str) -> None:
+def _reject(backends: Backends, project: str, row: FileRow, reason: str) -> None:
     log.error(
         "integrity check failed; file rejected",
         extra={"project": project, "file": row.filename, "reason": reason},
     )
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         current = file_rows.file_by_name(conn, project, row.filename)
         if current is None or current.state == State.REJECTED:
             return
         apply_decision(conn, project, current, Decision(State.REJECTED, reason, INTEGRITY), now)
-        pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
+        pages.render_and_queue(conn, backends.blobs, current.project_id, project, now)
 
 
-def _after_first_download(services: Backends, row: Row[Any], key: str) -> bytes | None:
+def _after_first_download(backends: Backends, row: Row[Any], key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
     (returned), which its page lists once rendered again (``pages.render_stale``)."""
-    length = services.blobs.size(key)  # what the publisher signs next
+    length = backends.blobs.size(key)  # what the publisher signs next
     metadata: dict[str, Any] = {}
     data = None
     if row.metadata_sha256 is None and row.filename.endswith(".whl"):
-        data = extract_metadata(services, key, row.filename)
+        data = extract_metadata(backends, key, row.filename)
         if data is not None:
             metadata = {
-                "metadata_sha256": store_bytes(services.blobs, data),
+                "metadata_sha256": store_bytes(backends.blobs, data),
                 "metadata_size": len(data),
             }
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         file_rows.update_file(conn, row.id, cached=True, **metadata)
         if metadata:
             # Rendering a page of thousands of files here would hold the write lock, on the

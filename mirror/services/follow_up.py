@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class FollowUp:
     """The scheduler's watch on the queue (``scheduler.run_until`` runs it on its own thread)."""
 
-    services: Backends
+    backends: Backends
     # How long clients must have paused, and the longest a batch waits for them to.
     quiet: timedelta = timedelta(seconds=2)
     longest: timedelta = timedelta(seconds=10)
@@ -47,19 +47,19 @@ class FollowUp:
 
     def poll(self) -> publish.PublishReport | None:
         """Publish one batch if new changes are queued and the requests queueing them paused."""
-        with self.services.engine.connect() as conn:
+        with self.backends.engine.connect() as conn:
             newest = _newest_change(conn)
             if newest is None or newest == self.seen:
                 return None
             downloaded = download_rows.last_download_at(conn)
-        now = self.services.clock.now()
+        now = self.backends.clock.now()
         self.noticed = self.noticed or now
         active = max(newest, downloaded) if downloaded else newest
         if now - active < self.quiet and now - self.noticed < self.longest:
             return None
         self.seen, self.noticed = newest, None
-        pages.render_stale(self.services.engine, self.services.blobs, now)
-        return publish.publish_now(self.services)
+        pages.render_stale(self.backends.engine, self.backends.blobs, now)
+        return publish.publish_now(self.backends)
 
 
 def _newest_change(conn: Connection) -> datetime | None:

@@ -71,8 +71,8 @@ def dependencies(metadata: bytes) -> list[str]:
 class Prefetcher:
     """First looks of dependencies on background threads of this process, each name once."""
 
-    def __init__(self, services: Backends) -> None:
-        self._services = services
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
         self._lock = threading.Lock()
         self._queued: set[str] = set()
         self._pool: ThreadPoolExecutor | None = None
@@ -88,10 +88,10 @@ class Prefetcher:
         ``depth``: how many levels below a client's own request the metadata is."""
         if not self._enabled():
             return
-        with self._services.engine.connect() as conn:
+        with self._backends.engine.connect() as conn:
             unknown = [n for n in dependencies(metadata) if page_rows.get_page(conn, n) is None]
         for name in unknown:
-            if self._services.rules.project_refusal(name):
+            if self._backends.rules.project_refusal(name):
                 continue
             with self._lock:
                 if name in self._queued:
@@ -100,7 +100,7 @@ class Prefetcher:
             self._executor().submit(self._look, name, depth + 1)
 
     def _enabled(self) -> bool:
-        return self._services.config.upstream.prefetch_dependencies
+        return self._backends.config.upstream.prefetch_dependencies
 
     def _executor(self) -> ThreadPoolExecutor:
         # Created in the process that uses it: a pool made before gunicorn forks has no threads.
@@ -111,8 +111,8 @@ class Prefetcher:
 
     def _look(self, name: str, depth: int) -> None:
         try:
-            sync.first_look(self._services, name)
-            publish.publish_now(self._services, name, pages_only=True)
+            sync.first_look(self._backends, name)
+            publish.publish_now(self._backends, name, pages_only=True)
         except MirrorError as exc:
             # Not upstream, refused, or upstream down: the client's own request will say so.
             log.info("dependency not prefetched", extra={"project": name, "error": str(exc)})
@@ -130,17 +130,17 @@ class Prefetcher:
         """Look at what ``name``'s newest admitted file requires: from its PEP 658 metadata
         (verified and stored, so the client's own request finds it), else from the METADATA
         inside the wheel, read by ranges (a hint only: nothing read so is kept or served)."""
-        with self._services.engine.connect() as conn:
+        with self._backends.engine.connect() as conn:
             row = file_rows.newest_with_metadata(conn, name)
         if row is None:
             return
         try:
             if row.metadata_sha256:
                 files.core_metadata(
-                    self._services, row, fetched=lambda data: self.after_metadata(data, depth)
+                    self._backends, row, fetched=lambda data: self.after_metadata(data, depth)
                 )
             elif row.size is not None:
-                remote = RemoteFile(self._services.upstream, row.url, row.size)
+                remote = RemoteFile(self._backends.upstream, row.url, row.size)
                 with zipfile.ZipFile(remote) as wheel:
                     metadata = read_metadata(wheel, row.filename)
                 if metadata is not None:

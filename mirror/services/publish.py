@@ -74,7 +74,7 @@ class PublishReport:
 
 
 def publish_pending(
-    services: Backends,
+    backends: Backends,
     *,
     fetch: bool = True,
     wait: bool = True,
@@ -103,14 +103,14 @@ def publish_pending(
         LockBusyError: ``wait`` is False and another process holds the lock.
     """
     if not pages_only:
-        pages.queue_deferred_targets(services.engine)
+        pages.queue_deferred_targets(backends.engine)
     if fetch:
-        _learn_lengths(services, max_fetches)
-    if pages_only and project is not None and not _pages_queued(services, project):
+        _learn_lengths(backends, max_fetches)
+    if pages_only and project is not None and not _pages_queued(backends, project):
         return PublishReport(0, 0)  # without waiting for the lock a long batch may hold
-    keys = load_keys(services.config, offline=False)
-    with publish_lock(services.engine, wait=wait), _collector_paused():
-        with services.engine.connect() as conn:
+    keys = load_keys(backends.config, offline=False)
+    with publish_lock(backends.engine, wait=wait), _collector_paused():
+        with backends.engine.connect() as conn:
             ready, deferred = _ready(conn, pages_only)
         if project is not None and all(c.project != project for c in ready):
             ready = []
@@ -118,12 +118,12 @@ def publish_pending(
             return PublishReport(0, deferred)
         # Only a path's last change counts (an add then a block is a removal).
         changes = [_change(c) for c in {c.path: c for c in ready}.values()]
-        now = services.clock.now()
+        now = backends.clock.now()
         try:
-            result = sign_batch(services.metadata, keys, changes, now, crash_hook=crash_hook)
+            result = sign_batch(backends.metadata, keys, changes, now, crash_hook=crash_hook)
         except TufRepoError as exc:
             raise PublishError(f"publishing failed: {exc}") from exc
-        with writing(services.engine) as conn:
+        with writing(backends.engine) as conn:
             db.mark_published(conn, ready, now, result.snapshot_version)
     log.info(
         "published",
@@ -177,15 +177,15 @@ def _page_paths(project: str) -> tuple[str, str]:
     return index_html_path(project), index_json_path(project)
 
 
-def _pages_queued(services: Backends, project: str) -> bool:
-    with services.engine.connect() as conn:
+def _pages_queued(backends: Backends, project: str) -> bool:
+    with backends.engine.connect() as conn:
         return db.queued(conn, _page_paths(project))
 
 
-def _learn_lengths(services: Backends, max_fetches: int) -> None:
+def _learn_lengths(backends: Backends, max_fetches: int) -> None:
     """Give queued files of unknown length theirs, oldest first, fetching the bytes first where
     the blob store lacks them (at most ``max_fetches``), so the next batch can sign them."""
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         unknown = db.unknown_lengths(conn)
     learned: dict[tuple[str, str], int] = {}
     fetches = 0
@@ -193,41 +193,41 @@ def _learn_lengths(services: Backends, max_fetches: int) -> None:
         key = blob_key(change.sha256)
         if (change.project, change.sha256) in learned:
             continue
-        if not services.blobs.exists(key):
+        if not backends.blobs.exists(key):
             if fetches == max_fetches:
                 break
             fetches += 1
             try:
-                _fetch(services, change)
+                _fetch(backends, change)
             except MirrorError as exc:
                 log.warning(
                     "cannot fetch a file to sign; it waits for the next cycle",
                     extra={"project": change.project, "target": change.path, "error": str(exc)},
                 )
                 continue
-        size = services.blobs.size(key)
+        size = backends.blobs.size(key)
         if size is not None:
             learned[change.project, change.sha256] = size
     if learned:
-        with writing(services.engine) as conn:
+        with writing(backends.engine) as conn:
             for (project, sha256), size in learned.items():
                 db.learn_length(conn, project, sha256, size)
 
 
-def _fetch(services: Backends, change: Row[Any]) -> None:
+def _fetch(backends: Backends, change: Row[Any]) -> None:
     filename, suffix = companion_of(change.path.rsplit("/", 1)[1])
     if suffix == PROVENANCE_SUFFIX:
         # The mirror's own copy, stored when its attestations verified: nothing to fetch.
         log.warning("provenance copy missing from the store", extra={"target": change.path})
         return
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, change.project, filename)
-    if row is None or refusal.refusal(services, change.project, row) is not None:
+    if row is None or refusal.refusal(backends, change.project, row) is not None:
         return  # a later queued change removes it again
     if suffix == METADATA_SUFFIX and row.metadata_sha256 == change.sha256:
-        files.core_metadata(services, row)
+        files.core_metadata(backends, row)
     elif not suffix and row.sha256 == change.sha256:
-        files.distribution(services, row)
+        files.distribution(backends, row)
 
 
 def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
@@ -241,7 +241,7 @@ def queue_all_projects(engine: Engine, blobs: BlobStore, now: datetime) -> None:
 
 
 def publish_now(
-    services: Backends, project: str | None = None, *, pages_only: bool = False
+    backends: Backends, project: str | None = None, *, pages_only: bool = False
 ) -> PublishReport | None:
     """Publish what is queued, if this process can sign; never downloads.
 
@@ -260,7 +260,7 @@ def publish_now(
     otherwise sign one after another behind the lock.
     """
     try:
-        return publish_pending(services, fetch=False, project=project, pages_only=pages_only)
+        return publish_pending(backends, fetch=False, project=project, pages_only=pages_only)
     except (PublishError, LockBusyError) as exc:
         log.info("not publishing from this process", extra={"error": str(exc)})
         return None
@@ -284,21 +284,21 @@ class Maintenance:
     alerts: list[str]
 
 
-def maintain(services: Backends) -> Maintenance:
+def maintain(backends: Backends) -> Maintenance:
     """One scheduler cycle's TUF work (docs/tuf.md, "How changes are published"); first,
     once per change of the configured rules, the decisions they move (``refusal.apply_rules``),
     so what they refuse leaves the signed targets in this batch."""
-    refusal.apply_rules(services)
-    report = publish_pending(services)
-    keys = available_keys(services.config)
-    now = services.clock.now()
-    store = services.metadata
+    refusal.apply_rules(backends)
+    report = publish_pending(backends)
+    keys = available_keys(backends.config)
+    now = backends.clock.now()
+    store = backends.metadata
     try:
-        with publish_lock(services.engine):
+        with publish_lock(backends.engine):
             refreshed = refresh_timestamp(store, keys, now)
             renewed = renew(store, keys, now)
             swept = sweep(store, SWEEP_KEEP_SNAPSHOTS)
-        with writing(services.engine) as conn:
+        with writing(backends.engine) as conn:
             db.forget_published(conn, now - KEEP_PUBLISHED_ROWS)
         alerts = status(store, now).alerts
     except TufRepoError as exc:

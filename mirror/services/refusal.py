@@ -53,12 +53,12 @@ class Refusal:
         return NotFoundError(f"{self.subject}: {self.reason}")
 
 
-def refusal(services: Backends, project: str, row: FileRow | None = None) -> Refusal | None:
+def refusal(backends: Backends, project: str, row: FileRow | None = None) -> Refusal | None:
     """Why ``project``, or with ``row`` that file of it, must not be served now; else None."""
     if row is None:
-        reason = services.rules.project_refusal(project)
+        reason = backends.rules.project_refusal(project)
         return Refusal(project, reason) if reason else None
-    reason = services.rules.file_refusal(project, row.version)
+    reason = backends.rules.file_refusal(project, row.version)
     if reason:
         return Refusal(row.filename, reason)
     if row.state != State.ADMITTED:
@@ -72,28 +72,28 @@ def _explain(row: FileRow) -> str:
     return f"{row.state}: {row.reason}"
 
 
-def check_project(services: Backends, project: str) -> None:
+def check_project(backends: Backends, project: str) -> None:
     """Raises NotFoundError (with the reason) when ``project`` is refused."""
-    refused = refusal(services, project)
+    refused = refusal(backends, project)
     if refused is not None:
         raise refused.error()
 
 
-def servable_file(services: Backends, project: str, filename: str) -> Row[Any]:
+def servable_file(backends: Backends, project: str, filename: str) -> Row[Any]:
     """The file's row when it may be served now; otherwise a NotFoundError that says why."""
-    check_project(services, project)
-    with services.engine.connect() as conn:
+    check_project(backends, project)
+    with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, project, filename)
     if row is None:
         raise NotFoundError(f"{filename}: not known to this mirror")
-    refused = refusal(services, project, row)
+    refused = refusal(backends, project, row)
     if refused is not None:
         raise refused.error()
     return row
 
 
 def servable_distribution(
-    services: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+    backends: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
 ) -> files.Blob:
     """The bytes of a servable file (``servable_file``), as ``files.distribution`` gives them,
     once its content was inspected: a file never inspected is inspected now, and one the
@@ -103,79 +103,79 @@ def servable_distribution(
         NotFoundError: the inspection holds the file.
         UpstreamError: it cannot be inspected now (the previous release cannot be fetched).
     """
-    blob = files.distribution(services, row, extracted)
-    if not _inspected(services, row):
+    blob = files.distribution(backends, row, extracted)
+    if not _inspected(backends, row):
         # Concurrent first downloads inspect once: the others wait, then find its outcome.
-        with single_flight(services, f"inspect-{row.sha256}"):
-            current = servable_file(services, row.project, row.filename)
-            if not _inspected(services, current):
-                _inspect_first(services, current)
+        with single_flight(backends, f"inspect-{row.sha256}"):
+            current = servable_file(backends, row.project, row.filename)
+            if not _inspected(backends, current):
+                _inspect_first(backends, current)
     return blob
 
 
-def _inspected(services: Backends, row: Row[Any]) -> bool:
-    view = state_changes.file_view(row, services.config.quarantine_for(row.project))
+def _inspected(backends: Backends, row: Row[Any]) -> bool:
+    view = state_changes.file_view(row, backends.config.quarantine_for(row.project))
     return verdicts.content_current(view)
 
 
-def _inspect_first(services: Backends, row: Row[Any]) -> None:
+def _inspect_first(backends: Backends, row: Row[Any]) -> None:
     project, filename = row.project, row.filename
-    gathered = evidence.inspect_before_serving(services, project, filename)
+    gathered = evidence.inspect_before_serving(backends, project, filename)
     record = gathered.records.get(filename, {}).get("content")
     if record is None or "flags" not in record:
         why = record.get("error") if record else "the previous release could not be inspected"
         raise UpstreamError(f"{filename}: not inspected yet ({why}); retry later")
     reasons = verdicts.content_hold_reasons(record)
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         rows = [file_rows.file_by_name(conn, project, name) for name in gathered.records]
         evidence.record(conn, [r for r in rows if r is not None], gathered)
         current = file_rows.file_by_name(conn, project, filename)
         if reasons and current is not None and current.state == State.ADMITTED:
             held = Decision(State.QUARANTINED, "; ".join(reasons), POLICY)
             state_changes.apply_decision(conn, project, current, held, now)
-            pages.render_and_queue(conn, services.blobs, current.project_id, project, now)
+            pages.render_and_queue(conn, backends.blobs, current.project_id, project, now)
     if reasons:
         raise NotFoundError(f"{filename}: held for review: {'; '.join(reasons)}")
 
 
-def apply_rules(services: Backends) -> list[str]:
+def apply_rules(backends: Backends) -> list[str]:
     """Decide again, once per change of the configured rules, every project the change can
     move; the projects decided. A project refused as a whole has every target queued for
     removal (its pages too); any other has its pages rendered and its targets queued again."""
-    fingerprint = services.rules.fingerprint
-    with services.engine.connect() as conn:
+    fingerprint = backends.rules.fingerprint
+    with backends.engine.connect() as conn:
         if status_rows.get_status(conn, RULES_STATUS) == fingerprint:
             return []
         releases = file_rows.ruled_releases(conn, RULE)
         names = project_rows.project_names(conn)
-    rules = services.rules
+    rules = backends.rules
     affected = {r.project for r in releases if _moves(rules, r)}
     affected |= {name for name in names if rules.project_refusal(name)}
-    now = services.clock.now()
-    failed = [project for project in sorted(affected) if not _decide_again(services, project, now)]
+    now = backends.clock.now()
+    failed = [project for project in sorted(affected) if not _decide_again(backends, project, now)]
     if failed:
         return sorted(affected)  # the next cycle tries again; this one still publishes
-    with writing(services.engine) as conn:
+    with writing(backends.engine) as conn:
         status_rows.set_status(conn, RULES_STATUS, fingerprint, now)
     if affected:
         log.info("rules changed; projects decided again", extra={"projects": len(affected)})
     return sorted(affected)
 
 
-def _decide_again(services: Backends, project: str, now: datetime) -> bool:
+def _decide_again(backends: Backends, project: str, now: datetime) -> bool:
     """Decide ``project``'s files under the rules and queue its targets; False if that failed."""
     try:
-        with writing(services.engine) as conn:
+        with writing(backends.engine) as conn:
             row = project_rows.get_project(conn, project)
             if row is None:
                 return True
             recorded = file_rows.project_files(conn, row.id)
-            state_changes.evaluate(conn, services, project, recorded, now)
-            if services.rules.project_refusal(project):
+            state_changes.evaluate(conn, backends, project, recorded, now)
+            if backends.rules.project_refusal(project):
                 targets.queue_project(conn, project, {}, now)
             else:
-                pages.render_and_queue(conn, services.blobs, row.id, project, now)
+                pages.render_and_queue(conn, backends.blobs, row.id, project, now)
     except MirrorError as exc:
         log.error("project not decided again", extra={"project": project, "error": str(exc)})
         return False

@@ -46,11 +46,11 @@ def _require_reason(reason: str) -> str:
     return reason.strip()
 
 
-def approve(services: Backends, project: str, version: str, *, actor: str, reason: str) -> Outcome:
+def approve(backends: Backends, project: str, version: str, *, actor: str, reason: str) -> Outcome:
     """Admit every held file of a release now, overriding the delay and any hold."""
     project, reason = _project(project), _require_reason(reason)
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         rows = file_rows.release_files(conn, project, version)
         if not rows:
             raise NotFoundError(f"{project} {version}: no such release known to the mirror")
@@ -61,18 +61,18 @@ def approve(services: Backends, project: str, version: str, *, actor: str, reaso
         decision = Decision(State.ADMITTED, f"approved: {reason}", actor)
         for row in held:
             state_changes.apply_decision(conn, project, row, decision, now)
-        pages.render_and_queue(conn, services.blobs, held[0].project_id, project, now)
+        pages.render_and_queue(conn, backends.blobs, held[0].project_id, project, now)
     return Outcome(project, [row.filename for row in held])
 
 
-def block(services: Backends, project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
+def block(backends: Backends, project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
     """Refuse matching releases, admitted or not, and any that appear later."""
     project, reason = _project(project), _require_reason(reason)
     parse_specifier(specifier)
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         record_blocks(conn, [NewBlock(project, specifier.strip(), actor, reason)], now)
-    return Outcome(project, _reevaluate(services, project))
+    return Outcome(project, _reevaluate(backends, project))
 
 
 @dataclass(frozen=True)
@@ -118,15 +118,15 @@ def record_blocks(conn: Connection, new: Sequence[NewBlock], now: datetime) -> N
 
 
 def unblock(
-    services: Backends, project: str, specifier: str, *, actor: str, reason: str
+    backends: Backends, project: str, specifier: str, *, actor: str, reason: str
 ) -> Outcome:
     project, reason = _project(project), _require_reason(reason)
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         lifted = record_lift(conn, project, specifier.strip(), by=actor, reason=reason, now=now)
     if not lifted:
         raise NotFoundError(f"no active block on {project} {specifier}".rstrip())
-    return Outcome(project, _reevaluate(services, project))
+    return Outcome(project, _reevaluate(backends, project))
 
 
 def record_lift(
@@ -158,36 +158,36 @@ def record_lift(
     return lifted
 
 
-def _reevaluate(services: Backends, project: str) -> list[str]:
-    with writing(services.engine) as conn:
-        return reevaluate(conn, services, project, services.clock.now())
+def _reevaluate(backends: Backends, project: str) -> list[str]:
+    with writing(backends.engine) as conn:
+        return reevaluate(conn, backends, project, backends.clock.now())
 
 
-def reevaluate(conn: Connection, services: Backends, project: str, now: datetime) -> list[str]:
+def reevaluate(conn: Connection, backends: Backends, project: str, now: datetime) -> list[str]:
     """Decide the project's files afresh under the active blocks and re-render its pages when
     what they show changed; the files whose state changed."""
     row = project_rows.get_project(conn, project)
     if row is None:
         return []  # a block on a project not seen yet applies when its files appear
     evaluation = state_changes.evaluate(
-        conn, services, project, file_rows.project_files(conn, row.id), now
+        conn, backends, project, file_rows.project_files(conn, row.id), now
     )
     if evaluation.admitted_changed:
-        pages.render_and_queue(conn, services.blobs, row.id, project, now, evaluation.admitted)
+        pages.render_and_queue(conn, backends.blobs, row.id, project, now, evaluation.admitted)
     return evaluation.state_changed
 
 
-def queue(services: Backends, states: list[str]) -> list[Row[Any]]:
-    with services.engine.connect() as conn:
+def queue(backends: Backends, states: list[str]) -> list[Row[Any]]:
+    with backends.engine.connect() as conn:
         return file_rows.files_by_state(conn, states)
 
 
 def release(
-    services: Backends, project: str, version: str
+    backends: Backends, project: str, version: str
 ) -> tuple[list[Row[Any]], list[Row[Any]]]:
     """A release's files and the project's audit events."""
     project = _project(project)
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         rows = file_rows.release_files(conn, project, version)
         if not rows:
             raise NotFoundError(f"{project} {version}: no such release known to the mirror")

@@ -70,12 +70,12 @@ def canonical_version(version: str) -> str:
     return str(parsed) if parsed is not None else version
 
 
-def report(services: Backends, project: str, version: str) -> ReleaseReport:
+def report(backends: Backends, project: str, version: str) -> ReleaseReport:
     """Raises NotFoundError for a release the mirror has not seen."""
     version = canonical_version(version)
-    rows, project_events = review.release(services, project, version)
+    rows, project_events = review.release(backends, project, version)
     name = rows[0].project
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         siblings = file_rows.project_files(conn, rows[0].project_id)
         blocks = block_rows.active_blocks(conn, name)
     previous = _previous_admitted(siblings, version)
@@ -87,18 +87,18 @@ def report(services: Backends, project: str, version: str) -> ReleaseReport:
         previous_version=previous,
         previous_files=[r for r in siblings if r.version == previous and r.state == "admitted"],
         blocks=[b for b in blocks if _covers(b.specifier, version)],
-        advisories=advisories.advisories_for(services, name, version),
+        advisories=advisories.advisories_for(backends, name, version),
         events=[e for e in project_events if e.filename is None or e.filename in filenames],
-        now=services.clock.now(),
+        now=backends.clock.now(),
     )
 
 
 def queue(
-    services: Backends, states: Iterable[str], project: str | None = None, limit: int = 500
+    backends: Backends, states: Iterable[str], project: str | None = None, limit: int = 500
 ) -> list[ReleaseSummary]:
     """Releases with files in ``states``, newest first (by when the mirror first saw them)."""
     grouped: dict[tuple[str, str], list[Row[Any]]] = {}
-    for row in review.queue(services, [State(s) for s in states]):
+    for row in review.queue(backends, [State(s) for s in states]):
         if project is None or row.project == project:
             grouped.setdefault((row.project, row.version), []).append(row)
     summaries = [ReleaseSummary(p, v, rows) for (p, v), rows in grouped.items()]
@@ -132,21 +132,21 @@ def _covers(specifier: str, version: str) -> bool:
     return version_in(parse_specifier(specifier), version)
 
 
-def blocked(services: Backends) -> list[Row[Any]]:
+def blocked(backends: Backends) -> list[Row[Any]]:
     """Active blocks, by people and advisories, oldest first."""
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         return block_rows.active_blocks(conn)
 
 
 def audit_log(
-    services: Backends,
+    backends: Backends,
     *,
     project: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[Row[Any]]:
     """Recorded state changes and decisions, newest first."""
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         return event_rows.events_log(conn, project=project, before_id=before_id, limit=limit)
 
 
@@ -178,9 +178,9 @@ def _kind(filename: str) -> str:
 
 
 def downloads(
-    services: Backends, project: str, version: str | None, limit: int
+    backends: Backends, project: str, version: str | None, limit: int
 ) -> tuple[list[Download], dict[str, str]]:
     """Who pulled a project or one release, newest first, and the names of the tokens used."""
-    pulled = audit.downloads(services, project, version, limit=limit)
-    names = {row.id: row.name for row in tokens.listing(services)} if pulled else {}
+    pulled = audit.downloads(backends, project, version, limit=limit)
+    names = {row.id: row.name for row in tokens.listing(backends)} if pulled else {}
     return pulled, names

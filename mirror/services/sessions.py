@@ -29,14 +29,14 @@ class Session:
         return hmac.compare_digest(self.csrf.encode(), presented.encode())
 
 
-def sign_in(services: Backends, secret: str) -> tuple[str, Session] | None:
+def sign_in(backends: Backends, secret: str) -> tuple[str, Session] | None:
     """A new session for a review or admin token; None for anything else."""
-    token = tokens.verify(services, secret.strip())
+    token = tokens.verify(backends, secret.strip())
     if token is None or not token.allows(NEEDED):
         return None
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         access.delete_expired_sessions(conn, now)
         access.insert_session(
             conn,
@@ -51,12 +51,12 @@ def sign_in(services: Backends, secret: str) -> tuple[str, Session] | None:
     return cookie, Session(token, csrf)
 
 
-def resolve(services: Backends, cookie: str) -> Session | None:
+def resolve(backends: Backends, cookie: str) -> Session | None:
     if not cookie or len(cookie) > 100:
         return None
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         row = access.session_with_token(conn, tokens.digest(cookie))
-    now = services.clock.now()
+    now = backends.clock.now()
     if row is None or row.expires_at <= now or row.token_revoked_at is not None:
         return None
     if row.token_expires_at <= now:
@@ -65,6 +65,6 @@ def resolve(services: Backends, cookie: str) -> Session | None:
     return Session(token, row.csrf)
 
 
-def sign_out(services: Backends, cookie: str) -> None:
-    with writing(services.engine) as conn:
+def sign_out(backends: Backends, cookie: str) -> None:
+    with writing(backends.engine) as conn:
         access.delete_session(conn, tokens.digest(cookie))

@@ -16,14 +16,14 @@ from mirror.services.backends import Backends
 
 
 @contextlib.contextmanager
-def single_flight(services: Backends, name: str) -> Iterator[None]:
+def single_flight(backends: Backends, name: str) -> Iterator[None]:
     """Run the block in one thread of one process on this host at a time, per ``name``.
 
     The lock file is removed once the block is done (a mirror downloads millions of distinct
     files, each with its own lock), before the lock is let go: a waiter that then gets the
     lock of a file no longer at its path takes the one there now instead.
     """
-    lock_path = services.blobs.staging_dir() / f"{name}.lock"
+    lock_path = backends.blobs.staging_dir() / f"{name}.lock"
     handle = _lock_at(lock_path)
     try:
         yield

@@ -64,23 +64,23 @@ def _report_current(content: Any) -> bool:
 
 
 def continuity_anchor(
-    services: Backends, views: Iterable[verdicts.FileView]
+    backends: Backends, views: Iterable[verdicts.FileView]
 ) -> verdicts.FileView | None:
     """``verdicts.anchor_file`` for the project's files: with an Integrity API URL template
     configured, a file the page lists no provenance for may still have some."""
-    template = bool(services.config.upstream.integrity_url_template)
+    template = bool(backends.config.upstream.integrity_url_template)
     return verdicts.anchor_file(views, unlisted_may_attest=template)
 
 
 def verdicts_by_filename(
-    services: Backends, project: str, rows: Sequence[FileRow]
+    backends: Backends, project: str, rows: Sequence[FileRow]
 ) -> dict[str, verdicts.Verdict]:
     """What each file's provenance and content evidence says, by filename."""
-    mode = services.config.provenance_mode_for(project)
-    pinned = services.config.pinned_publisher_key(project)
-    quarantine = services.config.quarantine_for(project)
+    mode = backends.config.provenance_mode_for(project)
+    pinned = backends.config.pinned_publisher_key(project)
+    quarantine = backends.config.quarantine_for(project)
     views = [file_view(row, quarantine) for row in rows]
-    anchor = continuity_anchor(services, views)
+    anchor = continuity_anchor(backends, views)
     baseline = verdicts.publisher_baseline(views)
     result = {}
     for view in views:
@@ -97,10 +97,10 @@ def verdicts_by_filename(
 
 
 def refusal_for(
-    services: Backends, blocks: list[Row[Any]], project: str, version: str
+    backends: Backends, blocks: list[Row[Any]], project: str, version: str
 ) -> Refusal | None:
     """A configured rule, else an active block by a person or an advisory."""
-    reason = services.rules.file_refusal(project, version)
+    reason = backends.rules.file_refusal(project, version)
     if reason:
         return Refusal(reason, RULE)
     for block in blocks:
@@ -110,11 +110,11 @@ def refusal_for(
 
 
 def refusals(
-    services: Backends, blocks: list[Row[Any]], project: str, versions: Iterable[str]
+    backends: Backends, blocks: list[Row[Any]], project: str, versions: Iterable[str]
 ) -> dict[str, Refusal | None]:
     """``refusal_for`` each version: rules and blocks name versions, and a large project has
     thousands of files but a few hundred versions."""
-    return {version: refusal_for(services, blocks, project, version) for version in set(versions)}
+    return {version: refusal_for(backends, blocks, project, version) for version in set(versions)}
 
 
 @dataclass(frozen=True)
@@ -138,21 +138,21 @@ class Evaluation:
 
 def evaluate(
     conn: Connection,
-    services: Backends,
+    backends: Backends,
     project: str,
     rows: Sequence[FileRow],
     now: datetime,
     anomalies: dict[str, str] | None = None,
 ) -> Evaluation:
     """Decide each file afresh and record the moves."""
-    evaluation = judge(conn, services, project, rows, now, anomalies)
+    evaluation = judge(conn, backends, project, rows, now, anomalies)
     apply_decisions(conn, project, evaluation.moves, now)
     return evaluation
 
 
 def judge(
     conn: Connection,
-    services: Backends,
+    backends: Backends,
     project: str,
     rows: Sequence[FileRow],
     now: datetime,
@@ -160,12 +160,12 @@ def judge(
 ) -> Evaluation:
     """Decide each file afresh, recording nothing (``conn`` is read for blocks)."""
     anomalies = anomalies or {}
-    config = services.config
+    config = backends.config
     hold_without_time = config.policy.missing_upload_time == "hold"
     quarantine = config.quarantine_for(project)
     blocks = block_rows.active_blocks(conn, project)
-    refused = refusals(services, blocks, project, (row.version for row in rows))
-    evidence = verdicts_by_filename(services, project, rows)
+    refused = refusals(backends, blocks, project, (row.version for row in rows))
+    evidence = verdicts_by_filename(backends, project, rows)
     moves, admitted = [], []
     for row in rows:
         decision = decide(

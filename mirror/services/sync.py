@@ -66,7 +66,7 @@ class ListingChanges:
     files: list[FileRecord] | None = None
 
 
-def refresh(services: Backends, project: str, *, force: bool = False, inspect: bool = True) -> None:
+def refresh(backends: Backends, project: str, *, force: bool = False, inspect: bool = True) -> None:
     """Fetch and reconcile ``project``, gather the evidence its files need, then decide every
     file and re-render.
 
@@ -77,69 +77,69 @@ def refresh(services: Backends, project: str, *, force: bool = False, inspect: b
         NotFoundError: the rules refuse the project, or neither upstream nor the mirror has it.
         UpstreamError: upstream failed and the mirror has nothing to fall back on.
     """
-    _refuse(services, project)
-    with services.engine.connect() as conn:
+    _refuse(backends, project)
+    with backends.engine.connect() as conn:
         row = project_rows.get_project(conn, project)
-    if row is not None and not force and _fresh(services, row):
+    if row is not None and not force and _fresh(backends, row):
         return
-    fetched = _fetch(services, project, row)
+    fetched = _fetch(backends, project, row)
     if row is None and fetched.page is not None and fetched.listing is not None:
-        _record_first_look(services, project, fetched.page, fetched.listing)
+        _record_first_look(backends, project, fetched.page, fetched.listing)
         if inspect:
-            evaluate_only(services, project)
+            evaluate_only(backends, project)
         return
     try:
-        changes = _reconcile(services, project, fetched)
+        changes = _reconcile(backends, project, fetched)
     except DbIntegrityError:
         # Another process recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
         changes = ListingChanges()
     # With upstream down every check would only time out.
     gathered = (
-        evidence.gather(services, project, inspect=inspect, rows=changes.files)
+        evidence.gather(backends, project, inspect=inspect, rows=changes.files)
         if fetched.error is None
         else evidence.Gathered()
     )
-    _decide(services, project, gathered, changes)
+    _decide(backends, project, gathered, changes)
 
 
-def first_look(services: Backends, project: str) -> None:
+def first_look(backends: Backends, project: str) -> None:
     """Read a project the mirror has no page for, once: a caller that finds another thread or
     process (on this host) at it waits for it instead of reading upstream again.
 
     Evidence that needs downloads is left to the scheduler, so the caller answers quickly.
     """
-    with single_flight(services, f"first-look-{project}"):
-        with services.engine.connect() as conn:
+    with single_flight(backends, f"first-look-{project}"):
+        with backends.engine.connect() as conn:
             if page_rows.get_page(conn, project) is not None:
                 return
-        refresh(services, project, inspect=False)
+        refresh(backends, project, inspect=False)
 
 
-def evaluate_only(services: Backends, project: str) -> None:
+def evaluate_only(backends: Backends, project: str) -> None:
     """Re-run the admission policy without re-reading the project page (quarantines ending,
     rule changes), first gathering the evidence still missing.
 
     Raises:
         NotFoundError: the rules refuse the project (nothing is fetched for it).
     """
-    _refuse(services, project)
-    _decide(services, project, evidence.gather(services, project, inspect=True), ListingChanges())
+    _refuse(backends, project)
+    _decide(backends, project, evidence.gather(backends, project, inspect=True), ListingChanges())
 
 
-def _refuse(services: Backends, project: str) -> None:
+def _refuse(backends: Backends, project: str) -> None:
     """Raises NotFoundError when the rules refuse ``project``: upstream is never asked for it."""
-    refused = refusal.refusal(services, project)
+    refused = refusal.refusal(backends, project)
     if refused is not None:
         log.warning("refused project", extra={"project": project, "reason": refused.reason})
         raise refused.error()
 
 
 def _decide(
-    services: Backends, project: str, gathered: evidence.Gathered, changes: ListingChanges
+    backends: Backends, project: str, gathered: evidence.Gathered, changes: ListingChanges
 ) -> None:
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         row = project_rows.get_project(conn, project)
         if row is None:
             raise NotFoundError(f"unknown project {project!r}")
@@ -148,7 +148,7 @@ def _decide(
         if recorded:
             fresh = {r.id: r for r in file_rows.files_by_id(conn, recorded)}
             rows = [fresh.get(r.id, r) for r in rows]
-        evaluation = state_changes.evaluate(conn, services, project, rows, now, changes.anomalies)
+        evaluation = state_changes.evaluate(conn, backends, project, rows, now, changes.anomalies)
         # A new provenance copy of an admitted file changes the page too, as does a yank.
         if (
             evaluation.admitted_changed
@@ -156,30 +156,30 @@ def _decide(
             or changes.page_changed
             or page_rows.get_page(conn, project) is None
         ):
-            pages.render_and_queue(conn, services.blobs, row.id, project, now, evaluation.admitted)
+            pages.render_and_queue(conn, backends.blobs, row.id, project, now, evaluation.admitted)
 
 
-def _fresh(services: Backends, row: Row[Any]) -> bool:
-    ttl = services.config.upstream.ttl
-    return row.checked_at is not None and services.clock.now() - row.checked_at < ttl
+def _fresh(backends: Backends, row: Row[Any]) -> bool:
+    ttl = backends.config.upstream.ttl
+    return row.checked_at is not None and backends.clock.now() - row.checked_at < ttl
 
 
-def _fetch(services: Backends, project: str, row: Row[Any] | None) -> Fetched:
+def _fetch(backends: Backends, project: str, row: Row[Any] | None) -> Fetched:
     try:
-        page = services.upstream.fetch_page(
+        page = backends.upstream.fetch_page(
             project, row.etag if row else None, row.last_modified if row else None
         )
     except ProjectNotFoundError:
         return Fetched(gone=True)
     except UpstreamError as exc:
         if row is None:
-            _record_upstream(services, str(exc))
+            _record_upstream(backends, str(exc))
             raise
         return Fetched(error=str(exc))
     if page is None or (row is not None and row.page_sha256 == page.digest):
         return Fetched()  # not modified, or the same bytes again
     # Parsed here, outside the write transaction: other processes' writers need not wait.
-    return Fetched(page=page, listing=_parse(project, page, services.clock.now()))
+    return Fetched(page=page, listing=_parse(project, page, backends.clock.now()))
 
 
 def _parse(project: str, page: Page, now: datetime) -> Listing:
@@ -192,7 +192,7 @@ def _parse(project: str, page: Page, now: datetime) -> Listing:
     return listing
 
 
-def _record_first_look(services: Backends, project: str, page: Page, listing: Listing) -> None:
+def _record_first_look(backends: Backends, project: str, page: Page, listing: Listing) -> None:
     """Record, decide and render a project the mirror has never read, in one transaction.
 
     Its files are decided before they are inserted, in their final states: a first look
@@ -206,25 +206,25 @@ def _record_first_look(services: Backends, project: str, page: Page, listing: Li
     Only a block added meanwhile, the one thing the decisions read from the database, makes it
     decide again.
     """
-    now = services.clock.now()
+    now = backends.clock.now()
     new = [_new_record(None, f, now, ListingChanges()) for f in listing.files]
-    gathered = evidence.gather(services, project, inspect=False, rows=new)
+    gathered = evidence.gather(backends, project, inspect=False, rows=new)
     new = [
         row._replace(**change) if (change := evidence.recorded(row, gathered)) else row
         for row in new
     ]
-    with services.engine.connect() as conn, conn.begin():
-        first = _FirstLook.decided(conn, services, project, new, now)
+    with backends.engine.connect() as conn, conn.begin():
+        first = _FirstLook.decided(conn, backends, project, new, now)
     try:
-        with writing(services.engine) as conn:
-            look = first.still_valid(conn) or _FirstLook.decided(conn, services, project, new, now)
+        with writing(backends.engine) as conn:
+            look = first.still_valid(conn) or _FirstLook.decided(conn, backends, project, new, now)
             look.record(conn, page, now)
     except DbIntegrityError:
         # Another host recorded this project's first look at the same moment; theirs stands.
         log.info("concurrent first look", extra={"project": project})
     else:
         state_changes.log_moves(project, look.evaluation.moves)
-    _record_upstream(services, None)
+    _record_upstream(backends, None)
 
 
 @dataclass(frozen=True)
@@ -243,13 +243,13 @@ class _FirstLook:
     def decided(
         cls,
         conn: Connection,
-        services: Backends,
+        backends: Backends,
         project: str,
         new: list[FileRecord],
         now: datetime,
     ) -> "_FirstLook":
-        evaluation = state_changes.judge(conn, services, project, new, now)
-        rendered = pages.render_pages(services.blobs, project, evaluation.admitted)
+        evaluation = state_changes.judge(conn, backends, project, new, now)
+        rendered = pages.render_pages(backends.blobs, project, evaluation.admitted)
         dialect = conn.dialect
         return cls(
             project=project,
@@ -296,16 +296,16 @@ def _settled(
     return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
 
 
-def _reconcile(services: Backends, project: str, fetched: Fetched) -> ListingChanges:
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+def _reconcile(backends: Backends, project: str, fetched: Fetched) -> ListingChanges:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         row = project_rows.get_project(conn, project)
         if fetched.gone and row is None:
             raise NotFoundError(f"no project {project!r} upstream")
         if row is None:
             row = project_rows.create_project(conn, project, now)
         changes = _apply_fetch(conn, project, row, fetched, now)
-    _record_upstream(services, fetched.error)
+    _record_upstream(backends, fetched.error)
     return changes
 
 
@@ -436,16 +436,16 @@ def _update(
     return _updated(conn, row, values) if values else row
 
 
-def _record_upstream(services: Backends, error: str | None) -> None:
+def _record_upstream(backends: Backends, error: str | None) -> None:
     """Remember whether the last look at upstream worked, for /readyz and /metrics."""
-    now = services.clock.now()
-    with services.engine.connect() as conn:
+    now = backends.clock.now()
+    with backends.engine.connect() as conn:
         change = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
     # Every first look ends here: the usual answer (still fine) takes no write lock, which
     # concurrent first looks would otherwise queue for once more on the client's path.
     if change is None:
         return
-    with writing(services.engine) as conn:
+    with writing(backends.engine) as conn:
         value = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
         if value is not None:
             status_rows.set_status(conn, UPSTREAM_STATUS, value, now)

@@ -84,7 +84,7 @@ def digest(secret: str) -> str:
 
 
 def create(
-    services: Backends,
+    backends: Backends,
     scope: str,
     *,
     ttl: str | None,
@@ -101,8 +101,8 @@ def create(
     if not label or len(label) > _MAX_NAME or not label.isprintable():
         raise TokenError(f"a token name is 1 to {_MAX_NAME} printable characters")
     secret = PREFIX + secrets.token_urlsafe(32)
-    now = services.clock.now()
-    with writing(services.engine) as conn:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
         access.insert_token(
             conn,
             {
@@ -119,14 +119,14 @@ def create(
     return NewToken(Token(token_id, label, level, now + lifetime), secret)
 
 
-def verify(services: Backends, secret: str) -> Token | None:
+def verify(backends: Backends, secret: str) -> Token | None:
     """The token for ``secret``, or None when it is unknown, expired or revoked (no difference
     is reported: a caller must not learn which tokens exist)."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         row = access.token_by_secret(conn, digest(secret))
-    if row is None or row.revoked_at is not None or row.expires_at <= services.clock.now():
+    if row is None or row.revoked_at is not None or row.expires_at <= backends.clock.now():
         return None
     return token_of(row)
 
@@ -135,17 +135,17 @@ def token_of(row: Row[Any]) -> Token:
     return Token(row.id, row.name, Scope.parse(row.scope), row.expires_at)
 
 
-def listing(services: Backends) -> list[Row[Any]]:
-    with services.engine.connect() as conn:
+def listing(backends: Backends) -> list[Row[Any]]:
+    with backends.engine.connect() as conn:
         return access.all_tokens(conn)
 
 
-def revoke(services: Backends, token_id: str, *, by: str, reason: str) -> None:
+def revoke(backends: Backends, token_id: str, *, by: str, reason: str) -> None:
     reason = _require_reason(reason)
-    with writing(services.engine) as conn:
+    with writing(backends.engine) as conn:
         if access.token_by_id(conn, token_id) is None:
             raise NotFoundError(f"no token with id {token_id!r}")
-        if not access.revoke_token(conn, token_id, at=services.clock.now(), by=by, reason=reason):
+        if not access.revoke_token(conn, token_id, at=backends.clock.now(), by=by, reason=reason):
             raise TokenError(f"token {token_id} is already revoked")
 
 

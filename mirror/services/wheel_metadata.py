@@ -11,10 +11,10 @@ log = logging.getLogger(__name__)
 MAX_METADATA_BYTES = 16 << 20
 
 
-def extract_metadata(services: Backends, key: str, filename: str) -> bytes | None:
+def extract_metadata(backends: Backends, key: str, filename: str) -> bytes | None:
     """The METADATA of the wheel kept under ``key``; None (and a warning) when it has none."""
     try:
-        with services.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:
+        with backends.blobs.open(key) as handle, zipfile.ZipFile(handle) as wheel:
             return read_metadata(wheel, filename)
     except (zipfile.BadZipFile, OSError, MirrorError) as exc:
         log.warning("no metadata extracted", extra={"file": filename, "error": str(exc)})

@@ -6,7 +6,7 @@ from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
 
 
-def services() -> Backends:
+def backends() -> Backends:
     """The backends of the running app."""
     result: Backends = current_app.extensions["mirror"]
     return result

@@ -22,7 +22,7 @@ from mirror.services import advisories as advisory_store
 from mirror.services import review, review_view, sessions
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
-from mirror.web import decisions, services
+from mirror.web import backends, decisions
 from mirror.web.auth import set_identity
 from mirror.web.errors import status_for
 from mirror.web.timefmt import duration_text
@@ -54,7 +54,7 @@ MESSAGES = {
 def _require_session() -> BaseResponse | None:
     if request.endpoint in _OPEN:
         return None
-    session = sessions.resolve(services(), request.cookies.get(SESSION_COOKIE, ""))
+    session = sessions.resolve(backends(), request.cookies.get(SESSION_COOKIE, ""))
     set_identity(session.token if session else None)
     if session is None:
         if request.method == "GET":
@@ -94,14 +94,14 @@ def _when(value: datetime | None) -> str:
 
 @blueprint.app_template_filter("age")
 def _age(value: datetime | None) -> str:
-    return f"{duration_text(services().clock.now() - value)} ago" if value else "unknown"
+    return f"{duration_text(backends().clock.now() - value)} ago" if value else "unknown"
 
 
 @blueprint.app_template_filter("time_left")
 def _time_left(value: datetime | None) -> str:
     if value is None:
         return "awaiting review"
-    left = value - services().clock.now()
+    left = value - backends().clock.now()
     return f"{duration_text(left)} left" if left.total_seconds() > 0 else "due at next cycle"
 
 
@@ -129,7 +129,7 @@ def sign_in() -> BaseResponse:
     presented = request.form.get("csrf", "")
     if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
         abort(400, "the sign-in form expired; reload the page and try again")
-    started = sessions.sign_in(services(), request.form.get("token", ""))
+    started = sessions.sign_in(backends(), request.form.get("token", ""))
     if started is None:
         return _sign_in_page(failed=True)
     cookie, _session = started
@@ -141,7 +141,7 @@ def sign_in() -> BaseResponse:
 
 @blueprint.post("/sign-out")
 def sign_out() -> BaseResponse:
-    sessions.sign_out(services(), request.cookies.get(SESSION_COOKIE, ""))
+    sessions.sign_out(backends(), request.cookies.get(SESSION_COOKIE, ""))
     response = redirect(url_for("admin.sign_in_form", done="signed-out"), code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin/")
     return response
@@ -164,7 +164,7 @@ def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) 
         path="/admin/",
         httponly=True,
         samesite="Strict",
-        secure=not services().config.loopback_bind,
+        secure=not backends().config.loopback_bind,
     )
 
 
@@ -177,7 +177,7 @@ def queue() -> str:
     if state not in _QUEUE_STATES:
         abort(400, "unknown state")
     project = _project_filter()
-    releases = review_view.queue(services(), [state], project)
+    releases = review_view.queue(backends(), [state], project)
     return render_template(
         "admin/queue.html",
         releases=releases,
@@ -189,9 +189,9 @@ def queue() -> str:
 
 @blueprint.get("/projects/<project>/releases/<version>")
 def release(project: str, version: str) -> str:
-    report = review_view.report(services(), project, version)
+    report = review_view.report(backends(), project, version)
     downloads, token_names = review_view.downloads(
-        services(), report.project, report.version, DOWNLOADS_SHOWN
+        backends(), report.project, report.version, DOWNLOADS_SHOWN
     )
     return render_template(
         "admin/release.html",
@@ -214,7 +214,7 @@ def approve(project: str, version: str) -> BaseResponse:
 
 @blueprint.get("/blocks")
 def blocks() -> str:
-    return render_template("admin/blocks.html", blocks=review_view.blocked(services()))
+    return render_template("admin/blocks.html", blocks=review_view.blocked(backends()))
 
 
 @blueprint.post("/blocks")
@@ -230,7 +230,7 @@ def unblock() -> BaseResponse:
 @blueprint.get("/advisories")
 def advisories() -> str:
     project = _project_filter()
-    found = advisory_store.list_advisories(services(), project)
+    found = advisory_store.list_advisories(backends(), project)
     return render_template("admin/advisories.html", advisories=found, project=project or "")
 
 
@@ -240,7 +240,7 @@ def events() -> str:
     before = request.args.get("before", "")
     before_id = int(before) if before.isdigit() and len(before) < 19 else None
     rows = review_view.audit_log(
-        services(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE
+        backends(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE
     )
     return render_template(
         "admin/events.html",

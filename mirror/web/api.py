@@ -15,7 +15,7 @@ from mirror.policy.admission import State
 from mirror.services import advisories, review_view, tokens
 from mirror.services.review import Outcome, ReviewError
 from mirror.services.tokens import Scope, Token, TokenError
-from mirror.web import decisions, services
+from mirror.web import backends, decisions
 from mirror.web.api_json import (
     advisory_json,
     block_json,
@@ -62,16 +62,16 @@ def releases() -> Response:
         raise BadRequestError(f"state must be one of: {', '.join(STATES)}")
     project = request.args.get("project")
     found = review_view.queue(
-        services(), [state], _project_arg(project) if project else None, _limit()
+        backends(), [state], _project_arg(project) if project else None, _limit()
     )
-    now = services().clock.now()
+    now = backends().clock.now()
     return jsonify({"releases": [summary_json(s, now) for s in found]})
 
 
 @blueprint.get("/projects/<project>/releases/<version>")
 @needs(Scope.READ)
 def release(project: str, version: str) -> Response:
-    return jsonify(release_json(review_view.report(services(), project, _version(version))))
+    return jsonify(release_json(review_view.report(backends(), project, _version(version))))
 
 
 @blueprint.post("/projects/<project>/releases/<version>/approve")
@@ -87,7 +87,7 @@ def approve(project: str, version: str) -> Response:
 @blueprint.get("/blocks")
 @needs(Scope.READ)
 def blocks() -> Response:
-    return jsonify({"blocks": [block_json(row) for row in review_view.blocked(services())]})
+    return jsonify({"blocks": [block_json(row) for row in review_view.blocked(backends())]})
 
 
 @blueprint.post("/blocks")
@@ -121,7 +121,7 @@ def unblock() -> Response:
 def events() -> Response:
     project = request.args.get("project")
     rows = review_view.audit_log(
-        services(),
+        backends(),
         project=_project_arg(project) if project else None,
         before_id=_int_arg("before", None, 1, 2**62),
         limit=_limit(),
@@ -133,7 +133,7 @@ def events() -> Response:
 @needs(Scope.READ)
 def advisory_list() -> Response:
     project = request.args.get("project")
-    found = advisories.list_advisories(services(), _project_arg(project) if project else None)
+    found = advisories.list_advisories(backends(), _project_arg(project) if project else None)
     return jsonify({"advisories": [advisory_json(item) for item in found[: _limit()]]})
 
 
@@ -143,7 +143,7 @@ def downloads(project: str) -> Response:
     """Who pulled this: the first question after an incident."""
     version = request.args.get("version")
     pulled, names = review_view.downloads(
-        services(), _project_arg(project), _version(version) if version else None, _limit()
+        backends(), _project_arg(project), _version(version) if version else None, _limit()
     )
     return jsonify({"downloads": [download_json(item, names) for item in pulled]})
 
@@ -151,8 +151,8 @@ def downloads(project: str) -> Response:
 @blueprint.get("/tokens")
 @needs(Scope.ADMIN)
 def token_list() -> Response:
-    now = services().clock.now()
-    rows = tokens.listing(services())
+    now = backends().clock.now()
+    rows = tokens.listing(backends())
     return jsonify({"tokens": [token_json(row, tokens.status(row, now)) for row in rows]})
 
 
@@ -161,7 +161,7 @@ def token_list() -> Response:
 def token_create() -> tuple[Response, int]:
     body = _body()
     created = tokens.create(
-        services(),
+        backends(),
         _text(body, "scope"),
         ttl=_optional_text(body, "ttl"),
         name=_optional_text(body, "name"),
@@ -183,7 +183,7 @@ def token_create() -> tuple[Response, int]:
 @blueprint.post("/tokens/<token_id>/revoke")
 @needs(Scope.ADMIN)
 def token_revoke(token_id: str) -> Response:
-    tokens.revoke(services(), token_id, by=_actor(), reason=_text(_body(), "reason"))
+    tokens.revoke(backends(), token_id, by=_actor(), reason=_text(_body(), "reason"))
     return jsonify({"id": token_id, "status": "revoked"})
 
 

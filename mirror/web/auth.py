@@ -19,7 +19,7 @@ from flask import Flask, Response, abort, g, request
 
 from mirror.services import tokens
 from mirror.services.tokens import Scope, Token
-from mirror.web import services
+from mirror.web import backends
 
 BASIC_USER = "__token__"
 REALM = "signed-mirror"
@@ -75,14 +75,14 @@ def _authenticate() -> Response | None:
     header = request.headers.get("Authorization")
     if header is not None:
         secret = presented_secret(header)
-        token = tokens.verify(services(), secret) if secret else None
+        token = tokens.verify(backends(), secret) if secret else None
         if token is None:
             return challenge()
         set_identity(token)
         return None
     if request.blueprint == "admin" or request.endpoint in _OPEN_ENDPOINTS:
         return None
-    return None if services().config.anonymous_read else challenge()
+    return None if backends().config.anonymous_read else challenge()
 
 
 def set_identity(token: Token | None) -> None:
@@ -102,7 +102,7 @@ def needs(scope: Scope) -> Callable[[Callable[P, R]], Callable[P, R]]:
         @wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
             token = current_token()
-            if token is None and not (scope == Scope.READ and services().config.anonymous_read):
+            if token is None and not (scope == Scope.READ and backends().config.anonymous_read):
                 abort(challenge())
             if token is not None and not token.allows(scope):
                 abort(forbidden(scope))

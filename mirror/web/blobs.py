@@ -19,7 +19,7 @@ from typing import Any
 from flask import Response, request, send_file
 from werkzeug.wsgi import FileWrapper, wrap_file
 
-from mirror.web import services
+from mirror.web import backends
 
 # Chunk handed to the WSGI server per iteration when streaming from a remote store.
 STREAM_CHUNK = 256 << 10
@@ -32,7 +32,7 @@ def send_blob(
 
     ``content_type`` is sent as given (werkzeug's ``mimetype`` would add a second charset).
     """
-    store = services().blobs
+    store = backends().blobs
     path = store.local_path(key)
     if path is not None:
         if "Range" not in request.headers:
@@ -53,7 +53,7 @@ def send_blob(
 
 
 def _stream(key: str, sha256: str, content_type: str) -> Response:
-    stream = services().blobs.open(key)
+    stream = backends().blobs.open(key)
     size = stream.seek(0, 2)
     stream.seek(0)
     body = FileWrapper(stream, STREAM_CHUNK)

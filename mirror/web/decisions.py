@@ -3,16 +3,16 @@ command line uses too (``mirror.services.decisions``)."""
 
 from mirror.services import decisions
 from mirror.services.review import Outcome
-from mirror.web import services
+from mirror.web import backends
 
 
 def approve(project: str, version: str, *, actor: str, reason: str) -> Outcome:
-    return decisions.approve(services(), project, version, actor=actor, reason=reason).outcome
+    return decisions.approve(backends(), project, version, actor=actor, reason=reason).outcome
 
 
 def block(project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
-    return decisions.block(services(), project, specifier, actor=actor, reason=reason).outcome
+    return decisions.block(backends(), project, specifier, actor=actor, reason=reason).outcome
 
 
 def unblock(project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
-    return decisions.unblock(services(), project, specifier, actor=actor, reason=reason).outcome
+    return decisions.unblock(backends(), project, specifier, actor=actor, reason=reason).outcome

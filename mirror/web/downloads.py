@@ -14,7 +14,7 @@ from sqlalchemy import Row
 
 from mirror.services.audit import MAX_USER_AGENT, Download, DownloadRecorder, recorder_for
 from mirror.services.files import Blob
-from mirror.web import services
+from mirror.web import backends
 from mirror.web.blobs import send_blob
 
 # A file's bytes never change under its name and digest.
@@ -53,7 +53,7 @@ def record(row: Row[Any]) -> None:
     agent = request.headers.get("User-Agent")
     recorder().record(
         Download(
-            at=services().clock.now(),
+            at=backends().clock.now(),
             project=row.project,
             version=row.version,
             filename=row.filename,

@@ -4,7 +4,7 @@ ready, 503 when not, with its report either way."""
 from flask import Blueprint, Response, jsonify
 
 from mirror.services import status
-from mirror.web import services
+from mirror.web import backends
 
 blueprint = Blueprint("health", __name__)
 
@@ -16,5 +16,5 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    report = status.readiness(services())
+    report = status.readiness(backends())
     return jsonify(report), 200 if report["ready"] else 503

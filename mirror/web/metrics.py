@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from mirror.services import publish, status
 from mirror.services.backends import Backends
 from mirror.timeutil import parse_timestamp
-from mirror.web import services
+from mirror.web import backends
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -113,7 +113,7 @@ def metrics() -> Response:
     else:
         registry.register(REQUESTS)
         registry.register(LATENCY)
-    registry.register(StateCollector(services()))
+    registry.register(StateCollector(backends()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -6,7 +6,7 @@ from mirror.errors import DigestMismatchError, NotFoundError
 from mirror.names import is_valid_project_name
 from mirror.services import files, publish, refusal
 from mirror.services.target_paths import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
-from mirror.web import downloads, prefetcher, services
+from mirror.web import backends, downloads, prefetcher
 from mirror.web.blobs import send_blob
 from mirror.web.downloads import FILE_CACHE
 
@@ -22,9 +22,9 @@ def distribution(project: str, filename: str) -> Response:
     if not is_valid_project_name(project):
         raise NotFoundError("invalid project name")
     distribution_name, suffix = companion_of(filename)
-    row = refusal.servable_file(services(), project, distribution_name)
+    row = refusal.servable_file(backends(), project, distribution_name)
     if suffix == METADATA_SUFFIX:
-        blob = files.core_metadata(services(), row, fetched=prefetcher().after_metadata)
+        blob = files.core_metadata(backends(), row, fetched=prefetcher().after_metadata)
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
     if suffix == PROVENANCE_SUFFIX:
         blob = files.provenance_copy(row)
@@ -32,13 +32,13 @@ def distribution(project: str, filename: str) -> Response:
     try:
         # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the
         # METADATA extracted from one names the projects to read ahead, as a .metadata would.
-        blob = refusal.servable_distribution(services(), row, extracted=prefetcher().after_metadata)
+        blob = refusal.servable_distribution(backends(), row, extracted=prefetcher().after_metadata)
     except DigestMismatchError:
         # The file is rejected now (upstream's bytes do not match): its page stops listing it
         # as soon as it is signed. A first download that only gave the page a PEP 658 metadata
         # hash (extracted from the wheel) leaves the page to the scheduler's next batch:
         # signing waits for the publish lock, which a client's concurrent first looks hold in
         # turn, and the client asked for this file, not for the page.
-        publish.publish_now(services(), project, pages_only=True)
+        publish.publish_now(backends(), project, pages_only=True)
         raise
     return downloads.send_distribution(row, blob, allow_redirect=True)

@@ -25,7 +25,7 @@ from mirror.services.files import Blob
 from mirror.services.page_bytes import PageBytes
 from mirror.services.signed_pages import RootIndexes, SignedPages, open_project
 from mirror.simple_api import JSON_TYPE
-from mirror.web import prefetcher, services
+from mirror.web import backends, prefetcher
 from mirror.web.auth import ALWAYS_VARY, SECURITY_HEADERS
 from mirror.web.blobs import send_blob
 
@@ -130,7 +130,7 @@ def _chosen_page(signed: SignedPages, environ: dict[str, Any]) -> tuple[str, str
 @blueprint.get("/simple/")
 def index() -> Response:
     as_json, content_type = negotiate(request.environ)
-    roots = current_app.extensions.setdefault(_ROOT_INDEXES, RootIndexes(services()))
+    roots = current_app.extensions.setdefault(_ROOT_INDEXES, RootIndexes(backends()))
     root = roots.get("json" if as_json else "html")
     response = Response(root.body, content_type=content_type)
     response.set_etag(root.etag)
@@ -148,7 +148,7 @@ def project_page(project: str) -> BaseResponse:
         query = f"?{request.query_string.decode()}" if request.query_string else ""
         return _vary(redirect(f"../{name}/{query}", code=301))
     signed = _page_for(name)
-    answer = page_answer(services(), signed, request.environ)
+    answer = page_answer(backends(), signed, request.environ)
     if answer is not None:
         return Response(answer.body, status=answer.status, headers=answer.headers)
     digest, content_type = _chosen_page(signed, request.environ)
@@ -158,11 +158,11 @@ def project_page(project: str) -> BaseResponse:
 
 def _page_for(name: str) -> SignedPages:
     """The project's pages as last signed, read from upstream on its first request."""
-    refused = refusal.refusal(services(), name)
+    refused = refusal.refusal(backends(), name)
     if refused is not None:
         log.warning(
             "refused project request",
             extra={"project": name, "reason": refused.reason, "remote_addr": request.remote_addr},
         )
         raise refused.error()
-    return open_project(services(), name, prefetcher())
+    return open_project(backends(), name, prefetcher())

@@ -18,7 +18,7 @@ from mirror.services import files, refusal
 from mirror.services.files import Blob
 from mirror.services.signed_pages import signed_page
 from mirror.services.target_paths import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
-from mirror.web import downloads, services
+from mirror.web import backends, downloads
 from mirror.web.blobs import send_blob
 from mirror.web.downloads import FILE_CACHE
 from mirror.web.packages import INTEGRITY_TYPE
@@ -33,7 +33,7 @@ _HASHED = re.compile(r"([0-9a-f]{64})\.(.+)")
 
 @blueprint.get("/tuf/metadata/<name>")
 def metadata(name: str) -> Response:
-    data = services().metadata.read(name) if _METADATA_NAME.fullmatch(name) else None
+    data = backends().metadata.read(name) if _METADATA_NAME.fullmatch(name) else None
     if data is None:
         raise NotFoundError(f"no TUF metadata {name[:100]!r}")
     response = Response(data, mimetype=JSON)
@@ -53,8 +53,8 @@ def target(area: str, project: str, hashed: str) -> Response:
 
 
 def _page(project: str, name: str, sha256: str) -> Response:
-    refusal.check_project(services(), project)
-    if signed_page(services(), project, name) != sha256:
+    refusal.check_project(backends(), project)
+    if signed_page(backends(), project, name) != sha256:
         raise NotFoundError(f"simple/{project}/{name}: no such signed page")
     mimetype = JSON if name.endswith(".json") else "text/html; charset=utf-8"
     blob = Blob.stored(sha256)
@@ -63,7 +63,7 @@ def _page(project: str, name: str, sha256: str) -> Response:
 
 def _package_file(project: str, name: str, sha256: str) -> Response:
     filename, suffix = companion_of(name)
-    row = refusal.servable_file(services(), project, filename)
+    row = refusal.servable_file(backends(), project, filename)
     digests = {
         "": row.sha256,
         METADATA_SUFFIX: row.metadata_sha256,
@@ -72,12 +72,12 @@ def _package_file(project: str, name: str, sha256: str) -> Response:
     if digests[suffix] != sha256:
         raise NotFoundError(f"{name}: no such version")
     if suffix == METADATA_SUFFIX:
-        blob, mimetype = files.core_metadata(services(), row), "text/plain; charset=utf-8"
+        blob, mimetype = files.core_metadata(backends(), row), "text/plain; charset=utf-8"
     elif suffix == PROVENANCE_SUFFIX:
         blob, mimetype = files.provenance_copy(row), INTEGRITY_TYPE
     else:
         # Not redirected: a TUF client fetches the target path it verifies.
         return downloads.send_distribution(
-            row, refusal.servable_distribution(services(), row), allow_redirect=False
+            row, refusal.servable_distribution(backends(), row), allow_redirect=False
         )
     return send_blob(blob.key, blob.sha256, mimetype, cache=FILE_CACHE)

@@ -33,12 +33,12 @@ _PREFIX = "/simple/"
 
 
 class WarmPages:
-    """Wraps ``app`` (Flask's ``wsgi_app``) for the mirror ``services``."""
+    """Wraps ``app`` (Flask's ``wsgi_app``) for the mirror's ``backends``."""
 
-    def __init__(self, services: Backends, app: WSGIApp) -> None:
-        self._services = services
+    def __init__(self, backends: Backends, app: WSGIApp) -> None:
+        self._backends = backends
         self._app = app
-        self._open = services.config.anonymous_read
+        self._open = backends.config.anonymous_read
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -57,11 +57,11 @@ class WarmPages:
         if environ["REQUEST_METHOD"] not in {"GET", "HEAD"}:
             return None
         name = _project(environ.get("PATH_INFO", ""))
-        if name is None or refusal.refusal(self._services, name) is not None:
+        if name is None or refusal.refusal(self._backends, name) is not None:
             return None
         try:
-            signed = signed_pages(self._services, name)
-            return None if signed is None else page_answer(self._services, signed, environ)
+            signed = signed_pages(self._backends, name)
+            return None if signed is None else page_answer(self._backends, signed, environ)
         except MirrorError:
             return None  # Flask meets the same error and answers it as every view does
 
@@ -69,7 +69,7 @@ class WarmPages:
         if authorization is None:
             return self._open
         secret = presented_secret(authorization)
-        token = tokens.verify(self._services, secret) if secret else None
+        token = tokens.verify(self._backends, secret) if secret else None
         return token is not None and token.allows(Scope.READ)
 
 

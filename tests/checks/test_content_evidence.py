@@ -37,9 +37,9 @@ def old_report(filename: str, pth_names: list[str]) -> dict[str, Any]:
     }
 
 
-def store_content(services: Backends, filename: str, content: dict[str, Any]) -> None:
-    row = row_of(services, filename)
-    with services.engine.begin() as conn:
+def store_content(backends: Backends, filename: str, content: dict[str, Any]) -> None:
+    row = row_of(backends, filename)
+    with backends.engine.begin() as conn:
         conn.execute(
             files.update()
             .where(files.c.id == row.id)
@@ -47,59 +47,59 @@ def store_content(services: Backends, filename: str, content: dict[str, Any]) ->
         )
 
 
-def client_of(services: Backends) -> FlaskClient:
-    return create_app(services.config, services).test_client()
+def client_of(backends: Backends) -> FlaskClient:
+    return create_app(backends.config, backends).test_client()
 
 
-def row_of(services: Backends, filename: str) -> Any:
-    with services.engine.connect() as conn:
+def row_of(backends: Backends, filename: str) -> Any:
+    with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, "demo", filename)
     assert row is not None, filename
     return row
 
 
 def test_a_candidate_judged_clean_by_older_rules_is_inspected_again(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     evil = {"demo/../demo_evil.pth": "import os; steal()\n"}
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now", pth=evil)
-    services = make_services(policy={"quarantine": "7d"})
+    backends = make_backends(policy={"quarantine": "7d"})
     # The first look records both files; a page request inspects nothing.
-    assert client_of(services).get("/simple/demo/").status_code == 200
+    assert client_of(backends).get("/simple/demo/").status_code == 200
     candidate = "demo-1.1-py3-none-any.whl"
     # What the older inspector stored for this wheel: it did not see the .pth at all.
     store_content(
-        services,
+        backends,
         candidate,
         {"report": old_report(candidate, []), "baseline": None, "flags": [], "inspected_at": ""},
     )
 
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
 
-    row = row_of(services, candidate)
+    row = row_of(backends, candidate)
     assert row.evidence["content"]["report"]["version"] == REPORT_VERSION
     assert "demo/../demo_evil.pth (installed as demo_evil.pth) runs code" in row.reason
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
 
 
 def test_a_baseline_stored_without_digests_is_inspected_again(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # setuptools' case: the same executable .pth in every release.
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD, pth=PTH)
-    services = make_services(policy={"quarantine": "0"})
-    sync.refresh(services, "demo", force=True)
+    backends = make_backends(policy={"quarantine": "0"})
+    sync.refresh(backends, "demo", force=True)
     baseline = "demo-1.0-py3-none-any.whl"
-    assert row_of(services, baseline).state == State.ADMITTED
-    store_content(services, baseline, {"report": old_report(baseline, ["demo_init.pth"])})
+    assert row_of(backends, baseline).state == State.ADMITTED
+    store_content(backends, baseline, {"report": old_report(baseline, ["demo_init.pth"])})
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now", pth=PTH)
 
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
 
-    row = row_of(services, "demo-1.1-py3-none-any.whl")
+    row = row_of(backends, "demo-1.1-py3-none-any.whl")
     assert row.evidence["content"]["flags"] == []
     assert row.state == State.ADMITTED
-    report = row_of(services, baseline).evidence["content"]["report"]
+    report = row_of(backends, baseline).evidence["content"]["report"]
     assert report["version"] == REPORT_VERSION
     assert report["pth_files"][0]["sha256"] is not None

@@ -9,9 +9,9 @@ from mirror.services.backends import Backends
 
 
 @pytest.fixture(params=["embedded", pytest.param("scaled", marks=pytest.mark.scaled)])
-def services(request: pytest.FixtureRequest, make_services: Callable[..., Backends]) -> Backends:
+def backends(request: pytest.FixtureRequest, make_backends: Callable[..., Backends]) -> Backends:
     if request.param == "embedded":
-        return make_services()
+        return make_backends()
     bucket = request.getfixturevalue("s3_bucket")
     url = request.getfixturevalue("postgres_url")
-    return make_services(database={"url": url}, storage=bucket.storage_section())
+    return make_backends(database={"url": url}, storage=bucket.storage_section())

@@ -33,35 +33,35 @@ def sample(n: int) -> Download:
     )
 
 
-def wait_for(services: Backends, rows: int) -> list[Download]:
+def wait_for(backends: Backends, rows: int) -> list[Download]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        found = audit.downloads(services, "demo")
+        found = audit.downloads(backends, "demo")
         if len(found) >= rows:
             return found
         time.sleep(0.05)
     raise AssertionError(f"expected {rows} download records, found {len(found)}")
 
 
-def test_a_full_batch_is_written_without_waiting_for_the_interval(services: Backends) -> None:
-    recorder = DownloadRecorder(services.engine, interval=3600, batch_size=3)
+def test_a_full_batch_is_written_without_waiting_for_the_interval(backends: Backends) -> None:
+    recorder = DownloadRecorder(backends.engine, interval=3600, batch_size=3)
     for n in range(3):
         recorder.record(sample(n))
-    found = wait_for(services, 3)
+    found = wait_for(backends, 3)
     assert [d.user_agent for d in found] == ["pip/26.0 run 2", "pip/26.0 run 1", "pip/26.0 run 0"]
     recorder.close()
 
 
-def test_close_writes_what_is_buffered(services: Backends) -> None:
-    recorder = DownloadRecorder(services.engine, interval=3600, batch_size=100)
+def test_close_writes_what_is_buffered(backends: Backends) -> None:
+    recorder = DownloadRecorder(backends.engine, interval=3600, batch_size=100)
     recorder.record(sample(1))
     recorder.record(sample(2))
-    assert audit.downloads(services, "demo") == []
+    assert audit.downloads(backends, "demo") == []
     recorder.close()
-    assert len(audit.downloads(services, "demo")) == 2
+    assert len(audit.downloads(backends, "demo")) == 2
 
 
-def test_records_survive_a_database_failure(tmp_path: Path, services: Backends) -> None:
+def test_records_survive_a_database_failure(tmp_path: Path, backends: Backends) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'later.db'}")  # no tables yet
     recorder = DownloadRecorder(engine, interval=3600, batch_size=100)
     recorder.record(sample(1))
@@ -85,7 +85,7 @@ def served(
 
 
 def test_serving_a_file_records_who_pulled_it(
-    app: Flask, served: FlaskClient, services: Backends
+    app: Flask, served: FlaskClient, backends: Backends
 ) -> None:
     response = served.get(
         f"/packages/demo/{WHEEL}",
@@ -97,19 +97,19 @@ def test_serving_a_file_records_who_pulled_it(
     assert served.head(f"/packages/demo/{WHEEL}").status_code == 200
     assert served.get(f"/packages/demo/{WHEEL}.metadata").status_code == 200
     app.extensions["mirror_downloads"].close()
-    (download,) = audit.downloads(services, "Demo", "1.0")
+    (download,) = audit.downloads(backends, "Demo", "1.0")
     assert (download.filename, download.project, download.version) == (WHEEL, "demo", "1.0")
     assert download.token_id == "tok_ci_pipeline"
     assert download.remote_addr == "192.0.2.7"
     assert download.user_agent == 'pip/26.0 {"ci":true}'
-    assert audit.downloads(services, "demo", "2.0") == []
+    assert audit.downloads(backends, "demo", "2.0") == []
 
 
 def test_behind_trusted_proxies_the_audit_records_the_address_they_forwarded(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    services = make_services(server={"trusted_proxies": 2})
-    app = create_app(services.config, services)
+    backends = make_backends(server={"trusted_proxies": 2})
+    app = create_app(backends.config, backends)
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     client = app.test_client()
     assert client.get("/simple/demo/").status_code == 200
@@ -120,12 +120,12 @@ def test_behind_trusted_proxies_the_audit_records_the_address_they_forwarded(
     )
     assert response.status_code == 200
     app.extensions["mirror_downloads"].close()
-    (download,) = audit.downloads(services, "demo")
+    (download,) = audit.downloads(backends, "demo")
     assert download.remote_addr == "192.0.2.7"
 
 
 def test_a_download_through_the_tuf_targets_records_who_pulled_it(
-    app: Flask, served: FlaskClient, services: Backends, fake_upstream: FakeUpstream
+    app: Flask, served: FlaskClient, backends: Backends, fake_upstream: FakeUpstream
 ) -> None:
     """`mirror install` downloads from the TUF targets: its pulls are in the audit too."""
     target = f"/tuf/targets/packages/demo/{fake_upstream.get_file('demo', WHEEL).sha256}.{WHEEL}"
@@ -134,7 +134,7 @@ def test_a_download_through_the_tuf_targets_records_who_pulled_it(
     response.close()
     assert served.head(target).status_code == 200  # a HEAD transfers nothing
     app.extensions["mirror_downloads"].close()
-    (download,) = audit.downloads(services, "demo", "1.0")
+    (download,) = audit.downloads(backends, "demo", "1.0")
     assert (download.filename, download.token_id) == (WHEEL, "tok_ci_pipeline")
     assert download.user_agent == "mirror-install"
 
@@ -142,18 +142,18 @@ def test_a_download_through_the_tuf_targets_records_who_pulled_it(
 @pytest.mark.scaled
 @pytest.mark.slow
 def test_a_presigned_redirect_records_who_pulled_it(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     s3_bucket: S3Bucket,
 ) -> None:
-    services = make_services(storage=s3_bucket.storage_section(presign=True))
-    app = create_app(services.config, services)
+    backends = make_backends(storage=s3_bucket.storage_section(presign=True))
+    app = create_app(backends.config, backends)
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     client = app.test_client()
     assert client.get("/simple/demo/").status_code == 200
     response = client.get(f"/packages/demo/{WHEEL}", headers={"User-Agent": "uv/0.9"})
     assert response.status_code == 302  # the bytes come from the object store
     app.extensions["mirror_downloads"].close()
-    (download,) = audit.downloads(services, "demo")
+    (download,) = audit.downloads(backends, "demo")
     assert (download.filename, download.user_agent) == (WHEEL, "uv/0.9")

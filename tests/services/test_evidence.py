@@ -60,8 +60,8 @@ def attested(fake: FakeUpstream, pep740: Path, *, dist: Path | None = None) -> N
     )
 
 
-def row_of(services: Backends, project: str, filename: str) -> Any:
-    with services.engine.connect() as conn:
+def row_of(backends: Backends, project: str, filename: str) -> Any:
+    with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, project, filename)
     assert row is not None, filename
     return row
@@ -74,23 +74,23 @@ def page(client: FlaskClient, project: str) -> dict[str, Any]:
     return document
 
 
-def client_of(services: Backends) -> FlaskClient:
-    return create_app(services.config, services).test_client()
+def client_of(backends: Backends) -> FlaskClient:
+    return create_app(backends.config, backends).test_client()
 
 
-def later(services: Backends, days: float) -> None:
-    services.clock = Clock(timedelta(days=days))
+def later(backends: Backends, days: float) -> None:
+    backends.clock = Clock(timedelta(days=days))
 
 
 # --- verification against real attestations ---------------------------------------------
 
 
 def test_verified_provenance_is_recorded_served_and_linked(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740)
-    services = make_services(provenance=OFFLINE)
-    client = client_of(services)
+    backends = make_backends(provenance=OFFLINE)
+    client = client_of(backends)
 
     document = page(client, PROJECT)
 
@@ -105,7 +105,7 @@ def test_verified_provenance_is_recorded_served_and_linked(
     html = client.get(f"/simple/{PROJECT}/").data.decode()
     assert f'data-provenance="{link}"' in html
     assert '<meta name="pypi:repository-version" content="1.3">' in html
-    record = row_of(services, PROJECT, SDIST).evidence["provenance"]
+    record = row_of(backends, PROJECT, SDIST).evidence["provenance"]
     assert record["status"] == "verified"
     assert record["identity"] == IDENTITY
     assert record["publisher"]["repository"] == "trailofbits/pypi-attestations"
@@ -113,29 +113,29 @@ def test_verified_provenance_is_recorded_served_and_linked(
     assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
     assert record["attestations"][0]["log_index"] == 153454663
     assert record["verified_at"] is not None
-    shown = "\n".join(review.evidence_lines(row_of(services, PROJECT, SDIST).evidence))
+    shown = "\n".join(review.evidence_lines(row_of(backends, PROJECT, SDIST).evidence))
     assert "provenance: verified" in shown
     assert "publisher (verified): GitHub repository=trailofbits/pypi-attestations" in shown
     assert "transparency log entry 153454663 at 2024-12-04T23:14:01+00:00" in shown
 
 
 def test_tampered_file_is_rejected_never_admitted_by_age(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740, dist=pep740 / "tampered" / SDIST)
-    services = make_services(provenance=OFFLINE)
+    backends = make_backends(provenance=OFFLINE)
 
-    assert page(client_of(services), PROJECT)["files"] == []
+    assert page(client_of(backends), PROJECT)["files"] == []
 
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert (row.state, row.decided_by) == (State.REJECTED, "provenance")
     assert "subject does not match distribution digest" in row.reason
     shown = "\n".join(review.evidence_lines(row.evidence))
     assert "provenance: failed" in shown
     assert "publisher (claimed, not proven)" in shown
-    later(services, 30)
-    run_cycle(services)
-    assert row_of(services, PROJECT, SDIST).state == State.REJECTED
+    later(backends, 30)
+    run_cycle(backends)
+    assert row_of(backends, PROJECT, SDIST).state == State.REJECTED
 
 
 @pytest.mark.parametrize(
@@ -146,27 +146,27 @@ def test_tampered_file_is_rejected_never_admitted_by_age(
     ],
 )
 def test_required_mode_rejects_another_publisher(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     publisher: str,
     reason: str,
 ) -> None:
     attested(fake_upstream, pep740)
-    services = make_services(
+    backends = make_backends(
         provenance=OFFLINE,
         policy={"projects": {PROJECT: {"provenance": "required", "publisher": publisher}}},
     )
 
-    assert page(client_of(services), PROJECT)["files"] == []
+    assert page(client_of(backends), PROJECT)["files"] == []
 
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert row.state == State.REJECTED
     assert reason in row.reason
 
 
 def test_required_mode_checks_the_pin_against_the_certificate_not_the_claim(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     # Upstream rewrites its claim to match our (wrong) pin: the certificate still disagrees.
     body = json.loads((pep740 / f"{SDIST}.provenance.json").read_bytes())
@@ -179,44 +179,44 @@ def test_required_mode_checks_the_pin_against_the_certificate_not_the_claim(
         provenance=json.dumps(body).encode(),
     )
     pinned = "GitHub:trailofbits/pypi-attestations@publish.yml"
-    services = make_services(
+    backends = make_backends(
         provenance=OFFLINE,
         policy={"projects": {PROJECT: {"provenance": "required", "publisher": pinned}}},
     )
 
-    page(client_of(services), PROJECT)
+    page(client_of(backends), PROJECT)
 
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert row.state == State.REJECTED
     assert "Build Config URI" in row.reason
 
 
 def test_required_mode_admits_what_verifies_against_the_pin(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740)
-    services = make_services(
+    backends = make_backends(
         provenance=OFFLINE,
         policy={"projects": {PROJECT: {"provenance": "required", "publisher": IDENTITY}}},
     )
 
-    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
-    assert row_of(services, PROJECT, SDIST).evidence["provenance"]["pinned"] == IDENTITY
+    assert [f["filename"] for f in page(client_of(backends), PROJECT)["files"]] == [SDIST]
+    assert row_of(backends, PROJECT, SDIST).evidence["provenance"]["pinned"] == IDENTITY
 
 
 def test_required_mode_holds_files_without_provenance_for_review(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=30)
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=old)
-    services = make_services(
+    backends = make_backends(
         provenance=OFFLINE,
         policy={"projects": {"demo": {"provenance": "required", "publisher": IDENTITY}}},
     )
 
-    assert page(client_of(services), "demo")["files"] == []
+    assert page(client_of(backends), "demo")["files"] == []
 
-    row = row_of(services, "demo", "demo-1.0-py3-none-any.whl")
+    row = row_of(backends, "demo", "demo-1.0-py3-none-any.whl")
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert "provenance required, but upstream lists no provenance" in row.reason
 
@@ -225,7 +225,7 @@ def test_required_mode_holds_files_without_provenance_for_review(
 
 
 def test_malformed_provenance_is_rejected_with_the_reason(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     fake_upstream.add_file(
         PROJECT,
@@ -234,57 +234,57 @@ def test_malformed_provenance_is_rejected_with_the_reason(
         upload_time=UPLOADED,
         provenance=b'{"version": 1, "attestation_bundles": [{"publisher": ',
     )
-    services = make_services(provenance=OFFLINE)
+    backends = make_backends(provenance=OFFLINE)
 
-    page(client_of(services), PROJECT)
+    page(client_of(backends), PROJECT)
 
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert row.state == State.REJECTED
     assert "malformed provenance" in row.reason
 
 
 def test_oversized_provenance_is_rejected(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740)
-    services = make_services(provenance={**OFFLINE, "max_bytes": 1000})
+    backends = make_backends(provenance={**OFFLINE, "max_bytes": 1000})
 
-    page(client_of(services), PROJECT)
+    page(client_of(backends), PROJECT)
 
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert row.state == State.REJECTED
     assert "provenance too large" in row.reason
 
 
 @pytest.mark.parametrize("fault", ["timeout", "disabled"])
 def test_provenance_upstream_cannot_answer_means_held_and_retried(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path, fault: str
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path, fault: str
 ) -> None:
     attested(fake_upstream, pep740)
     if fault == "timeout":
         fake_upstream.hang(path="/integrity/*", times=1)
     else:
         fake_upstream.attestations_disabled = True
-    services = make_services(
+    backends = make_backends(
         provenance=OFFLINE, upstream={"timeout": "1s", "retries": 0, "ttl": "30d"}
     )
 
-    assert page(client_of(services), PROJECT)["files"] == []
+    assert page(client_of(backends), PROJECT)["files"] == []
 
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert row.state == State.QUARANTINED and row.hold_until is not None
     assert "cannot verify provenance now" in row.reason
     assert row.evidence["provenance"]["status"] == "unavailable"
     fake_upstream.attestations_disabled = False
-    report = run_cycle(services)  # the hold has passed: the cycle retries the check
+    report = run_cycle(backends)  # the hold has passed: the cycle retries the check
     assert report.evaluated == [PROJECT]
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert row.state == State.ADMITTED
     assert row.evidence["provenance"]["status"] == "verified"
 
 
 def test_unreachable_sigstore_is_held_never_verified(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -296,21 +296,21 @@ def test_unreachable_sigstore_is_held_never_verified(
 
     monkeypatch.setattr(ClientTrustConfig, "production", unreachable)
     attested(fake_upstream, pep740)
-    services = make_services(provenance={"offline": False}, upstream={"ttl": "30d"})
+    backends = make_backends(provenance={"offline": False}, upstream={"ttl": "30d"})
 
-    assert page(client_of(services), PROJECT)["files"] == []
+    assert page(client_of(backends), PROJECT)["files"] == []
 
-    row = row_of(services, PROJECT, SDIST)
+    row = row_of(backends, PROJECT, SDIST)
     assert row.state == State.QUARANTINED
     assert "cannot verify provenance now: trust root unavailable: TUFError" in row.reason
     assert row.provenance_sha256 is None
     monkeypatch.setattr(ClientTrustConfig, "production", lambda offline=False: shipped)
-    run_cycle(services)
-    assert row_of(services, PROJECT, SDIST).state == State.ADMITTED
+    run_cycle(backends)
+    assert row_of(backends, PROJECT, SDIST).state == State.ADMITTED
 
 
 def test_integrity_url_template_is_the_fallback(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     # A page without PEP 740 links: the Integrity API is asked at the configured URL.
     attested(fake_upstream, pep740)
@@ -323,11 +323,11 @@ def test_integrity_url_template_is_the_fallback(
     }
     document = {"meta": {"api-version": "1.1"}, "name": PROJECT, "files": [entry]}
     fake_upstream.garbage_page(PROJECT, json.dumps(document), content_type=JSON["Accept"])
-    services = make_services(provenance=OFFLINE, upstream={"integrity_url_template": TEMPLATE})
+    backends = make_backends(provenance=OFFLINE, upstream={"integrity_url_template": TEMPLATE})
 
-    assert len(page(client_of(services), PROJECT)["files"]) == 1
+    assert len(page(client_of(backends), PROJECT)["files"]) == 1
 
-    record = row_of(services, PROJECT, SDIST).evidence["provenance"]
+    record = row_of(backends, PROJECT, SDIST).evidence["provenance"]
     assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
     assert record["status"] == "verified"
 
@@ -337,13 +337,13 @@ def test_integrity_url_template_is_the_fallback(
 
 @pytest.fixture
 def history(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> Backends:
     """pypi-attestations with its real, verified 0.0.19 admitted (quarantine 1h)."""
     attested(fake_upstream, pep740)
-    services = make_services(provenance=OFFLINE, policy={"quarantine": "1h"})
-    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
-    return services
+    backends = make_backends(provenance=OFFLINE, policy={"quarantine": "1h"})
+    assert [f["filename"] for f in page(client_of(backends), PROJECT)["files"]] == [SDIST]
+    return backends
 
 
 def release(fake: FakeUpstream, tmp_path: Path, version: str, **kw: Any) -> str:
@@ -391,18 +391,18 @@ def test_release_from_a_different_publisher_is_held(
 
 
 def test_without_attested_history_an_unattested_release_waits_only_for_its_age(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
     )
-    services = make_services(provenance=OFFLINE, policy={"quarantine": "1h"})
-    page(client_of(services), "demo")
+    backends = make_backends(provenance=OFFLINE, policy={"quarantine": "1h"})
+    page(client_of(backends), "demo")
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now")
-    sync.refresh(services, "demo", force=True)
-    later(services, 1)
-    run_cycle(services)
-    assert row_of(services, "demo", "demo-1.1-py3-none-any.whl").state == State.ADMITTED
+    sync.refresh(backends, "demo", force=True)
+    later(backends, 1)
+    run_cycle(backends)
+    assert row_of(backends, "demo", "demo-1.1-py3-none-any.whl").state == State.ADMITTED
 
 
 def stolen_token_history(fake: FakeUpstream, pep740: Path, tmp_path: Path) -> str:
@@ -428,7 +428,7 @@ def stolen_token_history(fake: FakeUpstream, pep740: Path, tmp_path: Path) -> st
 
 @pytest.mark.parametrize("pinned", [None, IDENTITY])
 def test_first_look_holds_a_release_without_provenance_above_the_newest_attested_one(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     tmp_path: Path,
@@ -436,25 +436,25 @@ def test_first_look_holds_a_release_without_provenance_above_the_newest_attested
 ) -> None:
     stolen = stolen_token_history(fake_upstream, pep740, tmp_path)
     publisher = {"publisher": pinned} if pinned else {}
-    services = make_services(provenance=OFFLINE, policy={"projects": {PROJECT: publisher}})
+    backends = make_backends(provenance=OFFLINE, policy={"projects": {PROJECT: publisher}})
 
-    filenames = {f["filename"] for f in page(client_of(services), PROJECT)["files"]}
+    filenames = {f["filename"] for f in page(client_of(backends), PROJECT)["files"]}
 
     assert filenames == {SDIST, "pypi_attestations-0.0.18-py3-none-any.whl"}
-    row = row_of(services, PROJECT, stolen)
+    row = row_of(backends, PROJECT, stolen)
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert f"{SDIST} was published with attestations by {IDENTITY}" in row.reason
-    assert row_of(services, PROJECT, SDIST).evidence["provenance"]["status"] == "verified"
+    assert row_of(backends, PROJECT, SDIST).evidence["provenance"]["status"] == "verified"
     # One fetch, the anchor's: 0.0.20's absence is on the listing, 0.0.18 is below the anchor.
     asked = [p for p in fake_upstream.requests if p.startswith("/integrity/")]
     assert asked == [f"/integrity/{PROJECT}/0.0.19/{SDIST}/provenance"]
-    later(services, 30)
-    run_cycle(services)
-    assert row_of(services, PROJECT, stolen).state == State.QUARANTINED
+    later(backends, 30)
+    run_cycle(backends)
+    assert row_of(backends, PROJECT, stolen).state == State.QUARANTINED
 
 
 def test_a_failed_anchor_holds_what_is_above_it_and_the_next_attested_release_anchors(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     tmp_path: Path,
@@ -474,30 +474,30 @@ def test_a_failed_anchor_holds_what_is_above_it_and_the_next_attested_release_an
     above = fake_upstream.publish_release(
         PROJECT, "0.0.21", tmpdir=tmp_path, upload_time=UPLOADED + timedelta(days=20)
     ).filename
-    services = make_services(provenance=OFFLINE, policy={"quarantine": "1h"})
+    backends = make_backends(provenance=OFFLINE, policy={"quarantine": "1h"})
 
-    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
+    assert [f["filename"] for f in page(client_of(backends), PROJECT)["files"]] == [SDIST]
 
-    assert row_of(services, PROJECT, forged).state == State.REJECTED
-    row = row_of(services, PROJECT, above)
+    assert row_of(backends, PROJECT, forged).state == State.REJECTED
+    row = row_of(backends, PROJECT, above)
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert f"upstream lists attestations for {forged}" in row.reason
-    later(services, 1)
-    run_cycle(services)
-    assert row_of(services, PROJECT, SDIST).evidence["provenance"]["status"] == "verified"
-    assert row_of(services, PROJECT, above).hold_until is None
+    later(backends, 1)
+    run_cycle(backends)
+    assert row_of(backends, PROJECT, SDIST).evidence["provenance"]["status"] == "verified"
+    assert row_of(backends, PROJECT, above).hold_until is None
     newest = fake_upstream.publish_release(
-        PROJECT, "0.0.22", tmpdir=tmp_path, upload_time=services.clock.now()
+        PROJECT, "0.0.22", tmpdir=tmp_path, upload_time=backends.clock.now()
     ).filename
-    later(services, 2)
-    run_cycle(services)
-    row = row_of(services, PROJECT, newest)
+    later(backends, 2)
+    run_cycle(backends)
+    row = row_of(backends, PROJECT, newest)
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert f"{SDIST} was published with attestations by {IDENTITY}" in row.reason
 
 
 def test_a_long_unattested_tail_is_held_at_the_first_look_without_a_fetch_each(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     pep740: Path,
     tmp_path: Path,
@@ -511,37 +511,37 @@ def test_a_long_unattested_tail_is_held_at_the_first_look_without_a_fetch_each(
         ).filename
         for n in range(5)
     ]
-    services = make_services(provenance=OFFLINE, policy={"checks_per_sync": 2})
+    backends = make_backends(provenance=OFFLINE, policy={"checks_per_sync": 2})
 
-    assert [f["filename"] for f in page(client_of(services), PROJECT)["files"]] == [SDIST]
+    assert [f["filename"] for f in page(client_of(backends), PROJECT)["files"]] == [SDIST]
 
     for filename in tail:
-        row = row_of(services, PROJECT, filename)
+        row = row_of(backends, PROJECT, filename)
         assert (row.state, row.hold_until) == (State.QUARANTINED, None), filename
     assert sum(1 for p in fake_upstream.requests if p.startswith("/integrity/")) == 1
 
 
 def test_mode_off_skips_provenance(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     attested(fake_upstream, pep740, dist=pep740 / "tampered" / SDIST)
-    services = make_services(provenance={**OFFLINE, "mode": "off"})
+    backends = make_backends(provenance={**OFFLINE, "mode": "off"})
 
-    assert len(page(client_of(services), PROJECT)["files"]) == 1
-    assert "provenance" not in row_of(services, PROJECT, SDIST).evidence
+    assert len(page(client_of(backends), PROJECT)["files"]) == 1
+    assert "provenance" not in row_of(backends, PROJECT, SDIST).evidence
 
 
 # --- content ------------------------------------------------------------------------------
 
 
 def test_release_adding_an_executable_pth_is_held_for_review(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
     )
-    services = make_services(policy={"quarantine": "0"})
-    page(client_of(services), "demo")
+    backends = make_backends(policy={"quarantine": "0"})
+    page(client_of(backends), "demo")
     fake_upstream.publish_release(
         "demo",
         "1.1",
@@ -550,9 +550,9 @@ def test_release_adding_an_executable_pth_is_held_for_review(
         pth={"demo_hook.pth": "import os; os.system('steal')\n"},
         entry_points={"console_scripts": {"demo-cli": "demo:main"}},
     )
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
 
-    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    row = row_of(backends, "demo", "demo-1.1-py3-none-any.whl")
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert "demo_hook.pth runs code at every Python start" in row.reason
     assert "new console_scripts demo-cli = demo:main" in row.reason
@@ -562,71 +562,71 @@ def test_release_adding_an_executable_pth_is_held_for_review(
     shown = "\n".join(review.evidence_lines(row.evidence))
     assert "content: compared with demo-1.0-py3-none-any.whl, 2 flag(s)" in shown
     assert "executable-pth: demo_hook.pth runs code" in shown
-    baseline = row_of(services, "demo", "demo-1.0-py3-none-any.whl")
+    baseline = row_of(backends, "demo", "demo-1.0-py3-none-any.whl")
     assert baseline.evidence["content"]["report"]["pth_files"] == []
-    assert [f["filename"] for f in page(client_of(services), "demo")["files"]] == [
+    assert [f["filename"] for f in page(client_of(backends), "demo")["files"]] == [
         "demo-1.0-py3-none-any.whl"
     ]
 
 
 def test_clean_release_is_admitted_after_inspection(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
     )
-    services = make_services(policy={"quarantine": "0"})
-    page(client_of(services), "demo")
+    backends = make_backends(policy={"quarantine": "0"})
+    page(client_of(backends), "demo")
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now")
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
 
-    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    row = row_of(backends, "demo", "demo-1.1-py3-none-any.whl")
     assert row.state == State.ADMITTED
     assert row.evidence["content"]["flags"] == []
 
 
 def test_a_page_request_does_not_download_a_candidate(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # quarantine 0: the new file is past its delay at once, yet waits for its inspection.
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
     )
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time="now")
-    services = make_services(policy={"quarantine": "0"})
-    with services.engine.begin() as conn:
+    backends = make_backends(policy={"quarantine": "0"})
+    with backends.engine.begin() as conn:
         project = project_rows.create_project(conn, "demo", datetime.now(UTC) - timedelta(days=1))
         project_rows.update_project(
             conn, project.id, checked_at=datetime.now(UTC) - timedelta(days=1)
         )
 
-    assert page(client_of(services), "demo")["files"] == []  # no page yet: first request
+    assert page(client_of(backends), "demo")["files"] == []  # no page yet: first request
     assert not [p for p in fake_upstream.requests if p.startswith("/files/")]
-    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    row = row_of(backends, "demo", "demo-1.1-py3-none-any.whl")
     assert row.state == State.QUARANTINED and "content not inspected yet" in row.reason
-    run_cycle(services)
-    assert row_of(services, "demo", "demo-1.1-py3-none-any.whl").state == State.ADMITTED
+    run_cycle(backends)
+    assert row_of(backends, "demo", "demo-1.1-py3-none-any.whl").state == State.ADMITTED
 
 
 # --- cost -------------------------------------------------------------------------------
 
 
 def test_first_look_at_a_long_history_checks_one_file_and_downloads_none(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=400)
     for minor in range(30):
         fake_upstream.publish_release(
             "demo", f"1.{minor}", tmpdir=tmp_path, upload_time=old + timedelta(days=minor)
         )
-    services = make_services(
+    backends = make_backends(
         provenance=OFFLINE,
         upstream={
             "integrity_url_template": "{base}/integrity/{project}/{version}/{filename}/provenance"
         },
     )
 
-    assert len(page(client_of(services), "demo")["files"]) == 30
+    assert len(page(client_of(backends), "demo")["files"]) == 30
 
     asked = [p for p in fake_upstream.requests if p.startswith("/integrity/")]
     assert asked == ["/integrity/demo/1.29/demo-1.29-py3-none-any.whl/provenance"]
@@ -636,7 +636,7 @@ def test_first_look_at_a_long_history_checks_one_file_and_downloads_none(
 
 
 def test_required_mode_verifies_a_long_history_in_batches(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=400)
     for minor in range(5):
@@ -644,7 +644,7 @@ def test_required_mode_verifies_a_long_history_in_batches(
             "demo", f"1.{minor}", tmpdir=tmp_path, upload_time=old + timedelta(days=minor)
         )
     # Asked at the template's URL: a file with no URL at all costs no fetch (and no budget).
-    services = make_services(
+    backends = make_backends(
         provenance=OFFLINE,
         upstream={"integrity_url_template": TEMPLATE},
         policy={
@@ -653,31 +653,31 @@ def test_required_mode_verifies_a_long_history_in_batches(
         },
     )
 
-    page(client_of(services), "demo")
+    page(client_of(backends), "demo")
 
     def checked() -> list[str]:
-        with services.engine.connect() as conn:
+        with backends.engine.connect() as conn:
             project = project_rows.get_project(conn, "demo")
             rows = file_rows.project_files(conn, project.id)
         return sorted(r.version for r in rows if "provenance" in r.evidence)
 
     assert checked() == ["1.3", "1.4"]  # newest first
-    run_cycle(services)
+    run_cycle(backends)
     assert checked() == ["1.1", "1.2", "1.3", "1.4"]
-    run_cycle(services)
+    run_cycle(backends)
     assert len(checked()) == 5
 
 
 def test_html_pages_give_the_provenance_link_too(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, pep740: Path
 ) -> None:
     fake_upstream.html_only = True
     attested(fake_upstream, pep740)
-    services = make_services(provenance=OFFLINE)
+    backends = make_backends(provenance=OFFLINE)
 
-    page(client_of(services), PROJECT)  # held: HTML pages carry no upload time
+    page(client_of(backends), PROJECT)  # held: HTML pages carry no upload time
 
-    record = row_of(services, PROJECT, SDIST).evidence["provenance"]
+    record = row_of(backends, PROJECT, SDIST).evidence["provenance"]
     assert record["source"] == fake_upstream.integrity_url(PROJECT, "0.0.19", SDIST)
     assert record["status"] == "verified"
 
@@ -696,41 +696,41 @@ class _RemoteStore:
 
 
 def test_a_store_without_local_paths_is_inspected_from_a_streamed_copy(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
     )
-    services = make_services(policy={"quarantine": "0"})
-    page(client_of(services), "demo")
+    backends = make_backends(policy={"quarantine": "0"})
+    page(client_of(backends), "demo")
     fake_upstream.publish_release(
         "demo", "1.1", tmpdir=tmp_path, upload_time="now", pth={"x.pth": "import os\n"}
     )
-    services.blobs = _RemoteStore(services.blobs)  # type: ignore[assignment]
+    backends.blobs = _RemoteStore(backends.blobs)  # type: ignore[assignment]
 
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
 
-    row = row_of(services, "demo", "demo-1.1-py3-none-any.whl")
+    row = row_of(backends, "demo", "demo-1.1-py3-none-any.whl")
     assert "x.pth runs code at every Python start" in row.reason
-    assert not list(services.blobs.staging_dir().glob("inspect-*"))
+    assert not list(backends.blobs.staging_dir().glob("inspect-*"))
 
 
 def test_a_denied_release_is_never_fetched_for_its_checks(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # Nothing upstream names is fetched for a file the rules refuse: neither its provenance
     # nor its bytes (a denied release is the one most likely to be hostile).
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=30)
     )
-    services = make_services(policy={"quarantine": "0", "deny": ["demo==1.1"]})
-    page(client_of(services), "demo")
+    backends = make_backends(policy={"quarantine": "0", "deny": ["demo==1.1"]})
+    page(client_of(backends), "demo")
     denied = fake_upstream.publish_release(
         "demo", "1.1", tmpdir=tmp_path, upload_time="now", provenance=b"{}"
     )
-    sync.refresh(services, "demo", force=True)
-    run_cycle(services)
+    sync.refresh(backends, "demo", force=True)
+    run_cycle(backends)
 
-    assert row_of(services, "demo", denied.filename).state == State.BLOCKED
+    assert row_of(backends, "demo", denied.filename).state == State.BLOCKED
     fetched = [path for path in fake_upstream.requests if denied.filename in path]
     assert fetched == []

@@ -33,12 +33,12 @@ def publish(fake_upstream: FakeUpstream, tmp_path: Path, **kw: object) -> bytes:
     return fake.content
 
 
-def partials(services: Backends) -> list[Path]:
-    return list(services.blobs.staging_dir().glob("*.part"))
+def partials(backends: Backends) -> list[Path]:
+    return list(backends.blobs.staging_dir().glob("*.part"))
 
 
 def test_file_is_served_and_then_kept(
-    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
@@ -62,7 +62,7 @@ def test_range_and_conditional_requests(
 
 
 def test_tampered_upstream_file_is_rejected_and_never_kept(
-    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
@@ -70,9 +70,9 @@ def test_tampered_upstream_file_is_rejected_and_never_kept(
     response = client.get(URL)
     assert response.status_code == 502
     assert b"sha256 mismatch" in response.data
-    assert not services.blobs.exists(blob_key(hashlib.sha256(content).hexdigest()))
-    assert partials(services) == []
-    with services.engine.connect() as conn:
+    assert not backends.blobs.exists(blob_key(hashlib.sha256(content).hexdigest()))
+    assert partials(backends) == []
+    with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, "demo", WHEEL)
     assert row is not None and (row.state, row.decided_by) == (State.REJECTED, "integrity")
     fake_upstream.clear_faults()
@@ -90,21 +90,21 @@ def test_advertised_hash_mismatch_is_rejected(
 
 
 def test_truncated_download_leaves_nothing_and_the_next_request_succeeds(
-    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
     fake_upstream.truncate(WHEEL, at_bytes=100, times=3)
     assert client.get(URL).status_code == 502
-    assert partials(services) == []
-    with services.engine.connect() as conn:
+    assert partials(backends) == []
+    with backends.engine.connect() as conn:
         assert file_rows.file_by_name(conn, "demo", WHEEL).state == State.ADMITTED  # type: ignore[union-attr]
     fake_upstream.clear_faults()
     assert client.get(URL).data == content
 
 
 def test_concurrent_first_requests_share_one_download(
-    app: Flask, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+    app: Flask, backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     content = publish(fake_upstream, tmp_path)
     app.test_client().get("/simple/demo/")
@@ -121,11 +121,11 @@ def test_concurrent_first_requests_share_one_download(
         thread.join()
     assert results == [content] * 6
     assert fake_upstream.hits(f"/files/demo/{WHEEL}") == 1
-    assert not list(services.blobs.staging_dir().glob("*.lock"))
+    assert not list(backends.blobs.staging_dir().glob("*.lock"))
 
 
 def test_single_flight_admits_one_thread_at_a_time_and_removes_its_lock_file(
-    services: Backends,
+    backends: Backends,
 ) -> None:
     inside, most = 0, 0
     counting = threading.Lock()
@@ -133,7 +133,7 @@ def test_single_flight_admits_one_thread_at_a_time_and_removes_its_lock_file(
     def run() -> None:
         nonlocal inside, most
         for _ in range(150):
-            with single_flight(services, "shared"):
+            with single_flight(backends, "shared"):
                 with counting:
                     inside += 1
                     most = max(most, inside)
@@ -147,7 +147,7 @@ def test_single_flight_admits_one_thread_at_a_time_and_removes_its_lock_file(
     for thread in threads:
         thread.join()
     assert most == 1
-    assert not list(services.blobs.staging_dir().glob("*.lock"))
+    assert not list(backends.blobs.staging_dir().glob("*.lock"))
 
 
 def test_metadata_from_upstream_is_verified(
@@ -162,7 +162,7 @@ def test_metadata_from_upstream_is_verified(
 
 
 def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
-    client: FlaskClient, services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+    client: FlaskClient, backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     publish(fake_upstream, tmp_path, metadata=None)
     json_page = "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson"
@@ -173,14 +173,14 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
     # The download did not render and sign the page again: the scheduler does, once clients
     # pause.
     assert json.loads(client.get(json_page).data)["files"][0]["core-metadata"] is False
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         assert page_rows.stale_pages(conn) == ["demo"]
-    assert FollowUp(services, quiet=timedelta(0)).poll() is not None
+    assert FollowUp(backends, quiet=timedelta(0)).poll() is not None
     entry = json.loads(client.get(json_page).data)["files"][0]
     metadata = client.get(URL + ".metadata").data
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
     assert b"Version: 1.0" in metadata
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         assert page_rows.stale_pages(conn) == []
         # The extracted METADATA's length was recorded with it: the same batch signed it.
         assert targets.pending(conn, "demo") == []
@@ -189,24 +189,24 @@ def test_metadata_is_extracted_from_the_wheel_when_upstream_has_none(
 
 def test_the_cycle_renders_stale_pages_and_a_failed_one_stays_stale(
     client: FlaskClient,
-    services: Backends,
+    backends: Backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     publish(fake_upstream, tmp_path)
     client.get("/simple/demo/")
-    with writing(services.engine) as conn:
-        page_rows.mark_page_stale(conn, "demo", services.clock.now())
+    with writing(backends.engine) as conn:
+        page_rows.mark_page_stale(conn, "demo", backends.clock.now())
 
     def fail(*_: object) -> None:
         raise StorageError("disk full")
 
     with monkeypatch.context() as patch:
         patch.setattr(pages, "render_and_queue", fail)
-        run_cycle(services)
-    with services.engine.connect() as conn:
+        run_cycle(backends)
+    with backends.engine.connect() as conn:
         assert page_rows.stale_pages(conn) == ["demo"]
-    run_cycle(services)  # the page renders to the same bytes: no longer stale all the same
-    with services.engine.connect() as conn:
+    run_cycle(backends)  # the page renders to the same bytes: no longer stale all the same
+    with backends.engine.connect() as conn:
         assert page_rows.stale_pages(conn) == []

@@ -35,8 +35,8 @@ def test_dependencies_are_the_unconditional_and_marker_requirements() -> None:
     assert dependencies(metadata) == ["dep-a", "dep-b"]
 
 
-def signed(services: Backends, name: str) -> bool:
-    with services.engine.connect() as conn:
+def signed(backends: Backends, name: str) -> bool:
+    with backends.engine.connect() as conn:
         return targets.published_target(conn, f"simple/{name}/index.json") is not None
 
 
@@ -49,23 +49,23 @@ def release_app_and_deps(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
 
 
 def test_first_fetch_of_metadata_reads_the_required_projects_once(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     release_app_and_deps(fake_upstream, tmp_path)
     assert client.get("/simple/app/").status_code == 200
     assert client.get(METADATA).status_code == 200
     # Signed without any client asking for them ...
-    assert wait_until(lambda: signed(services, "dep-a") and signed(services, "dep-b"), 30)
+    assert wait_until(lambda: signed(backends, "dep-a") and signed(backends, "dep-b"), 30)
     # ... and the client's requests do not read upstream again.
     assert client.get("/simple/dep-a/").status_code == 200
     assert fake_upstream.hits("/simple/dep-a/") == fake_upstream.hits("/simple/dep-b/") == 1
 
 
 def test_no_look_ahead_when_turned_off(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    services = make_services(upstream={"prefetch_dependencies": False})
-    client = create_app(services.config, services).test_client()
+    backends = make_backends(upstream={"prefetch_dependencies": False})
+    client = create_app(backends.config, backends).test_client()
     release_app_and_deps(fake_upstream, tmp_path)
     assert client.get("/simple/app/").status_code == 200
     assert client.get(METADATA).status_code == 200
@@ -73,10 +73,10 @@ def test_no_look_ahead_when_turned_off(
 
 
 def test_concurrent_first_looks_read_upstream_once(
-    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    threads = [threading.Thread(target=sync.first_look, args=(services, "demo")) for _ in range(4)]
+    threads = [threading.Thread(target=sync.first_look, args=(backends, "demo")) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -85,7 +85,7 @@ def test_concurrent_first_looks_read_upstream_once(
 
 
 def test_a_first_look_reads_ahead_through_the_newest_releases_requirements(
-    services: Backends,
+    backends: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
@@ -99,7 +99,7 @@ def test_a_first_look_reads_ahead_through_the_newest_releases_requirements(
             name, "1.0", tmpdir=tmp_path / name, upload_time=OLD, deps=deps
         )
     assert client.get("/simple/top/").status_code == 200  # nothing else asked by the client
-    assert wait_until(lambda: signed(services, "mid") and signed(services, "low"), 30)
+    assert wait_until(lambda: signed(backends, "mid") and signed(backends, "low"), 30)
     top_metadata = "/packages/top/top-1.0-py3-none-any.whl.metadata"
     assert client.get(top_metadata).status_code == 200  # already stored by the look-ahead
     assert fake_upstream.hits("/simple/deepest/") == 0  # two levels below the client's request
@@ -107,7 +107,7 @@ def test_a_first_look_reads_ahead_through_the_newest_releases_requirements(
 
 
 def test_a_downloaded_wheel_without_upstream_metadata_starts_the_look_ahead(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # An upstream without PEP 658 metadata: resolvers download the wheel itself, and the
     # METADATA the mirror extracts from it names what to read next.
@@ -119,13 +119,13 @@ def test_a_downloaded_wheel_without_upstream_metadata_starts_the_look_ahead(
     fake_upstream.fail(200, path="/files/app/*", times=1)
     assert client.get("/simple/app/").status_code == 200
     assert client.get(METADATA).status_code == 404  # nothing to fetch: upstream has none
-    assert not signed(services, "dep-a")
+    assert not signed(backends, "dep-a")
     assert client.get(METADATA.removesuffix(".metadata")).status_code == 200
-    assert wait_until(lambda: signed(services, "dep-a"), 30)
+    assert wait_until(lambda: signed(backends, "dep-a"), 30)
 
 
 def test_a_first_look_reads_ahead_through_a_wheel_without_upstream_metadata(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     # No PEP 658 metadata upstream: the look-ahead reads the newest wheel's METADATA by
     # ranges, as a hint, without downloading the wheel or keeping what it read.
@@ -134,6 +134,6 @@ def test_a_first_look_reads_ahead_through_a_wheel_without_upstream_metadata(
         "app", "1.0", tmpdir=tmp_path / "app", upload_time=OLD, deps=["dep-a"], metadata=None
     )
     assert client.get("/simple/app/").status_code == 200
-    assert wait_until(lambda: signed(services, "dep-a"), 30)
-    assert not services.blobs.exists(blob_key(app.sha256))
+    assert wait_until(lambda: signed(backends, "dep-a"), 30)
+    assert not backends.blobs.exists(blob_key(app.sha256))
     assert client.get(METADATA).status_code == 404  # still none to serve

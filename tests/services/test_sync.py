@@ -36,8 +36,8 @@ def filenames(client: FlaskClient, project: str) -> list[str]:
     return [f["filename"] for f in page(client, project)["files"]]
 
 
-def file_row(services: Backends, filename: str):  # type: ignore[no-untyped-def]
-    with services.engine.connect() as conn:
+def file_row(backends: Backends, filename: str):  # type: ignore[no-untyped-def]
+    with backends.engine.connect() as conn:
         return file_rows.file_by_name(conn, filename.split("-")[0], filename)
 
 
@@ -62,48 +62,48 @@ def test_first_request_shows_old_files_and_hides_young_ones(
 
 
 def test_scheduler_admits_once_the_delay_has_passed(
-    make_services,
+    make_backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     from mirror.app import create_app
 
     # A long TTL: the cycle must admit without re-reading upstream.
-    services = make_services(upstream={"ttl": "30d"})
-    client = create_app(services.config, services).test_client()
+    backends = make_backends(upstream={"ttl": "30d"})
+    client = create_app(backends.config, backends).test_client()
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=6)
     )
     assert filenames(client, "demo") == []
-    services.clock = Clock(timedelta(days=1, minutes=1))
-    report = run_cycle(services)
+    backends.clock = Clock(timedelta(days=1, minutes=1))
+    report = run_cycle(backends)
     assert (report.evaluated, report.refreshed) == (["demo"], [])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
-    assert file_row(services, "demo-1.0-py3-none-any.whl").decided_by == "policy"
+    assert file_row(backends, "demo-1.0-py3-none-any.whl").decided_by == "policy"
 
 
 def test_a_project_synced_ahead_of_its_first_client_is_warm_for_it(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    report = run_cycle(services, ["demo"])  # `mirror sync demo` before a pipeline's first run
+    report = run_cycle(backends, ["demo"])  # `mirror sync demo` before a pipeline's first run
     assert report.failed == {} and report.tuf is not None and report.tuf.publish.published > 2
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     assert fake_upstream.hits("/simple/demo/") == 1  # the client's request read nothing
 
 
 def test_the_same_upstream_bytes_are_not_parsed_again(
-    services: Backends,
+    backends: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def refresh_without_validators() -> None:
-        with writing(services.engine) as conn:
+        with writing(backends.engine) as conn:
             # As if upstream sent no ETag or Last-Modified: a refresh gets the page in full.
             conn.execute(update(projects).values(etag=None, last_modified=None))
-        assert run_cycle(services, ["demo"]).failed == {}
+        assert run_cycle(backends, ["demo"]).failed == {}
 
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
@@ -114,7 +114,7 @@ def test_the_same_upstream_bytes_are_not_parsed_again(
     assert fake_upstream.hits("/simple/demo/") == 2 and parsed == []
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl")
     refresh_without_validators()
-    assert parsed == ["demo"] and file_row(services, "demo-1.0-py3-none-any.whl").yanked
+    assert parsed == ["demo"] and file_row(backends, "demo-1.0-py3-none-any.whl").yanked
     # A mirror whose parsing changed reads the same bytes again.
     monkeypatch.setattr(listing, "PARSER_VERSION", listing.PARSER_VERSION + 1)
     refresh_without_validators()
@@ -122,70 +122,70 @@ def test_the_same_upstream_bytes_are_not_parsed_again(
 
 
 def test_age_is_judged_per_file_not_per_release(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     sdist = tmp_path / "demo-1.0.tar.gz"
     sdist.write_bytes(b"fresh file added to an old release")
     fake_upstream.add_file("demo", sdist, upload_time="now")
-    run_cycle(services, ["demo"])
+    run_cycle(backends, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
-    assert file_row(services, "demo-1.0.tar.gz").state == State.QUARANTINED
+    assert file_row(backends, "demo-1.0.tar.gz").state == State.QUARANTINED
 
 
 def test_file_from_the_past_is_held_for_review(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
     fake_upstream.publish_release(
         "demo", "0.9", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=60)
     )
-    run_cycle(services, ["demo"])
-    row = file_row(services, "demo-0.9-py3-none-any.whl")
+    run_cycle(backends, ["demo"])
+    row = file_row(backends, "demo-0.9-py3-none-any.whl")
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert "before the mirror's previous look" in row.reason
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
 
 
 def test_upload_time_rewritten_upstream_is_an_anomaly(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release(
         "demo", "1.0", tmpdir=tmp_path, upload_time=datetime.now(UTC) - timedelta(days=2)
     )
     filenames(client, "demo")
     fake_upstream.set_upload_time("demo", "demo-1.0-py3-none-any.whl", OLD)
-    run_cycle(services, ["demo"])
-    row = file_row(services, "demo-1.0-py3-none-any.whl")
+    run_cycle(backends, ["demo"])
+    row = file_row(backends, "demo-1.0-py3-none-any.whl")
     assert row.state == State.QUARANTINED and row.hold_until is None
     assert "upload time changed" in row.reason
 
 
 @pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
 def test_relative_file_urls_resolve_against_the_page(
-    make_services, tmp_path: Path, html_only: bool
+    make_backends, tmp_path: Path, html_only: bool
 ) -> None:
     with FakeUpstream(relative_urls=True, html_only=html_only) as upstream:
         upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-        services = make_services(upstream={"url": upstream.simple_url})
-        sync.refresh(services, "demo", force=True)
-        row = file_row(services, "demo-1.0-py3-none-any.whl")
+        backends = make_backends(upstream={"url": upstream.simple_url})
+        sync.refresh(backends, "demo", force=True)
+        row = file_row(backends, "demo-1.0-py3-none-any.whl")
         assert row.url == upstream.file_url("demo", "demo-1.0-py3-none-any.whl")
 
 
 def test_missing_upload_time_fails_closed(
-    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path, services: Backends
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path, backends: Backends
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time="absent")
     assert filenames(client, "demo") == []
-    row = file_row(services, "demo-1.0-py3-none-any.whl")
+    row = file_row(backends, "demo-1.0-py3-none-any.whl")
     assert "no upload time" in row.reason
 
 
 def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
-    services: Backends,
+    backends: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
@@ -198,65 +198,65 @@ def test_vanished_files_are_withdrawn_but_a_pulled_project_stays(
     assert client.get("/packages/demo/demo-1.0-py3-none-any.whl").status_code == 200
     fake_upstream.remove_file("demo", "demo-1.1-py3-none-any.whl")
     fake_upstream.remove_file("demo", "demo-2.0-py3-none-any.whl")
-    run_cycle(services, ["demo"])
+    run_cycle(backends, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
-    admitted_before = file_row(services, "demo-1.1-py3-none-any.whl")
+    admitted_before = file_row(backends, "demo-1.1-py3-none-any.whl")
     assert admitted_before.state == State.WITHDRAWN
     assert "pending review" in admitted_before.reason
     assert "vanished upstream" in caplog.text
-    assert file_row(services, "demo-2.0-py3-none-any.whl").reason == (
+    assert file_row(backends, "demo-2.0-py3-none-any.whl").reason == (
         "gone upstream before admission"
     )
     fake_upstream.remove_project("demo")
-    run_cycle(services, ["demo"])
+    run_cycle(backends, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     # Files the mirror already holds stay installable with the project gone upstream.
     assert client.get("/packages/demo/demo-1.0-py3-none-any.whl").status_code == 200
 
 
 def test_yanks_pass_through(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     assert page(client, "demo")["files"][0]["yanked"] is False
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken <b>build</b>")
-    run_cycle(services, ["demo"])
+    run_cycle(backends, ["demo"])
     assert page(client, "demo")["files"][0]["yanked"] == "broken <b>build</b>"
     html = client.get("/simple/demo/").data.decode()
     assert 'data-yanked="broken &lt;b&gt;build&lt;/b&gt;"' in html
 
 
 def test_conditional_requests_and_ttl(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
     filenames(client, "demo")
     assert fake_upstream.hits("/simple/demo/") == 1
-    sync.refresh(services, "demo")
+    sync.refresh(backends, "demo")
     assert fake_upstream.hits("/simple/demo/") == 1  # still fresh
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
     last = [r for r in fake_upstream.log if r.path == "/simple/demo/"][-1]
     assert last.headers.get("If-None-Match") or last.headers.get("If-Modified-Since")
 
 
 def test_stale_if_error_keeps_serving_and_readyz_says_so(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
     fake_upstream.fail(503)
-    run_cycle(services, ["demo"])
+    run_cycle(backends, ["demo"])
     assert filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json["degraded"] is True and "503" in ready.json["upstream"]["error"]
     assert client.get("/simple/other/").status_code == 502
-    services.clock = Clock(timedelta(hours=1))
-    run_cycle(services, ["demo"])  # still down: since its first failure
+    backends.clock = Clock(timedelta(hours=1))
+    run_cycle(backends, ["demo"])  # still down: since its first failure
     assert client.get("/readyz").json["upstream"]["since"] == ready.json["upstream"]["since"]
     fake_upstream.clear_faults()
-    run_cycle(services, ["demo"])
+    run_cycle(backends, ["demo"])
     assert client.get("/readyz").json["degraded"] is False
 
 
@@ -271,23 +271,23 @@ def test_non_normalised_names_redirect(client: FlaskClient, name: str) -> None:
 
 
 def test_internal_names_never_come_from_upstream(
-    make_services,
+    make_backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,  # type: ignore[no-untyped-def]
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from mirror.app import create_app
 
-    services = make_services(policy={"internal": ["acme-*"]})
+    backends = make_backends(policy={"internal": ["acme-*"]})
     fake_upstream.publish_release("acme-secrets", "99.0", tmpdir=tmp_path, upload_time=OLD)
-    client = create_app(services.config, services).test_client()
+    client = create_app(backends.config, backends).test_client()
     assert client.get("/simple/acme-secrets/").status_code == 404
     assert fake_upstream.hits("/simple/acme-secrets/") == 0
     assert "refused project request" in caplog.text
 
 
 def test_deny_rule_blocks_retroactively(
-    make_services,
+    make_backends,
     fake_upstream: FakeUpstream,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
@@ -295,10 +295,10 @@ def test_deny_rule_blocks_retroactively(
 
     fake_upstream.publish_release("litellm", "1.82.6", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("litellm", "1.82.7", tmpdir=tmp_path, upload_time=OLD)
-    services = make_services()
-    client = create_app(services.config, services).test_client()
+    backends = make_backends()
+    client = create_app(backends.config, backends).test_client()
     assert len(filenames(client, "litellm")) == 2
-    blocked = make_services(policy={"deny": ["litellm>=1.82.7,<1.82.9"]})
+    blocked = make_backends(policy={"deny": ["litellm>=1.82.7,<1.82.9"]})
     run_cycle(blocked, ["litellm"])
     client = create_app(blocked.config, blocked).test_client()
     assert filenames(client, "litellm") == ["litellm-1.82.6-py3-none-any.whl"]
@@ -307,7 +307,7 @@ def test_deny_rule_blocks_retroactively(
 
 
 def test_a_first_look_logs_one_summary_line_not_one_per_file(
-    services: Backends,
+    backends: Backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -316,19 +316,19 @@ def test_a_first_look_logs_one_summary_line_not_one_per_file(
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
     caplog.set_level("INFO", logger="mirror.services.state_changes")
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
     summary = next(r for r in caplog.records if hasattr(r, "moves"))
     assert sum(summary.moves.values()) == 4  # type: ignore[attr-defined]
     assert "demo-1.0-py3-none-any.whl" not in caplog.text
     caplog.clear()
     fake_upstream.remove_file("demo", "demo-1.2-py3-none-any.whl")
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
     # Leaving `admitted` is never routine: a line of its own, loud.
     assert "demo-1.2-py3-none-any.whl: admitted -> withdrawn" in caplog.text
 
 
 def test_evidence_starts_from_the_files_as_the_listing_left_them(
-    services: Backends, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch
 ) -> None:
     # Gathering evidence takes the reconciled files from the sync instead of reading them
     # back: they must be exactly what a read would return. A first look gathers before it
@@ -336,25 +336,25 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
     handed: list[tuple[list | None, list]] = []  # type: ignore[type-arg]
     gather = evidence.gather
 
-    def spy(services: Backends, project: str, *, inspect: bool, rows=None):  # type: ignore[no-untyped-def]
-        with services.engine.connect() as conn:
+    def spy(backends: Backends, project: str, *, inspect: bool, rows=None):  # type: ignore[no-untyped-def]
+        with backends.engine.connect() as conn:
             project_row = project_rows.get_project(conn, project)
             stored = file_rows.project_files(conn, project_row.id) if project_row else []
         handed.append((rows, stored))
-        return gather(services, project, inspect=inspect, rows=rows)
+        return gather(backends, project, inspect=inspect, rows=rows)
 
     monkeypatch.setattr(evidence, "gather", spy)
     for version in ("1.0", "1.1", "2.0"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
-    sync.refresh(services, "demo", inspect=False)
+    sync.refresh(backends, "demo", inspect=False)
     first_look = handed.pop()
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         saved = file_rows.project_files(conn, project_rows.get_project(conn, "demo").id)
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl", "broken")
     fake_upstream.remove_file("demo", "demo-1.1-py3-none-any.whl")
     fake_upstream.set_upload_time("demo", "demo-2.0-py3-none-any.whl", "now")
     fake_upstream.publish_release("demo", "3.0", tmpdir=tmp_path, upload_time="now")
-    sync.refresh(services, "demo", force=True)
+    sync.refresh(backends, "demo", force=True)
     [(rows, stored)] = handed
     assert rows == stored and len(stored) == 4
     listed, stored = first_look
@@ -390,7 +390,7 @@ def once_before(
 
 
 def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
-    services: Backends,
+    backends: Backends,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -402,13 +402,13 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
 
     def other_host() -> None:
-        sync.refresh(services, "demo", inspect=False)
+        sync.refresh(backends, "demo", inspect=False)
 
     once_before(monkeypatch, evidence, "gather", other_host)
     caplog.set_level("INFO", logger="mirror.services.sync")
-    sync.refresh(services, "demo", inspect=False)
+    sync.refresh(backends, "demo", inspect=False)
     assert "concurrent first look" in caplog.text
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         project = project_rows.get_project(conn, "demo")
         assert project is not None
         assert len(file_rows.project_files(conn, project.id)) == 2
@@ -417,7 +417,7 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
 
 
 def test_a_block_recorded_while_a_first_look_decides_holds(
-    services: Backends,
+    backends: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     tmp_path: Path,
@@ -432,9 +432,9 @@ def test_a_block_recorded_while_a_first_look_decides_holds(
         monkeypatch,
         pages,
         "render_pages",
-        lambda: review.block(services, "demo", "==2.0", actor="alice", reason="stolen token"),
+        lambda: review.block(backends, "demo", "==2.0", actor="alice", reason="stolen token"),
     )
-    sync.refresh(services, "demo", inspect=False)
+    sync.refresh(backends, "demo", inspect=False)
     assert blocked and filenames(client, "demo") == ["demo-1.0-py3-none-any.whl"]
-    row = file_row(services, "demo-2.0-py3-none-any.whl")
+    row = file_row(backends, "demo-2.0-py3-none-any.whl")
     assert (row.state, row.decided_by) == (State.BLOCKED, "alice")

@@ -142,15 +142,15 @@ def test_s3_backend_needs_a_bucket(tmp_path: Path, s3_bucket: S3Bucket) -> None:
 
 
 def test_readyz_reports_an_unusable_bucket(
-    make_services: Callable[..., Backends], s3_bucket: S3Bucket
+    make_backends: Callable[..., Backends], s3_bucket: S3Bucket
 ) -> None:
-    services = make_services(storage=s3_bucket.storage_section())
-    client = create_app(services.config, services).test_client()
+    backends = make_backends(storage=s3_bucket.storage_section())
+    client = create_app(backends.config, backends).test_client()
     assert client.get("/readyz").status_code == 200
-    store = services.blobs
+    store = backends.blobs
     assert isinstance(store, S3BlobStore)
     # As if the bucket were deleted under a running node.
-    services.blobs = S3BlobStore(replace(store.settings, bucket="gone-bucket"), store.staging_dir())
+    backends.blobs = S3BlobStore(replace(store.settings, bucket="gone-bucket"), store.staging_dir())
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json["storage"] == "S3 bucket 'gone-bucket' does not exist"

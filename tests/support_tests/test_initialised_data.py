@@ -1,4 +1,4 @@
-"""make_services starts from a copy of one initialised data directory: what it gets must be
+"""make_backends starts from a copy of one initialised data directory: what it gets must be
 what `initialise` makes of an empty one."""
 
 from collections.abc import Callable
@@ -25,9 +25,9 @@ def shape(data_dir: Path) -> tuple[list[str], int, list[str]]:
 
 
 def test_the_copy_is_what_a_first_start_makes(
-    make_services: Callable[..., Backends], tmp_path: Path
+    make_backends: Callable[..., Backends], tmp_path: Path
 ) -> None:
-    make_services()
+    make_backends()
     fresh = tmp_path / "fresh"
     config = write_config(tmp_path / "fresh.toml", base_sections(fresh, "http://127.0.0.1:9/"))
     initialise(load_config(config, env={}))
@@ -36,10 +36,10 @@ def test_the_copy_is_what_a_first_start_makes(
 
 
 def test_a_test_choosing_its_own_storage_starts_empty(
-    make_services: Callable[..., Backends], initialised_data: Path, tmp_path: Path
+    make_backends: Callable[..., Backends], initialised_data: Path, tmp_path: Path
 ) -> None:
     own = tmp_path / "own"
-    make_services(storage={"path": str(own)})
+    make_backends(storage={"path": str(own)})
     assert not (tmp_path / "data").exists()
 
     def key_names(data_dir: Path) -> set[str]:

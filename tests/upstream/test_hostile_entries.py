@@ -137,17 +137,17 @@ def _anchor(hostile: dict[str, Any]) -> str:
 
 
 def assert_kept(
-    services: Backends, client: FlaskClient, project: str, good: str, html: bool
+    backends: Backends, client: FlaskClient, project: str, good: str, html: bool
 ) -> None:
     """The first look answers and records the good file; from a JSON page (upload times) it is
     served too, a PEP 503 page gives none, so there it waits for review (missing_upload_time)."""
     on_page = files_on_page(client, project)
-    assert good in recorded_files(services, project)
+    assert good in recorded_files(backends, project)
     assert html or good in on_page
 
 
-def recorded_files(services: Backends, project: str) -> list[str]:
-    with services.engine.connect() as conn:
+def recorded_files(backends: Backends, project: str) -> list[str]:
+    with backends.engine.connect() as conn:
         row = project_rows.get_project(conn, project)
         assert row is not None
         return [f.filename for f in file_rows.project_files(conn, row.id)]
@@ -183,7 +183,7 @@ def test_a_first_look_serves_the_good_entries_beside_an_implausible_upload_time(
 
 @pytest.mark.parametrize("content_type", [JSON_TYPE, "text/html"])
 def test_a_first_look_serves_a_file_listed_twice(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, content_type: str
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, content_type: str
 ) -> None:
     good = published_project(fake_upstream, "demo")
     page = upstream_page(fake_upstream, "demo", content_type)
@@ -193,12 +193,12 @@ def test_a_first_look_serves_a_file_listed_twice(
         else re.sub(rb"(<a .*?</a>)", rb"\1\1", page)
     )
     fake_upstream.garbage_page("demo", twice, content_type=content_type)
-    assert_kept(services, client, "demo", good, html=content_type != JSON_TYPE)
-    assert recorded_files(services, "demo") == [good]
+    assert_kept(backends, client, "demo", good, html=content_type != JSON_TYPE)
+    assert recorded_files(backends, "demo") == [good]
 
 
 def test_a_cycle_skips_an_implausible_upload_time_on_a_known_project(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream
 ) -> None:
     good = published_project(fake_upstream, "demo")
     assert files_on_page(client, "demo") == [good]
@@ -211,9 +211,9 @@ def test_a_cycle_skips_an_implausible_upload_time_on_a_known_project(
         )
     ]
     fake_upstream.garbage_page("demo", with_hostile_json(page, hostile), content_type=JSON_TYPE)
-    for report in (run_cycle(services, ["demo"]), run_cycle(services)):  # re-read, then release
+    for report in (run_cycle(backends, ["demo"]), run_cycle(backends)):  # re-read, then release
         assert report.failed == {} and report.tuf_error is None
-    assert recorded_files(services, "demo") == [good]
+    assert recorded_files(backends, "demo") == [good]
     assert files_on_page(client, "demo") == [good]
 
 
@@ -284,7 +284,7 @@ def _hostile_entries(project: str, good: str) -> st.SearchStrategy[list[dict[str
 )
 @given(data=st.data())
 def test_generated_hostile_listings_never_fail_a_first_look_nor_hide_a_good_entry(
-    services: Backends,
+    backends: Backends,
     client: FlaskClient,
     fake_upstream: FakeUpstream,
     content_type: str,
@@ -301,4 +301,4 @@ def test_generated_hostile_listings_never_fail_a_first_look_nor_hide_a_good_entr
         else with_hostile_html(page, hostile)
     )
     fake_upstream.garbage_page(project, body, content_type=content_type)
-    assert_kept(services, client, project, good, html=content_type != JSON_TYPE)
+    assert_kept(backends, client, project, good, html=content_type != JSON_TYPE)

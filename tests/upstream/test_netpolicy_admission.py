@@ -30,12 +30,12 @@ def other_service() -> Iterator[FakeUpstream]:
         yield service
 
 
-def client_of(services: Backends) -> FlaskClient:
-    return create_app(services.config, services).test_client()
+def client_of(backends: Backends) -> FlaskClient:
+    return create_app(backends.config, backends).test_client()
 
 
-def row_of(services: Backends, project: str, filename: str) -> Any:
-    with services.engine.connect() as conn:
+def row_of(backends: Backends, project: str, filename: str) -> Any:
+    with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, project, filename)
     assert row is not None, filename
     return row
@@ -48,7 +48,7 @@ def listed(client: FlaskClient, project: str) -> list[str]:
 
 
 def test_provenance_named_on_a_local_service_fails_that_file_only(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,
@@ -66,35 +66,35 @@ def test_provenance_named_on_a_local_service_fails_that_file_only(
         provenance=b"{}",
     )
     fake_upstream.redirect(other_service.url + "/x", path="/integrity/p/2.0/*")
-    services = make_services()
+    backends = make_backends()
 
-    assert listed(client_of(services), "p") == []
+    assert listed(client_of(backends), "p") == []
 
-    record = row_of(services, "p", newer.filename).evidence["provenance"]
+    record = row_of(backends, "p", newer.filename).evidence["provenance"]
     assert record["status"] == "failed"
     assert "refused" in record["reason"] and "loopback" in record["reason"]
-    row = row_of(services, "p", newer.filename)
+    row = row_of(backends, "p", newer.filename)
     assert row.state == State.REJECTED
-    assert row_of(services, "p", older.filename).evidence["provenance"]["status"] == "failed"
+    assert row_of(backends, "p", older.filename).evidence["provenance"]["status"] == "failed"
     assert other_service.requests == {}
 
 
 def test_a_file_named_on_a_local_service_is_never_fetched_nor_admitted(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,
 ) -> None:
     fake_upstream.files_host_url = other_service.url
     fake = fake_upstream.publish_release("p", "1.0", tmpdir=tmp_path, upload_time="now")
-    services = make_services(provenance={"mode": "off"})
-    client = client_of(services)
+    backends = make_backends(provenance={"mode": "off"})
+    client = client_of(backends)
     assert listed(client, "p") == []
 
-    services.clock = Clock(timedelta(days=30))
-    run_cycle(services)
+    backends.clock = Clock(timedelta(days=30))
+    run_cycle(backends)
 
-    row = row_of(services, "p", fake.filename)
+    row = row_of(backends, "p", fake.filename)
     assert row.state == State.QUARANTINED
     assert "refused" in row.reason and "loopback" in row.reason
     assert listed(client, "p") == []
@@ -102,15 +102,15 @@ def test_a_file_named_on_a_local_service_is_never_fetched_nor_admitted(
 
 
 def test_history_named_on_a_local_service_answers_a_clean_error(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,
 ) -> None:
     fake_upstream.files_host_url = other_service.url
     fake = fake_upstream.publish_release("p", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    services = make_services(provenance={"mode": "off"})
-    client = client_of(services)
+    backends = make_backends(provenance={"mode": "off"})
+    client = client_of(backends)
     listed(client, "p")
 
     for path in (f"/packages/p/{fake.filename}", f"/packages/p/{fake.filename}.metadata"):
@@ -122,7 +122,7 @@ def test_history_named_on_a_local_service_answers_a_clean_error(
 
 
 def test_allowed_hosts_let_the_mirror_fetch_from_a_local_files_host(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     other_service: FakeUpstream,
     tmp_path: Path,
@@ -130,11 +130,11 @@ def test_allowed_hosts_let_the_mirror_fetch_from_a_local_files_host(
     fake = fake_upstream.publish_release("p", "1.0", tmpdir=tmp_path, upload_time=OLD)
     other_service.add_file("p", fake.content, filename=fake.filename)
     fake_upstream.files_host_url = other_service.url.replace("127.0.0.1", "localhost")
-    services = make_services(
+    backends = make_backends(
         provenance={"mode": "off"},
         upstream={"allowed_hosts": [f"localhost:{other_service.port}"]},
     )
-    client = client_of(services)
+    client = client_of(backends)
     assert listed(client, "p") == [fake.filename]
 
     assert client.get(f"/packages/p/{fake.filename}").data == fake.content

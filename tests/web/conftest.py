@@ -40,28 +40,28 @@ class Tokens:
         return {"Authorization": f"Bearer {self.secrets[kind]}"}
 
 
-def make_tokens(services: Backends) -> Tokens:
+def make_tokens(backends: Backends) -> Tokens:
     secrets: dict[str, str] = {}
     ids: dict[str, str] = {}
     for scope in ("read", "review", "admin"):
         made = tokens.create(
-            services, scope, ttl=None, name=f"{scope}-bot", created_by="test", reason="r"
+            backends, scope, ttl=None, name=f"{scope}-bot", created_by="test", reason="r"
         )
         secrets[scope], ids[scope] = made.secret, made.token.id
-    past = replace(services, clock=Clock(-timedelta(days=1)))
+    past = replace(backends, clock=Clock(-timedelta(days=1)))
     expired = tokens.create(
         past, "admin", ttl="1h", name="old-admin", created_by="test", reason="r"
     )
     secrets["expired"], ids["expired"] = expired.secret, expired.token.id
     revoked = tokens.create(
-        services, "admin", ttl=None, name="gone-admin", created_by="test", reason="r"
+        backends, "admin", ttl=None, name="gone-admin", created_by="test", reason="r"
     )
-    tokens.revoke(services, revoked.token.id, by="test", reason="r")
+    tokens.revoke(backends, revoked.token.id, by="test", reason="r")
     secrets["revoked"], ids["revoked"] = revoked.secret, revoked.token.id
     return Tokens(secrets, ids)
 
 
-def seed(fake_upstream: FakeUpstream, services: Backends, tmp_path: Path) -> None:
+def seed(fake_upstream: FakeUpstream, backends: Backends, tmp_path: Path) -> None:
     """demo 1.0 (admitted) and 2.0 (quarantined), other 3.0 (quarantined)."""
     build = tmp_path / "build"
     fresh = datetime.now(UTC) - FRESH_AGE
@@ -69,17 +69,17 @@ def seed(fake_upstream: FakeUpstream, services: Backends, tmp_path: Path) -> Non
     fake_upstream.publish_release("demo", "2.0", tmpdir=build, upload_time=fresh)
     fake_upstream.publish_release("other", "3.0", tmpdir=build, upload_time=fresh)
     for project in ("demo", "other"):
-        sync.refresh(services, project)
+        sync.refresh(backends, project)
 
 
 @pytest.fixture
 def make_app(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> Callable[..., tuple[Flask, Backends, Tokens]]:
     def build(**sections: dict) -> tuple[Flask, Backends, Tokens]:  # type: ignore[type-arg]
-        services = make_services(**sections)
-        seed(fake_upstream, services, tmp_path)
-        return create_app(services.config, services), services, make_tokens(services)
+        backends = make_backends(**sections)
+        seed(fake_upstream, backends, tmp_path)
+        return create_app(backends.config, backends), backends, make_tokens(backends)
 
     return build
 
@@ -87,12 +87,12 @@ def make_app(
 @pytest.fixture
 def closed(make_app) -> tuple[FlaskClient, Backends, Tokens]:  # type: ignore[no-untyped-def]
     """Anonymous reads off."""
-    app, services, made = make_app(auth={"anonymous_read": False})
-    return app.test_client(), services, made
+    app, backends, made = make_app(auth={"anonymous_read": False})
+    return app.test_client(), backends, made
 
 
 @pytest.fixture
 def open_(make_app) -> tuple[FlaskClient, Backends, Tokens]:  # type: ignore[no-untyped-def]
     """Anonymous reads on (the loopback default)."""
-    app, services, made = make_app()
-    return app.test_client(), services, made
+    app, backends, made = make_app()
+    return app.test_client(), backends, made

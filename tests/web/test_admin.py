@@ -21,7 +21,7 @@ def csrf_of(page) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_pages_need_a_session(open_) -> None:
-    client, _services, made = open_
+    client, _backends, made = open_
     for path in ("/admin/", "/admin/blocks", "/admin/events", "/admin/projects/demo/releases/2.0"):
         response = client.get(path, headers=made.bearer("admin"))
         assert response.status_code == 302
@@ -30,7 +30,7 @@ def test_pages_need_a_session(open_) -> None:
 
 
 def test_sign_in_sets_a_strict_http_only_session_cookie(open_) -> None:
-    client, _services, made = open_
+    client, _backends, made = open_
     for kind in ("read", "expired", "revoked"):
         refused = sign_in(client, made.secrets[kind])
         assert refused.status_code == 401
@@ -48,14 +48,14 @@ def test_sign_in_sets_a_strict_http_only_session_cookie(open_) -> None:
 
 
 def test_cookies_are_secure_off_loopback(make_app) -> None:
-    app, _services, _made = make_app(server={"bind": "0.0.0.0:8080"})
+    app, _backends, _made = make_app(server={"bind": "0.0.0.0:8080"})
     client = app.test_client()
     form = client.get("/admin/sign-in")
     assert "Secure" in form.headers["Set-Cookie"] and LOGIN_COOKIE in form.headers["Set-Cookie"]
 
 
 def test_queue_filters_and_time_left(open_) -> None:
-    client, _services, made = open_
+    client, _backends, made = open_
     sign_in(client, made.secrets["review"])
     page = client.get("/admin/").get_data(as_text=True)
     assert page.index(">other<") < page.index(">demo<")  # newest first
@@ -67,7 +67,7 @@ def test_queue_filters_and_time_left(open_) -> None:
 
 
 def test_approve_and_block_need_the_session_csrf_token(open_) -> None:
-    client, services, made = open_
+    client, backends, made = open_
     sign_in(client, made.secrets["review"])
     page = client.get("/admin/projects/demo/releases/2.0")
     body = page.get_data(as_text=True)
@@ -89,7 +89,7 @@ def test_approve_and_block_need_the_session_csrf_token(open_) -> None:
     assert blocked.status_code == 303
     listing = client.get("/admin/blocks").get_data(as_text=True)
     assert "typosquat" in listing and ">other<" in listing
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         (row,) = file_rows.files_by_state(conn, ["blocked"])
     assert row.filename == "other-3.0-py3-none-any.whl"
     events = client.get("/admin/events?project=other").get_data(as_text=True)
@@ -97,12 +97,12 @@ def test_approve_and_block_need_the_session_csrf_token(open_) -> None:
 
 
 def test_signing_out_or_revoking_ends_the_session(open_) -> None:
-    client, services, made = open_
+    client, backends, made = open_
     sign_in(client, made.secrets["admin"])
     page = client.get("/admin/")
     assert client.post("/admin/sign-out", data={"csrf": csrf_of(page)}).status_code == 303
     assert client.get("/admin/").status_code == 302
     sign_in(client, made.secrets["admin"])
     assert client.get("/admin/").status_code == 200
-    tokens.revoke(services, made.ids["admin"], by="test", reason="r")
+    tokens.revoke(backends, made.ids["admin"], by="test", reason="r")
     assert client.get("/admin/").status_code == 302

@@ -17,7 +17,7 @@ def simple_files(client, headers) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_release_shows_its_evidence_beside_the_previous_admitted_release(closed) -> None:
-    client, _services, made = closed
+    client, _backends, made = closed
     response = client.get("/api/v1/projects/demo/releases/2.0", headers=made.bearer("read"))
     assert response.status_code == 200
     release = response.get_json()
@@ -40,7 +40,7 @@ def test_release_shows_its_evidence_beside_the_previous_admitted_release(closed)
 
 
 def test_queue_lists_releases_by_state_newest_first(open_) -> None:
-    client, _services, _made = open_
+    client, _backends, _made = open_
     held = client.get("/api/v1/releases").get_json()["releases"]
     assert [(r["project"], r["version"]) for r in held] == [("other", "3.0"), ("demo", "2.0")]
     only = client.get("/api/v1/releases?state=admitted&project=Demo").get_json()["releases"]
@@ -50,7 +50,7 @@ def test_queue_lists_releases_by_state_newest_first(open_) -> None:
 
 
 def test_approve_admits_now_and_records_who_and_why(closed) -> None:
-    client, _services, made = closed
+    client, _backends, made = closed
     url = "/api/v1/projects/demo/releases/2.0/approve"
     assert client.post(url, json={"reason": "  "}, headers=made.bearer("review")).status_code == 400
     assert client.post(url, data="reason", headers=made.bearer("review")).status_code == 400
@@ -68,7 +68,7 @@ def test_approve_admits_now_and_records_who_and_why(closed) -> None:
 
 
 def test_block_and_unblock_by_specifier(closed) -> None:
-    client, _services, made = closed
+    client, _backends, made = closed
     review = made.bearer("review")
     body = {"project": "Demo", "specifier": "<2", "reason": "compromised maintainer"}
     created = client.post("/api/v1/blocks", json=body, headers=review)
@@ -93,7 +93,7 @@ def test_block_and_unblock_by_specifier(closed) -> None:
 
 
 def test_admin_tokens_manage_tokens(closed) -> None:
-    client, _services, made = closed
+    client, _backends, made = closed
     admin = made.bearer("admin")
     body = {"scope": "read", "name": "ci", "reason": "nightly builds"}
     assert client.post("/api/v1/tokens", json={"scope": "read"}, headers=admin).status_code == 400
@@ -149,7 +149,7 @@ UI_PAGES = ["/admin/", "/admin/blocks", "/admin/events", "/admin/advisories"]
 
 @pytest.mark.parametrize("anonymous_read", [False, True])
 def test_auth_matrix(make_app, anonymous_read: bool) -> None:
-    app, _services, made = make_app(auth={"anonymous_read": anonymous_read})
+    app, _backends, made = make_app(auth={"anonymous_read": anonymous_read})
     client = app.test_client()
     for method, path, body, needed in ENDPOINTS:
         for kind in ("none", "read", "review", "admin", "expired", "revoked"):
@@ -170,11 +170,11 @@ def test_auth_matrix(make_app, anonymous_read: bool) -> None:
 
 def test_review_ui_sign_in_matrix(make_app) -> None:
     """Only review and admin tokens open a session, and a session opens every page."""
-    app, services, made = make_app()
+    app, backends, made = make_app()
     allowed = {
         k
         for k in ("read", "review", "admin", "expired", "revoked")
-        if sessions.sign_in(services, made.secrets[k])
+        if sessions.sign_in(backends, made.secrets[k])
     }
     assert allowed == {"review", "admin"}
     for kind in sorted(allowed):
@@ -186,7 +186,7 @@ def test_review_ui_sign_in_matrix(make_app) -> None:
 
 def test_review_ui_matrix_headers_are_never_a_session(make_app) -> None:
     """The UI takes only its session cookie: a browser resends basic credentials by itself."""
-    app, _services, made = make_app()
+    app, _backends, made = make_app()
     client = app.test_client()
     for path in [*UI_PAGES, "/admin/projects/demo/releases/2.0"]:
         for kind in ("none", "read", "review", "admin", "expired", "revoked"):

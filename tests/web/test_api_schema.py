@@ -16,7 +16,7 @@ from mirror.web.openapi import document
 # strategy is driven by hypothesis directly (schemathesis' Python API).
 @pytest.mark.parametrize("anonymous_read", [False, True])
 def test_api_matches_its_openapi_document(make_app, anonymous_read: bool) -> None:
-    app, _services, made = make_app(auth={"anonymous_read": anonymous_read})
+    app, _backends, made = make_app(auth={"anonymous_read": anonymous_read})
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == sum(len(methods) for methods in document()["paths"].values())
@@ -37,7 +37,7 @@ def _fuzz(operation: schemathesis.APIOperation, headers: dict[str, str]) -> None
 
 
 def test_document_is_served_and_lists_every_route(open_) -> None:
-    client, _services, _made = open_
+    client, _backends, _made = open_
     served = client.get("/api/v1/openapi.json").get_json()
     assert served == document()
     routes = {

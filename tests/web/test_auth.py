@@ -13,12 +13,12 @@ from mirror.services.tokens import Scope, TokenError
 from mirror.timeutil import Clock
 
 
-def test_tokens_are_stored_as_hashes_and_expire_by_scope(services) -> None:
+def test_tokens_are_stored_as_hashes_and_expire_by_scope(backends) -> None:
     made = {
-        s: tokens.create(services, s, ttl=None, name=None, created_by="t", reason="r")
+        s: tokens.create(backends, s, ttl=None, name=None, created_by="t", reason="r")
         for s in Scope.__members__
     }
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         rows = {row.scope: row for row in access.all_tokens(conn)}
     for scope, new in made.items():
         row = rows[scope.lower()]
@@ -30,29 +30,29 @@ def test_tokens_are_stored_as_hashes_and_expire_by_scope(services) -> None:
         "REVIEW": timedelta(hours=12),
         "ADMIN": timedelta(hours=1),
     }
-    custom = tokens.create(services, "read", ttl="2h", name="ci", created_by="t", reason="r")
-    assert tokens.verify(services, custom.secret) == custom.token
-    later = replace(services, clock=Clock(timedelta(hours=2, seconds=1)))
+    custom = tokens.create(backends, "read", ttl="2h", name="ci", created_by="t", reason="r")
+    assert tokens.verify(backends, custom.secret) == custom.token
+    later = replace(backends, clock=Clock(timedelta(hours=2, seconds=1)))
     assert tokens.verify(later, custom.secret) is None
 
 
-def test_bad_token_requests_are_one_line_errors(services) -> None:
+def test_bad_token_requests_are_one_line_errors(backends) -> None:
     with pytest.raises(TokenError, match="unknown scope"):
-        tokens.create(services, "root", ttl=None, name=None, created_by="t", reason="r")
+        tokens.create(backends, "root", ttl=None, name=None, created_by="t", reason="r")
     with pytest.raises(TokenError, match="longer than zero"):
-        tokens.create(services, "read", ttl="0", name=None, created_by="t", reason="r")
+        tokens.create(backends, "read", ttl="0", name=None, created_by="t", reason="r")
     with pytest.raises(ConfigError, match="invalid duration"):
-        tokens.create(services, "read", ttl="soon", name=None, created_by="t", reason="r")
+        tokens.create(backends, "read", ttl="soon", name=None, created_by="t", reason="r")
     with pytest.raises(TokenError, match="printable"):
-        tokens.create(services, "read", ttl=None, name="a\nb", created_by="t", reason="r")
+        tokens.create(backends, "read", ttl=None, name="a\nb", created_by="t", reason="r")
     with pytest.raises(TokenError, match="reason is required"):
-        tokens.create(services, "read", ttl=None, name=None, created_by="t", reason=" ")
+        tokens.create(backends, "read", ttl=None, name=None, created_by="t", reason=" ")
     with pytest.raises(NotFoundError):
-        tokens.revoke(services, "nope", by="t", reason="r")
-    made = tokens.create(services, "read", ttl=None, name=None, created_by="t", reason="r")
-    tokens.revoke(services, made.token.id, by="t", reason="r")
+        tokens.revoke(backends, "nope", by="t", reason="r")
+    made = tokens.create(backends, "read", ttl=None, name=None, created_by="t", reason="r")
+    tokens.revoke(backends, made.token.id, by="t", reason="r")
     with pytest.raises(TokenError, match="already revoked"):
-        tokens.revoke(services, made.token.id, by="t", reason="r")
+        tokens.revoke(backends, made.token.id, by="t", reason="r")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_bad_token_requests_are_one_line_errors(services) -> None:
     ],
 )
 def test_anonymous_read_off_needs_a_read_token_everywhere(closed, path: str) -> None:
-    client, _services, made = closed
+    client, _backends, made = closed
     refused = client.get(path)
     assert refused.status_code == 401
     assert refused.headers["WWW-Authenticate"].startswith('Basic realm="signed-mirror"')
@@ -82,7 +82,7 @@ def test_anonymous_read_off_needs_a_read_token_everywhere(closed, path: str) -> 
 
 
 def test_basic_auth_needs_the_token_user(closed) -> None:
-    client, _services, made = closed
+    client, _backends, made = closed
     import base64
 
     raw = base64.b64encode(f"alice:{made.secrets['read']}".encode()).decode()
@@ -92,7 +92,7 @@ def test_basic_auth_needs_the_token_user(closed) -> None:
 
 
 def test_probes_stay_open_and_wrong_tokens_fail_even_where_none_is_needed(open_, closed) -> None:
-    for client, _services, made in (open_, closed):
+    for client, _backends, made in (open_, closed):
         for path in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"):
             assert client.get(path).status_code == 200, path
         assert client.get("/simple/", headers=made.bearer("revoked")).status_code == 401
@@ -100,7 +100,7 @@ def test_probes_stay_open_and_wrong_tokens_fail_even_where_none_is_needed(open_,
 
 
 def test_every_answer_carries_the_security_headers(open_) -> None:
-    client, _services, _made = open_
+    client, _backends, _made = open_
     for path in ("/simple/", "/admin/sign-in", "/api/v1/openapi.json", "/simple/nope/"):
         headers = client.get(path).headers
         assert "default-src 'self'" in headers["Content-Security-Policy"]
@@ -111,7 +111,7 @@ def test_every_answer_carries_the_security_headers(open_) -> None:
 
 
 def test_revoking_a_token_locks_it_out_at_once(closed) -> None:
-    client, services, made = closed
+    client, backends, made = closed
     assert client.get("/simple/", headers=made.bearer("read")).status_code == 200
-    tokens.revoke(services, made.ids["read"], by="t", reason="r")
+    tokens.revoke(backends, made.ids["read"], by="t", reason="r")
     assert client.get("/simple/", headers=made.bearer("read")).status_code == 401

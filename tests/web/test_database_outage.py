@@ -25,17 +25,17 @@ HANG = 15.0
 @pytest.fixture
 def node(
     own_postgres_server: PostgresServer,
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     tmp_path: Path,
 ) -> FlaskClient:
     """An app on the cluster that has looked at "demo" once; "later" is not looked at yet."""
     url = own_postgres_server.database()
     database = {"url": url, "connect_timeout": "2s", "statement_timeout": "2s"}
-    services = make_services(database=database)
+    backends = make_backends(database=database)
     for project in ("demo", "later"):
         fake_upstream.publish_release(project, "1.0", tmpdir=tmp_path / "b", upload_time=OLD)
-    client = create_app(services.config, services).test_client()
+    client = create_app(backends.config, backends).test_client()
     assert client.get("/simple/demo/").status_code == 200
     return client
 

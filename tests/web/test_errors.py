@@ -139,16 +139,16 @@ def test_no_space_left_answers_503_disk_full(app: Flask) -> None:
 
 
 def test_a_full_database_answers_503_disk_full(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     for version in range(20):
         fake_upstream.publish_release("demo", f"{version}.0", tmpdir=tmp_path / "build")
-    services.engine.dispose()
-    with contextlib.closing(sqlite3.connect(str(services.engine.url.database))) as db:
+    backends.engine.dispose()
+    with contextlib.closing(sqlite3.connect(str(backends.engine.url.database))) as db:
         db.execute("VACUUM")  # no free pages left in the file
         pages = db.execute("PRAGMA page_count").fetchone()[0]
 
-    @event.listens_for(services.engine, "connect")
+    @event.listens_for(backends.engine, "connect")
     def no_room(dbapi_connection: sqlite3.Connection, _: object) -> None:
         # SQLite's own "database or disk is full", as on a full disk
         dbapi_connection.execute(f"PRAGMA max_page_count={pages}")

@@ -17,7 +17,7 @@ def pull(client, headers, agent: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_who_pulled_a_release(open_) -> None:
-    client, _services, made = open_
+    client, _backends, made = open_
     pull(client, made.bearer("read"), "pip/26.0 nightly-build")
     pull(client, {}, "uv/0.9")
     url = "/api/v1/projects/Demo/downloads?version=1.0"
@@ -41,14 +41,14 @@ def test_who_pulled_a_release(open_) -> None:
 
 
 def test_malicious_advisory_blocks_and_shows_as_evidence(open_, tmp_path: Path) -> None:
-    client, services, made = open_
+    client, backends, made = open_
     feed = tmp_path / "feed"
     feed.mkdir()
     osv.write_json(feed / "MAL-2026-1.json", osv.malicious("MAL-2026-1", "demo", versions=["1.0"]))
     osv.write_json(
         feed / "PYSEC-1.json", osv.vulnerability("PYSEC-1", "demo", introduced="0", fixed="1.5")
     )
-    advisories.import_path(services, feed)
+    advisories.import_path(backends, feed)
     listed = client.get("/api/v1/advisories?project=demo").get_json()["advisories"]
     assert {(a["id"], a["malicious"]) for a in listed} == {("MAL-2026-1", True), ("PYSEC-1", False)}
     release = client.get("/api/v1/projects/demo/releases/1.0").get_json()

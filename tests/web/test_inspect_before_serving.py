@@ -32,28 +32,28 @@ def listed(client: FlaskClient) -> list[str]:
     return [f["filename"] for f in page["files"]]
 
 
-def file_row(services: Backends, filename: str):  # type: ignore[no-untyped-def]
-    with services.engine.connect() as conn:
+def file_row(backends: Backends, filename: str):  # type: ignore[no-untyped-def]
+    with backends.engine.connect() as conn:
         return file_rows.file_by_name(conn, "demo", filename)
 
 
-def target_url(services: Backends, filename: str) -> str:
-    return f"/tuf/targets/packages/demo/{file_row(services, filename).sha256}.{filename}"
+def target_url(backends: Backends, filename: str) -> str:
+    return f"/tuf/targets/packages/demo/{file_row(backends, filename).sha256}.{filename}"
 
 
 @pytest.mark.parametrize("route", ["file", "target"])
 def test_a_history_file_with_an_executable_pth_is_never_served(
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     tmp_path: Path,
     route: str,
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "1.1", tmpdir=tmp_path, upload_time=OLD, pth=PAYLOAD)
-    services = make_services()
-    client = create_app(services.config, services).test_client()
+    backends = make_backends()
+    client = create_app(backends.config, backends).test_client()
     assert listed(client) == [CLEAN, EVIL]  # history: admitted at the first look, unchecked
-    url = f"/packages/demo/{EVIL}" if route == "file" else target_url(services, EVIL)
+    url = f"/packages/demo/{EVIL}" if route == "file" else target_url(backends, EVIL)
 
     response = client.get(url)
     assert response.status_code == 404
@@ -61,24 +61,24 @@ def test_a_history_file_with_an_executable_pth_is_never_served(
     assert "demo_evil.pth" in response.get_data(as_text=True)
     assert client.get(url).status_code == 404  # and on every later request
 
-    row = file_row(services, EVIL)
+    row = file_row(backends, EVIL)
     assert (row.state, row.hold_until) == (State.QUARANTINED, None)
     assert row.evidence["content"]["baseline"] == CLEAN  # compared as a candidate would be
-    with services.engine.connect() as conn:
+    with backends.engine.connect() as conn:
         event = event_rows.project_events(conn, "demo")[0]
     assert (event.filename, event.from_state, event.to_state) == (EVIL, "admitted", "quarantined")
-    run_cycle(services, [])
+    run_cycle(backends, [])
     assert listed(client) == [CLEAN]
 
 
 def test_a_clean_history_file_is_inspected_once_and_served(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    services = make_services()
-    client = create_app(services.config, services).test_client()
+    backends = make_backends()
+    client = create_app(backends.config, backends).test_client()
     assert listed(client) == [CLEAN]
     assert client.get(f"/packages/demo/{CLEAN}").data == fake.content
-    assert file_row(services, CLEAN).evidence["content"]["flags"] == []
+    assert file_row(backends, CLEAN).evidence["content"]["flags"] == []
     assert client.get(f"/packages/demo/{CLEAN}").data == fake.content
-    assert file_row(services, CLEAN).state == State.ADMITTED
+    assert file_row(backends, CLEAN).state == State.ADMITTED

@@ -25,34 +25,34 @@ def files_on_page(client: FlaskClient, project: str) -> list[str]:
 
 
 def test_cached_page_follows_a_publish_by_another_connection(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time=OLD)
-    services = make_services()
-    client = create_app(services.config, services).test_client()
+    backends = make_backends()
+    client = create_app(backends.config, backends).test_client()
     assert len(files_on_page(client, "demo")) == 2
     # Another process's view of the same database (here: another engine) blocks 2.0.
-    run_cycle(make_services(policy={"deny": ["demo>=2"]}), ["demo"])
+    run_cycle(make_backends(policy={"deny": ["demo>=2"]}), ["demo"])
     assert files_on_page(client, "demo") == ["demo-1.0-py3-none-any.whl"]
 
 
 def test_page_lookup_loads_again_only_after_a_commit(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     files_on_page(client, "demo")
     loads: list[str] = []
 
     def load(engine: Engine, project: str) -> str:
-        assert engine is services.engine
+        assert engine is backends.engine
         loads.append(project)
         return f"digests of {project}"
 
-    digests = commit_cache.CommitCache(services.engine, load)
+    digests = commit_cache.CommitCache(backends.engine, load)
     assert digests.get("demo") == digests.get("demo") == "digests of demo"
     assert loads == ["demo"]
-    run_cycle(services, ["demo"])  # commits, even when nothing on the page changed
+    run_cycle(backends, ["demo"])  # commits, even when nothing on the page changed
     assert digests.get("demo") == "digests of demo" and loads == ["demo", "demo"]
 
 
@@ -72,14 +72,14 @@ def test_page_etag_head_and_not_modified(
 
 
 def test_root_index_lists_served_projects_and_is_rendered_once_per_commit(
-    services: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "demo", upload_time=OLD)
     fake_upstream.publish_release("fresh", "1.0", tmpdir=tmp_path / "fresh", upload_time="now")
     fake_upstream.publish_release("later", "1.0", tmpdir=tmp_path / "later", upload_time=OLD)
     files_on_page(client, "demo")
     assert files_on_page(client, "fresh") == []  # quarantined: nothing served, not listed
-    with selects(services.engine) as reads:
+    with selects(backends.engine) as reads:
         first = client.get("/simple/", headers=JSON)
         assert first.get_json()["projects"] == [{"name": "demo"}]
         assert len(reads) == 1

@@ -55,27 +55,27 @@ class Served:
 
 @pytest.fixture
 def served(
-    make_services: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
 ) -> Served:
     for version in ("0.9", "1.0"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
     fake_upstream.publish_release("other", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    services = make_services()
-    client = create_app(services.config, services).test_client()
+    backends = make_backends()
+    client = create_app(backends.config, backends).test_client()
     for project in ("demo", "other"):
         assert client.get(f"/simple/{project}/").status_code == 200
     assert client.get(f"/packages/demo/{WHEEL}").status_code == 200
-    run_cycle(services, [])  # signs the files' targets
-    with services.engine.connect() as conn:
+    run_cycle(backends, [])  # signs the files' targets
+    with backends.engine.connect() as conn:
         signed = targets.published(conn, "demo")
     assert f"packages/demo/{WHEEL}" in signed and "simple/demo/index.json" in signed
     return Served(signed)
 
 
-def restarted(make_services: Callable[..., Backends], policy: dict[str, Any]) -> Flask:
+def restarted(make_backends: Callable[..., Backends], policy: dict[str, Any]) -> Flask:
     """A new process over the same data directory and database, with ``policy``."""
-    services = make_services(policy=policy)
-    return create_app(services.config, services)
+    backends = make_backends(policy=policy)
+    return create_app(backends.config, backends)
 
 
 def services_of(app: Flask) -> Backends:
@@ -110,12 +110,12 @@ def assert_refused(app: Flask, urls: list[str], reason: str) -> None:
 @pytest.mark.parametrize(("policy", "reason"), PROJECT_RULES)
 def test_a_refused_project_is_served_by_no_route(
     served: Served,
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     policy: dict[str, Any],
     reason: str,
 ) -> None:
-    app = restarted(make_services, policy)
+    app = restarted(make_backends, policy)
     before = len(fake_upstream.log)
     assert_refused(
         app, page_urls(served) + file_urls(served, WHEEL) + file_urls(served, UNFETCHED), reason
@@ -133,12 +133,12 @@ def test_a_refused_project_is_served_by_no_route(
 @pytest.mark.parametrize(("policy", "reason"), FILE_RULES)
 def test_a_refused_release_is_served_by_no_route(
     served: Served,
-    make_services: Callable[..., Backends],
+    make_backends: Callable[..., Backends],
     fake_upstream: FakeUpstream,
     policy: dict[str, Any],
     reason: str,
 ) -> None:
-    app = restarted(make_services, policy)
+    app = restarted(make_backends, policy)
     assert_refused(app, file_urls(served, WHEEL), reason)
     run_cycle(services_of(app))
     with services_of(app).engine.connect() as conn:
@@ -150,19 +150,19 @@ def test_a_refused_release_is_served_by_no_route(
 
 
 def test_a_block_is_served_by_no_route(
-    served: Served, make_services: Callable[..., Backends]
+    served: Served, make_backends: Callable[..., Backends]
 ) -> None:
-    app = restarted(make_services, {})
+    app = restarted(make_backends, {})
     review.block(services_of(app), "demo", "==1.0", actor="alice", reason="compromised")
     assert_refused(app, file_urls(served, WHEEL), "blocked: compromised")
 
 
 def test_a_lifted_rule_serves_the_project_again(
-    served: Served, make_services: Callable[..., Backends]
+    served: Served, make_backends: Callable[..., Backends]
 ) -> None:
-    refusing = restarted(make_services, {"internal": ["demo"]})
+    refusing = restarted(make_backends, {"internal": ["demo"]})
     run_cycle(services_of(refusing))
-    app = restarted(make_services, {})
+    app = restarted(make_backends, {})
     run_cycle(services_of(app))
     client = app.test_client()
     assert client.get("/simple/demo/").status_code == 200

@@ -146,12 +146,12 @@ def test_anonymous_read_off_answers_only_valid_tokens_here(
 
 
 def test_refused_projects_are_not_answered_from_memory(
-    open_: tuple[FlaskClient, Backends, Tokens], make_services: Callable[..., Backends]
+    open_: tuple[FlaskClient, Backends, Tokens], make_backends: Callable[..., Backends]
 ) -> None:
     client, _, _ = open_
     assert client.get("/simple/demo/").status_code == 200
     # The same data, now with demo declared internal: its signed pages stay unserved.
-    refusing = make_services(policy={"internal": ["demo"]})
+    refusing = make_backends(policy={"internal": ["demo"]})
     refused = create_app(refusing.config, refusing).test_client().get("/simple/demo/")
     assert refused.status_code == 404
 
@@ -167,23 +167,23 @@ def test_pages_too_large_to_keep_are_served_from_the_store(
     assert calls.count == 1
 
 
-def test_page_bytes_check_the_digest_and_keep_to_the_budget(services: Backends) -> None:
+def test_page_bytes_check_the_digest_and_keep_to_the_budget(backends: Backends) -> None:
     pages = [bytes([n]) * 1000 for n in range(3)]
     digests = [hashlib.sha256(page).hexdigest() for page in pages]
     for digest, page in zip(digests, pages, strict=True):
-        services.blobs.put_bytes(blob_key(digest), page)
+        backends.blobs.put_bytes(blob_key(digest), page)
     kept = PageBytes(budget=2 * 1000)
-    assert [kept.get(services.blobs, digest) for digest in digests] == pages
+    assert [kept.get(backends.blobs, digest) for digest in digests] == pages
     for digest in digests:
-        services.blobs.delete(blob_key(digest))
+        backends.blobs.delete(blob_key(digest))
     # The two most recent stay in memory; the oldest went and must be read again.
-    assert [kept.get(services.blobs, digest) for digest in digests[1:]] == pages[1:]
+    assert [kept.get(backends.blobs, digest) for digest in digests[1:]] == pages[1:]
     with pytest.raises(NotFoundError):
-        kept.get(services.blobs, digests[0])
+        kept.get(backends.blobs, digests[0])
     wrong = "0" * 64
-    services.blobs.put_bytes(blob_key(wrong), b"not the page")
+    backends.blobs.put_bytes(blob_key(wrong), b"not the page")
     with pytest.raises(StorageError, match="does not match its digest"):
-        kept.get(services.blobs, wrong)
+        kept.get(backends.blobs, wrong)
 
 
 def test_warm_pages_under_gunicorn_keep_alive_head_and_not_modified(
