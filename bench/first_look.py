@@ -30,7 +30,7 @@ from bench import dataset
 from mirror.config import load_config
 from mirror.db import file_rows
 from mirror.server import initialise
-from mirror.services import evidence, pages, publish, state_changes, sync
+from mirror.services import evidence, fetching, first_look, pages, publish, state_changes, sync
 from mirror.services import targets as service_targets
 from mirror.services.backends import Backends
 from mirror.upstream.client import UpstreamClient
@@ -38,8 +38,8 @@ from mirror.upstream.client import UpstreamClient
 # (owner, attribute, step name): what each step of a first look calls.
 STEPS: list[tuple[Any, str, str]] = [
     (UpstreamClient, "fetch_page", "fetch_page"),
-    (sync, "parse_page", "parse"),
-    (sync, "_record_first_look", "record"),
+    (fetching, "parse_page", "parse"),
+    (sync, "take_first_look", "record"),
     (evidence, "gather", "record.gather"),
     (state_changes, "judge", "record.judge"),
     (state_changes, "verdicts_by_filename", "record.judge.verdicts"),
@@ -49,7 +49,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (state_changes, "prepare_events", "record.build_inserts.audit_events"),
     (service_targets, "prepare_first", "record.build_inserts.targets"),
     # The write transaction: all that waits for the database's write lock.
-    (sync._FirstLook, "record", "record.write"),
+    (first_look.Plan, "record", "record.write"),
     # The files' targets, queued by the files' batch once clients pause.
     (pages, "queue_deferred_targets", "publish_files.queue_targets"),
 ]

@@ -16,7 +16,7 @@ from mirror.db.engine import check_connection
 from mirror.errors import StorageError
 from mirror.services import publish
 from mirror.services.backends import Backends
-from mirror.services.sync import UPSTREAM_STATUS
+from mirror.services.fetching import UPSTREAM_STATUS
 from mirror.timeutil import format_timestamp, parse_timestamp
 
 # The status row (``status_rows.get_status``) where the scheduler records its cycles: readiness and

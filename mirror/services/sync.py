@@ -8,7 +8,7 @@ Until its evidence is in, a file that needs checks is not admitted (``mirror.pol
 A crash between the two leaves pending files, which the scheduler's next cycle decides.
 
 A first look (the mirror has never read the project) is one write transaction instead: its
-files are decided in memory and inserted in their final states (``_record_first_look``).
+files are decided in memory and inserted in their final states (``first_look``).
 """
 
 import logging
@@ -19,37 +19,18 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from mirror.db import block_rows, bulk, file_rows, page_rows, project_rows, status_rows
+from mirror.db import file_rows, page_rows, project_rows
 from mirror.db.engine import writing
-from mirror.db.records import UNSAVED, FileRecord
-from mirror.errors import NotFoundError, UpstreamError
-from mirror.policy.admission import State
-from mirror.policy.verdicts import FIRST_LOOK
-from mirror.services import evidence, pages, refusal, state_changes, targets
+from mirror.db.records import FileRecord
+from mirror.errors import NotFoundError
+from mirror.services import evidence, fetching, pages, refusal, state_changes
 from mirror.services.backends import Backends
+from mirror.services.first_look import take_first_look
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
-from mirror.upstream.client import Page, ProjectNotFoundError
-from mirror.upstream.listing import Listing, UpstreamFile, parse_page
+from mirror.upstream.listing import Listing, UpstreamFile
 
 log = logging.getLogger(__name__)
-
-UPSTREAM_STATUS = "upstream"
-# A new file's evidence, shared by all of a listing's new files (stored once as text, never
-# changed in place: recording evidence makes a new document).
-_HISTORY: dict[str, Any] = {FIRST_LOOK: True}
-_NO_EVIDENCE: dict[str, Any] = {}
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """What one look at upstream gave: a new page (and its parsed listing), "unchanged",
-    "gone", or an error."""
-
-    page: Page | None = None
-    listing: Listing | None = None
-    gone: bool = False
-    error: str | None = None
 
 
 @dataclass
@@ -82,9 +63,9 @@ def refresh(backends: Backends, project: str, *, force: bool = False, inspect: b
         row = project_rows.get_project(conn, project)
     if row is not None and not force and _fresh(backends, row):
         return
-    fetched = _fetch(backends, project, row)
+    fetched = fetching.fetch(backends, project, row)
     if row is None and fetched.page is not None and fetched.listing is not None:
-        _record_first_look(backends, project, fetched.page, fetched.listing)
+        take_first_look(backends, project, fetched.page, fetched.listing)
         if inspect:
             evaluate_only(backends, project)
         return
@@ -164,139 +145,7 @@ def _fresh(backends: Backends, row: Row[Any]) -> bool:
     return row.checked_at is not None and backends.clock.now() - row.checked_at < ttl
 
 
-def _fetch(backends: Backends, project: str, row: Row[Any] | None) -> Fetched:
-    try:
-        page = backends.upstream.fetch_page(
-            project, row.etag if row else None, row.last_modified if row else None
-        )
-    except ProjectNotFoundError:
-        return Fetched(gone=True)
-    except UpstreamError as exc:
-        if row is None:
-            _record_upstream(backends, str(exc))
-            raise
-        return Fetched(error=str(exc))
-    if page is None or (row is not None and row.page_sha256 == page.digest):
-        return Fetched()  # not modified, or the same bytes again
-    # Parsed here, outside the write transaction: other processes' writers need not wait.
-    return Fetched(page=page, listing=_parse(project, page, backends.clock.now()))
-
-
-def _parse(project: str, page: Page, now: datetime) -> Listing:
-    listing = parse_page(project, page.body, page.content_type, page.url, now)
-    if listing.skipped:
-        log.warning(
-            "skipped upstream entries",
-            extra={"project": project, "count": len(listing.skipped), "first": listing.skipped[0]},
-        )
-    return listing
-
-
-def _record_first_look(backends: Backends, project: str, page: Page, listing: Listing) -> None:
-    """Record, decide and render a project the mirror has never read, in one transaction.
-
-    Its files are decided before they are inserted, in their final states: a first look
-    at a project that lists thousands of files writes each row once and reads none back, on
-    the client's critical path. Only provenance is gathered first (content inspection
-    downloads files: the caller or the scheduler's next cycle does it).
-
-    Deciding, rendering and building the inserts happen before the write transaction, which
-    then only runs them: concurrent first looks (uv asks for every project at once) hold the
-    database's one write lock in turn, so whatever they do under it is done one at a time.
-    Only a block added meanwhile, the one thing the decisions read from the database, makes it
-    decide again.
-    """
-    now = backends.clock.now()
-    new = [_new_record(None, f, now, ListingChanges()) for f in listing.files]
-    gathered = evidence.gather(backends, project, inspect=False, rows=new)
-    new = [
-        row._replace(**change) if (change := evidence.recorded(row, gathered)) else row
-        for row in new
-    ]
-    with backends.engine.connect() as conn, conn.begin():
-        first = _FirstLook.decided(conn, backends, project, new, now)
-    try:
-        with writing(backends.engine) as conn:
-            look = first.still_valid(conn) or _FirstLook.decided(conn, backends, project, new, now)
-            look.record(conn, page, now)
-    except DbIntegrityError:
-        # Another host recorded this project's first look at the same moment; theirs stands.
-        log.info("concurrent first look", extra={"project": project})
-    else:
-        state_changes.log_moves(project, look.evaluation.moves)
-    _record_upstream(backends, None)
-
-
-@dataclass(frozen=True)
-class _FirstLook:
-    """A first look's decisions (with the blocks they were made under), the pages, and the
-    inserts of its files, audit events and its pages' queued targets."""
-
-    project: str
-    evaluation: state_changes.Evaluation
-    rendered: pages.Rendered
-    files: bulk.Prepared
-    events: bulk.Prepared
-    targets: bulk.Prepared
-
-    @classmethod
-    def decided(
-        cls,
-        conn: Connection,
-        backends: Backends,
-        project: str,
-        new: list[FileRecord],
-        now: datetime,
-    ) -> "_FirstLook":
-        evaluation = state_changes.judge(conn, backends, project, new, now)
-        rendered = pages.render_pages(backends.blobs, project, evaluation.admitted)
-        dialect = conn.dialect
-        return cls(
-            project=project,
-            evaluation=evaluation,
-            rendered=rendered,
-            files=file_rows.prepare_files(dialect, _settled(new, evaluation, now)),
-            events=state_changes.prepare_events(dialect, project, evaluation.moves, now),
-            targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
-        )
-
-    def record(self, conn: Connection, page: Page, now: datetime) -> None:
-        """Create the project with its files, events, pages and their queued targets.
-
-        Raises:
-            sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
-        """
-        row = project_rows.create_project(conn, self.project, now)
-        bulk.run(conn, self.files, project_id=row.id)
-        bulk.run(conn, self.events)
-        files_deferred = not targets.queued_state(conn, self.project)
-        if files_deferred:
-            # The pages' targets only: thousands of files' are queued by the next full batch,
-            # which the scheduler runs once clients pause (``pages.queue_deferred_targets``).
-            bulk.run(conn, self.targets)
-        else:
-            # Targets left by an earlier life of the project: queue the difference.
-            targets.queue_project(conn, self.project, self.rendered.targets(), now)
-        project_rows.update_project(conn, row.id, checked_at=now, **page.validators())
-        pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
-
-    def still_valid(self, conn: Connection) -> "_FirstLook | None":
-        """This, unless the project's blocks changed since it was decided."""
-        current = block_rows.active_blocks(conn, self.project)
-        return self if current == self.evaluation.blocks else None
-
-
-def _settled(
-    new: list[FileRecord], evaluation: state_changes.Evaluation, now: datetime
-) -> list[FileRecord]:
-    """The new records in the states ``evaluation`` moves them to."""
-    # A first look makes thousands of moves with a handful of distinct decisions.
-    values = {decision: state_changes.decided(decision, now) for _, decision in evaluation.moves}
-    moved = {row.filename: values[decision] for row, decision in evaluation.moves}
-    return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
-
-
-def _reconcile(backends: Backends, project: str, fetched: Fetched) -> ListingChanges:
+def _reconcile(backends: Backends, project: str, fetched: fetching.Fetched) -> ListingChanges:
     now = backends.clock.now()
     with writing(backends.engine) as conn:
         row = project_rows.get_project(conn, project)
@@ -305,12 +154,12 @@ def _reconcile(backends: Backends, project: str, fetched: Fetched) -> ListingCha
         if row is None:
             row = project_rows.create_project(conn, project, now)
         changes = _apply_fetch(conn, project, row, fetched, now)
-    _record_upstream(backends, fetched.error)
+    fetching.record_upstream(backends, fetched.error)
     return changes
 
 
 def _apply_fetch(
-    conn: Connection, project: str, row: Row[Any], fetched: Fetched, now: datetime
+    conn: Connection, project: str, row: Row[Any], fetched: fetching.Fetched, now: datetime
 ) -> ListingChanges:
     seen = ListingChanges()
     if fetched.error:
@@ -375,42 +224,14 @@ def _updated(conn: Connection, row: FileRecord, values: dict[str, Any]) -> FileR
 def _new_record(
     previous_look: datetime | None, f: UpstreamFile, now: datetime, changes: ListingChanges
 ) -> FileRecord:
-    """An upstream file the mirror has not seen, not saved yet; ``previous_look``: when the
-    mirror last read the project (None: this is its first look)."""
+    """An upstream file the mirror has not seen since its ``previous_look`` at the project
+    (None: the project was never read)."""
     if previous_look and f.upload_time and f.upload_time < previous_look:
         changes.anomalies[f.filename] = (
             f"appeared with upload time {format_timestamp(f.upload_time)}, before the mirror's "
             f"previous look at {format_timestamp(previous_look)}: held for review"
         )
-    return FileRecord(
-        id=UNSAVED,
-        project_id=UNSAVED,
-        filename=f.filename,
-        version=f.version,
-        url=f.url,
-        sha256=f.sha256,
-        size=f.size,
-        upload_time=f.upload_time,
-        requires_python=f.requires_python,
-        yanked=f.yanked,
-        yanked_reason=f.yanked_reason,
-        upstream_metadata_sha256=f.metadata_sha256,
-        metadata_sha256=f.metadata_sha256,
-        metadata_size=None,
-        provenance_url=f.provenance_url,
-        provenance_sha256=None,  # set once its attestations verify
-        first_seen_at=now,
-        present_upstream=True,
-        state=State.PENDING,
-        reason="new upstream file",
-        decided_by="upstream",
-        state_at=now,
-        hold_until=None,
-        cached=False,
-        # Files of the first look that are already past quarantine are history: admitted
-        # without per-file checks (docs/admission.md, "Cost").
-        evidence=_HISTORY if previous_look is None else _NO_EVIDENCE,
-    )
+    return fetching.candidate(f, now, history=previous_look is None)
 
 
 def _update(
@@ -434,33 +255,3 @@ def _update(
     if row.upload_time is None and f.upload_time is not None:
         values["upload_time"] = f.upload_time
     return _updated(conn, row, values) if values else row
-
-
-def _record_upstream(backends: Backends, error: str | None) -> None:
-    """Remember whether the last look at upstream worked, for /readyz and /metrics."""
-    now = backends.clock.now()
-    with backends.engine.connect() as conn:
-        change = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
-    # Every first look ends here: the usual answer (still fine) takes no write lock, which
-    # concurrent first looks would otherwise queue for once more on the client's path.
-    if change is None:
-        return
-    with writing(backends.engine) as conn:
-        value = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
-        if value is not None:
-            status_rows.set_status(conn, UPSTREAM_STATUS, value, now)
-    if error is not None:
-        log.error("upstream unreachable", extra={"error": error})
-
-
-def _upstream_status(
-    previous: dict[str, Any] | None, error: str | None, now: datetime
-) -> dict[str, Any] | None:
-    """The upstream status to record after ``previous``, or None when it stays as it is."""
-    previous = previous or {}
-    if error is None and previous.get("ok", True):
-        return None
-    if error is None:
-        return {"ok": True}
-    since = previous.get("since") if not previous.get("ok", True) else None
-    return {"ok": False, "error": error, "since": since or format_timestamp(now)}

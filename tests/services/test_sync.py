@@ -16,7 +16,7 @@ from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import projects
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
-from mirror.services import evidence, pages, review, sync
+from mirror.services import evidence, fetching, pages, review, sync
 from mirror.services.backends import Backends
 from mirror.timeutil import Clock
 from mirror.upstream import listing
@@ -108,8 +108,10 @@ def test_the_same_upstream_bytes_are_not_parsed_again(
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
     filenames(client, "demo")
     parsed: list[str] = []
-    parse = sync.parse_page
-    monkeypatch.setattr(sync, "parse_page", lambda name, *a: parsed.append(name) or parse(name, *a))
+    parse = fetching.parse_page
+    monkeypatch.setattr(
+        fetching, "parse_page", lambda name, *a: parsed.append(name) or parse(name, *a)
+    )
     refresh_without_validators()
     assert fake_upstream.hits("/simple/demo/") == 2 and parsed == []
     fake_upstream.yank("demo", "demo-1.0-py3-none-any.whl")
@@ -405,7 +407,7 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
         sync.refresh(backends, "demo", inspect=False)
 
     once_before(monkeypatch, evidence, "gather", other_host)
-    caplog.set_level("INFO", logger="mirror.services.sync")
+    caplog.set_level("INFO", logger="mirror.services.first_look")
     sync.refresh(backends, "demo", inspect=False)
     assert "concurrent first look" in caplog.text
     with backends.engine.connect() as conn:

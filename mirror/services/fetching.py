@@ -1,0 +1,140 @@
+"""The first steps of every look at a project: fetch its upstream page, parse it, and turn the
+files it lists into candidate records (not saved yet, ``pending``).
+
+Also records whether upstream answered, for /readyz and /metrics (docs/deployment.md).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from mirror.db import status_rows
+from mirror.db.engine import writing
+from mirror.db.records import UNSAVED, FileRecord
+from mirror.errors import UpstreamError
+from mirror.policy.admission import State
+from mirror.policy.verdicts import FIRST_LOOK
+from mirror.services.backends import Backends
+from mirror.timeutil import format_timestamp
+from mirror.upstream.client import Page, ProjectNotFoundError
+from mirror.upstream.listing import Listing, UpstreamFile, parse_page
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_STATUS = "upstream"
+# A new file's evidence, shared by all of a listing's new files (stored once as text, never
+# changed in place: recording evidence makes a new document).
+_HISTORY: dict[str, Any] = {FIRST_LOOK: True}
+_NO_EVIDENCE: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one look at upstream gave: a new page (and its parsed listing), "unchanged",
+    "gone", or an error."""
+
+    page: Page | None = None
+    listing: Listing | None = None
+    gone: bool = False
+    error: str | None = None
+
+
+def fetch(backends: Backends, project: str, row: Row[Any] | None) -> Fetched:
+    """Fetch ``project``'s upstream page (conditionally, when ``row`` knows its validators) and
+    parse it.
+
+    Raises:
+        UpstreamError: upstream failed and the mirror has never read the project.
+    """
+    try:
+        page = backends.upstream.fetch_page(
+            project, row.etag if row else None, row.last_modified if row else None
+        )
+    except ProjectNotFoundError:
+        return Fetched(gone=True)
+    except UpstreamError as exc:
+        if row is None:
+            record_upstream(backends, str(exc))
+            raise
+        return Fetched(error=str(exc))
+    if page is None or (row is not None and row.page_sha256 == page.digest):
+        return Fetched()  # not modified, or the same bytes again
+    # Parsed here, outside the write transaction: other processes' writers need not wait.
+    return Fetched(page=page, listing=parse(project, page, backends.clock.now()))
+
+
+def parse(project: str, page: Page, now: datetime) -> Listing:
+    """The files ``page`` lists; an entry that cannot be read is skipped (and logged) alone."""
+    listing = parse_page(project, page.body, page.content_type, page.url, now)
+    if listing.skipped:
+        log.warning(
+            "skipped upstream entries",
+            extra={"project": project, "count": len(listing.skipped), "first": listing.skipped[0]},
+        )
+    return listing
+
+
+def candidate(f: UpstreamFile, now: datetime, *, history: bool) -> FileRecord:
+    """An upstream file the mirror has not seen, as a record not saved yet. ``history``: it is
+    listed at the project's first look, where files already past quarantine are admitted
+    without per-file checks (docs/admission.md, "Cost")."""
+    return FileRecord(
+        id=UNSAVED,
+        project_id=UNSAVED,
+        filename=f.filename,
+        version=f.version,
+        url=f.url,
+        sha256=f.sha256,
+        size=f.size,
+        upload_time=f.upload_time,
+        requires_python=f.requires_python,
+        yanked=f.yanked,
+        yanked_reason=f.yanked_reason,
+        upstream_metadata_sha256=f.metadata_sha256,
+        metadata_sha256=f.metadata_sha256,
+        metadata_size=None,
+        provenance_url=f.provenance_url,
+        provenance_sha256=None,  # set once its attestations verify
+        first_seen_at=now,
+        present_upstream=True,
+        state=State.PENDING,
+        reason="new upstream file",
+        decided_by="upstream",
+        state_at=now,
+        hold_until=None,
+        cached=False,
+        evidence=_HISTORY if history else _NO_EVIDENCE,
+    )
+
+
+def record_upstream(backends: Backends, error: str | None) -> None:
+    """Remember whether the last look at upstream worked, for /readyz and /metrics."""
+    now = backends.clock.now()
+    with backends.engine.connect() as conn:
+        change = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
+    # Every first look ends here: the usual answer (still fine) takes no write lock, which
+    # concurrent first looks would otherwise queue for once more on the client's path.
+    if change is None:
+        return
+    with writing(backends.engine) as conn:
+        value = _upstream_status(status_rows.get_status(conn, UPSTREAM_STATUS), error, now)
+        if value is not None:
+            status_rows.set_status(conn, UPSTREAM_STATUS, value, now)
+    if error is not None:
+        log.error("upstream unreachable", extra={"error": error})
+
+
+def _upstream_status(
+    previous: dict[str, Any] | None, error: str | None, now: datetime
+) -> dict[str, Any] | None:
+    """The upstream status to record after ``previous``, or None when it stays as it is."""
+    previous = previous or {}
+    if error is None and previous.get("ok", True):
+        return None
+    if error is None:
+        return {"ok": True}
+    since = previous.get("since") if not previous.get("ok", True) else None
+    return {"ok": False, "error": error, "since": since or format_timestamp(now)}

@@ -1,0 +1,136 @@
+"""A project's first look (the mirror has never read it), as the pipeline it is; each step
+takes the previous step's result:
+
+    fetch, parse       the upstream page and its files (``fetching``, called by ``sync.refresh``)
+    candidates         every listed file as a pending record, in memory
+    gather evidence    provenance only: content inspection downloads, so the scheduler's next
+                       cycle or the file's first download does it (docs/admission.md, "Cost")
+    decide             the admission policy on every candidate (``state_changes.judge``)
+    render             the project's pages from what is admitted
+    prepare            the inserts of the files, their audit events and the queued targets
+    record             one write transaction: the project, its files, events and page row
+    queue for signing  the pages' targets; the files' are queued by the scheduler's deferred
+                       batch once clients pause (``pages.queue_deferred_targets``)
+
+Everything up to "prepare" happens before the write transaction, which then only runs the
+inserts: concurrent first looks (uv asks for every project at once) hold the database's one
+write lock in turn, so whatever they do under it is done one at a time. Each row is written
+once and none is read back, on the client's critical path. Only a block added meanwhile, the
+one thing the decisions read from the database, makes the plan be made again.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
+
+from mirror.db import block_rows, bulk, file_rows, project_rows
+from mirror.db.engine import writing
+from mirror.db.records import FileRecord
+from mirror.services import evidence, fetching, pages, state_changes, targets
+from mirror.services.backends import Backends
+from mirror.upstream.client import Page
+from mirror.upstream.listing import Listing
+
+log = logging.getLogger(__name__)
+
+
+def take_first_look(backends: Backends, project: str, page: Page, listing: Listing) -> None:
+    """Take ``project``'s first look from its fetched and parsed ``page``."""
+    now = backends.clock.now()
+    candidates = [fetching.candidate(f, now, history=True) for f in listing.files]
+    evidenced = gather_evidence(backends, project, candidates)
+    with backends.engine.connect() as conn, conn.begin():
+        plan = Plan.made(conn, backends, project, evidenced, now)
+    try:
+        with writing(backends.engine) as conn:
+            plan = plan.still_valid(conn) or Plan.made(conn, backends, project, evidenced, now)
+            plan.record(conn, page, now)
+    except DbIntegrityError:
+        # Another host recorded this project's first look at the same moment; theirs stands.
+        log.info("concurrent first look", extra={"project": project})
+    else:
+        state_changes.log_moves(project, plan.decided.moves)
+    fetching.record_upstream(backends, None)
+
+
+def gather_evidence(
+    backends: Backends, project: str, candidates: list[FileRecord]
+) -> list[FileRecord]:
+    """The candidates with the evidence that needs no download (provenance) recorded."""
+    gathered = evidence.gather(backends, project, inspect=False, rows=candidates)
+    return [
+        row._replace(**change) if (change := evidence.recorded(row, gathered)) else row
+        for row in candidates
+    ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A first look decided, rendered and prepared: the decisions (with the blocks they were
+    made under), the pages, and the inserts of the files, audit events and the pages' queued
+    targets."""
+
+    project: str
+    decided: state_changes.Evaluation
+    rendered: pages.Rendered
+    files: bulk.Prepared
+    events: bulk.Prepared
+    targets: bulk.Prepared
+
+    @classmethod
+    def made(
+        cls,
+        conn: Connection,
+        backends: Backends,
+        project: str,
+        evidenced: list[FileRecord],
+        now: datetime,
+    ) -> "Plan":
+        decided = state_changes.judge(conn, backends, project, evidenced, now)
+        rendered = pages.render_pages(backends.blobs, project, decided.admitted)
+        dialect = conn.dialect
+        return cls(
+            project=project,
+            decided=decided,
+            rendered=rendered,
+            files=file_rows.prepare_files(dialect, _settled(evidenced, decided, now)),
+            events=state_changes.prepare_events(dialect, project, decided.moves, now),
+            targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
+        )
+
+    def still_valid(self, conn: Connection) -> "Plan | None":
+        """This, unless the project's blocks changed since it was decided."""
+        current = block_rows.active_blocks(conn, self.project)
+        return self if current == self.decided.blocks else None
+
+    def record(self, conn: Connection, page: Page, now: datetime) -> None:
+        """Create the project with its files, events and pages, and queue its targets.
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
+        """
+        row = project_rows.create_project(conn, self.project, now)
+        bulk.run(conn, self.files, project_id=row.id)
+        bulk.run(conn, self.events)
+        files_deferred = not targets.queued_state(conn, self.project)
+        if files_deferred:
+            # The pages' targets only: thousands of files' are queued by the next full batch.
+            bulk.run(conn, self.targets)
+        else:
+            # Targets left by an earlier life of the project: queue the difference.
+            targets.queue_project(conn, self.project, self.rendered.targets(), now)
+        project_rows.update_project(conn, row.id, checked_at=now, **page.validators())
+        pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
+
+
+def _settled(
+    new: list[FileRecord], decided: state_changes.Evaluation, now: datetime
+) -> list[FileRecord]:
+    """The new records in the states ``decided`` moves them to."""
+    # A first look makes thousands of moves with a handful of distinct decisions.
+    values = {decision: state_changes.decided(decision, now) for _, decision in decided.moves}
+    moved = {row.filename: values[decision] for row, decision in decided.moves}
+    return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
