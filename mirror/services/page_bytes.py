@@ -6,11 +6,15 @@ signed page lookup (``signed_pages``) points at them, and the old copies age out
 they are read, so a damaged blob is never served from memory. Pages over ``MAX_PAGE`` are not
 kept (and remembered as such, so they are not read again to learn it, up to ``MAX_TOO_LARGE``
 digests); they are served from the store per request.
+
+A page's compressed variants (``mirror.codings``) are kept beside it, each made once, when a
+client first asks for it: never per request.
 """
 
 import hashlib
 import threading
 
+from mirror.codings import encode
 from mirror.errors import StorageError
 from mirror.lru import ByteBudgetLRU
 from mirror.storage import BlobStore, blob_key
@@ -54,6 +58,24 @@ class PageBytes:
                 self._too_large.clear()
             self._too_large.add(sha256)
         return None
+
+    def encoded(self, store: BlobStore, sha256: str, coding: str) -> bytes | None:
+        """The blob's bytes in ``coding``, or None when it is too large to keep.
+
+        Raises:
+            NotFoundError: the blob is absent.
+            StorageError: the stored bytes do not match their digest.
+        """
+        key = f"{sha256}.{coding}"
+        data = self._pages.get(key)
+        if data is not None:
+            return data
+        identity = self.get(store, sha256)
+        if identity is None:
+            return None
+        data = encode(identity, coding)
+        self._pages.put(key, data)
+        return data
 
     def _read(self, store: BlobStore, sha256: str) -> bytes | None:
         with store.open(blob_key(sha256)) as stream:

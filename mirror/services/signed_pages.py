@@ -13,6 +13,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from mirror.codings import encode
 from mirror.db import commit_cache, page_rows, targets
 from mirror.errors import NotFoundError
 from mirror.services import pages, publish, refusal, sync
@@ -89,19 +90,29 @@ class RootIndex:
 
 
 class RootIndexes:
-    """The root index of one app's backends, rendered once per commit rather than per request:
-    with 100,000 projects a rendering reads and writes every name (about 0.1 s)."""
+    """The root index of one app's backends, rendered (and compressed, per coding asked for)
+    once per commit rather than per request: with 100,000 projects a rendering reads and
+    writes every name (about 0.1 s)."""
 
     def __init__(self, mirror: Backends) -> None:
         self._mirror = mirror
-        # One loader per app: the cache is kept per loader, and the rendering asks this app's
-        # rules.
+        # One loader each per app: the cache is kept per loader, and the rendering asks this
+        # app's rules.
         self._render = functools.partial(_render_root, mirror)
+        self._encode = functools.partial(_encode_root, self)
 
-    def get(self, form: PageForm) -> RootIndex:
-        root = commit_cache.lookup(self._mirror.engine, form, self._render)
-        assert root is not None  # the loader always renders one
+    def get(self, form: PageForm, coding: str | None = None) -> RootIndex:
+        """The root index in ``form``; in ``coding`` when given, with the identity's ETag."""
+        key, load = (form, self._render) if coding is None else (f"{form}.{coding}", self._encode)
+        root = commit_cache.lookup(self._mirror.engine, key, load)
+        assert root is not None  # the loaders always make one
         return root
+
+
+def _encode_root(roots: RootIndexes, engine: Engine, key: str) -> RootIndex:
+    form, coding = key.split(".")
+    identity = roots.get("json" if form == "json" else "html")
+    return RootIndex(encode(identity.body, coding), identity.etag)
 
 
 def _render_root(mirror: Backends, engine: Engine, form: str) -> RootIndex:

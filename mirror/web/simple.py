@@ -17,6 +17,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_etags
 from werkzeug.wrappers import Response as BaseResponse
 
+from mirror import codings
 from mirror.errors import NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import pages, refusal
@@ -42,7 +43,7 @@ _OFFERED = [
 ]
 # Pages change only when the mirror publishes; clients may reuse them briefly and revalidate.
 PAGE_CACHE = "max-age=60, must-revalidate"
-PAGE_VARY = f"Accept, {ALWAYS_VARY}"
+PAGE_VARY = f"Accept, Accept-Encoding, {ALWAYS_VARY}"
 _ROOT_INDEXES = "mirror_root_indexes"
 # This process's copies of signed page blobs, by sha256 (content-addressed: never stale).
 PAGE_BYTES = PageBytes()
@@ -104,21 +105,34 @@ def page_answer(
     if "HTTP_RANGE" in environ:
         return None
     digest, content_type = _chosen_page(signed, environ)
-    body = PAGE_BYTES.get(mirror.blobs, digest)
+    coding = codings.chosen(environ.get("HTTP_ACCEPT_ENCODING", ""))
+    if coding is None:
+        body = PAGE_BYTES.get(mirror.blobs, digest)
+    else:
+        body = PAGE_BYTES.encoded(mirror.blobs, digest, coding)
     if body is None:
         return None
+    etag = variant_etag(digest, coding)
     headers = [
-        ("ETag", f'"{digest}"'),
+        ("ETag", f'"{etag}"'),
         ("Cache-Control", PAGE_CACHE),
         ("Accept-Ranges", "bytes"),
         ("Vary", PAGE_VARY),
         *SECURITY_HEADERS.items(),
     ]
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-    if if_none_match and parse_etags(if_none_match).contains(digest):
+    if if_none_match and parse_etags(if_none_match).contains(etag):
         return PageAnswer(304, headers, b"")
     headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    if coding is not None:
+        headers.append(("Content-Encoding", coding))
     return PageAnswer(200, headers, body)
+
+
+def variant_etag(digest: str, coding: str | None) -> str:
+    """The ETag of a page's bytes in ``coding``: each variant is a representation of its own
+    (RFC 9110, section 8.8.3), and the identity's is the sha256 TUF signs."""
+    return digest if coding is None else f"{digest}.{coding}"
 
 
 def _chosen_page(signed: SignedPages, environ: dict[str, Any]) -> tuple[str, str]:
@@ -131,11 +145,15 @@ def _chosen_page(signed: SignedPages, environ: dict[str, Any]) -> tuple[str, str
 def index() -> Response:
     as_json, content_type = negotiate(request.environ)
     roots = current_app.extensions.setdefault(_ROOT_INDEXES, RootIndexes(backends()))
-    root = roots.get("json" if as_json else "html")
+    coding = codings.chosen(request.headers.get("Accept-Encoding", ""))
+    root = roots.get("json" if as_json else "html", coding)
     response = Response(root.body, content_type=content_type)
-    response.set_etag(root.etag)
+    response.set_etag(variant_etag(root.etag, coding))
     response.headers["Cache-Control"] = PAGE_CACHE
+    if coding is not None:
+        response.content_encoding = coding
     response.make_conditional(request)  # 304 when the client has these bytes
+    response.vary.add("Accept-Encoding")
     return _vary(response)
 
 

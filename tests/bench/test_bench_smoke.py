@@ -39,3 +39,14 @@ def test_first_look_cpu_runs_on_the_tiny_data_set(capsys) -> None:
     listed = sum(tiny.history[i % len(tiny.history)] + 1 for i in range(tiny.projects))
     assert report["files"] == listed
     assert report["cpu_seconds"]["refresh"] >= report["cpu_seconds"]["record"] > 0
+
+
+
+def test_wire_bytes_runs_on_the_tiny_data_set(capsys) -> None:
+    from bench import wire_bytes
+
+    assert wire_bytes.main(["--tiny"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for form in ("json", "html"):
+        sent = report["bytes"][form]
+        assert sent["zstd"] < sent["identity"] and sent["gzip"] < sent["identity"]

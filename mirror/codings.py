@@ -1,0 +1,62 @@
+"""Content codings for pages on the wire (docs/performance.md, "Pages on the wire").
+
+pip asks for gzip and uv for zstd as well; a project page of thousands of files is a few
+hundred KB to 2 MB of JSON, and most of a warm install's bytes. The choice follows
+Accept-Encoding as RFC 9110 (section 12.5.3) reads it: weights, ``*`` for any coding not named,
+``q=0`` for "not this one". Deflate and brotli are not offered: every client that asks for them
+also asks for gzip.
+"""
+
+import functools
+import gzip
+
+try:  # the standard library's from Python 3.14, its backport before
+    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the Python version
+    from backports import zstd  # type: ignore[no-redef,unused-ignore]
+
+# Best first: zstd is smaller and cheaper to make than gzip.
+CODINGS = ("zstd", "gzip")
+_ALIASES = {"x-gzip": "gzip"}
+
+
+@functools.lru_cache(maxsize=256)
+def chosen(accept_encoding: str) -> str | None:
+    """The coding to send for a request's Accept-Encoding, None for the bytes as they are."""
+    weights = _weights(accept_encoding)
+    wildcard = weights.get("*", 0.0)
+    for coding in CODINGS:
+        if weights.get(coding, wildcard) > 0:
+            return coding
+    return None
+
+
+def encode(body: bytes, coding: str) -> bytes:
+    """``body`` in ``coding`` (one of ``CODINGS``); deterministic, so every process makes the
+    same bytes."""
+    if coding == "zstd":
+        return zstd.compress(body, level=6)
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def _weights(header: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for item in header.split(","):
+        name, _, params = item.partition(";")
+        coding = name.strip().lower()
+        if coding:
+            coding = _ALIASES.get(coding, coding)
+            weights[coding] = max(weights.get(coding, 0.0), _weight(params))
+    return weights
+
+
+def _weight(params: str) -> float:
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                weight = float(value.strip())
+            except ValueError:
+                return 0.0
+            return weight if 0.0 <= weight <= 1.0 else 0.0
+    return 1.0
