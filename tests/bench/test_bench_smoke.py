@@ -41,7 +41,6 @@ def test_first_look_cpu_runs_on_the_tiny_data_set(capsys) -> None:
     assert report["cpu_seconds"]["refresh"] >= report["cpu_seconds"]["record"] > 0
 
 
-
 def test_wire_bytes_runs_on_the_tiny_data_set(capsys) -> None:
     from bench import wire_bytes
 
