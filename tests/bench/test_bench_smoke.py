@@ -49,3 +49,14 @@ def test_wire_bytes_runs_on_the_tiny_data_set(capsys) -> None:
     for form in ("json", "html"):
         sent = report["bytes"][form]
         assert sent["zstd"] < sent["identity"] and sent["gzip"] < sent["identity"]
+
+
+def test_scale_runs_on_a_small_embedded_mirror(tmp_path: Path) -> None:
+    from bench import scale
+
+    output = tmp_path / "scale.json"
+    argv = ["--sizes", "20", "--files", "3", "--backends", "embedded", "--output", str(output)]
+    assert scale.main(argv) == 0
+    (result,) = json.loads(output.read_text())
+    assert result["projects"] == 20 and result["files"] == 60
+    assert result["refresh_cycle"]["cpu_s"] > 0 and result["warm_page_ms"] > 0
