@@ -25,7 +25,7 @@ from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.verdicts import FIRST_LOOK
-from mirror.services import evidence, pages, refusal, state_changes, targets
+from mirror.services import evidence, notify, pages, refusal, state_changes, targets
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.timeutil import format_timestamp
@@ -269,6 +269,7 @@ class _FirstLook:
         row = project_rows.create_project(conn, self.project, now)
         bulk.run(conn, self.files, project_id=row.id)
         bulk.run(conn, self.events)
+        notify.record_moves(conn, self.project, self.evaluation.moves, now)
         files_deferred = not targets.queued_state(conn, self.project)
         if files_deferred:
             # The pages' targets only: thousands of files' are queued by the next full batch,
