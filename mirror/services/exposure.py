@@ -97,9 +97,12 @@ def split_release(text: str) -> tuple[str, str]:
     return normalize(match[1]), specifier
 
 
-def exposure(backends: Backends, project: str, specifier: str = "") -> Exposure:
-    """Who downloaded the files of ``project`` matching ``specifier`` that are now blocked,
-    rejected or withdrawn.
+def exposure(
+    backends: Backends, project: str, specifier: str = "", *, version: str | None = None
+) -> Exposure:
+    """Who downloaded the files of ``project`` matching ``specifier`` (and of exactly
+    ``version``, as the mirror lists it, when given) that are now blocked, rejected or
+    withdrawn.
 
     Raises:
         NotFoundError: an invalid project name, or one the mirror never saw.
@@ -115,7 +118,9 @@ def exposure(backends: Backends, project: str, specifier: str = "") -> Exposure:
         exposed = [
             ExposedFile(r.filename, r.version, r.state, r.reason, r.decided_by)
             for r in file_rows.project_files(conn, row.id)
-            if r.state in EXPOSED_STATES and version_in(wanted, r.version)
+            if r.state in EXPOSED_STATES
+            and version_in(wanted, r.version)
+            and version in (None, r.version)
         ]
         return exposure_of(conn, project, specifier.strip(), exposed)
 

@@ -46,6 +46,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 # How many events one run makes deliveries of, and how many deliveries it sends at most.
 DISPATCH_BATCH = 100
 SENDS_PER_RUN = 100
+DELIVERY_STATES = (notification_rows.QUEUED, notification_rows.DELIVERED, notification_rows.FAILED)
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -13,6 +13,7 @@ from mirror.errors import NotFoundError
 from mirror.services import exposure, review, tokens
 from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
+from tests.test_cli import assert_one_line_error, mirror
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 WHEEL = "demo-{}-py3-none-any.whl"
@@ -105,6 +106,31 @@ def test_blocking_a_downloaded_release_records_an_exposure_event(
     assert [item["key"] for item in event["identities"]] == [f"token:{main_id}"]
     assert event["identities"][0]["downloads"] == 1
     assert [f["filename"] for f in event["files"]] == [WHEEL.format("2.0")]
+
+
+def test_mirror_audit_exposure_prints_the_credentials_to_rotate(
+    backends: Backends, demo: FlaskClient
+) -> None:
+    if backends.engine.dialect.name != "sqlite":
+        pytest.skip("the command reads the same service; once is enough")
+    main_id, main = token(backends, "ci-main")
+    pull(demo, "2.0", "10.0.0.1", main)
+    pull(demo, "2.0", "10.0.0.9")
+    demo.application.extensions["mirror_downloads"].flush()
+    review.block(backends, "demo", ">=2", actor="alice", reason="credential stealer")
+
+    result = mirror("--config", backends.config.source, "audit", "exposure", "Demo>=2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:3] == [WHEEL.format("2.0"), "blocked", "by"]
+    assert lines[2] == "downloaded by (rotate what these held):"
+    assert lines[3].split()[:2] == ["IDENTITY", "COUNT"]
+    assert {line.split()[0] for line in lines[4:]} == {"ci-main", "10.0.0.9"}
+    assert f"(token {main_id})" in result.stdout
+    assert_one_line_error(
+        mirror("--config", backends.config.source, "audit", "exposure", "demo>=nonsense"),
+        "invalid version specifier",
+    )
 
 
 def test_exposure_names_the_project_it_was_asked_about() -> None:
