@@ -32,7 +32,8 @@ def release_downloads(
 
 def pulls_of(conn: Connection, project: str, filenames: Sequence[str]) -> list[Row[Any]]:
     """The downloads of ``project``'s ``filenames`` folded per file, token and address:
-    ``filename``, ``version``, ``token_id``, ``remote_addr``, ``first``, ``last``, ``count``."""
+    ``filename``, ``version``, ``token_id``, ``remote_addr``, ``first``, ``last`` and how many
+    (``pulls``)."""
     if not filenames:
         return []
     query = (
@@ -43,7 +44,7 @@ def pulls_of(conn: Connection, project: str, filenames: Sequence[str]) -> list[R
             downloads.c.remote_addr,
             func.min(downloads.c.at).label("first"),
             func.max(downloads.c.at).label("last"),
-            func.count().label("count"),
+            func.count().label("pulls"),
         )
         .where(downloads.c.project == project, downloads.c.filename.in_(list(filenames)))
         .group_by(

@@ -161,7 +161,7 @@ def _fold(
         files=tuple(sorted({p.filename for p in pulls})),
         first=min(p.first for p in pulls),
         last=max(p.last for p in pulls),
-        downloads=sum(int(p.count) for p in pulls),
+        downloads=sum(int(p.pulls) for p in pulls),
     )
 
 
