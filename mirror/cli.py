@@ -295,6 +295,34 @@ def _audit_downloads(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _audit_exposure(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import exposure
+    from mirror.timeutil import format_timestamp
+
+    project, specifier = exposure.split_release(args.release)
+    found = exposure.exposure(_review_backends(config), project, specifier)
+    print(f"files blocked, rejected or withdrawn: {len(found.files) or 'none'}")
+    for item in found.files:
+        print(f"  {item.filename}  {item.state} by {item.decided_by}: {item.reason}")
+    rows = [
+        (
+            who.identity.label,
+            str(who.downloads),
+            format_timestamp(who.first),
+            format_timestamp(who.last),
+            ", ".join(who.addresses) or "-",
+            ", ".join(who.files),
+        )
+        for who in found.identities
+    ]
+    if rows:
+        print("downloaded by (rotate what these held):")
+        _print_table(("IDENTITY", "COUNT", "FIRST", "LAST", "ADDRESSES", "FILES"), rows)
+    else:
+        print(f"nobody downloaded them ({args.release})")
+    return 0
+
+
 def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     # Control characters in a client-supplied user agent must not reach the terminal.
     safe = [tuple(cell.encode("unicode_escape").decode() for cell in row) for row in rows]
@@ -321,9 +349,62 @@ def _add_advisories_and_audit(commands: Any) -> None:
     pulled = queries.add_parser("downloads", help="who pulled a project or one release")
     pulled.add_argument("release", metavar="PROJECT[==VERSION]")
     pulled.set_defaults(handler=_audit_downloads)
+    exposed = queries.add_parser(
+        "exposure", help="who downloaded what is now blocked, rejected or withdrawn"
+    )
+    exposed.add_argument("release", metavar="PROJECT[SPECIFIER]")
+    exposed.set_defaults(handler=_audit_exposure)
 
 
 # --- end of advisories and download audit ---
+
+
+def _notify_log(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services import webhooks
+    from mirror.timeutil import format_timestamp
+
+    found = webhooks.delivery_log(_review_backends(config), state=args.state, limit=args.limit)
+    rows = [
+        (
+            str(d.id),
+            format_timestamp(d.event_at),
+            d.kind,
+            d.webhook,
+            d.state,
+            str(d.attempts),
+            d.last_error or ("-" if d.last_status is None else str(d.last_status)),
+            d.summary,
+        )
+        for d in found
+    ]
+    _print_table(
+        ("ID", "EVENT TIME", "EVENT", "WEBHOOK", "STATE", "TRIES", "LAST", "SUMMARY"), rows
+    )
+    if not rows:
+        print("no deliveries")
+    return 0
+
+
+def _notify_deliver(args: argparse.Namespace, config: Config) -> int:
+    from mirror.services.webhooks import Deliverer
+
+    report = Deliverer(_review_backends(config)).run()
+    print(
+        f"events: {report.dispatched} new; deliveries: {report.delivered} delivered, "
+        f"{report.retried} to retry, {report.failed} given up"
+    )
+    return 0
+
+
+def _add_notify(commands: Any) -> None:
+    notify = commands.add_parser("notify", help="webhook notifications and their delivery log")
+    actions = notify.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("log", help="deliveries, newest first")
+    listing.add_argument("--state", choices=["queued", "delivered", "failed"])  # DELIVERY_STATES
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(handler=_notify_log)
+    deliver = actions.add_parser("deliver", help="send what is due now (the scheduler does too)")
+    deliver.set_defaults(handler=_notify_deliver)
 
 
 def _keys_init(args: argparse.Namespace, config: Config) -> int:
@@ -488,6 +569,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_review(commands)
     _add_token(commands)
     _add_advisories_and_audit(commands)
+    _add_notify(commands)
     _add_keys(commands)
     _add_install(commands)
     return parser

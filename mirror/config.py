@@ -19,6 +19,7 @@ from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from mirror.errors import ConfigError
 from mirror.hosts import HostPort
@@ -167,6 +168,74 @@ class AuditConfig:
     batch_size: int = _whole(500, minimum=1)
 
 
+# What a ``[[notify.webhook]]`` entry may subscribe to (docs/notifications.md).
+NotifyEvent = Literal[
+    "held_for_review",
+    "blocked",
+    "exposure",
+    "advisory_match",
+    "publish_failed",
+    "scheduler_stalled",
+]
+NOTIFY_EVENTS: tuple[str, ...] = get_args(NotifyEvent)
+_WEBHOOK_KEYS = frozenset({"url", "events", "secret", "name"})
+_MIN_SECRET = 16
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One ``[[notify.webhook]]`` entry: where events go and the key their HMAC is made with.
+    ``name`` (default: the URL's scheme, host and port) is what the delivery log shows, so a
+    URL that carries a token in its path never reaches a log or an API answer."""
+
+    name: str
+    url: str
+    events: tuple[str, ...]
+    secret: str = field(repr=False)
+
+
+def _webhooks(value: Any, dotted: str) -> tuple[Webhook, ...]:
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise ConfigError(f"{dotted} must be an array of tables ([[{dotted}]])")
+    hooks = tuple(_webhook(entry, f"{dotted}[{n}]") for n, entry in enumerate(value))
+    names = [hook.name for hook in hooks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{dotted}: two entries share a name; give each a distinct name")
+    return hooks
+
+
+def _webhook(entry: dict[str, Any], where: str) -> Webhook:
+    unknown = set(entry) - _WEBHOOK_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    url = _typed(str, entry.get("url"), f"{where}.url", 0)
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"{where}.url must be an http or https URL with a host")
+    events = _typed(tuple[str, ...], entry.get("events"), f"{where}.events", 0)
+    if not events or not set(events) <= set(NOTIFY_EVENTS):
+        raise ConfigError(f"{where}.events must list some of: {', '.join(NOTIFY_EVENTS)}")
+    secret = entry.get("secret")
+    if not isinstance(secret, str) or len(secret) < _MIN_SECRET:
+        # The value itself is never repeated: it is a key.
+        raise ConfigError(f"{where}.secret must be a string of at least {_MIN_SECRET} characters")
+    default_name = f"{parsed.scheme}://{parsed.netloc.rpartition('@')[2]}"
+    name = _typed(str, entry.get("name", default_name), f"{where}.name", 0)
+    return Webhook(name=name, url=url, events=tuple(dict.fromkeys(events)), secret=secret)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """``[notify]``: webhooks, and how their deliveries are retried."""
+
+    webhook: tuple[Webhook, ...] = field(default=(), metadata={"parse": _webhooks})
+    poll_interval: timedelta = timedelta(seconds=5)
+    timeout: timedelta = timedelta(seconds=10)
+    max_attempts: int = _whole(10, minimum=1)
+    retry_base: timedelta = timedelta(seconds=30)
+    retry_max: timedelta = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class DebugConfig:
     """``[debug]``: for tests and drills only."""
@@ -188,6 +257,7 @@ class Config:
     tuf: TufConfig = field(default_factory=TufConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
     # Not a key: the file read ("defaults" when none was), so child processes read it too.
     source: str = field(default="defaults", metadata={"not_a_key": True})
@@ -348,6 +418,9 @@ def _section(section: type[Section], data: Mapping[str, Any], prefix: str) -> Se
 def _value(kind: Any, key: Field[Any], value: Any, dotted: str) -> Any:
     if dotted == "policy.projects":
         return _projects(value)
+    parse = key.metadata.get("parse")
+    if parse is not None:
+        return parse(value, dotted)
     if _is_table(kind):
         if not isinstance(value, dict):
             raise ConfigError(f"config key {dotted!r} must be a table")

@@ -20,11 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from mirror.db import project_rows, status_rows
+from mirror.db.engine import writing
 from mirror.errors import MirrorError
-from mirror.services import pages, publish, sync
+from mirror.services import notify, pages, publish, sync
 from mirror.services.backends import Backends
 from mirror.services.follow_up import FollowUp
 from mirror.services.status import SCHEDULER_STATUS
+from mirror.services.webhooks import Deliverer, note_stalled_scheduler
 from mirror.storage.staging import staging_leftovers
 from mirror.timeutil import format_timestamp
 
@@ -194,7 +196,8 @@ def run_forever(backends: Backends) -> None:
 def run_until(backends: Backends, stop: threading.Event, follow_up: FollowUp | None = None) -> None:
     """Cycle every ``scheduler.interval``, with the follow-up watch (``FollowUp(backends)``
     unless given) on a thread of its own, until ``stop`` is set; a cycle under way is finished
-    first. A cycle that could not run every step is followed by the next one after a delay
+    first, and the notification deliveries (``mirror.services.webhooks``) on another. A cycle
+    that could not run every step is followed by the next one after a delay
     that doubles, up to ``scheduler.max_backoff``."""
     interval = backends.config.scheduler.interval.total_seconds()
     log.info("scheduler started", extra={"interval_seconds": interval})
@@ -202,10 +205,15 @@ def run_until(backends: Backends, stop: threading.Event, follow_up: FollowUp | N
         target=_watch, args=(follow_up or FollowUp(backends), stop), name="follow-up", daemon=True
     )
     watch.start()
+    notifier = threading.Thread(
+        target=_notify, args=(Deliverer(backends), stop), name="notify", daemon=True
+    )
+    notifier.start()
     loop = Loop(backends)
     while not stop.is_set():
         stop.wait(loop.cycle().total_seconds())
     watch.join()
+    notifier.join()
     log.info("scheduler stopped")
 
 
@@ -221,6 +229,9 @@ class Loop:
     project_failures: int = 0
     cycle_failures: int = 0
     last_complete: str | None = None
+    # Whether the last cycle's publish failed: a failure is notified when it starts, not
+    # every cycle it lasts.
+    publish_failing: bool = False
 
     def __post_init__(self) -> None:
         self.projects = project_backoff(self.backends)
@@ -245,7 +256,22 @@ class Loop:
                 extra={"failed_steps": sorted(report.step_errors)},
             )
         self._record(report, now)
+        if report.tuf_error is not None and not self.publish_failing:
+            self._notify_publish_failure(report.tuf_error, now)
+        self.publish_failing = report.tuf_error is not None
         return wait
+
+    def _notify_publish_failure(self, error: str, now: datetime) -> None:
+        event = notify.Event(
+            kind=notify.PUBLISH_FAILED,
+            summary=f"publishing the signed metadata failed: {error}",
+            details={"error": error},
+        )
+        try:
+            with writing(self.backends.engine) as conn:
+                notify.record(conn, event, now)
+        except Exception as exc:  # the database may be why publishing failed
+            _log_failure("recording the publish failure failed", exc)
 
     def _record(self, report: CycleReport, now: datetime) -> None:
         status: dict[str, Any] = {
@@ -270,6 +296,22 @@ class Loop:
 def _watch(follow_up: FollowUp, stop: threading.Event) -> None:
     while not stop.wait(follow_up.poll_seconds):
         _follow_up(follow_up)
+
+
+def _notify(deliverer: Deliverer, stop: threading.Event) -> None:
+    poll = deliverer.settings.poll_interval.total_seconds()
+    while not stop.wait(poll):
+        _notify_once(deliverer)
+
+
+def _notify_once(deliverer: Deliverer) -> None:
+    # A passing failure (the database away) must not end the thread: the queue keeps the
+    # events for the next poll.
+    try:
+        note_stalled_scheduler(deliverer.backends)
+        deliverer.run()
+    except Exception as exc:
+        _log_failure("delivering notifications failed; retried at the next poll", exc)
 
 
 def _log_cycle(report: CycleReport) -> None:

@@ -34,9 +34,10 @@ def test_example_config_lists_every_key_of_the_typed_sections() -> None:
     text = (REPO / "config" / "mirror.toml").read_text()
     written = _dotted(tomllib.loads(text))
     commented = {key for key in DERIVED if f"# {key.rsplit('.', 1)[1]} = " in text}
-    # policy.projects is a table per project, shown by a commented-out example.
-    assert "# [policy.projects." in text
-    assert written | commented | {"policy.projects"} == set(key_types())
+    # policy.projects is a table per project, notify.webhook a table per webhook, each shown by
+    # a commented-out example.
+    assert "# [policy.projects." in text and "# [[notify.webhook]]" in text
+    assert written | commented | {"policy.projects", "notify.webhook"} == set(key_types())
 
 
 def test_env_overrides_use_toml_values(tmp_path: Path) -> None:
@@ -148,3 +149,40 @@ def test_env_override_of_a_string_key_keeps_the_text_as_written() -> None:
     config = load_config(None, env={"MIRROR_STORAGE_S3_PREFIX": "2024", "MIRROR_TUF_KEYS_DIR": "1"})
     assert config.storage.s3.prefix == "2024"
     assert config.tuf.keys_dir == "1"
+
+
+WEBHOOK = (
+    '[[notify.webhook]]\nurl = "https://chat.example/hooks/T0K3N"\nsecret = "0123456789abcdef"\n'
+)
+BLOCKED = 'events = ["blocked"]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (WEBHOOK, r"notify.webhook\[0\].events must be a list of strings"),
+        (WEBHOOK + 'events = ["blocked", "lunch"]\n', "events must list some of"),
+        (WEBHOOK.replace("https://chat", "file://chat") + BLOCKED, "http or https"),
+        (WEBHOOK + 'events = ["blocked"]\ncolour = "red"\n', "unknown key"),
+        (
+            '[[notify.webhook]]\nurl = "https://a.example/"\nsecret = "short"\n' + BLOCKED,
+            "secret must be a string of at least 16 characters",
+        ),
+        ((WEBHOOK + 'events = ["blocked"]\n') * 2, "two entries share a name"),
+        ('[notify]\nwebhook = "https://a.example/"\n', "must be an array of tables"),
+    ],
+)
+def test_bad_webhooks_are_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(path, env={})
+    assert "\n" not in str(raised.value) and "short" not in str(raised.value)
+
+
+def test_a_webhook_is_named_without_its_path_and_its_secret_is_not_shown(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(WEBHOOK + 'events = ["blocked", "exposure", "blocked"]\n')
+    (hook,) = load_config(path, env={}).notify.webhook
+    assert (hook.name, hook.events) == ("https://chat.example", ("blocked", "exposure"))
+    assert "0123456789abcdef" not in repr(hook) and "T0K3N" not in hook.name

@@ -1,6 +1,6 @@
 """Query functions for API tokens and review-UI sessions (docs/review.md, "Tokens")."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,3 +65,11 @@ def delete_session(conn: Connection, id_sha256: str) -> None:
 
 def delete_expired_sessions(conn: Connection, now: datetime) -> None:
     conn.execute(delete(admin_sessions).where(admin_sessions.c.expires_at <= now))
+
+
+def tokens_by_id(conn: Connection, token_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """The tokens of ``token_ids`` that exist, by id."""
+    if not token_ids:
+        return {}
+    query = select(tokens).where(tokens.c.id.in_(list(token_ids)))
+    return {row.id: row for row in conn.execute(query)}

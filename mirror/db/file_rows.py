@@ -134,3 +134,14 @@ def newest_with_metadata(conn: Connection, project: str) -> Row[Any] | None:
         .limit(1)
     )
     return conn.execute(query).first()
+
+
+def project_versions(conn: Connection, project: str) -> list[str]:
+    """The versions of the files the mirror knows of ``project``."""
+    query = (
+        select(files.c.version)
+        .distinct()
+        .join(projects, projects.c.id == files.c.project_id)
+        .where(projects.c.name == project)
+    )
+    return sorted(conn.execute(query).scalars())

@@ -283,3 +283,57 @@ tuf_targets = Table(
     Column("published_at", UTCDateTime, nullable=False),
     Index("ix_tuf_targets_project", "project"),
 )
+
+# --- notifications (migration 0013_notifications; docs/notifications.md) ---
+
+# One row per event, written in the transaction of what caused it (a block, a hold, a failed
+# publish), so an event is never lost to a crash and never sent for a change rolled back.
+_UNDISPATCHED = text("dispatched_at IS NULL")
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("project", String(200)),
+    # Events that several processes may notice (a stalled scheduler) carry a key: the unique
+    # index keeps the second one out.
+    Column("dedupe_key", String(200), unique=True),
+    Column("summary", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    # When a delivery worker made the deliveries of the webhooks that subscribe to it.
+    Column("dispatched_at", UTCDateTime),
+    Index(
+        "ix_notifications_undispatched",
+        "id",
+        sqlite_where=_UNDISPATCHED,
+        postgresql_where=_UNDISPATCHED,
+    ),
+)
+
+# One row per event and webhook: the queue the delivery workers claim from, and its log.
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "notification_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("notifications.id"),
+        nullable=False,
+    ),
+    Column("webhook", String(200), nullable=False),
+    # queued (waiting or being sent), delivered, failed (gave up).
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    # A worker sending it holds it until then; a worker that died lets it go at that time.
+    Column("lease_until", UTCDateTime),
+    Column("claim", String(64)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_notification_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_notification_deliveries_notification", "notification_id"),
+)

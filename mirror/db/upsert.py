@@ -16,3 +16,17 @@ def upsert(
     )
     statement = statement.values(**key, **values)
     conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
+
+
+def insert_new(
+    conn: Connection, table: Table, values: Mapping[str, Any], unique: list[str]
+) -> bool:
+    """Insert the row unless one with the same ``unique`` columns exists; whether it was."""
+    statement: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    )
+    statement = statement.values(**values).on_conflict_do_nothing(index_elements=unique)
+    # rowcount is not to be had once RETURNING is added (as SQLAlchemy does for the key): a
+    # row comes back only when one was inserted.
+    returning = statement.returning(*(table.c[name] for name in unique))
+    return conn.execute(returning).first() is not None

@@ -21,11 +21,11 @@ from sqlalchemy import Connection, Row
 
 from mirror.advisories.osv import Advisory, Affected, parse
 from mirror.advisories.reader import read_documents
-from mirror.db import advisory_rows, block_rows, project_rows
+from mirror.db import advisory_rows, block_rows, file_rows, project_rows
 from mirror.db.engine import writing
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.rules import parse_specifier, version_in
-from mirror.services import review
+from mirror.services import notify, review
 from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ def import_path(backends: Backends, path: str | Path) -> ImportReport:
         known = set(project_rows.project_names(conn))
         for project in sorted(touched & known):
             report.changed_files += review.reevaluate(conn, backends, project, now)
+        for osv_id in report.added + report.updated:
+            _record_matches(conn, incoming[osv_id], known, now)
     log.info(
         "advisories imported",
         extra={
@@ -155,6 +157,35 @@ def _store(
         )
     review.record_blocks(conn, sorted(blocks, key=astuple), now)
     return {project for project, _, _ in lifts} | {b.project for b in blocks}
+
+
+def _record_matches(conn: Connection, advisory: Advisory, known: set[str], now: datetime) -> None:
+    """An ``advisory_match`` event per known project with releases the advisory covers."""
+    if advisory.withdrawn is not None:
+        return
+    kind = "malicious-package advisory" if advisory.malicious else "advisory"
+    for project in sorted({item.project for item in advisory.affected} & known):
+        ranges = [parse_specifier(i.specifier) for i in advisory.affected if i.project == project]
+        versions = [
+            version
+            for version in file_rows.project_versions(conn, project)
+            if any(version_in(specifier, version) for specifier in ranges)
+        ]
+        if versions:
+            event = notify.Event(
+                kind=notify.ADVISORY_MATCH,
+                project=project,
+                summary=f"{kind} {advisory.osv_id} covers {project} {', '.join(versions)}: "
+                f"{advisory.summary}",
+                details={
+                    "advisory": advisory.osv_id,
+                    "malicious": advisory.malicious,
+                    "summary": advisory.summary,
+                    "project": project,
+                    "versions": versions,
+                },
+            )
+            notify.record(conn, event, now)
 
 
 def _values(advisory: Advisory, now: datetime) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 from mirror.db import block_rows, bulk, file_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
-from mirror.services import evidence, fetching, pages, state_changes, targets
+from mirror.services import evidence, fetching, notify, pages, state_changes, targets
 from mirror.services.backends import Backends
 from mirror.upstream.client import Page
 from mirror.upstream.listing import Listing
@@ -115,6 +115,7 @@ class Plan:
         row = project_rows.create_project(conn, self.project, now)
         bulk.run(conn, self.files, project_id=row.id)
         bulk.run(conn, self.events)
+        notify.record_moves(conn, self.project, self.decided.moves, now)
         files_deferred = not targets.queued_state(conn, self.project)
         if files_deferred:
             # The pages' targets only: thousands of files' are queued by the next full batch.

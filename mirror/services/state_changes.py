@@ -15,6 +15,7 @@ from mirror.db.records import FileRow
 from mirror.policy import verdicts
 from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
+from mirror.services import notify
 from mirror.services.backends import Backends
 
 log = logging.getLogger(__name__)
@@ -230,8 +231,10 @@ def record_moves(
     moves: Sequence[tuple[FileRow, Decision]],
     now: datetime,
 ) -> None:
-    """The audit events and log lines of moves (a project's first look makes thousands)."""
+    """The audit events, notifications and log lines of moves (a project's first look makes
+    thousands)."""
     bulk.run(conn, prepare_events(conn.dialect, project, moves, now))
+    notify.record_moves(conn, project, moves, now)
     log_moves(project, moves)
 
 

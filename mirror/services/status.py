@@ -43,7 +43,7 @@ def readiness(mirror: Backends) -> dict[str, Any]:
     report["upstream"] = upstream
     now = mirror.clock.now()
     if scheduler is not None:
-        report["scheduler"] = _scheduler(mirror, scheduler, now)
+        report["scheduler"] = scheduler_report(mirror, scheduler, now)
     report["tuf"] = _timestamp(mirror, now)
     ready = (
         report["database"] == "ok"
@@ -58,7 +58,7 @@ def readiness(mirror: Backends) -> dict[str, Any]:
     return report
 
 
-def _scheduler(mirror: Backends, status: dict[str, Any], now: datetime) -> dict[str, Any]:
+def scheduler_report(mirror: Backends, status: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Whether the scheduler (of this host or a worker) completed a cycle recently enough."""
     last = status.get("last_complete_cycle")
     report: dict[str, Any] = {"ok": True, "last_complete_cycle": last}

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import advisories as advisory_store
-from mirror.services import review, review_view, sessions
+from mirror.services import exposure, review, review_view, sessions
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
 from mirror.web import backends, decisions
@@ -199,6 +199,7 @@ def release(project: str, version: str) -> str:
         downloads=downloads,
         token_names=token_names,
         download_limit=DOWNLOADS_SHOWN,
+        exposed=exposure.exposure(backends(), report.project, version=report.version),
         comparison=_comparison(report),
         approvable=any(row.state in review.APPROVABLE for row in report.files),
     )

@@ -12,13 +12,14 @@ from flask import Blueprint, Response, jsonify, request
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import State
-from mirror.services import advisories, review_view, tokens
+from mirror.services import advisories, exposure, review_view, tokens, webhooks
 from mirror.services.review import Outcome, ReviewError
 from mirror.services.tokens import Scope, Token, TokenError
 from mirror.web import backends, decisions
 from mirror.web.api_json import (
     advisory_json,
     block_json,
+    delivery_json,
     download_json,
     event_json,
     release_json,
@@ -146,6 +147,27 @@ def downloads(project: str) -> Response:
         backends(), _project_arg(project), _version(version) if version else None, _limit()
     )
     return jsonify({"downloads": [download_json(item, names) for item in pulled]})
+
+
+@blueprint.get("/exposure/<project>")
+@needs(Scope.REVIEW)
+def exposure_report(project: str) -> Response:
+    """The blast radius of what is now blocked, rejected or withdrawn."""
+    specifier = request.args.get("specifier", "")
+    found = exposure.exposure(backends(), _project_arg(project), specifier)
+    return jsonify(exposure.exposure_json(found))
+
+
+@blueprint.get("/notifications/deliveries")
+@needs(Scope.ADMIN)
+def deliveries() -> Response:
+    state = request.args.get("state")
+    if state is not None and state not in webhooks.DELIVERY_STATES:
+        raise BadRequestError(f"state must be one of: {', '.join(webhooks.DELIVERY_STATES)}")
+    rows = webhooks.delivery_log(
+        backends(), state=state, before=_int_arg("before", None, 1, 2**62), limit=_limit()
+    )
+    return jsonify({"deliveries": [delivery_json(row) for row in rows]})
 
 
 @blueprint.get("/tokens")

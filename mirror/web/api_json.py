@@ -101,6 +101,26 @@ def download_json(download: Download, token_names: dict[str, str]) -> dict[str, 
     }
 
 
+def delivery_json(row: Row[Any]) -> dict[str, Any]:
+    """A row of the delivery log (``webhooks.delivery_log``)."""
+    return {
+        "id": row.id,
+        "event_id": row.notification_id,
+        "event": row.kind,
+        "event_at": when(row.event_at),
+        "project": row.project,
+        "summary": row.summary,
+        "webhook": row.webhook,
+        "state": row.state,
+        "attempts": row.attempts,
+        "next_attempt_at": when(row.next_attempt_at),
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+        "created_at": when(row.created_at),
+        "finished_at": when(row.finished_at),
+    }
+
+
 def release_json(report: ReleaseReport) -> dict[str, Any]:
     previous = None
     if report.previous_version is not None:

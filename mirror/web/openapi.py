@@ -116,6 +116,62 @@ _SCHEMAS: dict[str, Any] = {
             "user_agent": _NULLABLE_STRING,
         }
     ),
+    "ExposedFile": _object(
+        {
+            "filename": {"type": "string"},
+            "version": {"type": "string"},
+            "state": {"type": "string", "enum": ["blocked", "rejected", "withdrawn"]},
+            "reason": {"type": "string"},
+            "decided_by": {"type": "string"},
+        }
+    ),
+    "ExposedIdentity": _object(
+        {
+            "identity": {"type": "string", "description": "who, as a person reads it"},
+            "kind": {"type": "string", "description": "token or address"},
+            "key": {"type": "string", "description": "what downloads are grouped by"},
+            "tokens": {
+                "type": "array",
+                "items": _object({"id": {"type": "string"}, "name": _NULLABLE_STRING}),
+            },
+            "addresses": {"type": "array", "items": {"type": "string"}},
+            "files": {"type": "array", "items": {"type": "string"}},
+            "first": _TIME,
+            "last": _TIME,
+            "downloads": {"type": "integer"},
+        }
+    ),
+    "Exposure": _object(
+        {
+            "project": {"type": "string"},
+            "specifier": {"type": "string"},
+            "downloads": {"type": "integer"},
+            "files": {"type": "array", "items": _ref("ExposedFile")},
+            "identities": {
+                "type": "array",
+                "items": _ref("ExposedIdentity"),
+                "description": "most recent download first: the credentials to rotate",
+            },
+        }
+    ),
+    "Delivery": _object(
+        {
+            "id": {"type": "integer"},
+            "event_id": {"type": "integer"},
+            "event": {"type": "string"},
+            "event_at": _TIME,
+            "project": _NULLABLE_STRING,
+            "summary": {"type": "string"},
+            "webhook": {"type": "string", "description": "the webhook's name, never its URL"},
+            "state": {"type": "string", "enum": ["queued", "delivered", "failed"]},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": _TIME,
+            "last_status": {"type": "integer", "nullable": True},
+            "last_error": _NULLABLE_STRING,
+            "created_at": _TIME,
+            "finished_at": _NULLABLE_TIME,
+        }
+    ),
     "ReleaseSummary": _object(
         {
             "project": {"type": "string"},
@@ -345,6 +401,48 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/api/v1/exposure/{project}": {
+            "get": _operation(
+                "Who downloaded the project's files that are now blocked, rejected or "
+                "withdrawn, by identity: the credentials to rotate",
+                {
+                    **_responses("Exposure"),
+                    "404": {"description": "no such project", "content": _json("Error")},
+                },
+                scope="review",
+                parameters=[
+                    project,
+                    _parameter(
+                        "specifier",
+                        "query",
+                        {"type": "string", "maxLength": 500},
+                        "only versions in this PEP 440 specifier (==1.2, >=1,<2)",
+                    ),
+                ],
+            )
+        },
+        "/api/v1/notifications/deliveries": {
+            "get": _operation(
+                "Webhook deliveries, newest first: the delivery log",
+                _responses("DeliveryList"),
+                scope="admin",
+                parameters=[
+                    _parameter(
+                        "state",
+                        "query",
+                        {"type": "string", "enum": ["queued", "delivered", "failed"]},
+                        "only deliveries in this state",
+                    ),
+                    _parameter(
+                        "before",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 2**62},
+                        "deliveries older than this delivery id (paging)",
+                    ),
+                    _limit(),
+                ],
+            )
+        },
         "/api/v1/tokens": {
             "get": _operation(
                 "API tokens (never their secrets)", _responses("TokenList"), scope="admin"
@@ -384,6 +482,7 @@ def document() -> dict[str, Any]:
         "TokenList": _list_of("tokens", "Token"),
         "AdvisoryList": _list_of("advisories", "Advisory"),
         "DownloadList": _list_of("downloads", "Download"),
+        "DeliveryList": _list_of("deliveries", "Delivery"),
         "Revoked": _object({"id": {"type": "string"}, "status": {"type": "string"}}),
     }
     return {

@@ -4,7 +4,7 @@
 import re
 
 from mirror.db import file_rows
-from mirror.services import tokens
+from mirror.services import review, tokens
 from mirror.web.admin import LOGIN_COOKIE, SESSION_COOKIE
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -106,3 +106,19 @@ def test_signing_out_or_revoking_ends_the_session(open_) -> None:
     assert client.get("/admin/").status_code == 200
     tokens.revoke(backends, made.ids["admin"], by="test", reason="r")
     assert client.get("/admin/").status_code == 302
+
+
+def test_release_page_lists_the_credentials_to_rotate_once_it_is_blocked(open_) -> None:
+    client, backends, made = open_
+    wheel = "demo-1.0-py3-none-any.whl"
+    reader = {"Authorization": f"Bearer {made.secrets['read']}"}
+    assert client.get(f"/packages/demo/{wheel}", headers=reader).status_code == 200
+    client.application.extensions["mirror_downloads"].flush()
+    sign_in(client, made.secrets["review"])
+    page = "/admin/projects/demo/releases/1.0"
+    assert "credentials to rotate" not in client.get(page).get_data(as_text=True)
+    review.block(backends, "demo", "==1.0", actor="alice", reason="credential stealer")
+    body = client.get(page).get_data(as_text=True)
+    panel = body[body.index("Exposure: credentials to rotate") : body.index("Who pulled this")]
+    assert f"read-bot (token {made.ids['read']})" in panel
+    assert "now blocked" in panel and wheel in panel

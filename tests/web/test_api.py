@@ -92,6 +92,33 @@ def test_block_and_unblock_by_specifier(closed) -> None:
     assert gone.status_code == 404
 
 
+def test_exposure_names_who_pulled_a_blocked_release(closed) -> None:
+    client, _backends, made = closed
+    wheel = "demo-1.0-py3-none-any.whl"
+    assert client.get(f"/packages/demo/{wheel}", headers=made.bearer("read")).status_code == 200
+    client.application.extensions["mirror_downloads"].flush()
+    block = {"project": "demo", "specifier": "==1.0", "reason": "credential stealer"}
+    assert (
+        client.post("/api/v1/blocks", json=block, headers=made.bearer("review")).status_code == 201
+    )
+
+    answer = client.get("/api/v1/exposure/Demo?specifier===1.0", headers=made.bearer("review"))
+    assert answer.status_code == 200
+    report = answer.get_json()
+    assert [f["filename"] for f in report["files"]] == [wheel]
+    (who,) = report["identities"]
+    assert who["tokens"] == [{"id": made.ids["read"], "name": "read-bot"}]
+    assert (who["kind"], who["downloads"]) == ("token", 1)
+    bad = client.get("/api/v1/exposure/demo?specifier=>>1", headers=made.bearer("review"))
+    assert bad.status_code == 400
+    unknown = client.get("/api/v1/exposure/nothing-here", headers=made.bearer("review"))
+    assert unknown.status_code == 404
+    log = client.get("/api/v1/notifications/deliveries", headers=made.bearer("admin"))
+    assert log.status_code == 200 and log.get_json() == {"deliveries": []}  # no webhooks
+    bad_state = "/api/v1/notifications/deliveries?state=lost"
+    assert client.get(bad_state, headers=made.bearer("admin")).status_code == 400
+
+
 def test_admin_tokens_manage_tokens(closed) -> None:
     client, _backends, made = closed
     admin = made.bearer("admin")
@@ -139,6 +166,8 @@ ENDPOINTS = [
     ("POST", "/api/v1/blocks/unblock", {"project": "other", "reason": "x"}, "review"),
     ("GET", "/api/v1/advisories", None, "read"),
     ("GET", "/api/v1/projects/demo/downloads?version=1.0", None, "review"),
+    ("GET", "/api/v1/exposure/demo", None, "review"),
+    ("GET", "/api/v1/notifications/deliveries", None, "admin"),
     ("GET", "/api/v1/tokens", None, "admin"),
     ("POST", "/api/v1/tokens", {"scope": "read", "reason": "x"}, "admin"),
     ("POST", "/api/v1/tokens/000000000000/revoke", {"reason": "x"}, "admin"),
