@@ -171,7 +171,10 @@ def project_page(project: str) -> BaseResponse:
         return Response(answer.body, status=answer.status, headers=answer.headers)
     digest, content_type = _chosen_page(signed, request.environ)
     blob = Blob.stored(digest)
-    return _vary(send_blob(blob.key, blob.sha256, content_type, cache=PAGE_CACHE))
+    response = _vary(send_blob(blob.key, blob.sha256, content_type, cache=PAGE_CACHE))
+    # The same Vary as a page from memory, which may be compressed: caches keep them apart.
+    response.vary.add("Accept-Encoding")
+    return response
 
 
 def _page_for(name: str) -> SignedPages:

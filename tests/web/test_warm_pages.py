@@ -81,7 +81,7 @@ def test_warm_pages_skip_flask_and_answer_as_the_flask_view_does(
     assert status == 200 and headers["Content-Type"] == JSON and body.startswith(b"{")
     html = client.get("/simple/demo/")
     assert html.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert html.headers["Vary"] == "Accept, Authorization"
+    assert html.headers["Vary"] == "Accept, Accept-Encoding, Authorization"
     assert html.headers["X-Frame-Options"] == "DENY"
     assert calls.count == 0
 
