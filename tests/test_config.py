@@ -34,9 +34,11 @@ def test_example_config_lists_every_key_of_the_typed_sections() -> None:
     text = (REPO / "config" / "mirror.toml").read_text()
     written = _dotted(tomllib.loads(text))
     commented = {key for key in DERIVED if f"# {key.rsplit('.', 1)[1]} = " in text}
-    # policy.projects is a table per project, shown by a commented-out example.
-    assert "# [policy.projects." in text
-    assert written | commented | {"policy.projects"} == set(key_types())
+    # policy.projects is a table per project, auth.oidc.trust a list of tables: each shown
+    # by a commented-out example.
+    assert "# [policy.projects." in text and "# [[auth.oidc.trust]]" in text
+    examples = {"policy.projects", "auth.oidc.trust"}
+    assert written | commented | examples == set(key_types())
 
 
 def test_env_overrides_use_toml_values(tmp_path: Path) -> None:
@@ -148,3 +150,51 @@ def test_env_override_of_a_string_key_keeps_the_text_as_written() -> None:
     config = load_config(None, env={"MIRROR_STORAGE_S3_PREFIX": "2024", "MIRROR_TUF_KEYS_DIR": "1"})
     assert config.storage.s3.prefix == "2024"
     assert config.tuf.keys_dir == "1"
+
+
+def oidc_config(tmp_path: Path, trust: str, auth: str = "") -> Path:
+    path = tmp_path / "m.toml"
+    path.write_text(f"[auth]\n{auth}\n[auth.oidc]\n[[auth.oidc.trust]]\n{trust}\n")
+    return path
+
+
+def test_oidc_trust_entries_are_parsed_with_defaults(tmp_path: Path) -> None:
+    trust = 'issuer = "https://ci.example"\nclaims = { repository = "acme/*" }'
+    config = load_config(oidc_config(tmp_path, trust, 'max_ttl = "2d"'), env={})
+    assert config.auth.max_ttl == timedelta(days=2)
+    (entry,) = config.auth.oidc.trust
+    assert (entry.issuer, dict(entry.claims), entry.scope, entry.ttl, entry.jwks_file) == (
+        "https://ci.example",
+        {"repository": "acme/*"},
+        "read",
+        timedelta(minutes=15),
+        "",
+    )
+    assert config.auth.oidc.audience == "signed-mirror"
+
+
+@pytest.mark.parametrize(
+    ("trust", "message"),
+    [
+        ('issuer = "https://ci.example"\nclaims = {}', "at least one claim"),
+        ('issuer = "https://ci.example"', "at least one claim"),
+        ('issuer = "http://ci.example"\nclaims = { a = "b" }', "must be an https:// URL"),
+        ('issuer = "http://127.0.0.1@ci.example"\nclaims = { a = "b" }', "https:// URL"),
+        ('issuer = "https://ci.example"\nclaims = { a = "b" }\nttl = "2h"', "at most 1h"),
+        ('issuer = "https://ci.example"\nclaims = { a = "b" }\nttl = "0"', "at most 1h"),
+        ('issuer = "https://ci.example"\nclaims = { a = 1 }', "claims.a must be a string"),
+        ('issuer = "https://ci.example"\nclaims = { a = "b" }\naudience = "x"', "unknown key"),
+    ],
+)
+def test_bad_oidc_trust_entries_are_one_line_errors(
+    tmp_path: Path, trust: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(oidc_config(tmp_path, trust), env={})
+
+
+def test_max_ttl_must_be_positive(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('[auth]\nmax_ttl = "0"\n')
+    with pytest.raises(ConfigError, match="max_ttl must be longer than zero"):
+        load_config(path, env={})
