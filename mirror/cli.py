@@ -213,12 +213,13 @@ def _token_list(backends: "Backends", *, unused: bool) -> None:
     rows = [row for row in tokens.listing(backends) if not unused or tokens.never_used(row)]
     for row in rows:
         used = format_timestamp(row.last_used_at) if row.last_used_at else "never"
+        # The identity's values came from a CI's token: nothing in them may steer the terminal.
         identity = " ".join(f"{k}={v}" for k, v in (row.identity or {}).items())
         line = (
             f"{row.id}\t{row.scope}\t{tokens.status(row, now)}\t"
             f"{format_timestamp(row.expires_at)}\t{used}\t{row.name}"
         )
-        print(f"{line}\t{identity}".encode("unicode_escape").decode() if identity else line)
+        print(f"{line}\t{identity.encode('unicode_escape').decode()}" if identity else line)
     if not rows:
         print("no unused read tokens" if unused else "no tokens")
 
@@ -440,6 +441,7 @@ def _install(args: argparse.Namespace, config: Config) -> int:
         sbom=args.sbom,
         tuf_cache=args.tuf_cache,
         pip_args=pip_args,
+        oidc_audience=args.oidc,
     )
     for line in install(options):
         print(line)
@@ -464,6 +466,14 @@ def _add_install(commands: Any) -> None:
         "--tuf-cache",
         help="verified-metadata folder kept between runs, for rollback protection "
         "(default: $XDG_CACHE_HOME/signed-mirror/tuf/<mirror>)",
+    )
+    install.add_argument(
+        "--oidc",
+        nargs="?",
+        const="signed-mirror",
+        metavar="AUDIENCE",
+        help="exchange the CI's identity token (audience: auth.oidc.audience, default "
+        "signed-mirror) for a short-lived token; the pipeline stores no secret",
     )
     install.add_argument("pip_args", nargs="*", metavar="-- PIP ARGS")
     install.set_defaults(handler=_install)
