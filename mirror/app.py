@@ -6,7 +6,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mirror.config import Config, load_config
 from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
-from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple, tuf
+from mirror.web import (
+    admin,
+    api,
+    auth,
+    downloads,
+    errors,
+    health,
+    metrics,
+    oidc,
+    packages,
+    simple,
+    tuf,
+)
 from mirror.web.warm_pages import WarmPages
 
 
@@ -19,12 +31,15 @@ def create_app(config: Config | None = None, backends: Backends | None = None) -
     app.url_map.strict_slashes = True
     for module in (simple, packages, tuf, health, metrics, api, admin):
         app.register_blueprint(module.blueprint)
+    oidc.init_app(app)  # the CI identity exchange, its trusted issuers checked now
     auth.init_app(app)  # tokens, sessions and security headers for every route above
     errors.init_app(app)
     metrics.init_app(app)
     downloads.init_app(app)
     # Warm project pages are answered before Flask builds a request (docs/performance.md).
-    app.wsgi_app = WarmPages(backends, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = WarmPages(  # type: ignore[method-assign]
+        backends, app.wsgi_app, auth.use_recorder(app)
+    )
     proxies = backends.config.server.trusted_proxies
     if proxies:
         # Behind a load balancer the peer is the balancer: the client's address, for the

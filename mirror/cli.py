@@ -196,19 +196,32 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
         print(f"expires: {format_timestamp(token.expires_at)}\ntoken: {created.secret}")
         print("The token is shown only now; keep it in a secret store.", file=sys.stderr)
     elif args.action == "list":
-        now = backends.clock.now()
-        rows = tokens.listing(backends)
-        for row in rows:
-            print(
-                f"{row.id}\t{row.scope}\t{tokens.status(row, now)}\t"
-                f"{format_timestamp(row.expires_at)}\t{row.name}"
-            )
-        if not rows:
-            print("no tokens")
+        _token_list(backends, unused=args.unused)
     else:
         tokens.revoke(backends, args.id, by=_cli_actor(), reason=args.reason)
         print(f"revoked {args.id}")
     return 0
+
+
+def _token_list(backends: "Backends", *, unused: bool) -> None:
+    """One line per token: id, scope, status, expiry, last use, name, and the CI identity of
+    a token minted by the exchange."""
+    from mirror.services import tokens
+    from mirror.timeutil import format_timestamp
+
+    now = backends.clock.now()
+    rows = [row for row in tokens.listing(backends) if not unused or tokens.never_used(row)]
+    for row in rows:
+        used = format_timestamp(row.last_used_at) if row.last_used_at else "never"
+        # The identity's values came from a CI's token: nothing in them may steer the terminal.
+        identity = " ".join(f"{k}={v}" for k, v in (row.identity or {}).items())
+        line = (
+            f"{row.id}\t{row.scope}\t{tokens.status(row, now)}\t"
+            f"{format_timestamp(row.expires_at)}\t{used}\t{row.name}"
+        )
+        print(f"{line}\t{identity.encode('unicode_escape').decode()}" if identity else line)
+    if not rows:
+        print("no unused read tokens" if unused else "no tokens")
 
 
 def _add_token(commands: Any) -> None:
@@ -219,7 +232,12 @@ def _add_token(commands: Any) -> None:
     create.add_argument("--ttl", help="lifetime, e.g. 30d, 12h (default: 30d/12h/1h by scope)")
     create.add_argument("--name", help="who or what uses it (default: derived from the id)")
     create.add_argument("--reason", default="issued on the command line", help="recorded")
-    actions.add_parser("list", help="tokens and their status (never their secrets)")
+    listing = actions.add_parser("list", help="tokens, their status and last use (no secrets)")
+    listing.add_argument(
+        "--unused",
+        action="store_true",
+        help="only read tokens never used: revoke the active ones, issue fewer or shorter",
+    )
     revoke = actions.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("id")
     revoke.add_argument("--reason", default="revoked on the command line", help="recorded")
@@ -283,13 +301,14 @@ def _audit_downloads(args: argparse.Namespace, config: Config) -> int:
         (
             format_timestamp(d.at),
             d.token_id or "-",
+            d.pipeline or "-",
             d.remote_addr or "-",
             d.user_agent or "-",
             d.filename,
         )
         for d in found
     ]
-    _print_table(("TIME", "TOKEN", "ADDRESS", "USER AGENT", "FILE"), rows)
+    _print_table(("TIME", "TOKEN", "PIPELINE", "ADDRESS", "USER AGENT", "FILE"), rows)
     if not rows:
         print(f"no downloads of {args.release}")
     return 0
@@ -503,6 +522,7 @@ def _install(args: argparse.Namespace, config: Config) -> int:
         sbom=args.sbom,
         tuf_cache=args.tuf_cache,
         pip_args=pip_args,
+        oidc_audience=args.oidc,
     )
     for line in install(options):
         print(line)
@@ -527,6 +547,14 @@ def _add_install(commands: Any) -> None:
         "--tuf-cache",
         help="verified-metadata folder kept between runs, for rollback protection "
         "(default: $XDG_CACHE_HOME/signed-mirror/tuf/<mirror>)",
+    )
+    install.add_argument(
+        "--oidc",
+        nargs="?",
+        const="signed-mirror",
+        metavar="AUDIENCE",
+        help="exchange the CI's identity token (audience: auth.oidc.audience, default "
+        "signed-mirror) for a short-lived token; the pipeline stores no secret",
     )
     install.add_argument("pip_args", nargs="*", metavar="-- PIP ARGS")
     install.set_defaults(handler=_install)

@@ -134,11 +134,43 @@ class ProvenanceConfig:
     max_bytes: int = _whole(1 << 20, minimum=1)
 
 
+# An exchanged CI identity is meant for one job: the tokens minted for it live at most this long.
+MAX_OIDC_TTL = timedelta(hours=1)
+# No token lives longer, whatever its scope or --ttl says.
+DEFAULT_MAX_TTL = timedelta(days=30)
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class OidcTrust:
+    """One ``[[auth.oidc.trust]]`` entry: an issuer, the claims its tokens must carry, and what
+    a token that matches is exchanged for (docs/review.md, "CI identity tokens")."""
+
+    issuer: str
+    claims: Mapping[str, str]
+    jwks_file: str = ""
+    # Parsed by the token service (mirror.services.tokens.Scope), which knows the scopes.
+    scope: str = "read"
+    ttl: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """``[auth.oidc]``: the audience accepted and the trusted issuers."""
+
+    audience: str = "signed-mirror"
+    trust: tuple[OidcTrust, ...] = field(
+        default=(), metadata={"parse": lambda value, dotted: _oidc_trust(value, dotted)}
+    )
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     """``[auth]``: None means "anonymous reads when bound to loopback" (Config.anonymous_read)."""
 
     anonymous_read: bool | None = None
+    max_ttl: timedelta = DEFAULT_MAX_TTL
+    oidc: OidcConfig = field(default_factory=OidcConfig)
 
 
 @dataclass(frozen=True)
@@ -475,6 +507,8 @@ def _check_together(config: Config) -> None:
     """Rules that join two keys."""
     if config.storage.backend == "s3" and not config.storage.s3.bucket:
         raise ConfigError("storage.backend is s3 but storage.s3.bucket is empty")
+    if config.auth.max_ttl <= timedelta(0):
+        raise ConfigError("auth.max_ttl must be longer than zero")
 
 
 def _projects(value: Any) -> dict[str, ProjectPolicy]:
@@ -510,3 +544,44 @@ def _publisher(name: str, value: Any) -> PinnedPublisher | None:
         return PinnedPublisher.parse(value)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"policy.projects.{name}.publisher: {exc}") from exc
+
+
+def _oidc_trust(value: Any, dotted: str) -> tuple[OidcTrust, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{dotted} must be a list of tables ([[{dotted}]])")
+    return tuple(_trust_entry(index, entry) for index, entry in enumerate(value))
+
+
+def _trust_entry(index: int, entry: Any) -> OidcTrust:
+    where = f"auth.oidc.trust[{index}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(entry) - {f.name for f in fields(OidcTrust)}
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    issuer = _typed(str, entry.get("issuer"), f"{where}.issuer", 0)
+    if not issuer.startswith("https://") and not _is_loopback_url(issuer):
+        raise ConfigError(f"{where}.issuer must be an https:// URL")
+    claims = entry.get("claims")
+    # A public CI's issuer signs tokens for everyone who uses that CI: without a claim to
+    # match, any of them could mint a token.
+    if not isinstance(claims, dict) or not claims:
+        raise ConfigError(f"{where}.claims must be a table of at least one claim = glob")
+    for name, pattern in claims.items():
+        _typed(str, pattern, f"{where}.claims.{name}", 0)
+    ttl = _duration(entry.get("ttl", "15m"), f"{where}.ttl")
+    if not timedelta(0) < ttl <= MAX_OIDC_TTL:
+        raise ConfigError(f"{where}.ttl must be longer than zero and at most 1h")
+    return OidcTrust(
+        issuer=issuer,
+        claims=dict(claims),
+        jwks_file=_typed(str, entry.get("jwks_file", ""), f"{where}.jwks_file", 0),
+        scope=_typed(str, entry.get("scope", "read"), f"{where}.scope", 0),
+        ttl=ttl,
+    )
+
+
+def _is_loopback_url(url: str) -> bool:
+    """An http:// URL on this machine: a test issuer, or one behind a local proxy."""
+    host = url.removeprefix("http://").split("/", 1)[0].rsplit(":", 1)[0]
+    return url.startswith("http://") and host in _LOOPBACK_HOSTS

@@ -28,7 +28,7 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     token_id = re.search(r"^id: (\w+)$", created.stdout, re.M).group(1)  # type: ignore[union-attr]
     assert "shown only now" in created.stderr
     listed = mirror(config, "token", "list").stdout
-    assert re.search(rf"^{token_id}\treview\tactive\t\S+Z\tbob$", listed, re.M)
+    assert re.search(rf"^{token_id}\treview\tactive\t\S+Z\tnever\tbob$", listed, re.M)
     assert secret not in listed
     assert secret not in (tmp_path / "data" / "mirror.db").read_bytes().decode(errors="replace")
     assert mirror(config, "token", "revoke", token_id).stdout == f"revoked {token_id}\n"
@@ -37,3 +37,19 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     assert_one_line_error(mirror(config, "token", "revoke", "nope"), "no token with id")
     bad_ttl = mirror(config, "token", "create", "--scope", "read", "--ttl", "soon")
     assert_one_line_error(bad_ttl, "invalid duration")
+
+
+def test_unused_lists_read_tokens_never_presented(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "m.toml",
+        {"storage": {"path": str(tmp_path / "data")}, "auth": {"max_ttl": "1d"}},
+    )
+    too_long = mirror(config, "token", "create", "--scope", "read", "--ttl", "2d")
+    assert_one_line_error(too_long, "longer than auth.max_ttl")
+    assert mirror(config, "token", "list", "--unused").stdout == "no unused read tokens\n"
+    created = mirror(config, "token", "create", "--scope", "read", "--name", "idle")
+    mirror(config, "token", "create", "--scope", "review", "--name", "person")
+    expires = re.search(r"^expires: (\S+)$", created.stdout, re.M).group(1)  # type: ignore[union-attr]
+    token_id = re.search(r"^id: (\w+)$", created.stdout, re.M).group(1)  # type: ignore[union-attr]
+    unused = mirror(config, "token", "list", "--unused").stdout
+    assert unused == f"{token_id}\tread\tactive\t{expires}\tnever\tidle\n"

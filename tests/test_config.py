@@ -34,10 +34,12 @@ def test_example_config_lists_every_key_of_the_typed_sections() -> None:
     text = (REPO / "config" / "mirror.toml").read_text()
     written = _dotted(tomllib.loads(text))
     commented = {key for key in DERIVED if f"# {key.rsplit('.', 1)[1]} = " in text}
-    # policy.projects is a table per project, notify.webhook a table per webhook, each shown by
-    # a commented-out example.
+    # policy.projects is a table per project, notify.webhook and auth.oidc.trust lists of
+    # tables: each shown by a commented-out example.
     assert "# [policy.projects." in text and "# [[notify.webhook]]" in text
-    assert written | commented | {"policy.projects", "notify.webhook"} == set(key_types())
+    assert "# [[auth.oidc.trust]]" in text
+    examples = {"policy.projects", "notify.webhook", "auth.oidc.trust"}
+    assert written | commented | examples == set(key_types())
 
 
 def test_env_overrides_use_toml_values(tmp_path: Path) -> None:
@@ -186,3 +188,51 @@ def test_a_webhook_is_named_without_its_path_and_its_secret_is_not_shown(tmp_pat
     (hook,) = load_config(path, env={}).notify.webhook
     assert (hook.name, hook.events) == ("https://chat.example", ("blocked", "exposure"))
     assert "0123456789abcdef" not in repr(hook) and "T0K3N" not in hook.name
+
+
+def oidc_config(tmp_path: Path, trust: str, auth: str = "") -> Path:
+    path = tmp_path / "m.toml"
+    path.write_text(f"[auth]\n{auth}\n[auth.oidc]\n[[auth.oidc.trust]]\n{trust}\n")
+    return path
+
+
+def test_oidc_trust_entries_are_parsed_with_defaults(tmp_path: Path) -> None:
+    trust = 'issuer = "https://ci.example"\nclaims = { repository = "acme/*" }'
+    config = load_config(oidc_config(tmp_path, trust, 'max_ttl = "2d"'), env={})
+    assert config.auth.max_ttl == timedelta(days=2)
+    (entry,) = config.auth.oidc.trust
+    assert (entry.issuer, dict(entry.claims), entry.scope, entry.ttl, entry.jwks_file) == (
+        "https://ci.example",
+        {"repository": "acme/*"},
+        "read",
+        timedelta(minutes=15),
+        "",
+    )
+    assert config.auth.oidc.audience == "signed-mirror"
+
+
+@pytest.mark.parametrize(
+    ("trust", "message"),
+    [
+        ('issuer = "https://ci.example"\nclaims = {}', "at least one claim"),
+        ('issuer = "https://ci.example"', "at least one claim"),
+        ('issuer = "http://ci.example"\nclaims = { a = "b" }', "must be an https:// URL"),
+        ('issuer = "http://127.0.0.1@ci.example"\nclaims = { a = "b" }', "https:// URL"),
+        ('issuer = "https://ci.example"\nclaims = { a = "b" }\nttl = "2h"', "at most 1h"),
+        ('issuer = "https://ci.example"\nclaims = { a = "b" }\nttl = "0"', "at most 1h"),
+        ('issuer = "https://ci.example"\nclaims = { a = 1 }', "claims.a must be a string"),
+        ('issuer = "https://ci.example"\nclaims = { a = "b" }\naudience = "x"', "unknown key"),
+    ],
+)
+def test_bad_oidc_trust_entries_are_one_line_errors(
+    tmp_path: Path, trust: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(oidc_config(tmp_path, trust), env={})
+
+
+def test_max_ttl_must_be_positive(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('[auth]\nmax_ttl = "0"\n')
+    with pytest.raises(ConfigError, match="max_ttl must be longer than zero"):
+        load_config(path, env={})

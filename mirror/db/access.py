@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
-from mirror.db.schema import admin_sessions, tokens
+from mirror.db.schema import admin_sessions, oidc_exchanges, tokens
 
 
 def insert_token(conn: Connection, values: Mapping[str, Any]) -> None:
@@ -27,6 +27,27 @@ def token_by_id(conn: Connection, token_id: str) -> Row[Any] | None:
 
 def all_tokens(conn: Connection) -> list[Row[Any]]:
     return list(conn.execute(select(tokens).order_by(tokens.c.created_at.desc(), tokens.c.id)))
+
+
+def mark_token_used(conn: Connection, token_id: str, at: datetime) -> None:
+    conn.execute(update(tokens).where(tokens.c.id == token_id).values(last_used_at=at))
+
+
+def claim_exchange(conn: Connection, issuer: str, jti: str, expires_at: datetime) -> bool:
+    """Record that the identity token ``(issuer, jti)`` is exchanged now; False when it was
+    before. Runs under the write lock (``writing``), so two nodes cannot both claim it; the
+    primary key would refuse the second anyway."""
+    seen = select(oidc_exchanges.c.jti).where(
+        oidc_exchanges.c.issuer == issuer, oidc_exchanges.c.jti == jti
+    )
+    if conn.execute(seen).first() is not None:
+        return False
+    conn.execute(insert(oidc_exchanges).values(issuer=issuer, jti=jti, expires_at=expires_at))
+    return True
+
+
+def forget_expired_exchanges(conn: Connection, now: datetime) -> None:
+    conn.execute(delete(oidc_exchanges).where(oidc_exchanges.c.expires_at < now))
 
 
 def revoke_token(conn: Connection, token_id: str, *, at: datetime, by: str, reason: str) -> int:

@@ -184,6 +184,22 @@ tokens = Table(
     Column("revoked_at", UTCDateTime),
     Column("revoked_by", String(200)),
     Column("revoked_reason", Text),
+    # Who a token minted by the CI identity exchange was minted for (docs/review.md, "CI
+    # identity tokens"): issuer, subject, repository, workflow, ref, sha, run_id. None otherwise.
+    Column("identity", JSON),
+    # When the token was last accepted, to the minute or so (services/tokens.py, LAST_USE_STEP).
+    Column("last_used_at", UTCDateTime),
+)
+
+# CI identity tokens already exchanged, by issuer and jti, until they expire: each is
+# exchanged once, whichever node it is sent to.
+oidc_exchanges = Table(
+    "oidc_exchanges",
+    metadata,
+    Column("issuer", String(500), primary_key=True),
+    Column("jti", String(200), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_oidc_exchanges_expires", "expires_at"),
 )
 
 admin_sessions = Table(
@@ -243,6 +259,9 @@ downloads = Table(
     Column("token_id", String(100)),
     Column("remote_addr", String(100)),
     Column("user_agent", String(500)),
+    # The CI identity of a token minted by the exchange (repository, workflow, run_id, ref), so
+    # the audit names pipelines; None for other tokens and anonymous reads.
+    Column("identity", JSON),
     Index("ix_downloads_release", "project", "version", "at"),
 )
 

@@ -3,7 +3,8 @@
 1. Read the pins (``requirements.read_pins``); an unpinned set is refused.
 2. Trust only the pinned root (``--root``), or the mirror's first root with an explicit
    ``--trust-on-first-use``; refresh TUF metadata through the mirror (credentials from the
-   index URL go with every request).
+   index URL, or with ``--oidc`` a token minted for the CI job's identity, go with every
+   request).
 3. For each pin, read ``simple/<project>/index.json`` as a TUF target, choose the file for this
    interpreter, and download it as a TUF target into a private folder; a pinned hash must match.
    Every refusal is collected and names its requirement; any refusal installs nothing.
@@ -26,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+import id
+import urllib3
 
 from mirror.errors import MirrorError
 from mirror.pipeline.mirror_api import MirrorApi
@@ -51,6 +55,8 @@ class InstallOptions:
     sbom: str | None = None
     tuf_cache: str | None = None
     pip_args: list[str] = field(default_factory=list)
+    # Exchange the CI's ambient identity token, for this audience, for a short-lived token.
+    oidc_audience: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,9 @@ def install(options: InstallOptions) -> Iterator[str]:
             raise InstallError(f"pip option {arg!r} is not allowed: only the verified set is used")
     pins = read_pins(Path(options.requirements))
     mirror = parse_index_url(options.index_url)
+    if options.oidc_audience is not None:
+        mirror = with_ci_identity(mirror, options.oidc_audience)
+        yield "exchanged the CI identity token for a short-lived mirror token"
     api = MirrorApi(mirror.base_url, mirror.auth)
     cache = Path(options.tuf_cache) if options.tuf_cache else default_cache(mirror.base_url)
     with tempfile.TemporaryDirectory(prefix="mirror-install-") as tmp, _locked(cache):
@@ -117,6 +126,34 @@ def install(options: InstallOptions) -> Iterator[str]:
         if options.sbom:
             write_sbom(Path(options.sbom), installed)
             yield f"SBOM written to {options.sbom}"
+
+
+def with_ci_identity(mirror: Mirror, audience: str) -> Mirror:
+    """``mirror`` with a token minted for the CI's ambient identity token (docs/review.md, "CI
+    identity tokens"): the pipeline stores no secret."""
+    if mirror.auth is not None:
+        raise InstallError("--oidc: the --index-url must carry no credentials")
+    try:
+        id_token = id.detect_credential(audience)
+    except id.IdentityError as exc:
+        raise InstallError(f"--oidc: cannot get the CI's identity token: {exc}") from exc
+    if id_token is None:
+        raise InstallError(
+            "--oidc: no CI identity token here (GitHub Actions needs the job "
+            "permission id-token: write; GitLab CI an id_tokens entry)"
+        )
+    api = MirrorApi(mirror.base_url, None)
+    try:
+        status, answer = api.post_json("api/v1/oidc/mint-token", {"token": id_token})
+    except urllib3.exceptions.HTTPError as exc:
+        raise InstallError(f"--oidc: cannot reach the mirror: {exc}") from exc
+    token = answer.get("token") if isinstance(answer, dict) else None
+    if status != 200 or not isinstance(token, str):
+        raise InstallError(
+            f"--oidc: the mirror refused the CI identity token ({status}); its "
+            "log says which check failed"
+        )
+    return Mirror(mirror.base_url, ("__token__", token))
 
 
 def default_cache(base_url: str) -> Path:

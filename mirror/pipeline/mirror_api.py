@@ -1,4 +1,5 @@
-"""What the pipeline asks the mirror besides TUF: why a release is missing.
+"""What the pipeline asks the mirror besides TUF: why a release is missing, and a short-lived
+token for the CI's identity (``mirror install --oidc``).
 
 The answer is not trusted for what gets installed; it only makes error messages more useful.
 The release endpoint's contract: ``GET /api/v1/projects/<p>/releases/<v>`` answers
@@ -46,6 +47,29 @@ class MirrorApi:
         if response.status != 200 or body is None:
             return None
         return body
+
+    def post_json(self, url: str, body: Any) -> tuple[int, Any]:
+        """POST ``body`` as JSON; the status and the JSON answer (None when not JSON).
+
+        Raises:
+            urllib3.exceptions.HTTPError: the mirror could not be reached.
+        """
+        response = urllib3.request(
+            "POST",
+            urljoin(self.base_url, url),
+            json=body,
+            headers={"Accept": "application/json"},
+            timeout=30,
+            retries=2,
+            redirect=False,
+            preload_content=False,
+        )
+        data = read_at_most(response, MAX_ANSWER_BYTES)
+        response.release_conn()
+        try:
+            return response.status, None if data is None else json.loads(data)
+        except ValueError:
+            return response.status, None
 
     def get_json(self, url: str) -> Any:
         """The JSON at ``url``, or None on any failure."""

@@ -9,6 +9,7 @@ when the process exits. If the database is unreachable, records stay buffered (u
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -37,6 +38,19 @@ class Download:
     token_id: str | None
     remote_addr: str | None
     user_agent: str | None
+    # The CI identity of a token minted by the exchange (services/oidc.py): who pulled this
+    # names a pipeline, not only a token id.
+    identity: Mapping[str, str] | None = None
+
+    @property
+    def pipeline(self) -> str | None:
+        """The identity in one line: repository, workflow, run and ref, as far as known."""
+        if not self.identity:
+            return None
+        parts = [self.identity.get(key) for key in ("repository", "workflow", "ref")]
+        run = self.identity.get("run_id")
+        described = " ".join(part for part in parts if part) + (f" run {run}" if run else "")
+        return described.strip() or self.identity.get("subject")
 
 
 class DownloadRecorder:
@@ -96,6 +110,7 @@ def downloads(
             token_id=row.token_id,
             remote_addr=row.remote_addr,
             user_agent=row.user_agent,
+            identity=row.identity,
         )
         for row in rows
     ]

@@ -7,13 +7,16 @@ the secret never reaches the database or the logs.
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Engine, Row
+from sqlalchemy.exc import SQLAlchemyError
 
+from mirror.batches import BatchWriter
 from mirror.db import access
 from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
@@ -22,6 +25,9 @@ from mirror.timeutil import parse_duration
 
 PREFIX = "smt_"
 _MAX_NAME = 100
+# How precisely the last use of a token is kept: one write per token per step at most, so
+# recording it costs the serving path nothing measurable.
+LAST_USE_STEP = timedelta(minutes=1)
 
 
 class Scope(IntEnum):
@@ -63,6 +69,9 @@ class Token:
     name: str
     scope: Scope
     expires_at: datetime
+    # The CI identity a token minted by the exchange carries (services/oidc.py), else None.
+    identity: Mapping[str, str] | None = None
+    last_used_at: datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -93,30 +102,57 @@ def create(
     reason: str,
 ) -> NewToken:
     level, reason = Scope.parse(scope), _require_reason(reason)
-    lifetime = parse_duration(ttl) if ttl is not None else DEFAULT_TTL[level]
+    max_ttl = backends.config.auth.max_ttl
+    lifetime = parse_duration(ttl) if ttl is not None else min(DEFAULT_TTL[level], max_ttl)
     if lifetime <= timedelta(0):
         raise TokenError("--ttl must be longer than zero")
+    if lifetime > max_ttl:
+        raise TokenError(f"--ttl is longer than auth.max_ttl ({max_ttl})")
+    with writing(backends.engine) as conn:
+        return issue(
+            conn,
+            Grant(level, lifetime, name, created_by, reason),
+            now=backends.clock.now(),
+        )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a new token is: its scope and lifetime, what it is called, who asked and why, and
+    the CI identity it was exchanged for, if any."""
+
+    scope: Scope
+    lifetime: timedelta
+    name: str | None
+    created_by: str
+    reason: str
+    identity: Mapping[str, str] | None = None
+
+
+def issue(conn: Connection, grant: Grant, *, now: datetime) -> NewToken:
+    """Store a new token for ``grant`` in the caller's write transaction."""
     token_id = secrets.token_hex(6)
-    label = (name or f"{level.label}-{token_id}").strip()
+    label = (grant.name or f"{grant.scope.label}-{token_id}").strip()
     if not label or len(label) > _MAX_NAME or not label.isprintable():
         raise TokenError(f"a token name is 1 to {_MAX_NAME} printable characters")
     secret = PREFIX + secrets.token_urlsafe(32)
-    now = backends.clock.now()
-    with writing(backends.engine) as conn:
-        access.insert_token(
-            conn,
-            {
-                "id": token_id,
-                "name": label,
-                "scope": level.label,
-                "secret_sha256": digest(secret),
-                "created_at": now,
-                "created_by": created_by,
-                "created_reason": reason,
-                "expires_at": now + lifetime,
-            },
-        )
-    return NewToken(Token(token_id, label, level, now + lifetime), secret)
+    expires_at = now + grant.lifetime
+    access.insert_token(
+        conn,
+        {
+            "id": token_id,
+            "name": label,
+            "scope": grant.scope.label,
+            "secret_sha256": digest(secret),
+            "created_at": now,
+            "created_by": grant.created_by,
+            "created_reason": grant.reason,
+            "expires_at": expires_at,
+            "identity": dict(grant.identity) if grant.identity else None,
+        },
+    )
+    token = Token(token_id, label, grant.scope, expires_at, grant.identity)
+    return NewToken(token, secret)
 
 
 def verify(backends: Backends, secret: str) -> Token | None:
@@ -132,7 +168,47 @@ def verify(backends: Backends, secret: str) -> Token | None:
 
 
 def token_of(row: Row[Any]) -> Token:
-    return Token(row.id, row.name, Scope.parse(row.scope), row.expires_at)
+    return Token(
+        row.id, row.name, Scope.parse(row.scope), row.expires_at, row.identity, row.last_used_at
+    )
+
+
+class UseRecorder:
+    """Writes when tokens were last used from a background thread, never on the serving path
+    (the shape of the download audit: ``mirror.batches``)."""
+
+    def __init__(self, engine: Engine, *, interval: float) -> None:
+        self._engine = engine
+        self._batches: BatchWriter[tuple[str, datetime]] = BatchWriter(
+            self._write,
+            name="token use",
+            interval=interval,
+            batch_size=1000,
+            keep_on=(SQLAlchemyError,),
+            max_kept=10_000,
+        )
+
+    def used(self, token: Token, now: datetime) -> None:
+        """``token`` was accepted ``now``: queued when that moves its recorded last use."""
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USE_STEP:
+            self._batches.add((token.id, now))
+
+    def flush(self) -> int:
+        return self._batches.flush()
+
+    def _write(self, batch: list[tuple[str, datetime]]) -> None:
+        latest: dict[str, datetime] = {}
+        for token_id, at in batch:
+            latest[token_id] = max(at, latest.get(token_id, at))
+        with writing(self._engine) as conn:
+            for token_id, at in latest.items():
+                access.mark_token_used(conn, token_id, at)
+
+
+def use_recorder_for(backends: Backends) -> UseRecorder:
+    return UseRecorder(
+        backends.engine, interval=backends.config.audit.flush_interval.total_seconds()
+    )
 
 
 def listing(backends: Backends) -> list[Row[Any]]:
@@ -159,3 +235,9 @@ def status(row: Row[Any], now: datetime) -> str:
     if row.revoked_at is not None:
         return "revoked"
     return "expired" if row.expires_at <= now else "active"
+
+
+def never_used(row: Row[Any]) -> bool:
+    """A read token nothing ever presented: a credential that sits in some store for no use
+    (docs/review.md, "Token hygiene")."""
+    return row.scope == Scope.READ.label and row.last_used_at is None

@@ -98,6 +98,7 @@ def download_json(download: Download, token_names: dict[str, str]) -> dict[str, 
         "token_name": token_names.get(download.token_id or ""),
         "remote_addr": download.remote_addr,
         "user_agent": download.user_agent,
+        "identity": dict(download.identity) if download.identity else None,
     }
 
 
@@ -152,4 +153,6 @@ def token_json(row: Row[Any], status: str) -> dict[str, Any]:
         "revoked_at": when(row.revoked_at),
         "revoked_by": row.revoked_by,
         "revoked_reason": row.revoked_reason,
+        "identity": row.identity,
+        "last_used_at": when(row.last_used_at),
     }

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Response, abort, current_app, g, request
 
 from mirror.services import tokens
 from mirror.services.tokens import Scope, Token
@@ -25,7 +25,14 @@ BASIC_USER = "__token__"
 REALM = "signed-mirror"
 # Reachable without credentials whatever anonymous_read says: probes, the API's description,
 # and the review UI, which signs people in itself.
-_OPEN_ENDPOINTS = {"health.healthz", "health.readyz", "metrics.metrics", "api.openapi"}
+# The CI identity exchange takes its own credential, the ID token.
+_OPEN_ENDPOINTS = {
+    "health.healthz",
+    "health.readyz",
+    "metrics.metrics",
+    "api.openapi",
+    "oidc.mint_token",
+}
 SECURITY_HEADERS = {
     # No inline script or style anywhere; pages, CSS and images only from the mirror itself.
     "Content-Security-Policy": (
@@ -40,6 +47,8 @@ SECURITY_HEADERS = {
 
 # Every answer depends on who asks (a credential may be refused), so caches must key on it.
 ALWAYS_VARY = "Authorization"
+
+_USES = "mirror_token_uses"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,10 +88,21 @@ def _authenticate() -> Response | None:
         if token is None:
             return challenge()
         set_identity(token)
+        _record_use(token)
         return None
     if request.blueprint == "admin" or request.endpoint in _OPEN_ENDPOINTS:
         return None
     return None if backends().config.anonymous_read else challenge()
+
+
+def _record_use(token: Token) -> None:
+    use_recorder(current_app).used(token, backends().clock.now())
+
+
+def use_recorder(app: Flask) -> tokens.UseRecorder:
+    """Where the last use of each token is gathered (``mirror token list`` shows it)."""
+    recorder: tokens.UseRecorder = app.extensions[_USES]
+    return recorder
 
 
 def set_identity(token: Token | None) -> None:
@@ -123,6 +143,7 @@ def _secure_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions[_USES] = tokens.use_recorder_for(app.extensions["mirror"])
     # First: nothing else runs for a request that is turned away.
     app.before_request_funcs.setdefault(None, []).insert(0, _authenticate)
     app.after_request(_secure_headers)

@@ -2,7 +2,8 @@
 by every route that serves one (``send_distribution``): its file URL, its TUF target (what
 ``mirror install`` downloads), and a presigned redirect to the object store.
 
-The token id comes from the auth layer (``flask.g.token_id``; absent for anonymous reads). The
+The token id, and the CI identity of a token minted by the exchange, come from the auth layer
+(absent for anonymous reads). The
 address is the client's: behind ``server.trusted_proxies`` proxies, ``create_app`` takes it
 from the X-Forwarded-For entry the outermost one appended.
 """
@@ -15,6 +16,7 @@ from sqlalchemy import Row
 from mirror.services.audit import MAX_USER_AGENT, Download, DownloadRecorder, recorder_for
 from mirror.services.files import Blob
 from mirror.web import backends
+from mirror.web.auth import current_token
 from mirror.web.blobs import send_blob
 
 # A file's bytes never change under its name and digest.
@@ -51,6 +53,7 @@ def record(row: Row[Any]) -> None:
     if request.method != "GET":
         return
     agent = request.headers.get("User-Agent")
+    token = current_token()
     recorder().record(
         Download(
             at=backends().clock.now(),
@@ -60,5 +63,6 @@ def record(row: Row[Any]) -> None:
             token_id=g.get("token_id"),
             remote_addr=request.remote_addr,
             user_agent=agent[:MAX_USER_AGENT] if agent else None,
+            identity=token.identity if token else None,
         )
     )

@@ -17,6 +17,13 @@ _PROJECT = {
 }
 _REASON = {"type": "string", "pattern": "\\S", "maxLength": 2000, "description": "why; recorded"}
 _VERSION = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,99}$"}
+_IDENTITY = {
+    "type": "object",
+    "nullable": True,
+    "additionalProperties": {"type": "string"},
+    "description": "the CI identity of a token minted by /api/v1/oidc/mint-token: issuer, "
+    "subject, repository, workflow, ref, sha, run_id (as far as the ID token names them)",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -114,6 +121,7 @@ _SCHEMAS: dict[str, Any] = {
             "token_name": _NULLABLE_STRING,
             "remote_addr": _NULLABLE_STRING,
             "user_agent": _NULLABLE_STRING,
+            "identity": _IDENTITY,
         }
     ),
     "ExposedFile": _object(
@@ -216,6 +224,8 @@ _SCHEMAS: dict[str, Any] = {
             "revoked_at": _NULLABLE_TIME,
             "revoked_by": _NULLABLE_STRING,
             "revoked_reason": _NULLABLE_STRING,
+            "identity": _IDENTITY,
+            "last_used_at": {**_NULLABLE_TIME, "description": "to the minute; null: never"},
         }
     ),
     "NewToken": _object(
@@ -228,6 +238,14 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
     "Decision": _object({"reason": _REASON}),
+    "IdentityToken": _object({"token": {"type": "string", "description": "the CI's ID token"}}),
+    "MintedToken": _object(
+        {
+            "token": {"type": "string", "description": "the secret; shown only in this answer"},
+            "expires": _TIME,
+            "scope": {"type": "string"},
+        }
+    ),
     "BlockRequest": _object(
         {"project": _PROJECT, "reason": _REASON},
         {"specifier": {"type": "string", "description": 'e.g. ">=1.82.7,<1.82.9"'}},
@@ -453,6 +471,20 @@ def _paths() -> dict[str, Any]:
                 scope="admin",
                 body="TokenRequest",
             ),
+        },
+        "/api/v1/oidc/mint-token": {
+            "post": {
+                "summary": "Exchange a CI identity token for a short-lived mirror token",
+                "description": "No credential: the ID token is one. Every refusal is the same "
+                "401 (docs/review.md, CI identity tokens).",
+                "security": [{}],
+                "parameters": [],
+                "requestBody": {"required": True, "content": _json("IdentityToken")},
+                "responses": {
+                    "200": {"description": "minted", "content": _json("MintedToken")},
+                    "401": {"description": "refused", "content": _json("Error")},
+                },
+            }
         },
         "/api/v1/tokens/{token_id}/revoke": {
             "post": _operation(

@@ -7,9 +7,10 @@ a Flask request: a warm page then costs about what gunicorn itself costs. It is 
 same metrics (endpoint ``simple.project_page``) and appears in gunicorn's access log like any
 other request. A credential is checked here as Flask checks it (``tokens.verify``, one indexed
 lookup per request, so a revoked token fails on its next request): a valid token is answered
-here too. Everything else goes to Flask unchanged: other paths, a name to redirect, a refused or
-cold project, a range, an error, a credential that does not verify, and a request without one
-when anonymous reads are off (Flask answers the 401).
+here too, and its use recorded as Flask records it. Everything else goes to Flask unchanged:
+other paths, a name to redirect, a refused or cold project, a range, an error, a credential
+that does not verify, and a request without one when anonymous reads are off (Flask answers
+the 401).
 """
 
 import time
@@ -21,7 +22,7 @@ from mirror.names import is_valid_project_name, normalize
 from mirror.services import refusal, tokens
 from mirror.services.backends import Backends
 from mirror.services.signed_pages import signed_pages
-from mirror.services.tokens import Scope
+from mirror.services.tokens import Scope, Token
 from mirror.web import metrics
 from mirror.web.auth import presented_secret
 from mirror.web.simple import PageAnswer, page_answer
@@ -35,9 +36,10 @@ _PREFIX = "/simple/"
 class WarmPages:
     """Wraps ``app`` (Flask's ``wsgi_app``) for the mirror's ``backends``."""
 
-    def __init__(self, backends: Backends, app: WSGIApp) -> None:
+    def __init__(self, backends: Backends, app: WSGIApp, uses: tokens.UseRecorder) -> None:
         self._backends = backends
         self._app = app
+        self._uses = uses
         self._open = backends.config.anonymous_read
 
     def __call__(
@@ -52,7 +54,8 @@ class WarmPages:
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [answer.body]
 
     def _answer(self, environ: dict[str, Any]) -> PageAnswer | None:
-        if not self._may_read(environ.get("HTTP_AUTHORIZATION")):
+        reader = self._reader(environ.get("HTTP_AUTHORIZATION"))
+        if reader is None:
             return None
         if environ["REQUEST_METHOD"] not in {"GET", "HEAD"}:
             return None
@@ -61,16 +64,20 @@ class WarmPages:
             return None
         try:
             signed = signed_pages(self._backends, name)
-            return None if signed is None else page_answer(self._backends, signed, environ)
+            answer = None if signed is None else page_answer(self._backends, signed, environ)
         except MirrorError:
             return None  # Flask meets the same error and answers it as every view does
+        if answer is not None and isinstance(reader, Token):
+            self._uses.used(reader, self._backends.clock.now())
+        return answer
 
-    def _may_read(self, authorization: str | None) -> bool:
+    def _reader(self, authorization: str | None) -> Token | bool | None:
+        """Who may read here: the token, True for anonymous, None for nobody."""
         if authorization is None:
-            return self._open
+            return True if self._open else None
         secret = presented_secret(authorization)
         token = tokens.verify(self._backends, secret) if secret else None
-        return token is not None and token.allows(Scope.READ)
+        return token if token is not None and token.allows(Scope.READ) else None
 
 
 def _project(path: str) -> str | None:

@@ -35,7 +35,7 @@ def test_pip_download_is_audited_and_flushed_when_the_server_stops(
     stop_process(mirror.process)
     assert mirror.process.returncode == 0, mirror.logs()[-3000:]
     table = mirror.cli("audit", "downloads", "Demo==1.0").stdout.splitlines()
-    assert table[0].split() == ["TIME", "TOKEN", "ADDRESS", "USER", "AGENT", "FILE"]
+    assert table[0].split() == ["TIME", "TOKEN", "PIPELINE", "ADDRESS", "USER", "AGENT", "FILE"]
     (row,) = table[1:]
     assert row.endswith(WHEEL)
     assert " - " in row and "127.0.0.1" in row  # anonymous read, from this machine

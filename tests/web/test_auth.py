@@ -115,3 +115,42 @@ def test_revoking_a_token_locks_it_out_at_once(closed) -> None:
     assert client.get("/simple/", headers=made.bearer("read")).status_code == 200
     tokens.revoke(backends, made.ids["read"], by="t", reason="r")
     assert client.get("/simple/", headers=made.bearer("read")).status_code == 401
+
+
+def test_max_ttl_caps_every_token(make_backends) -> None:
+    backends = make_backends(auth={"max_ttl": "2d"})
+    with pytest.raises(TokenError, match=r"longer than auth\.max_ttl"):
+        tokens.create(backends, "read", ttl="3d", name=None, created_by="t", reason="r")
+    read = tokens.create(backends, "read", ttl=None, name=None, created_by="t", reason="r")
+    admin = tokens.create(backends, "admin", ttl=None, name=None, created_by="t", reason="r")
+    now = backends.clock.now()
+    assert timedelta(days=2) - timedelta(minutes=1) < read.token.expires_at - now
+    assert read.token.expires_at - now <= timedelta(days=2)
+    assert admin.token.expires_at - now <= timedelta(hours=1)  # shorter defaults stay
+
+
+def test_last_use_is_recorded_off_the_serving_path_about_once_a_minute(closed) -> None:
+    client, backends, made = closed
+    uses = client.application.extensions["mirror_token_uses"]
+    assert client.get("/simple/demo/", headers=made.bearer("read")).status_code == 200
+    assert last_used(backends, made.ids["read"]) is None  # buffered, not written yet
+    assert uses.flush() == 1
+    first = last_used(backends, made.ids["read"])
+    assert first is not None and backends.clock.now() - first < timedelta(seconds=5)
+    assert client.get("/simple/demo/", headers=made.bearer("read")).status_code == 200
+    assert uses.flush() == 0  # used again within the minute: nothing to write
+    backends.clock = Clock(tokens.LAST_USE_STEP)
+    assert client.get("/simple/demo/", headers=made.bearer("read")).status_code == 200
+    assert uses.flush() == 1
+    assert last_used(backends, made.ids["read"]) - first >= tokens.LAST_USE_STEP
+    rows = {row.id: row for row in tokens.listing(backends)}
+    assert not tokens.never_used(rows[made.ids["read"]])
+    unused = tokens.create(backends, "read", ttl="1h", name="idle", created_by="t", reason="r")
+    review = {row.id: row for row in tokens.listing(backends)}[made.ids["review"]]
+    assert tokens.never_used({row.id: row for row in tokens.listing(backends)}[unused.token.id])
+    assert not tokens.never_used(review)  # only read tokens are machines' credentials
+
+
+def last_used(backends, token_id: str):  # type: ignore[no-untyped-def]
+    with backends.engine.connect() as conn:
+        return access.token_by_id(conn, token_id).last_used_at
