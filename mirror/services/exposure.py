@@ -29,8 +29,9 @@ _PROJECT_AND_SPECIFIER = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*)", r
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a download names, as exposure groups downloads: ``kind`` is ``token`` or
-    ``address``; ``key`` groups; ``label`` is what a person reads."""
+    """Who a download names, as exposure groups downloads: ``kind`` is ``pipeline`` (a token
+    minted for a CI identity), ``token`` or ``address``; ``key`` groups; ``label`` is what a
+    person reads."""
 
     kind: str
     key: str
@@ -41,11 +42,22 @@ def identity_of(pull: Row[Any], token: Row[Any] | None) -> Identity:
     """The identity of one download row (``pull``; ``token``: its token's row, None when
     anonymous or since deleted). The one place that decides it: the identity a token carries
     (a CI pipeline's, for minted tokens) goes first, then the token, then the address."""
+    ci = token.identity if token is not None else None
+    if ci:
+        return _pipeline(ci)
     if pull.token_id:
         name = token.name if token is not None else "unknown token"
         return Identity("token", f"token:{pull.token_id}", f"{name} (token {pull.token_id})")
     address = pull.remote_addr or "unknown address"
     return Identity("address", f"address:{address}", address)
+
+
+def _pipeline(ci: Mapping[str, str]) -> Identity:
+    """A CI pipeline: every run of one workflow of one repository on one ref is one identity
+    (each run's token is short-lived; what to rotate are the pipeline's own secrets)."""
+    parts = [ci.get(key) or "" for key in ("issuer", "repository", "workflow", "ref")]
+    who = " ".join(part for part in parts[1:] if part) or ci.get("subject", "unknown")
+    return Identity("pipeline", "pipeline:" + "\x1f".join(parts), f"{who} ({parts[0]})")
 
 
 @dataclass(frozen=True)

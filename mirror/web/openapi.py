@@ -136,7 +136,7 @@ _SCHEMAS: dict[str, Any] = {
     "ExposedIdentity": _object(
         {
             "identity": {"type": "string", "description": "who, as a person reads it"},
-            "kind": {"type": "string", "description": "token or address"},
+            "kind": {"type": "string", "description": "pipeline (a CI identity), token or address"},
             "key": {"type": "string", "description": "what downloads are grouped by"},
             "tokens": {
                 "type": "array",

@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from mirror.db.engine import writing
 from mirror.db.schema import notifications
 from mirror.errors import NotFoundError
 from mirror.services import exposure, review, tokens
@@ -138,3 +139,38 @@ def test_exposure_names_the_project_it_was_asked_about() -> None:
     assert exposure.split_release("demo") == ("demo", "")
     with pytest.raises(NotFoundError):
         exposure.split_release("../etc")
+
+
+def minted(backends: Backends, run_id: str) -> tuple[str, str]:
+    """A read token as the CI identity exchange mints it, for one run of acme/app's release
+    workflow."""
+    identity = {
+        "issuer": "https://ci.example",
+        "subject": "repo:acme/app:ref:refs/heads/main",
+        "repository": "acme/app",
+        "workflow": "release",
+        "ref": "refs/heads/main",
+        "run_id": run_id,
+    }
+    grant = tokens.Grant(
+        tokens.Scope.READ, timedelta(minutes=15), None, "oidc", "exchange", identity
+    )
+    with writing(backends.engine) as conn:
+        made = tokens.issue(conn, grant, now=backends.clock.now())
+    return made.token.id, made.secret
+
+
+def test_downloads_by_minted_tokens_group_under_their_pipeline(
+    backends: Backends, demo: FlaskClient
+) -> None:
+    first_id, first = minted(backends, "101")
+    second_id, second = minted(backends, "102")
+    pull(demo, "2.0", "10.0.0.1", first)
+    pull(demo, "2.0", "10.0.0.2", second)
+    demo.application.extensions["mirror_downloads"].flush()
+    review.block(backends, "demo", "==2.0", actor="alice", reason="credential stealer")
+    (found,) = exposure.exposure(backends, "demo").identities
+    assert found.identity.kind == "pipeline"
+    assert found.identity.label == "acme/app release refs/heads/main (https://ci.example)"
+    assert found.downloads == 2
+    assert {token_id for token_id, _ in found.tokens} == {first_id, second_id}
