@@ -22,11 +22,16 @@ Environment = Mapping[str, Any]
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
+def one_line(exc: Exception) -> str:
+    """An exception's first line: packaging's parse errors add a caret drawing below it."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def parse_toml(where: str, text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RequirementsError(f"{where}: not valid TOML: {exc}") from None
+        raise RequirementsError(f"{where}: not valid TOML: {one_line(exc)}") from None
 
 
 def table(where: str, value: Any) -> dict[str, Any]:
@@ -81,7 +86,7 @@ def marker_holds(where: str, text: Any, environment: Environment) -> bool:
     try:
         return Marker(string(where, text)).evaluate(dict(environment), "lock_file")
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName) as exc:
-        raise RequirementsError(f"{where}: marker {text!r}: {exc}") from None
+        raise RequirementsError(f"{where}: marker {text!r}: {one_line(exc)}") from None
 
 
 def python_fits(where: str, specifier: Any, environment: Environment) -> bool:

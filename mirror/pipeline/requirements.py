@@ -12,7 +12,7 @@ import re
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mirror.pipeline.lockfields import Environment, marker_holds
+from mirror.pipeline.lockfields import Environment, marker_holds, one_line
 from mirror.pipeline.pins import Pin, RequirementsError
 
 _HASH = re.compile(r"--hash[= ]\s*(\S+)")
@@ -72,7 +72,7 @@ def _parse(
     try:
         requirement = Requirement(spec)
     except InvalidRequirement as exc:
-        raise RequirementsError(f"{where}: invalid requirement: {exc}") from exc
+        raise RequirementsError(f"{where}: invalid requirement: {one_line(exc)}") from None
     marker = requirement.marker
     if marker is not None and not marker_holds(where, str(marker), environment):
         return None

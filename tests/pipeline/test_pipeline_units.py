@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from mirror.pipeline import install as install_module
+from mirror.pipeline.inputs import read_input
 from mirror.pipeline.install import InstallError, InstallOptions, install, parse_index_url
 from mirror.pipeline.mirror_api import MirrorApi
-from mirror.pipeline.inputs import read_input
 from mirror.pipeline.pins import Pin, RequirementsError
 from mirror.pipeline.sbom import InstalledFile, component, publishers_in
 from mirror.pipeline.selection import HashMismatch, choose, release_files
