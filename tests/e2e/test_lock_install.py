@@ -54,9 +54,10 @@ class Lab:
         return path
 
     def mirror_command(self, command: str, lock: Path, *args: str) -> list[str]:
+        file_option = [] if command == "lock-identities" else ["-r"]
         return [
-            sys.executable, "-m", "mirror", command, *([] if command == "lock-identities" else ["-r"]),
-            str(lock), "--index-url", self.mirror.index_url, "--root", str(self.root),
+            sys.executable, "-m", "mirror", command, *file_option, str(lock),
+            "--index-url", self.mirror.index_url, "--root", str(self.root),
             "--tuf-cache", str(self.tmp / "tuf"), *args,
         ]  # fmt: skip
 

@@ -144,7 +144,7 @@ def test_why_a_release_is_missing(api_server: tuple[str, dict[str, tuple[int, ob
     routes[path] = (401, {"error": "token needed"})
     assert api.why_missing("demo", "2.0") == "not admitted (no details)"
     until = "2026-12-01T00:00:00Z"
-    young = "younger than the quarantine of 7 days"
+    young = "younger than the quarantine of 7d"
     routes[path] = release(
         {"filename": "a", "state": "quarantined", "hold_until": until, "reason": young}
     )
