@@ -523,31 +523,61 @@ def _install(args: argparse.Namespace, config: Config) -> int:
         tuf_cache=args.tuf_cache,
         pip_args=pip_args,
         oidc_audience=args.oidc,
+        python=args.python,
+        target_dir=args.target,
     )
     for line in install(options):
         print(line)
     return 0
 
 
-def _add_install(commands: Any) -> None:
-    install = commands.add_parser(
-        "install", help="install pinned requirements, each file verified through TUF"
-    )
-    install.add_argument("-r", dest="requirements", required=True, metavar="REQUIREMENTS")
-    install.add_argument("--index-url", required=True, help="the mirror's /simple/ URL")
-    trust = install.add_mutually_exclusive_group(required=True)
+def _lock_identities(args: argparse.Namespace, config: Config) -> int:
+    from mirror.pipeline.install import session
+    from mirror.pipeline.lock_identities import lock_identities
+
+    with session(args.index_url, args.root, args.trust_on_first_use, args.tuf_cache) as mirror:
+        if mirror.warning:
+            print(mirror.warning)
+        for line in lock_identities(Path(args.lock), mirror):
+            print(line)
+    return 0
+
+
+def _add_mirror_options(command: argparse.ArgumentParser) -> None:
+    """How a pipeline command reaches the mirror and what it trusts."""
+    command.add_argument("--index-url", required=True, help="the mirror's /simple/ URL")
+    trust = command.add_mutually_exclusive_group(required=True)
     trust.add_argument("--root", help="the pinned root.json (mirror keys export-root)")
     trust.add_argument(
         "--trust-on-first-use",
         action="store_true",
         help="fetch the mirror's first root and trust it (weaker than --root)",
     )
-    install.add_argument("--sbom", help="write a CycloneDX SBOM of what was installed")
-    install.add_argument(
+    command.add_argument(
         "--tuf-cache",
         help="verified-metadata folder kept between runs, for rollback protection "
         "(default: $XDG_CACHE_HOME/signed-mirror/tuf/<mirror>)",
     )
+
+
+def _add_install(commands: Any) -> None:
+    install = commands.add_parser(
+        "install", help="install a lock or pinned requirements, each file verified through TUF"
+    )
+    install.add_argument(
+        "-r",
+        dest="requirements",
+        required=True,
+        metavar="FILE",
+        help="requirements.txt (pinned), pylock.toml, uv.lock or poetry.lock",
+    )
+    _add_mirror_options(install)
+    install.add_argument(
+        "--python",
+        help="the interpreter to install for (default: the active virtual environment, else "
+        "python3 on PATH; never mirror's own unless named here)",
+    )
+    install.add_argument("--target", help="install into this folder (pip's --target)")
     install.add_argument(
         "--oidc",
         nargs="?",
@@ -556,8 +586,15 @@ def _add_install(commands: Any) -> None:
         help="exchange the CI's identity token (audience: auth.oidc.audience, default "
         "signed-mirror) for a short-lived token; the pipeline stores no secret",
     )
+    install.add_argument("--sbom", help="write a CycloneDX SBOM of what was installed")
     install.add_argument("pip_args", nargs="*", metavar="-- PIP ARGS")
     install.set_defaults(handler=_install)
+    identities = commands.add_parser(
+        "lock-identities", help="write the publisher identities the mirror verified into a pylock"
+    )
+    identities.add_argument("lock", metavar="PYLOCK")
+    _add_mirror_options(identities)
+    identities.set_defaults(handler=_lock_identities)
 
 
 def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:

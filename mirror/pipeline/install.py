@@ -1,15 +1,21 @@
-"""`mirror install`: pinned requirements -> files verified through TUF -> pip, offline.
+"""`mirror install`: a lock or pinned requirements -> files verified through TUF -> pip.
 
-1. Read the pins (``requirements.read_pins``); an unpinned set is refused.
+0. Find the target interpreter (``target``): ``--python``, else the active virtual
+   environment, else ``python3`` on PATH, never the client's own unless named.
+1. Read the pins for that target (``inputs.read_input``: requirements, ``pylock.toml``,
+   ``uv.lock``, ``poetry.lock``); an unpinned set is refused.
 2. Trust only the pinned root (``--root``), or the mirror's first root with an explicit
    ``--trust-on-first-use``; refresh TUF metadata through the mirror (credentials from the
    index URL, or with ``--oidc`` a token minted for the CI job's identity, go with every
    request).
 3. For each pin, read ``simple/<project>/index.json`` as a TUF target, choose the file for this
-   interpreter, and download it as a TUF target into a private folder; a pinned hash must match.
-   Every refusal is collected and names its requirement; any refusal installs nothing.
-4. Run pip on that folder only: ``--no-index --find-links``, ``--require-hashes`` with the
-   verified digests, and no pip configuration from the machine or the environment.
+   target, and download it as a TUF target into a private folder; a locked sha256 must be the
+   one the mirror signs, and a lock's publisher identities must match the provenance the mirror
+   verified (read as a TUF target too). Every refusal is collected and names its requirement;
+   any refusal installs nothing.
+4. Run pip under the target interpreter on that folder only: ``--no-index --find-links``,
+   ``--require-hashes`` with the verified digests, and no pip configuration from the machine or
+   the environment (``run_pip``).
 5. With ``--sbom``, write what pip reports it installed (see ``sbom``).
 """
 
@@ -25,17 +31,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import id
 import urllib3
 
 from mirror.errors import MirrorError
+from mirror.pipeline.inputs import read_input
 from mirror.pipeline.mirror_api import MirrorApi
-from mirror.pipeline.requirements import Pin, read_pins
+from mirror.pipeline.pins import Pin, describe_publisher
 from mirror.pipeline.sbom import InstalledFile, publishers_in, write_sbom
-from mirror.pipeline.selection import choose, release_files
+from mirror.pipeline.selection import HashMismatch, choose, release_files
+from mirror.pipeline.target import Target, find_target
 from tuf_repo import MirrorClient
 from tuf_repo.bins import PROVENANCE_SUFFIX
 from tuf_repo.client import Auth
@@ -57,6 +65,8 @@ class InstallOptions:
     pip_args: list[str] = field(default_factory=list)
     # Exchange the CI's ambient identity token, for this audience, for a short-lived token.
     oidc_audience: str | None = None
+    python: str | None = None  # the target interpreter; None: see ``target.find_target``
+    target_dir: str | None = None  # pip's --target
 
 
 @dataclass(frozen=True)
@@ -85,34 +95,71 @@ def parse_index_url(index_url: str) -> Mirror:
 
 # pip options that would let pip look beyond the verified folder.
 _SOURCE_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--no-index")
+# pip options `mirror install` has its own flags for.
+_TARGET_OPTIONS = ("--python", "--target", "-t")
+
+
+@dataclass(frozen=True)
+class Session:
+    """A mirror reached through TUF, from the trusted root on."""
+
+    client: MirrorClient
+    api: MirrorApi
+    warning: str | None  # said before anything else when the root was trusted on first use
+
+
+@contextmanager
+def session(
+    index_url: str,
+    root: str | None,
+    trust_on_first_use: bool,
+    tuf_cache: str | None,
+    *,
+    oidc_audience: str | None = None,
+) -> Iterator[Session]:
+    mirror = parse_index_url(index_url)
+    if oidc_audience is not None:
+        mirror = with_ci_identity(mirror, oidc_audience)
+    api = MirrorApi(mirror.base_url, mirror.auth)
+    cache = Path(tuf_cache) if tuf_cache else default_cache(mirror.base_url)
+    with _locked(cache):
+        trusted = _trusted_root(root, api)
+        warning = None
+        if trust_on_first_use:
+            digest = hashlib.sha256(trusted).hexdigest()
+            warning = f"warning: trusting the mirror's first root on first use (sha256 {digest})"
+        client = MirrorClient(mirror.base_url, trusted, cache, auth=mirror.auth)
+        yield Session(client, api, warning)
 
 
 def install(options: InstallOptions) -> Iterator[str]:
     """Verify and install; yields progress lines. Raises ``InstallError`` naming what failed."""
-    for arg in options.pip_args:
-        if arg.split("=", 1)[0] in _SOURCE_OPTIONS or arg.startswith(("-i", "-f")):
-            raise InstallError(f"pip option {arg!r} is not allowed: only the verified set is used")
-    pins = read_pins(Path(options.requirements))
-    mirror = parse_index_url(options.index_url)
-    if options.oidc_audience is not None:
-        mirror = with_ci_identity(mirror, options.oidc_audience)
-        yield "exchanged the CI identity token for a short-lived mirror token"
-    api = MirrorApi(mirror.base_url, mirror.auth)
-    cache = Path(options.tuf_cache) if options.tuf_cache else default_cache(mirror.base_url)
-    with tempfile.TemporaryDirectory(prefix="mirror-install-") as tmp, _locked(cache):
+    _check_pip_args(options.pip_args)
+    target = find_target(options.python)
+    pins = read_input(Path(options.requirements), target.markers)
+    yield f"target: {target.python} (Python {target.python_version})"
+    with (
+        session(
+            options.index_url,
+            options.root,
+            options.trust_on_first_use,
+            options.tuf_cache,
+            oidc_audience=options.oidc_audience,
+        ) as mirror,
+        tempfile.TemporaryDirectory(prefix="mirror-install-") as tmp,
+    ):
+        if options.oidc_audience is not None:
+            yield "exchanged the CI identity token for a short-lived mirror token"
+        if mirror.warning:
+            yield mirror.warning
         work = Path(tmp)
-        root = _trusted_root(options, api)
-        if options.trust_on_first_use:
-            digest = hashlib.sha256(root).hexdigest()
-            yield f"warning: trusting the mirror's first root on first use (sha256 {digest})"
-        client = MirrorClient(mirror.base_url, root, cache, auth=mirror.auth)
         wheelhouse = work / "wheelhouse"
         wheelhouse.mkdir()
         verified: list[InstalledFile] = []
         failures: list[str] = []
         for pin in pins:
             try:
-                item = _verify(client, api, pin, wheelhouse)
+                item = _verify(mirror, pin, target, wheelhouse)
             except _Refused as exc:
                 failures.append(f"{pin}: {exc}")
                 continue
@@ -120,7 +167,7 @@ def install(options: InstallOptions) -> Iterator[str]:
             yield f"verified {pin}: {item.filename} (sha256 {item.sha256[:12]}…)"
         if failures:
             raise InstallError(f"nothing installed; {'; '.join(failures)}")
-        report = _pip(pins, verified, wheelhouse, work, options.pip_args)
+        report = _pip_install(target, pins, verified, wheelhouse, work, options)
         installed = _installed(report, verified)
         yield f"installed {len(installed)} file(s) from the verified set"
         if options.sbom:
@@ -156,6 +203,17 @@ def with_ci_identity(mirror: Mirror, audience: str) -> Mirror:
     return Mirror(mirror.base_url, ("__token__", token))
 
 
+def _check_pip_args(pip_args: list[str]) -> None:
+    for arg in pip_args:
+        option = arg.split("=", 1)[0]
+        if option in _SOURCE_OPTIONS or arg.startswith(("-i", "-f")):
+            raise InstallError(f"pip option {arg!r} is not allowed: only the verified set is used")
+        if option in _TARGET_OPTIONS:
+            raise InstallError(
+                f"pip option {arg!r}: give `mirror install` --python or --target instead"
+            )
+
+
 def default_cache(base_url: str) -> Path:
     """Where verified metadata is kept between runs, one folder per mirror.
 
@@ -187,44 +245,70 @@ class _Refused(Exception):
     """One requirement failed; the message says why."""
 
 
-def _trusted_root(options: InstallOptions, api: MirrorApi) -> bytes:
-    if options.root:
+def _trusted_root(root: str | None, api: MirrorApi) -> bytes:
+    if root:
         try:
-            return Path(options.root).read_bytes()
+            return Path(root).read_bytes()
         except OSError as exc:
-            raise InstallError(f"cannot read --root {options.root}: {exc.strerror}") from exc
+            raise InstallError(f"cannot read --root {root}: {exc.strerror}") from exc
     data = api.get_bytes("tuf/metadata/1.root.json")
     if data is None:
         raise InstallError("cannot fetch the mirror's first root (tuf/metadata/1.root.json)")
     return data
 
 
-def _verify(client: MirrorClient, api: MirrorApi, pin: Pin, wheelhouse: Path) -> InstalledFile:
-    page_path = f"simple/{pin.project}/index.json"
-    try:
-        page = json.loads(client.fetch_bytes(page_path))
-    except TargetNotFoundError:
-        raise _Refused(f"not admitted ({pin.project} is not on the mirror)") from None
-    except VerificationError as exc:
-        raise InstallError(f"{pin}: {exc}") from exc
-    except TufRepoError as exc:
-        raise InstallError(f"{pin}: {exc}") from exc
-    entries = release_files(page, pin)
+def _verify(mirror: Session, pin: Pin, target: Target, wheelhouse: Path) -> InstalledFile:
+    client = mirror.client
+    entries = release_files(signed_page(client, pin), pin)
     if not entries:
-        raise _Refused(api.why_missing(pin.project, pin.version))
-    candidate = choose(entries, pin)
+        raise _Refused(mirror.api.why_missing(pin.project, pin.version))
+    try:
+        candidate = choose(entries, pin, target)
+    except HashMismatch as exc:
+        raise _Refused(str(exc)) from None
     if candidate is None:
         names = ", ".join(sorted(e["filename"] for e in entries))
-        hashes = " with the pinned hashes" if pin.hashes else ""
-        raise _Refused(f"no file for this interpreter and platform{hashes} (has: {names})")
-    target = f"packages/{pin.project}/{candidate.filename}"
+        locked = " of the lock" if pin.files else ""
+        raise _Refused(f"no file{locked} for the target interpreter and platform (has: {names})")
+    target_path = f"packages/{pin.project}/{candidate.filename}"
     dest = wheelhouse / candidate.filename
-    info = _listed(client, pin, target, lambda: client.download(target, dest))
+    info = _listed(client, pin, target_path, lambda: client.download(target_path, dest))
     sha256 = info.hashes["sha256"]
-    if sha256 != candidate.sha256 or (pin.hashes and sha256 not in pin.hashes):
+    if sha256 != candidate.sha256:
         raise InstallError(f"{pin}: {candidate.filename}: signed sha256 {sha256} does not match")
-    publishers = signed_publishers(client, pin, target) if candidate.provenance else []
-    return InstalledFile(pin.project, pin.version, candidate.filename, sha256, target, publishers)
+    publishers = signed_publishers(client, pin, target_path) if candidate.provenance else []
+    _check_identities(pin, candidate.filename, publishers)
+    return InstalledFile(
+        pin.project, pin.version, candidate.filename, sha256, target_path, publishers
+    )
+
+
+def signed_page(client: MirrorClient, pin: Pin) -> dict[str, Any]:
+    """The project's PEP 691 page, read as a TUF target."""
+    try:
+        page = json.loads(client.fetch_bytes(f"simple/{pin.project}/index.json"))
+    except TargetNotFoundError:
+        raise _Refused(f"not admitted ({pin.project} is not on the mirror)") from None
+    except (VerificationError, TufRepoError) as exc:
+        raise InstallError(f"{pin}: {exc}") from exc
+    if not isinstance(page, dict):
+        raise InstallError(f"{pin}: the signed page is not a JSON object")
+    return page
+
+
+def _check_identities(pin: Pin, filename: str, publishers: list[dict[str, str]]) -> None:
+    """A lock's publisher identities must each have been verified: every publisher the mirror
+    verified for the file must be one the lock lists, and there must be one."""
+    if not pin.identities:
+        return
+    if publishers and all(any(i.matches(p) for i in pin.identities) for p in publishers):
+        return
+    listed = "; ".join(str(identity) for identity in pin.identities)
+    verified = "; ".join(describe_publisher(p) for p in publishers) or "no provenance"
+    raise _Refused(
+        f"{filename}: publisher identity mismatch: the lock lists {listed}; "
+        f"the mirror verified {verified}"
+    )
 
 
 def signed_publishers(client: MirrorClient, pin: Pin, target: str) -> list[dict[str, str]]:
@@ -259,8 +343,13 @@ def _listed(client: MirrorClient, pin: Pin, target: str, fetch: Callable[[], _T]
         raise InstallError(f"{pin}: {exc}") from exc
 
 
-def _pip(
-    pins: list[Pin], verified: list[InstalledFile], wheelhouse: Path, work: Path, extra: list[str]
+def _pip_install(
+    target: Target,
+    pins: list[Pin],
+    verified: list[InstalledFile],
+    wheelhouse: Path,
+    work: Path,
+    options: InstallOptions,
 ) -> Path:
     requirements = work / "verified.txt"
     requirements.write_text(
@@ -269,10 +358,7 @@ def _pip(
         )
     )
     report = work / "report.json"
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
+    arguments = [
         "install",
         "--disable-pip-version-check",
         "--no-input",
@@ -284,17 +370,25 @@ def _pip(
         str(report),
         "-r",
         str(requirements),
-        *extra,
+        *(["--target", options.target_dir] if options.target_dir else []),
+        *options.pip_args,
     ]
-    # No pip configuration may add an index or a find-links folder to the verified one.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env["PIP_CONFIG_FILE"] = os.devnull
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    result = run_pip(target, arguments)
     if result.returncode != 0:
         errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
         detail = errors[0] if errors else (result.stderr.strip().splitlines() or ["?"])[-1]
         raise InstallError(f"pip refused the verified set: {detail}")
     return report
+
+
+def run_pip(target: Target, arguments: list[str]) -> subprocess.CompletedProcess[str]:
+    """pip ``arguments``, run under the target interpreter (pip's ``--python``: the client's
+    pip, which the target then needs none of), with no pip configuration from the machine or
+    the environment, so nothing can add an index or a find-links folder to the verified one."""
+    command = [sys.executable, "-m", "pip", "--python", target.python, *arguments]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
 def _installed(report: Path, verified: list[InstalledFile]) -> list[InstalledFile]:

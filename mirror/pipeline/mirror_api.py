@@ -3,8 +3,10 @@ token for the CI's identity (``mirror install --oidc``).
 
 The answer is not trusted for what gets installed; it only makes error messages more useful.
 The release endpoint's contract: ``GET /api/v1/projects/<p>/releases/<v>`` answers
-200 with ``{"files": [{"filename", "state", "reason", "decided_by", "hold_until"}]}``; anything
-else means "no details".
+200 with ``{"files": [{"filename", "state", "reason", "decided_by", "hold_until"}]}``, and 404
+for a release the mirror has never seen, which, for a project whose signed page it serves,
+means upstream has no such version; anything else means "no details". The reason is worded as
+the server words its own refusals (``mirror.not_served``).
 """
 
 import json
@@ -15,6 +17,7 @@ from urllib.parse import quote, urljoin
 import urllib3
 
 from mirror.bounded import read_at_most
+from mirror.not_served import why_not_served
 from tuf_repo.client import Auth, authorization_header
 
 MAX_ANSWER_BYTES = 4 << 20
@@ -27,6 +30,11 @@ class MirrorApi:
 
     def get_bytes(self, url: str) -> bytes | None:
         """The body at ``url`` (absolute or relative to the mirror root), None on any failure."""
+        status, body = self._get(url)
+        return body if status == 200 else None
+
+    def _get(self, url: str) -> tuple[int | None, bytes | None]:
+        """(status, body) at ``url``; (None, None) when there is no answer."""
         headers = {"Accept": "application/json"}
         if self.auth is not None:
             headers["Authorization"] = authorization_header(self.auth)
@@ -43,10 +51,8 @@ class MirrorApi:
             body = read_at_most(response, MAX_ANSWER_BYTES)
             response.release_conn()
         except urllib3.exceptions.HTTPError:
-            return None
-        if response.status != 200 or body is None:
-            return None
-        return body
+            return None, None
+        return response.status, body
 
     def post_json(self, url: str, body: Any) -> tuple[int, Any]:
         """POST ``body`` as JSON; the status and the JSON answer (None when not JSON).
@@ -66,44 +72,40 @@ class MirrorApi:
         )
         data = read_at_most(response, MAX_ANSWER_BYTES)
         response.release_conn()
-        try:
-            return response.status, None if data is None else json.loads(data)
-        except ValueError:
-            return response.status, None
-
-    def get_json(self, url: str) -> Any:
-        """The JSON at ``url``, or None on any failure."""
-        body = self.get_bytes(url)
-        try:
-            return None if body is None else json.loads(body)
-        except ValueError:
-            return None
+        return response.status, _json_or_none(data)
 
     def why_missing(self, project: str, version: str) -> str:
         """A short reason the release is not on the signed page."""
-        answer = self.get_json(
+        status, body = self._get(
             f"api/v1/projects/{quote(project, safe='')}/releases/{quote(version, safe='')}"
         )
+        if status == 404:
+            return "no such version upstream"
+        answer = _json_or_none(body) if status == 200 else None
         if not isinstance(answer, dict) or not isinstance(answer.get("files"), list):
             return "not admitted (no details)"
         return explain(answer["files"])
 
 
+def _json_or_none(body: bytes | None) -> Any:
+    try:
+        return None if body is None else json.loads(body)
+    except ValueError:
+        return None
+
+
 def explain(files: list[Any]) -> str:
-    """The most telling state among a release's files, as a phrase."""
+    """The most telling state among a release's files, as the server words it."""
     states = {f.get("state"): f for f in files if isinstance(f, dict)}
-    if "blocked" in states:
-        # The mirror words a block's reason "blocked: REASON"; say it once.
-        reason = str(states["blocked"].get("reason") or "no reason given")
-        return f"blocked for {reason.removeprefix('blocked: ')}"
-    if "quarantined" in states:
-        until = states["quarantined"].get("hold_until")
-        if until:
-            return f"quarantined until {until}"
-        return f"held for review ({states['quarantined'].get('reason') or 'no reason given'})"
-    for state in ("rejected", "withdrawn", "pending"):
+    for state in ("blocked", "quarantined", "rejected", "withdrawn", "pending"):
         if state in states:
-            return f"not admitted: {state} ({states[state].get('reason') or 'no reason given'})"
+            row = states[state]
+            until = row.get("hold_until")
+            return why_not_served(
+                state,
+                str(row.get("reason")) if row.get("reason") else None,
+                str(until) if until else None,
+            )
     if "admitted" in states:
         return "admitted but not signed yet; retry in a minute"
     return "not admitted (no details)"

@@ -2,69 +2,42 @@
 
 Only exact pins are accepted: a range would let the mirror's page, not the file, decide what
 is installed, and the point of `mirror install` is an inventory fixed in advance. Environment
-markers are evaluated here; a requirement whose marker is false for this interpreter is
+markers are evaluated for the target interpreter; a requirement whose marker is false there is
 dropped. Options that change where packages come from (``--index-url``, ``-f``, ``-e``, ...)
 are refused, because the mirror is the only source.
 """
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mirror.errors import MirrorError
+from mirror.pipeline.lockfields import Environment, marker_holds, one_line
+from mirror.pipeline.pins import Pin, RequirementsError
 
 _HASH = re.compile(r"--hash[= ]\s*(\S+)")
 _PIN_OPERATORS = ("==", "===")
 
 
-class RequirementsError(MirrorError):
-    """The requirements file is unreadable, malformed or not fully pinned."""
-
-
-@dataclass(frozen=True)
-class Pin:
-    """One pinned requirement, as the file states it."""
-
-    project: str
-    version: str
-    extras: tuple[str, ...]
-    hashes: frozenset[str]
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.project}=={self.version}"
-
-    def as_pip_line(self, sha256: str) -> str:
-        extras = f"[{','.join(self.extras)}]" if self.extras else ""
-        return f"{self.project}{extras}=={self.version} --hash=sha256:{sha256}"
-
-
-def read_pins(path: Path) -> list[Pin]:
-    """The pins of ``path`` that apply to this interpreter.
+def parse_pins(where: str, text: str, environment: Environment) -> list[Pin]:
+    """The pins of the requirements ``text`` that apply to the target ``environment``.
 
     Raises:
         RequirementsError: naming the first offending line.
     """
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequirementsError(f"cannot read {path}: {exc}") from exc
     pins: list[Pin] = []
     unpinned: list[str] = []
     for number, line in _logical_lines(text):
-        pin = _parse(path, number, line, unpinned)
+        pin = _parse(f"{where}:{number}", number, line, unpinned, environment)
         if pin is not None:
             pins.append(pin)
     if unpinned:
         raise RequirementsError(
-            f"{path}: not fully pinned; every requirement needs name==version "
+            f"{where}: not fully pinned; every requirement needs name==version "
             f"(unpinned: {', '.join(unpinned)})"
         )
     if not pins:
-        raise RequirementsError(f"{path}: no requirements for this interpreter")
+        raise RequirementsError(f"{where}: no requirements for the target interpreter")
     return pins
 
 
@@ -88,8 +61,9 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return result
 
 
-def _parse(path: Path, number: int, line: str, unpinned: list[str]) -> Pin | None:
-    where = f"{path}:{number}"
+def _parse(
+    where: str, number: int, line: str, unpinned: list[str], environment: Environment
+) -> Pin | None:
     hashes = _HASH.findall(line)
     spec = _HASH.sub("", line).strip()
     if spec.startswith("-"):
@@ -98,8 +72,9 @@ def _parse(path: Path, number: int, line: str, unpinned: list[str]) -> Pin | Non
     try:
         requirement = Requirement(spec)
     except InvalidRequirement as exc:
-        raise RequirementsError(f"{where}: invalid requirement: {exc}") from exc
-    if requirement.marker is not None and not requirement.marker.evaluate():
+        raise RequirementsError(f"{where}: invalid requirement: {one_line(exc)}") from None
+    marker = requirement.marker
+    if marker is not None and not marker_holds(where, str(marker), environment):
         return None
     if requirement.url:
         raise RequirementsError(f"{where}: {requirement.name}: direct URLs are not allowed")

@@ -1,17 +1,20 @@
-"""Choose the file of a pinned release that fits this interpreter, from a signed PEP 691 page.
+"""Choose the file of a pinned release that fits the target, from a signed PEP 691 page.
 
 The page is already verified (it is a TUF target), so its hashes, ``requires-python`` and file
 names can be trusted; the file itself is verified again when it is downloaded through TUF.
-Wheels are ranked by ``packaging.tags.sys_tags()`` order, the order pip prefers; an sdist is
-the fallback when no wheel fits.
+Wheels are ranked by the target's tag order (``packaging.tags.sys_tags()`` as the target
+interpreter reports it), the order pip prefers; an sdist is the fallback when no wheel fits.
+
+What a lock says narrows the choice: a lock that names files offers only those, and the chosen
+file's locked sha256 must be the one the page signs; a requirements file's hashes choose among
+the fitting files, and when none of them has a pinned hash that is a mismatch too.
 """
 
-import platform
 from dataclasses import dataclass
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag, sys_tags
+from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -21,7 +24,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from mirror.pipeline.requirements import Pin
+from mirror.pipeline.pins import Pin
+from mirror.pipeline.target import Target
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,13 @@ class Candidate:
     filename: str
     sha256: str
     provenance: str | None
+
+
+class HashMismatch(Exception):
+    """The file the lock would install is signed with another sha256."""
+
+    def __init__(self, locked: str, signed: str) -> None:
+        super().__init__(f"sha256 mismatch: lock says {locked}, the mirror signs {signed}")
 
 
 def release_files(page: dict[str, Any], pin: Pin) -> list[dict[str, Any]]:
@@ -49,26 +60,47 @@ def _version_of(entry: dict[str, Any], project: str) -> Version | None:
     return version if canonicalize_name(name) == project else None
 
 
-def choose(entries: list[dict[str, Any]], pin: Pin) -> Candidate | None:
-    """The best file of ``entries`` for this interpreter that matches the pinned hashes."""
-    ranks = {tag: rank for rank, tag in enumerate(sys_tags())}
-    best: tuple[int, dict[str, Any]] | None = None
-    for entry in entries:
-        sha256 = entry.get("hashes", {}).get("sha256")
-        if not sha256 or (pin.hashes and sha256 not in pin.hashes) or not _python_fits(entry):
-            continue
-        rank = _rank(entry["filename"], ranks)
-        if rank is not None and (best is None or rank < best[0]):
-            best = (rank, entry)
-    if best is None:
+def choose(entries: list[dict[str, Any]], pin: Pin, target: Target) -> Candidate | None:
+    """The best file of ``entries`` for ``target`` that the pin allows; None when none fits.
+
+    Raises:
+        HashMismatch: the file the pin selects is signed with a sha256 it does not lock.
+    """
+    fitting = _fitting(entries, target)
+    if pin.files:
+        locked = {f.filename: f.sha256 for f in pin.files}
+        offered = [e for e in fitting if e["filename"] in locked]
+        if offered and offered[0]["hashes"]["sha256"] != locked[offered[0]["filename"]]:
+            raise HashMismatch(locked[offered[0]["filename"]], offered[0]["hashes"]["sha256"])
+        fitting = offered
+    elif pin.hashes:
+        matching = [e for e in fitting if e["hashes"]["sha256"] in pin.hashes]
+        if fitting and not matching:
+            raise HashMismatch(" or ".join(sorted(pin.hashes)), fitting[0]["hashes"]["sha256"])
+        fitting = matching
+    if not fitting:
         return None
-    entry = best[1]
+    entry = fitting[0]
     provenance = entry.get("provenance")
     return Candidate(
         entry["filename"],
         entry["hashes"]["sha256"],
         provenance if isinstance(provenance, str) else None,
     )
+
+
+def _fitting(entries: list[dict[str, Any]], target: Target) -> list[dict[str, Any]]:
+    """The entries the target can install, best first."""
+    ranks = {tag: rank for rank, tag in enumerate(target.tags)}
+    ranked = []
+    for entry in entries:
+        sha256 = entry.get("hashes", {}).get("sha256")
+        if not sha256 or not _python_fits(entry, target.python_version):
+            continue
+        rank = _rank(entry["filename"], ranks)
+        if rank is not None:
+            ranked.append((rank, entry["filename"], entry))
+    return [entry for _, _, entry in sorted(ranked, key=lambda item: item[:2])]
 
 
 def _rank(filename: str, ranks: dict[Tag, int]) -> int | None:
@@ -79,11 +111,11 @@ def _rank(filename: str, ranks: dict[Tag, int]) -> int | None:
     return min(fitting) if fitting else None
 
 
-def _python_fits(entry: dict[str, Any]) -> bool:
+def _python_fits(entry: dict[str, Any], python_version: str) -> bool:
     requires = entry.get("requires-python")
     if not requires:
         return True
     try:
-        return SpecifierSet(requires).contains(platform.python_version(), prereleases=True)
+        return SpecifierSet(requires).contains(python_version, prereleases=True)
     except InvalidSpecifier:
         return False

@@ -28,6 +28,7 @@ from mirror.db import file_rows, project_rows, status_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError, NotFoundError, UpstreamError
+from mirror.not_served import why_not_served
 from mirror.policy import verdicts
 from mirror.policy.admission import POLICY, RULE, Decision, State
 from mirror.policy.rules import Rules
@@ -62,14 +63,11 @@ def refusal(backends: Backends, project: str, row: FileRow | None = None) -> Ref
     if reason:
         return Refusal(row.filename, reason)
     if row.state != State.ADMITTED:
-        return Refusal(row.filename, f"not admitted ({_explain(row)})")
+        until = format_timestamp(row.hold_until) if row.hold_until else None
+        return Refusal(
+            row.filename, f"not admitted ({why_not_served(row.state, row.reason, until)})"
+        )
     return None
-
-
-def _explain(row: FileRow) -> str:
-    if row.state == State.QUARANTINED and row.hold_until:
-        return f"quarantined until {format_timestamp(row.hold_until)}"
-    return f"{row.state}: {row.reason}"
 
 
 def check_project(backends: Backends, project: str) -> None:

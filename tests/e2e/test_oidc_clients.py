@@ -82,7 +82,7 @@ def test_mirror_install_oidc_exchanges_the_ambient_github_token(
                 sys.executable, "-m", "mirror", "install", "-r", str(tmp_path / "reqs.txt"),
                 "--index-url", mirror.index_url, "--root", str(root), "--oidc",
                 "--tuf-cache", str(tmp_path / f"cache-{target}"),
-                "--", "--target", str(tmp_path / target),
+                "--python", sys.executable, "--target", str(tmp_path / target),
             ],
             **env,
         )  # fmt: skip

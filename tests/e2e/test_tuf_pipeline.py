@@ -55,7 +55,8 @@ class Pipeline:
             sys.executable, "-m", "mirror", "install", "-r", str(reqs),
             "--index-url", self.mirror.index_url,
             *(["--root", str(self.root)] if pinned else ["--trust-on-first-use"]),
-            "--tuf-cache", str(self.tmp / cache), *args, "--", "--target", str(target),
+            "--tuf-cache", str(self.tmp / cache), "--python", sys.executable,
+            "--target", str(target), *args,
         ]  # fmt: skip
         result = subprocess.run(
             command, env=client_env(), capture_output=True, text=True, timeout=240
@@ -189,7 +190,8 @@ def test_a_quarantined_pin_fails_the_whole_install(pipeline: Pipeline) -> None:
     refused(result, target, "nothing installed", "lib-a==2.0: ")
     error = result.stderr.split("mirror: error")[1]
     # The release API (readable anonymously on a loopback bind) gives the date.
-    assert "lib-a==2.0: quarantined until 20" in error
+    assert "lib-a==2.0: held until 20" in error
+    assert "because younger than the quarantine of 7d" in error
     assert "lib-b" not in error
 
 
@@ -242,7 +244,7 @@ def test_target_removed_from_bins_is_refused_though_still_stored(pipeline: Pipel
     assert up.get_targetinfo(f"packages/lib-b/{LIB_B}") is None
     result, target = pipeline.install(PINNED)
     # The release API (docs/review.md, "The JSON API") tells the pipeline why.
-    refused(result, target, "lib-b==0.5: blocked for stolen credentials")
+    refused(result, target, "lib-b==0.5: blocked: stolen credentials")
 
 
 def test_metadata_signed_by_a_key_not_in_root_is_refused(pipeline: Pipeline) -> None:

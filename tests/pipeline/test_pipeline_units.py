@@ -1,29 +1,33 @@
 """The pieces of `mirror install`: reading pins, choosing files, asking the mirror why."""
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from packaging.tags import sys_tags
 
 from mirror.pipeline import install as install_module
+from mirror.pipeline.inputs import read_input
 from mirror.pipeline.install import InstallError, InstallOptions, install, parse_index_url
 from mirror.pipeline.mirror_api import MirrorApi
-from mirror.pipeline.requirements import Pin, RequirementsError, read_pins
+from mirror.pipeline.pins import Pin, RequirementsError
 from mirror.pipeline.sbom import InstalledFile, component, publishers_in
-from mirror.pipeline.selection import choose, release_files
+from mirror.pipeline.selection import HashMismatch, choose, release_files
+from mirror.pipeline.target import Target, probe
 from tuf_repo.errors import TargetNotFoundError
 
 SHA = "a" * 64
+# The interpreter running the tests, as `mirror install --python` would find it.
+HERE: Target = probe(sys.executable)[1]
 
 
-def pins(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+def pins(tmp_path: Path, text: str) -> list[Pin]:
     path = tmp_path / "requirements.txt"
     path.write_text(text)
-    return read_pins(path)
+    return read_input(path, HERE.markers)
 
 
 def test_pins_markers_extras_and_hashes(tmp_path: Path) -> None:
@@ -48,7 +52,7 @@ def test_pins_markers_extras_and_hashes(tmp_path: Path) -> None:
         ("demo @ http://x/demo.whl\n", "direct URLs are not allowed"),
         ("demo==1 --hash=md5:abc\n", "only --hash=sha256"),
         ("demo===\n", "invalid requirement"),
-        ('demo==1 ; python_version < "3"\n', "no requirements for this interpreter"),
+        ('demo==1 ; python_version < "3"\n', "no requirements for the target interpreter"),
     ],
 )
 def test_bad_requirement_sets_are_refused(tmp_path: Path, text: str, message: str) -> None:
@@ -73,7 +77,7 @@ def test_index_url_credentials_and_root() -> None:
 
 def test_choose_prefers_the_best_fitting_wheel_then_the_sdist(tmp_path: Path) -> None:
     [pin] = pins(tmp_path, "demo==1.0\n")
-    best = next(iter(sys_tags()))
+    best = HERE.tags[0]
     entry = lambda name, **kw: {"filename": name, "hashes": {"sha256": SHA}, **kw}  # noqa: E731
     page = {
         "files": [
@@ -87,10 +91,20 @@ def test_choose_prefers_the_best_fitting_wheel_then_the_sdist(tmp_path: Path) ->
     }
     files = release_files(page, pin)
     assert len(files) == 5
-    chosen = choose(files, pin)
+    chosen = choose(files, pin, HERE)
     assert chosen is not None and chosen.filename.endswith(f"{best.platform}.whl")
-    assert choose([entry("demo-1.0-cp27-cp27m-win32.whl")], pin) is None
-    assert choose([entry("demo-1.0.tar.gz")], pin).filename == "demo-1.0.tar.gz"  # type: ignore[union-attr]
+    assert choose([entry("demo-1.0-cp27-cp27m-win32.whl")], pin, HERE) is None
+    assert choose([entry("demo-1.0.tar.gz")], pin, HERE).filename == "demo-1.0.tar.gz"  # type: ignore[union-attr]
+
+
+def test_a_pinned_hash_that_matches_no_fitting_file_is_a_mismatch(tmp_path: Path) -> None:
+    other = "b" * 64
+    [pin] = pins(tmp_path, f"demo==1.0 --hash=sha256:{other}\n")
+    entries = [{"filename": "demo-1.0-py3-none-any.whl", "hashes": {"sha256": SHA}}]
+    with pytest.raises(
+        HashMismatch, match=f"sha256 mismatch: lock says {other}, the mirror signs {SHA}"
+    ):
+        choose(entries, pin, HERE)
 
 
 @pytest.fixture
@@ -126,19 +140,22 @@ def test_why_a_release_is_missing(api_server: tuple[str, dict[str, tuple[int, ob
     base, routes = api_server
     api = MirrorApi(base, ("__token__", "t"))
     path = "/api/v1/projects/demo/releases/2.0"
-    assert api.why_missing("demo", "2.0") == "not admitted (no details)"
+    assert api.why_missing("demo", "2.0") == "no such version upstream"
     routes[path] = (401, {"error": "token needed"})
     assert api.why_missing("demo", "2.0") == "not admitted (no details)"
     until = "2026-12-01T00:00:00Z"
-    routes[path] = release({"filename": "a", "state": "quarantined", "hold_until": until})
-    assert api.why_missing("demo", "2.0") == f"quarantined until {until}"
+    young = "younger than the quarantine of 7d"
+    routes[path] = release(
+        {"filename": "a", "state": "quarantined", "hold_until": until, "reason": young}
+    )
+    assert api.why_missing("demo", "2.0") == f"held until {until} because {young}"
     routes[path] = release(
         {"filename": "a", "state": "quarantined", "hold_until": until},
         {"filename": "b", "state": "blocked", "reason": "credential stealer"},
     )
-    assert api.why_missing("demo", "2.0") == "blocked for credential stealer"
+    assert api.why_missing("demo", "2.0") == "blocked: credential stealer"
     routes[path] = release({"filename": "a", "state": "quarantined", "reason": "new publisher"})
-    assert api.why_missing("demo", "2.0") == "held for review (new publisher)"
+    assert api.why_missing("demo", "2.0") == "held for review because new publisher"
 
 
 class _NextSnapshotClient:

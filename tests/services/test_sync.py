@@ -58,7 +58,8 @@ def test_first_request_shows_old_files_and_hides_young_ones(
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
     response = client.get("/packages/demo/demo-2.0-py3-none-any.whl")
     assert response.status_code == 404
-    assert b"quarantined until" in response.data
+    assert b"held until " in response.data
+    assert b" because younger than the quarantine of 7d" in response.data
 
 
 def test_scheduler_admits_once_the_delay_has_passed(
