@@ -64,7 +64,9 @@ __all__ = [
     "compare",
     "inspect_distribution",
     "member_table",
+    "printable",
     "report_is_current",
+    "stable_member_name",
 ]
 
 # Text members we parse (.pth, entry_points.txt, setup.py, pyproject.toml) are read up to
@@ -243,14 +245,19 @@ class Flag:
         # Member names and .pth lines come from the archive and end up in hold reasons that
         # `mirror review` prints on a terminal: escape what would act on it (ESC, CR, bidi
         # overrides), so a reason stays one line that shows what the archive holds.
-        object.__setattr__(self, "text", "".join(map(_escaped, self.text)))
+        object.__setattr__(self, "text", printable(self.text))
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
 
 
-def _escaped(char: str) -> str:
-    return char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with what would act on a terminal (ESC, CR, bidi overrides) escaped as
+    ``\\x1b``..., except the characters in ``keep`` (a newline, for text shown in lines)."""
+    return "".join(
+        char if char.isprintable() or char in keep else char.encode("unicode_escape").decode()
+        for char in text
+    )
 
 
 def inspect_distribution(filename: str, source: Source) -> ContentReport:
@@ -364,7 +371,7 @@ def _inspect_member(
         )
     if member.role is not None:
         _TEXT_HANDLERS[member.role](report, member.name, text)
-    return "".join(map(_escaped, member.name)), size, read_crc
+    return printable(member.name), size, read_crc
 
 
 def _rest_digests(
@@ -714,11 +721,11 @@ def _entry_point_flags(previous: ContentReport, current: ContentReport) -> list[
 
 
 def _new_item_flags(previous: ContentReport, current: ContentReport) -> list[Flag]:
-    known = {_stable_name(name) for name in previous.native_binaries}
+    known = {stable_member_name(name) for name in previous.native_binaries}
     flags = [
         Flag("new-native-binary", f"new native binary {name}")
         for name in current.native_binaries
-        if _stable_name(name) not in known
+        if stable_member_name(name) not in known
     ]
     flags += [
         Flag("sdist-install-hook", f"new build-time hook: {hook}")
@@ -728,7 +735,11 @@ def _new_item_flags(previous: ContentReport, current: ContentReport) -> list[Fla
     return flags
 
 
-def _stable_name(name: str) -> str:
-    """A wheel path without the versioned ``{name}-{version}.data`` directory name."""
+def stable_member_name(name: str) -> str:
+    """A wheel path without the versioned ``{name}-{version}.data`` or ``.dist-info``
+    directory name, so the same member of two releases has one name."""
     first, sep, rest = name.partition("/")
-    return f"*.data/{rest}" if sep and first.endswith(".data") else name
+    for suffix in (".data", ".dist-info"):
+        if sep and first.endswith(suffix):
+            return f"*{suffix}/{rest}"
+    return name

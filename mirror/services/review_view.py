@@ -4,13 +4,11 @@ release of the project, the active blocks, and the audit trail.
 Read-only; decisions go through :mod:`mirror.services.review`.
 """
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Row
 
@@ -148,33 +146,6 @@ def audit_log(
     """Recorded state changes and decisions, newest first."""
     with backends.engine.connect() as conn:
         return event_rows.events_log(conn, project=project, before_id=before_id, limit=limit)
-
-
-def release_facts(rows: Sequence[FileRow]) -> dict[str, list[str]]:
-    """A release's comparable facts: each name maps to the distinct values over its files."""
-    if not rows:
-        return {}
-    facts: dict[str, set[str]] = {
-        "distributions": {_kind(row.filename) for row in rows},
-        "requires-python": {row.requires_python or "(none)" for row in rows},
-        "yanked upstream": {(row.yanked_reason or "yes") if row.yanked else "no" for row in rows},
-    }
-    for row in rows:
-        for key, value in (row.evidence or {}).items():
-            facts.setdefault(f"evidence: {key}", set()).add(
-                json.dumps(value, sort_keys=True, indent=1, default=str)
-            )
-    return {key: sorted(values) for key, values in facts.items()}
-
-
-def _kind(filename: str) -> str:
-    if not filename.endswith(".whl"):
-        return "sdist"
-    try:
-        tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
-        return "wheel"
-    return "wheel " + ".".join(sorted({str(tag) for tag in tags}))
 
 
 def downloads(

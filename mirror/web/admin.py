@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import advisories as advisory_store
-from mirror.services import review, review_view, sessions
+from mirror.services import release_diff, release_summary, review, review_view, sessions
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
 from mirror.web import backends, decisions
@@ -95,6 +95,18 @@ def _when(value: datetime | None) -> str:
 @blueprint.app_template_filter("age")
 def _age(value: datetime | None) -> str:
     return f"{duration_text(backends().clock.now() - value)} ago" if value else "unknown"
+
+
+@blueprint.app_template_filter("size")
+def _size(value: int | None) -> str:
+    if value is None:
+        return "?"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(amount) < 1024 or unit == "GiB":
+            return f"{value} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return ""
 
 
 @blueprint.app_template_filter("time_left")
@@ -199,9 +211,23 @@ def release(project: str, version: str) -> str:
         downloads=downloads,
         token_names=token_names,
         download_limit=DOWNLOADS_SHOWN,
-        comparison=_comparison(report),
         approvable=any(row.state in review.APPROVABLE for row in report.files),
+        **_release_summary(report),
     )
+
+
+def _release_summary(report: review_view.ReleaseReport) -> dict[str, Any]:
+    """The decision block, the evidence in words and the diff against the previous release."""
+    diff = release_diff.release_diff(report.files, report.previous_version, report.previous_files)
+    return {
+        "decision": release_summary.decision(report.files),
+        "groups": release_summary.file_groups(report.files),
+        "checks": release_summary.check_lines(
+            report.files, report.previous_files, diff, report.advisories
+        ),
+        "diff": diff,
+        "evidence_lines": review.evidence_lines,
+    }
 
 
 @blueprint.post("/projects/<project>/releases/<version>/approve")
@@ -280,20 +306,3 @@ def _project_filter() -> str | None:
     if not is_valid_project_name(text):
         raise NotFoundError("no such project")
     return normalize(text)
-
-
-def _comparison(report: review_view.ReleaseReport) -> list[dict[str, Any]]:
-    """Rows of facts and evidence: this release's values beside the previous admitted one's."""
-    current = review_view.release_facts(report.files)
-    previous = review_view.release_facts(report.previous_files)
-    keys = list(dict.fromkeys([*current, *previous]))
-    return [
-        {
-            "key": key,
-            "current": current.get(key, []),
-            "previous": previous.get(key, []),
-            "changed": report.previous_version is not None
-            and current.get(key, []) != previous.get(key, []),
-        }
-        for key in keys
-    ]
