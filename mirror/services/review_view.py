@@ -4,9 +4,10 @@ release of the project, the active blocks, and the audit trail.
 Read-only; decisions go through :mod:`mirror.services.review`.
 """
 
-from collections.abc import Iterable, Sequence
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -91,16 +92,46 @@ def report(backends: Backends, project: str, version: str) -> ReleaseReport:
     )
 
 
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue shows: a project name or glob (``num*``), a text the hold reason
+    contains (case-insensitive), and the order (one of ``SORTS``)."""
+
+    project: str | None = None
+    reason: str | None = None
+    sort: str = "seen"
+
+    def keeps(self, row: Row[Any]) -> bool:
+        if self.project and not fnmatch.fnmatchcase(row.project, self.project):
+            return False
+        return not self.reason or self.reason.casefold() in row.reason.casefold()
+
+
+_FAR = datetime.max.replace(tzinfo=UTC)
+# Each order's key; every one ends with project and version so ties read the same each time.
+SORTS: dict[str, Callable[[ReleaseSummary], tuple[Any, ...]]] = {
+    "seen": lambda s: (-s.first_seen_at.timestamp(), s.project, s.version),
+    "time-left": lambda s: (s.hold_until or _FAR, s.project, s.version),
+    "uploaded": lambda s: (-(s.uploaded_at or _FAR).timestamp(), s.project, s.version),
+    "project": lambda s: (s.project, s.version),
+}
+
+
 def queue(
-    backends: Backends, states: Iterable[str], project: str | None = None, limit: int = 500
+    backends: Backends,
+    states: Iterable[str],
+    project: str | None = None,
+    limit: int = 500,
+    only: QueueFilter = QueueFilter(),
 ) -> list[ReleaseSummary]:
-    """Releases with files in ``states``, newest first (by when the mirror first saw them)."""
+    """Releases with files in ``states``, in ``only.sort`` order (default: newest first by
+    when the mirror first saw them); ``project`` is one exact (normalised) name."""
     grouped: dict[tuple[str, str], list[Row[Any]]] = {}
     for row in review.queue(backends, [State(s) for s in states]):
-        if project is None or row.project == project:
+        if (project is None or row.project == project) and only.keeps(row):
             grouped.setdefault((row.project, row.version), []).append(row)
     summaries = [ReleaseSummary(p, v, rows) for (p, v), rows in grouped.items()]
-    summaries.sort(key=lambda s: (s.first_seen_at, s.project, s.version), reverse=True)
+    summaries.sort(key=SORTS[only.sort])
     return summaries[:limit]
 
 

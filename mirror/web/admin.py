@@ -41,12 +41,16 @@ LOGIN_COOKIE = "mirror_signin"
 _OPEN = {"admin.static", "admin.sign_in", "admin.sign_in_form"}
 DOWNLOADS_SHOWN = 200
 EVENTS_PER_PAGE = 100
+_BULK_DONE = {"approve": "bulk-approved", "block": "bulk-blocked"}
 _QUEUE_STATES = ["quarantined", "pending", "blocked", "rejected", "withdrawn", "admitted"]
 MESSAGES = {
     "approved": "Approved: the release is admitted and on the simple index now.",
     "blocked": "Blocked: matching files are refused and removed from the index.",
     "unblocked": "Unblocked: matching files are evaluated again under the normal policy.",
     "signed-out": "Signed out.",
+    "bulk-approved": "Approved: the selected releases are admitted.",
+    "bulk-blocked": "Blocked: the selected releases are refused.",
+    "bulk-partial": "Some selected releases could not be changed; open them to see why.",
 }
 
 
@@ -186,17 +190,52 @@ def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) 
 @blueprint.get("/")
 def queue() -> str:
     state = request.args.get("state", "quarantined")
-    if state not in _QUEUE_STATES:
-        abort(400, "unknown state")
-    project = _project_filter()
-    releases = review_view.queue(backends(), [state], project)
+    sort = request.args.get("sort", "time-left")
+    if state not in _QUEUE_STATES or sort not in review_view.SORTS:
+        abort(400, "unknown state or order")
+    only = review_view.QueueFilter(
+        project=request.args.get("project", "").strip().lower() or None,
+        reason=request.args.get("reason", "").strip() or None,
+        sort=sort,
+    )
     return render_template(
         "admin/queue.html",
-        releases=releases,
+        releases=review_view.queue(backends(), [state], only=only),
         state=state,
         states=_QUEUE_STATES,
-        project=project or "",
+        only=only,
+        sorts={"time-left": "Time left", "uploaded": "Uploaded", "project": "Project"},
+        approvable=state in review.APPROVABLE,
     )
+
+
+@blueprint.post("/bulk")
+def bulk() -> BaseResponse:
+    """Approve or block the selected releases (``PROJECT==VERSION`` each) with one reason;
+    each release is its own decision, as if made on its page."""
+    action = request.form.get("action", "")
+    selected = request.form.getlist("release")
+    if action not in _BULK_DONE or not selected:
+        abort(400, "choose releases and an action")
+    reason = request.form.get("reason", "")
+    if not reason.strip():
+        abort(400, "a reason is required")
+    failed = 0
+    for item in selected:
+        project, sep, version = item.partition("==")
+        try:
+            if not sep:
+                raise ReviewError("not PROJECT==VERSION")
+            if action == "approve":
+                decisions.approve(project, version, actor=_actor(), reason=reason)
+            else:
+                decisions.block(project, f"=={version}", actor=_actor(), reason=reason)
+        except (ReviewError, NotFoundError):
+            failed += 1
+    done = "bulk-partial" if failed else _BULK_DONE[action]
+    keep = {"state": "state", "sort": "sort", "project": "project", "filter_reason": "reason"}
+    back = {name: request.form[field] for field, name in keep.items() if request.form.get(field)}
+    return redirect(url_for("admin.queue", done=done, **back), code=303)
 
 
 @blueprint.get("/projects/<project>/releases/<version>")

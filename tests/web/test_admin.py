@@ -58,7 +58,7 @@ def test_queue_filters_and_time_left(open_) -> None:
     client, _backends, made = open_
     sign_in(client, made.secrets["review"])
     page = client.get("/admin/").get_data(as_text=True)
-    assert page.index(">other<") < page.index(">demo<")  # newest first
+    assert page.index(">demo<") < page.index(">other<")  # same time left: by project
     assert re.search(r"6d 1\dh left", page)
     assert "younger than the quarantine of 7d" in page
     only = client.get("/admin/?state=admitted&project=demo").get_data(as_text=True)
