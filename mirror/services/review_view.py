@@ -15,7 +15,7 @@ from sqlalchemy import Row
 
 from mirror.db import block_rows, event_rows, file_rows
 from mirror.db.records import FileRecord, FileRow
-from mirror.policy.admission import State
+from mirror.policy.admission import POLICY, RULE, UPSTREAM, State
 from mirror.policy.rules import parse_specifier, version_in
 from mirror.services import advisories, audit, review, tokens
 from mirror.services.advisories import StoredAdvisory
@@ -167,16 +167,68 @@ def blocked(backends: Backends) -> list[Row[Any]]:
         return block_rows.active_blocks(conn)
 
 
+# Who decides without a person: the policy, configured rules, upstream, advisories.
+AUTOMATIC_ACTORS = (POLICY, RULE, UPSTREAM, "advisory:")
+
+
 def audit_log(
     backends: Backends,
     *,
     project: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
+    only: event_rows.EventFilter | None = None,
 ) -> list[Row[Any]]:
     """Recorded state changes and decisions, newest first."""
     with backends.engine.connect() as conn:
-        return event_rows.events_log(conn, project=project, before_id=before_id, limit=limit)
+        return event_rows.events_log(
+            conn, project=project, before_id=before_id, limit=limit, only=only
+        )
+
+
+@dataclass(frozen=True)
+class AuditGroup:
+    """Events of one automatic pass over a project (a first look or a cycle: one time), or
+    one person's decision on its own."""
+
+    events: list[Row[Any]]
+    automatic: bool
+
+    @property
+    def first(self) -> Row[Any]:
+        return self.events[0]
+
+    @property
+    def moves(self) -> list[tuple[str, int]]:
+        counts: dict[str, int] = {}
+        for event in self.events:
+            move = f"{event.from_state or '—'} → {event.to_state or 'decision'}"
+            counts[move] = counts.get(move, 0) + 1
+        return sorted(counts.items(), key=lambda item: -item[1])
+
+
+def grouped_events(rows: Sequence[Row[Any]]) -> list[AuditGroup]:
+    """Consecutive automatic events of one project at one time become one group."""
+    groups: list[AuditGroup] = []
+    for row in rows:
+        automatic = _is_automatic(row.actor)
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and automatic
+            and last.automatic
+            and (last.first.project, last.first.at) == (row.project, row.at)
+        ):
+            last.events.append(row)
+        else:
+            groups.append(AuditGroup([row], automatic))
+    return groups
+
+
+def _is_automatic(actor: str) -> bool:
+    return actor in AUTOMATIC_ACTORS or any(
+        actor.startswith(prefix) for prefix in AUTOMATIC_ACTORS if prefix.endswith(":")
+    )
 
 
 def downloads(

@@ -7,21 +7,26 @@ nothing upstream-supplied is ever marked safe. Messages after an action come fro
 so no request text is reflected into a page.
 """
 
+import csv
 import hmac
+import io
+import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from mirror.db import event_rows
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import advisories as advisory_store
 from mirror.services import release_diff, release_summary, review, review_view, sessions
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
+from mirror.timeutil import format_timestamp
 from mirror.web import backends, decisions
 from mirror.web.auth import set_identity
 from mirror.web.errors import status_for
@@ -41,6 +46,7 @@ LOGIN_COOKIE = "mirror_signin"
 _OPEN = {"admin.static", "admin.sign_in", "admin.sign_in_form"}
 DOWNLOADS_SHOWN = 200
 EVENTS_PER_PAGE = 100
+EVENTS_EXPORTED = 50_000
 _BULK_DONE = {"approve": "bulk-approved", "block": "bulk-blocked"}
 _QUEUE_STATES = ["quarantined", "pending", "blocked", "rejected", "withdrawn", "admitted"]
 MESSAGES = {
@@ -301,18 +307,100 @@ def advisories() -> str:
 
 @blueprint.get("/events")
 def events() -> str:
-    project = _project_filter()
+    project, only, kind = _event_filter()
     before = request.args.get("before", "")
     before_id = int(before) if before.isdigit() and len(before) < 19 else None
     rows = review_view.audit_log(
-        backends(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE
+        backends(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE, only=only
     )
     return render_template(
         "admin/events.html",
-        events=rows,
+        groups=review_view.grouped_events(rows),
         project=project or "",
+        only=only,
+        kind=kind,
+        filters=_event_args(),
         older=rows[-1].id if len(rows) == EVENTS_PER_PAGE else None,
     )
+
+
+@blueprint.get("/events.<fmt>")
+def events_export(fmt: str) -> BaseResponse:
+    """The filtered audit log as CSV or JSON, newest first, up to ``EVENTS_EXPORTED`` rows."""
+    if fmt not in ("csv", "json"):
+        abort(404)
+    project, only, _kind = _event_filter()
+    rows = review_view.audit_log(backends(), project=project, limit=EVENTS_EXPORTED, only=only)
+    records = [
+        {
+            "id": row.id,
+            "at": format_timestamp(row.at),
+            "project": row.project,
+            "filename": row.filename,
+            "from_state": row.from_state,
+            "to_state": row.to_state,
+            "actor": row.actor,
+            "reason": row.reason,
+        }
+        for row in rows
+    ]
+    if fmt == "json":
+        response = Response(json.dumps(records, indent=1), mimetype="application/json")
+    else:
+        response = Response(_csv(records), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename=audit-log.{fmt}"
+    return response
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    """CSV whose cells a spreadsheet reads as text: a cell starting with = + - @ (upstream
+    reasons can) gets a leading apostrophe, so it is never evaluated as a formula."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(_EXPORT_FIELDS))
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: _inert_cell(v) for k, v in record.items()})
+    return out.getvalue()
+
+
+def _inert_cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+_EXPORT_FIELDS = ("id", "at", "project", "filename", "from_state", "to_state", "actor", "reason")
+_EVENT_KINDS = {"people": True, "automatic": False, "all": None}
+
+
+def _event_filter() -> tuple[str | None, event_rows.EventFilter, str]:
+    kind = request.args.get("kind", "people")
+    if kind not in _EVENT_KINDS:
+        abort(400, "unknown kind")
+    only = event_rows.EventFilter(
+        automatic=review_view.AUTOMATIC_ACTORS,
+        people=_EVENT_KINDS[kind],
+        actor=request.args.get("actor", "").strip() or None,
+        since=_day(request.args.get("since", "")),
+        until=_day(request.args.get("until", ""), next_day=True),
+    )
+    return _project_filter(), only, kind
+
+
+def _event_args() -> dict[str, str]:
+    names = ("project", "kind", "actor", "since", "until")
+    return {name: request.args[name] for name in names if request.args.get(name)}
+
+
+def _day(text: str, *, next_day: bool = False) -> datetime | None:
+    """A YYYY-MM-DD filter as a UTC time (the day after it, for an inclusive "until")."""
+    if not text.strip():
+        return None
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        abort(400, "dates are YYYY-MM-DD")
+    return day + timedelta(days=1) if next_day else day
 
 
 def _block_action(action: Callable[..., review.Outcome], done: str) -> BaseResponse:
