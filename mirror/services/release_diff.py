@@ -21,6 +21,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mirror.checks.content import (
     ContentReport,
+    PthFile,
+    StartupHook,
     member_table,
     printable,
     report_is_current,
@@ -30,8 +32,14 @@ from mirror.db.records import FileRow
 from mirror.publishers import PinnedPublisher
 
 FAMILIES = ("sdist", "pure Python", "Linux", "macOS", "Windows", "other")
-_FAMILY_PREFIXES = (("manylinux", "Linux"), ("musllinux", "Linux"), ("linux", "Linux"))
-_FAMILY_PREFIXES += (("macosx", "macOS"), ("win", "Windows"), ("any", "pure Python"))
+_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("manylinux", "Linux"),
+    ("musllinux", "Linux"),
+    ("linux", "Linux"),
+    ("macosx", "macOS"),
+    ("win", "Windows"),
+    ("any", "pure Python"),
+)
 METADATA_FIELDS = {
     "requires_dist": "dependencies",
     "requires_python": "Requires-Python",
@@ -245,13 +253,14 @@ def _member_changes(diff: FileDiff, before: ContentReport, after: ContentReport)
     ]
 
 
+def _startup_files(report: ContentReport) -> list[PthFile | StartupHook]:
+    return [*report.pth_files, *report.startup_hooks]
+
+
 def _startup_texts(before: ContentReport, after: ContentReport) -> list[StartupText]:
-    earlier = {
-        stable_member_name(item.name): item.sha256
-        for item in [*before.pth_files, *before.startup_hooks]
-    }
+    earlier = {stable_member_name(item.name): item.sha256 for item in _startup_files(before)}
     texts = []
-    for item in [*after.pth_files, *after.startup_hooks]:
+    for item in _startup_files(after):
         name = stable_member_name(item.name)
         status = "new" if name not in earlier else "changed"
         if name in earlier and item.sha256 is not None and earlier[name] == item.sha256:

@@ -240,7 +240,9 @@ def bulk() -> BaseResponse:
             failed += 1
     done = "bulk-partial" if failed else _BULK_DONE[action]
     keep = {"state": "state", "sort": "sort", "project": "project", "filter_reason": "reason"}
-    back = {name: request.form[field] for field, name in keep.items() if request.form.get(field)}
+    back: dict[str, Any] = {
+        name: request.form[field] for field, name in keep.items() if request.form.get(field)
+    }
     return redirect(url_for("admin.queue", done=done, **back), code=303)
 
 
