@@ -13,8 +13,11 @@ from mirror.errors import MirrorError
 from mirror.logs import setup_logging
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from mirror.services.backends import Backends
     from mirror.services.publish import PublishReport
+    from mirror.services.review_view import ReleaseSummary
 
 log = logging.getLogger("mirror.cli")
 
@@ -74,16 +77,53 @@ def _cli_actor() -> str:
 
 
 def _review_list(args: argparse.Namespace, config: Config) -> int:
-    from mirror.services import review
+    """One line per release under a header, as the review UI's queue lists them."""
+    import json
+
+    from mirror.checks.content import printable
+    from mirror.services import review_view
     from mirror.timeutil import format_timestamp
 
-    rows = review.queue(_review_backends(config), [args.status])
-    for row in rows:
-        until = format_timestamp(row.hold_until) if row.hold_until else "review"
-        print(f"{row.project}\t{row.version}\t{row.filename}\t{row.state}\t{until}\t{row.reason}")
-    if not rows:
-        print(f"no {args.status} files")
+    if args.deprecated_status:
+        print("mirror: --status is deprecated; use --state", file=sys.stderr)
+    only = review_view.QueueFilter(
+        project=args.project.lower() if args.project else None, reason=args.reason, sort=args.sort
+    )
+    state = args.deprecated_status or args.state
+    releases = review_view.queue(_review_backends(config), [state], only=only)
+
+    def when(value: "datetime | None", otherwise: str) -> str:
+        return format_timestamp(value) if value else otherwise
+
+    if args.json:
+        shown = [_release_json(item, state, when) for item in releases]
+        print(json.dumps(shown, indent=1))
+        return 0
+    if not releases:
+        print(f"no {state} releases")
+        return 0
+    print(f"{'PROJECT':24} {'VERSION':14} {'FILES':>5} {'UNTIL':21} REASON")
+    for item in releases:
+        reasons = "; ".join(dict.fromkeys(row.reason for row in item.files))
+        until = when(item.hold_until, "a person decides" if state == "quarantined" else "-")
+        print(
+            f"{item.project:24} {item.version:14} {len(item.files):>5} {until:21} "
+            f"{printable(reasons)}"
+        )
     return 0
+
+
+def _release_json(item: "ReleaseSummary", state: str, when: Callable[..., str]) -> dict[str, Any]:
+    return {
+        "project": item.project,
+        "version": item.version,
+        "state": state,
+        "files": [row.filename for row in item.files],
+        "reasons": list(dict.fromkeys(row.reason for row in item.files)),
+        "hold_until": when(item.hold_until, "") or None,
+        "uploaded_at": when(item.uploaded_at, "") or None,
+        "first_seen_at": when(item.first_seen_at, ""),
+    }
 
 
 def _review_show(args: argparse.Namespace, config: Config) -> int:
@@ -142,12 +182,20 @@ def _print_published(report: "PublishReport | None") -> None:
 def _add_review(commands: Any) -> None:
     review = commands.add_parser("review", help="the quarantine queue and decisions on it")
     actions = review.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="files in one state (default: quarantined)")
-    listing.add_argument(
-        "--status",
-        default="quarantined",
-        choices=["pending", "quarantined", "admitted", "blocked", "rejected", "withdrawn"],
+    listing = actions.add_parser(
+        "list", help="releases with files in one state (default: quarantined)"
     )
+    states = ["quarantined", "pending", "blocked", "rejected", "withdrawn", "admitted"]
+    listing.add_argument("--state", default="quarantined", choices=states)
+    listing.add_argument(
+        "--status", dest="deprecated_status", choices=states, help="deprecated: --state"
+    )
+    listing.add_argument("--project", help="a project name or glob (num*)")
+    listing.add_argument("--reason", help="only files whose hold reason contains this text")
+    listing.add_argument(
+        "--sort", default="time-left", choices=["time-left", "uploaded", "project", "seen"]
+    )
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
     listing.set_defaults(handler=_review_list)
     show = actions.add_parser("show", help="the evidence and history of one release")
     show.add_argument("project")

@@ -21,6 +21,11 @@ What is looked for, and why:
   overrides setuptools commands (``cmdclass``), and an in-tree build backend
   (``[build-system] backend-path`` in ``pyproject.toml``).
 
+For the review page's diff against the previous release (docs/review.md) the report also
+keeps every member's size and CRC-32 (compressed, ``member_table`` reads it), the facts of
+METADATA (PKG-INFO in an sdist) a reviewer compares, and the text of ``.pth`` files and
+startup hooks, shortened.
+
 Archives are read member by member and each read is capped, so a huge or hostile archive
 costs bounded memory: wheels and ``.zip`` sdists through the zip central directory (the
 source must be seekable), ``.tar.*`` sdists in tar stream mode. A corrupt archive gives a
@@ -32,6 +37,9 @@ would tell), and any judgement beyond the flags of ``compare``.
 
 from __future__ import annotations
 
+import base64
+import email.parser
+import email.policy
 import functools
 import hashlib
 import lzma
@@ -55,7 +63,10 @@ __all__ = [
     "StartupHook",
     "compare",
     "inspect_distribution",
+    "member_table",
+    "printable",
     "report_is_current",
+    "stable_member_name",
 ]
 
 # Text members we parse (.pth, entry_points.txt, setup.py, pyproject.toml) are read up to
@@ -67,11 +78,16 @@ MAX_MEMBERS = 200_000
 # on the digest of the whole member, never on this excerpt.
 _MAX_LINES_KEPT = 10
 _MAX_LINE_CHARS = 300
-_CHUNK = 1024 * 1024
+_CHUNK = 64 * 1024
+# The text of a .pth file or a startup hook shown on the review page; the digest covers all.
+_MAX_TEXT_KEPT = 4000
+# METADATA entries kept per field, and characters per entry.
+_MAX_METADATA_ENTRIES = 200
 # 2: paths normalised as installers read them, digests, startup hooks, path escapes.
 # 3: names read as Windows does without a backslash too; the data scheme's own top level;
 #    a .data directory in any case.
-REPORT_VERSION = 3
+# 4: members with sizes and CRC-32, METADATA facts, .pth and startup hook text.
+REPORT_VERSION = 4
 
 _SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
 _PYPROJECT_SCRIPT_TABLES = {"scripts": "console_scripts", "gui-scripts": "gui_scripts"}
@@ -103,6 +119,7 @@ _ARCHIVE_ERRORS = (
 Kind = Literal["wheel", "sdist"]
 Source = str | os.PathLike[str] | BinaryIO
 _Opener = Callable[[], IO[bytes]]
+_MemberRow = tuple[str, int, int | None]  # name, size, CRC-32 (None: not known without reading)
 
 
 @dataclass
@@ -118,6 +135,7 @@ class PthFile:
     executable_lines: list[str]
     installed_as: list[str]
     sha256: str | None  # None in reports stored before digests: vouches for nothing
+    text: str = ""  # the member's text, shortened to _MAX_TEXT_KEPT
 
 
 @dataclass
@@ -127,6 +145,7 @@ class StartupHook:
     name: str
     installed_as: list[str]
     sha256: str | None
+    text: str = ""
 
 
 @dataclass
@@ -146,6 +165,11 @@ class ContentReport:
     native_binaries: list[str] = field(default_factory=list)
     sdist_hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # "name\tsize\tcrc32" lines, zlib-compressed and base64-encoded: a large wheel lists
+    # thousands of members, and the report is stored with every file.
+    members: str = ""
+    # requires_dist, requires_python, maintainers, project_urls (see _record_metadata).
+    metadata: dict[str, Any] = field(default_factory=dict)
     version: int = REPORT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,11 +187,14 @@ class ContentReport:
                     list(pth["executable_lines"]),
                     list(pth.get("installed_as", [pth["name"]])),
                     pth.get("sha256"),
+                    pth.get("text", ""),
                 )
                 for pth in data["pth_files"]
             ],
             startup_hooks=[
-                StartupHook(hook["name"], list(hook["installed_as"]), hook["sha256"])
+                StartupHook(
+                    hook["name"], list(hook["installed_as"]), hook["sha256"], hook.get("text", "")
+                )
                 for hook in data.get("startup_hooks", [])
             ],
             path_escapes=list(data.get("path_escapes", [])),
@@ -175,8 +202,27 @@ class ContentReport:
             native_binaries=list(data["native_binaries"]),
             sdist_hooks=list(data["sdist_hooks"]),
             errors=list(data["errors"]),
+            members=data.get("members", ""),
+            metadata=dict(data.get("metadata", {})),
             version=data.get("version", 1),
         )
+
+
+def member_table(report: ContentReport) -> dict[str, tuple[int, int | None]]:
+    """The report's members: name to (size, CRC-32; None where it was not read)."""
+    if not report.members:
+        return {}
+    table: dict[str, tuple[int, int | None]] = {}
+    text = zlib.decompress(base64.b64decode(report.members)).decode("utf-8", "replace")
+    for line in text.splitlines():
+        name, size, crc = line.rsplit("\t", 2)
+        table[name] = (int(size), int(crc) if crc else None)
+    return table
+
+
+def _packed_members(rows: Sequence[tuple[str, int, int | None]]) -> str:
+    text = "".join(f"{name}\t{size}\t{'' if crc is None else crc}\n" for name, size, crc in rows)
+    return base64.b64encode(zlib.compress(text.encode("utf-8", "replace"), 9)).decode("ascii")
 
 
 def report_is_current(data: Mapping[str, Any] | None) -> bool:
@@ -199,14 +245,19 @@ class Flag:
         # Member names and .pth lines come from the archive and end up in hold reasons that
         # `mirror review` prints on a terminal: escape what would act on it (ESC, CR, bidi
         # overrides), so a reason stays one line that shows what the archive holds.
-        object.__setattr__(self, "text", "".join(map(_escaped, self.text)))
+        object.__setattr__(self, "text", printable(self.text))
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
 
 
-def _escaped(char: str) -> str:
-    return char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with what would act on a terminal (ESC, CR, bidi overrides) escaped as
+    ``\\x1b``..., except the characters in ``keep`` (a newline, for text shown in lines)."""
+    return "".join(
+        char if char.isprintable() or char in keep else char.encode("unicode_escape").decode()
+        for char in text
+    )
 
 
 def inspect_distribution(filename: str, source: Source) -> ContentReport:
@@ -239,30 +290,33 @@ def _inspect_stream(report: ContentReport, stream: IO[bytes]) -> None:
     else:
         report.errors.append(f"unknown distribution format: {name}")
         return
+    listed: list[_MemberRow] = []
     try:
-        for count, (member, opener) in enumerate(members):
+        for count, (member, size, crc, opener) in enumerate(members):
             if count == MAX_MEMBERS:
                 report.errors.append(f"more than {MAX_MEMBERS} members; the rest not inspected")
                 break
-            _inspect_member(report, member, opener)
+            listed.append(_inspect_member(report, member, size, crc, opener))
     except _ARCHIVE_ERRORS as error:
         report.errors.append(f"corrupt archive: {type(error).__name__}: {error}")
+    report.members = _packed_members(sorted(listed))
 
 
-def _zip_members(stream: IO[bytes]) -> Iterator[tuple[str, _Opener]]:
-    # The central directory lists members; each is opened (and decompressed) lazily.
+def _zip_members(stream: IO[bytes]) -> Iterator[tuple[str, int, int | None, _Opener]]:
+    # The central directory lists members with size and CRC; each is opened lazily.
     with zipfile.ZipFile(stream) as archive:
         for info in archive.infolist():
             if not info.is_dir():
-                yield info.filename, functools.partial(archive.open, info)
+                yield info.filename, info.file_size, info.CRC, functools.partial(archive.open, info)
 
 
-def _tar_members(stream: IO[bytes]) -> Iterator[tuple[str, _Opener]]:
+def _tar_members(stream: IO[bytes]) -> Iterator[tuple[str, int, int | None, _Opener]]:
     # Stream mode ("r|*") never seeks back: a member is opened at most once, before the next.
+    # Skipping a member reads its bytes anyway, so its CRC is computed while reading it.
     with tarfile.open(fileobj=stream, mode="r|*") as archive:
         for member in archive:
             if member.isfile():
-                yield member.name, functools.partial(_extract, archive, member)
+                yield member.name, member.size, None, functools.partial(_extract, archive, member)
 
 
 def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
@@ -283,11 +337,13 @@ class _Member:
     role: str | None = None  # the parser its text needs, if any
 
 
-def _inspect_member(report: ContentReport, name: str, opener: _Opener) -> None:
+def _inspect_member(
+    report: ContentReport, name: str, size: int, crc: int | None, opener: _Opener
+) -> _MemberRow:
     """Read the member once (tar streams cannot go back): its head, or all of a text we parse.
 
     A member that lands as a ``.pth`` or a startup hook is read to its end for its digest,
-    in chunks, so a huge one costs time, not memory.
+    and a tar member for its CRC, in chunks, so a huge one costs time, not memory.
     """
     if report.kind == "wheel":
         member = _wheel_member(name, _data_dir(report.filename))
@@ -295,32 +351,44 @@ def _inspect_member(report: ContentReport, name: str, opener: _Opener) -> None:
         member = _sdist_member(name)
     if member.escapes:
         report.path_escapes.append(member.name)
-    wants_text = bool(member.pth_as) or member.role is not None
+    wants_text = bool(member.pth_as or member.hooks_as) or member.role is not None
     with opener() as stream:
         data = stream.read((MAX_TEXT_BYTES if wants_text else _MAGIC_BYTES) + 1)
-        sha256 = _sha256(data, stream) if member.pth_as or member.hooks_as else None
+        sha256, read_crc = _rest_digests(data, stream, member.pth_as or member.hooks_as, crc)
+    # utf-8-sig: since Python 3.13 site.py strips a BOM, so "\ufeffimport" executes too.
+    text = data[:MAX_TEXT_BYTES].decode("utf-8-sig", "replace") if wants_text else ""
     if _NATIVE_SUFFIX.search(member.name) or data.startswith(_NATIVE_MAGICS):
         report.native_binaries.append(member.name)
     if member.hooks_as:
-        report.startup_hooks.append(StartupHook(member.name, list(member.hooks_as), sha256))
-    if not wants_text:
-        return
-    if len(data) > MAX_TEXT_BYTES:
+        hook = StartupHook(member.name, list(member.hooks_as), sha256, text[:_MAX_TEXT_KEPT])
+        report.startup_hooks.append(hook)
+    if (member.pth_as or member.role is not None) and len(data) > MAX_TEXT_BYTES:
         report.errors.append(f"{member.name} is larger than {MAX_TEXT_BYTES} bytes; read in part")
-    # utf-8-sig: since Python 3.13 site.py strips a BOM, so "\ufeffimport" executes too.
-    text = data[:MAX_TEXT_BYTES].decode("utf-8-sig", "replace")
     if member.pth_as:
         excerpt = [line[:_MAX_LINE_CHARS] for line in _executable_pth_lines(text)[:_MAX_LINES_KEPT]]
-        report.pth_files.append(PthFile(member.name, excerpt, list(member.pth_as), sha256))
+        report.pth_files.append(
+            PthFile(member.name, excerpt, list(member.pth_as), sha256, text[:_MAX_TEXT_KEPT])
+        )
     if member.role is not None:
         _TEXT_HANDLERS[member.role](report, member.name, text)
+    return printable(member.name), size, read_crc
 
 
-def _sha256(head: bytes, stream: IO[bytes]) -> str:
-    digest = hashlib.sha256(head)
+def _rest_digests(
+    head: bytes, stream: IO[bytes], wants_sha256: object, crc: int | None
+) -> tuple[str | None, int | None]:
+    """The member's sha256 (when wanted) and CRC-32 (when the archive did not give it),
+    reading what follows ``head``; neither wanted: nothing more is read."""
+    if not wants_sha256 and crc is not None:
+        return None, crc
+    digest = hashlib.sha256(head) if wants_sha256 else None
+    running = zlib.crc32(head) if crc is None else None
     while chunk := stream.read(_CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
+        if digest is not None:
+            digest.update(chunk)
+        if running is not None:
+            running = zlib.crc32(chunk, running)
+    return (digest.hexdigest() if digest else None), (crc if running is None else running)
 
 
 # -- where a member lands ---------------------------------------------------------------------
@@ -341,7 +409,8 @@ _SITE_PACKAGES_DIRS = frozenset({"site-packages", "dist-packages"})
 _STARTUP_HOOKS = frozenset({"sitecustomize", "usercustomize"})
 _DRIVE = re.compile(r"[A-Za-z]:")
 _WINDOWS_READS_OTHERWISE = re.compile(r"[\\:]|[. ](?:/|$)")
-_SDIST_ROLES = ("setup.py", "pyproject.toml")
+_SDIST_ROLES = ("setup.py", "pyproject.toml", "PKG-INFO")
+_DIST_INFO_ROLES = {"entry_points.txt": "entry_points", "METADATA": "PKG-INFO"}
 
 
 def _wheel_member(name: str, data_dir: str) -> _Member:
@@ -350,17 +419,18 @@ def _wheel_member(name: str, data_dir: str) -> _Member:
         path for scheme, inner in landings for path in _site_packages_paths(scheme, inner)
     }
     hooks = sorted("/".join(path) for path in in_site_packages if _is_startup_hook(path))
-    is_entry_points = any(
-        scheme == "root" and len(inner) == 2 and inner[0].endswith(".dist-info")
+    dist_info_files = {
+        inner[1]
         for scheme, inner in landings
-        if inner[-1] == "entry_points.txt"
-    )
+        if scheme == "root" and len(inner) == 2 and inner[0].endswith(".dist-info")
+    }
+    roles = [role for file, role in _DIST_INFO_ROLES.items() if file in dist_info_files]
     return _Member(
         name,
         escapes,
         pth_as=tuple(sorted(path[0] for path in in_site_packages if _is_pth(path))),
         hooks_as=tuple(hooks),
-        role="entry_points" if is_entry_points else None,
+        role=roles[0] if roles else None,
     )
 
 
@@ -555,10 +625,30 @@ def _record_pyproject(report: ContentReport, name: str, text: str) -> None:
             report.entry_points.setdefault(group, {}).update(entries)
 
 
+def _record_metadata(report: ContentReport, name: str, text: str) -> None:
+    """The core metadata fields a reviewer compares between releases (a wheel's METADATA,
+    an sdist's PKG-INFO: the same format), shortened; maintainers from the four author and
+    maintainer fields, in that order."""
+    message = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
+
+    def values(*fields: str) -> list[str]:
+        found = [str(value) for field in fields for value in message.get_all(field) or []]
+        kept = dict.fromkeys(value.strip()[:_MAX_LINE_CHARS] for value in found if value.strip())
+        return list(kept)[:_MAX_METADATA_ENTRIES]
+
+    report.metadata = {
+        "requires_dist": values("Requires-Dist"),
+        "requires_python": next(iter(values("Requires-Python")), None),
+        "maintainers": values("Author", "Author-email", "Maintainer", "Maintainer-email"),
+        "project_urls": values("Home-page", "Project-URL"),
+    }
+
+
 _TEXT_HANDLERS: dict[str, Callable[[ContentReport, str, str], None]] = {
     "entry_points": _record_entry_points,
     "setup.py": _record_setup_py,
     "pyproject.toml": _record_pyproject,
+    "PKG-INFO": _record_metadata,
 }
 
 
@@ -631,11 +721,11 @@ def _entry_point_flags(previous: ContentReport, current: ContentReport) -> list[
 
 
 def _new_item_flags(previous: ContentReport, current: ContentReport) -> list[Flag]:
-    known = {_stable_name(name) for name in previous.native_binaries}
+    known = {stable_member_name(name) for name in previous.native_binaries}
     flags = [
         Flag("new-native-binary", f"new native binary {name}")
         for name in current.native_binaries
-        if _stable_name(name) not in known
+        if stable_member_name(name) not in known
     ]
     flags += [
         Flag("sdist-install-hook", f"new build-time hook: {hook}")
@@ -645,7 +735,11 @@ def _new_item_flags(previous: ContentReport, current: ContentReport) -> list[Fla
     return flags
 
 
-def _stable_name(name: str) -> str:
-    """A wheel path without the versioned ``{name}-{version}.data`` directory name."""
+def stable_member_name(name: str) -> str:
+    """A wheel path without the versioned ``{name}-{version}.data`` or ``.dist-info``
+    directory name, so the same member of two releases has one name."""
     first, sep, rest = name.partition("/")
-    return f"*.data/{rest}" if sep and first.endswith(".data") else name
+    for suffix in (".data", ".dist-info"):
+        if sep and first.endswith(suffix):
+            return f"*{suffix}/{rest}"
+    return name

@@ -1,10 +1,11 @@
 """The events table: the audit trail of every state change, and who made it."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Row, insert, select
+from sqlalchemy import Connection, Dialect, Row, Select, insert, not_, or_, select
 
 from mirror.db.bulk import Prepared, insert_many, prepare
 from mirror.db.schema import events
@@ -55,8 +56,40 @@ def project_events(conn: Connection, project: str, limit: int = 200) -> list[Row
     return list(conn.execute(query))
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """Who made the change (``people`` True: anyone but the ``automatic`` actors; False:
+    only them; an entry ending in ":" is a prefix), an actor text, a time range."""
+
+    automatic: tuple[str, ...] = ()
+    people: bool | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def applied(self, query: Select[Any]) -> Select[Any]:
+        automatic = or_(
+            events.c.actor.in_([a for a in self.automatic if not a.endswith(":")]),
+            *[events.c.actor.startswith(a) for a in self.automatic if a.endswith(":")],
+        )
+        if self.people is not None:
+            query = query.where(not_(automatic) if self.people else automatic)
+        if self.actor:
+            query = query.where(events.c.actor.contains(self.actor, autoescape=True))
+        if self.since is not None:
+            query = query.where(events.c.at >= self.since)
+        if self.until is not None:
+            query = query.where(events.c.at < self.until)
+        return query
+
+
 def events_log(
-    conn: Connection, *, project: str | None, before_id: int | None, limit: int
+    conn: Connection,
+    *,
+    project: str | None,
+    before_id: int | None,
+    limit: int,
+    only: EventFilter | None = None,
 ) -> list[Row[Any]]:
     """The audit trail, newest first; ``before_id`` pages back through it."""
     query = select(events).order_by(events.c.id.desc()).limit(limit)
@@ -64,4 +97,4 @@ def events_log(
         query = query.where(events.c.project == project)
     if before_id is not None:
         query = query.where(events.c.id < before_id)
-    return list(conn.execute(query))
+    return list(conn.execute(only.applied(query) if only else query))

@@ -4,19 +4,18 @@ release of the project, the active blocks, and the audit trail.
 Read-only; decisions go through :mod:`mirror.services.review`.
 """
 
-import json
-from collections.abc import Iterable, Sequence
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Row
 
 from mirror.db import block_rows, event_rows, file_rows
 from mirror.db.records import FileRecord, FileRow
-from mirror.policy.admission import State
+from mirror.policy.admission import POLICY, RULE, UPSTREAM, State
 from mirror.policy.rules import parse_specifier, version_in
 from mirror.services import advisories, audit, review, tokens
 from mirror.services.advisories import StoredAdvisory
@@ -93,16 +92,46 @@ def report(backends: Backends, project: str, version: str) -> ReleaseReport:
     )
 
 
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue shows: a project name or glob (``num*``), a text the hold reason
+    contains (case-insensitive), and the order (one of ``SORTS``)."""
+
+    project: str | None = None
+    reason: str | None = None
+    sort: str = "seen"
+
+    def keeps(self, row: Row[Any]) -> bool:
+        if self.project and not fnmatch.fnmatchcase(row.project, self.project):
+            return False
+        return not self.reason or self.reason.casefold() in row.reason.casefold()
+
+
+_FAR = datetime.max.replace(tzinfo=UTC)
+# Each order's key; every one ends with project and version so ties read the same each time.
+SORTS: dict[str, Callable[[ReleaseSummary], tuple[Any, ...]]] = {
+    "seen": lambda s: (-s.first_seen_at.timestamp(), s.project, s.version),
+    "time-left": lambda s: (s.hold_until or _FAR, s.project, s.version),
+    "uploaded": lambda s: (-(s.uploaded_at or _FAR).timestamp(), s.project, s.version),
+    "project": lambda s: (s.project, s.version),
+}
+
+
 def queue(
-    backends: Backends, states: Iterable[str], project: str | None = None, limit: int = 500
+    backends: Backends,
+    states: Iterable[str],
+    project: str | None = None,
+    limit: int = 500,
+    only: QueueFilter = QueueFilter(),
 ) -> list[ReleaseSummary]:
-    """Releases with files in ``states``, newest first (by when the mirror first saw them)."""
+    """Releases with files in ``states``, in ``only.sort`` order (default: newest first by
+    when the mirror first saw them); ``project`` is one exact (normalised) name."""
     grouped: dict[tuple[str, str], list[Row[Any]]] = {}
     for row in review.queue(backends, [State(s) for s in states]):
-        if project is None or row.project == project:
+        if (project is None or row.project == project) and only.keeps(row):
             grouped.setdefault((row.project, row.version), []).append(row)
     summaries = [ReleaseSummary(p, v, rows) for (p, v), rows in grouped.items()]
-    summaries.sort(key=lambda s: (s.first_seen_at, s.project, s.version), reverse=True)
+    summaries.sort(key=SORTS[only.sort])
     return summaries[:limit]
 
 
@@ -138,43 +167,68 @@ def blocked(backends: Backends) -> list[Row[Any]]:
         return block_rows.active_blocks(conn)
 
 
+# Who decides without a person: the policy, configured rules, upstream, advisories.
+AUTOMATIC_ACTORS = (POLICY, RULE, UPSTREAM, "advisory:")
+
+
 def audit_log(
     backends: Backends,
     *,
     project: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
+    only: event_rows.EventFilter | None = None,
 ) -> list[Row[Any]]:
     """Recorded state changes and decisions, newest first."""
     with backends.engine.connect() as conn:
-        return event_rows.events_log(conn, project=project, before_id=before_id, limit=limit)
+        return event_rows.events_log(
+            conn, project=project, before_id=before_id, limit=limit, only=only
+        )
 
 
-def release_facts(rows: Sequence[FileRow]) -> dict[str, list[str]]:
-    """A release's comparable facts: each name maps to the distinct values over its files."""
-    if not rows:
-        return {}
-    facts: dict[str, set[str]] = {
-        "distributions": {_kind(row.filename) for row in rows},
-        "requires-python": {row.requires_python or "(none)" for row in rows},
-        "yanked upstream": {(row.yanked_reason or "yes") if row.yanked else "no" for row in rows},
-    }
+@dataclass(frozen=True)
+class AuditGroup:
+    """Events of one automatic pass over a project (a first look or a cycle: one time), or
+    one person's decision on its own."""
+
+    events: list[Row[Any]]
+    automatic: bool
+
+    @property
+    def first(self) -> Row[Any]:
+        return self.events[0]
+
+    @property
+    def moves(self) -> list[tuple[str, int]]:
+        counts: dict[str, int] = {}
+        for event in self.events:
+            move = f"{event.from_state or '—'} → {event.to_state or 'decision'}"
+            counts[move] = counts.get(move, 0) + 1
+        return sorted(counts.items(), key=lambda item: -item[1])
+
+
+def grouped_events(rows: Sequence[Row[Any]]) -> list[AuditGroup]:
+    """Consecutive automatic events of one project at one time become one group."""
+    groups: list[AuditGroup] = []
     for row in rows:
-        for key, value in (row.evidence or {}).items():
-            facts.setdefault(f"evidence: {key}", set()).add(
-                json.dumps(value, sort_keys=True, indent=1, default=str)
-            )
-    return {key: sorted(values) for key, values in facts.items()}
+        automatic = _is_automatic(row.actor)
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and automatic
+            and last.automatic
+            and (last.first.project, last.first.at) == (row.project, row.at)
+        ):
+            last.events.append(row)
+        else:
+            groups.append(AuditGroup([row], automatic))
+    return groups
 
 
-def _kind(filename: str) -> str:
-    if not filename.endswith(".whl"):
-        return "sdist"
-    try:
-        tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
-        return "wheel"
-    return "wheel " + ".".join(sorted({str(tag) for tag in tags}))
+def _is_automatic(actor: str) -> bool:
+    return actor in AUTOMATIC_ACTORS or any(
+        actor.startswith(prefix) for prefix in AUTOMATIC_ACTORS if prefix.endswith(":")
+    )
 
 
 def downloads(

@@ -7,21 +7,26 @@ nothing upstream-supplied is ever marked safe. Messages after an action come fro
 so no request text is reflected into a page.
 """
 
+import csv
 import hmac
+import io
+import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from mirror.db import event_rows
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import advisories as advisory_store
-from mirror.services import exposure, review, review_view, sessions
+from mirror.services import exposure, release_diff, release_summary, review, review_view, sessions
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
+from mirror.timeutil import format_timestamp
 from mirror.web import backends, decisions
 from mirror.web.auth import set_identity
 from mirror.web.errors import status_for
@@ -41,12 +46,17 @@ LOGIN_COOKIE = "mirror_signin"
 _OPEN = {"admin.static", "admin.sign_in", "admin.sign_in_form"}
 DOWNLOADS_SHOWN = 200
 EVENTS_PER_PAGE = 100
+EVENTS_EXPORTED = 50_000
+_BULK_DONE = {"approve": "bulk-approved", "block": "bulk-blocked"}
 _QUEUE_STATES = ["quarantined", "pending", "blocked", "rejected", "withdrawn", "admitted"]
 MESSAGES = {
     "approved": "Approved: the release is admitted and on the simple index now.",
     "blocked": "Blocked: matching files are refused and removed from the index.",
     "unblocked": "Unblocked: matching files are evaluated again under the normal policy.",
     "signed-out": "Signed out.",
+    "bulk-approved": "Approved: the selected releases are admitted.",
+    "bulk-blocked": "Blocked: the selected releases are refused.",
+    "bulk-partial": "Some selected releases could not be changed; open them to see why.",
 }
 
 
@@ -95,6 +105,18 @@ def _when(value: datetime | None) -> str:
 @blueprint.app_template_filter("age")
 def _age(value: datetime | None) -> str:
     return f"{duration_text(backends().clock.now() - value)} ago" if value else "unknown"
+
+
+@blueprint.app_template_filter("size")
+def _size(value: int | None) -> str:
+    if value is None:
+        return "?"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(amount) < 1024 or unit == "GiB":
+            return f"{value} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return ""
 
 
 @blueprint.app_template_filter("time_left")
@@ -174,17 +196,54 @@ def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) 
 @blueprint.get("/")
 def queue() -> str:
     state = request.args.get("state", "quarantined")
-    if state not in _QUEUE_STATES:
-        abort(400, "unknown state")
-    project = _project_filter()
-    releases = review_view.queue(backends(), [state], project)
+    sort = request.args.get("sort", "time-left")
+    if state not in _QUEUE_STATES or sort not in review_view.SORTS:
+        abort(400, "unknown state or order")
+    only = review_view.QueueFilter(
+        project=request.args.get("project", "").strip().lower() or None,
+        reason=request.args.get("reason", "").strip() or None,
+        sort=sort,
+    )
     return render_template(
         "admin/queue.html",
-        releases=releases,
+        releases=review_view.queue(backends(), [state], only=only),
         state=state,
         states=_QUEUE_STATES,
-        project=project or "",
+        only=only,
+        sorts={"time-left": "Time left", "uploaded": "Uploaded", "project": "Project"},
+        approvable=state in review.APPROVABLE,
     )
+
+
+@blueprint.post("/bulk")
+def bulk() -> BaseResponse:
+    """Approve or block the selected releases (``PROJECT==VERSION`` each) with one reason;
+    each release is its own decision, as if made on its page."""
+    action = request.form.get("action", "")
+    selected = request.form.getlist("release")
+    if action not in _BULK_DONE or not selected:
+        abort(400, "choose releases and an action")
+    reason = request.form.get("reason", "")
+    if not reason.strip():
+        abort(400, "a reason is required")
+    failed = 0
+    for item in selected:
+        project, sep, version = item.partition("==")
+        try:
+            if not sep:
+                raise ReviewError("not PROJECT==VERSION")
+            if action == "approve":
+                decisions.approve(project, version, actor=_actor(), reason=reason)
+            else:
+                decisions.block(project, f"=={version}", actor=_actor(), reason=reason)
+        except (ReviewError, NotFoundError):
+            failed += 1
+    done = "bulk-partial" if failed else _BULK_DONE[action]
+    keep = {"state": "state", "sort": "sort", "project": "project", "filter_reason": "reason"}
+    back: dict[str, Any] = {
+        name: request.form[field] for field, name in keep.items() if request.form.get(field)
+    }
+    return redirect(url_for("admin.queue", done=done, **back), code=303)
 
 
 @blueprint.get("/projects/<project>/releases/<version>")
@@ -200,9 +259,23 @@ def release(project: str, version: str) -> str:
         token_names=token_names,
         download_limit=DOWNLOADS_SHOWN,
         exposed=exposure.exposure(backends(), report.project, version=report.version),
-        comparison=_comparison(report),
         approvable=any(row.state in review.APPROVABLE for row in report.files),
+        **_release_summary(report),
     )
+
+
+def _release_summary(report: review_view.ReleaseReport) -> dict[str, Any]:
+    """The decision block, the evidence in words and the diff against the previous release."""
+    diff = release_diff.release_diff(report.files, report.previous_version, report.previous_files)
+    return {
+        "decision": release_summary.decision(report.files),
+        "groups": release_summary.file_groups(report.files),
+        "checks": release_summary.check_lines(
+            report.files, report.previous_files, diff, report.advisories
+        ),
+        "diff": diff,
+        "evidence_lines": review.evidence_lines,
+    }
 
 
 @blueprint.post("/projects/<project>/releases/<version>/approve")
@@ -237,18 +310,100 @@ def advisories() -> str:
 
 @blueprint.get("/events")
 def events() -> str:
-    project = _project_filter()
+    project, only, kind = _event_filter()
     before = request.args.get("before", "")
     before_id = int(before) if before.isdigit() and len(before) < 19 else None
     rows = review_view.audit_log(
-        backends(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE
+        backends(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE, only=only
     )
     return render_template(
         "admin/events.html",
-        events=rows,
+        groups=review_view.grouped_events(rows),
         project=project or "",
+        only=only,
+        kind=kind,
+        filters=_event_args(),
         older=rows[-1].id if len(rows) == EVENTS_PER_PAGE else None,
     )
+
+
+@blueprint.get("/events.<fmt>")
+def events_export(fmt: str) -> BaseResponse:
+    """The filtered audit log as CSV or JSON, newest first, up to ``EVENTS_EXPORTED`` rows."""
+    if fmt not in ("csv", "json"):
+        abort(404)
+    project, only, _kind = _event_filter()
+    rows = review_view.audit_log(backends(), project=project, limit=EVENTS_EXPORTED, only=only)
+    records = [
+        {
+            "id": row.id,
+            "at": format_timestamp(row.at),
+            "project": row.project,
+            "filename": row.filename,
+            "from_state": row.from_state,
+            "to_state": row.to_state,
+            "actor": row.actor,
+            "reason": row.reason,
+        }
+        for row in rows
+    ]
+    if fmt == "json":
+        response = Response(json.dumps(records, indent=1), mimetype="application/json")
+    else:
+        response = Response(_csv(records), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename=audit-log.{fmt}"
+    return response
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    """CSV whose cells a spreadsheet reads as text: a cell starting with = + - @ (upstream
+    reasons can) gets a leading apostrophe, so it is never evaluated as a formula."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(_EXPORT_FIELDS))
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: _inert_cell(v) for k, v in record.items()})
+    return out.getvalue()
+
+
+def _inert_cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+_EXPORT_FIELDS = ("id", "at", "project", "filename", "from_state", "to_state", "actor", "reason")
+_EVENT_KINDS = {"people": True, "automatic": False, "all": None}
+
+
+def _event_filter() -> tuple[str | None, event_rows.EventFilter, str]:
+    kind = request.args.get("kind", "people")
+    if kind not in _EVENT_KINDS:
+        abort(400, "unknown kind")
+    only = event_rows.EventFilter(
+        automatic=review_view.AUTOMATIC_ACTORS,
+        people=_EVENT_KINDS[kind],
+        actor=request.args.get("actor", "").strip() or None,
+        since=_day(request.args.get("since", "")),
+        until=_day(request.args.get("until", ""), next_day=True),
+    )
+    return _project_filter(), only, kind
+
+
+def _event_args() -> dict[str, str]:
+    names = ("project", "kind", "actor", "since", "until")
+    return {name: request.args[name] for name in names if request.args.get(name)}
+
+
+def _day(text: str, *, next_day: bool = False) -> datetime | None:
+    """A YYYY-MM-DD filter as a UTC time (the day after it, for an inclusive "until")."""
+    if not text.strip():
+        return None
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        abort(400, "dates are YYYY-MM-DD")
+    return day + timedelta(days=1) if next_day else day
 
 
 def _block_action(action: Callable[..., review.Outcome], done: str) -> BaseResponse:
@@ -281,20 +436,3 @@ def _project_filter() -> str | None:
     if not is_valid_project_name(text):
         raise NotFoundError("no such project")
     return normalize(text)
-
-
-def _comparison(report: review_view.ReleaseReport) -> list[dict[str, Any]]:
-    """Rows of facts and evidence: this release's values beside the previous admitted one's."""
-    current = review_view.release_facts(report.files)
-    previous = review_view.release_facts(report.previous_files)
-    keys = list(dict.fromkeys([*current, *previous]))
-    return [
-        {
-            "key": key,
-            "current": current.get(key, []),
-            "previous": previous.get(key, []),
-            "changed": report.previous_version is not None
-            and current.get(key, []) != previous.get(key, []),
-        }
-        for key in keys
-    ]

@@ -121,7 +121,7 @@ def test_executable_pth_in_a_wheel_is_reported_and_flagged_when_new(tmp_path: Pa
     report = inspect(build_wheel(tmp_path, {"demo_init.pth": pth.encode()}))
 
     assert report.pth_files == [
-        PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"], ["demo_init.pth"], sha256(pth))
+        PthFile("demo_init.pth", [STEALER_LINE, "import\tsys"], ["demo_init.pth"], sha256(pth), pth)
     ]
     assert report.errors == []
     (flag,) = compare(None, report)

@@ -75,8 +75,9 @@ def test_advisory_import_stops_pip_installing_an_admitted_release(
     assert installed(tmp_path / "t3") == {"demo-1.0.dist-info"}
     listing = mirror.cli("advisories", "list", "demo").stdout
     assert listing.startswith("MAL-2026-21\tmalicious\t")
-    blocked = mirror.cli("review", "list", "--status", "blocked").stdout
-    assert "demo-2.0-py3-none-any.whl" in blocked and "Malicious code in demo" in blocked
+    blocked = mirror.cli("review", "list", "--state", "blocked").stdout
+    assert blocked.splitlines()[1].split()[:3] == ["demo", "2.0", "1"]
+    assert "Malicious code in demo" in blocked
     shown = mirror.cli("review", "show", "demo", "2.0").stdout
     assert (
         "state: blocked (blocked: Malicious code in demo (PyPI)) by advisory:MAL-2026-21" in shown
