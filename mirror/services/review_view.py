@@ -14,7 +14,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Row
 
-from mirror.db import block_rows, event_rows, file_rows
+from mirror.db import block_rows, event_rows, file_rows, project_rows
 from mirror.db.records import FileRecord, FileRow
 from mirror.policy.admission import State
 from mirror.policy.rules import parse_specifier, version_in
@@ -22,6 +22,7 @@ from mirror.services import advisories, audit, review, tokens
 from mirror.services.advisories import StoredAdvisory
 from mirror.services.audit import Download
 from mirror.services.backends import Backends
+from mirror.simple_api import ProjectStatus
 
 # A file as a review hands it to the web: a record, or a row of a query that joins its project.
 ReviewedFile = FileRow
@@ -38,6 +39,7 @@ class ReleaseReport:
     advisories: list[StoredAdvisory]
     events: list[Row[Any]]
     now: datetime
+    upstream_status: ProjectStatus  # the project's status marker upstream (PEP 792)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def report(backends: Backends, project: str, version: str) -> ReleaseReport:
     with backends.engine.connect() as conn:
         siblings = file_rows.project_files(conn, rows[0].project_id)
         blocks = block_rows.active_blocks(conn, name)
+        upstream_status = project_rows.upstream_status(conn, name)
     previous = _previous_admitted(siblings, version)
     filenames = {row.filename for row in rows}
     return ReleaseReport(
@@ -90,6 +93,7 @@ def report(backends: Backends, project: str, version: str) -> ReleaseReport:
         advisories=advisories.advisories_for(backends, name, version),
         events=[e for e in project_events if e.filename is None or e.filename in filenames],
         now=backends.clock.now(),
+        upstream_status=upstream_status,
     )
 
 

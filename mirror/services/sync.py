@@ -25,9 +25,10 @@ from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.verdicts import FIRST_LOOK
-from mirror.services import evidence, pages, refusal, state_changes, targets
+from mirror.services import evidence, pages, project_status, refusal, state_changes, targets
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
+from mirror.simple_api import ProjectStatus
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFoundError
 from mirror.upstream.listing import Listing, UpstreamFile, parse_page
@@ -213,11 +214,14 @@ def _record_first_look(backends: Backends, project: str, page: Page, listing: Li
         row._replace(**change) if (change := evidence.recorded(row, gathered)) else row
         for row in new
     ]
+    upstream = listing.status
     with backends.engine.connect() as conn, conn.begin():
-        first = _FirstLook.decided(conn, backends, project, new, now)
+        first = _FirstLook.decided(conn, backends, project, new, now, upstream)
     try:
         with writing(backends.engine) as conn:
-            look = first.still_valid(conn) or _FirstLook.decided(conn, backends, project, new, now)
+            look = first.still_valid(conn) or _FirstLook.decided(
+                conn, backends, project, new, now, upstream
+            )
             look.record(conn, page, now)
     except DbIntegrityError:
         # Another host recorded this project's first look at the same moment; theirs stands.
@@ -235,6 +239,7 @@ class _FirstLook:
     project: str
     evaluation: state_changes.Evaluation
     rendered: pages.Rendered
+    upstream: ProjectStatus  # the project's status marker upstream
     files: bulk.Prepared
     events: bulk.Prepared
     targets: bulk.Prepared
@@ -247,15 +252,19 @@ class _FirstLook:
         project: str,
         new: list[FileRecord],
         now: datetime,
+        upstream: ProjectStatus,
     ) -> "_FirstLook":
-        evaluation = state_changes.judge(conn, backends, project, new, now)
-        rendered = pages.render_pages(backends.blobs, project, evaluation.admitted)
+        evaluation = state_changes.judge(conn, backends, project, new, now, upstream=upstream)
+        settled = _settled(new, evaluation, now)
+        status = project_status.served(upstream, ((r.state, r.reason) for r in settled))
+        rendered = pages.render_pages(backends.blobs, project, evaluation.admitted, status)
         dialect = conn.dialect
         return cls(
             project=project,
             evaluation=evaluation,
             rendered=rendered,
-            files=file_rows.prepare_files(dialect, _settled(new, evaluation, now)),
+            upstream=upstream,
+            files=file_rows.prepare_files(dialect, settled),
             events=state_changes.prepare_events(dialect, project, evaluation.moves, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
@@ -277,7 +286,13 @@ class _FirstLook:
         else:
             # Targets left by an earlier life of the project: queue the difference.
             targets.queue_project(conn, self.project, self.rendered.targets(), now)
-        project_rows.update_project(conn, row.id, checked_at=now, **page.validators())
+        project_rows.update_project(
+            conn,
+            row.id,
+            checked_at=now,
+            **page.validators(),
+            **project_rows.status_values(self.upstream),
+        )
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
     def still_valid(self, conn: Connection) -> "_FirstLook | None":
@@ -330,7 +345,13 @@ def _apply_fetch(
         validators: dict[str, Any] = {}
         if fetched.page is not None and fetched.listing is not None:  # None: 304 Not Modified
             seen = _record_listing(conn, row, fetched.listing, now)
-            validators = fetched.page.validators()
+            validators = fetched.page.validators() | project_rows.status_values(
+                fetched.listing.status
+            )
+            # A new marker changes the pages; so does the first one recorded (pages rendered
+            # before markers were read carry an older API version).
+            recorded = row.upstream_status and project_rows.status_of(row)
+            seen.page_changed |= recorded != fetched.listing.status
         project_rows.update_project(
             conn, row.id, checked_at=now, upstream_gone=False, last_error=None, **validators
         )

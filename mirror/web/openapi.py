@@ -141,6 +141,17 @@ _SCHEMAS: dict[str, Any] = {
             },
             "blocks": {"type": "array", "items": _ref("Block")},
             "advisories": {"type": "array", "items": _ref("Advisory")},
+            "upstream_status": {
+                "type": "object",
+                "required": ["status", "reason"],
+                "properties": {
+                    "status": {
+                        "type": "string",
+                        "enum": ["active", "archived", "quarantined", "deprecated"],
+                    },
+                    "reason": {"type": "string", "nullable": True},
+                },
+            },
             "events": {"type": "array", "items": _ref("Event")},
         }
     ),

@@ -93,8 +93,10 @@ def test_any_json_marker_and_reason_cost_at_most_the_marker(marker: Any, reason:
     listing = json_listing({"status": marker, "reason": reason})
     assert [f.filename for f in listing.files] == ["demo-1.0.tar.gz"]
     known = isinstance(marker, str) and marker.strip().lower() in {s.value for s in Status}
-    assert (listing.status.status.value == marker.strip().lower()) if known else (
-        listing.status == ProjectStatus()
+    assert (
+        (listing.status.status.value == marker.strip().lower())
+        if known
+        else (listing.status == ProjectStatus())
     )
     if listing.status.reason is not None:
         assert len(listing.status.reason) <= 1000 and "\x00" not in listing.status.reason
