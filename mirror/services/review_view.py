@@ -16,9 +16,10 @@ from sqlalchemy import Row
 
 from mirror.db import block_rows, event_rows, file_rows, project_rows
 from mirror.db.records import FileRecord, FileRow
+from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import State
 from mirror.policy.rules import parse_specifier, version_in
-from mirror.services import advisories, audit, review, tokens
+from mirror.services import advisories, audit, refusal, review, tokens
 from mirror.services.advisories import StoredAdvisory
 from mirror.services.audit import Download
 from mirror.services.backends import Backends
@@ -70,6 +71,15 @@ def canonical_version(version: str) -> str:
     """The form the mirror stores versions in ("2.0.0" stays, "v2.0" becomes "2.0")."""
     parsed = _parsed(version)
     return str(parsed) if parsed is not None else version
+
+
+def why(backends: Backends, project: str, version: str) -> refusal.Refusal | None:
+    """Why ``project`` ``version`` is not installable through the mirror now, or None when it
+    is (a file of it is served): the refusal every route would answer with."""
+    if not is_valid_project_name(project) or not version.isprintable() or len(version) > 100:
+        return refusal.unknown(f"{project[:100]}=={version[:100]}", "no such release")
+    name, version = normalize(project), canonical_version(version)
+    return refusal.release_refusal(backends, name, version)
 
 
 def report(backends: Backends, project: str, version: str) -> ReleaseReport:

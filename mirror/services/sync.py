@@ -316,7 +316,7 @@ def _reconcile(backends: Backends, project: str, fetched: Fetched) -> ListingCha
     with writing(backends.engine) as conn:
         row = project_rows.get_project(conn, project)
         if fetched.gone and row is None:
-            raise NotFoundError(f"no project {project!r} upstream")
+            raise refusal.unknown(project, "no such project upstream").error()
         if row is None:
             row = project_rows.create_project(conn, project, now)
         changes = _apply_fetch(conn, project, row, fetched, now)

@@ -125,6 +125,26 @@ _SCHEMAS: dict[str, Any] = {
             "files": {"type": "array", "items": _ref("File")},
         }
     ),
+    "Problem": _object(
+        {
+            "type": {
+                "type": "string",
+                "description": "/problems/<kind> (a page says what it means)",
+            },
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string", "description": "what is refused, why, and until when"},
+        },
+        {"until": _TIME},
+    ),
+    "Why": _object(
+        {
+            "project": {"type": "string"},
+            "version": {"type": "string"},
+            "installable": {"type": "boolean"},
+            "problem": {"allOf": [_ref("Problem")], "nullable": True},
+        }
+    ),
     "Release": _object(
         {
             "project": {"type": "string"},
@@ -286,6 +306,14 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "One release with all its evidence, the previous admitted release and history",
                 release,
+                scope="read",
+                parameters=[project, version],
+            )
+        },
+        "/api/v1/why/{project}/{version}": {
+            "get": _operation(
+                "Whether a release is installable now; if not, the problem every route answers",
+                _responses("Why"),
                 scope="read",
                 parameters=[project, version],
             )
