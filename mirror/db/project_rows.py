@@ -24,10 +24,7 @@ def create_project(conn: Connection, name: str, now: datetime) -> Row[Any]:
 
 def upstream_status(conn: Connection, name: str) -> ProjectStatus:
     """The status marker upstream last gave ``name`` (``active`` when none, or not known)."""
-    query = select(projects.c.upstream_status, projects.c.upstream_status_reason).where(
-        projects.c.name == name
-    )
-    row = conn.execute(query).first()
+    row = get_project(conn, name)
     return status_of(row) if row is not None else ACTIVE
 
 
