@@ -179,6 +179,24 @@ def _print_published(report: "PublishReport | None") -> None:
         print(f"publish: {report.published} change(s) signed")
 
 
+def _why(args: argparse.Namespace, config: Config) -> int:
+    """Print why a release is not installable (the sentence the index answers with); 1 when
+    it is not, 0 when it is."""
+    from mirror.services import problems, review_view
+
+    project, separator, version = args.release.partition("==")
+    if not separator or not project.strip() or not version.strip():
+        raise MirrorError(f"expected PROJECT==VERSION, not {args.release!r}")
+    refused = review_view.why(_review_backends(config), project.strip(), version.strip())
+    if refused is None:
+        print(f"{project.strip()}=={version.strip()}: installable")
+        return 0
+    problem = problems.problem_for(refused)
+    print(problem.detail)
+    print(f"  {problem.title} ({problem.type})")
+    return 1
+
+
 def _add_review(commands: Any) -> None:
     review = commands.add_parser("review", help="the quarantine queue and decisions on it")
     actions = review.add_subparsers(dest="action", required=True)
@@ -201,6 +219,9 @@ def _add_review(commands: Any) -> None:
     show.add_argument("project")
     show.add_argument("version")
     show.set_defaults(handler=_review_show)
+    why = commands.add_parser("why", help="why a release is not installable through the mirror")
+    why.add_argument("release", metavar="PROJECT==VERSION")
+    why.set_defaults(handler=_why)
     approve = actions.add_parser("approve", help="admit a held release now")
     approve.add_argument("project")
     approve.add_argument("version")

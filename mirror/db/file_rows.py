@@ -36,6 +36,12 @@ def _records(conn: Connection, query: Select[Any]) -> list[FileRecord]:
     return [FileRecord._make(row) for row in conn.execute(query)]
 
 
+def state_reasons(conn: Connection, project_id: int) -> set[tuple[str, str]]:
+    """The distinct (state, reason) pairs of a project's files."""
+    query = select(files.c.state, files.c.reason).distinct().where(files.c.project_id == project_id)
+    return {(row.state, row.reason) for row in conn.execute(query)}
+
+
 def file_by_name(conn: Connection, project: str, filename: str) -> Row[Any] | None:
     query = (
         select(files, projects.c.name.label("project"))

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from mirror.db.schema import files, projects
+from mirror.simple_api import ACTIVE, STATUSES, ProjectStatus
 
 
 def get_project(conn: Connection, name: str) -> Row[Any] | None:
@@ -19,6 +20,23 @@ def create_project(conn: Connection, name: str, now: datetime) -> Row[Any]:
     row = get_project(conn, name)
     assert row is not None
     return row
+
+
+def upstream_status(conn: Connection, name: str) -> ProjectStatus:
+    """The status marker upstream last gave ``name`` (``active`` when none, or not known)."""
+    row = get_project(conn, name)
+    return status_of(row) if row is not None else ACTIVE
+
+
+def status_of(row: Row[Any]) -> ProjectStatus:
+    """The upstream status marker recorded on a projects row."""
+    marker = STATUSES.get(row.upstream_status or "")
+    return ProjectStatus(marker, row.upstream_status_reason) if marker else ACTIVE
+
+
+def status_values(status: ProjectStatus) -> dict[str, Any]:
+    """The projects columns that record ``status`` as upstream's marker."""
+    return {"upstream_status": status.status.value, "upstream_status_reason": status.reason}
 
 
 def update_project(conn: Connection, project_id: int, **values: Any) -> None:

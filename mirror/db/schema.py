@@ -61,6 +61,10 @@ projects = Table(
     Column("page_sha256", String(64)),
     Column("upstream_gone", Boolean, nullable=False, default=False),
     Column("last_error", Text),
+    # The status marker (PEP 792) of the upstream page last recorded, None when it said none,
+    # and its reason.
+    Column("upstream_status", String(20)),
+    Column("upstream_status_reason", Text),
 )
 
 files = Table(

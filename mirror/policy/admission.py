@@ -58,6 +58,8 @@ class FileFacts:
     rejection: Decision | None = None
     # A check whose evidence is missing or cannot be had now: no admission until it is in.
     waiting: str | None = None
+    # Why the whole project is held (upstream marks it quarantined), None when it is not.
+    project_hold: str | None = None
 
 
 def is_review_hold(state: State, hold_until: datetime | None) -> bool:
@@ -76,9 +78,10 @@ def decide(
     """The file's next state, or None when it stays as it is.
 
     Order matters: refusals first (a block beats an earlier approval), then rejections, which
-    only a person may undo, then disappearance upstream, then anomalies and other holds, then
-    age, which admits only once no check is still waiting for its evidence. A block lifts by
-    itself when nothing refuses the file any more.
+    only a person may undo, then a hold of the whole project (upstream's quarantine: its page
+    lists no file, so it comes before disappearance), then disappearance upstream, then
+    anomalies and other holds, then age, which admits only once no check is still waiting for
+    its evidence. A block lifts by itself when nothing refuses the file any more.
     """
     if refusal:
         return Decision(State.BLOCKED, refusal.reason, refusal.actor)
@@ -90,6 +93,10 @@ def decide(
         return None
     if facts.rejection:
         return facts.rejection
+    if facts.project_hold:
+        if is_review_hold(facts.state, facts.hold_until):
+            return None
+        return Decision(State.QUARANTINED, facts.project_hold, UPSTREAM)
     if not facts.present_upstream:
         return _withdrawal(facts)
     if facts.state == State.WITHDRAWN:

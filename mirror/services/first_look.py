@@ -29,8 +29,17 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 from mirror.db import block_rows, bulk, file_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
-from mirror.services import evidence, fetching, notify, pages, state_changes, targets
+from mirror.services import (
+    evidence,
+    fetching,
+    notify,
+    pages,
+    project_status,
+    state_changes,
+    targets,
+)
 from mirror.services.backends import Backends
+from mirror.simple_api import ProjectStatus
 from mirror.upstream.client import Page
 from mirror.upstream.listing import Listing
 
@@ -42,11 +51,14 @@ def take_first_look(backends: Backends, project: str, page: Page, listing: Listi
     now = backends.clock.now()
     candidates = [fetching.candidate(f, now, history=True) for f in listing.files]
     evidenced = gather_evidence(backends, project, candidates)
+    upstream = listing.status
     with backends.engine.connect() as conn, conn.begin():
-        plan = Plan.made(conn, backends, project, evidenced, now)
+        plan = Plan.made(conn, backends, project, evidenced, now, upstream)
     try:
         with writing(backends.engine) as conn:
-            plan = plan.still_valid(conn) or Plan.made(conn, backends, project, evidenced, now)
+            plan = plan.still_valid(conn) or Plan.made(
+                conn, backends, project, evidenced, now, upstream
+            )
             plan.record(conn, page, now)
     except DbIntegrityError:
         # Another host recorded this project's first look at the same moment; theirs stands.
@@ -76,6 +88,7 @@ class Plan:
     project: str
     decided: state_changes.Evaluation
     rendered: pages.Rendered
+    upstream: ProjectStatus  # the project's status marker upstream (PEP 792)
     files: bulk.Prepared
     events: bulk.Prepared
     targets: bulk.Prepared
@@ -88,15 +101,19 @@ class Plan:
         project: str,
         evidenced: list[FileRecord],
         now: datetime,
+        upstream: ProjectStatus,
     ) -> "Plan":
-        decided = state_changes.judge(conn, backends, project, evidenced, now)
-        rendered = pages.render_pages(backends.blobs, project, decided.admitted)
+        decided = state_changes.judge(conn, backends, project, evidenced, now, upstream=upstream)
+        settled = _settled(evidenced, decided, now)
+        status = project_status.served(upstream, ((r.state, r.reason) for r in settled))
+        rendered = pages.render_pages(backends.blobs, project, decided.admitted, status)
         dialect = conn.dialect
         return cls(
             project=project,
             decided=decided,
             rendered=rendered,
-            files=file_rows.prepare_files(dialect, _settled(evidenced, decided, now)),
+            upstream=upstream,
+            files=file_rows.prepare_files(dialect, settled),
             events=state_changes.prepare_events(dialect, project, decided.moves, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
@@ -123,7 +140,13 @@ class Plan:
         else:
             # Targets left by an earlier life of the project: queue the difference.
             targets.queue_project(conn, self.project, self.rendered.targets(), now)
-        project_rows.update_project(conn, row.id, checked_at=now, **page.validators())
+        project_rows.update_project(
+            conn,
+            row.id,
+            checked_at=now,
+            **page.validators(),
+            **project_rows.status_values(self.upstream),
+        )
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
 

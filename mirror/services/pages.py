@@ -22,12 +22,14 @@ from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError
 from mirror.policy.verdicts import version_key
-from mirror.services import targets
+from mirror.services import project_status, targets
+from mirror.simple_api import ACTIVE, ProjectStatus
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
 
-# 1.3: PEP 740 `provenance` (1.1 brought PEP 700's upload-time and versions).
-API_VERSION = "1.3"
+# 1.4: PEP 792 `project-status` (1.1 brought PEP 700's upload-time and versions, 1.3 PEP 740's
+# provenance). Installers read only the major version: a newer minor is at most a warning.
+API_VERSION = "1.4"
 HTML_TYPE = "text/html; charset=utf-8"
 
 log = logging.getLogger(__name__)
@@ -66,17 +68,30 @@ def _file_entry(project: str, row: FileRow) -> dict[str, Any]:
     return entry
 
 
-def render(project: str, rows: Sequence[FileRow]) -> tuple[bytes, bytes]:
-    """The project page as (HTML, JSON), from one list of file entries."""
+def render(
+    project: str, rows: Sequence[FileRow], status: ProjectStatus = ACTIVE
+) -> tuple[bytes, bytes]:
+    """The project page as (HTML, JSON), from one list of file entries, with its status."""
     entries = [_file_entry(project, row) for row in rows]
     versions = sorted({row.version for row in rows}, key=version_key)
-    return _render_html(project, entries), _render_json(project, versions, entries)
+    return _render_html(project, entries, status), _render_json(project, versions, entries, status)
 
 
-def _render_json(project: str, versions: list[str], entries: list[dict[str, Any]]) -> bytes:
+def _status_object(status: ProjectStatus) -> dict[str, str]:
+    """PEP 792's ``project-status`` object (the marker always, the reason when there is one)."""
+    shown = {"status": status.status.value}
+    if status.reason:
+        shown["reason"] = status.reason
+    return shown
+
+
+def _render_json(
+    project: str, versions: list[str], entries: list[dict[str, Any]], status: ProjectStatus
+) -> bytes:
     document = {
         "meta": {"api-version": API_VERSION},
         "name": project,
+        "project-status": _status_object(status),
         "versions": versions,
         "files": entries,
     }
@@ -99,11 +114,19 @@ def _anchor(entry: dict[str, Any]) -> str:
     return f"<a {' '.join(attrs)}>{escape(entry['filename'])}</a><br>"
 
 
-def _render_html(project: str, entries: list[dict[str, Any]]) -> bytes:
+def _status_meta(status: ProjectStatus) -> str:
+    tags = [f'<meta name="pypi:project-status" content="{status.status.value}">\n']
+    if status.reason:
+        tags.append(f'<meta name="pypi:project-status-reason" content="{escape(status.reason)}">\n')
+    return "".join(tags)
+
+
+def _render_html(project: str, entries: list[dict[str, Any]], status: ProjectStatus) -> bytes:
     anchors = "\n".join(_anchor(entry) for entry in entries)
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
         f'<meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        f"{_status_meta(status)}"
         f"<title>Links for {escape(project)}</title>\n</head>\n<body>\n"
         f"<h1>Links for {escape(project)}</h1>\n{anchors}\n</body>\n</html>\n"
     ).encode()
@@ -119,6 +142,7 @@ class Rendered:
     html_sha256: str
     json_sha256: str
     rows: Sequence[FileRow]
+    status: ProjectStatus
 
     def page_targets(self) -> targets.Wanted:
         """The TUF targets of the two pages."""
@@ -130,10 +154,13 @@ class Rendered:
         return targets.wanted(self.project, self.rows, self.page_targets())
 
 
-def render_pages(blobs: BlobStore, project: str, rows: Sequence[FileRow]) -> Rendered:
-    """Render and store the pages that list ``rows`` (the admitted files); no transaction
-    needed: blobs are named by their digest, and nothing refers to them until recorded."""
-    html, data = render(project, rows)
+def render_pages(
+    blobs: BlobStore, project: str, rows: Sequence[FileRow], status: ProjectStatus
+) -> Rendered:
+    """Render and store the pages that list ``rows`` (the admitted files) with the project's
+    ``status``; no transaction needed: blobs are named by their digest, and nothing refers to
+    them until recorded."""
+    html, data = render(project, rows, status)
     return Rendered(
         project=project,
         html=html,
@@ -141,6 +168,7 @@ def render_pages(blobs: BlobStore, project: str, rows: Sequence[FileRow]) -> Ren
         html_sha256=store_bytes(blobs, html),
         json_sha256=store_bytes(blobs, data),
         rows=rows,
+        status=status,
     )
 
 
@@ -209,7 +237,8 @@ def render_and_queue(
     ``admitted``: the admitted files by filename, when the caller has them (else read here).
     """
     rows = file_rows.admitted_files(conn, project_id) if admitted is None else admitted
-    return record_pages(conn, project, render_pages(blobs, project, rows), now)
+    status = project_status.for_project(conn, project, project_id)
+    return record_pages(conn, project, render_pages(blobs, project, rows, status), now)
 
 
 def render_stale(engine: Engine, blobs: BlobStore, now: datetime) -> list[str]:

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row
@@ -43,31 +44,107 @@ log = logging.getLogger(__name__)
 RULES_STATUS = "rules"
 
 
+class Kind(StrEnum):
+    """What kind of refusal: each is a problem type clients can tell apart (docs/admission.md,
+    "Problem types")."""
+
+    HELD = "held"  # quarantined: until a time, or until a person decides
+    BLOCKED = "blocked"  # a rule, an advisory or a person refuses it
+    INTERNAL = "internal"  # an internal name: never taken from upstream
+    UNKNOWN = "unknown"  # neither the mirror nor upstream has it
+    REJECTED = "rejected"  # a check failed
+    WITHDRAWN = "withdrawn"  # gone upstream
+
+
+# A file's recorded state, as the kind of refusal it makes.
+_KIND_OF_STATE = {
+    State.PENDING: Kind.HELD,
+    State.QUARANTINED: Kind.HELD,
+    State.BLOCKED: Kind.BLOCKED,
+    State.REJECTED: Kind.REJECTED,
+    State.WITHDRAWN: Kind.WITHDRAWN,
+}
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """What is refused (a project or a filename) and why."""
+    """What is refused (a project, a filename or a release), why, of which kind, and until
+    when (None: no time is known; a person or a change decides)."""
 
     subject: str
     reason: str
+    kind: Kind
+    until: datetime | None = None
 
-    def error(self) -> NotFoundError:
-        return NotFoundError(f"{self.subject}: {self.reason}")
+    @property
+    def detail(self) -> str:
+        """The one sentence every answer gives: what, why and until when."""
+        return f"{self.subject}: {self.reason}"
+
+    def error(self) -> "RefusedError":
+        return RefusedError(self)
+
+
+class RefusedError(NotFoundError):
+    """A refusal raised on the way to serving: the web answers it as a problem document."""
+
+    def __init__(self, refused: Refusal) -> None:
+        super().__init__(refused.detail)
+        self.refusal = refused
 
 
 def refusal(backends: Backends, project: str, row: FileRow | None = None) -> Refusal | None:
     """Why ``project``, or with ``row`` that file of it, must not be served now; else None."""
     if row is None:
         reason = backends.rules.project_refusal(project)
-        return Refusal(project, reason) if reason else None
+        return Refusal(project, reason, _rule_kind(backends, project)) if reason else None
     reason = backends.rules.file_refusal(project, row.version)
     if reason:
-        return Refusal(row.filename, reason)
+        return Refusal(row.filename, reason, _rule_kind(backends, project))
     if row.state != State.ADMITTED:
-        until = format_timestamp(row.hold_until) if row.hold_until else None
-        return Refusal(
-            row.filename, f"not admitted ({why_not_served(row.state, row.reason, until)})"
-        )
+        kind = _KIND_OF_STATE[State(row.state)]
+        until = row.hold_until if kind == Kind.HELD else None
+        return Refusal(row.filename, f"not admitted ({_explain(row)})", kind, until)
     return None
+
+
+def unknown(subject: str, reason: str) -> Refusal:
+    return Refusal(subject, reason, Kind.UNKNOWN)
+
+
+def _rule_kind(backends: Backends, project: str) -> Kind:
+    return Kind.INTERNAL if backends.rules.is_internal(project) else Kind.BLOCKED
+
+
+# Which file's refusal speaks for a release none of whose files is served: the one a person
+# most needs to know of first.
+_RELEASE_ORDER = [Kind.BLOCKED, Kind.REJECTED, Kind.HELD, Kind.WITHDRAWN]
+
+
+def release_refusal(backends: Backends, project: str, version: str) -> Refusal | None:
+    """Why no file of ``project`` ``version`` is served now, or None when one is."""
+    subject = f"{project}=={version}"
+    refused = refusal(backends, project)
+    if refused is not None:
+        return Refusal(subject, refused.reason, refused.kind)
+    with backends.engine.connect() as conn:
+        rows = file_rows.release_files(conn, project, version)
+        known = rows or project_rows.get_project(conn, project) is not None
+    if not rows:
+        what = "no such release" if known else "no such project"
+        return unknown(subject, f"{what} known to this mirror")
+    refusals = [refusal(backends, project, row) for row in rows]
+    chosen = [r for r in refusals if r is not None]
+    if len(chosen) < len(refusals):
+        return None
+    # Of held files, the one released first (timed holds before holds for a person).
+    first = min(chosen, key=lambda r: (_RELEASE_ORDER.index(r.kind), r.until is None, r.until))
+    return Refusal(subject, f"{first.subject} {first.reason}", first.kind, first.until)
+
+
+def _explain(row: FileRow) -> str:
+    until = format_timestamp(row.hold_until) if row.hold_until else None
+    return why_not_served(row.state, row.reason, until)
 
 
 def check_project(backends: Backends, project: str) -> None:
@@ -83,7 +160,7 @@ def servable_file(backends: Backends, project: str, filename: str) -> Row[Any]:
     with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, project, filename)
     if row is None:
-        raise NotFoundError(f"{filename}: not known to this mirror")
+        raise unknown(filename, "not known to this mirror").error()
     refused = refusal(backends, project, row)
     if refused is not None:
         raise refused.error()
@@ -134,7 +211,7 @@ def _inspect_first(backends: Backends, row: Row[Any]) -> None:
             state_changes.apply_decision(conn, project, current, held, now)
             pages.render_and_queue(conn, backends.blobs, current.project_id, project, now)
     if reasons:
-        raise NotFoundError(f"{filename}: held for review: {'; '.join(reasons)}")
+        raise Refusal(filename, f"held for review: {'; '.join(reasons)}", Kind.HELD).error()
 
 
 def apply_rules(backends: Backends) -> list[str]:

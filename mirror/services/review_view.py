@@ -13,14 +13,17 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Row
 
-from mirror.db import block_rows, event_rows, file_rows
+from mirror.db import block_rows, event_rows, file_rows, project_rows
+from mirror.db.event_rows import EventFilter
 from mirror.db.records import FileRecord, FileRow
+from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import POLICY, RULE, UPSTREAM, State
 from mirror.policy.rules import parse_specifier, version_in
-from mirror.services import advisories, audit, review, tokens
+from mirror.services import advisories, audit, refusal, review, tokens
 from mirror.services.advisories import StoredAdvisory
 from mirror.services.audit import Download
 from mirror.services.backends import Backends
+from mirror.simple_api import ProjectStatus
 
 # A file as a review hands it to the web: a record, or a row of a query that joins its project.
 ReviewedFile = FileRow
@@ -37,6 +40,7 @@ class ReleaseReport:
     advisories: list[StoredAdvisory]
     events: list[Row[Any]]
     now: datetime
+    upstream_status: ProjectStatus  # the project's status marker upstream (PEP 792)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,15 @@ def canonical_version(version: str) -> str:
     return str(parsed) if parsed is not None else version
 
 
+def why(backends: Backends, project: str, version: str) -> refusal.Refusal | None:
+    """Why ``project`` ``version`` is not installable through the mirror now, or None when it
+    is (a file of it is served): the refusal every route would answer with."""
+    if not is_valid_project_name(project) or not version.isprintable() or len(version) > 100:
+        return refusal.unknown(f"{project[:100]}=={version[:100]}", "no such release")
+    name, version = normalize(project), canonical_version(version)
+    return refusal.release_refusal(backends, name, version)
+
+
 def report(backends: Backends, project: str, version: str) -> ReleaseReport:
     """Raises NotFoundError for a release the mirror has not seen."""
     version = canonical_version(version)
@@ -77,6 +90,7 @@ def report(backends: Backends, project: str, version: str) -> ReleaseReport:
     with backends.engine.connect() as conn:
         siblings = file_rows.project_files(conn, rows[0].project_id)
         blocks = block_rows.active_blocks(conn, name)
+        upstream_status = project_rows.upstream_status(conn, name)
     previous = _previous_admitted(siblings, version)
     filenames = {row.filename for row in rows}
     return ReleaseReport(
@@ -89,6 +103,7 @@ def report(backends: Backends, project: str, version: str) -> ReleaseReport:
         advisories=advisories.advisories_for(backends, name, version),
         events=[e for e in project_events if e.filename is None or e.filename in filenames],
         now=backends.clock.now(),
+        upstream_status=upstream_status,
     )
 
 
@@ -177,7 +192,7 @@ def audit_log(
     project: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
-    only: event_rows.EventFilter | None = None,
+    only: EventFilter | None = None,
 ) -> list[Row[Any]]:
     """Recorded state changes and decisions, newest first."""
     with backends.engine.connect() as conn:

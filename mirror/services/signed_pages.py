@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 
 from mirror.codings import encode
 from mirror.db import commit_cache, page_rows, targets
-from mirror.errors import NotFoundError
 from mirror.services import pages, publish, refusal, sync
 from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
@@ -66,7 +65,7 @@ def open_project(mirror: Backends, name: str, prefetcher: Prefetcher) -> SignedP
     if signed is None:
         with mirror.engine.connect() as conn:
             if page_rows.get_page(conn, name) is None:
-                raise NotFoundError(f"{name}: no such project")
+                raise refusal.unknown(name, "no such project").error()
         raise publish.NotPublishedYetError(f"{name}: page not signed yet, retry in a minute")
     return signed
 

@@ -10,19 +10,23 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, Row
 
 from mirror.checks.content import report_is_current
-from mirror.db import block_rows, bulk, event_rows, file_rows
+from mirror.db import block_rows, bulk, event_rows, file_rows, project_rows
 from mirror.db.records import FileRow
 from mirror.policy import verdicts
 from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
 from mirror.policy.rules import parse_specifier, version_in
-from mirror.services import notify
+from mirror.services import notify, project_status
 from mirror.services.backends import Backends
+from mirror.simple_api import ProjectStatus
 
 log = logging.getLogger(__name__)
 
 
 def facts_of(
-    row: FileRow, anomaly: str | None = None, verdict: verdicts.Verdict | None = None
+    row: FileRow,
+    anomaly: str | None = None,
+    verdict: verdicts.Verdict | None = None,
+    project_hold: str | None = None,
 ) -> FileFacts:
     verdict = verdict or verdicts.CLEAR
     rejection = (
@@ -41,6 +45,7 @@ def facts_of(
         hold_reasons=verdict.hold_reasons,
         rejection=rejection,
         waiting=verdict.waiting,
+        project_hold=project_hold,
     )
 
 
@@ -158,9 +163,17 @@ def judge(
     rows: Sequence[FileRow],
     now: datetime,
     anomalies: dict[str, str] | None = None,
+    upstream: ProjectStatus | None = None,
 ) -> Evaluation:
-    """Decide each file afresh, recording nothing (``conn`` is read for blocks)."""
+    """Decide each file afresh, recording nothing (``conn`` is read for blocks).
+
+    ``upstream``: the project's status marker upstream, when the caller has it (a first look,
+    whose project is not recorded yet); else the recorded one is read.
+    """
     anomalies = anomalies or {}
+    if upstream is None:
+        upstream = project_rows.upstream_status(conn, project)
+    project_hold = project_status.upstream_hold(upstream)
     config = backends.config
     hold_without_time = config.policy.missing_upload_time == "hold"
     quarantine = config.quarantine_for(project)
@@ -170,7 +183,7 @@ def judge(
     moves, admitted = [], []
     for row in rows:
         decision = decide(
-            facts_of(row, anomalies.get(row.filename), evidence[row.filename]),
+            facts_of(row, anomalies.get(row.filename), evidence[row.filename], project_hold),
             refusal=refused[row.version],
             quarantine=quarantine,
             hold_without_upload_time=hold_without_time,

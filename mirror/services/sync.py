@@ -150,7 +150,7 @@ def _reconcile(backends: Backends, project: str, fetched: fetching.Fetched) -> L
     with writing(backends.engine) as conn:
         row = project_rows.get_project(conn, project)
         if fetched.gone and row is None:
-            raise NotFoundError(f"no project {project!r} upstream")
+            raise refusal.unknown(project, "no such project upstream").error()
         if row is None:
             row = project_rows.create_project(conn, project, now)
         changes = _apply_fetch(conn, project, row, fetched, now)
@@ -179,7 +179,13 @@ def _apply_fetch(
         validators: dict[str, Any] = {}
         if fetched.page is not None and fetched.listing is not None:  # None: 304 Not Modified
             seen = _record_listing(conn, row, fetched.listing, now)
-            validators = fetched.page.validators()
+            validators = fetched.page.validators() | project_rows.status_values(
+                fetched.listing.status
+            )
+            # A new marker changes the pages; so does the first one recorded (pages rendered
+            # before markers were read carry an older API version).
+            recorded = row.upstream_status and project_rows.status_of(row)
+            seen.page_changed |= recorded != fetched.listing.status
         project_rows.update_project(
             conn, row.id, checked_at=now, upstream_gone=False, last_error=None, **validators
         )

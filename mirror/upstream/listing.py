@@ -3,7 +3,9 @@
 Upstream data is hostile until checked: every field is type-checked and bounded, filenames must
 belong to the project (and be listed once), URLs must be http(s), hashes must be sha256 hex and
 upload times must fall in a sane window. Entries that fail are dropped with a reason
-(``Listing.skipped``), never half-trusted: each costs only itself.
+(``Listing.skipped``), never half-trusted: each costs only itself. The project's status marker
+(PEP 792) is read the same way: one that is not a known marker counts as unsaid (``active``),
+with a note in ``skipped``, and its reason is bounded text.
 """
 
 import json
@@ -16,12 +18,12 @@ from urllib.parse import urljoin, urlsplit
 
 from mirror.errors import UpstreamError
 from mirror.names import version_from_filename
-from mirror.simple_api import JSON_TYPE
+from mirror.simple_api import ACTIVE, JSON_TYPE, STATUSES, ProjectStatus
 from mirror.timeutil import parse_timestamp
 
 # Part of the digest a project keeps of its upstream page (``client.Page.digest``), so the same
 # bytes are parsed again by a mirror whose parsing changed: raise it with any such change.
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 MAX_FILES = 200_000
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 1000
@@ -54,6 +56,7 @@ class UpstreamFile:
 class Listing:
     files: list[UpstreamFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    status: ProjectStatus = ACTIVE
 
 
 def parse_page(
@@ -65,10 +68,11 @@ def parse_page(
     A filename listed twice keeps its first valid entry: the files are keyed by name.
     """
     if content_type.split(";")[0].strip().lower() in (JSON_TYPE, "application/json"):
-        entries = _json_entries(body)
+        entries, marker, reason = _json_entries(body)
     else:
-        entries = _html_entries(body)
+        entries, marker, reason = _html_entries(body)
     listing = Listing()
+    _read_status(listing, marker, reason)
     seen: set[str] = set()
     latest_upload = now + UPLOAD_CLOCK_SKEW
     for entry in entries[:MAX_FILES]:
@@ -85,7 +89,11 @@ def parse_page(
     return listing
 
 
-def _json_entries(body: bytes) -> list[dict[str, Any]]:
+# A page's file entries, its status marker and the marker's reason, each as the page gave it.
+_Entries = tuple[list[dict[str, Any]], Any, Any]
+
+
+def _json_entries(body: bytes) -> _Entries:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -93,19 +101,47 @@ def _json_entries(body: bytes) -> list[dict[str, Any]]:
     files = document.get("files") if isinstance(document, dict) else None
     if not isinstance(files, list):
         raise UpstreamError("upstream JSON page has no files list")
-    return [entry for entry in files if isinstance(entry, dict)]
+    status = document.get("project-status")
+    marker, reason = (
+        (status.get("status"), status.get("reason")) if isinstance(status, dict) else (None, None)
+    )
+    return [entry for entry in files if isinstance(entry, dict)], marker, reason
+
+
+def _read_status(listing: Listing, marker: Any, reason: Any) -> None:
+    """Set ``listing.status`` from the page's marker; an unknown one is noted and unsaid."""
+    if marker is None:
+        return
+    known = STATUSES.get(marker.strip().lower()) if isinstance(marker, str) else None
+    if known is None:
+        listing.skipped.append(f"project-status {str(marker)[:40]!r}: not a known status marker")
+        return
+    listing.status = ProjectStatus(known, _optional_text(reason))
+
+
+# PEP 792's meta tags on an HTML project page.
+STATUS_META = "pypi:project-status"
+STATUS_REASON_META = "pypi:project-status-reason"
+_STATUS_META = (STATUS_META, STATUS_REASON_META)
 
 
 class _AnchorParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.entries: list[dict[str, Any]] = []
+        self.meta: dict[str, str | None] = {}
         self._current: dict[str, Any] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a" and len(self.entries) < MAX_FILES:
             self._current = dict(attrs)
             self._current["_text"] = ""
+        elif tag == "meta":
+            named = dict(attrs)
+            name = named.get("name")
+            # The first of a repeated meta tag stands, as the first of a repeated file does.
+            if name in _STATUS_META and name not in self.meta:
+                self.meta[name] = named.get("content")
 
     def handle_data(self, data: str) -> None:
         if self._current is not None and len(self._current["_text"]) < 512:
@@ -117,11 +153,11 @@ class _AnchorParser(HTMLParser):
             self._current = None
 
 
-def _html_entries(body: bytes) -> list[dict[str, Any]]:
+def _html_entries(body: bytes) -> _Entries:
     parser = _AnchorParser()
     parser.feed(body.decode("utf-8", errors="replace"))
     parser.close()
-    return parser.entries
+    return parser.entries, parser.meta.get(STATUS_META), parser.meta.get(STATUS_REASON_META)
 
 
 def _html_to_json_entry(attrs: dict[str, Any]) -> dict[str, Any]:

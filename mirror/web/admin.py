@@ -19,7 +19,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from mirror.db import event_rows
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import advisories as advisory_store
@@ -376,11 +375,11 @@ _EXPORT_FIELDS = ("id", "at", "project", "filename", "from_state", "to_state", "
 _EVENT_KINDS = {"people": True, "automatic": False, "all": None}
 
 
-def _event_filter() -> tuple[str | None, event_rows.EventFilter, str]:
+def _event_filter() -> tuple[str | None, review_view.EventFilter, str]:
     kind = request.args.get("kind", "people")
     if kind not in _EVENT_KINDS:
         abort(400, "unknown kind")
-    only = event_rows.EventFilter(
+    only = review_view.EventFilter(
         automatic=review_view.AUTOMATIC_ACTORS,
         people=_EVENT_KINDS[kind],
         actor=request.args.get("actor", "").strip() or None,

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import State
-from mirror.services import advisories, exposure, review_view, tokens, webhooks
+from mirror.services import advisories, exposure, problems, review_view, tokens, webhooks
 from mirror.services.review import Outcome, ReviewError
 from mirror.services.tokens import Scope, Token, TokenError
 from mirror.web import backends, decisions
@@ -73,6 +73,17 @@ def releases() -> Response:
 @needs(Scope.READ)
 def release(project: str, version: str) -> Response:
     return jsonify(release_json(review_view.report(backends(), project, _version(version))))
+
+
+@blueprint.get("/why/<project>/<version>")
+@needs(Scope.READ)
+def why(project: str, version: str) -> Response:
+    """Whether a release is installable now and, when not, the problem every route answers."""
+    refused = review_view.why(backends(), project, version)
+    problem = problems.problem_for(refused).document() if refused is not None else None
+    return jsonify(
+        {"project": project, "version": version, "installable": refused is None, "problem": problem}
+    )
 
 
 @blueprint.post("/projects/<project>/releases/<version>/approve")

@@ -137,6 +137,10 @@ def release_json(report: ReleaseReport) -> dict[str, Any]:
         "blocks": [block_json(row) for row in report.blocks],
         "advisories": [advisory_json(advisory) for advisory in report.advisories],
         "events": [event_json(row) for row in report.events],
+        "upstream_status": {
+            "status": report.upstream_status.status.value,
+            "reason": report.upstream_status.reason,
+        },
     }
 
 

@@ -6,6 +6,11 @@ load balancer's), else a fresh one; log lines written while the request is answe
 (paths under ``/api/``, or ``Accept: application/json``) and as plain text otherwise. Faults of
 the database or the disk are 503 with ``Retry-After``; anything unexpected is a 500 whose body
 says only "internal error": the traceback goes to the log, under the request id.
+
+A 404 is an RFC 9457 problem (docs/admission.md, "Problem types"): a refusal's own type, or
+``about:blank`` for any other, as ``application/problem+json`` when the client accepts it and
+as the same sentence in plain text otherwise. This is the one place every route's refusal
+becomes an answer.
 """
 
 import json
@@ -17,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 
 from mirror.errors import (
     MirrorError,
@@ -27,7 +34,10 @@ from mirror.errors import (
     UpstreamError,
 )
 from mirror.logs import REQUEST_ID, REQUEST_ID_ENVIRON
+from mirror.services import problems
 from mirror.services.faults import backend_fault
+from mirror.services.problems import PROBLEM_JSON, Problem
+from mirror.services.refusal import RefusedError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +83,9 @@ def failure_for(error: BaseException) -> Failure:
 def error_response(error: BaseException, environ: dict[str, Any]) -> Response:
     """The answer to ``error``; a server error is logged and names the request id."""
     failure = failure_for(error)
+    problem = _problem(error, failure)
+    if problem is not None:
+        return problem_response(problem, environ)
     if failure.status < 500:
         return Response(f"{failure.reason}\n", status=failure.status, mimetype="text/plain")
     if failure.status == 500:
@@ -88,6 +101,33 @@ def error_response(error: BaseException, environ: dict[str, Any]) -> Response:
         response = Response(text, status=failure.status, mimetype="text/plain")
     if failure.status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _problem(error: BaseException, failure: Failure) -> Problem | None:
+    if isinstance(error, RefusedError):
+        return problems.problem_for(error.refusal, failure.status)
+    if isinstance(error, NotFoundError):
+        return problems.untyped(failure.status, failure.reason)
+    return None
+
+
+# The types a problem can be answered in; the first is the answer to "*/*" or no Accept.
+_PROBLEM_OFFERS = ["text/plain", PROBLEM_JSON, "application/json"]
+# Markup characters as JSON escapes: the body stays inert if something renders it as HTML.
+_INERT_JSON = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def problem_response(problem: Problem, environ: dict[str, Any]) -> Response:
+    """``problem`` as ``application/problem+json`` when the request accepts JSON more than
+    plain text, else as its sentence in plain text."""
+    offered = parse_accept_header(environ.get("HTTP_ACCEPT", ""), MIMEAccept)
+    if offered.best_match(_PROBLEM_OFFERS, default="text/plain") == "text/plain":
+        response = Response(problem.text(), status=problem.status, mimetype="text/plain")
+    else:
+        body = json.dumps(problem.document()).translate(_INERT_JSON)
+        response = Response(body, status=problem.status, mimetype=PROBLEM_JSON)
+    response.vary.add("Accept")
     return response
 
 

@@ -189,6 +189,26 @@ _SCHEMAS: dict[str, Any] = {
             "files": {"type": "array", "items": _ref("File")},
         }
     ),
+    "Problem": _object(
+        {
+            "type": {
+                "type": "string",
+                "description": "/problems/<kind> (a page says what it means)",
+            },
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string", "description": "what is refused, why, and until when"},
+        },
+        {"until": _TIME},
+    ),
+    "Why": _object(
+        {
+            "project": {"type": "string"},
+            "version": {"type": "string"},
+            "installable": {"type": "boolean"},
+            "problem": {"allOf": [_ref("Problem")], "nullable": True},
+        }
+    ),
     "Release": _object(
         {
             "project": {"type": "string"},
@@ -205,6 +225,17 @@ _SCHEMAS: dict[str, Any] = {
             },
             "blocks": {"type": "array", "items": _ref("Block")},
             "advisories": {"type": "array", "items": _ref("Advisory")},
+            "upstream_status": {
+                "type": "object",
+                "required": ["status", "reason"],
+                "properties": {
+                    "status": {
+                        "type": "string",
+                        "enum": ["active", "archived", "quarantined", "deprecated"],
+                    },
+                    "reason": {"type": "string", "nullable": True},
+                },
+            },
             "events": {"type": "array", "items": _ref("Event")},
         }
     ),
@@ -349,6 +380,14 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "One release with all its evidence, the previous admitted release and history",
                 release,
+                scope="read",
+                parameters=[project, version],
+            )
+        },
+        "/api/v1/why/{project}/{version}": {
+            "get": _operation(
+                "Whether a release is installable now; if not, the problem every route answers",
+                _responses("Why"),
                 scope="read",
                 parameters=[project, version],
             )

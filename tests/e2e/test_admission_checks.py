@@ -116,7 +116,7 @@ def test_verified_provenance_is_served_onward(
     page_path = "/simple/pypi-attestations/"
     response = mirror.get(page_path, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     document = json.loads(response.data)
-    assert document["meta"]["api-version"] == "1.3"
+    assert document["meta"]["api-version"] == "1.4"
     (entry,) = document["files"]
     link = entry["provenance"]
     assert link == f"../../packages/pypi-attestations/{SDIST}.provenance"

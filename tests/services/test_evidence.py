@@ -94,7 +94,7 @@ def test_verified_provenance_is_recorded_served_and_linked(
 
     document = page(client, PROJECT)
 
-    assert document["meta"]["api-version"] == "1.3"
+    assert document["meta"]["api-version"] == "1.4"
     (entry,) = document["files"]
     link = f"../../packages/{PROJECT}/{SDIST}.provenance"
     assert entry["provenance"] == link
@@ -104,7 +104,7 @@ def test_verified_provenance_is_recorded_served_and_linked(
     assert served.content_type == "application/vnd.pypi.integrity.v1+json"
     html = client.get(f"/simple/{PROJECT}/").data.decode()
     assert f'data-provenance="{link}"' in html
-    assert '<meta name="pypi:repository-version" content="1.3">' in html
+    assert '<meta name="pypi:repository-version" content="1.4">' in html
     record = row_of(backends, PROJECT, SDIST).evidence["provenance"]
     assert record["status"] == "verified"
     assert record["identity"] == IDENTITY

@@ -20,7 +20,7 @@ import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -105,6 +105,8 @@ class _Project:
     display_name: str
     files: dict[str, FakeFile]
     modified: datetime
+    # PEP 792: the status marker and its reason; None shows none (``active``).
+    status: tuple[str, str | None] | None = None
 
 
 @dataclass
@@ -125,6 +127,7 @@ class _Page:
     json_doc: dict[str, Any]
     anchors: list[tuple[str, str, dict[str, str]]]  # (href, text, data-* attributes)
     modified: datetime
+    meta: dict[str, str] = field(default_factory=dict)  # further <meta> tags, by name
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -195,6 +198,7 @@ def _render_html(page: _Page) -> str:
             "<html>",
             "  <head>",
             f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+            *(f'    <meta name="{k}" content="{html.escape(v)}">' for k, v in page.meta.items()),
             f"    <title>{title}</title>",
             "  </head>",
             "  <body>",
@@ -448,6 +452,14 @@ class FakeUpstream:
         """PEP 592 yank; a string is the reason, False un-yanks."""
         self._update(project, filename, lambda entry: _replace(entry, filename, yanked=reason))
 
+    def set_status(self, project: str, status: str | None, reason: str | None = None) -> None:
+        """PEP 792 status marker (None: none). A ``quarantined`` project's page lists no file,
+        as the marker's meaning requires."""
+        with self._lock:
+            entry = self._projects[dists.normalize(project)]
+            entry.status = None if status is None else (status, reason)
+            entry.modified = _bump(entry.modified)
+
     def set_upload_time(self, project: str, filename: str, upload_time: UploadTime) -> None:
         moment = _checked_time(upload_time)
         self._update(project, filename, lambda entry: _replace(entry, filename, upload_time=moment))
@@ -664,17 +676,28 @@ class FakeUpstream:
                 return None
             files = list(entry.files.values())
             modified = entry.modified
+            status = entry.status
         versions = list(dict.fromkeys(f.version for f in files))
+        json_doc: dict[str, Any] = {"meta": {"api-version": API_VERSION}, "name": project}
+        meta: dict[str, str] = {}
+        if status is not None:
+            marker, reason = status
+            json_doc["project-status"] = {
+                "status": marker,
+                **({"reason": reason} if reason else {}),
+            }
+            meta["pypi:project-status"] = marker
+            if reason:
+                meta["pypi:project-status-reason"] = reason
+            if marker == "quarantined":
+                files = []
+        json_doc.update(versions=versions, files=[self._file_json(f) for f in files])
         return _Page(
             title=f"Links for {project}",
-            json_doc={
-                "meta": {"api-version": API_VERSION},
-                "name": project,
-                "versions": versions,
-                "files": [self._file_json(f) for f in files],
-            },
+            json_doc=json_doc,
             anchors=[self._file_anchor(f) for f in files],
             modified=modified,
+            meta=meta,
         )
 
     def _page_href(self, fake: FakeFile) -> str:

@@ -178,6 +178,7 @@ NOT_SERVING_PROJECTS = {
     "/healthz": "health",
     "/readyz": "health",
     "/metrics": "metrics",
+    "/problems/<kind>": "what each problem type means",
 }
 SERVING = {
     "/simple/": "the root index (test_a_refused_project_is_served_by_no_route)",
