@@ -64,11 +64,11 @@ def _report_current(content: Any) -> bool:
 
 
 def continuity_anchor(
-    backends: Backends, views: Iterable[verdicts.FileView]
+    backends: Backends, project: str, views: Iterable[verdicts.FileView]
 ) -> verdicts.FileView | None:
     """``verdicts.anchor_file`` for the project's files: with an Integrity API URL template
-    configured, a file the page lists no provenance for may still have some."""
-    template = bool(backends.config.upstream.integrity_url_template)
+    configured for its index, a file the page lists no provenance for may still have some."""
+    template = bool(backends.config.integrity_url_template_for(project))
     return verdicts.anchor_file(views, unlisted_may_attest=template)
 
 
@@ -80,7 +80,7 @@ def verdicts_by_filename(
     pinned = backends.config.pinned_publisher_key(project)
     quarantine = backends.config.quarantine_for(project)
     views = [file_view(row, quarantine) for row in rows]
-    anchor = continuity_anchor(backends, views)
+    anchor = continuity_anchor(backends, project, views)
     baseline = verdicts.publisher_baseline(views)
     result = {}
     for view in views:
@@ -161,7 +161,7 @@ def judge(
     """Decide each file afresh, recording nothing (``conn`` is read for blocks)."""
     anomalies = anomalies or {}
     config = backends.config
-    hold_without_time = config.policy.missing_upload_time == "hold"
+    hold_without_time = config.age_clock_for(project) == "hold"
     quarantine = config.quarantine_for(project)
     blocks = block_rows.active_blocks(conn, project)
     refused = refusals(backends, blocks, project, (row.version for row in rows))
