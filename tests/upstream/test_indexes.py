@@ -178,9 +178,10 @@ def test_first_seen_ages_a_file_from_the_mirrors_first_sight(
     assert listed(client, "numpy") == []
     torch = row_of(backends, "torch", TORCH)
     assert torch.state == State.ADMITTED and "first sight" in torch.reason
-    # Pages name no upload time the upstream did not give: the clock is the mirror's own.
+    # Pages name no upload time the upstream did not give (PEP 700's key is left out: uv
+    # refuses a null one); the clock is the mirror's own.
     entry = json.loads(client.get("/simple/torch/", headers=JSON).data)["files"][0]
-    assert entry["upload-time"] is None
+    assert "upload-time" not in entry
 
 
 def test_an_upload_time_that_appears_later_becomes_the_clock(
