@@ -4,7 +4,7 @@
 import re
 
 from mirror.db import file_rows
-from mirror.services import tokens
+from mirror.services import sync, tokens
 from mirror.web.admin import LOGIN_COOKIE, SESSION_COOKIE
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -106,3 +106,15 @@ def test_signing_out_or_revoking_ends_the_session(open_) -> None:
     assert client.get("/admin/").status_code == 200
     tokens.revoke(backends, made.ids["admin"], by="test", reason="r")
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_release_page_says_which_clock_aged_each_file(make_app, fake_upstream, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app, backends, made = make_app(policy={"missing_upload_time": "first-seen"})
+    fake_upstream.publish_release("late", "1.0", tmpdir=tmp_path / "l", upload_time="absent")
+    sync.refresh(backends, "late")
+    client = app.test_client()
+    sign_in(client, made.secrets["review"])
+    page = client.get("/admin/projects/late/releases/1.0").get_data(as_text=True)
+    assert "Age counted from</dt><dd>the mirror's first sight" in page
+    dated = client.get("/admin/projects/demo/releases/2.0").get_data(as_text=True)
+    assert "Age counted from</dt><dd>the upload time upstream gives" in dated
