@@ -11,23 +11,32 @@ loaded, so a wrong one stops the command with one line naming the key, before an
 directory, database or key exists, instead of failing later where the value is first used.
 """
 
+import functools
 import os
+import re
 import tomllib
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from mirror.errors import ConfigError
 from mirror.hosts import HostPort
-from mirror.names import is_valid_project_name, normalize
+from mirror.names import is_glob, is_valid_glob, is_valid_project_name, normalize
 from mirror.publishers import PinnedPublisher, ProvenanceMode
 from mirror.timeutil import parse_duration
 
 Section = TypeVar("Section")
+
+# "admit" is the older spelling of "first-seen": both count a file's age from the mirror's
+# first sight of it when upstream gives no upload time (docs/admission.md, "Age").
+MissingUploadTime = Literal["hold", "first-seen", "admit"]
+AgeClock = Literal["hold", "first-seen"]
+_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _whole(default: int, *, minimum: int) -> Any:
@@ -46,6 +55,42 @@ def _host_ports(value: tuple[str, ...]) -> None:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    """One ``[[upstream.indexes]]`` entry: an upstream index and the projects taken from it.
+
+    A key left out (None) takes the value of the same key in ``[upstream]``, ``[policy]`` or
+    ``[provenance]``. Credentials are named here (a variable, a file), never written, and are
+    read when the backends are built (``mirror.upstream.credentials``).
+    """
+
+    name: str = field(default="", metadata={"required": True})
+    # None on the catch-all only: upstream.url, else pip's configured index.
+    url: str | None = None
+    # Normalised names and globs; None: the catch-all, every project no other index claims.
+    projects: tuple[str, ...] | None = None
+    quarantine: timedelta | None = None
+    provenance: ProvenanceMode | None = None
+    missing_upload_time: MissingUploadTime | None = None
+    timeout: timedelta | None = None
+    retries: int | None = field(default=None, metadata={"minimum": 0})
+    allowed_hosts: tuple[str, ...] | None = _checked(None, lambda v: _host_ports(v or ()))
+    integrity_url_template: str | None = None
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    token_env: str = ""
+    token_file: str = ""
+
+    @property
+    def catch_all(self) -> bool:
+        return self.projects is None
+
+    def serves(self, project: str) -> bool:
+        """Whether ``project`` (normalised) is routed here, when no earlier index claims it."""
+        return self.projects is None or any(fnmatchcase(project, p) for p in self.projects)
+
+
+@dataclass(frozen=True)
 class UpstreamConfig:
     """``[upstream]``: the index proxied, and the limits put on what it sends."""
 
@@ -58,6 +103,16 @@ class UpstreamConfig:
     integrity_url_template: str = ""
     prefetch_dependencies: bool = True
     allowed_hosts: tuple[str, ...] = _checked((), _host_ports)
+    # Parsed by _indexes, not by type. Empty: one catch-all index on ``url`` (the only form
+    # before several indexes existed, so such configurations read as they always did).
+    indexes: tuple[IndexConfig, ...] = field(
+        default=(), metadata={"parse": lambda value, dotted: _indexes(value, dotted)}
+    )
+
+    @functools.cached_property
+    def routes(self) -> tuple[IndexConfig, ...]:
+        """The indexes in the order a project is routed: the first that serves it wins."""
+        return self.indexes or (IndexConfig(name="default"),)
 
 
 @dataclass(frozen=True)
@@ -114,7 +169,7 @@ class PolicyConfig:
     """``[policy]``: quarantine, allow/deny/internal rules, and per-project overrides."""
 
     quarantine: timedelta = timedelta(days=7)
-    missing_upload_time: Literal["hold", "admit"] = "hold"
+    missing_upload_time: MissingUploadTime = "hold"
     internal: tuple[str, ...] = ()
     allowlist_only: bool = False
     allow: tuple[str, ...] = ()
@@ -318,17 +373,41 @@ class Config:
         configured = self.auth.anonymous_read
         return self.loopback_bind if configured is None else configured
 
+    def index_for(self, project: str) -> IndexConfig | None:
+        """The one index ``project`` (normalised) is taken from; None when none serves it. A
+        project is never looked up in a second index, whatever the first one answers."""
+        return next((index for index in self.upstream.routes if index.serves(project)), None)
+
     def quarantine_for(self, project: str) -> timedelta:
         override = self.policy.projects.get(project)
         if override and override.quarantine is not None:
             return override.quarantine
+        index = self.index_for(project)
+        if index and index.quarantine is not None:
+            return index.quarantine
         return self.policy.quarantine
 
     def provenance_mode_for(self, project: str) -> ProvenanceMode:
         override = self.policy.projects.get(project)
         if override and override.provenance:
             return override.provenance
+        index = self.index_for(project)
+        if index and index.provenance:
+            return index.provenance
         return self.provenance.mode
+
+    def age_clock_for(self, project: str) -> AgeClock:
+        """What a file of ``project`` without an upstream upload time is aged by: nothing (held
+        for review), or the mirror's first sight of it."""
+        index = self.index_for(project)
+        configured = (index and index.missing_upload_time) or self.policy.missing_upload_time
+        return "hold" if configured == "hold" else "first-seen"
+
+    def integrity_url_template_for(self, project: str) -> str:
+        index = self.index_for(project)
+        if index and index.integrity_url_template is not None:
+            return index.integrity_url_template
+        return self.upstream.integrity_url_template
 
     def publisher_for(self, project: str) -> PinnedPublisher | None:
         """The pinned Trusted Publisher of ``[policy.projects.<name>] publisher``, if any."""
@@ -438,6 +517,9 @@ def _section(section: type[Section], data: Mapping[str, Any], prefix: str) -> Se
     for name in data:
         if name not in known:
             raise ConfigError(f"unknown config key {prefix + name!r}")
+    for name, key in known.items():
+        if key.metadata.get("required") and name not in data:
+            raise ConfigError(f"config key {prefix + name!r} is required")
     hints = get_type_hints(section)
     values = {
         name: _value(hints[name], known[name], data[name], prefix + name)
@@ -585,3 +667,81 @@ def _is_loopback_url(url: str) -> bool:
     """An http:// URL on this machine: a test issuer, or one behind a local proxy."""
     host = url.removeprefix("http://").split("/", 1)[0].rsplit(":", 1)[0]
     return url.startswith("http://") and host in _LOOPBACK_HOSTS
+
+
+def _indexes(value: Any, dotted: str) -> tuple[IndexConfig, ...]:
+    """``[[upstream.indexes]]``: each entry checked alone, then the order they route in."""
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise ConfigError(f"config key {dotted!r} must be a list of tables")
+    indexes = tuple(_index(position, entry) for position, entry in enumerate(value))
+    names = [index.name for index in indexes]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"upstream.indexes: two indexes are named {name!r}")
+    catch_alls = [index.name for index in indexes if index.catch_all]
+    if len(catch_alls) > 1:
+        raise ConfigError(
+            f"upstream.indexes: {' and '.join(catch_alls)} both have no `projects`; "
+            "only one index may take every other project"
+        )
+    if catch_alls and not indexes[-1].catch_all:
+        raise ConfigError(
+            f"upstream.indexes: {catch_alls[0]} has no `projects` and must come last "
+            "(the indexes after it would never be asked)"
+        )
+    return indexes
+
+
+def _index(position: int, entry: dict[str, Any]) -> IndexConfig:
+    name = entry.get("name")
+    where = (
+        f"upstream.indexes[{name}]" if isinstance(name, str) else f"upstream.indexes[{position}]"
+    )
+    index = _section(IndexConfig, entry, where + ".")
+    if not _INDEX_NAME.fullmatch(index.name):
+        raise ConfigError(f"{where}.name must be letters, digits and . _ - (at most 64)")
+    if index.projects is not None:
+        index = replace(index, projects=tuple(_route(where, p) for p in index.projects))
+        if index.url is None:
+            raise ConfigError(
+                f"{where} needs a url (only the index without `projects` may omit it)"
+            )
+    if index.url is not None:
+        _check_index_url(where, index.url)
+    _check_credentials(where, index)
+    return index
+
+
+def _route(where: str, entry: str) -> str:
+    """One ``projects`` entry as a normalised name or glob."""
+    if is_glob(entry) and is_valid_glob(entry):
+        return normalize(entry)
+    if not is_glob(entry) and is_valid_project_name(entry):
+        return normalize(entry)
+    raise ConfigError(
+        f"{where}.projects: {entry!r} is neither a project name nor a glob of name "
+        "characters and * ? [ ] !"
+    )
+
+
+def _check_index_url(where: str, url: str) -> None:
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"{where}.url must be an http(s) URL")
+    if parsed.username is not None or parsed.password is not None:
+        # A URL is written into logs and error messages; a secret inside it would be too.
+        raise ConfigError(
+            f"{where}.url must not carry credentials: use username with password_env or "
+            "password_file, or token_env or token_file"
+        )
+
+
+def _check_credentials(where: str, index: IndexConfig) -> None:
+    password = [key for key in ("password_env", "password_file") if getattr(index, key)]
+    token = [key for key in ("token_env", "token_file") if getattr(index, key)]
+    if len(password) + len(token) > 1:
+        raise ConfigError(f"{where}: set one of {', '.join(password + token)}, not several")
+    if password and not index.username:
+        raise ConfigError(f"{where}: {password[0]} needs a username")
+    if index.username and not password:
+        raise ConfigError(f"{where}: username needs password_env or password_file")

@@ -19,6 +19,8 @@ from packaging.version import Version
 _NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]{0,198}[A-Z0-9]", re.IGNORECASE | re.ASCII)
 _FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}")
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
+_GLOB_CHARS = frozenset("*?[")
+_GLOB_RE = re.compile(r"[A-Za-z0-9._*?\[\]!-]+")
 
 
 def is_valid_project_name(name: str) -> bool:
@@ -28,6 +30,17 @@ def is_valid_project_name(name: str) -> bool:
 def normalize(name: str) -> str:
     """PEP 503 normalised form of a valid project name."""
     return canonicalize_name(name)
+
+
+def is_glob(text: str) -> bool:
+    """Whether a configured entry is a glob over project names (``acme-*``)."""
+    return bool(_GLOB_CHARS & set(text))
+
+
+def is_valid_glob(text: str) -> bool:
+    """Whether a glob may match a project name: name characters and ``* ? [ ] !`` only (any
+    other character would make it a rule that silently matches nothing)."""
+    return bool(_GLOB_RE.fullmatch(text))
 
 
 def version_from_filename(project: str, filename: str) -> str | None:

@@ -236,3 +236,75 @@ def test_max_ttl_must_be_positive(tmp_path: Path) -> None:
     path.write_text('[auth]\nmax_ttl = "0"\n')
     with pytest.raises(ConfigError, match="max_ttl must be longer than zero"):
         load_config(path, env={})
+
+
+GPU = '[[upstream.indexes]]\nname = "gpu"\nurl = "http://gpu.test/simple/"\nprojects = ["torch"]\n'
+CATCH_ALL = '[[upstream.indexes]]\nname = "{name}"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GPU + "quarantinee = '1d'\n", r"unknown config key 'upstream.indexes\[gpu\].quarantinee'"),
+        (
+            CATCH_ALL.format(name="a") + CATCH_ALL.format(name="b"),
+            "a and b both have no `projects`",
+        ),
+        (CATCH_ALL.format(name="all") + GPU, "all has no `projects` and must come last"),
+        (
+            GPU.replace('["torch"]', '["torch/*"]'),
+            r"indexes\[gpu\].projects: 'torch/\*' is neither",
+        ),
+        (GPU.replace('["torch"]', '["torch>=2"]'), "is neither a project name nor a glob"),
+        (GPU + GPU, "two indexes are named 'gpu'"),
+        (GPU.replace('url = "http://gpu.test/simple/"\n', ""), r"indexes\[gpu\] needs a url"),
+        ('[[upstream.indexes]]\nurl = "http://a.test/"\n', r"'upstream.indexes\[0\].name' is req"),
+        (GPU.replace("gpu.test", "u:p@gpu.test"), "must not carry credentials"),
+        (GPU.replace("http://", "file://"), "must be an http"),
+        (GPU + 'token_env = "T"\npassword_env = "P"\nusername = "u"\n', "not several"),
+        (GPU + 'password_env = "P"\n', "password_env needs a username"),
+        (GPU + 'missing_upload_time = "guess"\n', "missing_upload_time must be one of"),
+        (GPU + "retries = -1\n", r"indexes\[gpu\].retries must be a whole number of at least 0"),
+        (GPU + 'allowed_hosts = ["a/b"]\n', "allowed_hosts"),
+        ('[upstream]\nindexes = ["gpu"]\n', "must be a list of tables"),
+    ],
+)
+def test_bad_indexes_are_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(path, env={})
+    assert "\n" not in str(raised.value)
+
+
+def test_a_single_upstream_is_one_catch_all_index() -> None:
+    config = load_config(None, env={"MIRROR_UPSTREAM_URL": "http://upstream.test/simple/"})
+    [index] = config.upstream.routes
+    assert index.catch_all and index.url is None  # the backends use upstream.url
+    assert config.index_for("torch") is index
+
+
+def test_indexes_route_by_first_match_and_settings_fall_back(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        "[policy]\nquarantine = '7d'\n[policy.projects.torch]\nquarantine = '5d'\n"
+        + GPU.replace('["torch"]', '["torch", "Nvidia_*"]')
+        + 'quarantine = "1d"\nprovenance = "off"\nmissing_upload_time = "first-seen"\n'
+        + CATCH_ALL.format(name="default")
+    )
+    config = load_config(path, env={})
+    assert config.upstream.indexes[0].projects == ("torch", "nvidia-*")
+    assert config.index_for("nvidia-cudnn-cu12").name == "gpu"  # type: ignore[union-attr]
+    assert config.index_for("numpy").name == "default"  # type: ignore[union-attr]
+    assert config.quarantine_for("torch") == timedelta(days=5)  # the project's own wins
+    assert config.quarantine_for("nvidia-nccl") == timedelta(days=1)
+    assert config.quarantine_for("numpy") == timedelta(days=7)
+    assert config.provenance_mode_for("nvidia-nccl") == "off"
+    assert config.provenance_mode_for("numpy") == "continuity"
+    assert (config.age_clock_for("torch"), config.age_clock_for("numpy")) == ("first-seen", "hold")
+
+
+def test_indexes_can_come_from_the_environment() -> None:
+    env = {"MIRROR_UPSTREAM_INDEXES": '[{name = "gpu", url = "http://g.test/", projects = ["t"]}]'}
+    config = load_config(None, env=env)
+    assert config.index_for("t") is not None and config.index_for("numpy") is None

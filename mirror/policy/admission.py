@@ -25,6 +25,8 @@ STATES: dict[str, State] = {state.value: state for state in State}
 POLICY = "policy"
 RULE = "rule"
 UPSTREAM = "upstream"
+# How a reason names the clock of a file upstream gives no upload time for.
+FIRST_SEEN_CLOCK = " (counted from the mirror's first sight: upstream gives no upload time)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,7 @@ def _withdrawal(facts: FileFacts) -> Decision:
 def _by_age(
     facts: FileFacts, quarantine: timedelta, hold_without_upload_time: bool, now: datetime
 ) -> Decision | None:
-    uploaded = facts.upload_time
+    uploaded, clock = facts.upload_time, ""
     if uploaded is None:
         if hold_without_upload_time:
             return _unchanged_or(
@@ -130,22 +132,23 @@ def _by_age(
                     State.QUARANTINED, "upstream gives no upload time; held for review", POLICY
                 ),
             )
-        uploaded = facts.first_seen_at
+        # The reason says which clock aged the file: the review and the audit trail show it.
+        uploaded, clock = facts.first_seen_at, FIRST_SEEN_CLOCK
     release_at = uploaded + quarantine
     if now >= release_at and facts.waiting:
         # Held, not for review: the scheduler picks it up again (hold_until has passed) and
         # retries the missing checks every cycle.
         return Decision(
             State.QUARANTINED,
-            f"quarantine of {_human(quarantine)} passed; awaiting checks: {facts.waiting}",
+            f"quarantine of {_human(quarantine)}{clock} passed; awaiting checks: {facts.waiting}",
             POLICY,
             hold_until=release_at,
         )
     if now >= release_at:
-        return _admitted(quarantine)
+        return _admitted(quarantine, clock)
     held = Decision(
         State.QUARANTINED,
-        f"younger than the quarantine of {_human(quarantine)}",
+        f"younger than the quarantine of {_human(quarantine)}{clock}",
         POLICY,
         hold_until=release_at,
     )
@@ -160,8 +163,8 @@ def _unchanged_or(facts: FileFacts, decision: Decision) -> Decision | None:
 
 # A first look admits thousands of files with the same (immutable) decision.
 @functools.lru_cache(maxsize=64)
-def _admitted(quarantine: timedelta) -> Decision:
-    return Decision(State.ADMITTED, f"quarantine of {_human(quarantine)} passed", POLICY)
+def _admitted(quarantine: timedelta, clock: str) -> Decision:
+    return Decision(State.ADMITTED, f"quarantine of {_human(quarantine)}{clock} passed", POLICY)
 
 
 # Every file of a project names the same quarantine in its reason.

@@ -8,7 +8,6 @@ strings (``"litellm>=1.82.7,<1.82.9"``).
 """
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -18,10 +17,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from mirror.errors import ConfigError
-from mirror.names import normalize
+from mirror.names import is_glob, is_valid_glob, normalize
 
-_GLOB_CHARS = set("*?[")
-_GLOB = re.compile(r"[A-Za-z0-9._*?\[\]!-]+")
 # Project refusals remembered per process: beyond this many names the memory starts over.
 _REMEMBERED_NAMES = 100_000
 
@@ -71,8 +68,8 @@ def parse_rule(text: str, key: str) -> Rule:
         ConfigError: the entry is neither a name, a glob nor a requirement string.
     """
     stripped = text.strip()
-    if _GLOB_CHARS & set(stripped):
-        if not _GLOB.fullmatch(stripped):
+    if is_glob(stripped):
+        if not is_valid_glob(stripped):
             # It would match no project name: a rule that silently refuses nothing.
             raise ConfigError(
                 f"policy.{key}: glob {text!r} may only hold name characters and * ? [ ] !"

@@ -26,6 +26,9 @@ from mirror.publishers import ProvenanceMode
 
 PROVENANCE = "provenance"
 FIRST_LOOK = "first_look"
+# Evidence of a file upstream gives no upload time for, aged from the mirror's first sight.
+AGE_CLOCK = "age_clock"
+FIRST_SEEN = "first-seen"
 _OPEN = (State.PENDING, State.QUARANTINED)
 
 

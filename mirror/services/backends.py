@@ -10,8 +10,7 @@ from mirror.db.engine import Timeouts, make_engine
 from mirror.policy.rules import Rules
 from mirror.storage import BlobStore, open_blob_store, open_metadata_store
 from mirror.timeutil import Clock
-from mirror.upstream.client import UpstreamClient
-from mirror.upstream.location import default_upstream
+from mirror.upstream.router import IndexRouter
 from tuf_repo.store import MetadataStore
 
 log = logging.getLogger(__name__)
@@ -20,13 +19,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class Backends:
     """What one process holds: configuration, database engine, blob and TUF metadata stores,
-    upstream client, policy rules and clock; every service takes them as its first argument.
+    upstream indexes (``upstream.for_project(name)`` is a project's client), policy rules and
+    clock; every service takes them as its first argument.
     """
 
     config: Config
     engine: Engine
     blobs: BlobStore
-    upstream: UpstreamClient
+    upstream: IndexRouter
     rules: Rules
     clock: Clock
     metadata: MetadataStore
@@ -40,7 +40,7 @@ class Backends:
             config=config,
             engine=make_engine(config.database_url, Timeouts.from_config(config)),
             blobs=open_blob_store(config),
-            upstream=_upstream_client(config),
+            upstream=IndexRouter.from_config(config),
             rules=policy_rules(config),
             clock=Clock(offset),
             metadata=open_metadata_store(config),
@@ -58,16 +58,4 @@ def policy_rules(config: Config) -> Rules:
         allow=config.policy.allow,
         deny=config.policy.deny,
         allowlist_only=config.policy.allowlist_only,
-    )
-
-
-def _upstream_client(config: Config) -> UpstreamClient:
-    url = config.upstream.url or default_upstream()
-    return UpstreamClient(
-        url,
-        timeout=config.upstream.timeout.total_seconds(),
-        retries=config.upstream.retries,
-        max_page_bytes=config.upstream.max_page_bytes,
-        max_file_bytes=config.upstream.max_file_bytes,
-        allowed_hosts=config.upstream.allowed_hosts,
     )

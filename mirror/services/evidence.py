@@ -132,10 +132,12 @@ def integrity_url(backends: Backends, project: str, row: FileRow) -> str | None:
     """Upstream's `provenance` link for the file, else the configured template's URL."""
     if row.provenance_url:
         return str(row.provenance_url)
-    template = backends.config.upstream.integrity_url_template
+    template = backends.config.integrity_url_template_for(project)
     if not template:
         return None
-    base = backends.upstream.simple_url.removesuffix("/").removesuffix("/simple")
+    base = (
+        backends.upstream.for_project(project).simple_url.removesuffix("/").removesuffix("/simple")
+    )
     return str(template).format(
         base=base, project=project, version=quote(row.version), filename=quote(row.filename)
     )
@@ -185,7 +187,7 @@ class _Gatherer:
             return
         pinned = config.publisher_for(self.project)
         key = config.pinned_publisher_key(self.project)
-        anchor = continuity_anchor(self.backends, self.views.values())
+        anchor = continuity_anchor(self.backends, self.project, self.views.values())
         wanted = [
             view
             for view in self.checkable
@@ -225,7 +227,8 @@ class _Gatherer:
             return self._logged(row, {**base, **_absent("upstream lists no provenance")})
         limit = self.backends.config.provenance.max_bytes
         try:
-            body = self.backends.upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
+            upstream = self.backends.upstream.for_project(self.project)
+            body = upstream.fetch_small(url, limit, accept=INTEGRITY_ACCEPT)
         except ResponseTooLargeError as exc:
             result = ProvenanceResult("failed", reason=f"provenance too large: {exc}")
         except RefusedDestinationError as exc:

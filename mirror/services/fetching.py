@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from mirror.config import AgeClock
 from mirror.db import status_rows
 from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import UpstreamError
 from mirror.policy.admission import State
-from mirror.policy.verdicts import FIRST_LOOK
+from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN
 from mirror.services.backends import Backends
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFoundError
@@ -26,9 +27,15 @@ log = logging.getLogger(__name__)
 
 UPSTREAM_STATUS = "upstream"
 # A new file's evidence, shared by all of a listing's new files (stored once as text, never
-# changed in place: recording evidence makes a new document).
-_HISTORY: dict[str, Any] = {FIRST_LOOK: True}
-_NO_EVIDENCE: dict[str, Any] = {}
+# changed in place: recording evidence makes a new document), by (history, aged from first
+# sight). Which clock ages a file is evidence too: the review shows it (docs/admission.md,
+# "Age without an upload time").
+_EVIDENCE: dict[tuple[bool, bool], dict[str, Any]] = {
+    (False, False): {},
+    (True, False): {FIRST_LOOK: True},
+    (False, True): {AGE_CLOCK: FIRST_SEEN},
+    (True, True): {FIRST_LOOK: True, AGE_CLOCK: FIRST_SEEN},
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ def fetch(backends: Backends, project: str, row: Row[Any] | None) -> Fetched:
         UpstreamError: upstream failed and the mirror has never read the project.
     """
     try:
-        page = backends.upstream.fetch_page(
+        page = backends.upstream.for_project(project).fetch_page(
             project, row.etag if row else None, row.last_modified if row else None
         )
     except ProjectNotFoundError:
@@ -77,10 +84,13 @@ def parse(project: str, page: Page, now: datetime) -> Listing:
     return listing
 
 
-def candidate(f: UpstreamFile, now: datetime, *, history: bool) -> FileRecord:
+def candidate(
+    f: UpstreamFile, now: datetime, *, history: bool, clock: AgeClock = "hold"
+) -> FileRecord:
     """An upstream file the mirror has not seen, as a record not saved yet. ``history``: it is
     listed at the project's first look, where files already past quarantine are admitted
-    without per-file checks (docs/admission.md, "Cost")."""
+    without per-file checks (docs/admission.md, "Cost"). ``clock``: what its project's index
+    ages a file without an upload time by."""
     return FileRecord(
         id=UNSAVED,
         project_id=UNSAVED,
@@ -106,7 +116,7 @@ def candidate(f: UpstreamFile, now: datetime, *, history: bool) -> FileRecord:
         state_at=now,
         hold_until=None,
         cached=False,
-        evidence=_HISTORY if history else _NO_EVIDENCE,
+        evidence=_EVIDENCE[history, f.upload_time is None and clock == FIRST_SEEN],
     )
 
 

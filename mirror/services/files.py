@@ -87,7 +87,8 @@ def core_metadata(
         raise NotFoundError(f"{row.filename}: no core metadata")
     key = blob_key(row.metadata_sha256)
     if not backends.blobs.exists(key):
-        data = backends.upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
+        upstream = backends.upstream.for_project(row.project)
+        data = upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
         if data is None or hashlib.sha256(data).hexdigest() != row.metadata_sha256:
             raise DigestMismatchError(f"{row.filename}.metadata: upstream copy missing or altered")
         backends.blobs.put_bytes(key, data)
@@ -103,7 +104,9 @@ def core_metadata(
 def _download(backends: Backends, project: str, row: FileRow, key: str) -> None:
     staging = backends.blobs.staging_dir()
     try:
-        path = backends.upstream.download(row.url, row.sha256, row.size, staging)
+        path = backends.upstream.for_project(project).download(
+            row.url, row.sha256, row.size, staging
+        )
     except DigestMismatchError as exc:
         _reject(backends, project, row, str(exc))
         raise

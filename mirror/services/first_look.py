@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 def take_first_look(backends: Backends, project: str, page: Page, listing: Listing) -> None:
     """Take ``project``'s first look from its fetched and parsed ``page``."""
     now = backends.clock.now()
-    candidates = [fetching.candidate(f, now, history=True) for f in listing.files]
+    clock = backends.config.age_clock_for(project)
+    candidates = [fetching.candidate(f, now, history=True, clock=clock) for f in listing.files]
     evidenced = gather_evidence(backends, project, candidates)
     upstream = listing.status
     with backends.engine.connect() as conn, conn.begin():

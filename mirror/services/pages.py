@@ -57,7 +57,6 @@ def _file_entry(project: str, row: FileRow) -> dict[str, Any]:
         "url": f"../../{file_path(project, row.filename)}",
         "hashes": {"sha256": row.sha256},
         "requires-python": row.requires_python,
-        "upload-time": format_timestamp(row.upload_time) if row.upload_time else None,
         "yanked": (row.yanked_reason or True) if row.yanked else False,
         "core-metadata": metadata,
         "data-dist-info-metadata": metadata,
@@ -65,6 +64,10 @@ def _file_entry(project: str, row: FileRow) -> dict[str, Any]:
     }
     if row.size is not None:
         entry["size"] = row.size
+    # PEP 700's key is left out, never null, for a file upstream gives no upload time (uv
+    # refuses a null one): the mirror does not invent one from its own first sight.
+    if row.upload_time is not None:
+        entry["upload-time"] = format_timestamp(row.upload_time)
     return entry
 
 

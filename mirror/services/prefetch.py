@@ -140,7 +140,8 @@ class Prefetcher:
                     self._backends, row, fetched=lambda data: self.after_metadata(data, depth)
                 )
             elif row.size is not None:
-                remote = RemoteFile(self._backends.upstream, row.url, row.size)
+                upstream = self._backends.upstream.for_project(name)
+                remote = RemoteFile(upstream, row.url, row.size)
                 with zipfile.ZipFile(remote) as wheel:
                     metadata = read_metadata(wheel, row.filename)
                 if metadata is not None:

@@ -70,11 +70,11 @@ def _report_current(content: Any) -> bool:
 
 
 def continuity_anchor(
-    backends: Backends, views: Iterable[verdicts.FileView]
+    backends: Backends, project: str, views: Iterable[verdicts.FileView]
 ) -> verdicts.FileView | None:
     """``verdicts.anchor_file`` for the project's files: with an Integrity API URL template
-    configured, a file the page lists no provenance for may still have some."""
-    template = bool(backends.config.upstream.integrity_url_template)
+    configured for its index, a file the page lists no provenance for may still have some."""
+    template = bool(backends.config.integrity_url_template_for(project))
     return verdicts.anchor_file(views, unlisted_may_attest=template)
 
 
@@ -86,7 +86,7 @@ def verdicts_by_filename(
     pinned = backends.config.pinned_publisher_key(project)
     quarantine = backends.config.quarantine_for(project)
     views = [file_view(row, quarantine) for row in rows]
-    anchor = continuity_anchor(backends, views)
+    anchor = continuity_anchor(backends, project, views)
     baseline = verdicts.publisher_baseline(views)
     result = {}
     for view in views:
@@ -175,7 +175,7 @@ def judge(
         upstream = project_rows.upstream_status(conn, project)
     project_hold = project_status.upstream_hold(upstream)
     config = backends.config
-    hold_without_time = config.policy.missing_upload_time == "hold"
+    hold_without_time = config.age_clock_for(project) == "hold"
     quarantine = config.quarantine_for(project)
     blocks = block_rows.active_blocks(conn, project)
     refused = refusals(backends, blocks, project, (row.version for row in rows))

@@ -19,10 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
+from mirror.config import AgeClock
 from mirror.db import file_rows, page_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
 from mirror.errors import NotFoundError
+from mirror.policy.verdicts import AGE_CLOCK
 from mirror.services import evidence, fetching, pages, refusal, state_changes
 from mirror.services.backends import Backends
 from mirror.services.first_look import take_first_look
@@ -153,13 +155,19 @@ def _reconcile(backends: Backends, project: str, fetched: fetching.Fetched) -> L
             raise refusal.unknown(project, "no such project upstream").error()
         if row is None:
             row = project_rows.create_project(conn, project, now)
-        changes = _apply_fetch(conn, project, row, fetched, now)
+        clock = backends.config.age_clock_for(project)
+        changes = _apply_fetch(conn, project, row, fetched, now, clock)
     fetching.record_upstream(backends, fetched.error)
     return changes
 
 
 def _apply_fetch(
-    conn: Connection, project: str, row: Row[Any], fetched: fetching.Fetched, now: datetime
+    conn: Connection,
+    project: str,
+    row: Row[Any],
+    fetched: fetching.Fetched,
+    now: datetime,
+    clock: AgeClock,
 ) -> ListingChanges:
     seen = ListingChanges()
     if fetched.error:
@@ -178,7 +186,7 @@ def _apply_fetch(
     else:
         validators: dict[str, Any] = {}
         if fetched.page is not None and fetched.listing is not None:  # None: 304 Not Modified
-            seen = _record_listing(conn, row, fetched.listing, now)
+            seen = _record_listing(conn, row, fetched.listing, now, clock)
             validators = fetched.page.validators() | project_rows.status_values(
                 fetched.listing.status
             )
@@ -193,7 +201,7 @@ def _apply_fetch(
 
 
 def _record_listing(
-    conn: Connection, row: Row[Any], listing: Listing, now: datetime
+    conn: Connection, row: Row[Any], listing: Listing, now: datetime, clock: AgeClock
 ) -> ListingChanges:
     """Insert new files, update known ones, and mark the ones upstream no longer lists."""
     known = {f.filename: f for f in file_rows.project_files(conn, row.id)}
@@ -202,7 +210,7 @@ def _record_listing(
     for upstream_file in listing.files:
         existing = known.pop(upstream_file.filename, None)
         if existing is None:
-            new_files.append(_new_record(row.checked_at, upstream_file, now, changes))
+            new_files.append(_new_record(row.checked_at, upstream_file, now, clock, changes))
         else:
             records.append(_update(conn, existing, upstream_file, changes))
     if new_files:
@@ -228,7 +236,11 @@ def _updated(conn: Connection, row: FileRecord, values: dict[str, Any]) -> FileR
 
 
 def _new_record(
-    previous_look: datetime | None, f: UpstreamFile, now: datetime, changes: ListingChanges
+    previous_look: datetime | None,
+    f: UpstreamFile,
+    now: datetime,
+    clock: AgeClock,
+    changes: ListingChanges,
 ) -> FileRecord:
     """An upstream file the mirror has not seen since its ``previous_look`` at the project
     (None: the project was never read)."""
@@ -237,7 +249,7 @@ def _new_record(
             f"appeared with upload time {format_timestamp(f.upload_time)}, before the mirror's "
             f"previous look at {format_timestamp(previous_look)}: held for review"
         )
-    return fetching.candidate(f, now, history=previous_look is None)
+    return fetching.candidate(f, now, history=previous_look is None, clock=clock)
 
 
 def _update(
@@ -260,4 +272,7 @@ def _update(
         values["present_upstream"] = True
     if row.upload_time is None and f.upload_time is not None:
         values["upload_time"] = f.upload_time
+        if row.evidence and AGE_CLOCK in row.evidence:
+            # Aged by its upload time from now on.
+            values["evidence"] = {k: v for k, v in row.evidence.items() if k != AGE_CLOCK}
     return _updated(conn, row, values) if values else row

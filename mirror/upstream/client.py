@@ -26,6 +26,7 @@ from mirror.bounded import bounded_chunks
 from mirror.errors import DigestMismatchError, UpstreamError
 from mirror.simple_api import JSON_TYPE
 from mirror.upstream import listing
+from mirror.upstream.credentials import Credentials
 from mirror.upstream.netpolicy import CheckedPoolManager, Destinations, RefusedDestinationError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,12 @@ class ResponseTooLargeError(UpstreamError):
 
 
 class UpstreamClient:
+    """One upstream index: its pages, and the files, metadata and provenance they name.
+
+    Each index has a client of its own, so each connects only where its own URL and allowed
+    hosts let it (``mirror.upstream.netpolicy``) and sends its credentials to itself only.
+    """
+
     def __init__(
         self,
         simple_url: str,
@@ -77,8 +84,12 @@ class UpstreamClient:
         max_page_bytes: int,
         max_file_bytes: int,
         allowed_hosts: Sequence[str] = (),
+        name: str = "default",
+        credentials: Credentials | None = None,
     ) -> None:
+        self.name = name
         self.simple_url = simple_url if simple_url.endswith("/") else simple_url + "/"
+        self._credentials = credentials
         self.max_page_bytes = max_page_bytes
         self.max_file_bytes = max_file_bytes
         retry = Retry(
@@ -185,6 +196,8 @@ class UpstreamClient:
 
     @contextlib.contextmanager
     def _get(self, url: str, headers: dict[str, str]) -> Iterator[urllib3.BaseHTTPResponse]:
+        if self._credentials is not None:
+            headers = {**headers, **self._credentials.headers_for(url)}
         try:
             response = self._http.request(
                 "GET", url, headers=headers, preload_content=False, redirect=True

@@ -19,7 +19,7 @@ OLD = datetime.now(UTC) - timedelta(days=30)
 
 
 def remote_metadata(backends: Backends, url: str, size: int, filename: str) -> bytes | None:
-    with zipfile.ZipFile(RemoteFile(backends.upstream, url, size)) as wheel:
+    with zipfile.ZipFile(RemoteFile(backends.upstream.for_project("demo"), url, size)) as wheel:
         return read_metadata(wheel, filename)
 
 

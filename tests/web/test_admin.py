@@ -4,7 +4,7 @@
 import re
 
 from mirror.db import file_rows
-from mirror.services import review, tokens
+from mirror.services import review, sync, tokens
 from mirror.web.admin import LOGIN_COOKIE, SESSION_COOKIE
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -122,3 +122,15 @@ def test_release_page_lists_the_credentials_to_rotate_once_it_is_blocked(open_) 
     panel = body[body.index("Exposure: credentials to rotate") : body.index("Who pulled this")]
     assert f"read-bot (token {made.ids['read']})" in panel
     assert "now blocked" in panel and wheel in panel
+
+
+def test_a_release_page_says_which_clock_aged_each_file(make_app, fake_upstream, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app, backends, made = make_app(policy={"missing_upload_time": "first-seen"})
+    fake_upstream.publish_release("late", "1.0", tmpdir=tmp_path / "l", upload_time="absent")
+    sync.refresh(backends, "late")
+    client = app.test_client()
+    sign_in(client, made.secrets["review"])
+    page = client.get("/admin/projects/late/releases/1.0").get_data(as_text=True)
+    assert "age from the mirror's first sight" in page
+    dated = client.get("/admin/projects/demo/releases/2.0").get_data(as_text=True)
+    assert "age from the upload time" in dated
