@@ -6,7 +6,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mirror.config import Config, load_config
 from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
-from mirror.web import admin, api, auth, downloads, errors, health, metrics, packages, simple, tuf
+from mirror.web import (
+    admin,
+    api,
+    auth,
+    downloads,
+    errors,
+    health,
+    legacy,
+    metrics,
+    packages,
+    simple,
+    tuf,
+)
 from mirror.web.warm_pages import WarmPages
 
 
@@ -17,7 +29,7 @@ def create_app(config: Config | None = None, backends: Backends | None = None) -
     app.extensions["mirror"] = backends
     app.extensions["prefetch"] = Prefetcher(backends)
     app.url_map.strict_slashes = True
-    for module in (simple, packages, tuf, health, metrics, api, admin):
+    for module in (simple, packages, tuf, health, metrics, api, admin, legacy):
         app.register_blueprint(module.blueprint)
     auth.init_app(app)  # tokens, sessions and security headers for every route above
     errors.init_app(app)

@@ -190,9 +190,12 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
             name=args.name,
             created_by=_cli_actor(),
             reason=args.reason,
+            projects=_patterns(args.projects),
         )
         token = created.token
         print(f"id: {token.id}\nname: {token.name}\nscope: {token.scope.label}")
+        if token.projects:
+            print(f"projects: {', '.join(token.projects)}")
         print(f"expires: {format_timestamp(token.expires_at)}\ntoken: {created.secret}")
         print("The token is shown only now; keep it in a secret store.", file=sys.stderr)
     elif args.action == "list":
@@ -202,6 +205,7 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
             print(
                 f"{row.id}\t{row.scope}\t{tokens.status(row, now)}\t"
                 f"{format_timestamp(row.expires_at)}\t{row.name}"
+                + (f"\t{','.join(row.projects)}" if row.projects else "")
             )
         if not rows:
             print("no tokens")
@@ -211,12 +215,20 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _patterns(text: str | None) -> list[str]:
+    return [part for part in (text or "").split(",") if part.strip()]
+
+
 def _add_token(commands: Any) -> None:
-    token = commands.add_parser("token", help="API and index tokens (read, review, admin)")
+    token = commands.add_parser("token", help="API and index tokens (read, review, admin; upload)")
     actions = token.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="a new token, shown once")
-    create.add_argument("--scope", required=True, choices=["read", "review", "admin"])
-    create.add_argument("--ttl", help="lifetime, e.g. 30d, 12h (default: 30d/12h/1h by scope)")
+    create.add_argument("--scope", required=True, choices=["read", "review", "admin", "upload"])
+    create.add_argument(
+        "--projects",
+        help='upload tokens: the project names it may publish, comma-separated globs ("acme-*")',
+    )
+    create.add_argument("--ttl", help="lifetime, e.g. 30d, 12h (default: 30d/12h/1h/30d by scope)")
     create.add_argument("--name", help="who or what uses it (default: derived from the id)")
     create.add_argument("--reason", default="issued on the command line", help="recorded")
     actions.add_parser("list", help="tokens and their status (never their secrets)")

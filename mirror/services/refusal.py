@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from mirror.db import file_rows, project_rows, status_rows
+from mirror.db import file_rows, private_rows, project_rows, status_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError, NotFoundError, UpstreamError
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 # The status key holding the fingerprint of the rules the recorded decisions follow.
 RULES_STATUS = "rules"
+PRIVATE = "a private project (uploaded to this mirror): never looked up upstream"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,19 @@ def refusal(backends: Backends, project: str, row: FileRow | None = None) -> Ref
     if row.state != State.ADMITTED:
         return Refusal(row.filename, f"not admitted ({_explain(row)})")
     return None
+
+
+def upstream_refusal(backends: Backends, project: str) -> Refusal | None:
+    """Why upstream must not be asked about ``project``: the rules refuse it, or it is a
+    private project, whose files come only from uploads (docs/private-packages.md). At least
+    as strong as ``policy.internal``: nothing upstream lists under a private name is fetched,
+    recorded or served."""
+    refused = refusal(backends, project)
+    if refused is not None:
+        return refused
+    with backends.engine.connect() as conn:
+        private = private_rows.is_private(conn, project)
+    return Refusal(project, PRIVATE) if private else None
 
 
 def _explain(row: FileRow) -> str:

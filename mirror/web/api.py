@@ -167,6 +167,7 @@ def token_create() -> tuple[Response, int]:
         name=_optional_text(body, "name"),
         created_by=_actor(),
         reason=_text(body, "reason"),
+        projects=_texts(body, "projects"),
     )
     token = created.token
     return jsonify(
@@ -174,6 +175,7 @@ def token_create() -> tuple[Response, int]:
             "id": token.id,
             "name": token.name,
             "scope": token.scope.label,
+            "projects": list(token.projects),
             "expires_at": when(token.expires_at),
             "token": created.secret,
         }
@@ -211,6 +213,13 @@ def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
     if "\x00" in value or len(value) > 2000:
         raise BadRequestError(f"{key!r} is not acceptable text")
     return value
+
+
+def _texts(body: dict[str, Any], key: str) -> list[str]:
+    values = body.get(key, [])
+    if not isinstance(values, list) or len(values) > 100:
+        raise BadRequestError(f"{key!r} must be a list of strings")
+    return [_text({key: value}, key) for value in values]
 
 
 def _optional_text(body: dict[str, Any], key: str) -> str | None:

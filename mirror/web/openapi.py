@@ -17,6 +17,12 @@ _PROJECT = {
 }
 _REASON = {"type": "string", "pattern": "\\S", "maxLength": 2000, "description": "why; recorded"}
 _VERSION = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,99}$"}
+_SCOPE = {"type": "string", "enum": ["read", "review", "admin", "upload"]}
+_PATTERNS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": 'upload tokens: the project names it may publish, with * and ? globs ("acme-*")',
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -151,7 +157,8 @@ _SCHEMAS: dict[str, Any] = {
         {
             "id": {"type": "string"},
             "name": {"type": "string"},
-            "scope": {"type": "string", "enum": ["read", "review", "admin"]},
+            "scope": _SCOPE,
+            "projects": _PATTERNS,
             "status": {"type": "string", "enum": ["active", "expired", "revoked"]},
             "created_at": _TIME,
             "created_by": {"type": "string"},
@@ -166,7 +173,8 @@ _SCHEMAS: dict[str, Any] = {
         {
             "id": {"type": "string"},
             "name": {"type": "string"},
-            "scope": {"type": "string", "enum": ["read", "review", "admin"]},
+            "scope": _SCOPE,
+            "projects": _PATTERNS,
             "expires_at": _TIME,
             "token": {"type": "string", "description": "the secret; shown only in this answer"},
         }
@@ -177,8 +185,9 @@ _SCHEMAS: dict[str, Any] = {
         {"specifier": {"type": "string", "description": 'e.g. ">=1.82.7,<1.82.9"'}},
     ),
     "TokenRequest": _object(
-        {"scope": {"type": "string", "enum": ["read", "review", "admin"]}, "reason": _REASON},
+        {"scope": _SCOPE, "reason": _REASON},
         {
+            "projects": _PATTERNS,
             "ttl": {"type": "string", "description": 'lifetime, e.g. "30d", "12h"'},
             "name": {"type": "string", "minLength": 1, "maxLength": 100},
         },
