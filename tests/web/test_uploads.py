@@ -3,64 +3,27 @@ what is refused and why, and that an upload is served, signed, from the same /si
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
+from mirror.app import create_app
 from mirror.db import private_rows
+from mirror.scheduler import run_cycle
 from mirror.services import signing, tokens
 from mirror.services.backends import Backends
 from mirror.services.tokens import Scope, TokenError
 from tests.support.dists import DistBuilder, build_wheel
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
+from tests.support.uploads import basic, post_upload, upload_token
 from tests.web.conftest import OLD
 
 WHEEL = "acme_tools-1.0-py3-none-any.whl"
-
-
-def basic(secret: str) -> dict[str, str]:
-    raw = base64.b64encode(f"__token__:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
-
-
-def upload_token(backends: Backends, *patterns: str) -> str:
-    return tokens.create_upload(
-        backends, patterns or ("acme-*",), ttl=None, name="ci", created_by="test", reason="r"
-    ).secret
-
-
-def post(
-    client: FlaskClient,
-    path: Path,
-    secret: str | None,
-    *,
-    data: bytes | None = None,
-    **fields: str,
-) -> TestResponse:
-    content = path.read_bytes() if data is None else data
-    name, version = path.name.split("-")[:2]
-    form: dict[str, Any] = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": name,
-        "version": version.removesuffix(".tar.gz"),
-        "filetype": "bdist_wheel" if path.name.endswith(".whl") else "sdist",
-        "pyversion": "py3",
-        "metadata_version": "2.1",
-        "sha256_digest": hashlib.sha256(content).hexdigest(),
-        **fields,
-        "content": (io.BytesIO(content), path.name),
-    }
-    headers = basic(secret) if secret else {}
-    return client.post("/legacy/", data=form, headers=headers, content_type="multipart/form-data")
 
 
 @pytest.fixture
@@ -71,7 +34,7 @@ def wheel(dist_builder: DistBuilder) -> Path:
 def test_an_upload_is_served_on_simple_and_signed(
     backends: Backends, client: FlaskClient, wheel: Path, tmp_path: Path
 ) -> None:
-    response = post(client, wheel, upload_token(backends))
+    response = post_upload(client, wheel, upload_token(backends))
     assert response.status_code == 200, response.data
     page = client.get("/simple/acme-tools/").get_data(as_text=True)
     assert WHEEL in page and "data-dist-info-metadata" in page
@@ -92,7 +55,7 @@ def test_an_upload_is_served_on_simple_and_signed(
 def test_the_upload_is_recorded_with_who_uploaded(
     backends: Backends, client: FlaskClient, wheel: Path
 ) -> None:
-    assert post(client, wheel, upload_token(backends)).status_code == 200
+    assert post_upload(client, wheel, upload_token(backends)).status_code == 200
     with backends.engine.connect() as conn:
         row = private_rows.upload_of(conn, WHEEL)
         assert private_rows.is_private(conn, "acme-tools")
@@ -113,20 +76,18 @@ def test_other_scopes_cannot_upload(
     backends: Backends, client: FlaskClient, wheel: Path, scope: str
 ) -> None:
     secret = tokens.create(backends, scope, ttl=None, name="x", created_by="t", reason="r").secret
-    response = post(client, wheel, secret)
+    response = post_upload(client, wheel, secret)
     assert response.status_code == 403
     assert client.get("/simple/acme-tools/").status_code == 404
 
 
 def test_no_token_is_challenged(client: FlaskClient, wheel: Path) -> None:
-    response = post(client, wheel, None)
+    response = post_upload(client, wheel, None)
     assert response.status_code == 401
     assert "Basic" in response.headers["WWW-Authenticate"]
 
 
-def test_an_upload_token_reads_and_decides_nothing(
-    backends: Backends, client: FlaskClient
-) -> None:
+def test_an_upload_token_reads_and_decides_nothing(backends: Backends, client: FlaskClient) -> None:
     headers = basic(upload_token(backends))
     assert client.get("/api/v1/releases", headers=headers).status_code == 403
     assert client.post("/api/v1/blocks", headers=headers, json={}).status_code == 403
@@ -137,7 +98,7 @@ def test_outside_the_token_patterns_is_forbidden(
     backends: Backends, client: FlaskClient, dist_builder: DistBuilder
 ) -> None:
     other = dist_builder.wheel("other-tools", "1.0")
-    response = post(client, other, upload_token(backends))
+    response = post_upload(client, other, upload_token(backends))
     assert response.status_code == 403
     assert "other-tools" in response.status
 
@@ -163,18 +124,20 @@ def test_a_proxied_name_is_refused(
     fake_upstream.publish_release("acme-tools", "0.9", tmpdir=tmp_path / "up", upload_time=OLD)
     assert client.get("/simple/acme-tools/").status_code == 200  # proxied from now on
     wheel = build_wheel(tmp_path / "mine", "acme-tools", "1.0")
-    response = post(client, wheel, upload_token(backends))
+    response = post_upload(client, wheel, upload_token(backends))
     assert response.status_code == 400
     assert "proxied" in response.status
 
 
 def test_a_private_name_is_never_fetched_upstream(
-    backends: Backends, client: FlaskClient, wheel: Path, fake_upstream: FakeUpstream, tmp_path: Path
+    backends: Backends,
+    client: FlaskClient,
+    wheel: Path,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
 ) -> None:
-    assert post(client, wheel, upload_token(backends)).status_code == 200
+    assert post_upload(client, wheel, upload_token(backends)).status_code == 200
     fake_upstream.publish_release("acme-tools", "9.0", tmpdir=tmp_path / "up", upload_time=OLD)
-    from mirror.scheduler import run_cycle
-
     run_cycle(backends, ["acme-tools"])
     run_cycle(backends)
     page = client.get("/simple/acme-tools/").get_data(as_text=True)
@@ -185,14 +148,14 @@ def test_a_private_name_is_never_fetched_upstream(
 
 def test_a_reupload_is_refused(backends: Backends, client: FlaskClient, wheel: Path) -> None:
     secret = upload_token(backends)
-    assert post(client, wheel, secret).status_code == 200
-    again = post(client, wheel, secret)
+    assert post_upload(client, wheel, secret).status_code == 200
+    again = post_upload(client, wheel, secret)
     assert again.status_code == 400
     assert again.status.startswith("400 File already exists")
 
 
 def test_a_tampered_sha256_is_refused(backends: Backends, client: FlaskClient, wheel: Path) -> None:
-    response = post(client, wheel, upload_token(backends), sha256_digest="0" * 64)
+    response = post_upload(client, wheel, upload_token(backends), sha256_digest="0" * 64)
     assert response.status_code == 400
     assert "sha256_digest does not match" in response.status
     assert client.get("/simple/acme-tools/").status_code == 404
@@ -201,7 +164,7 @@ def test_a_tampered_sha256_is_refused(backends: Backends, client: FlaskClient, w
 def test_a_version_other_than_the_filename_is_refused(
     backends: Backends, client: FlaskClient, wheel: Path
 ) -> None:
-    response = post(client, wheel, upload_token(backends), version="2.0")
+    response = post_upload(client, wheel, upload_token(backends), version="2.0")
     assert response.status_code == 400
     assert "does not match the filename" in response.status
 
@@ -213,7 +176,7 @@ def test_metadata_that_disagrees_with_the_filename_is_refused(
     built = build_wheel(tmp_path / "b", "acme-tools", "1.1")
     renamed = tmp_path / WHEEL
     renamed.write_bytes(built.read_bytes())
-    response = post(client, renamed, upload_token(backends))
+    response = post_upload(client, renamed, upload_token(backends))
     assert response.status_code == 400
     assert "metadata gives the version '1.1'" in response.status
 
@@ -224,14 +187,14 @@ def test_a_hostile_archive_is_refused(
     hostile = build_wheel(
         tmp_path / "h", "acme-tools", "1.0", files={"../../etc/cron.d/acme": b"* * * * * x\n"}
     )
-    response = post(client, hostile, upload_token(backends))
+    response = post_upload(client, hostile, upload_token(backends))
     assert response.status_code == 400
     assert "outside the directory" in response.status
 
 
 def test_a_corrupt_archive_is_refused(backends: Backends, client: FlaskClient, wheel: Path) -> None:
     data = wheel.read_bytes()[:200]
-    response = post(client, wheel, upload_token(backends), data=data)
+    response = post_upload(client, wheel, upload_token(backends), data=data)
     assert response.status_code == 400
     assert "no readable core metadata" in response.status
 
@@ -240,18 +203,14 @@ def test_a_sdist_upload_is_served(
     backends: Backends, client: FlaskClient, dist_builder: DistBuilder
 ) -> None:
     sdist = dist_builder.sdist("acme-tools", "1.0")
-    assert post(client, sdist, upload_token(backends)).status_code == 200
+    assert post_upload(client, sdist, upload_token(backends)).status_code == 200
     assert sdist.name in client.get("/simple/acme-tools/").get_data(as_text=True)
 
 
-def test_a_file_over_the_size_limit_is_refused(
-    make_backends: Any, wheel: Path
-) -> None:
+def test_a_file_over_the_size_limit_is_refused(make_backends: Any, wheel: Path) -> None:
     backends = make_backends(private={"max_upload_bytes": 100})
-    from mirror.app import create_app
-
     client = create_app(backends.config, backends).test_client()
-    response = post(client, wheel, upload_token(backends))
+    response = post_upload(client, wheel, upload_token(backends))
     assert response.status_code in (400, 413)
     with zipfile.ZipFile(wheel) as archive:
         assert archive.namelist()  # the wheel itself is fine: only its size is refused
