@@ -132,6 +132,34 @@ def _review_action(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _private_action(args: argparse.Namespace, config: Config) -> int:
+    from mirror.names import normalize
+    from mirror.services import decisions
+
+    act = decisions.yank_upload if args.action == "yank" else decisions.delete_upload
+    project = normalize(args.project)
+    decided = act(
+        _review_backends(config), project, args.filename, actor=_cli_actor(), reason=args.reason
+    )
+    print(f"{args.action}: {project}: {args.filename}")
+    _print_published(decided.published)
+    return 0
+
+
+def _add_private(commands: Any) -> None:
+    private = commands.add_parser("private", help="uploaded (private) files: yank, delete")
+    actions = private.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("yank", "mark an uploaded file yanked (PEP 592)"),
+        ("delete", "withdraw an uploaded file for good (its filename stays taken)"),
+    ):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("project")
+        parser.add_argument("filename")
+        parser.add_argument("--reason", required=True)
+    private.set_defaults(handler=_private_action)
+
+
 def _print_published(report: "PublishReport | None") -> None:
     if report is None:
         print("publish: left to the worker (no signing key here)")
@@ -499,6 +527,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
     _add_review(commands)
     _add_token(commands)
+    _add_private(commands)
     _add_advisories_and_audit(commands)
     _add_keys(commands)
     _add_install(commands)

@@ -33,10 +33,10 @@ from mirror.checks.content import NoCoreMetadataError, core_metadata, inspect_di
 from mirror.db import event_rows, file_rows, private_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize, version_from_filename
-from mirror.policy.admission import State
-from mirror.services import publish, refusal, sync
+from mirror.policy.admission import Decision, State
+from mirror.services import pages, publish, refusal, state_changes, sync
 from mirror.services.backends import Backends
 from mirror.services.tokens import Token
 from mirror.storage import blob_key, store_bytes
@@ -311,3 +311,48 @@ def _new_file(upload: Upload, checked: _Checked, now: datetime) -> FileRecord:
         cached=True,
         evidence={},
     )
+
+
+def yank(backends: Backends, project: str, filename: str, *, actor: str, reason: str) -> None:
+    """Mark an uploaded file yanked (PEP 592): installers skip it unless pinned to it."""
+    _change_private_file(backends, project, filename, actor, f"yanked: {_reason(reason)}")
+
+
+def delete(backends: Backends, project: str, filename: str, *, actor: str, reason: str) -> None:
+    """Take an uploaded file off the index for good: withdrawn, never served again, and its
+    filename stays taken (files are immutable). Its bytes stay in the blob store for audit."""
+    _change_private_file(backends, project, filename, actor, f"deleted: {_reason(reason)}")
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise UploadError("a reason is required")
+    return reason.strip()
+
+
+def _change_private_file(
+    backends: Backends, project: str, filename: str, actor: str, why: str
+) -> None:
+    now = backends.clock.now()
+    with writing(backends.engine) as conn:
+        row = file_rows.file_by_name(conn, project, filename)
+        if row is None or not private_rows.is_private(conn, project):
+            raise NotFoundError(f"{filename}: no such uploaded file of {project!r}")
+        if why.startswith("yanked"):
+            file_rows.update_file(conn, row.id, yanked=True, yanked_reason=why.partition(": ")[2])
+            event_rows.record_event(
+                conn,
+                at=now,
+                project=project,
+                filename=filename,
+                from_state=row.state,
+                to_state=row.state,
+                actor=actor,
+                reason=why,
+            )
+        else:
+            file_rows.update_file(conn, row.id, present_upstream=False)
+            withdrawn = Decision(State.WITHDRAWN, why, actor)
+            state_changes.apply_decision(conn, project, row, withdrawn, now)
+        pages.render_and_queue(conn, backends.blobs, row.project_id, project, now)
+    log.warning("private file changed", extra={"project": project, "file": filename, "reason": why})

@@ -15,6 +15,7 @@ from mirror.policy.admission import State
 from mirror.services import advisories, review_view, tokens
 from mirror.services.review import Outcome, ReviewError
 from mirror.services.tokens import Scope, Token, TokenError
+from mirror.services.uploads import UploadError
 from mirror.web import backends, decisions
 from mirror.web.api_json import (
     advisory_json,
@@ -42,7 +43,7 @@ class BadRequestError(MirrorError):
 
 @blueprint.errorhandler(MirrorError)
 def _error(error: MirrorError) -> Response | tuple[Response, int]:
-    bad = (BadRequestError, ReviewError, TokenError, ConfigError)
+    bad = (BadRequestError, ReviewError, TokenError, ConfigError, UploadError)
     code = 400 if isinstance(error, bad) else status_for(error)
     if code >= 500:
         return error_response(error, request.environ)  # with the request id, as everywhere
@@ -146,6 +147,15 @@ def downloads(project: str) -> Response:
         backends(), _project_arg(project), _version(version) if version else None, _limit()
     )
     return jsonify({"downloads": [download_json(item, names) for item in pulled]})
+
+
+@blueprint.post("/private/<project>/files/<filename>/<any(yank, delete):action>")
+@needs(Scope.ADMIN)
+def private_file(project: str, filename: str, action: str) -> Response:
+    """Yank or delete an uploaded file (docs/private-packages.md), with who and why."""
+    act = decisions.yank_upload if action == "yank" else decisions.delete_upload
+    reason = _text(_body(), "reason")
+    return _outcome(act(_project_arg(project), filename, actor=_actor(), reason=reason))
 
 
 @blueprint.get("/tokens")

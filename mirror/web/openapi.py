@@ -354,6 +354,26 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/api/v1/private/{project}/files/{filename}/{action}": {
+            "post": _operation(
+                "Yank or delete an uploaded file (a deleted filename stays taken)",
+                _responses("Outcome", write=True),
+                scope="admin",
+                parameters=[
+                    project,
+                    _parameter(
+                        "filename",
+                        "path",
+                        {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$"},
+                        "the uploaded file",
+                    ),
+                    _parameter(
+                        "action", "path", {"type": "string", "enum": ["yank", "delete"]}, "what"
+                    ),
+                ],
+                body="Decision",
+            )
+        },
         "/api/v1/tokens": {
             "get": _operation(
                 "API tokens (never their secrets)", _responses("TokenList"), scope="admin"

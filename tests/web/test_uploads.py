@@ -214,3 +214,44 @@ def test_a_file_over_the_size_limit_is_refused(make_backends: Any, wheel: Path) 
     assert response.status_code in (400, 413)
     with zipfile.ZipFile(wheel) as archive:
         assert archive.namelist()  # the wheel itself is fine: only its size is refused
+
+
+def admin(backends: Backends) -> dict[str, str]:
+    made = tokens.create(backends, "admin", ttl=None, name="boss", created_by="t", reason="r")
+    return basic(made.secret)
+
+
+def test_an_admin_yanks_and_deletes_an_upload_with_an_audit_record(
+    backends: Backends, client: FlaskClient, wheel: Path
+) -> None:
+    secret = upload_token(backends)
+    assert post_upload(client, wheel, secret).status_code == 200
+    base = f"/api/v1/private/acme-tools/files/{WHEEL}"
+    assert (
+        client.post(f"{base}/yank", headers=review(backends), json={"reason": "x"}).status_code
+        == 403
+    )
+    yanked = client.post(f"{base}/yank", headers=admin(backends), json={"reason": "broken"})
+    assert yanked.status_code == 200, yanked.data
+    assert 'data-yanked="broken"' in client.get("/simple/acme-tools/").get_data(as_text=True)
+    deleted = client.post(f"{base}/delete", headers=admin(backends), json={"reason": "leak"})
+    assert deleted.status_code == 200, deleted.data
+    assert WHEEL not in client.get("/simple/acme-tools/").get_data(as_text=True)
+    assert client.get(f"/packages/acme-tools/{WHEEL}").status_code == 404
+    run_cycle(backends)  # the scheduler never brings it back
+    assert client.get(f"/packages/acme-tools/{WHEEL}").status_code == 404
+    assert post_upload(client, wheel, secret).status_code == 400  # the filename stays taken
+    events = client.get("/api/v1/events?project=acme-tools", headers=review(backends)).json
+    assert events is not None
+    reasons = [(e["actor"], e["reason"]) for e in events["events"]]
+    assert any(actor.startswith("boss") and reason == "deleted: leak" for actor, reason in reasons)
+    assert any(actor.startswith("boss") and reason == "yanked: broken" for actor, reason in reasons)
+
+
+def test_only_uploaded_files_can_be_yanked_here(
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "up", upload_time=OLD)
+    assert client.get("/simple/demo/").status_code == 200
+    path = "/api/v1/private/demo/files/demo-1.0-py3-none-any.whl/yank"
+    assert client.post(path, headers=admin(backends), json={"reason": "x"}).status_code == 404
