@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection
@@ -98,7 +98,7 @@ class _Checked:
         return self.metadata if self.filename.endswith(".whl") else None
 
 
-def stage(backends: Backends, stream: BinaryIO) -> Path:
+def stage(backends: Backends, stream: IO[bytes]) -> Path:
     """The uploaded bytes in a staging file, refused past ``private.max_upload_bytes``."""
     limit = backends.config.private.max_upload_bytes
     handle, name = tempfile.mkstemp(prefix="upload-", dir=backends.blobs.staging_dir())

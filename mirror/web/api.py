@@ -149,11 +149,16 @@ def downloads(project: str) -> Response:
     return jsonify({"downloads": [download_json(item, names) for item in pulled]})
 
 
-@blueprint.post("/private/<project>/files/<filename>/<any(yank, delete):action>")
+_PRIVATE_ACTIONS = {"yank": decisions.yank_upload, "delete": decisions.delete_upload}
+
+
+@blueprint.post("/private/<project>/files/<filename>/<action>")
 @needs(Scope.ADMIN)
 def private_file(project: str, filename: str, action: str) -> Response:
     """Yank or delete an uploaded file (docs/private-packages.md), with who and why."""
-    act = decisions.yank_upload if action == "yank" else decisions.delete_upload
+    act = _PRIVATE_ACTIONS.get(action)
+    if act is None:
+        raise NotFoundError("the action is yank or delete")
     reason = _text(_body(), "reason")
     return _outcome(act(_project_arg(project), filename, actor=_actor(), reason=reason))
 
