@@ -13,6 +13,7 @@ from mirror.web import (
     downloads,
     errors,
     health,
+    legacy,
     metrics,
     oidc,
     packages,
@@ -30,7 +31,7 @@ def create_app(config: Config | None = None, backends: Backends | None = None) -
     app.extensions["mirror"] = backends
     app.extensions["prefetch"] = Prefetcher(backends)
     app.url_map.strict_slashes = True
-    for module in (simple, packages, tuf, health, metrics, api, admin, problems):
+    for module in (simple, packages, tuf, health, metrics, api, admin, problems, legacy):
         app.register_blueprint(module.blueprint)
     oidc.init_app(app)  # the CI identity exchange, its trusted issuers checked now
     auth.init_app(app)  # tokens, sessions and security headers for every route above

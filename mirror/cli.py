@@ -172,6 +172,34 @@ def _review_action(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _private_action(args: argparse.Namespace, config: Config) -> int:
+    from mirror.names import normalize
+    from mirror.services import decisions
+
+    act = decisions.yank_upload if args.action == "yank" else decisions.delete_upload
+    project = normalize(args.project)
+    decided = act(
+        _review_backends(config), project, args.filename, actor=_cli_actor(), reason=args.reason
+    )
+    print(f"{args.action}: {project}: {args.filename}")
+    _print_published(decided.published)
+    return 0
+
+
+def _add_private(commands: Any) -> None:
+    private = commands.add_parser("private", help="uploaded (private) files: yank, delete")
+    actions = private.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("yank", "mark an uploaded file yanked (PEP 592)"),
+        ("delete", "withdraw an uploaded file for good (its filename stays taken)"),
+    ):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("project")
+        parser.add_argument("filename")
+        parser.add_argument("--reason", required=True)
+    private.set_defaults(handler=_private_action)
+
+
 def _print_published(report: "PublishReport | None") -> None:
     if report is None:
         print("publish: left to the worker (no signing key here)")
@@ -259,9 +287,12 @@ def _token_action(args: argparse.Namespace, config: Config) -> int:
             name=args.name,
             created_by=_cli_actor(),
             reason=args.reason,
+            projects=_patterns(args.projects),
         )
         token = created.token
         print(f"id: {token.id}\nname: {token.name}\nscope: {token.scope.label}")
+        if token.projects:
+            print(f"projects: {', '.join(token.projects)}")
         print(f"expires: {format_timestamp(token.expires_at)}\ntoken: {created.secret}")
         print("The token is shown only now; keep it in a secret store.", file=sys.stderr)
     elif args.action == "list":
@@ -288,17 +319,27 @@ def _token_list(backends: "Backends", *, unused: bool) -> None:
             f"{row.id}\t{row.scope}\t{tokens.status(row, now)}\t"
             f"{format_timestamp(row.expires_at)}\t{used}\t{row.name}"
         )
+        if row.projects:
+            line += f"\tprojects={','.join(row.projects)}"
         print(f"{line}\t{identity.encode('unicode_escape').decode()}" if identity else line)
     if not rows:
         print("no unused read tokens" if unused else "no tokens")
 
 
+def _patterns(text: str | None) -> list[str]:
+    return [part for part in (text or "").split(",") if part.strip()]
+
+
 def _add_token(commands: Any) -> None:
-    token = commands.add_parser("token", help="API and index tokens (read, review, admin)")
+    token = commands.add_parser("token", help="API and index tokens (read, review, admin; upload)")
     actions = token.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="a new token, shown once")
-    create.add_argument("--scope", required=True, choices=["read", "review", "admin"])
-    create.add_argument("--ttl", help="lifetime, e.g. 30d, 12h (default: 30d/12h/1h by scope)")
+    create.add_argument("--scope", required=True, choices=["read", "review", "admin", "upload"])
+    create.add_argument(
+        "--projects",
+        help='upload tokens: the project names it may publish, comma-separated globs ("acme-*")',
+    )
+    create.add_argument("--ttl", help="lifetime, e.g. 30d, 12h (default: 30d/12h/1h/30d by scope)")
     create.add_argument("--name", help="who or what uses it (default: derived from the id)")
     create.add_argument("--reason", default="issued on the command line", help="recorded")
     listing = actions.add_parser("list", help="tokens, their status and last use (no secrets)")
@@ -702,6 +743,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
     _add_review(commands)
     _add_token(commands)
+    _add_private(commands)
     _add_advisories_and_audit(commands)
     _add_notify(commands)
     _add_keys(commands)

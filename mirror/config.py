@@ -220,6 +220,14 @@ class OidcConfig:
 
 
 @dataclass(frozen=True)
+class PrivateConfig:
+    """``[private]``: projects uploaded to the mirror (docs/private-packages.md)."""
+
+    quarantine: timedelta = timedelta(0)
+    max_upload_bytes: int = _whole(1024**3, minimum=1)
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """``[auth]``: None means "anonymous reads when bound to loopback" (Config.anonymous_read)."""
 
@@ -340,6 +348,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     provenance: ProvenanceConfig = field(default_factory=ProvenanceConfig)
+    private: PrivateConfig = field(default_factory=PrivateConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     tuf: TufConfig = field(default_factory=TufConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -378,16 +387,23 @@ class Config:
         project is never looked up in a second index, whatever the first one answers."""
         return next((index for index in self.upstream.routes if index.serves(project)), None)
 
-    def quarantine_for(self, project: str) -> timedelta:
+    def quarantine_for(self, project: str, *, private: bool = False) -> timedelta:
+        """``[policy.projects.<name>] quarantine``, else the private default for an uploaded
+        project, else its index's, else the proxied default."""
         override = self.policy.projects.get(project)
         if override and override.quarantine is not None:
             return override.quarantine
+        if private:
+            return self.private.quarantine
         index = self.index_for(project)
         if index and index.quarantine is not None:
             return index.quarantine
         return self.policy.quarantine
 
-    def provenance_mode_for(self, project: str) -> ProvenanceMode:
+    def provenance_mode_for(self, project: str, *, private: bool = False) -> ProvenanceMode:
+        """Private projects have no upstream to fetch attestations from: "off"."""
+        if private:
+            return "off"
         override = self.policy.projects.get(project)
         if override and override.provenance:
             return override.provenance

@@ -53,3 +53,21 @@ def test_unused_lists_read_tokens_never_presented(tmp_path: Path) -> None:
     token_id = re.search(r"^id: (\w+)$", created.stdout, re.M).group(1)  # type: ignore[union-attr]
     unused = mirror(config, "token", "list", "--unused").stdout
     assert unused == f"{token_id}\tread\tactive\t{expires}\tnever\tidle\n"
+
+
+def test_upload_tokens_carry_their_project_patterns(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "m.toml", {"storage": {"path": str(tmp_path / "data")}})
+    made = mirror(config, "token", "create", "--scope", "upload", "--projects", "acme-*,Tools_X")
+    assert made.returncode == 0, made.stderr
+    assert "projects: acme-*, tools-x" in made.stdout
+    assert re.search(
+        r"\tupload\tactive\t\S+Z\tnever\tupload-\w+\tprojects=acme-\*,tools-x$",
+        mirror(config, "token", "list").stdout,
+        re.M,
+    )
+    no_patterns = mirror(config, "token", "create", "--scope", "upload")
+    assert_one_line_error(no_patterns, "needs 1 to 50 --projects patterns")
+    read_with_patterns = mirror(config, "token", "create", "--scope", "read", "--projects", "a")
+    assert_one_line_error(read_with_patterns, "for upload tokens only")
+    unknown = mirror(config, "private", "delete", "acme-x", "acme_x-1.0.tar.gz", "--reason", "r")
+    assert_one_line_error(unknown, "no such uploaded file")

@@ -59,9 +59,11 @@ __all__ = [
     "REPORT_VERSION",
     "ContentReport",
     "Flag",
+    "NoCoreMetadataError",
     "PthFile",
     "StartupHook",
     "compare",
+    "core_metadata",
     "inspect_distribution",
     "member_table",
     "printable",
@@ -281,14 +283,54 @@ def inspect_distribution(filename: str, source: Source) -> ContentReport:
     return report
 
 
+# A real METADATA or PKG-INFO is a few KiB to a few hundred (long descriptions).
+MAX_CORE_METADATA_BYTES = 16 << 20
+
+
+class NoCoreMetadataError(Exception):
+    """The archive holds no single readable core metadata file; the message says why."""
+
+
+def core_metadata(filename: str, source: BinaryIO) -> bytes:
+    """The core metadata of a wheel (its one top-level ``*.dist-info/METADATA``) or an sdist
+    (its one ``<root>/PKG-INFO``), read member by member as ``inspect_distribution`` reads.
+
+    Raises:
+        NoCoreMetadataError: none, several, a huge one, or an archive that cannot be read.
+    """
+    wanted = ".dist-info/METADATA" if filename.endswith(".whl") else "/PKG-INFO"
+    found: list[bytes] = []
+    try:
+        for count, (name, _, _, opener) in enumerate(_members(filename, source)):
+            if count == MAX_MEMBERS:
+                raise NoCoreMetadataError(f"more than {MAX_MEMBERS} members")
+            if name.count("/") == 1 and name.endswith(wanted):
+                with opener() as stream:
+                    found.append(stream.read(MAX_CORE_METADATA_BYTES + 1))
+    except _ARCHIVE_ERRORS as error:
+        raise NoCoreMetadataError(f"corrupt archive: {type(error).__name__}: {error}") from None
+    if len(found) != 1:
+        raise NoCoreMetadataError(f"{len(found)} top-level *{wanted} files (one expected)")
+    if len(found[0]) > MAX_CORE_METADATA_BYTES:
+        raise NoCoreMetadataError(f"*{wanted} is larger than {MAX_CORE_METADATA_BYTES} bytes")
+    return found[0]
+
+
+def _members(
+    filename: str, stream: IO[bytes]
+) -> Iterator[tuple[str, int, int | None, _Opener]]:
+    if filename.endswith((".whl", ".zip")):
+        return _zip_members(stream)
+    if ".tar" in filename or filename.endswith(".tgz"):
+        return _tar_members(stream)
+    raise NoCoreMetadataError(f"unknown distribution format: {filename}")
+
+
 def _inspect_stream(report: ContentReport, stream: IO[bytes]) -> None:
-    name = report.filename
-    if name.endswith((".whl", ".zip")):
-        members = _zip_members(stream)
-    elif ".tar" in name or name.endswith(".tgz"):
-        members = _tar_members(stream)
-    else:
-        report.errors.append(f"unknown distribution format: {name}")
+    try:
+        members = _members(report.filename, stream)
+    except NoCoreMetadataError as error:
+        report.errors.append(str(error))
         return
     listed: list[_MemberRow] = []
     try:

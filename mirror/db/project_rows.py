@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
-from mirror.db.schema import files, projects
+from mirror.db.schema import files, private_projects, projects
 from mirror.simple_api import ACTIVE, STATUSES, ProjectStatus
 
 
@@ -48,10 +48,11 @@ def project_names(conn: Connection) -> list[str]:
 
 
 def stale_projects(conn: Connection, checked_before: datetime) -> list[str]:
-    """Projects whose last upstream look is older than the freshness TTL."""
+    """Proxied projects whose last upstream look is older than the freshness TTL."""
     query = (
         select(projects.c.name)
         .where((projects.c.checked_at.is_(None)) | (projects.c.checked_at < checked_before))
+        .where(projects.c.name.not_in(select(private_projects.c.name)))
         .order_by(projects.c.name)
     )
     return list(conn.execute(query).scalars())

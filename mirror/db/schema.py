@@ -193,6 +193,8 @@ tokens = Table(
     Column("identity", JSON),
     # When the token was last accepted, to the minute or so (services/tokens.py, LAST_USE_STEP).
     Column("last_used_at", UTCDateTime),
+    # An upload token's project name patterns (docs/private-packages.md); None for the others.
+    Column("projects", JSON),
 )
 
 # CI identity tokens already exchanged, by issuer and jti, until they expire: each is
@@ -359,4 +361,33 @@ notification_deliveries = Table(
     Column("finished_at", UTCDateTime),
     Index("ix_notification_deliveries_due", "state", "next_attempt_at"),
     Index("ix_notification_deliveries_notification", "notification_id"),
+)
+
+# --- private packages (docs/private-packages.md) ----------------------------------------------
+
+# A project named here is uploaded, never proxied: upstream is not asked about it.
+private_projects = Table(
+    "private_projects",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+# Who uploaded each private file, and from where.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("project", String(200), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("filename", String(255), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("token_id", String(100)),
+    Column("remote_addr", String(100)),
+    Column("user_agent", String(500)),
+    Index("ix_uploads_project", "project", "at"),
 )

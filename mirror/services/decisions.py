@@ -6,7 +6,7 @@ Where this process holds no signing key, the worker's next cycle publishes inste
 
 from dataclasses import dataclass
 
-from mirror.services import publish, review
+from mirror.services import publish, review, uploads
 from mirror.services.backends import Backends
 from mirror.services.publish import PublishReport
 from mirror.services.review import Outcome
@@ -34,3 +34,17 @@ def unblock(
 ) -> Decided:
     outcome = review.unblock(backends, project, specifier, actor=actor, reason=reason)
     return Decided(outcome, publish.publish_now(backends))
+
+
+def yank_upload(
+    backends: Backends, project: str, filename: str, *, actor: str, reason: str
+) -> Decided:
+    uploads.yank(backends, project, filename, actor=actor, reason=reason)
+    return Decided(Outcome(project, [filename]), publish.publish_now(backends))
+
+
+def delete_upload(
+    backends: Backends, project: str, filename: str, *, actor: str, reason: str
+) -> Decided:
+    uploads.delete(backends, project, filename, actor=actor, reason=reason)
+    return Decided(Outcome(project, [filename]), publish.publish_now(backends))

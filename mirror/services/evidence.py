@@ -33,7 +33,7 @@ from mirror.checks.provenance import (
     TrustConfig,
     verify_provenance,
 )
-from mirror.db import file_rows, project_rows
+from mirror.db import file_rows, private_rows, project_rows
 from mirror.db.records import FileRecord, FileRow
 from mirror.errors import DigestMismatchError, MirrorError, UpstreamError
 from mirror.policy import verdicts
@@ -148,7 +148,11 @@ class _Gatherer:
         self.backends = backends
         self.project = project
         self.rows = {row.filename: row for row in rows}
-        quarantine = backends.config.quarantine_for(project)
+        with backends.engine.connect() as conn:
+            # A private project's files came from an upload: upstream is never asked about
+            # them, for provenance either (``Config.provenance_mode_for``).
+            self.private = private_rows.is_private(conn, project)
+        quarantine = backends.config.quarantine_for(project, private=self.private)
         self.views = {row.filename: file_view(row, quarantine) for row in rows}
         # What the rules refuse is blocked whatever its evidence says: nothing upstream names
         # for it is fetched (a denied release is the one most likely to be hostile).
@@ -182,7 +186,7 @@ class _Gatherer:
 
     def provenance(self) -> None:
         config = self.backends.config
-        mode = config.provenance_mode_for(self.project)
+        mode = config.provenance_mode_for(self.project, private=self.private)
         if mode == "off":
             return
         pinned = config.publisher_for(self.project)

@@ -87,6 +87,8 @@ def core_metadata(
         raise NotFoundError(f"{row.filename}: no core metadata")
     key = blob_key(row.metadata_sha256)
     if not backends.blobs.exists(key):
+        if not row.url:
+            raise NotFoundError(f"{row.filename}.metadata: missing from the blob store")
         upstream = backends.upstream.for_project(row.project)
         data = upstream.fetch_small(row.url + ".metadata", MAX_METADATA_BYTES)
         if data is None or hashlib.sha256(data).hexdigest() != row.metadata_sha256:
@@ -102,6 +104,9 @@ def core_metadata(
 
 
 def _download(backends: Backends, project: str, row: FileRow, key: str) -> None:
+    if not row.url:
+        # An uploaded file's only copy is the one the upload stored; upstream has none.
+        raise NotFoundError(f"{row.filename}: uploaded file missing from the blob store")
     staging = backends.blobs.staging_dir()
     try:
         path = backends.upstream.for_project(project).download(

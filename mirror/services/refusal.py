@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from mirror.db import file_rows, project_rows, status_rows
+from mirror.db import file_rows, private_rows, project_rows, status_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError, NotFoundError, UpstreamError
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 # The status key holding the fingerprint of the rules the recorded decisions follow.
 RULES_STATUS = "rules"
+PRIVATE = "a private project (uploaded to this mirror): never looked up upstream"
 
 
 class Kind(StrEnum):
@@ -140,6 +141,19 @@ def release_refusal(backends: Backends, project: str, version: str) -> Refusal |
     # Of held files, the one released first (timed holds before holds for a person).
     first = min(chosen, key=lambda r: (_RELEASE_ORDER.index(r.kind), r.until is None, r.until))
     return Refusal(subject, f"{first.subject} {first.reason}", first.kind, first.until)
+
+
+def upstream_refusal(backends: Backends, project: str) -> Refusal | None:
+    """Why upstream must not be asked about ``project``: the rules refuse it, or it is a
+    private project, whose files come only from uploads (docs/private-packages.md). At least
+    as strong as ``policy.internal``: nothing upstream lists under a private name is fetched,
+    recorded or served."""
+    refused = refusal(backends, project)
+    if refused is not None:
+        return refused
+    with backends.engine.connect() as conn:
+        private = private_rows.is_private(conn, project)
+    return Refusal(project, PRIVATE, Kind.INTERNAL) if private else None
 
 
 def _explain(row: FileRow) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, Row
 
 from mirror.checks.content import report_is_current
-from mirror.db import block_rows, bulk, event_rows, file_rows, project_rows
+from mirror.db import block_rows, bulk, event_rows, file_rows, private_rows, project_rows
 from mirror.db.records import FileRow
 from mirror.policy import verdicts
 from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
@@ -79,12 +79,12 @@ def continuity_anchor(
 
 
 def verdicts_by_filename(
-    backends: Backends, project: str, rows: Sequence[FileRow]
+    backends: Backends, project: str, rows: Sequence[FileRow], *, private: bool
 ) -> dict[str, verdicts.Verdict]:
     """What each file's provenance and content evidence says, by filename."""
-    mode = backends.config.provenance_mode_for(project)
+    mode = backends.config.provenance_mode_for(project, private=private)
     pinned = backends.config.pinned_publisher_key(project)
-    quarantine = backends.config.quarantine_for(project)
+    quarantine = backends.config.quarantine_for(project, private=private)
     views = [file_view(row, quarantine) for row in rows]
     anchor = continuity_anchor(backends, project, views)
     baseline = verdicts.publisher_baseline(views)
@@ -176,10 +176,12 @@ def judge(
     project_hold = project_status.upstream_hold(upstream)
     config = backends.config
     hold_without_time = config.age_clock_for(project) == "hold"
-    quarantine = config.quarantine_for(project)
+    # Uploaded projects follow their own policy (docs/private-packages.md).
+    private = private_rows.is_private(conn, project)
+    quarantine = config.quarantine_for(project, private=private)
     blocks = block_rows.active_blocks(conn, project)
     refused = refusals(backends, blocks, project, (row.version for row in rows))
-    evidence = verdicts_by_filename(backends, project, rows)
+    evidence = verdicts_by_filename(backends, project, rows, private=private)
     moves, admitted = [], []
     for row in rows:
         decision = decide(

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from mirror.config import AgeClock
-from mirror.db import file_rows, page_rows, project_rows
+from mirror.db import file_rows, page_rows, private_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
 from mirror.errors import NotFoundError
@@ -56,11 +56,16 @@ def refresh(backends: Backends, project: str, *, force: bool = False, inspect: b
     ``inspect`` False leaves content inspection (file downloads) to the scheduler: a page
     request answers without downloading the files inside their quarantine.
 
+    A private project is decided again instead (``evaluate_only``): upstream is never asked
+    about it.
+
     Raises:
         NotFoundError: the rules refuse the project, or neither upstream nor the mirror has it.
         UpstreamError: upstream failed and the mirror has nothing to fall back on.
     """
-    _refuse(backends, project)
+    if refusal.upstream_refusal(backends, project) is not None:
+        evaluate_only(backends, project)  # raises when the rules refuse it
+        return
     with backends.engine.connect() as conn:
         row = project_rows.get_project(conn, project)
     if row is not None and not force and _fresh(backends, row):
@@ -150,6 +155,9 @@ def _fresh(backends: Backends, row: Row[Any]) -> bool:
 def _reconcile(backends: Backends, project: str, fetched: fetching.Fetched) -> ListingChanges:
     now = backends.clock.now()
     with writing(backends.engine) as conn:
+        if private_rows.is_private(conn, project):
+            # Made private by an upload since this look began: what upstream said is dropped.
+            raise NotFoundError(f"{project}: {refusal.PRIVATE}")
         row = project_rows.get_project(conn, project)
         if fetched.gone and row is None:
             raise refusal.unknown(project, "no such project upstream").error()

@@ -5,9 +5,11 @@ guess, and a slow password hash would only slow down every pip request. Lookups 
 the secret never reaches the database or the logs.
 """
 
+import fnmatch
 import hashlib
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -31,18 +33,31 @@ LAST_USE_STEP = timedelta(minutes=1)
 
 
 class Scope(IntEnum):
-    """Ordered: a scope grants everything the lower ones do."""
+    """READ < REVIEW < ADMIN are ordered: each grants everything the lower ones do.
+
+    UPLOAD stands apart (``grants``): it publishes private files within its project patterns
+    and nothing else, and no other scope can upload. A CI job's upload secret thus never reads
+    the quarantine or decides on it, and a leaked read token never publishes.
+    """
 
     READ = 1
     REVIEW = 2
     ADMIN = 3
+    UPLOAD = 10
 
     @classmethod
     def parse(cls, text: str) -> "Scope":
         try:
             return cls[text.upper()]
         except KeyError:
-            raise TokenError(f"unknown scope {text!r} (use read, review or admin)") from None
+            raise TokenError(
+                f"unknown scope {text!r} (use read, review, admin or upload)"
+            ) from None
+
+    def grants(self, needed: "Scope") -> bool:
+        if Scope.UPLOAD in (self, needed):
+            return self == needed
+        return self >= needed
 
     @property
     def label(self) -> str:
@@ -54,7 +69,13 @@ DEFAULT_TTL = {
     Scope.READ: timedelta(days=30),
     Scope.REVIEW: timedelta(hours=12),
     Scope.ADMIN: timedelta(hours=1),
+    # Kept as a CI secret like a read token; it can only add files within its patterns.
+    Scope.UPLOAD: timedelta(days=30),
 }
+# Bounded: patterns are matched on every upload and shown by `mirror token list`.
+_MAX_PATTERNS = 50
+_PATTERN = re.compile(r"[a-z0-9*?]|[a-z0-9*?][a-z0-9._*?-]{0,198}[a-z0-9*?]")
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 class TokenError(MirrorError):
@@ -72,6 +93,8 @@ class Token:
     # The CI identity a token minted by the exchange carries (services/oidc.py), else None.
     identity: Mapping[str, str] | None = None
     last_used_at: datetime | None = None
+    # An upload token's project name patterns (normalised names, ``*`` and ``?`` globs).
+    projects: tuple[str, ...] = ()
 
     @property
     def actor(self) -> str:
@@ -79,7 +102,13 @@ class Token:
         return f"{self.name} (token {self.id})"
 
     def allows(self, needed: Scope) -> bool:
-        return self.scope >= needed
+        return self.scope.grants(needed)
+
+    def may_upload(self, project: str) -> bool:
+        """Whether this token may publish files of ``project`` (a normalised name)."""
+        return self.scope == Scope.UPLOAD and any(
+            fnmatch.fnmatchcase(project, pattern) for pattern in self.projects
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +129,12 @@ def create(
     name: str | None,
     created_by: str,
     reason: str,
+    projects: Sequence[str] = (),
 ) -> NewToken:
+    """A new token of ``scope``; ``projects``: the name patterns an upload token may publish
+    (required for ``upload``, refused for the other scopes)."""
     level, reason = Scope.parse(scope), _require_reason(reason)
+    patterns = _project_patterns(level, projects)
     max_ttl = backends.config.auth.max_ttl
     lifetime = parse_duration(ttl) if ttl is not None else min(DEFAULT_TTL[level], max_ttl)
     if lifetime <= timedelta(0):
@@ -111,7 +144,7 @@ def create(
     with writing(backends.engine) as conn:
         return issue(
             conn,
-            Grant(level, lifetime, name, created_by, reason),
+            Grant(level, lifetime, name, created_by, reason, projects=patterns),
             now=backends.clock.now(),
         )
 
@@ -127,6 +160,8 @@ class Grant:
     created_by: str
     reason: str
     identity: Mapping[str, str] | None = None
+    # An upload token's project name patterns, as ``_project_patterns`` made them.
+    projects: tuple[str, ...] = ()
 
 
 def issue(conn: Connection, grant: Grant, *, now: datetime) -> NewToken:
@@ -149,10 +184,53 @@ def issue(conn: Connection, grant: Grant, *, now: datetime) -> NewToken:
             "created_reason": grant.reason,
             "expires_at": expires_at,
             "identity": dict(grant.identity) if grant.identity else None,
+            "projects": list(grant.projects) if grant.projects else None,
         },
     )
-    token = Token(token_id, label, grant.scope, expires_at, grant.identity)
+    token = Token(token_id, label, grant.scope, expires_at, grant.identity, projects=grant.projects)
     return NewToken(token, secret)
+
+
+def create_upload(
+    backends: Backends,
+    projects: Sequence[str],
+    *,
+    ttl: str | None,
+    name: str | None,
+    created_by: str,
+    reason: str,
+) -> NewToken:
+    """An upload token for the project name patterns ``projects``: what an operator creates
+    with `mirror token create --scope upload`, and what a trusted CI identity is given."""
+    return create(
+        backends,
+        Scope.UPLOAD.label,
+        ttl=ttl,
+        name=name,
+        created_by=created_by,
+        reason=reason,
+        projects=projects,
+    )
+
+
+def _project_patterns(scope: Scope, projects: Sequence[str]) -> tuple[str, ...]:
+    """The patterns as stored: normalised, each a project name with ``*``/``?`` globs."""
+    if scope != Scope.UPLOAD:
+        if projects:
+            raise TokenError("--projects is for upload tokens only")
+        return ()
+    patterns = tuple(dict.fromkeys(_pattern(text) for text in projects))
+    if not patterns or len(patterns) > _MAX_PATTERNS:
+        raise TokenError(f"an upload token needs 1 to {_MAX_PATTERNS} --projects patterns")
+    return patterns
+
+
+def _pattern(text: str) -> str:
+    pattern = text.strip().lower()
+    if not _PATTERN.fullmatch(pattern):
+        raise TokenError(f"{text!r} is no project name pattern (a name, with * and ? globs)")
+    # Normalised as names are (PEP 503), so "Acme_*" matches what "acme-*" does.
+    return _SEPARATORS.sub("-", pattern)
 
 
 def verify(backends: Backends, secret: str) -> Token | None:
@@ -168,8 +246,15 @@ def verify(backends: Backends, secret: str) -> Token | None:
 
 
 def token_of(row: Row[Any]) -> Token:
+    projects = tuple(row.projects or ())
     return Token(
-        row.id, row.name, Scope.parse(row.scope), row.expires_at, row.identity, row.last_used_at
+        row.id,
+        row.name,
+        Scope.parse(row.scope),
+        row.expires_at,
+        row.identity,
+        row.last_used_at,
+        projects,
     )
 
 

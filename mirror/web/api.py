@@ -15,6 +15,7 @@ from mirror.policy.admission import State
 from mirror.services import advisories, exposure, problems, review_view, tokens, webhooks
 from mirror.services.review import Outcome, ReviewError
 from mirror.services.tokens import Scope, Token, TokenError
+from mirror.services.uploads import UploadError
 from mirror.web import backends, decisions
 from mirror.web.api_json import (
     advisory_json,
@@ -43,7 +44,7 @@ class BadRequestError(MirrorError):
 
 @blueprint.errorhandler(MirrorError)
 def _error(error: MirrorError) -> Response | tuple[Response, int]:
-    bad = (BadRequestError, ReviewError, TokenError, ConfigError)
+    bad = (BadRequestError, ReviewError, TokenError, ConfigError, UploadError)
     code = 400 if isinstance(error, bad) else status_for(error)
     if code >= 500:
         return error_response(error, request.environ)  # with the request id, as everywhere
@@ -181,6 +182,20 @@ def deliveries() -> Response:
     return jsonify({"deliveries": [delivery_json(row) for row in rows]})
 
 
+_PRIVATE_ACTIONS = {"yank": decisions.yank_upload, "delete": decisions.delete_upload}
+
+
+@blueprint.post("/private/<project>/files/<filename>/<action>")
+@needs(Scope.ADMIN)
+def private_file(project: str, filename: str, action: str) -> Response:
+    """Yank or delete an uploaded file (docs/private-packages.md), with who and why."""
+    act = _PRIVATE_ACTIONS.get(action)
+    if act is None:
+        raise NotFoundError("the action is yank or delete")
+    reason = _text(_body(), "reason")
+    return _outcome(act(_project_arg(project), filename, actor=_actor(), reason=reason))
+
+
 @blueprint.get("/tokens")
 @needs(Scope.ADMIN)
 def token_list() -> Response:
@@ -200,6 +215,7 @@ def token_create() -> tuple[Response, int]:
         name=_optional_text(body, "name"),
         created_by=_actor(),
         reason=_text(body, "reason"),
+        projects=_texts(body, "projects"),
     )
     token = created.token
     return jsonify(
@@ -207,6 +223,7 @@ def token_create() -> tuple[Response, int]:
             "id": token.id,
             "name": token.name,
             "scope": token.scope.label,
+            "projects": list(token.projects),
             "expires_at": when(token.expires_at),
             "token": created.secret,
         }
@@ -244,6 +261,13 @@ def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
     if "\x00" in value or len(value) > 2000:
         raise BadRequestError(f"{key!r} is not acceptable text")
     return value
+
+
+def _texts(body: dict[str, Any], key: str) -> list[str]:
+    values = body.get(key, [])
+    if not isinstance(values, list) or len(values) > 100:
+        raise BadRequestError(f"{key!r} must be a list of strings")
+    return [_text({key: value}, key) for value in values]
 
 
 def _optional_text(body: dict[str, Any], key: str) -> str | None:

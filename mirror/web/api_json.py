@@ -149,6 +149,7 @@ def token_json(row: Row[Any], status: str) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "scope": row.scope,
+        "projects": list(row.projects or []),
         "status": status,
         "created_at": when(row.created_at),
         "created_by": row.created_by,

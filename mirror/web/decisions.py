@@ -16,3 +16,13 @@ def block(project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
 
 def unblock(project: str, specifier: str, *, actor: str, reason: str) -> Outcome:
     return decisions.unblock(backends(), project, specifier, actor=actor, reason=reason).outcome
+
+
+def yank_upload(project: str, filename: str, *, actor: str, reason: str) -> Outcome:
+    return decisions.yank_upload(backends(), project, filename, actor=actor, reason=reason).outcome
+
+
+def delete_upload(project: str, filename: str, *, actor: str, reason: str) -> Outcome:
+    return decisions.delete_upload(
+        backends(), project, filename, actor=actor, reason=reason
+    ).outcome

@@ -24,6 +24,12 @@ _IDENTITY = {
     "description": "the CI identity of a token minted by /api/v1/oidc/mint-token: issuer, "
     "subject, repository, workflow, ref, sha, run_id (as far as the ID token names them)",
 }
+_SCOPE = {"type": "string", "enum": ["read", "review", "admin", "upload"]}
+_PATTERNS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": 'upload tokens: the project names it may publish, with * and ? globs ("acme-*")',
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -246,7 +252,8 @@ _SCHEMAS: dict[str, Any] = {
         {
             "id": {"type": "string"},
             "name": {"type": "string"},
-            "scope": {"type": "string", "enum": ["read", "review", "admin"]},
+            "scope": _SCOPE,
+            "projects": _PATTERNS,
             "status": {"type": "string", "enum": ["active", "expired", "revoked"]},
             "created_at": _TIME,
             "created_by": {"type": "string"},
@@ -263,7 +270,8 @@ _SCHEMAS: dict[str, Any] = {
         {
             "id": {"type": "string"},
             "name": {"type": "string"},
-            "scope": {"type": "string", "enum": ["read", "review", "admin"]},
+            "scope": _SCOPE,
+            "projects": _PATTERNS,
             "expires_at": _TIME,
             "token": {"type": "string", "description": "the secret; shown only in this answer"},
         }
@@ -282,8 +290,9 @@ _SCHEMAS: dict[str, Any] = {
         {"specifier": {"type": "string", "description": 'e.g. ">=1.82.7,<1.82.9"'}},
     ),
     "TokenRequest": _object(
-        {"scope": {"type": "string", "enum": ["read", "review", "admin"]}, "reason": _REASON},
+        {"scope": _SCOPE, "reason": _REASON},
         {
+            "projects": _PATTERNS,
             "ttl": {"type": "string", "description": 'lifetime, e.g. "30d", "12h"'},
             "name": {"type": "string", "minLength": 1, "maxLength": 100},
         },
@@ -498,6 +507,26 @@ def _paths() -> dict[str, Any]:
                     ),
                     _limit(),
                 ],
+            )
+        },
+        "/api/v1/private/{project}/files/{filename}/{action}": {
+            "post": _operation(
+                "Yank or delete an uploaded file (a deleted filename stays taken)",
+                _responses("Outcome", write=True),
+                scope="admin",
+                parameters=[
+                    project,
+                    _parameter(
+                        "filename",
+                        "path",
+                        {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$"},
+                        "the uploaded file",
+                    ),
+                    _parameter(
+                        "action", "path", {"type": "string", "enum": ["yank", "delete"]}, "what"
+                    ),
+                ],
+                body="Decision",
             )
         },
         "/api/v1/tokens": {

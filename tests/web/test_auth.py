@@ -15,7 +15,15 @@ from mirror.timeutil import Clock
 
 def test_tokens_are_stored_as_hashes_and_expire_by_scope(backends) -> None:
     made = {
-        s: tokens.create(backends, s, ttl=None, name=None, created_by="t", reason="r")
+        s: tokens.create(
+            backends,
+            s,
+            ttl=None,
+            name=None,
+            created_by="t",
+            reason="r",
+            projects=["acme-*"] if s == "UPLOAD" else (),
+        )
         for s in Scope.__members__
     }
     with backends.engine.connect() as conn:
@@ -29,6 +37,7 @@ def test_tokens_are_stored_as_hashes_and_expire_by_scope(backends) -> None:
         "READ": timedelta(days=30),
         "REVIEW": timedelta(hours=12),
         "ADMIN": timedelta(hours=1),
+        "UPLOAD": timedelta(days=30),
     }
     custom = tokens.create(backends, "read", ttl="2h", name="ci", created_by="t", reason="r")
     assert tokens.verify(backends, custom.secret) == custom.token
