@@ -130,7 +130,7 @@ def test_mirror_install_sends_the_token_for_metadata_targets_and_api(
                 sys.executable, "-m", "mirror", "install", "-r", str(tmp_path / "reqs.txt"),
                 "--index-url", index_url, "--root", str(root),
                 "--tuf-cache", str(tmp_path / f"cache-{target}"),
-                "--", "--target", str(tmp_path / target),
+                "--python", sys.executable, "--target", str(tmp_path / target),
             ]
         )  # fmt: skip
 
