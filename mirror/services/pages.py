@@ -9,7 +9,7 @@ later is a first download's extracted METADATA (``render_stale``): only later cl
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from mirror.db import file_rows, page_rows, project_rows
+from mirror.db import file_rows, page_rows, project_rows, record_rows
 from mirror.db.engine import writing
+from mirror.db.record_rows import StoredRecord
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError
 from mirror.policy.verdicts import version_key
@@ -125,9 +126,10 @@ class Rendered:
         html, data = (self.html_sha256, len(self.html)), (self.json_sha256, len(self.data))
         return targets.page_targets(self.project, html, data)
 
-    def targets(self) -> targets.Wanted:
-        """Every TUF target the pages and the files they list make."""
-        return targets.wanted(self.project, self.rows, self.page_targets())
+    def targets(self, records: Mapping[str, StoredRecord]) -> targets.Wanted:
+        """Every TUF target the pages and the files they list make, with their admission
+        ``records`` (``record_rows.project_records``)."""
+        return targets.wanted(self.project, self.rows, self.page_targets(), records)
 
 
 def render_pages(blobs: BlobStore, project: str, rows: Sequence[FileRow]) -> Rendered:
@@ -151,7 +153,8 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
     """
     # TUF: queue the signed-target changes in this same transaction (docs/tuf.md, "How changes
     # are published").
-    targets.queue_project(conn, project, pages.targets(), now)
+    records = record_rows.project_records(conn, project)
+    targets.queue_project(conn, project, pages.targets(records), now)
     return record_page_row(conn, project, pages, now)
 
 
@@ -188,6 +191,8 @@ def record_page_row(
             "rendered_at": now,
             "stale_since": None,
             "targets_deferred_since": now if files_deferred else None,
+            # What the page lists changed: some admission records may be due.
+            "records_due_since": now,
         },
     )
     return not unchanged
@@ -252,7 +257,9 @@ def queue_deferred_targets(engine: Engine) -> list[str]:
                 continue  # rendered again meanwhile, which queued everything
             html, data = (page.html_sha256, page.html_size), (page.json_sha256, page.json_size)
             listed = file_rows.admitted_files(conn, row.id)
-            wanted = targets.wanted(project, listed, targets.page_targets(project, html, data))
+            records = record_rows.project_records(conn, project)
+            page_targets = targets.page_targets(project, html, data)
+            wanted = targets.wanted(project, listed, page_targets, records)
             targets.queue_project(conn, project, wanted, page.targets_deferred_since)
             page_rows.targets_queued(conn, project)
     return projects

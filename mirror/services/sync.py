@@ -19,7 +19,15 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from mirror.db import block_rows, bulk, file_rows, page_rows, project_rows, status_rows
+from mirror.db import (
+    block_rows,
+    bulk,
+    file_rows,
+    page_rows,
+    project_rows,
+    record_rows,
+    status_rows,
+)
 from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import NotFoundError, UpstreamError
@@ -276,7 +284,8 @@ class _FirstLook:
             bulk.run(conn, self.targets)
         else:
             # Targets left by an earlier life of the project: queue the difference.
-            targets.queue_project(conn, self.project, self.rendered.targets(), now)
+            records = record_rows.project_records(conn, self.project)
+            targets.queue_project(conn, self.project, self.rendered.targets(records), now)
         project_rows.update_project(conn, row.id, checked_at=now, **page.validators())
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
