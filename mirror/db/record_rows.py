@@ -33,9 +33,7 @@ def file_record(conn: Connection, file_id: int) -> StoredRecord | None:
     return None if row is None else StoredRecord._make(row)
 
 
-def put_record(
-    conn: Connection, project: str, record: StoredRecord, now: datetime
-) -> None:
+def put_record(conn: Connection, project: str, record: StoredRecord, now: datetime) -> None:
     values: Mapping[str, Any] = {
         "project": project,
         "filename": record.filename,

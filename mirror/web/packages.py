@@ -4,8 +4,8 @@ their ``.admission`` records."""
 from flask import Blueprint, Response
 
 from mirror.errors import DigestMismatchError, NotFoundError
-from mirror.names import is_valid_project_name
 from mirror.intoto import MEDIA_TYPE as RECORD_TYPE
+from mirror.names import is_valid_project_name
 from mirror.services import admission_records, files, publish, refusal
 from mirror.services.target_paths import (
     ADMISSION_SUFFIX,

@@ -14,8 +14,8 @@ import re
 from flask import Blueprint, Response
 
 from mirror.errors import NotFoundError
-from mirror.names import is_valid_project_name
 from mirror.intoto import MEDIA_TYPE as RECORD_TYPE
+from mirror.names import is_valid_project_name
 from mirror.services import admission_records, files, refusal
 from mirror.services.files import Blob
 from mirror.services.signed_pages import signed_page

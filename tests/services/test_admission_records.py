@@ -65,9 +65,7 @@ def test_an_admitted_file_has_a_signed_in_toto_record_of_why(
     assert client.get(f"/{RECORD}").data == data
     statement = json.loads(data)
     check_vsa_statement(statement)
-    assert statement["subject"] == [
-        {"name": WHEEL, "digest": {"sha256": demo_sha256(client)}}
-    ]
+    assert statement["subject"] == [{"name": WHEEL, "digest": {"sha256": demo_sha256(client)}}]
     predicate = statement["predicate"]
     assert predicate["verificationResult"] == "PASSED"
     assert predicate["verifier"]["id"].startswith("urn:signed-mirror:root:")
