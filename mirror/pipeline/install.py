@@ -30,10 +30,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from mirror.errors import MirrorError
 from mirror.pipeline.mirror_api import MirrorApi
 from mirror.pipeline.requirements import Pin, read_pins
-from mirror.pipeline.sbom import InstalledFile, publishers_in, write_sbom
+from mirror.pipeline.sbom import InstalledFile, publishers_in, with_record, write_sbom
 from mirror.pipeline.selection import choose, release_files
 from tuf_repo import MirrorClient
-from tuf_repo.bins import PROVENANCE_SUFFIX
+from tuf_repo.bins import ADMISSION_SUFFIX, PROVENANCE_SUFFIX
 from tuf_repo.client import Auth
 from tuf_repo.errors import TargetNotFoundError, TufRepoError, VerificationError
 
@@ -104,6 +104,8 @@ def install(options: InstallOptions) -> Iterator[str]:
         for pin in pins:
             try:
                 item = _verify(client, api, pin, wheelhouse)
+                if options.sbom:
+                    item = _with_record(client, pin, item)
             except _Refused as exc:
                 failures.append(f"{pin}: {exc}")
                 continue
@@ -115,7 +117,7 @@ def install(options: InstallOptions) -> Iterator[str]:
         installed = _installed(report, verified)
         yield f"installed {len(installed)} file(s) from the verified set"
         if options.sbom:
-            write_sbom(Path(options.sbom), installed)
+            write_sbom(Path(options.sbom), installed, mirror.base_url)
             yield f"SBOM written to {options.sbom}"
 
 
@@ -199,6 +201,16 @@ def signed_publishers(client: MirrorClient, pin: Pin, target: str) -> list[dict[
         return publishers_in(json.loads(data))
     except ValueError as exc:
         raise InstallError(f"{pin}: {provenance}: not JSON") from exc
+
+
+def _with_record(client: MirrorClient, pin: Pin, item: InstalledFile) -> InstalledFile:
+    """``item`` with the admission record the mirror signs beside it (docs/tuf.md)."""
+    record = item.target_path + ADMISSION_SUFFIX
+    data = _listed(client, pin, record, lambda: client.fetch_bytes(record))
+    try:
+        return with_record(item, record, data)
+    except ValueError as exc:
+        raise InstallError(f"{pin}: {record}: {exc}") from exc
 
 
 _T = TypeVar("_T")
