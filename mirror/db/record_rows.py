@@ -20,6 +20,11 @@ class StoredRecord(NamedTuple):
     size: int
 
 
+def describes(record: StoredRecord | None, row: Any) -> bool:
+    """Whether ``record`` is the record of ``row``'s (a files row's) current decision."""
+    return record is not None and row is not None and record.decided_at == row.state_at
+
+
 def project_records(conn: Connection, project: str) -> dict[str, StoredRecord]:
     """The project's records by filename, current or not."""
     columns = [admission_records.c[name] for name in StoredRecord._fields]
@@ -49,6 +54,12 @@ def forget_records(conn: Connection, file_ids: Sequence[int]) -> None:
     """Drop the records of files whose decision moved on (blocked, withdrawn, decided again)."""
     if file_ids:
         conn.execute(delete(admission_records).where(admission_records.c.file_id.in_(file_ids)))
+
+
+def mark_due(conn: Connection, project: str, now: datetime) -> None:
+    """Some of the project's admitted files lack a record of their current decision. Always
+    moved to ``now``: a batch writing the earlier ones then leaves the project due."""
+    conn.execute(update(pages).where(pages.c.project == project).values(records_due_since=now))
 
 
 def due_projects(conn: Connection) -> list[tuple[str, datetime]]:

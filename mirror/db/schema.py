@@ -133,8 +133,8 @@ pages = Table(
     # Set when a first look queued only the pages' TUF targets: the next full batch queues the
     # files' (``pages.queue_deferred_targets``), off the client's path.
     Column("targets_deferred_since", UTCDateTime),
-    # Set whenever the page is recorded: its admitted files' admission records may be due
-    # (``admission_records.produce``, in the next full batch, off the client's path).
+    # Set when the page lists a file without an admission record of its current decision:
+    # the next full batch writes it (``admission_records.produce``), off the client's path.
     Column("records_due_since", UTCDateTime),
     # The scheduler's watch asks for the newest of each every half second: with these it
     # reads one index entry, not every project's row (6 ms for 100,000 projects).

@@ -11,8 +11,9 @@ withdrawn, approved) loses its record target in the same transaction (``targets.
 a new record is written for a new admission.
 
 Not on the client's path: a first look at a project of thousands of historic files admits them
-all at once, and writing as many records there would hold up its client. Recording a page marks
-its records due (``pages.records_due_since``); the next full batch (``publish.publish_pending``:
+all at once, and writing as many records there would hold up its client. Recording a page that
+lists a file without a record of its current decision marks the page's records due
+(``pages.records_due_since``); the next full batch (``publish.publish_pending``:
 the scheduler's follow-up and cycles, ``mirror sync``, a review decision) writes at most
 ``RECORDS_PER_BATCH`` of them, most recently marked projects first, and signs them with it.
 """
@@ -29,7 +30,7 @@ from mirror.checks.content import REPORT_VERSION
 from mirror.config import Config
 from mirror.db import file_rows, project_rows, record_rows
 from mirror.db.engine import writing
-from mirror.db.record_rows import StoredRecord
+from mirror.db.record_rows import StoredRecord, describes
 from mirror.db.records import FileRecord, FileRow
 from mirror.errors import NotFoundError
 from mirror.intoto import (
@@ -252,10 +253,6 @@ def _verifier(backends: Backends) -> Verifier | None:
     return Verifier(f"urn:signed-mirror:root:{digest}", metadata.version("signed-mirror"))
 
 
-def _current(record: StoredRecord | None, row: FileRow | None) -> bool:
-    return record is not None and row is not None and record.decided_at == row.state_at
-
-
 def _produce_project(
     backends: Backends, verifier: Verifier, project: str, since: datetime, budget: int
 ) -> int:
@@ -265,7 +262,7 @@ def _produce_project(
         project_id = project_row.id if project_row is not None else None
         admitted = file_rows.admitted_files(conn, project_id) if project_id else []
         stored = record_rows.project_records(conn, project)
-    missing = [row for row in admitted if not _current(stored.get(row.filename), row)]
+    missing = [row for row in admitted if not describes(stored.get(row.filename), row)]
     made = _write(backends, verifier, project, missing[:budget])
     now = backends.clock.now()
     with writing(backends.engine) as conn:
@@ -275,14 +272,14 @@ def _produce_project(
             else {}
         )
         # A file decided again meanwhile keeps no record: its new decision marked it due.
-        kept = [r for r in made if _current(r, current.get(r.filename))]
+        kept = [r for r in made if describes(r, current.get(r.filename))]
         for record in kept:
             record_rows.put_record(conn, project, record, now)
         replaced = {r.file_id for r in kept}
         outdated = [
             r.file_id
             for r in stored.values()
-            if r.file_id not in replaced and not _current(r, current.get(r.filename))
+            if r.file_id not in replaced and not describes(r, current.get(r.filename))
         ]
         record_rows.forget_records(conn, outdated)
         targets.queue_additions(conn, project, _record_targets(project, kept), now)
@@ -339,7 +336,7 @@ def current_record(backends: Backends, row: FileRow) -> StoredRecord | None:
     """The record of ``row``'s current decision (the one signed), if written yet."""
     with backends.engine.connect() as conn:
         record = record_rows.file_record(conn, row.id)
-    return record if _current(record, row) else None
+    return record if describes(record, row) else None
 
 
 def record_blob(backends: Backends, row: FileRow) -> Blob:

@@ -155,17 +155,37 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
     # are published").
     records = record_rows.project_records(conn, project)
     targets.queue_project(conn, project, pages.targets(records), now)
-    return record_page_row(conn, project, pages, now)
+    return record_page_row(conn, project, pages, now, records=records)
 
 
 def record_page_row(
-    conn: Connection, project: str, pages: Rendered, now: datetime, *, files_deferred: bool = False
+    conn: Connection,
+    project: str,
+    pages: Rendered,
+    now: datetime,
+    *,
+    files_deferred: bool = False,
+    records: Mapping[str, StoredRecord] | None = None,
 ) -> bool:
     """``record_pages`` without queueing the targets (the caller did); True when they changed.
 
     ``files_deferred``: the caller queued only the pages' targets; the files' are queued by
-    the next full batch (``queue_deferred_targets``).
+    the next full batch (``queue_deferred_targets``). ``records``: the project's admission
+    records, when the caller read them. A listed file without a record of its current decision
+    marks the page's records due, whether or not the page changed (a lifted rule admits files
+    again under the same page): the next full batch writes them (``admission_records``).
     """
+    changed = _put_page_row(conn, project, pages, now, files_deferred)
+    if records is None:
+        records = record_rows.project_records(conn, project)
+    if any(not record_rows.describes(records.get(row.filename), row) for row in pages.rows):
+        record_rows.mark_due(conn, project, now)
+    return changed
+
+
+def _put_page_row(
+    conn: Connection, project: str, pages: Rendered, now: datetime, files_deferred: bool
+) -> bool:
     current = page_rows.get_page(conn, project)
     unchanged = current is not None and (current.html_sha256, current.json_sha256) == (
         pages.html_sha256,
@@ -191,8 +211,6 @@ def record_page_row(
             "rendered_at": now,
             "stale_since": None,
             "targets_deferred_since": now if files_deferred else None,
-            # What the page lists changed: some admission records may be due.
-            "records_due_since": now,
         },
     )
     return not unchanged

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Dialect
 
 from mirror.db import targets as db
 from mirror.db.bulk import Prepared
-from mirror.db.record_rows import StoredRecord
+from mirror.db.record_rows import StoredRecord, describes
 from mirror.db.records import FileRow
 from tuf_repo.bins import (
     ADMISSION_SUFFIX,
@@ -76,7 +76,7 @@ def wanted(
         if row.provenance_sha256:
             result[path + PROVENANCE_SUFFIX] = (row.provenance_sha256, None)
         record = records.get(row.filename)
-        if record is not None and record.decided_at == row.state_at:
+        if record is not None and describes(record, row):
             result[path + ADMISSION_SUFFIX] = (record.sha256, record.size)
     return result
 
