@@ -707,6 +707,28 @@ def _add_install(commands: Any) -> None:
     identities.set_defaults(handler=_lock_identities)
 
 
+def _verify_sbom(args: argparse.Namespace, config: Config) -> int:
+    from mirror.pipeline.verify_sbom import VerifySbomOptions, verify_sbom
+
+    options = VerifySbomOptions(args.sbom, args.root, args.index_url, args.tuf_cache)
+    for line in verify_sbom(options):
+        print(line)
+    return 0
+
+
+def _add_verify_sbom(commands: Any) -> None:
+    verify = commands.add_parser(
+        "verify-sbom", help="check an SBOM of `mirror install --sbom` against the mirror now"
+    )
+    verify.add_argument("sbom", metavar="SBOM")
+    verify.add_argument("--root", required=True, help="the pinned root.json")
+    verify.add_argument(
+        "--index-url", help="the mirror's /simple/ URL, with credentials (default: the SBOM's)"
+    )
+    verify.add_argument("--tuf-cache", help="verified-metadata folder (default: as install)")
+    verify.set_defaults(handler=_verify_sbom)
+
+
 def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--config",
@@ -748,6 +770,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_notify(commands)
     _add_keys(commands)
     _add_install(commands)
+    _add_verify_sbom(commands)
     return parser
 
 

@@ -22,10 +22,11 @@ DEFAULT_BIT_LENGTH = 8
 DELEGATED_PATHS = ("packages/*/*", "simple/*/*")
 # Where every project's pages are (``index_html_path``, ``index_json_path``).
 PAGES_PREFIX = "simple/"
-# A file's companions, signed beside it: its PEP 658 core metadata, and the mirror's copy of its
-# verified PEP 740 provenance.
+# A file's companions, signed beside it: its PEP 658 core metadata, the mirror's copy of its
+# verified PEP 740 provenance, and the mirror's admission record (an in-toto statement).
 METADATA_SUFFIX = ".metadata"
 PROVENANCE_SUFFIX = ".provenance"
+ADMISSION_SUFFIX = ".admission"
 
 # Target path segments stay within characters that need no URL quoting:
 # ngclient joins them into URLs as they are.
@@ -85,7 +86,7 @@ def package_path(project: str, filename: str) -> str:
 
 def companion_of(filename: str) -> tuple[str, str]:
     """(the distribution's filename, the companion suffix or "") of a name under ``packages/``."""
-    for suffix in (METADATA_SUFFIX, PROVENANCE_SUFFIX):
+    for suffix in (METADATA_SUFFIX, PROVENANCE_SUFFIX, ADMISSION_SUFFIX):
         if filename.endswith(suffix):
             return filename.removesuffix(suffix), suffix
     return filename, ""

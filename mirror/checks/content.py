@@ -316,9 +316,7 @@ def core_metadata(filename: str, source: BinaryIO) -> bytes:
     return found[0]
 
 
-def _members(
-    filename: str, stream: IO[bytes]
-) -> Iterator[tuple[str, int, int | None, _Opener]]:
+def _members(filename: str, stream: IO[bytes]) -> Iterator[tuple[str, int, int | None, _Opener]]:
     if filename.endswith((".whl", ".zip")):
         return _zip_members(stream)
     if ".tar" in filename or filename.endswith(".tgz"):

@@ -120,6 +120,7 @@ events = Table(
 
 _STALE = text("stale_since IS NOT NULL")
 _DEFERRED = text("targets_deferred_since IS NOT NULL")
+_RECORDS_DUE = text("records_due_since IS NOT NULL")
 pages = Table(
     "pages",
     metadata,
@@ -136,6 +137,9 @@ pages = Table(
     # Set when a first look queued only the pages' TUF targets: the next full batch queues the
     # files' (``pages.queue_deferred_targets``), off the client's path.
     Column("targets_deferred_since", UTCDateTime),
+    # Set when the page lists a file without an admission record of its current decision:
+    # the next full batch writes it (``admission_records.produce``), off the client's path.
+    Column("records_due_since", UTCDateTime),
     # The scheduler's watch asks for the newest of each every half second: with these it
     # reads one index entry, not every project's row (6 ms for 100,000 projects).
     Index("ix_pages_stale", "stale_since", sqlite_where=_STALE, postgresql_where=_STALE),
@@ -145,6 +149,28 @@ pages = Table(
         sqlite_where=_DEFERRED,
         postgresql_where=_DEFERRED,
     ),
+    Index(
+        "ix_pages_records_due",
+        "records_due_since",
+        sqlite_where=_RECORDS_DUE,
+        postgresql_where=_RECORDS_DUE,
+    ),
+)
+
+# The signed admission record of each admitted file (docs/tuf.md, "Admission records"): an
+# in-toto statement stored as a blob, valid while the file's decision is the one it describes
+# (``decided_at`` equals ``files.state_at``).
+admission_records = Table(
+    "admission_records",
+    metadata,
+    Column("file_id", Integer, ForeignKey("files.id"), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_admission_records_project", "project"),
 )
 
 status = Table(

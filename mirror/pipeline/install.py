@@ -41,11 +41,11 @@ from mirror.errors import MirrorError
 from mirror.pipeline.inputs import read_input
 from mirror.pipeline.mirror_api import MirrorApi
 from mirror.pipeline.pins import Pin, describe_publisher
-from mirror.pipeline.sbom import InstalledFile, publishers_in, write_sbom
+from mirror.pipeline.sbom import InstalledFile, publishers_in, with_record, write_sbom
 from mirror.pipeline.selection import HashMismatch, choose, release_files
 from mirror.pipeline.target import Target, find_target
 from tuf_repo import MirrorClient
-from tuf_repo.bins import PROVENANCE_SUFFIX
+from tuf_repo.bins import ADMISSION_SUFFIX, PROVENANCE_SUFFIX
 from tuf_repo.client import Auth
 from tuf_repo.errors import TargetNotFoundError, TufRepoError, VerificationError
 
@@ -160,6 +160,8 @@ def install(options: InstallOptions) -> Iterator[str]:
         for pin in pins:
             try:
                 item = _verify(mirror, pin, target, wheelhouse)
+                if options.sbom:
+                    item = _with_record(mirror.client, pin, item)
             except _Refused as exc:
                 failures.append(f"{pin}: {exc}")
                 continue
@@ -171,7 +173,7 @@ def install(options: InstallOptions) -> Iterator[str]:
         installed = _installed(report, verified)
         yield f"installed {len(installed)} file(s) from the verified set"
         if options.sbom:
-            write_sbom(Path(options.sbom), installed)
+            write_sbom(Path(options.sbom), installed, mirror.api.base_url)
             yield f"SBOM written to {options.sbom}"
 
 
@@ -320,6 +322,16 @@ def signed_publishers(client: MirrorClient, pin: Pin, target: str) -> list[dict[
         return publishers_in(json.loads(data))
     except ValueError as exc:
         raise InstallError(f"{pin}: {provenance}: not JSON") from exc
+
+
+def _with_record(client: MirrorClient, pin: Pin, item: InstalledFile) -> InstalledFile:
+    """``item`` with the admission record the mirror signs beside it (docs/tuf.md)."""
+    record = item.target_path + ADMISSION_SUFFIX
+    data = _listed(client, pin, record, lambda: client.fetch_bytes(record))
+    try:
+        return with_record(item, record, data)
+    except ValueError as exc:
+        raise InstallError(f"{pin}: {record}: {exc}") from exc
 
 
 _T = TypeVar("_T")

@@ -74,6 +74,11 @@ class MirrorApi:
         response.release_conn()
         return response.status, _json_or_none(data)
 
+    def get_json(self, url: str) -> Any:
+        """The JSON at ``url``, or None on any failure."""
+        status, body = self._get(url)
+        return _json_or_none(body) if status == 200 else None
+
     def why_missing(self, project: str, version: str) -> str:
         """A short reason the release is not on the signed page."""
         status, body = self._get(

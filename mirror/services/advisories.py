@@ -239,15 +239,15 @@ def list_advisories(backends: Backends, project: str | None = None) -> list[Stor
 def advisories_for(backends: Backends, project: str, version: str) -> list[StoredAdvisory]:
     """The advisories (malicious or not, withdrawn ones excluded) that cover one release."""
     name = _normalized(project)
-    return [
-        advisory
-        for advisory in list_advisories(backends, name)
-        if advisory.withdrawn is None
-        and any(
-            item.project == name and version_in(parse_specifier(item.specifier), version)
-            for item in advisory.affected
-        )
-    ]
+    return [a for a in list_advisories(backends, name) if covers(a, name, version)]
+
+
+def covers(advisory: StoredAdvisory, project: str, version: str) -> bool:
+    """Whether ``advisory`` (not withdrawn) covers ``project`` (normalised) at ``version``."""
+    return advisory.withdrawn is None and any(
+        item.project == project and version_in(parse_specifier(item.specifier), version)
+        for item in advisory.affected
+    )
 
 
 def _normalized(project: str) -> str:

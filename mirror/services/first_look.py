@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from mirror.db import block_rows, bulk, file_rows, project_rows
+from mirror.db import block_rows, bulk, file_rows, project_rows, record_rows
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
 from mirror.services import (
@@ -140,7 +140,8 @@ class Plan:
             bulk.run(conn, self.targets)
         else:
             # Targets left by an earlier life of the project: queue the difference.
-            targets.queue_project(conn, self.project, self.rendered.targets(), now)
+            records = record_rows.project_records(conn, self.project)
+            targets.queue_project(conn, self.project, self.rendered.targets(records), now)
         project_rows.update_project(
             conn,
             row.id,

@@ -9,7 +9,7 @@ later is a first download's extracted METADATA (``render_stale``): only later cl
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from mirror.db import file_rows, page_rows, project_rows
+from mirror.db import file_rows, page_rows, project_rows, record_rows
 from mirror.db.engine import writing
+from mirror.db.record_rows import StoredRecord
 from mirror.db.records import FileRow
 from mirror.errors import MirrorError
 from mirror.policy.verdicts import version_key
@@ -152,9 +153,10 @@ class Rendered:
         html, data = (self.html_sha256, len(self.html)), (self.json_sha256, len(self.data))
         return targets.page_targets(self.project, html, data)
 
-    def targets(self) -> targets.Wanted:
-        """Every TUF target the pages and the files they list make."""
-        return targets.wanted(self.project, self.rows, self.page_targets())
+    def targets(self, records: Mapping[str, StoredRecord]) -> targets.Wanted:
+        """Every TUF target the pages and the files they list make, with their admission
+        ``records`` (``record_rows.project_records``)."""
+        return targets.wanted(self.project, self.rows, self.page_targets(), records)
 
 
 def render_pages(
@@ -182,18 +184,39 @@ def record_pages(conn: Connection, project: str, pages: Rendered, now: datetime)
     """
     # TUF: queue the signed-target changes in this same transaction (docs/tuf.md, "How changes
     # are published").
-    targets.queue_project(conn, project, pages.targets(), now)
-    return record_page_row(conn, project, pages, now)
+    records = record_rows.project_records(conn, project)
+    targets.queue_project(conn, project, pages.targets(records), now)
+    return record_page_row(conn, project, pages, now, records=records)
 
 
 def record_page_row(
-    conn: Connection, project: str, pages: Rendered, now: datetime, *, files_deferred: bool = False
+    conn: Connection,
+    project: str,
+    pages: Rendered,
+    now: datetime,
+    *,
+    files_deferred: bool = False,
+    records: Mapping[str, StoredRecord] | None = None,
 ) -> bool:
     """``record_pages`` without queueing the targets (the caller did); True when they changed.
 
     ``files_deferred``: the caller queued only the pages' targets; the files' are queued by
-    the next full batch (``queue_deferred_targets``).
+    the next full batch (``queue_deferred_targets``). ``records``: the project's admission
+    records, when the caller read them. A listed file without a record of its current decision
+    marks the page's records due, whether or not the page changed (a lifted rule admits files
+    again under the same page): the next full batch writes them (``admission_records``).
     """
+    changed = _put_page_row(conn, project, pages, now, files_deferred)
+    if records is None:
+        records = record_rows.project_records(conn, project)
+    if any(not record_rows.describes(records.get(row.filename), row) for row in pages.rows):
+        record_rows.mark_due(conn, project, now)
+    return changed
+
+
+def _put_page_row(
+    conn: Connection, project: str, pages: Rendered, now: datetime, files_deferred: bool
+) -> bool:
     current = page_rows.get_page(conn, project)
     unchanged = current is not None and (current.html_sha256, current.json_sha256) == (
         pages.html_sha256,
@@ -284,7 +307,9 @@ def queue_deferred_targets(engine: Engine) -> list[str]:
                 continue  # rendered again meanwhile, which queued everything
             html, data = (page.html_sha256, page.html_size), (page.json_sha256, page.json_size)
             listed = file_rows.admitted_files(conn, row.id)
-            wanted = targets.wanted(project, listed, targets.page_targets(project, html, data))
+            records = record_rows.project_records(conn, project)
+            page_targets = targets.page_targets(project, html, data)
+            wanted = targets.wanted(project, listed, page_targets, records)
             targets.queue_project(conn, project, wanted, page.targets_deferred_since)
             page_rows.targets_queued(conn, project)
     return projects

@@ -2,7 +2,8 @@
 
 One publish (docs/tuf.md, "How changes are published"):
 
-1. Outside any lock, learn the length of queued files the blob store does not hold yet by
+1. Outside any lock, write the admission records due (``admission_records.produce``) and
+   learn the length of queued files the blob store does not hold yet by
    fetching them (verified against their sha256, like any download).
 2. Under ``publish_lock`` (not the database's write lock: first looks and decisions go on
    queueing meanwhile), read the queue in order; a path whose bytes are still unknown waits
@@ -34,7 +35,7 @@ from mirror.db.engine import writing
 from mirror.db.locks import LockBusyError, publish_lock
 from mirror.db.targets import QueuedTarget
 from mirror.errors import MirrorError, PublishError
-from mirror.services import files, pages, refusal
+from mirror.services import admission_records, files, pages, refusal
 from mirror.services.backends import Backends
 from mirror.services.signing import available_keys, load_keys
 from mirror.storage import BlobStore, blob_key
@@ -104,6 +105,7 @@ def publish_pending(
     """
     if not pages_only:
         pages.queue_deferred_targets(backends.engine)
+        admission_records.produce(backends)
     if fetch:
         _learn_lengths(backends, max_fetches)
     if pages_only and project is not None and not _pages_queued(backends, project):

@@ -6,6 +6,7 @@ share; the web reads it here, as it reaches every backend through services.
 """
 
 from tuf_repo.bins import (
+    ADMISSION_SUFFIX,
     METADATA_SUFFIX,
     PROVENANCE_SUFFIX,
     companion_of,
@@ -15,6 +16,7 @@ from tuf_repo.bins import (
 )
 
 __all__ = [
+    "ADMISSION_SUFFIX",
     "METADATA_SUFFIX",
     "PROVENANCE_SUFFIX",
     "companion_of",

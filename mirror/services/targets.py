@@ -1,8 +1,9 @@
 """What a project contributes to the TUF targets, and queueing the difference.
 
 A project's targets (docs/tuf.md, "What is signed") are its two pages and, for each admitted
-file, the file, its PEP 658 ``.metadata`` companion and the mirror's copy of its verified PEP
-740 ``.provenance``: what a pipeline records as a file's Trusted Publisher is then signed too.
+file, the file, its PEP 658 ``.metadata`` companion, the mirror's copy of its verified PEP
+740 ``.provenance`` (what a pipeline records as a file's Trusted Publisher is then signed too)
+and its ``.admission`` record, while that record describes the file's current decision.
 ``queue_project`` runs inside the transaction that changed what is served
 (``pages.render_and_queue``): it compares what should be signed with what the signed metadata
 lists plus what is already queued, and queues the rest. So a block, a withdrawal or an admission
@@ -21,8 +22,10 @@ from sqlalchemy import Connection, Dialect
 
 from mirror.db import targets as db
 from mirror.db.bulk import Prepared
+from mirror.db.record_rows import StoredRecord, describes
 from mirror.db.records import FileRow
 from tuf_repo.bins import (
+    ADMISSION_SUFFIX,
     METADATA_SUFFIX,
     PROVENANCE_SUFFIX,
     index_html_path,
@@ -41,9 +44,16 @@ def page_targets(project: str, html: tuple[str, int], data: tuple[str, int]) -> 
     return {index_html_path(project): html, index_json_path(project): data}
 
 
-def wanted(project: str, rows: Sequence[FileRow], pages: Wanted) -> Wanted:
+def wanted(
+    project: str,
+    rows: Sequence[FileRow],
+    pages: Wanted,
+    records: Mapping[str, StoredRecord],
+) -> Wanted:
     """Every target the project should have: its ``pages`` (``page_targets``) and what its
-    admitted ``rows`` make.
+    admitted ``rows`` make, with their admission ``records`` (by filename) that describe
+    their current decisions: a record of an earlier decision leaves the signed targets in the
+    transaction that decided again, before its successor is written.
 
     A companion's length is the one recorded when the mirror stored its bytes (a ``.metadata``'s
     ``metadata_size``), else left unknown: asking the blob store for thousands of sizes (one
@@ -65,6 +75,9 @@ def wanted(project: str, rows: Sequence[FileRow], pages: Wanted) -> Wanted:
             result[path + METADATA_SUFFIX] = (row.metadata_sha256, stored.get(row.metadata_sha256))
         if row.provenance_sha256:
             result[path + PROVENANCE_SUFFIX] = (row.provenance_sha256, None)
+        record = records.get(row.filename)
+        if record is not None and describes(record, row):
+            result[path + ADMISSION_SUFFIX] = (record.sha256, record.size)
     return result
 
 
@@ -91,6 +104,12 @@ def queue_project(conn: Connection, project: str, target: Wanted, now: datetime)
     changes = _changes(project, target, queued_state(conn, project), now)
     db.queue(conn, changes)
     return len(changes)
+
+
+def queue_additions(conn: Connection, project: str, additions: Wanted, now: datetime) -> None:
+    """Queue ``additions`` to the project's targets, the caller having checked, in this
+    transaction, that they are wanted (``wanted``)."""
+    db.queue(conn, _changes(project, additions, {}, now))
 
 
 def _changes(

@@ -1,11 +1,18 @@
-"""Distribution files, their PEP 658 ``.metadata`` and PEP 740 ``.provenance`` companions."""
+"""Distribution files, their PEP 658 ``.metadata`` and PEP 740 ``.provenance`` companions, and
+their ``.admission`` records."""
 
 from flask import Blueprint, Response
 
 from mirror.errors import DigestMismatchError, NotFoundError
+from mirror.intoto import MEDIA_TYPE as RECORD_TYPE
 from mirror.names import is_valid_project_name
-from mirror.services import files, publish, refusal
-from mirror.services.target_paths import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
+from mirror.services import admission_records, files, publish, refusal
+from mirror.services.target_paths import (
+    ADMISSION_SUFFIX,
+    METADATA_SUFFIX,
+    PROVENANCE_SUFFIX,
+    companion_of,
+)
 from mirror.web import backends, downloads, prefetcher
 from mirror.web.blobs import send_blob
 from mirror.web.downloads import FILE_CACHE
@@ -29,6 +36,10 @@ def distribution(project: str, filename: str) -> Response:
     if suffix == PROVENANCE_SUFFIX:
         blob = files.provenance_copy(row)
         return send_blob(blob.key, blob.sha256, INTEGRITY_TYPE, cache=PROVENANCE_CACHE)
+    if suffix == ADMISSION_SUFFIX:
+        # Replaced when the file is decided again: revalidated like a provenance copy.
+        blob = admission_records.record_blob(backends(), row)
+        return send_blob(blob.key, blob.sha256, RECORD_TYPE, cache=PROVENANCE_CACHE)
     try:
         # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the
         # METADATA extracted from one names the projects to read ahead, as a .metadata would.

@@ -4,7 +4,8 @@
 ``/tuf/metadata/timestamp.json`` is the one mutable file and is revalidated on every use.
 ``/tuf/targets/<dir>/<sha256>.<name>`` serves the blob stored under that hash: the same bytes
 as the file URL or the ``/simple/`` page. Only what the mirror serves elsewhere is served here:
-an admitted file (or its PEP 658 or PEP 740 companion) whose digest matches, or a page as last
+an admitted file (or its PEP 658 or PEP 740 companion, or its current admission record) whose
+digest matches, or a page as last
 signed.
 """
 
@@ -13,11 +14,17 @@ import re
 from flask import Blueprint, Response
 
 from mirror.errors import NotFoundError
+from mirror.intoto import MEDIA_TYPE as RECORD_TYPE
 from mirror.names import is_valid_project_name
-from mirror.services import files, refusal
+from mirror.services import admission_records, files, refusal
 from mirror.services.files import Blob
 from mirror.services.signed_pages import signed_page
-from mirror.services.target_paths import METADATA_SUFFIX, PROVENANCE_SUFFIX, companion_of
+from mirror.services.target_paths import (
+    ADMISSION_SUFFIX,
+    METADATA_SUFFIX,
+    PROVENANCE_SUFFIX,
+    companion_of,
+)
 from mirror.web import backends, downloads
 from mirror.web.blobs import send_blob
 from mirror.web.downloads import FILE_CACHE
@@ -64,6 +71,11 @@ def _page(project: str, name: str, sha256: str) -> Response:
 def _package_file(project: str, name: str, sha256: str) -> Response:
     filename, suffix = companion_of(name)
     row = refusal.servable_file(backends(), project, filename)
+    if suffix == ADMISSION_SUFFIX:
+        blob = admission_records.record_blob(backends(), row)
+        if blob.sha256 != sha256:
+            raise NotFoundError(f"{name}: no such version")
+        return send_blob(blob.key, blob.sha256, RECORD_TYPE, cache=FILE_CACHE)
     digests = {
         "": row.sha256,
         METADATA_SUFFIX: row.metadata_sha256,

@@ -1,0 +1,79 @@
+"""The admission records table, and the pages whose files' records are due."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, delete, select, update
+
+from mirror.db.schema import admission_records, pages
+from mirror.db.upsert import upsert
+
+
+class StoredRecord(NamedTuple):
+    """An admission record as stored: valid while its file's ``state_at`` is ``decided_at``."""
+
+    file_id: int
+    filename: str
+    decided_at: datetime
+    sha256: str
+    size: int
+
+
+def describes(record: StoredRecord | None, row: Any) -> bool:
+    """Whether ``record`` is the record of ``row``'s (a files row's) current decision."""
+    return record is not None and row is not None and record.decided_at == row.state_at
+
+
+def project_records(conn: Connection, project: str) -> dict[str, StoredRecord]:
+    """The project's records by filename, current or not."""
+    columns = [admission_records.c[name] for name in StoredRecord._fields]
+    query = select(*columns).where(admission_records.c.project == project)
+    return {row.filename: StoredRecord._make(row) for row in conn.execute(query)}
+
+
+def file_record(conn: Connection, file_id: int) -> StoredRecord | None:
+    columns = [admission_records.c[name] for name in StoredRecord._fields]
+    row = conn.execute(select(*columns).where(admission_records.c.file_id == file_id)).first()
+    return None if row is None else StoredRecord._make(row)
+
+
+def put_record(conn: Connection, project: str, record: StoredRecord, now: datetime) -> None:
+    values: Mapping[str, Any] = {
+        "project": project,
+        "filename": record.filename,
+        "decided_at": record.decided_at,
+        "sha256": record.sha256,
+        "size": record.size,
+        "created_at": now,
+    }
+    upsert(conn, admission_records, {"file_id": record.file_id}, values)
+
+
+def forget_records(conn: Connection, file_ids: Sequence[int]) -> None:
+    """Drop the records of files whose decision moved on (blocked, withdrawn, decided again)."""
+    if file_ids:
+        conn.execute(delete(admission_records).where(admission_records.c.file_id.in_(file_ids)))
+
+
+def mark_due(conn: Connection, project: str, now: datetime) -> None:
+    """Some of the project's admitted files lack a record of their current decision. Always
+    moved to ``now``: a batch writing the earlier ones then leaves the project due."""
+    conn.execute(update(pages).where(pages.c.project == project).values(records_due_since=now))
+
+
+def due_projects(conn: Connection) -> list[tuple[str, datetime]]:
+    """Projects whose files' records may be due, and since when, the most recent first: a
+    person's approval is then recorded before a backlog of history."""
+    due = pages.c.records_due_since
+    query = select(pages.c.project, due).where(due.is_not(None)).order_by(due.desc())
+    return [(project, since) for project, since in conn.execute(query)]
+
+
+def records_done(conn: Connection, project: str, since: datetime) -> None:
+    """The project's records are written as of ``since``; a later page change keeps it due."""
+    conn.execute(
+        update(pages)
+        .where(pages.c.project == project, pages.c.records_due_since == since)
+        .values(records_due_since=None)
+    )

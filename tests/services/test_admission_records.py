@@ -1,0 +1,219 @@
+"""Signed admission records: an in-toto statement per admitted file, a TUF target beside it,
+written by the batch after the decision, replaced or removed when the decision changes.
+
+A plain python-tuf ``Updater`` against the mirror's root is the judge of what is signed.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from mirror.app import create_app
+from mirror.checks import provenance
+from mirror.db.schema import admission_records
+from mirror.services import admission_records as records
+from mirror.services import publish, review, signing
+from mirror.services.backends import Backends
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.intoto_shape import check_vsa_statement
+from tests.support.shared_fixtures import fixtures_dir
+from tests.support.tuf_clients import FlaskFetcher, plain_updater
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+WHEEL = "demo-1.0-py3-none-any.whl"
+RECORD = f"packages/demo/{WHEEL}.admission"
+EXTENSION = "urn:signed-mirror:admission:v1"
+
+
+def signed(backends: Backends, client: FlaskClient, path: str, cache: Path) -> bytes | None:
+    """The target's bytes as a plain TUF client verifies them against the mirror's root."""
+    root = signing.current_root(backends.config)
+    up = plain_updater("http://mirror", root, cache, FlaskFetcher(client))
+    up.refresh()
+    info = up.get_targetinfo(path)
+    if info is None:
+        return None
+    return Path(up.download_target(info, filepath=str(cache / "target"))).read_bytes()
+
+
+def record_count(backends: Backends) -> int:
+    with backends.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(admission_records)).scalar_one())
+
+
+def demo_sha256(client: FlaskClient) -> str:
+    return hashlib.sha256(client.get(f"/packages/demo/{WHEEL}").data).hexdigest()
+
+
+def test_an_admitted_file_has_a_signed_in_toto_record_of_why(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
+    assert client.get("/simple/demo/").status_code == 200
+    publish.publish_now(backends)
+
+    data = signed(backends, client, RECORD, tmp_path / "tuf")
+
+    assert data is not None
+    assert client.get(f"/{RECORD}").data == data
+    statement = json.loads(data)
+    check_vsa_statement(statement)
+    assert statement["subject"] == [{"name": WHEEL, "digest": {"sha256": demo_sha256(client)}}]
+    predicate = statement["predicate"]
+    assert predicate["verificationResult"] == "PASSED"
+    assert predicate["verifier"]["id"].startswith("urn:signed-mirror:root:")
+    assert predicate["resourceUri"] == f"pkg:pypi/demo@1.0?file_name={WHEEL}"
+    checks = predicate[EXTENSION]
+    policy_bytes = json.dumps(checks["policy"], sort_keys=True, separators=(",", ":")).encode()
+    assert predicate["policy"]["digest"]["sha256"] == hashlib.sha256(policy_bytes).hexdigest()
+    assert checks["policy"]["quarantineSeconds"] == 7 * 86400
+    assert checks["policy"]["provenance"]["mode"] == "continuity"
+    assert checks["age"]["measuredFrom"] == "upload-time"
+    assert checks["age"]["quarantinePassed"] is True
+    assert checks["decision"] == {
+        "state": "admitted",
+        "reason": "quarantine of 7d passed",
+        "decidedBy": "policy",
+        "decidedAt": predicate["timeVerified"],
+        "approvedBy": None,
+    }
+    assert checks["publisher"]["status"] in ("absent", "not-checked")
+    assert checks["integrity"]["sha256"] == demo_sha256(client)
+    assert predicate["inputAttestations"] == []
+    assert "SIGNED_MIRROR_QUARANTINE_PASSED" in predicate["verifiedLevels"]
+    assert "SIGNED_MIRROR_REVIEWED" not in predicate["verifiedLevels"]
+
+
+def test_the_policy_digest_covers_only_the_rules_that_match_the_project(
+    make_backends: Callable[..., Backends],
+) -> None:
+    backends = make_backends(policy={"deny": ["demo==0.1", "other"], "quarantine": "3d"})
+    policy = records.effective_policy(backends.config, backends.rules, "demo")
+    assert policy["rules"]["deny"] == ["demo==0.1"]
+    assert policy["quarantineSeconds"] == 3 * 86400
+    other = make_backends(policy={"deny": ["demo==0.1", "another"], "quarantine": "3d"})
+    same = records.effective_policy(other.config, other.rules, "demo")
+    assert records.policy_digest(same) == records.policy_digest(policy)
+    changed = make_backends(policy={"deny": ["demo==0.2"], "quarantine": "3d"})
+    moved = records.effective_policy(changed.config, changed.rules, "demo")
+    assert records.policy_digest(moved) != records.policy_digest(policy)
+
+
+def test_a_first_look_writes_no_record_the_next_batch_does(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    for version in ("1.0", "1.1"):
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path / version, upload_time=OLD)
+    assert client.get("/simple/demo/").status_code == 200
+    assert record_count(backends) == 0  # not on the client's path
+
+    assert records.produce(backends, budget=1) == 1  # bounded per batch
+    assert records.produce(backends, budget=5) == 1  # the project stayed due for the rest
+    assert records.produce(backends, budget=5) == 0
+    assert record_count(backends) == 2
+
+
+def test_an_approved_file_record_names_the_reviewer(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    young = datetime.now(UTC) - timedelta(hours=1)
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=young)
+    assert client.get("/simple/demo/").status_code == 200
+    publish.publish_now(backends)
+    assert signed(backends, client, RECORD, tmp_path / "held") is None  # quarantined
+
+    review.approve(backends, "demo", "1.0", actor="cli:alice", reason="diffed against the tag")
+    publish.publish_now(backends)
+
+    data = signed(backends, client, RECORD, tmp_path / "approved")
+    assert data is not None
+    statement = json.loads(data)
+    check_vsa_statement(statement)
+    checks = statement["predicate"][EXTENSION]
+    assert checks["decision"]["approvedBy"] == "cli:alice"
+    assert checks["decision"]["reason"] == "approved: diffed against the tag"
+    assert checks["age"]["quarantinePassed"] is False
+    assert "SIGNED_MIRROR_REVIEWED" in statement["predicate"]["verifiedLevels"]
+
+
+def test_a_blocked_file_loses_its_record_and_an_unblocked_one_gets_a_new_one(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
+    assert client.get("/simple/demo/").status_code == 200
+    publish.publish_now(backends)
+    first = signed(backends, client, RECORD, tmp_path / "admitted")
+    assert first is not None
+
+    review.block(backends, "demo", "==1.0", actor="cli:bob", reason="credential stealer")
+    publish.publish_now(backends)
+    assert signed(backends, client, RECORD, tmp_path / "blocked") is None
+    assert client.get(f"/{RECORD}").status_code == 404
+
+    review.unblock(backends, "demo", "==1.0", actor="cli:bob", reason="false alarm")
+    publish.publish_now(backends)
+    again = signed(backends, client, RECORD, tmp_path / "unblocked")
+    assert again is not None and again != first  # a new decision, a new record
+    check_vsa_statement(json.loads(again))
+
+
+# --- input attestations: the real PEP 740 fixtures ---------------------------------------
+
+PROJECT = "pypi-attestations"
+SDIST = "pypi_attestations-0.0.19.tar.gz"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_verifiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(provenance, "_verifiers", {})
+
+
+def test_the_record_lists_the_verified_pep740_bundles_and_their_publisher(
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    pep740 = fixtures_dir("pep740")
+    provenance_bytes = (pep740 / f"{SDIST}.provenance.json").read_bytes()
+    fake_upstream.add_file(
+        PROJECT,
+        (pep740 / SDIST).read_bytes(),
+        filename=SDIST,
+        upload_time=datetime(2024, 12, 4, 23, 14, 4, tzinfo=UTC),
+        provenance=provenance_bytes,
+    )
+    backends = make_backends(provenance={"offline": True})
+    client = create_app(backends.config, backends).test_client()
+    assert client.get(f"/simple/{PROJECT}/").status_code == 200
+    publish.publish_now(backends)
+
+    data = signed(backends, client, f"packages/{PROJECT}/{SDIST}.admission", tmp_path / "tuf")
+
+    assert data is not None
+    statement: dict[str, Any] = json.loads(data)
+    check_vsa_statement(statement)
+    predicate = statement["predicate"]
+    bundles = json.loads(provenance_bytes)["attestation_bundles"]
+    canonical = [json.dumps(b, sort_keys=True, separators=(",", ":")).encode() for b in bundles]
+    assert predicate["inputAttestations"] == [
+        {
+            "name": f"packages/{PROJECT}/{SDIST}.provenance",
+            "digest": {"sha256": hashlib.sha256(provenance_bytes).hexdigest()},
+        },
+        *(
+            {
+                "name": f"packages/{PROJECT}/{SDIST}.provenance#/attestation_bundles/{i}",
+                "digest": {"sha256": hashlib.sha256(c).hexdigest()},
+            }
+            for i, c in enumerate(canonical)
+        ),
+    ]
+    publisher = predicate[EXTENSION]["publisher"]
+    assert publisher["status"] == "verified"
+    assert publisher["identity"] == "GitHub:trailofbits/pypi-attestations@release.yml"
+    assert "SIGNED_MIRROR_PUBLISHER_VERIFIED" in predicate["verifiedLevels"]
