@@ -525,6 +525,8 @@ def _install(args: argparse.Namespace, config: Config) -> int:
         oidc_audience=args.oidc,
         python=args.python,
         target_dir=args.target,
+        allow_sdist=args.allow_sdist,
+        require_isolation=args.require_isolation,
     )
     for line in install(options):
         print(line)
@@ -587,6 +589,16 @@ def _add_install(commands: Any) -> None:
         "signed-mirror) for a short-lived token; the pipeline stores no secret",
     )
     install.add_argument("--sbom", help="write a CycloneDX SBOM of what was installed")
+    install.add_argument(
+        "--allow-sdist",
+        action="store_true",
+        help="build sdists the lock selects (building one runs its code); default: refuse them",
+    )
+    install.add_argument(
+        "--require-isolation",
+        action="store_true",
+        help="fail unless pip can run in a private network namespace (default: say so, go on)",
+    )
     install.add_argument("pip_args", nargs="*", metavar="-- PIP ARGS")
     install.set_defaults(handler=_install)
     identities = commands.add_parser(
