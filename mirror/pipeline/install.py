@@ -13,9 +13,11 @@
    one the mirror signs, and a lock's publisher identities must match the provenance the mirror
    verified (read as a TUF target too). Every refusal is collected and names its requirement;
    any refusal installs nothing.
+   An sdist is refused unless ``--allow-sdist``: building one runs its code.
 4. Run pip under the target interpreter on that folder only: ``--no-index --find-links``,
    ``--require-hashes`` with the verified digests, and no pip configuration from the machine or
-   the environment (``run_pip``).
+   the environment (``run_pip``), in a private network namespace where the system allows one
+   (``offline``; with ``--require-isolation`` nowhere else).
 5. With ``--sbom``, write what pip reports it installed (see ``sbom``).
 """
 
@@ -40,6 +42,7 @@ import urllib3
 from mirror.errors import MirrorError
 from mirror.pipeline.inputs import read_input
 from mirror.pipeline.mirror_api import MirrorApi
+from mirror.pipeline.offline import offline, unavailable_reason
 from mirror.pipeline.pins import Pin, describe_publisher
 from mirror.pipeline.sbom import InstalledFile, publishers_in, with_record, write_sbom
 from mirror.pipeline.selection import HashMismatch, choose, release_files
@@ -67,6 +70,8 @@ class InstallOptions:
     oidc_audience: str | None = None
     python: str | None = None  # the target interpreter; None: see ``target.find_target``
     target_dir: str | None = None  # pip's --target
+    allow_sdist: bool = False  # building an sdist runs its code
+    require_isolation: bool = False  # refuse to run pip where it would have the network
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,13 @@ def install(options: InstallOptions) -> Iterator[str]:
     target = find_target(options.python)
     pins = read_input(Path(options.requirements), target.markers)
     yield f"target: {target.python} (Python {target.python_version})"
+    no_network = unavailable_reason()
+    if no_network is None:
+        yield "pip runs offline, in a private network namespace"
+    elif options.require_isolation:
+        raise InstallError(f"--require-isolation: {no_network}")
+    else:
+        yield f"warning: pip runs with the network: {no_network}"
     with (
         session(
             options.index_url,
@@ -159,7 +171,7 @@ def install(options: InstallOptions) -> Iterator[str]:
         failures: list[str] = []
         for pin in pins:
             try:
-                item = _verify(mirror, pin, target, wheelhouse)
+                item = _verify(mirror, pin, target, wheelhouse, options.allow_sdist)
                 if options.sbom:
                     item = _with_record(mirror.client, pin, item)
             except _Refused as exc:
@@ -169,7 +181,7 @@ def install(options: InstallOptions) -> Iterator[str]:
             yield f"verified {pin}: {item.filename} (sha256 {item.sha256[:12]}…)"
         if failures:
             raise InstallError(f"nothing installed; {'; '.join(failures)}")
-        report = _pip_install(target, pins, verified, wheelhouse, work, options)
+        report = _pip_install(target, pins, verified, wheelhouse, work, options, no_network is None)
         installed = _installed(report, verified)
         yield f"installed {len(installed)} file(s) from the verified set"
         if options.sbom:
@@ -259,7 +271,9 @@ def _trusted_root(root: str | None, api: MirrorApi) -> bytes:
     return data
 
 
-def _verify(mirror: Session, pin: Pin, target: Target, wheelhouse: Path) -> InstalledFile:
+def _verify(
+    mirror: Session, pin: Pin, target: Target, wheelhouse: Path, allow_sdist: bool
+) -> InstalledFile:
     client = mirror.client
     entries = release_files(signed_page(client, pin), pin)
     if not entries:
@@ -272,6 +286,11 @@ def _verify(mirror: Session, pin: Pin, target: Target, wheelhouse: Path) -> Inst
         names = ", ".join(sorted(e["filename"] for e in entries))
         locked = " of the lock" if pin.files else ""
         raise _Refused(f"no file{locked} for the target interpreter and platform (has: {names})")
+    if not allow_sdist and not candidate.filename.endswith(".whl"):
+        raise _Refused(
+            f"{candidate.filename} is an sdist: building it runs its code; "
+            "give --allow-sdist to build it (offline where the system allows)"
+        )
     target_path = f"packages/{pin.project}/{candidate.filename}"
     dest = wheelhouse / candidate.filename
     info = _listed(client, pin, target_path, lambda: client.download(target_path, dest))
@@ -362,6 +381,7 @@ def _pip_install(
     wheelhouse: Path,
     work: Path,
     options: InstallOptions,
+    isolated: bool,
 ) -> Path:
     requirements = work / "verified.txt"
     requirements.write_text(
@@ -385,7 +405,7 @@ def _pip_install(
         *(["--target", options.target_dir] if options.target_dir else []),
         *options.pip_args,
     ]
-    result = run_pip(target, arguments)
+    result = run_pip(target, arguments, isolated=isolated)
     if result.returncode != 0:
         errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
         detail = errors[0] if errors else (result.stderr.strip().splitlines() or ["?"])[-1]
@@ -393,11 +413,17 @@ def _pip_install(
     return report
 
 
-def run_pip(target: Target, arguments: list[str]) -> subprocess.CompletedProcess[str]:
+def run_pip(
+    target: Target, arguments: list[str], *, isolated: bool
+) -> subprocess.CompletedProcess[str]:
     """pip ``arguments``, run under the target interpreter (pip's ``--python``: the client's
     pip, which the target then needs none of), with no pip configuration from the machine or
-    the environment, so nothing can add an index or a find-links folder to the verified one."""
+    the environment, so nothing can add an index or a find-links folder to the verified one;
+    ``isolated``: in a private network namespace (``offline``), where nothing pip runs can
+    connect anywhere."""
     command = [sys.executable, "-m", "pip", "--python", target.python, *arguments]
+    if isolated:
+        command = offline(command)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["PIP_CONFIG_FILE"] = os.devnull
     return subprocess.run(command, env=env, capture_output=True, text=True)

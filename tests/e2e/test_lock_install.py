@@ -13,6 +13,7 @@ from pathlib import Path
 import flit_core
 import pytest
 
+from mirror.pipeline.offline import unavailable_reason
 from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.processes import client_env
@@ -239,16 +240,34 @@ def test_lock_identities_fills_a_uv_lock_and_install_enforces_them(attested_lab:
     assert f"[[packages.attestation-identities]]\n{GITLAB}" in text
     assert 'workflow_filepath = ".gitlab-ci.yml"' in text
     venv = builder_venv(attested_lab)
-    result = attested_lab.install(lock, venv, "--", "--no-build-isolation")
+    result = attested_lab.install(lock, venv, "--allow-sdist", "--", "--no-build-isolation")
     assert result.returncode == 0, result.stderr
     assert distributions(venv)[ATTESTED] == "0.0.3"
 
     lock.write_text(text.replace("facutuesca/gitlab-oidc-project", "evil/fork"))
     venv = builder_venv(attested_lab)
-    result = attested_lab.install(lock, venv, "--", "--no-build-isolation")
+    result = attested_lab.install(lock, venv, "--allow-sdist", "--", "--no-build-isolation")
     assert result.returncode != 0
     error = result.stderr.strip().splitlines()[-1]
     assert f"{ATTESTED}==0.0.3: {ATTESTED_SDIST}: publisher identity mismatch" in error
     assert re.search(r"the lock lists GitLab repository=evil/fork\b", error), error
     assert "the mirror verified GitLab repository=facutuesca/gitlab-oidc-project" in error
     assert ATTESTED not in distributions(venv)
+
+
+def test_an_sdist_is_refused_unless_allowed_and_then_built_offline(attested_lab: Lab) -> None:
+    lock = attested_pylock(attested_lab)
+    venv = builder_venv(attested_lab)
+    refused = attested_lab.install(lock, venv, "--", "--no-build-isolation")
+    assert refused.returncode != 0
+    error = refused.stderr.strip().splitlines()[-1]
+    assert f"{ATTESTED}==0.0.3: {ATTESTED_SDIST} is an sdist" in error, error
+    assert "--allow-sdist" in error
+    assert ATTESTED not in distributions(venv)
+
+    allowed = attested_lab.install(lock, venv, "--allow-sdist", "--", "--no-build-isolation")
+    assert allowed.returncode == 0, allowed.stderr
+    assert distributions(venv)[ATTESTED] == "0.0.3"
+    unavailable = unavailable_reason()
+    said = f"warning: pip runs with the network: {unavailable}" if unavailable else "offline"
+    assert said in allowed.stdout
