@@ -28,6 +28,7 @@ from mirror.errors import ConfigError
 from mirror.hosts import HostPort
 from mirror.names import is_glob, is_valid_glob, is_valid_project_name, normalize
 from mirror.publishers import PinnedPublisher, ProvenanceMode
+from mirror.scanner_rules import Condition, ConditionError, Scanner
 from mirror.timeutil import parse_duration
 
 Section = TypeVar("Section")
@@ -331,6 +332,51 @@ class NotifyConfig:
     retry_max: timedelta = timedelta(hours=1)
 
 
+_SCANNER_KEYS = frozenset({"name", "command", "timeout", "max_output", "hold_on"})
+_SCANNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _scanners(value: Any, dotted: str) -> tuple[Scanner, ...]:
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise ConfigError(f"{dotted} must be an array of tables ([[{dotted}]])")
+    scanners = tuple(_scanner(entry, f"{dotted}[{n}]") for n, entry in enumerate(value))
+    names = [scanner.name for scanner in scanners]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{dotted}: two entries share a name; give each a distinct name")
+    return scanners
+
+
+def _scanner(entry: dict[str, Any], where: str) -> Scanner:
+    unknown = set(entry) - _SCANNER_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    name = _typed(str, entry.get("name"), f"{where}.name", 0)
+    if not _SCANNER_NAME.fullmatch(name):
+        raise ConfigError(f"{where}.name must be 1 to 64 letters, digits, '.', '_' or '-'")
+    # A list, never a string: nothing is split or handed to a shell.
+    command = _typed(tuple[str, ...], entry.get("command"), f"{where}.command", 0)
+    if not command or not command[0]:
+        raise ConfigError(f"{where}.command must be a non-empty list of strings")
+    timeout = _duration(entry.get("timeout", "60s"), f"{where}.timeout")
+    if timeout <= timedelta(0):
+        raise ConfigError(f"{where}.timeout must be longer than zero")
+    max_output = _typed(int, entry.get("max_output", 1 << 20), f"{where}.max_output", 1)
+    texts = _typed(tuple[str, ...], entry.get("hold_on", []), f"{where}.hold_on", 0)
+    try:
+        hold_on = tuple(Condition.parse(text) for text in texts)
+    except ConditionError as exc:
+        raise ConfigError(f"{where}.hold_on: {exc}") from exc
+    return Scanner(name, command, timeout.total_seconds(), max_output, hold_on)
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    """``[checks]``: external scanners run on every inspected candidate file (docs/admission.md,
+    "External scanners")."""
+
+    external: tuple[Scanner, ...] = field(default=(), metadata={"parse": _scanners})
+
+
 @dataclass(frozen=True)
 class DebugConfig:
     """``[debug]``: for tests and drills only."""
@@ -354,6 +400,7 @@ class Config:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
     # Not a key: the file read ("defaults" when none was), so child processes read it too.
     source: str = field(default="defaults", metadata={"not_a_key": True})

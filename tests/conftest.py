@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.backends import Backends
 from mirror.services.prefetch import Prefetcher
+from tests.support import running_mirror
 from tests.support.config_files import base_sections, merge, write_config
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.fixtures import (  # noqa: F401 (fixtures)
@@ -33,8 +32,7 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures)
     s3_bucket,
     seaweed_server,
 )
-from tests.support.ports import free_port
-from tests.support.processes import client_env, stop_process
+from tests.support.processes import stop_process
 from tests.support.running_mirror import RunningMirror
 
 
@@ -157,25 +155,14 @@ def start_mirror(
         **sections: dict[str, Any],
     ) -> RunningMirror:
         """Keyword args are config sections; pass an earlier ``data_dir`` to restart on it."""
-        data_dir = data_dir or tmp_path / f"mirror-{len(started)}"
-        port = free_port()
-        config = merge(
-            base_sections(data_dir, upstream_url or fake_upstream.simple_url),
-            {"server": {"bind": f"127.0.0.1:{port}", "workers": 2}},
+        mirror = running_mirror.launch(
+            tmp_path,
+            upstream_url or fake_upstream.simple_url,
+            label=f"mirror-{len(started)}",
+            data_dir=data_dir,
+            env=env,
+            **sections,
         )
-        config_path = write_config(
-            tmp_path / f"mirror-{len(started)}.toml", merge(config, sections)
-        )
-        log_path = tmp_path / f"mirror-{len(started)}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "mirror", "--config", str(config_path), "serve"],
-                env=client_env(**(env or {})),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        mirror = RunningMirror(f"http://127.0.0.1:{port}", config_path, data_dir, process, log_path)
         started.append(mirror)
         mirror.wait_ready()
         return mirror

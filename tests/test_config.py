@@ -34,11 +34,11 @@ def test_example_config_lists_every_key_of_the_typed_sections() -> None:
     text = (REPO / "config" / "mirror.toml").read_text()
     written = _dotted(tomllib.loads(text))
     commented = {key for key in DERIVED if f"# {key.rsplit('.', 1)[1]} = " in text}
-    # policy.projects is a table per project, notify.webhook and auth.oidc.trust lists of
-    # tables: each shown by a commented-out example.
+    # policy.projects is a table per project, notify.webhook, auth.oidc.trust and
+    # checks.external lists of tables: each shown by a commented-out example.
     assert "# [policy.projects." in text and "# [[notify.webhook]]" in text
-    assert "# [[auth.oidc.trust]]" in text
-    examples = {"policy.projects", "notify.webhook", "auth.oidc.trust"}
+    assert "# [[auth.oidc.trust]]" in text and "# [[checks.external]]" in text
+    examples = {"policy.projects", "notify.webhook", "auth.oidc.trust", "checks.external"}
     assert written | commented | examples == set(key_types())
 
 

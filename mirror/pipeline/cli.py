@@ -1,7 +1,8 @@
 """The pipeline client's commands, `mirror install`, `mirror lock-identities` and `mirror
 verify-sbom`: part of the `mirror` command line, and the whole of it in the light client,
-signed-mirror-client (docs/tuf.md, "The light client"), which has none of the server. Their handlers take the
-parsed arguments only; the server's command line passes its configuration too, unused here.
+signed-mirror-client (docs/tuf.md, "The light client"), which has none of the server. Their
+handlers take the parsed arguments only; the server's command line passes its configuration
+too, unused here.
 """
 
 import argparse

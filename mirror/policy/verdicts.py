@@ -21,6 +21,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from mirror import scanner_rules
 from mirror.policy.admission import State, is_review_hold
 from mirror.publishers import ProvenanceMode
 
@@ -305,12 +306,15 @@ def content_verdict(f: FileView) -> Verdict:
     if record is None or not content_current(f):
         error = record.get("error") if record is not None else None
         return Verdict(waiting=f"content not inspected yet{f': {error}' if error else ''}")
-    return Verdict(hold_reasons=content_hold_reasons(record))
+    return Verdict(hold_reasons=content_hold_reasons(f.evidence))
 
 
-def content_hold_reasons(record: Mapping[str, Any]) -> tuple[str, ...]:
-    """The hold reasons of an inspection record's flags (none: the content is clear)."""
-    return tuple(f"content: {flag['text']}" for flag in record["flags"])
+def content_hold_reasons(evidence: Mapping[str, Any]) -> tuple[str, ...]:
+    """The hold reasons of a file's inspection: its content flags, then the ``hold_on``
+    conditions its external scanners matched (none: the content is clear)."""
+    flags = tuple(f"content: {flag['text']}" for flag in evidence["content"]["flags"])
+    scanners = evidence.get("external")
+    return flags + (scanner_rules.hold_reasons(scanners) if isinstance(scanners, Mapping) else ())
 
 
 def combine(*verdicts: Verdict) -> Verdict:

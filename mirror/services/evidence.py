@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
+from mirror.checks import external
 from mirror.checks.content import (
     ContentReport,
     compare,
@@ -284,7 +285,7 @@ class _Gatherer:
                 continue  # the baseline could not be inspected: compare on a later cycle
             if not self._spend():
                 return
-            report = self._inspect(view.filename)
+            report = self._inspect(view.filename, scan=True)
             if isinstance(report, str):
                 self._remember(view.filename, "content", {"error": report})
                 continue
@@ -320,13 +321,19 @@ class _Gatherer:
         self._remember(baseline.filename, "content", evidence)
         return report
 
-    def _inspect(self, filename: str) -> ContentReport | str | None:
-        """The file's report; an error text when it cannot be had now; None if rejected."""
+    def _inspect(self, filename: str, *, scan: bool = False) -> ContentReport | str | None:
+        """The file's report; an error text when it cannot be had now; None if rejected.
+        ``scan``: run the external scanners on the same local copy too (a candidate's)."""
         row = self.rows[filename]
         try:
             blob = files.stored_blob(self.backends, self.project, row)
             with _local_file(self.backends.blobs, blob.key) as path:
-                return inspect_distribution(filename, path)
+                report = inspect_distribution(filename, path)
+                scanners = self.backends.config.checks.external
+                if scan and scanners:
+                    at = format_timestamp(self.backends.clock.now())
+                    self._remember(filename, "external", external.scan_all(scanners, path, at))
+                return report
         except DigestMismatchError:
             return None  # upstream's bytes do not match: the file is rejected already
         except MirrorError as exc:

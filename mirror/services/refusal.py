@@ -210,11 +210,12 @@ def _inspected(backends: Backends, row: Row[Any]) -> bool:
 def _inspect_first(backends: Backends, row: Row[Any]) -> None:
     project, filename = row.project, row.filename
     gathered = evidence.inspect_before_serving(backends, project, filename)
-    record = gathered.records.get(filename, {}).get("content")
+    found = gathered.records.get(filename, {})
+    record = found.get("content")
     if record is None or "flags" not in record:
         why = record.get("error") if record else "the previous release could not be inspected"
         raise UpstreamError(f"{filename}: not inspected yet ({why}); retry later")
-    reasons = verdicts.content_hold_reasons(record)
+    reasons = verdicts.content_hold_reasons(found)
     now = backends.clock.now()
     with writing(backends.engine) as conn:
         rows = [file_rows.file_by_name(conn, project, name) for name in gathered.records]

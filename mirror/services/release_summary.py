@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mirror import scanner_rules
 from mirror.db.records import FileRow
 from mirror.policy.admission import State, is_review_hold
 from mirror.policy.verdicts import FIRST_LOOK
@@ -115,6 +116,9 @@ def check_lines(
 ) -> list[CheckLine]:
     lines = [_provenance_line(files, previous), _content_line(files, diff)]
     lines.append(_advisory_line(advisories))
+    scanned = _external_line(files)
+    if scanned is not None:
+        lines.append(scanned)
     first_look = sum(bool((row.evidence or {}).get(FIRST_LOOK)) for row in files)
     if first_look:
         text = f"{_files(first_look)} listed when the mirror first read the project"
@@ -176,6 +180,35 @@ def _counted(count: int, one: str, many: str) -> str:
     if count == 0:
         return f"no {one}"
     return f"{count} {one}" if count == 1 else f"{count} {many}"
+
+
+def _external_line(files: Sequence[FileRow]) -> CheckLine | None:
+    """Each external scanner in words: its verdict for a one-file release, else how many files
+    it held or failed on. Advisory: changed only when it holds a file."""
+    by_scanner: dict[str, list[Mapping[str, Any]]] = {}
+    for row in files:
+        for name, entry in (_record(row, "external") or {}).items():
+            if isinstance(entry, Mapping):
+                by_scanner.setdefault(name, []).append(entry)
+    if not by_scanner:
+        return None
+    parts = []
+    for name, entries in sorted(by_scanner.items()):
+        if len(entries) == 1:
+            parts.append(f"{name}: {scanner_rules.outcome_text(entries[0])}")
+            continue
+        held = [entry["hold"] for entry in entries if entry.get("hold")]
+        failed = [entry.get("error") for entry in entries if entry.get("status") == "failed"]
+        words = [f"{_files(len(entries))} scanned"]
+        if held:
+            words.append(f"{len(held)} held for review ({held[0]})")
+        if failed:
+            words.append(f"scanner failed on {len(failed)} ({failed[0]})")
+        if not held and not failed:
+            words.append("none matched a hold condition")
+        parts.append(f"{name}: " + ", ".join(words))
+    holds = any(entry.get("hold") for entries in by_scanner.values() for entry in entries)
+    return CheckLine("external scanners", "; ".join(parts), changed=holds)
 
 
 def _advisory_line(advisories: Sequence[StoredAdvisory]) -> CheckLine:

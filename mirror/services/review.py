@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from mirror import scanner_rules
 from mirror.db import block_rows, event_rows, file_rows, project_rows
 from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
@@ -203,6 +204,13 @@ def evidence_lines(evidence: Mapping[str, Any]) -> list[str]:
         lines += _provenance_lines(record)
     if isinstance(record := evidence.get("content"), Mapping):
         lines += _content_lines(record)
+    if isinstance(records := evidence.get("external"), Mapping):
+        lines += [
+            f"external scanner {name} (advisory, at {entry.get('ran_at')}): "
+            + scanner_rules.outcome_text(entry)
+            for name, entry in sorted(records.items())
+            if isinstance(entry, Mapping)
+        ]
     return lines
 
 

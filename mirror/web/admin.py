@@ -22,9 +22,19 @@ from werkzeug.wrappers import Response as BaseResponse
 from mirror.errors import ConfigError, MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.services import advisories as advisory_store
-from mirror.services import exposure, release_diff, release_summary, review, review_view, sessions
+from mirror.services import (
+    exposure,
+    release_diff,
+    release_summary,
+    review,
+    review_view,
+    sessions,
+    tokens,
+    webhooks,
+)
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
+from mirror.services.tokens import Scope, TokenError
 from mirror.timeutil import format_timestamp
 from mirror.web import backends, decisions
 from mirror.web.auth import set_identity
@@ -43,6 +53,10 @@ blueprint = Blueprint(
 SESSION_COOKIE = "mirror_session"
 LOGIN_COOKIE = "mirror_signin"
 _OPEN = {"admin.static", "admin.sign_in", "admin.sign_in_form"}
+# Pages for admin sessions only: a review token must not mint or revoke tokens, nor read where
+# webhooks point (the same rule as the JSON API, docs/review.md).
+_ADMIN_ONLY = {"admin.tokens_page", "admin.token_create", "admin.token_revoke", "admin.deliveries"}
+DELIVERIES_PER_PAGE = 100
 DOWNLOADS_SHOWN = 200
 EVENTS_PER_PAGE = 100
 EVENTS_EXPORTED = 50_000
@@ -56,6 +70,7 @@ MESSAGES = {
     "bulk-approved": "Approved: the selected releases are admitted.",
     "bulk-blocked": "Blocked: the selected releases are refused.",
     "bulk-partial": "Some selected releases could not be changed; open them to see why.",
+    "revoked": "Revoked: the token stops working now, and so do its sessions.",
 }
 
 
@@ -70,6 +85,8 @@ def _require_session() -> BaseResponse | None:
             return redirect(url_for("admin.sign_in_form"))
         abort(401)
     g.session = session
+    if request.endpoint in _ADMIN_ONLY and not session.token.allows(Scope.ADMIN):
+        abort(403, "this page needs an admin token")
     if request.method == "POST" and not session.csrf_ok(request.form.get("csrf", "")):
         abort(400, "the form expired or came from elsewhere; reload the page and try again")
     return None
@@ -83,12 +100,13 @@ def _no_store(response: BaseResponse) -> BaseResponse:
 
 @blueprint.errorhandler(MirrorError)
 def _mirror_error(error: MirrorError) -> tuple[str, int]:
-    code = 400 if isinstance(error, ReviewError | ConfigError) else status_for(error)
+    code = 400 if isinstance(error, ReviewError | ConfigError | TokenError) else status_for(error)
     return render_template("admin/error.html", message=str(error), code=code), code
 
 
 @blueprint.errorhandler(400)
 @blueprint.errorhandler(401)
+@blueprint.errorhandler(403)
 @blueprint.errorhandler(404)
 def _http_error(error: Any) -> tuple[str, int]:
     return render_template("admin/error.html", message=error.description, code=error.code), (
@@ -131,6 +149,7 @@ def _page_context() -> dict[str, Any]:
     session: Session | None = g.get("session")
     return {
         "session": session,
+        "is_admin": session is not None and session.token.allows(Scope.ADMIN),
         "csrf": session.csrf if session else "",
         "message": MESSAGES.get(request.args.get("done", "")),
     }
@@ -310,10 +329,8 @@ def advisories() -> str:
 @blueprint.get("/events")
 def events() -> str:
     project, only, kind = _event_filter()
-    before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() and len(before) < 19 else None
     rows = review_view.audit_log(
-        backends(), project=project, before_id=before_id, limit=EVENTS_PER_PAGE, only=only
+        backends(), project=project, before_id=_before_id(), limit=EVENTS_PER_PAGE, only=only
     )
     return render_template(
         "admin/events.html",
@@ -405,6 +422,61 @@ def _day(text: str, *, next_day: bool = False) -> datetime | None:
     return day + timedelta(days=1) if next_day else day
 
 
+@blueprint.get("/tokens")
+def tokens_page() -> str:
+    return _tokens_page(created=None)
+
+
+@blueprint.post("/tokens")
+def token_create() -> str:
+    """A new token, shown once: in this answer only (``no-store``), never again."""
+    created = tokens.create(
+        backends(),
+        request.form.get("scope", ""),
+        ttl=request.form.get("ttl", "").strip() or None,
+        name=request.form.get("name", "").strip() or None,
+        created_by=_actor(),
+        reason=request.form.get("reason", ""),
+    )
+    return _tokens_page(created=created)
+
+
+@blueprint.post("/tokens/<token_id>/revoke")
+def token_revoke(token_id: str) -> BaseResponse:
+    tokens.revoke(backends(), token_id, by=_actor(), reason=request.form.get("reason", ""))
+    return redirect(url_for("admin.tokens_page", done="revoked"), code=303)
+
+
+def _tokens_page(*, created: tokens.NewToken | None) -> str:
+    now = backends().clock.now()
+    rows = [(row, tokens.status(row, now)) for row in tokens.listing(backends())]
+    return render_template(
+        "admin/tokens.html",
+        rows=rows,
+        created=created,
+        scopes=[scope.label for scope in Scope],
+        default_ttls={scope.label: duration_text(ttl) for scope, ttl in tokens.DEFAULT_TTL.items()},
+        max_ttl=duration_text(backends().config.auth.max_ttl),
+    )
+
+
+@blueprint.get("/deliveries")
+def deliveries() -> str:
+    state = request.args.get("state", "") or None
+    if state is not None and state not in webhooks.DELIVERY_STATES:
+        abort(400, "unknown state")
+    rows = webhooks.delivery_log(
+        backends(), state=state, before=_before_id(), limit=DELIVERIES_PER_PAGE
+    )
+    return render_template(
+        "admin/deliveries.html",
+        rows=rows,
+        state=state or "",
+        states=webhooks.DELIVERY_STATES,
+        older=rows[-1].id if len(rows) == DELIVERIES_PER_PAGE else None,
+    )
+
+
 def _block_action(action: Callable[..., review.Outcome], done: str) -> BaseResponse:
     outcome = action(
         request.form.get("project", ""),
@@ -421,6 +493,12 @@ def _block_action(action: Callable[..., review.Outcome], done: str) -> BaseRespo
 def _back_to_release(project: str, version: str, done: str) -> BaseResponse:
     target = url_for("admin.release", project=project, version=version, done=done)
     return redirect(target, code=303)
+
+
+def _before_id() -> int | None:
+    """The ``before`` paging argument: a row id, or None (the newest page)."""
+    before = request.args.get("before", "")
+    return int(before) if before.isdigit() and len(before) < 19 else None
 
 
 def _actor() -> str:

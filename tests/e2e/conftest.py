@@ -1,14 +1,29 @@
-"""What the end-to-end tests share: a small dependency tree upstream and a poetry project."""
+"""What the end-to-end tests share: a small dependency tree upstream, a poetry project and a
+headless Chromium."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.support import browser as chromium
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.system import missing
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 FRESH = datetime.now(UTC) - timedelta(days=2)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Headless Chromium (``playwright.sync_api.Browser``); tests/conftest.py marks every test
+    that uses it slow."""
+    if not chromium.CHROMIUM.exists():
+        missing("needs /usr/bin/chromium (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    with chromium.chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

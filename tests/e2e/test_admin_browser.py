@@ -3,7 +3,6 @@ release, blocks another, and sees both on /simple/; upstream-supplied HTML stays
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,38 +14,14 @@ from mirror.db.schema import files
 from tests.support import osv
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.running_mirror import RunningMirror
-from tests.support.system import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 OLD = datetime.now(UTC) - timedelta(days=30)
 FRESH = datetime.now(UTC) - timedelta(hours=2)
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '"><img src=x onerror="window.__pwned=2;alert(2)">'
 PAYLOAD = SCRIPT + IMG
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        missing("needs /usr/bin/chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from typing import Any
 
 import urllib3
 
+from .config_files import base_sections, merge, write_config
+from .ports import free_port
 from .processes import client_env
 
 
@@ -77,3 +79,35 @@ class RunningMirror:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"mirror serve did not become ready:\n{self.logs()[-4000:]}")
+
+
+def launch(
+    work: Path,
+    upstream_url: str,
+    *,
+    label: str = "mirror-0",
+    data_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+    **sections: dict[str, Any],
+) -> RunningMirror:
+    """Start `mirror serve` (gunicorn, two workers) on a free loopback port, its config, log and
+    data (unless ``data_dir``) named ``label`` under ``work``. The caller waits for it
+    (``wait_ready``) and stops it (``processes.stop_process``), even when it never became
+    ready. Keyword args are config sections."""
+    data_dir = data_dir or work / label
+    port = free_port()
+    config = merge(
+        base_sections(data_dir, upstream_url),
+        {"server": {"bind": f"127.0.0.1:{port}", "workers": 2}},
+    )
+    config_path = write_config(work / f"{label}.toml", merge(config, sections))
+    log_path = work / f"{label}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mirror", "--config", str(config_path), "serve"],
+            env=client_env(**(env or {})),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return RunningMirror(f"http://127.0.0.1:{port}", config_path, data_dir, process, log_path)
