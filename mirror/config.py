@@ -21,7 +21,17 @@ from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    Literal,
+    Protocol,
+    TypeGuard,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 from urllib.parse import urlsplit
 
 from mirror.errors import ConfigError
@@ -290,14 +300,29 @@ class Webhook:
     secret: str = field(repr=False)
 
 
-def _webhooks(value: Any, dotted: str) -> tuple[Webhook, ...]:
-    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _named_tables(
+    value: Any, dotted: str, entry: Callable[[dict[str, Any], str], _N]
+) -> tuple[_N, ...]:
+    """An array of tables (``[[dotted]]``), each read by ``entry``, their names distinct."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ConfigError(f"{dotted} must be an array of tables ([[{dotted}]])")
-    hooks = tuple(_webhook(entry, f"{dotted}[{n}]") for n, entry in enumerate(value))
-    names = [hook.name for hook in hooks]
+    items = tuple(entry(item, f"{dotted}[{n}]") for n, item in enumerate(value))
+    names = [item.name for item in items]
     if len(set(names)) != len(names):
         raise ConfigError(f"{dotted}: two entries share a name; give each a distinct name")
-    return hooks
+    return items
+
+
+def _webhooks(value: Any, dotted: str) -> tuple[Webhook, ...]:
+    return _named_tables(value, dotted, _webhook)
 
 
 def _webhook(entry: dict[str, Any], where: str) -> Webhook:
@@ -337,13 +362,7 @@ _SCANNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def _scanners(value: Any, dotted: str) -> tuple[Scanner, ...]:
-    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
-        raise ConfigError(f"{dotted} must be an array of tables ([[{dotted}]])")
-    scanners = tuple(_scanner(entry, f"{dotted}[{n}]") for n, entry in enumerate(value))
-    names = [scanner.name for scanner in scanners]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{dotted}: two entries share a name; give each a distinct name")
-    return scanners
+    return _named_tables(value, dotted, _scanner)
 
 
 def _scanner(entry: dict[str, Any], where: str) -> Scanner:

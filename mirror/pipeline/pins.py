@@ -50,6 +50,18 @@ class Pin:
     files: tuple[LockedFile, ...] = ()  # a lock's files for this package: the only candidates
     identities: tuple[Identity, ...] = ()
 
+    @classmethod
+    def locked(
+        cls,
+        project: str,
+        version: str,
+        files: tuple[LockedFile, ...],
+        identities: tuple[Identity, ...] = (),
+    ) -> "Pin":
+        """A lock's package: its files are the only candidates, their digests the hashes."""
+        hashes = frozenset(f.sha256 for f in files)
+        return cls(project, version, (), hashes, 0, files, identities)
+
     def __str__(self) -> str:
         return f"{self.project}=={self.version}"
 

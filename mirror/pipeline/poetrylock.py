@@ -73,14 +73,7 @@ def _pin(here: str, package: dict[str, Any]) -> Pin:
     )
     if not files:
         raise RequirementsError(f"{here}: no files to install")
-    return Pin(
-        project=name,
-        version=string(f"{here}.version", package.get("version")),
-        extras=(),
-        hashes=frozenset(f.sha256 for f in files),
-        line=0,
-        files=files,
-    )
+    return Pin.locked(name, string(f"{here}.version", package.get("version")), files)
 
 
 def _file(here: str, entry: dict[str, Any]) -> LockedFile:

@@ -96,14 +96,11 @@ def locked_package(here: str, package: dict[str, Any]) -> Pin:
     if not files:
         raise RequirementsError(f"{here}: no wheels or sdist to install")
     version = optional_string(f"{here}.version", package.get("version"))
-    return Pin(
-        project=name,
-        version=version or _version_from(here, name, files),
-        extras=(),
-        hashes=frozenset(f.sha256 for f in files),
-        line=0,
-        files=tuple(files),
-        identities=_identities(here, package.get("attestation-identities", [])),
+    return Pin.locked(
+        name,
+        version or _version_from(here, name, files),
+        tuple(files),
+        _identities(here, package.get("attestation-identities", [])),
     )
 
 

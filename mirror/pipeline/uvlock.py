@@ -110,14 +110,7 @@ def _pin(where: str, package: dict[str, Any]) -> Pin:
     files = tuple(_file(spot, table(spot, entry)) for spot, entry in entries)
     if not files:
         raise RequirementsError(f"{here}: no wheels or sdist to install")
-    return Pin(
-        project=name,
-        version=string(f"{here}.version", package.get("version")),
-        extras=(),
-        hashes=frozenset(f.sha256 for f in files),
-        line=0,
-        files=files,
-    )
+    return Pin.locked(name, string(f"{here}.version", package.get("version")), files)
 
 
 def _file(here: str, entry: dict[str, Any]) -> LockedFile:

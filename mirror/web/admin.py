@@ -35,8 +35,8 @@ from mirror.services import (
 from mirror.services.review import ReviewError
 from mirror.services.sessions import Session
 from mirror.services.tokens import Scope, TokenError
-from mirror.timeutil import format_timestamp
 from mirror.web import backends, decisions
+from mirror.web.api_json import event_json
 from mirror.web.auth import set_identity
 from mirror.web.errors import status_for
 from mirror.web.timefmt import duration_text
@@ -350,19 +350,7 @@ def events_export(fmt: str) -> BaseResponse:
         abort(404)
     project, only, _kind = _event_filter()
     rows = review_view.audit_log(backends(), project=project, limit=EVENTS_EXPORTED, only=only)
-    records = [
-        {
-            "id": row.id,
-            "at": format_timestamp(row.at),
-            "project": row.project,
-            "filename": row.filename,
-            "from_state": row.from_state,
-            "to_state": row.to_state,
-            "actor": row.actor,
-            "reason": row.reason,
-        }
-        for row in rows
-    ]
+    records = [event_json(row) for row in rows]
     if fmt == "json":
         response = Response(json.dumps(records, indent=1), mimetype="application/json")
     else:
