@@ -130,16 +130,22 @@ def _files(count: int) -> str:
     return f"{count} file" if count == 1 else f"{count} files"
 
 
+_UNCHECKED = "not checked"
+
+
 def _provenance_line(files: Sequence[FileRow], previous: Sequence[FileRow]) -> CheckLine:
     now, before = _provenance_meaning(files), _provenance_meaning(previous)
     statuses, identities = now
     parts = [", ".join(f"{status} ({_files(n)})" for status, n in sorted(statuses.items()))]
     if identities:
         parts.append("publisher " + " / ".join(sorted(identities)))
-    changed = bool(previous) and (set(statuses), identities) != (set(before[0]), before[1])
-    if previous and not changed:
+    # A release never checked (history at a first look) has no meaning to compare with.
+    checked, checked_before = set(statuses) - {_UNCHECKED}, set(before[0]) - {_UNCHECKED}
+    compared = bool(checked) and bool(checked_before)
+    changed = compared and (checked, identities) != (checked_before, before[1])
+    if compared and not changed:
         parts.append("same as previous")
-    elif previous and before[1] != identities:
+    elif changed and before[1] != identities:
         parts.append("previous: " + (" / ".join(sorted(before[1])) or "no verified publisher"))
     return CheckLine("provenance", "; ".join(p for p in parts if p), changed)
 
@@ -148,7 +154,7 @@ def _provenance_meaning(rows: Sequence[FileRow]) -> tuple[Counter[str], frozense
     statuses: Counter[str] = Counter()
     for row in rows:
         record = _record(row, "provenance")
-        statuses[str(record.get("status") or "not checked") if record else "not checked"] += 1
+        statuses[str(record.get("status") or _UNCHECKED) if record else _UNCHECKED] += 1
     identities = frozenset(found.identity for row in rows if (found := proven_publisher(row)))
     return statuses, identities
 

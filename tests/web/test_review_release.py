@@ -97,3 +97,25 @@ def test_changed_only_when_the_meaning_changed(make_backends, fake_upstream, tmp
     summary = page[page.index('id="summary"') : page.index('id="diff"')]
     assert "absent (1 file); same as previous" in summary
     assert ">changed<" not in summary
+
+
+def test_a_previous_release_never_checked_changes_nothing(
+    make_backends, fake_upstream, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # 1.0 was history at the first look (provenance not checked); 1.1 was checked. Nothing is
+    # known to have changed: "not checked" is no meaning to compare with.
+    backends = make_backends()
+    build = tmp_path / "build"
+    fake_upstream.publish_release("hist", "1.0", tmpdir=build, upload_time=OLD)
+    fake_upstream.publish_release("hist", "1.1", tmpdir=build, upload_time=FRESH)
+    sync.refresh(backends, "hist")
+    record = {"provenance": {"status": "absent", "checked_at": "2026-02-02T00:00:00Z"}}
+    with backends.engine.begin() as conn:
+        conn.execute(update(files).where(files.c.version == "1.0").values(evidence={}))
+        conn.execute(update(files).where(files.c.version == "1.1").values(evidence=record))
+    client = create_app(backends.config, backends).test_client()
+    sign_in(client, make_tokens(backends).secrets["review"])
+    page = client.get("/admin/projects/hist/releases/1.1").get_data(as_text=True)
+    summary = page[page.index('id="summary"') : page.index('id="diff"')]
+    assert "absent (1 file)" in summary
+    assert ">changed<" not in summary
