@@ -46,7 +46,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
     (file_rows, "prepare_files", "record.build_inserts.files"),
-    (state_changes, "prepare_events", "record.build_inserts.audit_events"),
+    (state_changes, "prepare_first_look_events", "record.build_inserts.audit_events"),
     (service_targets, "prepare_first", "record.build_inserts.targets"),
     # The write transaction: all that waits for the database's write lock.
     (first_look.Plan, "record", "record.write"),

@@ -115,7 +115,7 @@ class Plan:
             rendered=rendered,
             upstream=upstream,
             files=file_rows.prepare_files(dialect, settled),
-            events=state_changes.prepare_events(dialect, project, decided.moves, now),
+            events=state_changes.prepare_first_look_events(dialect, project, decided.moves, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
 

@@ -253,20 +253,63 @@ def record_moves(
     log_moves(project, moves)
 
 
+# An audit event as a first look writes them: filename (None for a summary), from, to, actor,
+# reason.
+_Event = tuple[str | None, str, str, str, str]
+
+
 def prepare_events(
     dialect: Dialect, project: str, moves: Sequence[tuple[FileRow, Decision]], now: datetime
 ) -> bulk.Prepared:
     """The audit events of ``moves``, built ahead of the transaction that records them."""
+    return _prepared_events(dialect, project, [_event(row, d) for row, d in moves], now)
+
+
+def prepare_first_look_events(
+    dialect: Dialect, project: str, moves: Sequence[tuple[FileRow, Decision]], now: datetime
+) -> bulk.Prepared:
+    """A first look's audit events: one per admission reason, with its count (a first look
+    admits thousands of files, and one event each buried people's decisions in the audit
+    log), and one per file for every other move, which a reviewer reads file by file."""
+    admitted = Counter(
+        (decision.decided_by, decision.reason)
+        for _, decision in moves
+        if decision.state == State.ADMITTED
+    )
+    # The summaries first: newest first, a release's own events at the same moment lead.
+    rows: list[_Event] = [
+        (
+            None,
+            State.PENDING,
+            State.ADMITTED,
+            actor,
+            f"{_files(count)} admitted at the first look: {reason}",
+        )
+        for (actor, reason), count in sorted(admitted.items())
+    ]
+    rows += [_event(row, d) for row, d in moves if d.state != State.ADMITTED]
+    return _prepared_events(dialect, project, rows, now)
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'s' if count != 1 else ''}"
+
+
+def _event(row: FileRow, decision: Decision) -> _Event:
+    return row.filename, row.state, decision.state, decision.decided_by, decision.reason
+
+
+def _prepared_events(
+    dialect: Dialect, project: str, rows: Sequence[_Event], now: datetime
+) -> bulk.Prepared:
+    columns = ("filename", "from_state", "to_state", "actor", "reason")
+    values = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in columns]
     return event_rows.prepare_events(
         dialect,
         {
-            "at": [now] * len(moves),
-            "project": [project] * len(moves),
-            "filename": [row.filename for row, _ in moves],
-            "from_state": [row.state for row, _ in moves],
-            "to_state": [decision.state for _, decision in moves],
-            "actor": [decision.decided_by for _, decision in moves],
-            "reason": [decision.reason for _, decision in moves],
+            "at": [now] * len(rows),
+            "project": [project] * len(rows),
+            **dict(zip(columns, values, strict=True)),
         },
     )
 

@@ -330,6 +330,23 @@ def test_a_first_look_logs_one_summary_line_not_one_per_file(
     assert "demo-1.2-py3-none-any.whl: admitted -> withdrawn" in caplog.text
 
 
+def test_a_first_look_records_one_audit_event_for_what_it_admits(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    # Thousands of admissions at a first look buried people's decisions in the audit log: one
+    # event with the count instead; what is held keeps an event per file for its reviewer.
+    for version in ("1.0", "1.1", "1.2"):
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
+    sync.refresh(backends, "demo", inspect=False)
+    with backends.engine.connect() as conn:
+        events = event_rows.project_events(conn, "demo")
+    held, summary = events  # newest first: the file's own event leads
+    assert (held.filename, held.to_state) == ("demo-2.0-py3-none-any.whl", State.QUARANTINED)
+    assert (summary.filename, summary.to_state) == (None, State.ADMITTED)
+    assert summary.reason.startswith("3 files admitted at the first look: ")
+
+
 def test_evidence_starts_from_the_files_as_the_listing_left_them(
     backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch
 ) -> None:
@@ -415,7 +432,9 @@ def test_a_first_look_another_host_finished_meanwhile_leaves_theirs(
         project = project_rows.get_project(conn, "demo")
         assert project is not None
         assert len(file_rows.project_files(conn, project.id)) == 2
-        assert len(event_rows.project_events(conn, "demo")) == 2
+        # One event for the two files the first look admitted, with their count.
+        (event,) = event_rows.project_events(conn, "demo")
+        assert event.filename is None and event.reason.startswith("2 files admitted")
         assert page_rows.get_page(conn, "demo") is not None
 
 
