@@ -36,7 +36,13 @@ from urllib.parse import urlsplit
 
 from mirror.errors import ConfigError
 from mirror.hosts import HostPort
-from mirror.names import is_glob, is_valid_glob, is_valid_project_name, normalize
+from mirror.names import (
+    is_glob,
+    is_valid_glob,
+    is_valid_project_name,
+    normalize,
+    upload_patterns,
+)
 from mirror.publishers import PinnedPublisher, ProvenanceMode
 from mirror.scanner_rules import Condition, ConditionError, Scanner
 from mirror.timeutil import parse_duration
@@ -218,6 +224,9 @@ class OidcTrust:
     # Parsed by the token service (mirror.services.tokens.Scope), which knows the scopes.
     scope: str = "read"
     ttl: timedelta = timedelta(minutes=15)
+    # What an upload entry may publish: normalised project name patterns (trusted publishing,
+    # docs/private-packages.md); empty for any other scope.
+    projects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -736,13 +745,25 @@ def _trust_entry(index: int, entry: Any) -> OidcTrust:
     ttl = _duration(entry.get("ttl", "15m"), f"{where}.ttl")
     if not timedelta(0) < ttl <= MAX_OIDC_TTL:
         raise ConfigError(f"{where}.ttl must be longer than zero and at most 1h")
+    scope = _typed(str, entry.get("scope", "read"), f"{where}.scope", 0)
     return OidcTrust(
         issuer=issuer,
         claims=dict(claims),
         jwks_file=_typed(str, entry.get("jwks_file", ""), f"{where}.jwks_file", 0),
-        scope=_typed(str, entry.get("scope", "read"), f"{where}.scope", 0),
+        scope=scope,
         ttl=ttl,
+        projects=_trust_projects(where, scope, entry.get("projects", [])),
     )
+
+
+def _trust_projects(where: str, scope: str, value: Any) -> tuple[str, ...]:
+    """An entry's upload patterns, by the rule upload tokens follow (``upload_patterns``);
+    the scope is spelt as ``mirror.services.tokens.Scope.parse`` reads it."""
+    projects = _typed(tuple[str, ...], value, f"{where}.projects", 0)
+    try:
+        return upload_patterns(projects, upload=scope.lower() == "upload")
+    except ValueError as exc:
+        raise ConfigError(f"{where}.projects: {exc}") from exc
 
 
 def _is_loopback_url(url: str) -> bool:

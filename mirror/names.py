@@ -2,6 +2,7 @@
 
 import functools
 import re
+from collections.abc import Sequence
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -21,6 +22,10 @@ _FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}")
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
 _GLOB_CHARS = frozenset("*?[")
 _GLOB_RE = re.compile(r"[A-Za-z0-9._*?\[\]!-]+")
+# Upload grants' patterns: bounded, since they are matched on every upload and listed.
+MAX_UPLOAD_PATTERNS = 50
+_UPLOAD_PATTERN = re.compile(r"[a-z0-9*?]|[a-z0-9*?][a-z0-9._*?-]{0,198}[a-z0-9*?]")
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def is_valid_project_name(name: str) -> bool:
@@ -41,6 +46,31 @@ def is_valid_glob(text: str) -> bool:
     """Whether a glob may match a project name: name characters and ``* ? [ ] !`` only (any
     other character would make it a rule that silently matches nothing)."""
     return bool(_GLOB_RE.fullmatch(text))
+
+
+def upload_patterns(projects: Sequence[str], *, upload: bool) -> tuple[str, ...]:
+    """The project name patterns an upload grant may publish, as stored: normalised, each a
+    name with ``*``/``?`` globs, duplicates dropped. An upload grant needs them (they are all
+    it may do) and no other grant may have them. Raises ValueError saying which rule failed.
+
+    One rule for the tokens an operator creates and for the CI identities of
+    ``[[auth.oidc.trust]]`` (docs/private-packages.md, "Trusted publishing")."""
+    if not upload:
+        if projects:
+            raise ValueError("project name patterns are for the upload scope only")
+        return ()
+    patterns = tuple(dict.fromkeys(_upload_pattern(text) for text in projects))
+    if not patterns or len(patterns) > MAX_UPLOAD_PATTERNS:
+        raise ValueError(f"the upload scope needs 1 to {MAX_UPLOAD_PATTERNS} project name patterns")
+    return patterns
+
+
+def _upload_pattern(text: str) -> str:
+    pattern = text.strip().lower()
+    if not _UPLOAD_PATTERN.fullmatch(pattern):
+        raise ValueError(f"{text!r} is no project name pattern (a name, with * and ? globs)")
+    # Normalised as names are (PEP 503), so "Acme_*" matches what "acme-*" does.
+    return _SEPARATORS.sub("-", pattern)
 
 
 def version_from_filename(project: str, filename: str) -> str | None:

@@ -229,9 +229,9 @@ class Loop:
     project_failures: int = 0
     cycle_failures: int = 0
     last_complete: str | None = None
-    # Whether the last cycle's publish failed: a failure is notified when it starts, not
-    # every cycle it lasts.
-    publish_failing: bool = False
+    # Whether a failure of the publish under way was notified: once when it starts, not every
+    # cycle it lasts (and again the next cycle when recording the event failed).
+    publish_failure_notified: bool = False
 
     def __post_init__(self) -> None:
         self.projects = project_backoff(self.backends)
@@ -256,12 +256,14 @@ class Loop:
                 extra={"failed_steps": sorted(report.step_errors)},
             )
         self._record(report, now)
-        if report.tuf_error is not None and not self.publish_failing:
-            self._notify_publish_failure(report.tuf_error, now)
-        self.publish_failing = report.tuf_error is not None
+        if report.tuf_error is None:
+            self.publish_failure_notified = False
+        elif not self.publish_failure_notified:
+            self.publish_failure_notified = self._notify_publish_failure(report.tuf_error, now)
         return wait
 
-    def _notify_publish_failure(self, error: str, now: datetime) -> None:
+    def _notify_publish_failure(self, error: str, now: datetime) -> bool:
+        """Record the event; whether that worked."""
         event = notify.Event(
             kind=notify.PUBLISH_FAILED,
             summary=f"publishing the signed metadata failed: {error}",
@@ -272,6 +274,8 @@ class Loop:
                 notify.record(conn, event, now)
         except Exception as exc:  # the database may be why publishing failed
             _log_failure("recording the publish failure failed", exc)
+            return False
+        return True
 
     def _record(self, report: CycleReport, now: datetime) -> None:
         status: dict[str, Any] = {

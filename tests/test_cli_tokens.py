@@ -66,8 +66,10 @@ def test_upload_tokens_carry_their_project_patterns(tmp_path: Path) -> None:
         re.M,
     )
     no_patterns = mirror(config, "token", "create", "--scope", "upload")
-    assert_one_line_error(no_patterns, "needs 1 to 50 --projects patterns")
+    assert_one_line_error(no_patterns, "--projects: the upload scope needs 1 to 50")
     read_with_patterns = mirror(config, "token", "create", "--scope", "read", "--projects", "a")
-    assert_one_line_error(read_with_patterns, "for upload tokens only")
+    assert_one_line_error(
+        read_with_patterns, "--projects: project name patterns are for the upload"
+    )
     unknown = mirror(config, "private", "delete", "acme-x", "acme_x-1.0.tar.gz", "--reason", "r")
     assert_one_line_error(unknown, "no such uploaded file")

@@ -231,6 +231,44 @@ def test_bad_oidc_trust_entries_are_one_line_errors(
         load_config(oidc_config(tmp_path, trust), env={})
 
 
+def test_an_upload_trust_entry_carries_its_project_patterns_normalised(tmp_path: Path) -> None:
+    trust = (
+        'issuer = "https://ci.example"\nclaims = { repository = "acme/*" }\n'
+        'scope = "upload"\nprojects = ["Acme_*", "acme-*", "tools"]'
+    )
+    (entry,) = load_config(oidc_config(tmp_path, trust), env={}).auth.oidc.trust
+    assert (entry.scope, entry.projects) == ("upload", ("acme-*", "tools"))
+
+
+UPLOAD_TRUST = 'issuer = "https://ci.example"\nclaims = { a = "b" }\nscope = "upload"\n'
+
+
+@pytest.mark.parametrize(
+    ("trust", "message"),
+    [
+        (UPLOAD_TRUST, r"trust\[0\].projects: the upload scope needs 1 to 50 project name"),
+        (UPLOAD_TRUST + "projects = []", "needs 1 to 50 project name patterns"),
+        (UPLOAD_TRUST + 'projects = ["acme/*"]', "'acme/\\*' is no project name pattern"),
+        (UPLOAD_TRUST + 'projects = "acme-*"', r"trust\[0\].projects must be a list of str"),
+        (UPLOAD_TRUST + "projects = [1]", r"trust\[0\].projects must be a list of str"),
+        (
+            UPLOAD_TRUST.replace('"upload"', '"read"') + 'projects = ["acme-*"]',
+            r"trust\[0\].projects: project name patterns are for the upload scope only",
+        ),
+        (
+            'issuer = "https://ci.example"\nclaims = { a = "b" }\nprojects = ["acme-*"]',
+            "are for the upload scope only",
+        ),
+    ],
+)
+def test_upload_trust_entries_need_project_patterns_and_only_they(
+    tmp_path: Path, trust: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(oidc_config(tmp_path, trust), env={})
+    assert "\n" not in str(raised.value)
+
+
 def test_max_ttl_must_be_positive(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text('[auth]\nmax_ttl = "0"\n')

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from mirror.db import project_rows, status_rows, targets
+from mirror.db.schema import notifications
 from mirror.scheduler import Loop, run_cycle
-from mirror.services import pages, publish, sync
+from mirror.services import notify, pages, publish, sync
 from mirror.services.backends import Backends
 from mirror.services.status import SCHEDULER_STATUS
 from mirror.timeutil import Clock
@@ -115,6 +116,40 @@ def test_a_failed_step_is_counted_the_next_steps_run_and_the_loop_backs_off(
     assert not report.complete and report.tuf_error is None
 
 
+def publish_failures(backends: Backends) -> list[str]:
+    query = select(notifications.c.summary).where(notifications.c.kind == notify.PUBLISH_FAILED)
+    with backends.engine.connect() as conn:
+        return list(conn.scalars(query.order_by(notifications.c.id)))
+
+
+def test_a_publish_failure_is_notified_when_it_starts_not_every_cycle_it_lasts(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk_full = True
+    maintain = publish.maintain
+
+    def maintain_unless_full(backends: Backends) -> publish.Maintenance:
+        if disk_full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return maintain(backends)
+
+    monkeypatch.setattr(publish, "maintain", maintain_unless_full)
+    loop = Loop(backends)
+    for _ in range(3):
+        loop.cycle()
+    (summary,) = publish_failures(backends)
+    assert summary.startswith("publishing the signed metadata failed:")
+    assert "No space left on device" in summary
+    disk_full = False
+    loop.cycle()
+    loop.cycle()
+    assert len(publish_failures(backends)) == 1
+    disk_full = True
+    loop.cycle()
+    loop.cycle()
+    assert len(publish_failures(backends)) == 2
+
+
 @pytest.fixture
 def short_busy_timeout(backends: Backends) -> Backends:
     """The state database gives up on a held write lock after 0.2 s instead of 30 s."""
@@ -125,6 +160,33 @@ def short_busy_timeout(backends: Backends) -> Backends:
 
     backends.engine.dispose()
     return backends
+
+
+def test_a_publish_failure_not_recorded_is_recorded_the_next_cycle_it_lasts(
+    short_busy_timeout: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database that kept the event out (locked) frees up while the publish still fails:
+    the failure is notified then, not lost for as long as it lasts."""
+    backends = short_busy_timeout
+
+    def full_disk(backends: Backends) -> publish.Maintenance:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(publish, "maintain", full_disk)
+    database = backends.engine.url.database
+    assert database is not None
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    loop = Loop(backends)
+    try:
+        loop.cycle()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert publish_failures(backends) == []
+    loop.cycle()
+    loop.cycle()
+    assert len(publish_failures(backends)) == 1
 
 
 def test_a_database_locked_past_its_busy_timeout_does_not_end_the_scheduler(

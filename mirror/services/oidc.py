@@ -246,6 +246,7 @@ class Exchange:
             f"oidc:{trust.issuer}"[:200],
             "CI identity token exchanged",
             identity,
+            projects=trust.projects,
         )
         expires = _moment(claims["exp"]) + LEEWAY
         with writing(self.backends.engine) as conn:

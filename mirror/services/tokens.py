@@ -7,7 +7,6 @@ the secret never reaches the database or the logs.
 
 import fnmatch
 import hashlib
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from mirror.batches import BatchWriter
 from mirror.db import access
 from mirror.db.engine import writing
 from mirror.errors import MirrorError, NotFoundError
+from mirror.names import upload_patterns
 from mirror.services.backends import Backends
 from mirror.timeutil import parse_duration
 
@@ -72,10 +72,6 @@ DEFAULT_TTL = {
     # Kept as a CI secret like a read token; it can only add files within its patterns.
     Scope.UPLOAD: timedelta(days=30),
 }
-# Bounded: patterns are matched on every upload and shown by `mirror token list`.
-_MAX_PATTERNS = 50
-_PATTERN = re.compile(r"[a-z0-9*?]|[a-z0-9*?][a-z0-9._*?-]{0,198}[a-z0-9*?]")
-_SEPARATORS = re.compile(r"[-_.]+")
 
 
 class TokenError(MirrorError):
@@ -214,23 +210,10 @@ def create_upload(
 
 
 def _project_patterns(scope: Scope, projects: Sequence[str]) -> tuple[str, ...]:
-    """The patterns as stored: normalised, each a project name with ``*``/``?`` globs."""
-    if scope != Scope.UPLOAD:
-        if projects:
-            raise TokenError("--projects is for upload tokens only")
-        return ()
-    patterns = tuple(dict.fromkeys(_pattern(text) for text in projects))
-    if not patterns or len(patterns) > _MAX_PATTERNS:
-        raise TokenError(f"an upload token needs 1 to {_MAX_PATTERNS} --projects patterns")
-    return patterns
-
-
-def _pattern(text: str) -> str:
-    pattern = text.strip().lower()
-    if not _PATTERN.fullmatch(pattern):
-        raise TokenError(f"{text!r} is no project name pattern (a name, with * and ? globs)")
-    # Normalised as names are (PEP 503), so "Acme_*" matches what "acme-*" does.
-    return _SEPARATORS.sub("-", pattern)
+    try:
+        return upload_patterns(projects, upload=scope == Scope.UPLOAD)
+    except ValueError as exc:
+        raise TokenError(f"--projects: {exc}") from exc
 
 
 def verify(backends: Backends, secret: str) -> Token | None:

@@ -21,7 +21,9 @@ from mirror.errors import ConfigError
 from mirror.services import audit, oidc, tokens
 from mirror.services.backends import Backends
 from mirror.timeutil import Clock
+from tests.support.dists import DistBuilder
 from tests.support.oidc_issuer import OidcIssuer, ec_key, rsa_key
+from tests.support.uploads import post_upload
 from tests.web.conftest import seed
 
 MINT = "/api/v1/oidc/mint-token"
@@ -222,6 +224,31 @@ def test_a_trust_entry_scope_is_checked_when_the_app_starts(
     backends = make_backends(auth=auth_section(issuer, **trust))
     with pytest.raises(ConfigError, match=message):
         create_app(backends.config, backends)
+
+
+def test_an_upload_entry_mints_a_token_that_publishes_only_its_projects(
+    make_backends, issuer: OidcIssuer, dist_builder: DistBuilder
+) -> None:
+    """Trusted publishing: the CI identity gets the entry's project patterns, normalised."""
+    backends = make_backends(auth=auth_section(issuer, scope="upload", projects=["Acme_*"]))
+    client = create_app(backends.config, backends).test_client()
+    answer = mint(client, issuer.token())
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["scope"] == "upload"
+    secret = answer.get_json()["token"]
+    (row,) = tokens.listing(backends)
+    assert (row.scope, row.projects, row.identity["repository"]) == (
+        "upload",
+        ["acme-*"],
+        "acme/app",
+    )
+    outside = post_upload(client, dist_builder.wheel("other-tools", "1.0"), secret)
+    assert outside.status_code == 403 and "other-tools" in outside.status
+    published = post_upload(client, dist_builder.wheel("acme-tools", "1.0"), secret)
+    assert published.status_code == 200, published.get_data(as_text=True)
+    reader = tokens.create(backends, "read", ttl=None, name="r", created_by="t", reason="r")
+    page = client.get("/simple/acme-tools/", headers=bearer(reader.secret))
+    assert "acme_tools-1.0-py3-none-any.whl" in page.get_data(as_text=True)
 
 
 def test_no_trusted_issuer_refuses_like_any_other_check(backends, issuer: OidcIssuer) -> None:
