@@ -26,13 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import dataset
-from mirror.config import load_config
+from bench import dataset, in_process
 from mirror.db import file_rows
-from mirror.server import initialise
 from mirror.services import evidence, fetching, first_look, pages, publish, state_changes, sync
 from mirror.services import targets as service_targets
-from mirror.services.backends import Backends
 from mirror.upstream.client import UpstreamClient
 
 # (owner, attribute, step name): what each step of a first look calls.
@@ -73,14 +70,7 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
         setattr(owner, attribute, _timed(spent, name, getattr(owner, attribute)))
     with dataset.BenchUpstream() as upstream:
         data = dataset.populate(upstream, size, work / "upstream")
-        config_path = work / "mirror.toml"
-        config_path.write_text(
-            f'[upstream]\nurl = "{upstream.simple_url}"\n'
-            f'[storage]\npath = "{work / "data"}"\n[policy]\nquarantine = "0"\n'
-        )
-        config = load_config(config_path, env={})
-        initialise(config)
-        backends = Backends.from_config(config)
+        backends = in_process.mirror_backends(upstream.simple_url, work)
         if freeze:
             gc.collect()
             gc.freeze()
@@ -103,13 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="the smoke test's data set")
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before the looks")
     args = parser.parse_args(argv)
-    full = dataset.FULL
-    # The 1 GB file is never looked at here: a small one keeps the run's disk use low.
-    size = (
-        dataset.TINY
-        if args.tiny
-        else dataset.Size(full.projects, full.history, full.payloads, large_file=8 << 20)
-    )
+    size = in_process.size_for(args.tiny)
     with tempfile.TemporaryDirectory(prefix="first-look-") as work:
         print(json.dumps(measure(size, Path(work), args.gc_freeze), indent=1))
     return 0

@@ -12,12 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import dataset
+from bench import dataset, in_process
 from mirror.app import create_app
 from mirror.codings import CODINGS
-from mirror.config import load_config
-from mirror.server import initialise
-from mirror.services.backends import Backends
 
 RESULTS = Path(__file__).parent / "results" / "wire_bytes.json"
 FORMS = {"json": "application/vnd.pypi.simple.v1+json", "html": "text/html"}
@@ -26,15 +23,8 @@ FORMS = {"json": "application/vnd.pypi.simple.v1+json", "html": "text/html"}
 def measure(size: dataset.Size, work: Path) -> dict[str, Any]:
     with dataset.BenchUpstream() as upstream:
         dataset.populate(upstream, size, work / "upstream")
-        config_path = work / "mirror.toml"
-        config_path.write_text(
-            f'[upstream]\nurl = "{upstream.simple_url}"\n'
-            f'[storage]\npath = "{work / "data"}"\n[policy]\nquarantine = "0"\n'
-        )
-        config = load_config(config_path, env={})
-        initialise(config)
-        backends = Backends.from_config(config)
-        client = create_app(config, backends).test_client()
+        backends = in_process.mirror_backends(upstream.simple_url, work)
+        client = create_app(backends.config, backends).test_client()
         sent: dict[str, dict[str, int]] = {form: {} for form in FORMS}
         cpu: dict[str, float] = dict.fromkeys(CODINGS, 0.0)
         for project in dataset.project_names(size):
@@ -61,12 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="the smoke test's data set")
     args = parser.parse_args(argv)
-    full = dataset.FULL
-    size = (
-        dataset.TINY
-        if args.tiny
-        else dataset.Size(full.projects, full.history, full.payloads, large_file=8 << 20)
-    )
+    size = in_process.size_for(args.tiny)
     with tempfile.TemporaryDirectory(prefix="wire-bytes-") as work:
         result = measure(size, Path(work))
     text = json.dumps(result, indent=1)
