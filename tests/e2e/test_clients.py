@@ -10,7 +10,12 @@ import pytest
 
 from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.processes import client_env, stop_process
+from tests.support.processes import (
+    client_env,
+    pip_install_command,
+    stop_process,
+    uv_install_command,
+)
 from tests.support.running_mirror import RunningMirror
 
 pytestmark = pytest.mark.slow  # runs pip, uv and poetry
@@ -25,21 +30,7 @@ def run(args: list[str], cwd: Path | None = None, **env: str) -> subprocess.Comp
 def pip_install(
     mirror: RunningMirror, target: Path, *reqs: str
 ) -> subprocess.CompletedProcess[str]:
-    return run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            "--index-url",
-            mirror.index_url,
-            *reqs,
-        ]
-    )
+    return run(pip_install_command(mirror.index_url, target, *reqs))
 
 
 def installed(target: Path) -> set[str]:
@@ -71,21 +62,7 @@ def test_uv_installs_with_index_url_and_project_index(
 ) -> None:
     mirror = start_mirror()
     target = tmp_path / "uv-target"
-    result = run(
-        [
-            "uv",
-            "pip",
-            "install",
-            "--no-cache",
-            "--target",
-            str(target),
-            "--python",
-            sys.executable,
-            "--index-url",
-            mirror.index_url,
-            "app-pkg",
-        ]
-    )
+    result = run(uv_install_command(mirror.index_url, target, "app-pkg"))
     assert result.returncode == 0, result.stderr
     assert "lib_a-1.0.dist-info" in installed(target)
     project = tmp_path / "uv-project"

@@ -2,7 +2,6 @@
 a running mirror; a routed name comes from its own index only (docs/admission.md, "Several
 upstream indexes")."""
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ import pytest
 from tests.e2e.conftest import poetry_project
 from tests.e2e.test_clients import installed, pip_install, run
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.processes import uv_install_command
 from tests.support.running_mirror import RunningMirror
 
 pytestmark = pytest.mark.slow  # runs pip, uv and poetry
@@ -88,21 +88,7 @@ def test_uv_resolves_across_indexes(
     routed_mirror: RunningMirror, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     target = tmp_path / "uv-target"
-    result = run(
-        [
-            "uv",
-            "pip",
-            "install",
-            "--no-cache",
-            "--target",
-            str(target),
-            "--python",
-            sys.executable,
-            "--index-url",
-            routed_mirror.index_url,
-            "app-pkg",
-        ]
-    )
+    result = run(uv_install_command(routed_mirror.index_url, target, "app-pkg"))
     assert result.returncode == 0, result.stderr
     assert installed(target) == EXPECTED
     assert never_asked_for_torch(fake_upstream)

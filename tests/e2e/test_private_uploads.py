@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.support.dists import DistBuilder
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.processes import VENV_BIN, client_env
+from tests.support.processes import VENV_BIN, client_env, pip_install_command
 from tests.support.running_mirror import RunningMirror
 from tests.web.conftest import OLD
 
@@ -74,22 +73,7 @@ def uv_publish(
 
 
 def pip_install(mirror: RunningMirror, target: Path, *requirements: str) -> Result:
-    return run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-input",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            "--index-url",
-            mirror.index_url,
-            *requirements,
-        ]
-    )
+    return run(pip_install_command(mirror.index_url, target, *requirements))
 
 
 def test_twine_and_uv_publish_upload_and_pip_installs(

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import poetry_project
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.processes import client_env
+from tests.support.processes import client_env, pip_install_command
 from tests.support.running_mirror import RunningMirror
 
 pytestmark = pytest.mark.slow
@@ -48,22 +48,7 @@ def run(args: list[str], cwd: Path | None = None, **env: str) -> subprocess.Comp
 
 
 def pip(index_url: str, target: Path) -> subprocess.CompletedProcess[str]:
-    return run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-input",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            "--index-url",
-            index_url,
-            "app-pkg",
-        ]
-    )
+    return run(pip_install_command(index_url, target, "app-pkg"))
 
 
 def installed(target: Path) -> set[str]:

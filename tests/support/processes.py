@@ -11,6 +11,24 @@ from pathlib import Path
 VENV_BIN = Path(sys.executable).parent
 
 
+def pip_install_command(index_url: str, target: Path, *requirements: str) -> list[str]:
+    """pip installing ``requirements`` from ``index_url`` into the folder ``target``, with no
+    cache and no prompt, as the end-to-end tests run it."""
+    return [
+        sys.executable, "-m", "pip", "install", "--no-input", "--no-cache-dir",
+        "--disable-pip-version-check", "--target", str(target), "--index-url", index_url,
+        *requirements,
+    ]  # fmt: skip
+
+
+def uv_install_command(index_url: str, target: Path, *requirements: str) -> list[str]:
+    """uv's pip interface doing what ``pip_install_command`` does, for this interpreter."""
+    return [
+        "uv", "pip", "install", "--no-cache", "--target", str(target),
+        "--python", sys.executable, "--index-url", index_url, *requirements,
+    ]  # fmt: skip
+
+
 def client_env(**extra: str) -> dict[str, str]:
     """Environment for pip, uv and poetry: no PIP_*/UV_* settings, no pip config file."""
     # VIRTUAL_ENV (exported by ./run) would make poetry and uv install into the test runner's
