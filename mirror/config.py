@@ -16,7 +16,7 @@ import os
 import re
 import tomllib
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
 from fnmatch import fnmatchcase
@@ -330,14 +330,18 @@ def _named_tables(
     return items
 
 
+def _only_keys(entry: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    unknown = set(entry) - set(allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+
+
 def _webhooks(value: Any, dotted: str) -> tuple[Webhook, ...]:
     return _named_tables(value, dotted, _webhook)
 
 
 def _webhook(entry: dict[str, Any], where: str) -> Webhook:
-    unknown = set(entry) - _WEBHOOK_KEYS
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    _only_keys(entry, _WEBHOOK_KEYS, where)
     url = _typed(str, entry.get("url"), f"{where}.url", 0)
     parsed = urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -375,9 +379,7 @@ def _scanners(value: Any, dotted: str) -> tuple[Scanner, ...]:
 
 
 def _scanner(entry: dict[str, Any], where: str) -> Scanner:
-    unknown = set(entry) - _SCANNER_KEYS
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    _only_keys(entry, _SCANNER_KEYS, where)
     name = _typed(str, entry.get("name"), f"{where}.name", 0)
     if not _SCANNER_NAME.fullmatch(name):
         raise ConfigError(f"{where}.name must be 1 to 64 letters, digits, '.', '_' or '-'")
@@ -729,9 +731,7 @@ def _trust_entry(index: int, entry: Any) -> OidcTrust:
     where = f"auth.oidc.trust[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = set(entry) - {f.name for f in fields(OidcTrust)}
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    _only_keys(entry, {f.name for f in fields(OidcTrust)}, where)
     issuer = _typed(str, entry.get("issuer"), f"{where}.issuer", 0)
     if not issuer.startswith("https://") and not _is_loopback_url(issuer):
         raise ConfigError(f"{where}.issuer must be an https:// URL")

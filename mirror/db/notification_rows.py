@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Select, and_, insert, or_, select, update
 
 from mirror.db.engine import writing
 from mirror.db.schema import notification_deliveries as deliveries
@@ -93,19 +93,20 @@ def claim_due(
     return _joined(conn, delivery_id)
 
 
+def _with_event(*extra: Any) -> Select[Any]:
+    """Deliveries joined with what their event says (and ``extra`` of its columns)."""
+    return select(
+        deliveries,
+        notifications.c.kind,
+        notifications.c.at.label("event_at"),
+        notifications.c.project,
+        notifications.c.summary,
+        *extra,
+    ).join(notifications, notifications.c.id == deliveries.c.notification_id)
+
+
 def _joined(conn: Connection, delivery_id: int) -> Row[Any] | None:
-    query = (
-        select(
-            deliveries,
-            notifications.c.kind,
-            notifications.c.at.label("event_at"),
-            notifications.c.project,
-            notifications.c.summary,
-            notifications.c.details,
-        )
-        .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(deliveries.c.id == delivery_id)
-    )
+    query = _with_event(notifications.c.details).where(deliveries.c.id == delivery_id)
     return conn.execute(query).first()
 
 
@@ -126,18 +127,7 @@ def delivery_log(
     conn: Connection, *, state: str | None, before_id: int | None, limit: int
 ) -> list[Row[Any]]:
     """Deliveries with their events, newest first; ``before_id`` pages back."""
-    query = (
-        select(
-            deliveries,
-            notifications.c.kind,
-            notifications.c.at.label("event_at"),
-            notifications.c.project,
-            notifications.c.summary,
-        )
-        .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .order_by(deliveries.c.id.desc())
-        .limit(limit)
-    )
+    query = _with_event().order_by(deliveries.c.id.desc()).limit(limit)
     if state is not None:
         query = query.where(deliveries.c.state == state)
     if before_id is not None:
