@@ -13,7 +13,6 @@ from mirror.db.upsert import upsert
 class StoredRecord(NamedTuple):
     """An admission record as stored: valid while its file's ``state_at`` is ``decided_at``."""
 
-    file_id: int
     filename: str
     decided_at: datetime
     sha256: str
@@ -32,28 +31,31 @@ def project_records(conn: Connection, project: str) -> dict[str, StoredRecord]:
     return {row.filename: StoredRecord._make(row) for row in conn.execute(query)}
 
 
-def file_record(conn: Connection, file_id: int) -> StoredRecord | None:
+def file_record(conn: Connection, project: str, filename: str) -> StoredRecord | None:
+    """The file's record, current or not; by name, as a file admitted as history has no row."""
     columns = [admission_records.c[name] for name in StoredRecord._fields]
-    row = conn.execute(select(*columns).where(admission_records.c.file_id == file_id)).first()
+    query = select(*columns).where(
+        admission_records.c.project == project, admission_records.c.filename == filename
+    )
+    row = conn.execute(query).first()
     return None if row is None else StoredRecord._make(row)
 
 
 def put_record(conn: Connection, project: str, record: StoredRecord, now: datetime) -> None:
     values: Mapping[str, Any] = {
         "project": project,
-        "filename": record.filename,
         "decided_at": record.decided_at,
         "sha256": record.sha256,
         "size": record.size,
         "created_at": now,
     }
-    upsert(conn, admission_records, {"file_id": record.file_id}, values)
+    upsert(conn, admission_records, {"filename": record.filename}, values)
 
 
-def forget_records(conn: Connection, file_ids: Sequence[int]) -> None:
+def forget_records(conn: Connection, filenames: Sequence[str]) -> None:
     """Drop the records of files whose decision moved on (blocked, withdrawn, decided again)."""
-    if file_ids:
-        conn.execute(delete(admission_records).where(admission_records.c.file_id.in_(file_ids)))
+    if filenames:
+        conn.execute(delete(admission_records).where(admission_records.c.filename.in_(filenames)))
 
 
 def mark_due(conn: Connection, project: str, now: datetime) -> None:

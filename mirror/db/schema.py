@@ -159,13 +159,13 @@ pages = Table(
 
 # The signed admission record of each admitted file (docs/tuf.md, "Admission records"): an
 # in-toto statement stored as a blob, valid while the file's decision is the one it describes
-# (``decided_at`` equals ``files.state_at``).
+# (``decided_at`` equals ``files.state_at``). Keyed by the filename, unique across the mirror:
+# a file admitted as history has no files row until something happens to it.
 admission_records = Table(
     "admission_records",
     metadata,
-    Column("file_id", Integer, ForeignKey("files.id"), primary_key=True),
     Column("project", String(200), nullable=False),
-    Column("filename", String(255), nullable=False),
+    Column("filename", String(255), primary_key=True),
     Column("decided_at", UTCDateTime, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("size", Integer, nullable=False),

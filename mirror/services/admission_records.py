@@ -20,18 +20,20 @@ the scheduler's follow-up and cycles, ``mirror sync``, a review decision) writes
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import metadata
 from typing import Any
+
+from sqlalchemy import Connection
 
 from mirror.checks.content import REPORT_VERSION
 from mirror.config import Config
 from mirror.db import file_rows, project_rows, record_rows
 from mirror.db.engine import writing
 from mirror.db.record_rows import StoredRecord, describes
-from mirror.db.records import FileRecord, FileRow
+from mirror.db.records import FileRow
 from mirror.errors import NotFoundError
 from mirror.intoto import (
     ADMISSION_EXTENSION,
@@ -263,29 +265,41 @@ def _produce_project(
         admitted = file_rows.admitted_files(conn, project_id) if project_id else []
         stored = record_rows.project_records(conn, project)
     missing = [row for row in admitted if not describes(stored.get(row.filename), row)]
-    made = _write(backends, verifier, project, missing[:budget])
+    made = write_records(backends, verifier, project, missing[:budget])
     now = backends.clock.now()
     with writing(backends.engine) as conn:
-        current = (
-            {row.filename: row for row in file_rows.admitted_files(conn, project_id)}
-            if project_id
-            else {}
-        )
-        # A file decided again meanwhile keeps no record: its new decision marked it due.
-        kept = [r for r in made if describes(r, current.get(r.filename))]
-        for record in kept:
-            record_rows.put_record(conn, project, record, now)
-        replaced = {r.file_id for r in kept}
-        outdated = [
-            r.file_id
-            for r in stored.values()
-            if r.file_id not in replaced and not describes(r, current.get(r.filename))
-        ]
-        record_rows.forget_records(conn, outdated)
-        targets.queue_additions(conn, project, _record_targets(project, kept), now)
+        current = file_rows.admitted_files(conn, project_id) if project_id else []
+        keep_records(conn, project, made, stored, current, now)
         if len(missing) <= budget:
             record_rows.records_done(conn, project, since)
     return len(made)
+
+
+def keep_records(
+    conn: Connection,
+    project: str,
+    made: Sequence[StoredRecord],
+    stored: Mapping[str, StoredRecord],
+    admitted: Sequence[FileRow],
+    now: datetime,
+) -> None:
+    """Store the records ``made`` that describe the current decisions of the project's
+    ``admitted`` files (read in this transaction), queue their targets, and forget the
+    ``stored`` ones (``record_rows.project_records``) that no longer describe one. Records
+    are found by filename: a file admitted as history has no row (its id is ``UNSAVED``)."""
+    current = {row.filename: row for row in admitted}
+    # A file decided again meanwhile keeps no record: its new decision marked it due.
+    kept = [r for r in made if describes(r, current.get(r.filename))]
+    for record in kept:
+        record_rows.put_record(conn, project, record, now)
+    replaced = {r.filename for r in kept}
+    outdated = [
+        filename
+        for filename, record in stored.items()
+        if filename not in replaced and not describes(record, current.get(filename))
+    ]
+    record_rows.forget_records(conn, outdated)
+    targets.queue_additions(conn, project, _record_targets(project, kept), now)
 
 
 def _record_targets(project: str, records: Sequence[StoredRecord]) -> targets.Wanted:
@@ -294,8 +308,8 @@ def _record_targets(project: str, records: Sequence[StoredRecord]) -> targets.Wa
     }
 
 
-def _write(
-    backends: Backends, verifier: Verifier, project: str, rows: Sequence[FileRecord]
+def write_records(
+    backends: Backends, verifier: Verifier, project: str, rows: Sequence[FileRow]
 ) -> list[StoredRecord]:
     """Render and store the records of ``rows``; outside any transaction."""
     if not rows:
@@ -316,7 +330,7 @@ def _write(
             )
         )
         sha256 = store_bytes(backends.blobs, data)
-        made.append(StoredRecord(row.id, row.filename, row.state_at, sha256, len(data)))
+        made.append(StoredRecord(row.filename, row.state_at, sha256, len(data)))
     return made
 
 
@@ -332,16 +346,17 @@ def _provenance(backends: Backends, row: FileRow) -> bytes | None:
 # -- serving them -------------------------------------------------------------------------
 
 
-def current_record(backends: Backends, row: FileRow) -> StoredRecord | None:
-    """The record of ``row``'s current decision (the one signed), if written yet."""
+def current_record(backends: Backends, project: str, row: FileRow) -> StoredRecord | None:
+    """The record of the current decision of ``row`` (a file of ``project``, with a files row
+    or not), the one signed, if written yet."""
     with backends.engine.connect() as conn:
-        record = record_rows.file_record(conn, row.id)
+        record = record_rows.file_record(conn, project, row.filename)
     return record if describes(record, row) else None
 
 
-def record_blob(backends: Backends, row: FileRow) -> Blob:
-    """The bytes of ``row``'s current admission record."""
-    record = current_record(backends, row)
+def record_blob(backends: Backends, project: str, row: FileRow) -> Blob:
+    """The bytes of the current admission record of ``row``, a file of ``project``."""
+    record = current_record(backends, project, row)
     if record is None:
         raise NotFoundError(f"{row.filename}: no admission record yet")
     return Blob(blob_key(record.sha256), record.sha256, record.size)

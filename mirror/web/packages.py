@@ -38,7 +38,7 @@ def distribution(project: str, filename: str) -> Response:
         return send_blob(blob.key, blob.sha256, INTEGRITY_TYPE, cache=PROVENANCE_CACHE)
     if suffix == ADMISSION_SUFFIX:
         # Replaced when the file is decided again: revalidated like a provenance copy.
-        blob = admission_records.record_blob(backends(), row)
+        blob = admission_records.record_blob(backends(), project, row)
         return send_blob(blob.key, blob.sha256, RECORD_TYPE, cache=PROVENANCE_CACHE)
     try:
         # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the

@@ -72,7 +72,7 @@ def _package_file(project: str, name: str, sha256: str) -> Response:
     filename, suffix = companion_of(name)
     row = refusal.servable_file(backends(), project, filename)
     if suffix == ADMISSION_SUFFIX:
-        blob = admission_records.record_blob(backends(), row)
+        blob = admission_records.record_blob(backends(), project, row)
         if blob.sha256 != sha256:
             raise NotFoundError(f"{name}: no such version")
         return send_blob(blob.key, blob.sha256, RECORD_TYPE, cache=FILE_CACHE)

@@ -5,9 +5,11 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import column, table
 
-from mirror.db import targets
+from mirror.db import record_rows, targets
 from mirror.db.engine import make_engine, migrate
+from mirror.db.record_rows import StoredRecord
 from mirror.db.schema import files, metadata, projects, tuf_targets
 
 
@@ -89,5 +91,58 @@ def test_provenance_copies_of_files_already_signed_are_queued(database_url: str)
     } == {
         ("packages/demo/demo-1.0.tar.gz.provenance", "a" * 64, None),
         ("packages/demo/demo-1.1.tar.gz.provenance", "b" * 64, None),
+    }
+    engine.dispose()
+
+
+def test_admission_records_keyed_by_name_keep_the_records_written_before(
+    database_url: str,
+) -> None:
+    """0018: records are found by project and filename, so a file without a files row of its
+    own gets one; the records written while they were keyed by the row stay valid."""
+    engine = make_engine(database_url)
+    migrate(engine, "0017_admission_records")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    keyed_by_row = table(
+        "admission_records",
+        *(column(name) for name in ("file_id", "project", "filename", "decided_at")),
+        *(column(name) for name in ("sha256", "size", "created_at")),
+    )
+    with engine.begin() as conn:
+        project = projects.insert().values(name="demo", display_name="demo", created_at=now)
+        project_id = conn.execute(project).inserted_primary_key[0]
+        for version in ("1.0", "1.1"):
+            filename = f"demo-{version}.tar.gz"
+            row = {
+                "project_id": project_id,
+                "filename": filename,
+                "version": version,
+                "url": f"https://files.example/{filename}",
+                "sha256": "f" * 64,
+                "first_seen_at": now,
+                "state": "admitted",
+                "state_at": now,
+            }
+            file_id = conn.execute(files.insert(), row).inserted_primary_key[0]
+            conn.execute(
+                keyed_by_row.insert(),
+                {
+                    "file_id": file_id,
+                    "project": "demo",
+                    "filename": filename,
+                    "decided_at": now,
+                    "sha256": version[-1] * 64,
+                    "size": 100,
+                    "created_at": now,
+                },
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        found = record_rows.file_record(conn, "demo", "demo-1.1.tar.gz")
+        kept = record_rows.project_records(conn, "demo")
+    assert found == StoredRecord("demo-1.1.tar.gz", now, "1" * 64, 100)
+    assert kept == {
+        "demo-1.0.tar.gz": StoredRecord("demo-1.0.tar.gz", now, "0" * 64, 100),
+        "demo-1.1.tar.gz": found,
     }
     engine.dispose()

@@ -17,6 +17,9 @@ from sqlalchemy import func, select
 
 from mirror.app import create_app
 from mirror.checks import provenance
+from mirror.db import record_rows, targets
+from mirror.db.engine import writing
+from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import admission_records
 from mirror.services import admission_records as records
 from mirror.services import publish, review, signing
@@ -162,6 +165,89 @@ def test_a_blocked_file_loses_its_record_and_an_unblocked_one_gets_a_new_one(
     again = signed(backends, client, RECORD, tmp_path / "unblocked")
     assert again is not None and again != first  # a new decision, a new record
     check_vsa_statement(json.loads(again))
+
+
+# --- files without a row: history admitted at a first look --------------------------------
+
+VERIFIER = records.Verifier("urn:signed-mirror:root:test", "0")
+
+
+def history_file(decided_at: datetime) -> FileRecord:
+    """A file admitted as history, as the first look hands it out: in memory, no files row."""
+    filename = "demo-0.9-py3-none-any.whl"
+    return FileRecord(
+        id=UNSAVED,
+        project_id=1,
+        filename=filename,
+        version="0.9",
+        url=f"https://files.example/{filename}",
+        sha256="a" * 64,
+        size=1000,
+        upload_time=OLD,
+        requires_python=None,
+        yanked=False,
+        yanked_reason=None,
+        upstream_metadata_sha256=None,
+        metadata_sha256=None,
+        metadata_size=None,
+        provenance_url=None,
+        provenance_sha256=None,
+        first_seen_at=decided_at,
+        present_upstream=True,
+        state="admitted",
+        reason="history",
+        decided_by="policy",
+        state_at=decided_at,
+        hold_until=None,
+        cached=False,
+        evidence={},
+    )
+
+
+def record_again(backends: Backends, admitted: list[FileRecord]) -> None:
+    """One batch's work on the demo project whose admitted files are ``admitted``."""
+    with backends.engine.connect() as conn:
+        stored = record_rows.project_records(conn, "demo")
+    made = records.write_records(backends, VERIFIER, "demo", admitted)
+    with writing(backends.engine) as conn:
+        records.keep_records(conn, "demo", made, stored, admitted, backends.clock.now())
+
+
+def test_a_file_without_a_row_is_recorded_found_and_forgotten_by_name(backends: Backends) -> None:
+    decided = datetime.now(UTC) - timedelta(days=1)
+    history = history_file(decided)
+
+    record_again(backends, [history])
+
+    record = records.current_record(backends, "demo", history)
+    assert record is not None and record.filename == history.filename
+    target = f"packages/demo/{history.filename}.admission"
+    with backends.engine.connect() as conn:
+        queued = {(c.path, c.sha256) for c in targets.pending(conn, "demo")}
+    assert (target, record.sha256) in queued
+    assert records.current_record(backends, "other", history) is None
+
+    approved = history._replace(decided_by="cli:alice", state_at=decided + timedelta(hours=1))
+    assert records.current_record(backends, "demo", approved) is None  # an earlier decision's
+    record_again(backends, [approved])
+    replaced = records.current_record(backends, "demo", approved)
+    assert replaced is not None and replaced.sha256 != record.sha256
+    assert record_count(backends) == 1
+
+    record_again(backends, [])  # blocked: no longer admitted
+    assert records.current_record(backends, "demo", approved) is None
+    assert record_count(backends) == 0
+
+
+def test_a_record_describes_the_decision_whichever_row_holds_it() -> None:
+    """The row a history file gets later (a download, an inspection) keeps its decision
+    time, and so its record; a new decision time is a new decision."""
+    history = history_file(OLD)
+    record = record_rows.StoredRecord(history.filename, OLD, "b" * 64, 500)
+    assert record_rows.describes(record, history)
+    assert record_rows.describes(record, history._replace(id=42, cached=True, size=None))
+    assert not record_rows.describes(record, history._replace(state_at=OLD + timedelta(1)))
+    assert not record_rows.describes(None, history)
 
 
 # --- input attestations: the real PEP 740 fixtures ---------------------------------------
