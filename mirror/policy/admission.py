@@ -5,9 +5,10 @@ Everything here is pure: the caller gathers the facts and passes ``now``.
 """
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class State(StrEnum):
@@ -45,12 +46,12 @@ class Refusal:
     actor: str
 
 
-@dataclass(frozen=True, slots=True)
-class FileFacts:
+# A named tuple, not a frozen dataclass: one is made per file per evaluation (see
+# ``verdicts.FileView``).
+class FileFacts(NamedTuple):
     """What the mirror knows about one file when it decides."""
 
     state: State
-    decided_by: str
     hold_until: datetime | None
     upload_time: datetime | None
     first_seen_at: datetime
@@ -88,7 +89,7 @@ def decide(
     if refusal:
         return Decision(State.BLOCKED, refusal.reason, refusal.actor)
     if facts.state == State.BLOCKED:
-        facts = replace(facts, state=State.PENDING, hold_until=None)
+        facts = facts._replace(state=State.PENDING, hold_until=None)
     if facts.state == State.REJECTED or (
         facts.state == State.WITHDRAWN and not facts.present_upstream
     ):

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -181,7 +181,7 @@ class _Gatherer:
     def _remember(self, filename: str, key: str, value: dict[str, Any]) -> None:
         self.gathered.add(filename, key, value)
         view = self.views[filename]
-        self.views[filename] = replace(view, evidence={**view.evidence, key: value})
+        self.views[filename] = view._replace(evidence={**view.evidence, key: value})
 
     # -- provenance -----------------------------------------------------------------------
 

@@ -36,7 +36,6 @@ def facts_of(
     )
     return FileFacts(
         state=STATES[row.state],
-        decided_by=row.decided_by,
         hold_until=row.hold_until,
         upload_time=row.upload_time,
         first_seen_at=row.first_seen_at,
@@ -61,12 +60,12 @@ def file_view(row: FileRow, quarantine: timedelta) -> verdicts.FileView:
         historic=verdicts.is_historic(evidence, row.upload_time, row.first_seen_at, quarantine),
         evidence=evidence,
         listed=row.provenance_url is not None,
-        report_current=_report_current(evidence.get("content")),
+        report_current=_report_current(verdicts.record_of(evidence, "content")),
     )
 
 
-def _report_current(content: Any) -> bool:
-    return isinstance(content, Mapping) and report_is_current(content.get("report"))
+def _report_current(content: Mapping[str, Any] | None) -> bool:
+    return content is not None and report_is_current(content.get("report"))
 
 
 def continuity_anchor(
@@ -191,14 +190,14 @@ def judge(
             hold_without_upload_time=hold_without_time,
             now=now,
         )
-        if decision is not None and _differs(row, decision):
+        if decision is not None and differs(row, decision):
             moves.append((row, decision))
         if (decision.state if decision is not None else row.state) == State.ADMITTED:
             admitted.append(row)
     return Evaluation(moves, admitted, blocks)
 
 
-def _differs(row: FileRow, decision: Decision) -> bool:
+def differs(row: FileRow, decision: Decision) -> bool:
     return (row.state, row.reason, row.hold_until) != (
         decision.state,
         decision.reason,

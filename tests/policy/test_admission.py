@@ -9,7 +9,6 @@ WEEK = timedelta(days=7)
 def facts(**kw: object) -> FileFacts:
     base: dict[str, object] = {
         "state": State.PENDING,
-        "decided_by": "upstream",
         "hold_until": None,
         "upload_time": NOW - timedelta(days=1),
         "first_seen_at": NOW,
@@ -53,23 +52,19 @@ def test_missing_upload_time_fails_closed_unless_configured() -> None:
 
 
 def test_rule_beats_everything_even_an_approval() -> None:
-    decision = run(
-        facts(state=State.ADMITTED, decided_by="admin:alice"), refusal=Refusal("denied", RULE)
-    )
+    decision = run(facts(state=State.ADMITTED), refusal=Refusal("denied", RULE))
     assert decision is not None and decision.state == State.BLOCKED
     assert decision.decided_by == RULE
 
 
 def test_rule_block_lifts_when_the_rule_is_gone() -> None:
-    blocked = facts(state=State.BLOCKED, decided_by=RULE, upload_time=NOW - timedelta(days=30))
+    blocked = facts(state=State.BLOCKED, upload_time=NOW - timedelta(days=30))
     decision = run(blocked)
     assert decision is not None and decision.state == State.ADMITTED
 
 
 def test_block_by_a_person_lifts_only_with_the_block() -> None:
-    blocked = facts(
-        state=State.BLOCKED, decided_by="admin:alice", upload_time=NOW - timedelta(days=30)
-    )
+    blocked = facts(state=State.BLOCKED, upload_time=NOW - timedelta(days=30))
     still = run(blocked, refusal=Refusal("incident 42", "admin:alice"))
     assert still is not None and (still.state, still.reason) == (State.BLOCKED, "incident 42")
     lifted = run(blocked)
@@ -77,7 +72,7 @@ def test_block_by_a_person_lifts_only_with_the_block() -> None:
 
 
 def test_rejection_is_final_for_policy() -> None:
-    assert run(facts(state=State.REJECTED, decided_by="integrity")) is None
+    assert run(facts(state=State.REJECTED)) is None
 
 
 def test_failed_check_rejects_even_an_old_file() -> None:

@@ -1,13 +1,12 @@
 """What evidence means for admission: baselines, needs and verdicts (pure)."""
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from mirror.policy import verdicts
-from mirror.policy.admission import POLICY, FileFacts, State, decide
+from mirror.policy.admission import FileFacts, State, decide
 from mirror.policy.verdicts import Baseline, FileView
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -92,7 +91,7 @@ def test_history_above_the_anchor_needs_provenance() -> None:
     base = view("p-1.0.tar.gz", "1.0", state=State.PENDING, historic=True, listed=True)
     newer = view("p-1.1.tar.gz", "1.1", state=State.PENDING, historic=True)
     beside = view("p-1.0-py3-none-any.whl", "1.0", state=State.PENDING, historic=True)
-    listed_beside = replace(beside, listed=True)
+    listed_beside = beside._replace(listed=True)
     older = view("p-0.9.tar.gz", "0.9", state=State.PENDING, historic=True)
     for f in (newer, beside):
         assert verdicts.above_anchor(f, base) and verdicts.provenance_needed("continuity", f, base)
@@ -100,10 +99,10 @@ def test_history_above_the_anchor_needs_provenance() -> None:
         assert not verdicts.above_anchor(f, base)
     assert not verdicts.provenance_needed("continuity", older, base)
     # Once the anchor failed, nothing else of its release passes as history.
-    failed = replace(base, evidence=record("failed"))
+    failed = base._replace(evidence=record("failed"))
     assert verdicts.above_anchor(listed_beside, failed)
     # An anchor upstream lists nothing for (the template's guess) holds no sibling.
-    guessed = replace(base, listed=False)
+    guessed = base._replace(listed=False)
     assert not verdicts.above_anchor(beside, guessed)
     assert not verdicts.above_anchor(newer, None)
 
@@ -230,8 +229,8 @@ def test_continuity_holds_history_above_the_anchor_without_verified_provenance()
     assert (
         reason == "no verified attestations (why), but upstream lists attestations for p-1.0.tar.gz"
     )
-    assert verdict(newer, anchor=replace(base, listed=False), baseline=None) == verdicts.Verdict()
-    same = replace(newer, evidence=record("verified", identity=IDENTITY))
+    assert verdict(newer, anchor=base._replace(listed=False), baseline=None) == verdicts.Verdict()
+    same = newer._replace(evidence=record("verified", identity=IDENTITY))
     assert verdict(same, anchor=base) == verdicts.Verdict()
 
 
@@ -263,7 +262,6 @@ def test_content_flags_hold_and_missing_inspection_waits() -> None:
 def test_waiting_keeps_a_file_past_its_quarantine_held_but_not_for_review() -> None:
     facts = FileFacts(
         state=State.QUARANTINED,
-        decided_by=POLICY,
         hold_until=NOW - timedelta(hours=1),
         upload_time=NOW - timedelta(days=8),
         first_seen_at=NOW - timedelta(days=8),

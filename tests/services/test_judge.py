@@ -1,0 +1,174 @@
+"""Deciding a project's files at once gives each file the decision it gets on its own.
+
+``state_changes.judge`` decides thousands of files per project per scheduler cycle, so it
+shares work between them (one refusal per version, one verdict pass, one anchor and baseline).
+The oracle here is the policy's general path called file by file: the file's own refusal
+(``refusal_for``), its verdict and ``decide``. Sharing must never change a decision.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection
+
+from mirror.db import block_rows
+from mirror.db.records import FileRecord
+from mirror.policy.admission import STATES, Decision, State, decide
+from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN
+from mirror.services import project_status, state_changes
+from mirror.services.backends import Backends
+from mirror.simple_api import ProjectStatus, Status
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# One project per provenance mode; the deny rule refuses some releases of each.
+PROJECTS = {"judged-continuity": None, "judged-required": "required", "judged-off": "off"}
+VERSIONS = ["0.9", "1.0", "1.0.0", "2.0rc1", "2.0", "not-a-version"]
+PUBLISHER = "GitHub:o/r@release.yml"
+TIMES = st.sampled_from([NOW - timedelta(days=d) for d in (400, 30, 8, 7, 3, 0)] + [NOW])
+
+
+def _evidence_records() -> st.SearchStrategy[dict[str, Any]]:
+    provenance = st.fixed_dictionaries(
+        {
+            "status": st.sampled_from(["verified", "failed", "unavailable", "missing"]),
+            "reason": st.just("why"),
+            "identity": st.sampled_from([PUBLISHER, "GitHub:x/y@ci.yml"]),
+            "pinned": st.sampled_from([None, PUBLISHER, "GitHub:x/y@ci.yml"]),
+        }
+    )
+    content = st.one_of(
+        st.fixed_dictionaries({"error": st.just("timeout")}),
+        st.fixed_dictionaries(
+            {"flags": st.lists(st.fixed_dictionaries({"text": st.just("new .pth")}), max_size=1)}
+        ),
+    )
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            FIRST_LOOK: st.just(True),
+            AGE_CLOCK: st.just(FIRST_SEEN),
+            "provenance": provenance,
+            "content": content,
+        },
+    )
+
+
+@st.composite
+def _files(draw: st.DrawFn) -> FileRecord:
+    version = draw(st.sampled_from(VERSIONS))
+    kind = draw(st.sampled_from(["py3-none-any.whl", "cp312-cp312-linux.whl", "tar.gz"]))
+    hold_until = draw(st.one_of(st.none(), TIMES))
+    return FileRecord(
+        id=0,
+        project_id=0,
+        filename=f"judged-{version}-{kind}",
+        version=version,
+        url="",
+        sha256="",
+        size=None,
+        upload_time=draw(st.one_of(st.none(), TIMES)),
+        requires_python=None,
+        yanked=False,
+        yanked_reason=None,
+        upstream_metadata_sha256=None,
+        metadata_sha256=None,
+        metadata_size=None,
+        provenance_url=draw(st.sampled_from([None, "listed"])),
+        provenance_sha256=None,
+        first_seen_at=draw(TIMES),
+        present_upstream=draw(st.booleans()),
+        state=draw(st.sampled_from([*STATES, *STATES.values()])),
+        reason="",
+        decided_by="upstream",
+        state_at=NOW,
+        hold_until=hold_until,
+        cached=False,
+        evidence=draw(_evidence_records()),
+    )
+
+
+def _unique(files: list[FileRecord]) -> list[FileRecord]:
+    return list({f.filename: f for f in files}.values())
+
+
+def _one_by_one(
+    conn: Connection,
+    backends: Backends,
+    project: str,
+    rows: list[FileRecord],
+    anomalies: dict[str, str],
+    upstream: ProjectStatus,
+) -> list[Decision | None]:
+    """Each file through the general path: its own refusal, its verdict, ``decide``."""
+    config = backends.config
+    blocks = block_rows.active_blocks(conn, project)
+    evidence = state_changes.verdicts_by_filename(backends, project, rows, private=False)
+    return [
+        decide(
+            state_changes.facts_of(
+                row,
+                anomalies.get(row.filename),
+                evidence[row.filename],
+                project_status.upstream_hold(upstream),
+            ),
+            refusal=state_changes.refusal_for(backends, blocks, project, row.version),
+            quarantine=config.quarantine_for(project),
+            hold_without_upload_time=config.age_clock_for(project) == "hold",
+            now=NOW,
+        )
+        for row in rows
+    ]
+
+
+@pytest.fixture(params=["hold", "first-seen"])
+def judged_backends(
+    request: pytest.FixtureRequest, make_backends: Callable[..., Backends]
+) -> Backends:
+    projects = {name: {"provenance": mode} for name, mode in PROJECTS.items() if mode}
+    projects["judged-required"]["publisher"] = PUBLISHER
+    deny = [f"{name}==0.9" for name in PROJECTS]
+    return make_backends(
+        policy={"missing_upload_time": request.param, "deny": deny, "projects": projects}
+    )
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    project=st.sampled_from(sorted(PROJECTS)),
+    files=st.lists(_files(), max_size=12).map(_unique),
+    anomalous=st.sets(st.sampled_from(VERSIONS)),
+    blocked=st.lists(st.sampled_from(["", ">=2.0rc1", "==1.0", "<1"]), max_size=2),
+    held_upstream=st.booleans(),
+)
+def test_judging_a_project_decides_each_file_as_on_its_own(
+    judged_backends: Backends,
+    project: str,
+    files: list[FileRecord],
+    anomalous: set[str],
+    blocked: list[str],
+    held_upstream: bool,
+) -> None:
+    upstream = ProjectStatus(Status.QUARANTINED if held_upstream else Status.ACTIVE, "reason")
+    anomalies = {f.filename: "hash changed" for f in files if f.version in anomalous}
+    with judged_backends.engine.connect() as conn, conn.begin() as transaction:
+        for specifier in blocked:
+            block = {"project": project, "specifier": specifier, "reason": "incident"}
+            block_rows.add_blocks(conn, [{**block, "actor": "admin:a", "created_at": NOW}])
+        judged = state_changes.judge(
+            conn, judged_backends, project, files, NOW, anomalies, upstream=upstream
+        )
+        expected = _one_by_one(conn, judged_backends, project, files, anomalies, upstream)
+        transaction.rollback()
+    moves = {row.filename: decision for row, decision in judged.moves}
+    for row, decision in zip(files, expected, strict=True):
+        changed = decision is not None and state_changes.differs(row, decision)
+        assert moves.get(row.filename) == (decision if changed else None), row
+        final = decision.state if decision is not None else row.state
+        assert (row in judged.admitted) == (final == State.ADMITTED), row
+    assert len(moves) == len(judged.moves)
