@@ -39,6 +39,17 @@ def encode(body: bytes, coding: str) -> bytes:
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 
+def packed(body: bytes) -> bytes:
+    """``body`` compressed for storage in the database: quick to make (a client's first look
+    waits for it) and to read again."""
+    return zstd.compress(body, level=1)
+
+
+def unpacked(data: bytes) -> bytes:
+    """The bytes ``packed`` was given."""
+    return zstd.decompress(data)
+
+
 def _weights(header: str) -> dict[str, float]:
     weights: dict[str, float] = {}
     for item in header.split(","):

@@ -5,6 +5,7 @@ queueing targets). SQLAlchemy's ``Row`` answers an attribute only after a failed
 about ten times slower than a named tuple, so the bulk reads hand out ``FileRecord`` instead.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -49,5 +50,22 @@ UNSAVED = 0
 # Selected in the record's field order; a field that is no column fails here, at import.
 FILE_COLUMNS: list[ColumnElement[Any]] = [files.c[name] for name in FileRecord._fields]
 
+
+@dataclass(frozen=True, slots=True)
+class NamedFile:
+    """A history file (docs/admission.md, "History") with its project's name: read like the
+    rows of the lookups that join the project (``row.project``, ``row.filename``...)."""
+
+    project: str
+    record: FileRecord
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.record, name)
+
+
+# A file with its project's name (``row.project``): a row of a query that joins the project,
+# or a history file.
+NamedRow = Row[Any] | NamedFile
+
 # A files row as services take it: a record, or a Row of a query that joins other tables.
-FileRow = FileRecord | Row[Any]
+FileRow = FileRecord | NamedFile | Row[Any]

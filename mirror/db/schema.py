@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -102,6 +103,30 @@ files = Table(
     Column("evidence", JSON, nullable=False, default=dict),
     Index("ix_files_project_state", "project_id", "state"),
     Index("ix_files_state_hold", "state", "hold_until"),
+)
+
+# A project's history (docs/admission.md, "History"): the files its first look found already
+# older than the quarantine, admitted by one decision and kept as one record instead of a files
+# row each. A file of it gets its own files row when something happens to it (a download, an
+# inspection, a block, a change upstream); that row then stands for it (``file_rows``).
+histories = Table(
+    "histories",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    # The first look: when the files were first seen and decided.
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", String(200), nullable=False),
+    # The evidence every file of it has: seen at the first look, nothing gathered.
+    Column("evidence", JSON, nullable=False),
+    Column("count", Integer, nullable=False),
+    # The sha256 of the listing's canonical JSON, which ``entries`` holds compressed.
+    Column("sha256", String(64), nullable=False),
+    Column("entries", LargeBinary, nullable=False),
+    # Its distinct versions, read across all projects without opening the listings.
+    Column("versions", JSON, nullable=False),
+    # How many of its files have their own row since.
+    Column("materialized", Integer, nullable=False, default=0),
 )
 
 events = Table(

@@ -105,8 +105,7 @@ def record(conn: Connection, rows: Sequence[FileRow], gathered: Gathered) -> lis
     for row in rows:
         values = recorded(row, gathered)
         if values:
-            file_rows.update_file(conn, row.id, **values)
-            changed.append(row.id)
+            changed.append(file_rows.update_file(conn, row, **values))
     return changed
 
 

@@ -10,11 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
-
 from mirror.db import file_rows, page_rows, targets
 from mirror.db.engine import writing
-from mirror.db.records import FileRow
+from mirror.db.records import FileRow, NamedRow
 from mirror.errors import DigestMismatchError, NotFoundError
 from mirror.policy.admission import Decision, State
 from mirror.services import pages
@@ -42,7 +40,7 @@ class Blob:
 
 
 def distribution(
-    backends: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+    backends: Backends, row: NamedRow, extracted: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The verified blob of an admitted file, downloading it on first use; ``extracted`` is
     called with the wheel's METADATA when it was extracted just now (upstream had none)."""
@@ -71,7 +69,7 @@ def stored_blob(backends: Backends, project: str, row: FileRow) -> Blob:
     return Blob(key, row.sha256, row.size)
 
 
-def provenance_copy(row: Row[Any]) -> Blob:
+def provenance_copy(row: NamedRow) -> Blob:
     """The mirror's copy of an admitted file's verified PEP 740 provenance object."""
     if not row.provenance_sha256:
         raise NotFoundError(f"{row.filename}: no verified provenance")
@@ -79,7 +77,7 @@ def provenance_copy(row: Row[Any]) -> Blob:
 
 
 def core_metadata(
-    backends: Backends, row: Row[Any], fetched: Callable[[bytes], None] | None = None
+    backends: Backends, row: NamedRow, fetched: Callable[[bytes], None] | None = None
 ) -> Blob:
     """The PEP 658 metadata of an admitted file, verified against the digest the page shows;
     ``fetched`` is called with the bytes when they came from upstream just now."""
@@ -95,7 +93,7 @@ def core_metadata(
             raise DigestMismatchError(f"{row.filename}.metadata: upstream copy missing or altered")
         backends.blobs.put_bytes(key, data)
         with writing(backends.engine) as conn:
-            file_rows.update_file(conn, row.id, metadata_size=len(data))
+            file_rows.update_file(conn, row, metadata_size=len(data))
             targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
         if fetched is not None:
             fetched(data)
@@ -133,7 +131,7 @@ def _reject(backends: Backends, project: str, row: FileRow, reason: str) -> None
         pages.render_and_queue(conn, backends.blobs, current.project_id, project, now)
 
 
-def _after_first_download(backends: Backends, row: Row[Any], key: str) -> bytes | None:
+def _after_first_download(backends: Backends, row: NamedRow, key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
     (returned), which its page lists once rendered again (``pages.render_stale``)."""
     length = backends.blobs.size(key)  # what the publisher signs next
@@ -148,7 +146,7 @@ def _after_first_download(backends: Backends, row: Row[Any], key: str) -> bytes 
             }
     now = backends.clock.now()
     with writing(backends.engine) as conn:
-        file_rows.update_file(conn, row.id, cached=True, **metadata)
+        file_rows.update_file(conn, row, cached=True, **metadata)
         if metadata:
             # Rendering a page of thousands of files here would hold the write lock, on the
             # client's critical path, for what only later clients read: the scheduler does it

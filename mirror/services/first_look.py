@@ -7,8 +7,11 @@ takes the previous step's result:
                        cycle or the file's first download does it (docs/admission.md, "Cost")
     decide             the admission policy on every candidate (``state_changes.judge``)
     render             the project's pages from what is admitted
-    prepare            the inserts of the files, their audit events and the queued targets
-    record             one write transaction: the project, its files, events and page row
+    prepare            the project's history (the files admitted because they were already
+                       older than the quarantine) as one listing, the inserts of the other
+                       files, the audit events and the queued targets
+    record             one write transaction: the project, its history, files, events and
+                       page row
     queue for signing  the pages' targets; the files' are queued by the scheduler's deferred
                        batch once clients pause (``pages.queue_deferred_targets``)
 
@@ -20,15 +23,27 @@ one thing the decisions read from the database, makes the plan be made again.
 """
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from mirror.db import block_rows, bulk, file_rows, project_rows, record_rows
+from mirror.db import (
+    block_rows,
+    bulk,
+    event_rows,
+    file_rows,
+    history_rows,
+    project_rows,
+    record_rows,
+)
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
+from mirror.policy.admission import POLICY, State
+from mirror.policy.verdicts import FIRST_LOOK
 from mirror.services import (
     evidence,
     fetching,
@@ -83,13 +98,14 @@ def gather_evidence(
 @dataclass(frozen=True)
 class Plan:
     """A first look decided, rendered and prepared: the decisions (with the blocks they were
-    made under), the pages, and the inserts of the files, audit events and the pages' queued
-    targets."""
+    made under), the pages, the history listing, and the inserts of the other files, audit
+    events and the pages' queued targets."""
 
     project: str
     decided: state_changes.Evaluation
     rendered: pages.Rendered
     upstream: ProjectStatus  # the project's status marker upstream (PEP 792)
+    history: history_rows.Listing | None
     files: bulk.Prepared
     events: bulk.Prepared
     targets: bulk.Prepared
@@ -108,14 +124,17 @@ class Plan:
         settled = _settled(evidenced, decided, now)
         status = project_status.served(upstream, ((r.state, r.reason) for r in settled))
         rendered = pages.render_pages(backends.blobs, project, decided.admitted, status)
+        history, own = _history(settled)
+        others = [move for move in decided.moves if move[0].filename in own]
         dialect = conn.dialect
         return cls(
             project=project,
             decided=decided,
             rendered=rendered,
             upstream=upstream,
-            files=file_rows.prepare_files(dialect, settled),
-            events=state_changes.prepare_first_look_events(dialect, project, decided.moves, now),
+            history=history_rows.Listing.of(history, now) if history else None,
+            files=file_rows.prepare_files(dialect, list(own.values())),
+            events=state_changes.prepare_first_look_events(dialect, project, others, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
 
@@ -131,6 +150,9 @@ class Plan:
             sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
         """
         row = project_rows.create_project(conn, self.project, now)
+        if self.history is not None:
+            history_rows.record_listing(conn, row.id, self.history)
+            event_rows.record_event(conn, at=now, project=self.project, **_event(self.history))
         bulk.run(conn, self.files, project_id=row.id)
         bulk.run(conn, self.events)
         notify.record_moves(conn, self.project, self.decided.moves, now)
@@ -160,3 +182,48 @@ def _settled(
     values = {decision: state_changes.decided(decision, now) for _, decision in decided.moves}
     moved = {row.filename: values[decision] for row, decision in decided.moves}
     return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
+
+
+def _history(settled: list[FileRecord]) -> tuple[list[FileRecord], dict[str, FileRecord]]:
+    """The files the project's history listing keeps (docs/admission.md, "History"), and the
+    others by filename: admitted at the first look by age alone, with nothing gathered for
+    them, under the decision most of them share (one per project in practice)."""
+    plain = [r for r in settled if _plain_history(r)]
+    decisions = Counter((r.reason, r.decided_by) for r in plain)
+    if not decisions:
+        return [], {r.filename: r for r in settled}
+    chosen = decisions.most_common(1)[0][0]
+    history = [r for r in plain if (r.reason, r.decided_by) == chosen]
+    listed = {r.filename for r in history}
+    return history, {r.filename: r for r in settled if r.filename not in listed}
+
+
+def _plain_history(record: FileRecord) -> bool:
+    return (
+        record.state == State.ADMITTED
+        and record.decided_by == POLICY
+        and record.evidence == _HISTORY_EVIDENCE
+        and record.upload_time is not None
+        and record.metadata_sha256 == record.upstream_metadata_sha256
+        and record.provenance_sha256 is None
+    )
+
+
+# A history file's evidence: listed at the first look, nothing gathered for it.
+_HISTORY_EVIDENCE = {FIRST_LOOK: True}
+
+
+def _event(history: history_rows.Listing) -> dict[str, Any]:
+    """The audit event of a history listing: one, whatever its number of files."""
+    values = history.values
+    count = values["count"]
+    return {
+        "filename": None,
+        "from_state": State.PENDING,
+        "to_state": State.ADMITTED,
+        "actor": values["decided_by"],
+        "reason": (
+            f"{count} file{'s' if count != 1 else ''} admitted as history at the first look "
+            f"(listing sha256 {values['sha256']}): {values['reason']}"
+        ),
+    }

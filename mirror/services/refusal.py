@@ -23,11 +23,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row
-
 from mirror.db import file_rows, private_rows, project_rows, status_rows
 from mirror.db.engine import writing
-from mirror.db.records import FileRow
+from mirror.db.records import FileRow, NamedRow
 from mirror.errors import MirrorError, NotFoundError, UpstreamError
 from mirror.not_served import why_not_served
 from mirror.policy import verdicts
@@ -168,7 +166,7 @@ def check_project(backends: Backends, project: str) -> None:
         raise refused.error()
 
 
-def servable_file(backends: Backends, project: str, filename: str) -> Row[Any]:
+def servable_file(backends: Backends, project: str, filename: str) -> NamedRow:
     """The file's row when it may be served now; otherwise a NotFoundError that says why."""
     check_project(backends, project)
     with backends.engine.connect() as conn:
@@ -182,7 +180,7 @@ def servable_file(backends: Backends, project: str, filename: str) -> Row[Any]:
 
 
 def servable_distribution(
-    backends: Backends, row: Row[Any], extracted: Callable[[bytes], None] | None = None
+    backends: Backends, row: NamedRow, extracted: Callable[[bytes], None] | None = None
 ) -> files.Blob:
     """The bytes of a servable file (``servable_file``), as ``files.distribution`` gives them,
     once its content was inspected: a file never inspected is inspected now, and one the
@@ -202,12 +200,12 @@ def servable_distribution(
     return blob
 
 
-def _inspected(backends: Backends, row: Row[Any]) -> bool:
+def _inspected(backends: Backends, row: NamedRow) -> bool:
     view = state_changes.file_view(row, backends.config.quarantine_for(row.project))
     return verdicts.content_current(view)
 
 
-def _inspect_first(backends: Backends, row: Row[Any]) -> None:
+def _inspect_first(backends: Backends, row: NamedRow) -> None:
     project, filename = row.project, row.filename
     gathered = evidence.inspect_before_serving(backends, project, filename)
     found = gathered.records.get(filename, {})
@@ -272,7 +270,7 @@ def _decide_again(backends: Backends, project: str, now: datetime) -> bool:
     return True
 
 
-def _moves(rules: Rules, release: Row[Any]) -> bool:
+def _moves(rules: Rules, release: Any) -> bool:
     """Whether the rules now decide ``release`` (a ``file_rows.ruled_releases`` row) otherwise."""
     reason = rules.file_refusal(release.project, release.version)
     return reason != release.reason if release.blocked else reason is not None

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row
 from mirror import scanner_rules
 from mirror.db import block_rows, event_rows, file_rows, project_rows
 from mirror.db.engine import writing
+from mirror.db.records import NamedRow
 from mirror.errors import MirrorError, NotFoundError
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import Decision, State
@@ -178,14 +179,14 @@ def reevaluate(conn: Connection, backends: Backends, project: str, now: datetime
     return evaluation.state_changed
 
 
-def queue(backends: Backends, states: list[str]) -> list[Row[Any]]:
+def queue(backends: Backends, states: list[str]) -> list[NamedRow]:
     with backends.engine.connect() as conn:
         return file_rows.files_by_state(conn, states)
 
 
 def release(
     backends: Backends, project: str, version: str
-) -> tuple[list[Row[Any]], list[Row[Any]]]:
+) -> tuple[list[NamedRow], list[Row[Any]]]:
     """A release's files and the project's audit events."""
     project = _project(project)
     with backends.engine.connect() as conn:

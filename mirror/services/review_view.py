@@ -15,7 +15,7 @@ from sqlalchemy import Row
 
 from mirror.db import block_rows, event_rows, file_rows, project_rows
 from mirror.db.event_rows import EventFilter
-from mirror.db.records import FileRecord, FileRow
+from mirror.db.records import FileRecord, FileRow, NamedRow
 from mirror.names import is_valid_project_name, normalize
 from mirror.policy.admission import POLICY, RULE, UPSTREAM, State
 from mirror.policy.rules import parse_specifier, version_in
@@ -33,7 +33,7 @@ ReviewedFile = FileRow
 class ReleaseReport:
     project: str
     version: str
-    files: list[Row[Any]]
+    files: list[NamedRow]
     previous_version: str | None
     previous_files: list[FileRecord]
     blocks: list[Row[Any]]
@@ -49,7 +49,7 @@ class ReleaseSummary:
 
     project: str
     version: str
-    files: list[Row[Any]]
+    files: list[NamedRow]
 
     @property
     def first_seen_at(self) -> datetime:
@@ -116,7 +116,7 @@ class QueueFilter:
     reason: str | None = None
     sort: str = "seen"
 
-    def keeps(self, row: Row[Any]) -> bool:
+    def keeps(self, row: NamedRow) -> bool:
         if self.project and not fnmatch.fnmatchcase(row.project, self.project):
             return False
         return not self.reason or self.reason.casefold() in row.reason.casefold()
@@ -141,7 +141,7 @@ def queue(
 ) -> list[ReleaseSummary]:
     """Releases with files in ``states``, in ``only.sort`` order (default: newest first by
     when the mirror first saw them); ``project`` is one exact (normalised) name."""
-    grouped: dict[tuple[str, str], list[Row[Any]]] = {}
+    grouped: dict[tuple[str, str], list[NamedRow]] = {}
     for row in review.queue(backends, [State(s) for s in states]):
         if (project is None or row.project == project) and only.keeps(row):
             grouped.setdefault((row.project, row.version), []).append(row)

@@ -220,11 +220,11 @@ def apply_decisions(
 ) -> None:
     """Move files to their new states with their audit events, in a few statements whatever
     their number."""
-    by_decision: dict[Decision, list[int]] = {}
+    by_decision: dict[Decision, list[FileRow]] = {}
     for row, decision in moves:
-        by_decision.setdefault(decision, []).append(row.id)
-    for decision, ids in by_decision.items():
-        file_rows.set_files(conn, ids, decided(decision, now))
+        by_decision.setdefault(decision, []).append(row)
+    for decision, rows in by_decision.items():
+        file_rows.set_files(conn, rows, decided(decision, now))
     record_moves(conn, project, moves, now)
 
 

@@ -239,8 +239,8 @@ def _inserted(conn: Connection, project_id: int, new_files: list[FileRecord]) ->
 
 
 def _updated(conn: Connection, row: FileRecord, values: dict[str, Any]) -> FileRecord:
-    file_rows.update_file(conn, row.id, **values)
-    return row._replace(**values)
+    file_id = file_rows.update_file(conn, row, **values)  # a history file gets its row
+    return row._replace(id=file_id, **values)
 
 
 def _new_record(

@@ -339,7 +339,7 @@ def _change_private_file(
         if row is None or not private_rows.is_private(conn, project):
             raise NotFoundError(f"{filename}: no such uploaded file of {project!r}")
         if why.startswith("yanked"):
-            file_rows.update_file(conn, row.id, yanked=True, yanked_reason=why.partition(": ")[2])
+            file_rows.update_file(conn, row, yanked=True, yanked_reason=why.partition(": ")[2])
             event_rows.record_event(
                 conn,
                 at=now,
@@ -351,7 +351,7 @@ def _change_private_file(
                 reason=why,
             )
         else:
-            file_rows.update_file(conn, row.id, present_upstream=False)
+            file_rows.update_file(conn, row, present_upstream=False)
             withdrawn = Decision(State.WITHDRAWN, why, actor)
             state_changes.apply_decision(conn, project, row, withdrawn, now)
         pages.render_and_queue(conn, backends.blobs, row.project_id, project, now)

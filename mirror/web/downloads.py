@@ -8,13 +8,10 @@ address is the client's: behind ``server.trusted_proxies`` proxies, ``create_app
 from the X-Forwarded-For entry the outermost one appended.
 """
 
-from typing import Any
-
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import Row
 
 from mirror.services.audit import MAX_USER_AGENT, Download, DownloadRecorder, recorder_for
-from mirror.services.files import Blob
+from mirror.services.files import Blob, NamedRow
 from mirror.web import backends
 from mirror.web.auth import current_token
 from mirror.web.blobs import send_blob
@@ -34,7 +31,7 @@ def recorder() -> DownloadRecorder:
     return result
 
 
-def send_distribution(row: Row[Any], blob: Blob, *, allow_redirect: bool) -> Response:
+def send_distribution(row: NamedRow, blob: Blob, *, allow_redirect: bool) -> Response:
     """The distribution file ``blob`` of ``row`` as a response, recorded in the audit.
     ``allow_redirect``: may answer with a presigned URL (the redirect is recorded as well)."""
     response = send_blob(
@@ -48,7 +45,7 @@ def send_distribution(row: Row[Any], blob: Blob, *, allow_redirect: bool) -> Res
     return response
 
 
-def record(row: Row[Any]) -> None:
+def record(row: NamedRow) -> None:
     """Record that this request pulls ``row``'s file (GET only: a HEAD transfers nothing)."""
     if request.method != "GET":
         return

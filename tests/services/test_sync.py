@@ -344,7 +344,7 @@ def test_a_first_look_records_one_audit_event_for_what_it_admits(
     held, summary = events  # newest first: the file's own event leads
     assert (held.filename, held.to_state) == ("demo-2.0-py3-none-any.whl", State.QUARANTINED)
     assert (summary.filename, summary.to_state) == (None, State.ADMITTED)
-    assert summary.reason.startswith("3 files admitted at the first look: ")
+    assert summary.reason.startswith("3 files admitted as history at the first look (listing ")
 
 
 def test_evidence_starts_from_the_files_as_the_listing_left_them(

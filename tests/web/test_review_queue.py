@@ -76,6 +76,6 @@ def test_queue_times_are_ordered_by_time_left(open_) -> None:  # type: ignore[no
     later = datetime.now(UTC) + timedelta(days=30)
     with backends.engine.begin() as conn:
         for row in file_rows.release_files(conn, "demo", "2.0"):
-            file_rows.update_file(conn, row.id, hold_until=later)
+            file_rows.update_file(conn, row, hold_until=later)
     sign_in(client, made.secrets["review"])
     assert _rows(client.get("/admin/").get_data(as_text=True)) == ["other==3.0", "demo==2.0"]

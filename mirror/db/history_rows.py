@@ -1,0 +1,218 @@
+"""The histories table: the files a project's first look admitted as history, as one record
+(docs/admission.md, "History").
+
+A listing is stored as canonical JSON, one array per column, compressed; its sha256 names it.
+Reading it back gives the same ``FileRecord``s a files row would: admitted by the listing's
+one decision at the first look, with no id (``UNSAVED``) until the file gets a row of its own.
+Listings never change once written, so each process keeps the newest it decoded.
+"""
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from mirror.codings import packed, unpacked
+from mirror.db.records import UNSAVED, FileRecord
+from mirror.db.schema import histories, projects
+
+# What a listing keeps of each file: what upstream said. The rest is the listing's decision.
+_COLUMNS = (
+    "filename",
+    "version",
+    "url",
+    "sha256",
+    "size",
+    "upload_time",
+    "requires_python",
+    "yanked",
+    "yanked_reason",
+    "metadata_sha256",
+    "provenance_url",
+)
+# Files of decoded listings kept per process (about 1 KB each).
+_CACHED_FILES = 100_000
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A history listing ready to insert: its columns but the project's id."""
+
+    values: dict[str, Any]
+
+    @classmethod
+    def of(cls, records: Sequence[FileRecord], now: datetime) -> "Listing":
+        """The listing of ``records``: unsaved, admitted at ``now`` by one decision, with the
+        same evidence, as the first look decided them (the caller chooses which)."""
+        first = records[0]
+        columns = {name: [getattr(r, name) for r in records] for name in _COLUMNS}
+        columns["upload_time"] = [t.isoformat() for t in columns["upload_time"]]
+        body = json.dumps(columns, separators=(",", ":"), ensure_ascii=False).encode()
+        return cls(
+            {
+                "recorded_at": now,
+                "reason": first.reason,
+                "decided_by": first.decided_by,
+                "evidence": first.evidence,
+                "count": len(records),
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "entries": packed(body),
+                "versions": sorted(set(columns["version"])),
+            }
+        )
+
+
+def record_listing(conn: Connection, project_id: int, listing: Listing) -> None:
+    conn.execute(histories.insert(), {"project_id": project_id, **listing.values})
+
+
+def history_files(conn: Connection, project_id: int) -> dict[str, FileRecord]:
+    """The project's history files by filename (sorted), as rows, empty when it has none."""
+    head = conn.execute(_HEAD.where(histories.c.project_id == project_id)).first()
+    return {} if head is None else _decoded(conn, head)
+
+
+def history_file(conn: Connection, project: str, filename: str) -> tuple[int, FileRecord] | None:
+    """The project id and history record of ``project``'s file ``filename``, if it has one."""
+    query = _HEAD.join(projects, projects.c.id == histories.c.project_id).where(
+        projects.c.name == project
+    )
+    head = conn.execute(query).first()
+    found = None if head is None else _decoded(conn, head).get(filename)
+    return None if found is None else (head.project_id, found)  # type: ignore[union-attr]
+
+
+def project_names(conn: Connection) -> list[str]:
+    """The projects that have a history listing."""
+    query = select(projects.c.name).join(histories, histories.c.project_id == projects.c.id)
+    return list(conn.execute(query).scalars())
+
+
+def listed_versions(conn: Connection) -> list[tuple[str, str]]:
+    """(project, version) of every listing's files."""
+    query = select(projects.c.name, histories.c.versions).join(
+        projects, projects.c.id == histories.c.project_id
+    )
+    return [(name, version) for name, versions in conn.execute(query) for version in versions]
+
+
+def unmaterialized_count(conn: Connection) -> int:
+    """The history files that have no row of their own."""
+    query = select(histories.c.count - histories.c.materialized)
+    return sum(conn.execute(query).scalars())
+
+
+def count_materialized(conn: Connection, project_id: int, count: int) -> None:
+    """``count`` more of the project's history files got their own rows."""
+    column = histories.c.materialized
+    query = update(histories).where(histories.c.project_id == project_id)
+    conn.execute(query.values(materialized=column + count))
+
+
+_ADMITTED = "admitted"  # the state of every history file
+# A listing's row but its entries, which are read only when this process has not decoded it.
+_HEAD = select(
+    *(
+        histories.c[name]
+        for name in ("project_id", "sha256", "recorded_at", "reason", "decided_by", "evidence")
+    )
+)
+
+
+class _Decoded:
+    """Decoded listings by (project id, sha256), newest used last, within a budget of files."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[int, str], dict[str, FileRecord]] = OrderedDict()
+        self._files = 0
+
+    def get(self, key: tuple[int, str]) -> dict[str, FileRecord] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[int, str], files: dict[str, FileRecord]) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = files
+            self._files += len(files)
+            while self._files > self._budget and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._files -= len(dropped)
+
+
+_CACHE = _Decoded(_CACHED_FILES)
+
+
+def _decoded(conn: Connection, head: Row[Any]) -> dict[str, FileRecord]:
+    key = (head.project_id, head.sha256)
+    found = _CACHE.get(key)
+    if found is None:
+        query = select(histories.c.entries).where(histories.c.project_id == head.project_id)
+        found = _files(head, json.loads(unpacked(conn.execute(query).scalar_one())))
+        _CACHE.put(key, found)
+    return found
+
+
+def _files(head: Row[Any], columns: dict[str, list[Any]]) -> dict[str, FileRecord]:
+    at = head.recorded_at
+    evidence = head.evidence
+    shared = (at, True, _ADMITTED, head.reason, head.decided_by, at, None, False, evidence)
+    records = (
+        FileRecord(
+            UNSAVED,
+            head.project_id,
+            filename,
+            version,
+            url,
+            sha256,
+            size,
+            datetime.fromisoformat(uploaded).astimezone(UTC),
+            requires_python,
+            yanked,
+            yanked_reason,
+            metadata_sha256,
+            metadata_sha256,
+            None,
+            provenance_url,
+            None,
+            *shared,
+        )
+        for (
+            filename,
+            version,
+            url,
+            sha256,
+            size,
+            uploaded,
+            requires_python,
+            yanked,
+            yanked_reason,
+            metadata_sha256,
+            provenance_url,
+        ) in zip(*(columns[name] for name in _COLUMNS), strict=True)
+    )
+    return {r.filename: r for r in sorted(records, key=_filename)}
+
+
+def _filename(record: FileRecord) -> str:
+    return record.filename
+
+
+def sorted_union(rows: Iterable[FileRecord], history: dict[str, FileRecord]) -> list[FileRecord]:
+    """A project's files: its rows, and the history files that have none, by filename."""
+    own = {r.filename: r for r in rows}
+    merged = [r for name, r in history.items() if name not in own]
+    merged.extend(own.values())
+    return sorted(merged, key=_filename) if own else merged

@@ -1,0 +1,135 @@
+"""History listings on both backends: what a listing stores reads back as the records it was
+made of, whatever upstream put in their fields, and a listing's files get rows one by one."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete
+
+from mirror.db import file_rows, history_rows, project_rows
+from mirror.db.engine import make_engine, migrate, writing
+from mirror.db.records import UNSAVED, FileRecord
+from mirror.db.schema import files, histories, projects
+
+NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+EVIDENCE = {"first_look": True}
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
+_hex = st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+def history_record(index: int, **upstream: object) -> FileRecord:
+    """A history file as a first look decides it, with what upstream said in ``upstream``."""
+    fields: dict[str, object] = {
+        "filename": f"demo-{index}-py3-none-any.whl",
+        "version": "1",
+        "url": f"https://files.invalid/demo-{index}.whl",
+        "sha256": f"{index:064x}",
+        "size": 10,
+        "upload_time": NOW - timedelta(days=30),
+        "requires_python": None,
+        "yanked": False,
+        "yanked_reason": None,
+        "metadata_sha256": None,
+        "provenance_url": None,
+    } | upstream
+    return FileRecord(
+        id=UNSAVED,
+        project_id=UNSAVED,
+        upstream_metadata_sha256=fields["metadata_sha256"],  # type: ignore[arg-type]
+        metadata_size=None,
+        provenance_sha256=None,
+        first_seen_at=NOW,
+        present_upstream=True,
+        state="admitted",
+        reason="quarantine of 7d passed",
+        decided_by="policy",
+        state_at=NOW,
+        hold_until=None,
+        cached=False,
+        evidence=EVIDENCE,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+@st.composite
+def hostile_record(draw: st.DrawFn, index: int) -> FileRecord:
+    """A history file whose upstream fields hold whatever a hostile page may put there."""
+    yanked = draw(st.booleans())
+    seconds = draw(st.integers(0, 10**9))
+    return history_record(
+        index,
+        filename=f"demo-{index}.{draw(_text)}-py3-none-any.whl",
+        version=draw(_text),
+        url=draw(_text),
+        sha256=draw(_hex),
+        size=draw(st.none() | st.integers(0, 2**62)),
+        upload_time=datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=7),
+        requires_python=draw(st.none() | _text),
+        yanked=yanked,
+        yanked_reason=draw(st.none() | _text) if yanked else None,
+        metadata_sha256=draw(st.none() | _hex),
+        provenance_url=draw(st.none() | _text),
+    )
+
+
+@st.composite
+def history(draw: st.DrawFn) -> list[FileRecord]:
+    count = draw(st.integers(1, 12))
+    return [draw(hostile_record(index)) for index in range(count)]
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _recorded(engine: Engine, records: list[FileRecord]) -> int:
+    with writing(engine) as conn:
+        conn.execute(delete(files))
+        conn.execute(delete(histories))
+        conn.execute(delete(projects))
+        project_id = project_rows.create_project(conn, "demo", NOW).id
+        history_rows.record_listing(conn, project_id, history_rows.Listing.of(records, NOW))
+    return int(project_id)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(records=history())
+def test_a_listing_reads_back_as_the_records_it_was_made_of(
+    engine: Engine, records: list[FileRecord]
+) -> None:
+    project_id = _recorded(engine, records)
+    with engine.connect() as conn:
+        read = file_rows.project_files(conn, project_id)
+    expected = sorted(
+        (r._replace(project_id=project_id) for r in records), key=lambda r: r.filename
+    )
+    assert read == expected
+
+
+def test_a_history_file_gets_its_own_row_once_and_it_stands_for_it(engine: Engine) -> None:
+    records = [history_record(i) for i in range(3)]
+    project_id = _recorded(engine, records)
+    with writing(engine) as conn:
+        first = file_rows.project_files(conn, project_id)[0]
+        file_id = file_rows.update_file(conn, first, cached=True)
+        # Read before that row existed, changed again: the same row.
+        assert file_rows.update_file(conn, first, yanked=True) == file_id
+    with engine.connect() as conn:
+        read = file_rows.project_files(conn, project_id)
+        assert [r.id for r in read] == [file_id, UNSAVED, UNSAVED]
+        assert read[0].cached and read[0].yanked and read[0].state == "admitted"
+        assert read[0].state_at == NOW  # its decision, and its admission record, stand
+        assert file_rows.state_counts(conn) == {"admitted": 3}
+        assert [r.filename for r in file_rows.release_files(conn, "demo", "1")] == [
+            r.filename for r in read
+        ]

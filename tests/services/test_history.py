@@ -1,0 +1,167 @@
+"""A project's history as one record (docs/admission.md, "History"): the files a first look
+admits because they are already older than the quarantine are one listing, not a row each;
+a file gets its own row when something happens to it, and everything that decides or shows
+files sees history files exactly as it sees the others."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from mirror.codings import unpacked
+from mirror.db import event_rows, file_rows, project_rows
+from mirror.db.schema import files, histories
+from mirror.policy.admission import RULE, State
+from mirror.services import advisories, publish, refusal, review, sync
+from mirror.services.backends import Backends
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.osv import malicious, write_json
+
+OLD = datetime.now(UTC) - timedelta(days=30)
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+OLD_FILES = [f"demo-{v}-py3-none-any.whl" for v in ("1.0", "1.1", "1.2")]
+
+
+def publish_history(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    for days, version in enumerate(("1.2", "1.1", "1.0")):
+        uploaded = OLD - timedelta(days=days)
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=uploaded)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time="now")
+
+
+def own_rows(backends: Backends) -> dict[str, str]:
+    """The files that have a row of their own, with their states."""
+    with backends.engine.connect() as conn:
+        return dict(conn.execute(select(files.c.filename, files.c.state)).all())
+
+
+def project_files(backends: Backends) -> dict[str, tuple[str, str]]:
+    with backends.engine.connect() as conn:
+        row = project_rows.get_project(conn, "demo")
+        assert row is not None
+        return {r.filename: (r.state, r.reason) for r in file_rows.project_files(conn, row.id)}
+
+
+def served(client: FlaskClient) -> list[str]:
+    """The project's page after the next publish (pages show what is signed)."""
+    publish.publish_now(client.application.extensions["mirror"])
+    response = client.get("/simple/demo/", headers=JSON)
+    assert response.status_code == 200, response.data
+    return sorted(f["filename"] for f in json.loads(response.data)["files"])
+
+
+def test_a_first_look_records_history_as_one_listing_and_one_event(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    sync.refresh(backends, "demo", inspect=False)
+    # Only the young file, held, has a row; the three old ones are the listing.
+    assert own_rows(backends) == {"demo-2.0-py3-none-any.whl": State.QUARANTINED}
+    with backends.engine.connect() as conn:
+        listing = conn.execute(select(histories)).one()
+        events = event_rows.project_events(conn, "demo")
+    assert listing.count == 3 and listing.materialized == 0
+    assert hashlib.sha256(unpacked(listing.entries)).hexdigest() == listing.sha256
+    assert listing.versions == ["1.0", "1.1", "1.2"]
+    decided = project_files(backends)
+    assert sorted(decided) == [*OLD_FILES, "demo-2.0-py3-none-any.whl"]
+    assert {decided[name] for name in OLD_FILES} == {(State.ADMITTED, "quarantine of 7d passed")}
+    history_event = events[-1]
+    assert (history_event.filename, history_event.to_state) == (None, State.ADMITTED)
+    assert history_event.reason == (
+        f"3 files admitted as history at the first look (listing sha256 {listing.sha256}): "
+        "quarantine of 7d passed"
+    )
+    assert len(events) == 2  # and the young file's hold
+
+
+def test_history_files_are_served_and_a_download_gives_one_its_row(
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    assert served(client) == OLD_FILES
+    response = client.get(f"/packages/demo/{OLD_FILES[0]}")
+    assert response.status_code == 200
+    assert response.data == fake_upstream.get_file("demo", OLD_FILES[0]).content
+    rows = own_rows(backends)
+    assert rows[OLD_FILES[0]] == State.ADMITTED and OLD_FILES[1] not in rows
+    # And the newest release, whose metadata the read-ahead stored (docs/performance.md).
+    assert rows[OLD_FILES[2]] == State.ADMITTED
+    with backends.engine.connect() as conn:
+        assert conn.execute(select(histories.c.materialized)).scalar_one() == 2
+        assert file_rows.state_counts(conn)[State.ADMITTED] == 3
+    # The row stands for the file from now on; the page is the same.
+    assert served(client) == OLD_FILES
+    assert project_files(backends)[OLD_FILES[0]][0] == State.ADMITTED
+
+
+def test_a_block_moves_history_files_and_lifting_it_admits_them_again(
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    assert served(client) == OLD_FILES
+    review.block(backends, "demo", "==1.1", actor="alice", reason="stole credentials")
+    assert served(client) == [OLD_FILES[0], OLD_FILES[2]]
+    assert client.get(f"/packages/demo/{OLD_FILES[1]}").status_code == 404
+    assert own_rows(backends)[OLD_FILES[1]] == State.BLOCKED
+    assert OLD_FILES[0] not in own_rows(backends)
+    with backends.engine.connect() as conn:
+        release = file_rows.release_files(conn, "demo", "1.1")
+        assert [(r.filename, r.state) for r in release] == [(OLD_FILES[1], State.BLOCKED)]
+        assert [r.project for r in file_rows.release_files(conn, "demo", "1.0")] == ["demo"]
+    review.unblock(backends, "demo", "==1.1", actor="alice", reason="a false alarm")
+    assert served(client) == OLD_FILES
+
+
+def test_a_deny_rule_reaches_history_files(
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    sync.refresh(make_backends(), "demo", inspect=False)
+    backends = make_backends(policy={"deny": ["demo==1.0"]})
+    with backends.engine.connect() as conn:
+        releases = {(r.project, r.version, r.blocked) for r in file_rows.ruled_releases(conn, RULE)}
+    assert {("demo", v, False) for v in ("1.0", "1.1", "1.2")} <= releases
+    assert refusal.apply_rules(backends) == ["demo"]
+    decided = project_files(backends)
+    assert decided[OLD_FILES[0]][0] == State.BLOCKED
+    assert decided[OLD_FILES[1]][0] == State.ADMITTED
+    with backends.engine.connect() as conn:
+        assert file_rows.project_versions(conn, "demo") == ["1.0", "1.1", "1.2", "2.0"]
+
+
+def test_an_advisory_blocks_a_history_release(
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    assert served(client) == OLD_FILES
+    path = write_json(
+        tmp_path / "MAL-2026-9.json", malicious("MAL-2026-9", "demo", versions=["1.2"])
+    )
+    report = advisories.import_path(backends, path)
+    assert report.changed_files == [OLD_FILES[2]]
+    assert served(client) == OLD_FILES[:2]
+    assert client.get(f"/packages/demo/{OLD_FILES[2]}").status_code == 404
+
+
+def test_upstream_changes_to_history_files_are_seen(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    sync.refresh(backends, "demo", inspect=False)
+    fake_upstream.remove_file("demo", OLD_FILES[1])
+    fake_upstream.yank("demo", OLD_FILES[2], "broken")
+    sync.refresh(backends, "demo", force=True)
+    decided = project_files(backends)
+    assert decided[OLD_FILES[1]][0] == State.WITHDRAWN
+    assert decided[OLD_FILES[0]] == (State.ADMITTED, "quarantine of 7d passed")
+    rows = own_rows(backends)
+    assert rows[OLD_FILES[1]] == State.WITHDRAWN and rows[OLD_FILES[2]] == State.ADMITTED
+    assert OLD_FILES[0] not in rows
+    with backends.engine.connect() as conn:
+        row = file_rows.file_by_name(conn, "demo", OLD_FILES[2])
+        assert row is not None and row.yanked and row.yanked_reason == "broken"
