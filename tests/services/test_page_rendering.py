@@ -6,10 +6,14 @@ compare them, so a page rendered twice from the same files is the same page (doc
 faster; any change to them has to be a deliberate change of the page format.
 """
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.services import pages
@@ -103,3 +107,124 @@ def test_rendered_pages_are_the_golden_bytes(case: str) -> None:
     html, data = pages.render(project, files, status)
     assert html == (GOLDEN / f"{case}.html").read_bytes()
     assert data == (GOLDEN / f"{case}.json").read_bytes()
+
+
+# -- any text a file carries: escaped for each format, read back as it was -------------------
+
+# Lone surrogates are left out: no UTF-8 page can carry them.
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+DIGEST = st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+class _Anchors(HTMLParser):
+    """The page's anchors as (attributes, text), as a client's HTML parser reads them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.anchors.append((dict(attrs), ""))
+            self._inside = True
+
+    def handle_data(self, data: str) -> None:
+        if self._inside:
+            attrs, text = self.anchors[-1]
+            self.anchors[-1] = (attrs, text + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._inside = self._inside and tag != "a"
+
+
+def expected_anchor(row: FileRecord) -> dict[str, str | None]:
+    url = f"../../packages/demo/{row.filename}"
+    attrs: dict[str, str | None] = {"href": f"{url}#sha256={row.sha256}"}
+    if row.requires_python:
+        attrs["data-requires-python"] = row.requires_python
+    if row.yanked:
+        attrs["data-yanked"] = row.yanked_reason or ""
+    if row.metadata_sha256:
+        attrs["data-core-metadata"] = f"sha256={row.metadata_sha256}"
+        attrs["data-dist-info-metadata"] = f"sha256={row.metadata_sha256}"
+    if row.provenance_sha256:
+        attrs["data-provenance"] = f"{url}.provenance"
+    return attrs
+
+
+def expected_entry(row: FileRecord) -> dict[str, object]:
+    url = f"../../packages/demo/{row.filename}"
+    metadata = {"sha256": row.metadata_sha256} if row.metadata_sha256 else False
+    entry: dict[str, object] = {
+        "filename": row.filename,
+        "url": url,
+        "hashes": {"sha256": row.sha256},
+        "requires-python": row.requires_python,
+        "yanked": (row.yanked_reason or True) if row.yanked else False,
+        "core-metadata": metadata,
+        "data-dist-info-metadata": metadata,
+        "provenance": f"{url}.provenance" if row.provenance_sha256 else None,
+    }
+    if row.size is not None:
+        entry["size"] = row.size
+    if row.upload_time is not None:
+        entry["upload-time"] = row.upload_time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return entry
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    filename=TEXT.filter(bool),
+    requires_python=st.none() | TEXT,
+    yanked=st.booleans(),
+    yanked_reason=st.none() | TEXT,
+    metadata_sha256=st.none() | st.just("") | DIGEST,
+    provenance_sha256=st.none() | DIGEST,
+    size=st.none() | st.integers(min_value=0, max_value=2**63),
+    upload_time=st.none() | st.datetimes(timezones=st.timezones()),
+    status_reason=st.none() | TEXT,
+)
+def test_any_text_a_file_carries_reads_back_as_it_was(
+    filename: str,
+    requires_python: str | None,
+    yanked: bool,
+    yanked_reason: str | None,
+    metadata_sha256: str | None,
+    provenance_sha256: str | None,
+    size: int | None,
+    upload_time: datetime | None,
+    status_reason: str | None,
+) -> None:
+    row = record(filename, "1.0")._replace(
+        requires_python=requires_python,
+        yanked=yanked,
+        yanked_reason=yanked_reason,
+        metadata_sha256=metadata_sha256,
+        provenance_sha256=provenance_sha256,
+        size=size,
+        upload_time=upload_time,
+    )
+    status = ProjectStatus(Status.DEPRECATED, status_reason)
+    html, data = pages.render("demo", [row, row._replace(filename=f"{filename}2")], status)
+
+    document = json.loads(data)
+    # The bytes are json.dumps' canonical form of what they say: as when it wrote them.
+    assert data == json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    assert document["files"] == [
+        expected_entry(row),
+        expected_entry(row._replace(filename=f"{filename}2")),
+    ]
+    assert document["project-status"] == (
+        {"status": "deprecated", "reason": status_reason}
+        if status_reason
+        else {"status": "deprecated"}
+    )
+
+    parser = _Anchors()
+    parser.feed(html.decode())
+    parser.close()
+    assert parser.anchors == [
+        (expected_anchor(row), filename),
+        (expected_anchor(row._replace(filename=f"{filename}2")), f"{filename}2"),
+    ]
