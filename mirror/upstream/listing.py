@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urljoin, urlsplit
 
 from mirror.errors import UpstreamError
@@ -218,10 +218,14 @@ def _checked(
 
 
 def _text(value: Any, what: str) -> str:
-    # NUL never belongs in these fields, and PostgreSQL refuses it in text columns.
-    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT or "\x00" in value:
+    if not _is_text(value):
         raise ValueError(f"invalid {what}")
     return value
+
+
+def _is_text(value: Any) -> TypeGuard[str]:
+    # NUL never belongs in these fields, and PostgreSQL refuses it in text columns.
+    return isinstance(value, str) and 0 < len(value) <= _MAX_TEXT and "\x00" not in value
 
 
 def _optional_text(value: Any) -> str | None:
@@ -239,18 +243,19 @@ def _requires_python(value: Any, filename: str) -> str | None:
 
 
 def _url(value: Any, page_url: str, filename: str) -> str:
-    text = _text(value, f"url of {filename}")
+    if not _is_text(value):  # the message is made only for a bad one
+        raise ValueError(f"invalid url of {filename}")
     # Plain absolute http(s) links, the usual case, need neither joining (urljoin would return
     # them as they are) nor splitting: only brackets or non-ASCII make urlsplit refuse one.
     if (
-        text.startswith(("https://", "http://"))
-        and text.isascii()
-        and "[" not in text
-        and "]" not in text
+        value.startswith(("https://", "http://"))
+        and value.isascii()
+        and "[" not in value
+        and "]" not in value
     ):
-        return text.partition("#")[0]
+        return value.partition("#")[0]
     try:
-        url = urljoin(page_url, text)
+        url = urljoin(page_url, value)
         scheme = urlsplit(url).scheme
     except ValueError as exc:
         raise ValueError(f"{filename}: invalid file URL") from exc
