@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, literal, select
 
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.services import pages
@@ -107,6 +108,19 @@ def test_rendered_pages_are_the_golden_bytes(case: str) -> None:
     html, data = pages.render(project, files, status)
     assert html == (GOLDEN / f"{case}.html").read_bytes()
     assert data == (GOLDEN / f"{case}.json").read_bytes()
+
+
+def test_rows_of_a_query_render_as_records_do() -> None:
+    """Callers pass records or the Rows of a query with the same columns: the same page."""
+    with create_engine("sqlite://").connect() as conn:
+        rows = [
+            conn.execute(
+                select(*(literal(v).label(n) for n, v in f._asdict().items() if n != "evidence"))
+            ).one()
+            for f in varied_files()
+        ]
+    records = [FileRecord(**row._mapping, evidence={}) for row in rows]
+    assert pages.render("demo-pkg", rows) == pages.render("demo-pkg", records)
 
 
 # -- any text a file carries: escaped for each format, read back as it was -------------------
