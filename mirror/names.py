@@ -103,8 +103,15 @@ def _wheel_release_version(project: str, release: str) -> str | None:
     return _belonging(project, name, version)
 
 
-def _belonging(project: str, name: str, version: Version) -> str | None:
-    return str(version) if canonicalize_name(name) == normalize(project) else None
+def _belonging(project: str, name: NormalizedName, version: Version) -> str | None:
+    # ``name`` is normalised already (packaging's parsers return it so).
+    return str(version) if name == _normalized(project) else None
+
+
+# A page's files all ask for the same project's normalised name.
+@functools.lru_cache(maxsize=1024)
+def _normalized(project: str) -> str:
+    return normalize(project)
 
 
 def _parse_sdist(filename: str) -> tuple[NormalizedName, Version]:

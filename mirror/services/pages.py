@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from operator import attrgetter
 
 from sqlalchemy import Connection, Engine
 
@@ -46,39 +47,106 @@ def provenance_path(project: str, filename: str) -> str:
     return f"{file_path(project, filename)}.provenance"
 
 
-def _file_entry(project: str, row: FileRow) -> dict[str, Any]:
-    metadata = {"sha256": row.metadata_sha256} if row.metadata_sha256 else False
-    # PEP 740 asks for a URL; a relative one keeps the page free of our host name, so its
-    # bytes stay the same for every client (and for TUF). Set only for verified attestations.
-    provenance = (
-        f"../../{provenance_path(project, row.filename)}" if row.provenance_sha256 else None
-    )
-    entry: dict[str, Any] = {
-        "filename": row.filename,
-        "url": f"../../{file_path(project, row.filename)}",
-        "hashes": {"sha256": row.sha256},
-        "requires-python": row.requires_python,
-        "yanked": (row.yanked_reason or True) if row.yanked else False,
-        "core-metadata": metadata,
-        "data-dist-info-metadata": metadata,
-        "provenance": provenance,
-    }
-    if row.size is not None:
-        entry["size"] = row.size
-    # PEP 700's key is left out, never null, for a file upstream gives no upload time (uv
-    # refuses a null one): the mirror does not invent one from its own first sight.
-    if row.upload_time is not None:
-        entry["upload-time"] = format_timestamp(row.upload_time)
-    return entry
+# The attributes of a files row a page shows, read in one call (a FileRecord or a Row alike).
+_SHOWN = attrgetter(
+    "filename",
+    "sha256",
+    "size",
+    "upload_time",
+    "requires_python",
+    "yanked",
+    "yanked_reason",
+    "metadata_sha256",
+    "provenance_sha256",
+)
+# How ``json.dumps`` writes a string (quoted, ASCII only); it escapes character by character,
+# so the quoted text of a concatenation is the concatenation of the texts.
+_json_text = encode_basestring_ascii
 
 
 def render(
     project: str, rows: Sequence[FileRow], status: ProjectStatus = ACTIVE
 ) -> tuple[bytes, bytes]:
-    """The project page as (HTML, JSON), from one list of file entries, with its status."""
-    entries = [_file_entry(project, row) for row in rows]
+    """The project page as (HTML, JSON), from one pass over the files, with its status."""
+    anchors, entries = _file_entries(project, rows)
     versions = sorted({row.version for row in rows}, key=version_key)
-    return _render_html(project, entries, status), _render_json(project, versions, entries, status)
+    return _render_html(project, anchors, status), _render_json(project, versions, entries, status)
+
+
+def _file_entries(project: str, rows: Sequence[FileRow]) -> tuple[list[str], list[str]]:
+    """Each file's HTML anchor and PEP 691 JSON object, written in one pass over ``rows``.
+
+    A first look renders thousands of files, so the entries are written as text, not built as
+    dicts for ``json.dumps``, in one loop (two calls per file would cost a fifth more); the
+    bytes are the same (``tests/services/test_page_rendering.py`` keeps them). Every text a row
+    carries is escaped by ``html.escape`` for HTML and by the string encoder of ``json.dumps``
+    for JSON; in HTML, only the digests (hex the mirror checked or computed) are written as
+    they are.
+    """
+    # The files' URL prefix, escaped once for the whole page.
+    base = f"../../{file_path(project, '')}"
+    html_base, json_base = escape(base), _json_text(base)[:-1]
+    # A project's files repeat a few requires-python specifiers: each is escaped once.
+    html_specifiers: dict[str, str] = {}
+    json_specifiers: dict[str | None, str] = {None: "null"}
+    anchors: list[str] = []
+    entries: list[str] = []
+    for (
+        filename,
+        sha256,
+        size,
+        upload_time,
+        requires_python,
+        yanked,
+        yanked_reason,
+        metadata_sha256,
+        provenance_sha256,
+    ) in map(_SHOWN, rows):
+        html_name, json_name = escape(filename), _json_text(filename)[1:-1]
+        anchor = f'<a href="{html_base}{html_name}#sha256={sha256}"'
+        if requires_python:
+            specifier = html_specifiers.get(requires_python)
+            if specifier is None:
+                specifier = html_specifiers[requires_python] = escape(requires_python)
+            anchor += f' data-requires-python="{specifier}"'
+        json_specifier = json_specifiers.get(requires_python)
+        if json_specifier is None:
+            json_specifier = json_specifiers[requires_python] = _json_text(requires_python)
+        if yanked:
+            anchor += f' data-yanked="{escape(yanked_reason or "")}"'
+            json_yanked = _json_text(yanked_reason) if yanked_reason else "true"
+        else:
+            json_yanked = "false"
+        if metadata_sha256:
+            anchor += (
+                f' data-core-metadata="sha256={metadata_sha256}"'
+                f' data-dist-info-metadata="sha256={metadata_sha256}"'
+            )
+            metadata = f'{{"sha256":{_json_text(metadata_sha256)}}}'
+        else:
+            metadata = "false"
+        # PEP 740 asks for a URL; a relative one keeps the page free of our host name, so its
+        # bytes stay the same for every client (and for TUF). Set only for verified attestations.
+        if provenance_sha256:
+            anchor += f' data-provenance="{html_base}{html_name}.provenance"'
+            provenance = f'{json_base}{json_name}.provenance"'
+        else:
+            provenance = "null"
+        anchors.append(f"{anchor}>{html_name}</a><br>")
+        sized = "" if size is None else f'"size":{size},'
+        # PEP 700's key is left out, never null, for a file upstream gives no upload time (uv
+        # refuses a null one): the mirror does not invent one from its own first sight. An ISO
+        # 8601 timestamp needs no JSON escaping.
+        uploaded = (
+            "" if upload_time is None else f'"upload-time":"{format_timestamp(upload_time)}",'
+        )
+        entries.append(
+            f'{{"core-metadata":{metadata},"data-dist-info-metadata":{metadata},'
+            f'"filename":"{json_name}","hashes":{{"sha256":{_json_text(sha256)}}},'
+            f'"provenance":{provenance},"requires-python":{json_specifier},{sized}{uploaded}'
+            f'"url":{json_base}{json_name}","yanked":{json_yanked}}}'
+        )
+    return anchors, entries
 
 
 def _status_object(status: ProjectStatus) -> dict[str, str]:
@@ -89,33 +157,19 @@ def _status_object(status: ProjectStatus) -> dict[str, str]:
     return shown
 
 
+def _dumps(document: object) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
 def _render_json(
-    project: str, versions: list[str], entries: list[dict[str, Any]], status: ProjectStatus
+    project: str, versions: list[str], entries: list[str], status: ProjectStatus
 ) -> bytes:
-    document = {
-        "meta": {"api-version": API_VERSION},
-        "name": project,
-        "project-status": _status_object(status),
-        "versions": versions,
-        "files": entries,
-    }
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _anchor(entry: dict[str, Any]) -> str:
-    attrs = [f'href="{escape(entry["url"])}#sha256={entry["hashes"]["sha256"]}"']
-    if entry["requires-python"]:
-        attrs.append(f'data-requires-python="{escape(entry["requires-python"])}"')
-    if entry["yanked"] is not False:
-        reason = "" if entry["yanked"] is True else entry["yanked"]
-        attrs.append(f'data-yanked="{escape(reason)}"')
-    if entry["core-metadata"]:
-        digest = entry["core-metadata"]["sha256"]
-        attrs.append(f'data-core-metadata="sha256={digest}"')
-        attrs.append(f'data-dist-info-metadata="sha256={digest}"')
-    if entry["provenance"]:
-        attrs.append(f'data-provenance="{escape(entry["provenance"])}"')
-    return f"<a {' '.join(attrs)}>{escape(entry['filename'])}</a><br>"
+    # json.dumps(sort_keys=True) of the whole document, its files written by _file_entries.
+    return (
+        f'{{"files":[{",".join(entries)}],"meta":{_dumps({"api-version": API_VERSION})},'
+        f'"name":{_json_text(project)},"project-status":{_dumps(_status_object(status))},'
+        f'"versions":{_dumps(versions)}}}'
+    ).encode()
 
 
 def _status_meta(status: ProjectStatus) -> str:
@@ -125,14 +179,13 @@ def _status_meta(status: ProjectStatus) -> str:
     return "".join(tags)
 
 
-def _render_html(project: str, entries: list[dict[str, Any]], status: ProjectStatus) -> bytes:
-    anchors = "\n".join(_anchor(entry) for entry in entries)
+def _render_html(project: str, anchors: list[str], status: ProjectStatus) -> bytes:
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
         f'<meta name="pypi:repository-version" content="{API_VERSION}">\n'
         f"{_status_meta(status)}"
         f"<title>Links for {escape(project)}</title>\n</head>\n<body>\n"
-        f"<h1>Links for {escape(project)}</h1>\n{anchors}\n</body>\n</html>\n"
+        f"<h1>Links for {escape(project)}</h1>\n{chr(10).join(anchors)}\n</body>\n</html>\n"
     ).encode()
 
 
@@ -319,7 +372,7 @@ def render_index(names: Sequence[str], as_json: bool) -> bytes:
     """The root ``/simple/`` page listing ``names`` (kept per commit by the web layer)."""
     if as_json:
         document = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}
-        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        return _dumps(document).encode()
     anchors = "\n".join(f'<a href="{escape(n)}/">{escape(n)}</a><br>' for n in names)
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"

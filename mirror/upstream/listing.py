@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urljoin, urlsplit
 
 from mirror.errors import UpstreamError
@@ -26,6 +26,7 @@ from mirror.timeutil import parse_timestamp
 PARSER_VERSION = 3
 MAX_FILES = 200_000
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_is_sha256 = _SHA256_RE.fullmatch
 _MAX_TEXT = 1000
 # The longest version the state database stores (files.version); longer ones are hostile.
 MAX_VERSION = 100
@@ -37,8 +38,9 @@ EARLIEST_UPLOAD = datetime(2005, 1, 1, tzinfo=UTC)
 UPLOAD_CLOCK_SKEW = timedelta(days=1)
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamFile:
+# A NamedTuple, not a frozen dataclass: as immutable, and made three times faster, which counts
+# for a page of thousands of files.
+class UpstreamFile(NamedTuple):
     filename: str
     version: str
     url: str
@@ -190,29 +192,40 @@ def _checked(
         raise ValueError(f"{filename[:100]!r}: version longer than {MAX_VERSION} characters")
     hashes = entry.get("hashes")
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256.lower()):
+    if not isinstance(sha256, str) or not _is_sha256(sha256 := sha256.lower()):
         raise ValueError(f"{filename}: no valid sha256 hash")
+    # Most fields of most entries are absent or null: those skip their check, which would
+    # answer None for them anyway.
+    size = entry.get("size")
+    upload_time = entry.get("upload-time")
+    requires_python = entry.get("requires-python")
     yanked = entry.get("yanked", False)
+    metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata"))
+    provenance = entry.get("provenance")
     return UpstreamFile(
-        filename=filename,
-        version=version,
-        url=_url(entry.get("url"), page_url, filename),
-        sha256=sha256.lower(),
-        size=_size(entry.get("size"), filename),
-        upload_time=_upload_time(entry.get("upload-time"), filename, latest_upload),
-        requires_python=_requires_python(entry.get("requires-python"), filename),
-        yanked=bool(yanked),
-        yanked_reason=_optional_text(yanked) if isinstance(yanked, str) else None,
-        metadata_sha256=_metadata_hash(entry),
-        provenance_url=_provenance(entry.get("provenance"), page_url),
+        filename,
+        version,
+        _url(entry.get("url"), page_url, filename),
+        sha256,
+        None if size is None else _size(size, filename),
+        None if upload_time is None else _upload_time(upload_time, filename, latest_upload),
+        None if requires_python is None else _requires_python(requires_python, filename),
+        bool(yanked),
+        _optional_text(yanked) if isinstance(yanked, str) else None,
+        _metadata_hash(metadata) if metadata else None,
+        _provenance(provenance, page_url) if provenance else None,
     )
 
 
 def _text(value: Any, what: str) -> str:
-    # NUL never belongs in these fields, and PostgreSQL refuses it in text columns.
-    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT or "\x00" in value:
+    if not _is_text(value):
         raise ValueError(f"invalid {what}")
     return value
+
+
+def _is_text(value: Any) -> TypeGuard[str]:
+    # NUL never belongs in these fields, and PostgreSQL refuses it in text columns.
+    return isinstance(value, str) and 0 < len(value) <= _MAX_TEXT and "\x00" not in value
 
 
 def _optional_text(value: Any) -> str | None:
@@ -230,18 +243,19 @@ def _requires_python(value: Any, filename: str) -> str | None:
 
 
 def _url(value: Any, page_url: str, filename: str) -> str:
-    text = _text(value, f"url of {filename}")
+    if not _is_text(value):  # the message is made only for a bad one
+        raise ValueError(f"invalid url of {filename}")
     # Plain absolute http(s) links, the usual case, need neither joining (urljoin would return
     # them as they are) nor splitting: only brackets or non-ASCII make urlsplit refuse one.
     if (
-        text.startswith(("https://", "http://"))
-        and text.isascii()
-        and "[" not in text
-        and "]" not in text
+        value.startswith(("https://", "http://"))
+        and value.isascii()
+        and "[" not in value
+        and "]" not in value
     ):
-        return text.partition("#")[0]
+        return value.partition("#")[0]
     try:
-        url = urljoin(page_url, text)
+        url = urljoin(page_url, value)
         scheme = urlsplit(url).scheme
     except ValueError as exc:
         raise ValueError(f"{filename}: invalid file URL") from exc
@@ -250,17 +264,13 @@ def _url(value: Any, page_url: str, filename: str) -> str:
     return url.partition("#")[0]
 
 
-def _size(value: Any, filename: str) -> int | None:
-    if value is None:
-        return None
+def _size(value: Any, filename: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{filename}: invalid size")
     return value
 
 
-def _upload_time(value: Any, filename: str, latest: datetime) -> datetime | None:
-    if value is None:
-        return None
+def _upload_time(value: Any, filename: str, latest: datetime) -> datetime:
     try:
         # In UTC at once: an offset at either end of the calendar overflows on conversion.
         moment = parse_timestamp(_text(value, "upload-time")).astimezone(UTC)
@@ -271,14 +281,12 @@ def _upload_time(value: Any, filename: str, latest: datetime) -> datetime | None
     return moment
 
 
-def _metadata_hash(entry: dict[str, Any]) -> str | None:
-    # PEP 714 renamed the key; `true` without a hash cannot be verified, so it counts as absent
-    # and the mirror extracts the metadata from the wheel itself.
-    value = entry.get("core-metadata", entry.get("data-dist-info-metadata"))
+def _metadata_hash(value: Any) -> str | None:
+    """The digest of an entry's core-metadata (PEP 714 renamed its key, so either key's)."""
+    # `true` without a hash cannot be verified, so it counts as absent and the mirror extracts
+    # the metadata from the wheel itself.
     digest = value.get("sha256") if isinstance(value, dict) else None
-    return (
-        digest.lower() if isinstance(digest, str) and _SHA256_RE.fullmatch(digest.lower()) else None
-    )
+    return digest.lower() if isinstance(digest, str) and _is_sha256(digest.lower()) else None
 
 
 def _provenance(value: Any, page_url: str) -> str | None:

@@ -1,11 +1,12 @@
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from mirror.errors import UpstreamError
 from mirror.simple_api import JSON_TYPE
-from mirror.upstream.listing import parse_page
+from mirror.upstream.listing import Listing, UpstreamFile, parse_page
 
 SHA = "a" * 64
 PAGE = "http://upstream.test/simple/demo/"
@@ -111,3 +112,35 @@ def test_core_metadata_true_without_hash_counts_as_absent() -> None:
         "demo", json_page(entry(**{"core-metadata": True})), JSON_TYPE, PAGE, NOW
     ).files
     assert f.metadata_sha256 is None
+
+
+# -- exactly as strict as before -----------------------------------------------------------
+
+LISTING_DATA = Path(__file__).parent / "data" / "listing"
+HOSTILE_PAGES = {"hostile.json": JSON_TYPE, "hostile.html": "text/html"}
+
+
+def listing_as_json(listing: Listing) -> str:
+    """Everything a parse says, as text: the files' every field, the skipped and the status."""
+    files = [
+        {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in ((name, getattr(f, name)) for name in UpstreamFile.__match_args__)
+        }
+        for f in listing.files
+    ]
+    status = [listing.status.status.value, listing.status.reason]
+    said = {"files": files, "skipped": listing.skipped, "status": status}
+    return json.dumps(said, indent=1, sort_keys=True) + "\n"
+
+
+@pytest.mark.parametrize("page", sorted(HOSTILE_PAGES))
+def test_hostile_pages_parse_to_what_they_always_did(page: str) -> None:
+    """Pages of hundreds of entries, most of them hostile in one field or more: every field
+    each good one gives and each reason a bad one was skipped are those the parser gave when
+    ``data/listing/`` was written, before it was made faster."""
+    body = (LISTING_DATA / page).read_bytes()
+    listing = parse_page(
+        "demo", body, HOSTILE_PAGES[page], PAGE, datetime(2026, 3, 1, 12, tzinfo=UTC)
+    )
+    assert listing_as_json(listing) == (LISTING_DATA / f"{page}.parsed").read_text()
