@@ -69,16 +69,21 @@ def parse_page(
     ``now`` bounds the upload times accepted (the injected clock's, so drills shifting it agree).
     A filename listed twice keeps its first valid entry: the files are keyed by name.
     """
+    # Only JSON escapes (\ud800) give text that is no UTF-8: HTML decoding replaces it.
+    surrogates = False
     if content_type.split(";")[0].strip().lower() in (JSON_TYPE, "application/json"):
         entries, marker, reason = _json_entries(body)
+        surrogates = _SURROGATE_ESCAPE.search(body) is not None
     else:
         entries, marker, reason = _html_entries(body)
     listing = Listing()
-    _read_status(listing, marker, reason)
+    _read_status(listing, marker, reason if not surrogates or _is_utf8(reason) else None)
     seen: set[str] = set()
     latest_upload = now + UPLOAD_CLOCK_SKEW
     for entry in entries[:MAX_FILES]:
         try:
+            if surrogates and not _is_utf8(entry):
+                raise ValueError(f"{str(entry.get('filename'))[:100]!r}: not UTF-8 text")
             checked = _checked(project, entry, page_url, latest_upload)
         except ValueError as exc:
             listing.skipped.append(str(exc))
@@ -89,6 +94,19 @@ def parse_page(
         seen.add(checked.filename)
         listing.files.append(checked)
     return listing
+
+
+# A JSON escape of a lone surrogate: it decodes to text that no page, database or log can
+# encode, so the entry holding it is skipped (the rest of the page is not).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _is_utf8(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # A page's file entries, its status marker and the marker's reason, each as the page gave it.

@@ -302,3 +302,41 @@ def test_generated_hostile_listings_never_fail_a_first_look_nor_hide_a_good_entr
     )
     fake_upstream.garbage_page(project, body, content_type=content_type)
     assert_kept(backends, client, project, good, html=content_type != JSON_TYPE)
+
+
+# A JSON page may escape a lone surrogate (\ud800), which decodes to a str no database, page
+# or listing can encode as UTF-8: the entry must go, not the whole first look.
+LONE_SURROGATE_FIELDS = [
+    {"filename": "demo-2.0\ud800.tar.gz"},
+    {"requires-python": ">=3\udc00"},
+    {"yanked": "stolen \ud800"},
+    {"provenance": "https://upstream.test/p\udfff"},
+    {"url": "../../f/demo-2.0.tar.gz\ud800"},
+]
+
+
+@pytest.mark.parametrize("fields", LONE_SURROGATE_FIELDS)
+def test_a_lone_surrogate_skips_only_its_entry(fields: dict[str, object]) -> None:
+    hostile = entry("demo-2.0.tar.gz") | fields
+    listing = parse_page("demo", json_page(entry(), hostile), JSON_TYPE, PAGE, NOW)
+    assert [f.filename for f in listing.files] == [GOOD]
+    assert len(listing.skipped) == 1 and "not UTF-8 text" in listing.skipped[0]
+
+
+def test_a_lone_surrogate_in_the_status_reason_drops_only_the_reason() -> None:
+    document = json.loads(json_page(entry()))
+    document["project-status"] = {"status": "deprecated", "reason": "gone \ud800"}
+    listing = parse_page("demo", json.dumps(document).encode(), JSON_TYPE, PAGE, NOW)
+    assert [f.filename for f in listing.files] == [GOOD]
+    assert listing.status.status == "deprecated" and listing.status.reason is None
+
+
+def test_a_first_look_serves_the_good_entries_beside_a_lone_surrogate(
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream
+) -> None:
+    good = published_project(fake_upstream, "demo")
+    page = upstream_page(fake_upstream, "demo", JSON_TYPE)
+    first = json.loads(page)["files"][0]
+    hostile = [dict(first, filename="demo-2.0.tar.gz", **{"requires-python": ">=3\ud800"})]
+    fake_upstream.garbage_page("demo", with_hostile_json(page, hostile), content_type=JSON_TYPE)
+    assert files_on_page(client, "demo") == [good]
