@@ -75,8 +75,8 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
             return None
 
     for other, goal, label in (
-        ("proxpi", 8.0, "8x proxpi"),
-        ("static", 0.5, "50% of the static server"),
+        ("proxpi", 20.0, "20x proxpi"),
+        ("static", 0.9, "90% of the static server"),
     ):
         ratio = ratio32(other)
         found.append(_target(f"warm pages/s at 32 clients >= {label}", ratio, goal, "ratio", True))
@@ -97,11 +97,15 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         # caches are off both times): the faster is the baseline, so that a slow moment of the
         # upstream's own does not flatter the mirror.
         direct = [t for t in servers.get("upstream", {}).values() if t]
-        cold, base = servers.get("ours", {}).get("cold"), min(direct, default=None)
-        ratio = cold / base if cold and base else None
-        found.append(
-            _target(f"cold install ({key}) <= 1.15x upstream", ratio, 1.15, "ratio", False)
-        )
+        base = min(direct, default=None)
+        ours = servers.get("ours", {})
+        # uv asks for every project at once, so a cold uv install waits for all the first
+        # looks together; pip asks one by one, beside its downloads.
+        allowed = 1.5 if key.endswith("/uv") else 1.15
+        for phase, goal in (("cold", allowed), ("warm", 1.0)):
+            ratio = ours[phase] / base if ours.get(phase) and base else None
+            label = f"{phase} install ({key}) <= {goal:g}x upstream"
+            found.append(_target(label, ratio, goal, "ratio", False))
     tuf = summary.get("tuf") or {}
     for key, goal, label in (
         ("publish_100k_s", 10.0, "TUF publish of 100k targets < 10 s"),
