@@ -13,6 +13,7 @@ from mirror.db import file_rows, history_rows, project_rows
 from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import files, histories, projects
+from tests.support.file_records import file_record
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 EVIDENCE = {"first_look": True}
@@ -23,33 +24,18 @@ _hex = st.text("0123456789abcdef", min_size=64, max_size=64)
 
 def history_record(index: int, **upstream: object) -> FileRecord:
     """A history file as a first look decides it, with what upstream said in ``upstream``."""
-    fields: dict[str, object] = {
+    plain: dict[str, object] = {
         "filename": f"demo-{index}-py3-none-any.whl",
         "version": "1",
-        "url": f"https://files.invalid/demo-{index}.whl",
         "sha256": f"{index:064x}",
         "size": 10,
         "upload_time": NOW - timedelta(days=30),
-        "requires_python": None,
-        "yanked": False,
-        "yanked_reason": None,
-        "metadata_sha256": None,
-        "provenance_url": None,
-    } | upstream
-    return FileRecord(
-        id=UNSAVED,
-        project_id=UNSAVED,
-        upstream_metadata_sha256=fields["metadata_sha256"],  # type: ignore[arg-type]
-        metadata_size=None,
-        provenance_sha256=None,
+    }
+    fields = plain | upstream
+    return file_record(
+        upstream_metadata_sha256=fields.get("metadata_sha256"),
         first_seen_at=NOW,
-        present_upstream=True,
-        state="admitted",
-        reason="quarantine of 7d passed",
-        decided_by="policy",
         state_at=NOW,
-        hold_until=None,
-        cached=False,
         evidence=EVIDENCE,
         **fields,  # type: ignore[arg-type]
     )

@@ -19,12 +19,13 @@ from mirror.app import create_app
 from mirror.checks import provenance
 from mirror.db import record_rows, targets
 from mirror.db.engine import writing
-from mirror.db.records import UNSAVED, FileRecord
+from mirror.db.records import FileRecord
 from mirror.db.schema import admission_records
 from mirror.services import admission_records as records
 from mirror.services import publish, review, signing
 from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.file_records import file_record
 from tests.support.intoto_shape import check_vsa_statement
 from tests.support.shared_fixtures import fixtures_dir
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
@@ -175,32 +176,17 @@ VERIFIER = records.Verifier("urn:signed-mirror:root:test", "0")
 def history_file(decided_at: datetime) -> FileRecord:
     """A file admitted as history, as the first look hands it out: in memory, no files row."""
     filename = "demo-0.9-py3-none-any.whl"
-    return FileRecord(
-        id=UNSAVED,
+    return file_record(
+        filename,
         project_id=1,
-        filename=filename,
         version="0.9",
         url=f"https://files.example/{filename}",
         sha256="a" * 64,
         size=1000,
         upload_time=OLD,
-        requires_python=None,
-        yanked=False,
-        yanked_reason=None,
-        upstream_metadata_sha256=None,
-        metadata_sha256=None,
-        metadata_size=None,
-        provenance_url=None,
-        provenance_sha256=None,
         first_seen_at=decided_at,
-        present_upstream=True,
-        state="admitted",
         reason="history",
-        decided_by="policy",
         state_at=decided_at,
-        hold_until=None,
-        cached=False,
-        evidence={},
     )
 
 

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, literal, select
 
-from mirror.db.records import UNSAVED, FileRecord
+from mirror.db.records import FileRecord
 from mirror.services import pages
 from mirror.simple_api import ACTIVE, ProjectStatus, Status
+from tests.support.file_records import file_record
 
 GOLDEN = Path(__file__).parent / "data" / "pages"
 SEEN = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -26,34 +27,9 @@ HOSTILE_TEXT = "<script>&amp;\"quoted\" 'single' \\back\x01 caf\u00e9 \U0001f600
 
 
 def record(filename: str, version: str, **fields: object) -> FileRecord:
-    base = FileRecord(
-        id=UNSAVED,
-        project_id=UNSAVED,
-        filename=filename,
-        version=version,
-        url=f"https://files.test/{filename}",
-        sha256="0123456789abcdef" * 4,
-        size=1234,
-        upload_time=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),
-        requires_python=None,
-        yanked=False,
-        yanked_reason=None,
-        upstream_metadata_sha256=None,
-        metadata_sha256=None,
-        metadata_size=None,
-        provenance_url=None,
-        provenance_sha256=None,
-        first_seen_at=SEEN,
-        present_upstream=True,
-        state="admitted",
-        reason="test",
-        decided_by="test",
-        state_at=SEEN,
-        hold_until=None,
-        cached=False,
-        evidence={},
-    )
-    return base._replace(**fields)
+    defaults = {"upload_time": datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)}
+    fixed = {"reason": "test", "decided_by": "test", "first_seen_at": SEEN, "state_at": SEEN}
+    return file_record(filename, version=version, **(defaults | fixed | fields))
 
 
 def varied_files() -> list[FileRecord]:
