@@ -36,8 +36,9 @@ _COLUMNS = (
     "metadata_sha256",
     "provenance_url",
 )
-# Files of decoded listings kept per process (about 1 KB each).
-_CACHED_FILES = 100_000
+# Files of decoded listings kept per process (under 1 KB each): the largest projects list tens
+# of thousands, and decoding a listing again costs about a microsecond per file.
+_CACHED_FILES = 25_000
 
 
 @dataclass(frozen=True)
