@@ -21,6 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_BYTE_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+# What pip sends with every page request (uv asks for zstd as well): a page load that asks for
+# nothing would measure identity bytes no installer fetches. Every server under test may
+# answer in gzip; the bytes counted are those on the wire, compressed (neither client here
+# decompresses).
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,15 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    bytes_read: int  # wrk: headers and bodies; the Python client: bodies
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def bytes_per_request(self) -> float:
+        return self.bytes_read / max(self.requests, 1)
 
 
 def generator() -> str:
@@ -48,14 +59,19 @@ def run(base_url: str, paths: list[str], accept: str, clients: int, seconds: flo
     return _threads(base_url, paths, accept, clients, seconds)
 
 
+def _headers(accept: str) -> dict[str, str]:
+    return {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
+
+
 def _lua(paths: list[str], accept: str) -> str:
     quoted = ", ".join(f'"{p}"' for p in paths)
+    headers = ", ".join(f'["{k}"] = "{v}"' for k, v in _headers(accept).items())
     return f"""
 local paths = {{ {quoted} }}
 local i = 0
 request = function()
   i = i % #paths + 1
-  return wrk.format("GET", paths[i], {{ ["Accept"] = "{accept}" }})
+  return wrk.format("GET", paths[i], {{ {headers} }})
 end
 """
 
@@ -96,7 +112,7 @@ def _parse_wrk(output: str) -> LoadResult:
             raise ValueError(f"no {percent}% latency in wrk output:\n{output}")
         return float(found[1]) * _UNITS[found[2]]
 
-    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s)", output)
+    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s), ([\d.]+)([KMGT]?B) read", output)
     if not total:
         raise ValueError(f"unexpected wrk output:\n{output}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -110,6 +126,7 @@ def _parse_wrk(output: str) -> LoadResult:
         p50_ms=latency("50"),
         p99_ms=latency("99"),
         errors=errors,
+        bytes_read=round(float(total[4]) * _BYTE_UNITS[total[5]]),
     )
 
 
@@ -119,6 +136,8 @@ def _threads(
     host_port = base_url.split("://", 1)[1].rstrip("/")
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
+    received = [0] * clients
+    headers = _headers(accept)
     deadline = time.monotonic() + seconds
 
     def client(n: int) -> None:
@@ -127,9 +146,9 @@ def _threads(
         while time.monotonic() < deadline:
             started = time.perf_counter()
             try:
-                connection.request("GET", paths[i % len(paths)], headers={"Accept": accept})
+                connection.request("GET", paths[i % len(paths)], headers=headers)
                 response = connection.getresponse()
-                response.read()
+                received[n] += len(response.read())
                 ok = response.status < 400
             except (OSError, http.client.HTTPException):
                 connection.close()
@@ -148,4 +167,4 @@ def _threads(
     elapsed = time.monotonic() - started
     flat = sorted(x * 1000 for per_client in latencies for x in per_client)
     cuts = statistics.quantiles(flat, n=100) if len(flat) > 1 else flat * 99
-    return LoadResult(len(flat), elapsed, cuts[49], cuts[98], sum(errors))
+    return LoadResult(len(flat), elapsed, cuts[49], cuts[98], sum(errors), sum(received))

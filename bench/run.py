@@ -277,6 +277,8 @@ class Bench:
             "p50_ms": result.p50_ms,
             "p99_ms": result.p99_ms,
             "errors": result.errors,
+            # Shows which servers answered compressed (load.ACCEPT_ENCODING).
+            "bytes_per_request": round(result.bytes_per_request),
             "cpu_ms_per_request": cpu / max(result.requests, 1) * 1000,
         }
 
@@ -413,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": options.rounds,
             "clients": list(options.clients),
         },
+        "page_accept_encoding": load.ACCEPT_ENCODING,
     }
     results["summary"] = report.summarise(results)
     options.out.mkdir(parents=True, exist_ok=True)

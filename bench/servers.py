@@ -5,7 +5,8 @@
 - ``proxpi``: proxpi under gunicorn, one process with 8 threads (its README: its caches are
   per process, so threads, not processes).
 - ``nginx``: Debian's nginx, ``sendfile on``, serving the large file and a static copy of our
-  pages (the physical limit for serving bytes).
+  pages, gzip-compressed once beside them for ``gzip_static`` (the physical limit for serving
+  bytes).
 - ``static``: the same static copy served by a minimal WSGI app under gunicorn with our
   settings (the Python-side limit: what gunicorn itself costs).
 - ``upstream``: the upstream itself, the baseline for installs.
@@ -30,6 +31,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from bench import procs
+from mirror.codings import encode
 from tests.support.ports import free_port
 
 DEVPI_VERSION = "6.20.3"
@@ -313,15 +315,21 @@ class Proxpi(Server):
 
 
 def build_static_root(root: Path, large_file: Path, pages: dict[str, tuple[bytes, bytes]]) -> None:
-    """The site the static servers serve: ``simple/<project>/index.{html,json}`` and the file."""
+    """The site the static servers serve: ``simple/<project>/index.{html,json}``, each with its
+    ``.gz`` copy, and the file.
+
+    The copies are made as ours makes its gzip variant (``mirror.codings.encode``), so a client
+    that accepts gzip gets the same bytes from every one of them.
+    """
     root.mkdir(parents=True)
     (root / "index.html").write_text("static\n")
     (root / large_file.name).symlink_to(large_file)
     for project, (html, json_page) in pages.items():
         folder = root / "simple" / project
         folder.mkdir(parents=True)
-        (folder / "index.html").write_bytes(html)
-        (folder / "index.json").write_bytes(json_page)
+        for name, body in (("index.html", html), ("index.json", json_page)):
+            (folder / name).write_bytes(body)
+            (folder / f"{name}.gz").write_bytes(encode(body, "gzip"))
 
 
 class StaticServer(Server):
@@ -403,6 +411,8 @@ http {{
     types {{ text/html html; application/vnd.pypi.simple.v1+json json; }}
     default_type application/octet-stream;
     map $http_accept $page {{ ~json index.json; default index.html; }}
+    gzip_static on;
+    gzip_vary on;
     server {{
         listen 127.0.0.1:{self.port};
         root {self.root};
