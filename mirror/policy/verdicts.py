@@ -30,6 +30,9 @@ FIRST_LOOK = "first_look"
 # Evidence of a file upstream gives no upload time for, aged from the mirror's first sight.
 AGE_CLOCK = "age_clock"
 FIRST_SEEN = "first-seen"
+# The evidence of a file listed at the project's first look with nothing gathered for it yet:
+# one document shared by all such files (never changed in place).
+HISTORY_EVIDENCE: dict[str, Any] = {FIRST_LOOK: True}
 _OPEN = (State.PENDING, State.QUARANTINED)
 
 

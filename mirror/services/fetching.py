@@ -17,7 +17,7 @@ from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.errors import UpstreamError
 from mirror.policy.admission import State
-from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN
+from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN, HISTORY_EVIDENCE
 from mirror.services.backends import Backends
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import Page, ProjectNotFoundError
@@ -32,7 +32,7 @@ UPSTREAM_STATUS = "upstream"
 # "Age without an upload time").
 _EVIDENCE: dict[tuple[bool, bool], dict[str, Any]] = {
     (False, False): {},
-    (True, False): {FIRST_LOOK: True},
+    (True, False): HISTORY_EVIDENCE,
     (False, True): {AGE_CLOCK: FIRST_SEEN},
     (True, True): {FIRST_LOOK: True, AGE_CLOCK: FIRST_SEEN},
 }

@@ -43,7 +43,7 @@ from mirror.db import (
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
 from mirror.policy.admission import POLICY, State
-from mirror.policy.verdicts import FIRST_LOOK
+from mirror.policy.verdicts import HISTORY_EVIDENCE
 from mirror.services import (
     evidence,
     fetching,
@@ -202,15 +202,11 @@ def _plain_history(record: FileRecord) -> bool:
     return (
         record.state == State.ADMITTED
         and record.decided_by == POLICY
-        and record.evidence == _HISTORY_EVIDENCE
+        and record.evidence == HISTORY_EVIDENCE
         and record.upload_time is not None
         and record.metadata_sha256 == record.upstream_metadata_sha256
         and record.provenance_sha256 is None
     )
-
-
-# A history file's evidence: listed at the first look, nothing gathered for it.
-_HISTORY_EVIDENCE = {FIRST_LOOK: True}
 
 
 def _event(history: history_rows.Listing) -> dict[str, Any]:
