@@ -394,15 +394,19 @@ def _prepared_events(
 
 
 def log_moves(project: str, moves: Sequence[tuple[FileRow, Decision]]) -> None:
-    routine = Counter(
-        f"{row.state}->{decision.state}" for row, decision in moves if _is_routine(row, decision)
-    )
+    routine: Counter[tuple[str, str]] = Counter()
+    others = []
+    for row, decision in moves:
+        if _is_routine(row, decision):
+            routine[row.state, decision.state] += 1
+        else:
+            others.append((row, decision))
     if routine:
         # A first look moves thousands of files out of `pending`: one line, not one per file.
-        log.info("%s: %s", project, dict(routine), extra={"project": project, "moves": routine})
-    for row, decision in moves:
-        if not _is_routine(row, decision):
-            _log_move(project, row, decision)
+        counts = Counter({f"{old}->{new}": count for (old, new), count in routine.items()})
+        log.info("%s: %s", project, dict(counts), extra={"project": project, "moves": counts})
+    for row, decision in others:
+        _log_move(project, row, decision)
 
 
 def _is_routine(row: FileRow, decision: Decision) -> bool:
