@@ -142,8 +142,9 @@ def checks_of(
     # With an Integrity API URL template configured for the project's index, a file the page
     # lists no provenance for may still have some.
     template = bool(config.integrity_url_template_for(project))
-    anchor = verdicts.anchor_file(views.values(), unlisted_may_attest=template)
-    checked += [view for view in history if verdicts.provenance_needed(mode, view, anchor)]
+    settled = [view for view in checked if view.settled] + history
+    anchor = verdicts.anchor_among(settled, unlisted_may_attest=template)
+    checked += verdicts.historic_needing_provenance(mode, history, anchor)
     return Checks(views, checked, anchor)
 
 
