@@ -149,7 +149,8 @@ def anchor_file(files: Iterable[FileView], *, unlisted_may_attest: bool) -> File
 
 
 def anchor_among(settled: list[FileView], *, unlisted_may_attest: bool) -> FileView | None:
-    """``anchor_file`` of files all ``settled``: a first look's history is, by thousands."""
+    """``anchor_file`` of files known to be settled (a first look's history: thousands of
+    files, not tested one by one again)."""
     attested = [f for f in settled if f.listed] or (settled if unlisted_may_attest else [])
     if not attested:
         return None
