@@ -36,6 +36,8 @@ _COLUMNS = (
     "metadata_sha256",
     "provenance_url",
 )
+# Where each column is in a record: a listing's thousands of records are read column by column.
+_INDEXES = {name: FileRecord._fields.index(name) for name in _COLUMNS}
 # Files of decoded listings kept per process (under 1 KB each): the largest projects list tens
 # of thousands, and decoding a listing again costs about a microsecond per file.
 _CACHED_FILES = 25_000
@@ -48,19 +50,22 @@ class Listing:
     values: dict[str, Any]
 
     @classmethod
-    def of(cls, records: Sequence[FileRecord], now: datetime) -> "Listing":
-        """The listing of ``records``: unsaved, admitted at ``now`` by one decision, with the
-        same evidence, as the first look decided them (the caller chooses which)."""
-        first = records[0]
-        columns = {name: [getattr(r, name) for r in records] for name in _COLUMNS}
-        columns["upload_time"] = [t.isoformat() for t in columns["upload_time"]]
+    def of(
+        cls, records: Sequence[FileRecord], reason: str, decided_by: str, now: datetime
+    ) -> "Listing":
+        """The listing of ``records``, with the same evidence: unsaved, admitted at ``now`` for
+        ``reason`` by ``decided_by`` (the first look's decision, whatever state, reason and
+        decider the records still carry: only what upstream said of them is read)."""
+        transposed = list(zip(*records, strict=True))
+        columns = {name: transposed[index] for name, index in _INDEXES.items()}
+        columns["upload_time"] = list(map(datetime.isoformat, columns["upload_time"]))
         body = json.dumps(columns, separators=(",", ":"), ensure_ascii=False).encode()
         return cls(
             {
                 "recorded_at": now,
-                "reason": first.reason,
-                "decided_by": first.decided_by,
-                "evidence": first.evidence,
+                "reason": reason,
+                "decided_by": decided_by,
+                "evidence": records[0].evidence,
                 "count": len(records),
                 "sha256": hashlib.sha256(body).hexdigest(),
                 "entries": packed(body),

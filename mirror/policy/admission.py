@@ -162,6 +162,14 @@ def _unchanged_or(facts: FileFacts, decision: Decision) -> Decision | None:
     return decision
 
 
+def admitted_by_age(quarantine: timedelta) -> Decision:
+    """What ``decide`` answers for a pending file present upstream with nothing against it (no
+    refusal, rejection, project hold, anomaly, hold reason or check waiting) whose upload time
+    is at least ``quarantine`` ago: admitted by age. One object for every such file (a first
+    look decides thousands)."""
+    return _admitted(quarantine, "")
+
+
 # A first look admits thousands of files with the same (immutable) decision.
 @functools.lru_cache(maxsize=64)
 def _admitted(quarantine: timedelta, clock: str) -> Decision:

@@ -30,6 +30,9 @@ FIRST_LOOK = "first_look"
 # Evidence of a file upstream gives no upload time for, aged from the mirror's first sight.
 AGE_CLOCK = "age_clock"
 FIRST_SEEN = "first-seen"
+# The evidence of a file listed at the project's first look with nothing gathered for it yet:
+# one document shared by all such files (never changed in place).
+HISTORY_EVIDENCE: dict[str, Any] = {FIRST_LOOK: True}
 _OPEN = (State.PENDING, State.QUARANTINED)
 
 
@@ -142,7 +145,12 @@ def anchor_file(files: Iterable[FileView], *, unlisted_may_attest: bool) -> File
     One file per release is enough: a release is published by one Trusted Publisher. An
     sdist is preferred (one per release), else the first wheel by name.
     """
-    settled = [f for f in files if f.settled]
+    return anchor_among([f for f in files if f.settled], unlisted_may_attest=unlisted_may_attest)
+
+
+def anchor_among(settled: list[FileView], *, unlisted_may_attest: bool) -> FileView | None:
+    """``anchor_file`` of files known to be settled (a first look's history: thousands of
+    files, not tested one by one again)."""
     attested = [f for f in settled if f.listed] or (settled if unlisted_may_attest else [])
     if not attested:
         return None
@@ -225,6 +233,25 @@ def provenance_needed(mode: ProvenanceMode, f: FileView, anchor: FileView | None
     if anchor is not None and f.filename == anchor.filename:
         return True
     return f.open and (mode == "required" or not f.historic or above_anchor(f, anchor))
+
+
+def historic_needing_provenance(
+    mode: ProvenanceMode, historic: list[FileView], anchor: FileView | None
+) -> list[FileView]:
+    """The files of ``historic`` (all ``FileView.historic``) that ``provenance_needed``.
+
+    Outside ``required`` mode a historic file needs provenance only as the anchor or above
+    it, so at or above the anchor's release: the other releases' files, most of a first
+    look's history, are not asked one by one.
+    """
+    if mode == "required":
+        near = historic
+    else:
+        floor = version_key(anchor.version) if anchor is not None else None
+        versions = {f.version for f in historic}
+        reach = {v for v in versions if floor is not None and version_key(v) >= floor}
+        near = [f for f in historic if f.version in reach]
+    return [f for f in near if provenance_needed(mode, f, anchor)]
 
 
 def provenance_current(f: FileView, pinned: str | None) -> bool:

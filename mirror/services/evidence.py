@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,8 @@ from mirror.db.records import FileRecord, FileRow
 from mirror.errors import DigestMismatchError, MirrorError, UpstreamError
 from mirror.policy import verdicts
 from mirror.publishers import PinnedPublisher
-from mirror.services import files
+from mirror.services import files, state_changes
 from mirror.services.backends import Backends
-from mirror.services.state_changes import continuity_anchor, file_view
 from mirror.storage import BlobStore, store_bytes
 from mirror.timeutil import format_timestamp
 from mirror.upstream.client import ResponseTooLargeError
@@ -152,17 +151,20 @@ class _Gatherer:
             # A private project's files came from an upload: upstream is never asked about
             # them, for provenance either (``Config.provenance_mode_for``).
             self.private = private_rows.is_private(conn, project)
-        quarantine = backends.config.quarantine_for(project, private=self.private)
-        self.views = {row.filename: file_view(row, quarantine) for row in rows}
+        now = backends.clock.now()
+        self.checks = state_changes.checks_of(
+            backends, project, rows, private=self.private, now=now
+        )
+        self.views = dict(self.checks.views)  # and what this gathers, as it does
         # What the rules refuse is blocked whatever its evidence says: nothing upstream names
         # for it is fetched (a denied release is the one most likely to be hostile).
-        self.checkable = [
-            view
-            for view in self.views.values()
-            if not backends.rules.file_refusal(project, view.version)
-        ]
+        versions = {view.version for view in self.views.values()}
+        self.refused = {v for v in versions if backends.rules.file_refusal(project, v)}
         self.budget = backends.config.policy.checks_per_sync
         self.gathered = Gathered()
+
+    def _checkable(self, views: Iterable[verdicts.FileView]) -> list[verdicts.FileView]:
+        return [view for view in views if view.version not in self.refused]
 
     def _newest_first(self, views: list[verdicts.FileView]) -> list[verdicts.FileView]:
         def moment(view: verdicts.FileView) -> float:
@@ -191,10 +193,11 @@ class _Gatherer:
             return
         pinned = config.publisher_for(self.project)
         key = config.pinned_publisher_key(self.project)
-        anchor = continuity_anchor(self.backends, self.project, self.views.values())
+        anchor = self.checks.anchor
+        # The others are plain history, which needs no provenance (``state_changes.Checks``).
         wanted = [
             view
-            for view in self.checkable
+            for view in self._checkable(self.checks.checked)
             if verdicts.provenance_needed(mode, view, anchor)
             and not verdicts.provenance_current(view, key)
         ]
@@ -273,7 +276,7 @@ class _Gatherer:
         """Inspect the files that need it (``only``: that file, whatever its state)."""
         wanted = [
             view
-            for view in self.checkable
+            for view in self._checkable(self.views.values())
             if (view.filename == only if only else verdicts.content_needed(view))
             and not verdicts.content_current(view)
         ]

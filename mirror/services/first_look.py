@@ -23,7 +23,6 @@ one thing the decisions read from the database, makes the plan be made again.
 """
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,8 +41,8 @@ from mirror.db import (
 )
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
-from mirror.policy.admission import POLICY, State
-from mirror.policy.verdicts import FIRST_LOOK
+from mirror.policy.admission import POLICY, Decision, State
+from mirror.policy.verdicts import HISTORY_EVIDENCE
 from mirror.services import (
     evidence,
     fetching,
@@ -89,8 +88,11 @@ def gather_evidence(
 ) -> list[FileRecord]:
     """The candidates with the evidence that needs no download (provenance) recorded."""
     gathered = evidence.gather(backends, project, inspect=False, rows=candidates)
+    # Few files get evidence (the anchor, the candidates): the others are passed as they are.
     return [
-        row._replace(**change) if (change := evidence.recorded(row, gathered)) else row
+        row._replace(**change)
+        if row.filename in gathered.records and (change := evidence.recorded(row, gathered))
+        else row
         for row in candidates
     ]
 
@@ -121,20 +123,25 @@ class Plan:
         upstream: ProjectStatus,
     ) -> "Plan":
         decided = state_changes.judge(conn, backends, project, evidenced, now, upstream=upstream)
-        settled = _settled(evidenced, decided, now)
-        status = project_status.served(upstream, ((r.state, r.reason) for r in settled))
+        moved = {row.filename: decision for row, decision in decided.moves}
+        history = _history(evidenced, moved)
+        listed = {r.filename for r in history.files} if history else set()
+        own = [move for move in decided.moves if move[0].filename not in listed]
+        settled = _settled([r for r in evidenced if r.filename not in listed], moved, now)
+        states = [(r.state, r.reason) for r in settled]
+        if history is not None:
+            states.append((State.ADMITTED, history.decision.reason))
+        status = project_status.served(upstream, states)
         rendered = pages.render_pages(backends.blobs, project, decided.admitted, status)
-        history, own = _history(settled)
-        others = [move for move in decided.moves if move[0].filename in own]
         dialect = conn.dialect
         return cls(
             project=project,
             decided=decided,
             rendered=rendered,
             upstream=upstream,
-            history=history_rows.Listing.of(history, now) if history else None,
-            files=file_rows.prepare_files(dialect, list(own.values())),
-            events=state_changes.prepare_first_look_events(dialect, project, others, now),
+            history=history.listing(now) if history else None,
+            files=file_rows.prepare_files(dialect, settled),
+            events=state_changes.prepare_first_look_events(dialect, project, own, now),
             targets=targets.prepare_first(dialect, project, rendered.page_targets(), now),
         )
 
@@ -174,43 +181,58 @@ class Plan:
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
 
-def _settled(
-    new: list[FileRecord], decided: state_changes.Evaluation, now: datetime
-) -> list[FileRecord]:
-    """The new records in the states ``decided`` moves them to."""
-    # A first look makes thousands of moves with a handful of distinct decisions.
-    values = {decision: state_changes.decided(decision, now) for _, decision in decided.moves}
-    moved = {row.filename: values[decision] for row, decision in decided.moves}
-    return [row._replace(**moved[row.filename]) if row.filename in moved else row for row in new]
+def _settled(new: list[FileRecord], moved: dict[str, Decision], now: datetime) -> list[FileRecord]:
+    """The ``new`` records in the states the decisions ``moved`` (by filename) take them to."""
+    # A handful of distinct decisions: their columns are made once each.
+    decisions = {moved[row.filename] for row in new if row.filename in moved}
+    values = {decision: state_changes.decided(decision, now) for decision in decisions}
+    return [
+        row._replace(**values[moved[row.filename]]) if row.filename in moved else row for row in new
+    ]
 
 
-def _history(settled: list[FileRecord]) -> tuple[list[FileRecord], dict[str, FileRecord]]:
-    """The files the project's history listing keeps (docs/admission.md, "History"), and the
-    others by filename: admitted at the first look by age alone, with nothing gathered for
-    them, under the decision most of them share (one per project in practice)."""
-    plain = [r for r in settled if _plain_history(r)]
-    decisions = Counter((r.reason, r.decided_by) for r in plain)
-    if not decisions:
-        return [], {r.filename: r for r in settled}
-    chosen = decisions.most_common(1)[0][0]
-    history = [r for r in plain if (r.reason, r.decided_by) == chosen]
-    listed = {r.filename for r in history}
-    return history, {r.filename: r for r in settled if r.filename not in listed}
+@dataclass(frozen=True)
+class _History:
+    """The files the project's history listing keeps (docs/admission.md, "History"), as
+    upstream listed them, and the decision that admits them."""
+
+    files: list[FileRecord]
+    decision: Decision
+
+    def listing(self, now: datetime) -> history_rows.Listing:
+        decision = self.decision
+        return history_rows.Listing.of(self.files, decision.reason, decision.decided_by, now)
 
 
-def _plain_history(record: FileRecord) -> bool:
+def _history(new: list[FileRecord], moved: dict[str, Decision]) -> _History | None:
+    """The ``new`` files admitted at the first look by age alone (``moved``: the decisions by
+    filename), with nothing gathered for them, under the decision most of them share (one per
+    project in practice); None if none is."""
+    # By (reason, decider): a dataclass hashes in Python, a pair of strings in C.
+    admitted: dict[tuple[str, str], tuple[Decision, list[FileRecord]]] = {}
+    for row in new:
+        decision = moved.get(row.filename)
+        if decision is None:
+            continue
+        if decision.state == State.ADMITTED and decision.decided_by == POLICY and _plain(row):
+            key = decision.reason, decision.decided_by
+            admitted.setdefault(key, (decision, []))[1].append(row)
+    if not admitted:
+        return None
+    # The first of the most common: ``max`` keeps the first of equals.
+    decision, files = max(admitted.values(), key=lambda group: len(group[1]))
+    return _History(files, decision)
+
+
+def _plain(record: FileRecord) -> bool:
+    """Whether a new record keeps nothing a history listing does not: no evidence gathered,
+    upstream's own metadata, no provenance copy, an upload time."""
     return (
-        record.state == State.ADMITTED
-        and record.decided_by == POLICY
-        and record.evidence == _HISTORY_EVIDENCE
+        record.evidence == HISTORY_EVIDENCE
         and record.upload_time is not None
         and record.metadata_sha256 == record.upstream_metadata_sha256
         and record.provenance_sha256 is None
     )
-
-
-# A history file's evidence: listed at the first look, nothing gathered for it.
-_HISTORY_EVIDENCE = {FIRST_LOOK: True}
 
 
 def _event(history: history_rows.Listing) -> dict[str, Any]:

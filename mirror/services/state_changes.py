@@ -13,7 +13,16 @@ from mirror.checks.content import report_is_current
 from mirror.db import block_rows, bulk, event_rows, file_rows, private_rows, project_rows
 from mirror.db.records import FileRow
 from mirror.policy import verdicts
-from mirror.policy.admission import RULE, STATES, Decision, FileFacts, Refusal, State, decide
+from mirror.policy.admission import (
+    RULE,
+    STATES,
+    Decision,
+    FileFacts,
+    Refusal,
+    State,
+    admitted_by_age,
+    decide,
+)
 from mirror.policy.rules import parse_specifier, version_in
 from mirror.services import notify, project_status
 from mirror.services.backends import Backends
@@ -68,27 +77,89 @@ def _report_current(content: Mapping[str, Any] | None) -> bool:
     return content is not None and report_is_current(content.get("report"))
 
 
-def continuity_anchor(
-    backends: Backends, project: str, views: Iterable[verdicts.FileView]
-) -> verdicts.FileView | None:
-    """``verdicts.anchor_file`` for the project's files: with an Integrity API URL template
-    configured for its index, a file the page lists no provenance for may still have some."""
-    template = bool(backends.config.integrity_url_template_for(project))
-    return verdicts.anchor_file(views, unlisted_may_attest=template)
+def history_view(row: FileRow, quarantine: timedelta, now: datetime) -> verdicts.FileView | None:
+    """``file_view(row, quarantine)`` when ``row`` is plain history, else None.
+
+    Plain history: listed at the project's first look and pending since, with nothing gathered
+    for it (its evidence is ``verdicts.HISTORY_EVIDENCE``), and already past the quarantine
+    then (``verdicts.is_historic``), which is before ``now``. Its view is open, historic and
+    settled, with no provenance or content record; a first look lists thousands of such files.
+    """
+    if row.state != State.PENDING or row.hold_until is not None or not row.present_upstream:
+        return None
+    evidence = row.evidence
+    if evidence is not verdicts.HISTORY_EVIDENCE and evidence != verdicts.HISTORY_EVIDENCE:
+        return None
+    uploaded, seen = row.upload_time, row.first_seen_at
+    if uploaded is None or uploaded + quarantine > seen or seen > now:
+        return None
+    listed = row.provenance_url is not None
+    return verdicts.FileView(
+        row.filename, row.version, State.PENDING, None, True, True, evidence, listed
+    )
+
+
+@dataclass(frozen=True)
+class Checks:
+    """A project's files as the checks see them (``mirror.policy.verdicts``).
+
+    ``views``: every file's, by filename. ``checked``: the files whose evidence may say
+    something about their admission, every file but plain history (``history_view``) that
+    needs no provenance (below the continuity anchor, and not the anchor itself, outside
+    ``required`` mode). No check concerns such a file (``provenance_needed`` and
+    ``content_needed`` are false), so the evidence says nothing against it
+    (``verdicts.CLEAR``): one test for thousands of files on a first look, instead of a
+    verdict each.
+    """
+
+    views: dict[str, verdicts.FileView]
+    checked: list[verdicts.FileView]
+    anchor: verdicts.FileView | None
+
+
+def checks_of(
+    backends: Backends,
+    project: str,
+    rows: Iterable[FileRow],
+    *,
+    private: bool,
+    now: datetime,
+) -> Checks:
+    """The ``Checks`` of ``project``'s files ``rows``."""
+    config = backends.config
+    mode = config.provenance_mode_for(project, private=private)
+    quarantine = config.quarantine_for(project, private=private)
+    views: dict[str, verdicts.FileView] = {}
+    checked, history = [], []
+    for row in rows:
+        view = history_view(row, quarantine, now)
+        if view is None:
+            view = file_view(row, quarantine)
+            checked.append(view)
+        else:
+            history.append(view)
+        views[view.filename] = view
+    # With an Integrity API URL template configured for the project's index, a file the page
+    # lists no provenance for may still have some.
+    template = bool(config.integrity_url_template_for(project))
+    settled = [view for view in checked if view.settled] + history
+    anchor = verdicts.anchor_among(settled, unlisted_may_attest=template)
+    checked += verdicts.historic_needing_provenance(mode, history, anchor)
+    return Checks(views, checked, anchor)
 
 
 def verdicts_by_filename(
-    backends: Backends, project: str, rows: Sequence[FileRow], *, private: bool
+    backends: Backends, project: str, checks: Checks, *, private: bool
 ) -> dict[str, verdicts.Verdict]:
-    """What each file's provenance and content evidence says, by filename."""
+    """What the provenance and content evidence of each of ``checks.checked`` says, by
+    filename (the other files': nothing, ``verdicts.CLEAR``)."""
     mode = backends.config.provenance_mode_for(project, private=private)
     pinned = backends.config.pinned_publisher_key(project)
-    quarantine = backends.config.quarantine_for(project, private=private)
-    views = [file_view(row, quarantine) for row in rows]
-    anchor = continuity_anchor(backends, project, views)
-    baseline = verdicts.publisher_baseline(views)
+    anchor = checks.anchor
+    # A plain history file has no provenance record: it is never the baseline.
+    baseline = verdicts.publisher_baseline(checks.checked)
     result = {}
-    for view in views:
+    for view in checks.checked:
         provenance = verdicts.provenance_verdict(
             mode,
             view,
@@ -180,16 +251,26 @@ def judge(
     quarantine = config.quarantine_for(project, private=private)
     blocks = block_rows.active_blocks(conn, project)
     refused = refusals(backends, blocks, project, (row.version for row in rows))
-    evidence = verdicts_by_filename(backends, project, rows, private=private)
+    checks = checks_of(backends, project, rows, private=private, now=now)
+    evidence = verdicts_by_filename(backends, project, checks, private=private)
+    # Plain history no check concerns (it has no verdict: ``Checks``), with nothing refusing
+    # it and nothing odd about it, is admitted by age: the same decision for thousands.
+    aged = None if project_hold else admitted_by_age(quarantine)
     moves, admitted = [], []
     for row in rows:
-        decision = decide(
-            facts_of(row, anomalies.get(row.filename), evidence[row.filename], project_hold),
-            refusal=refused[row.version],
-            quarantine=quarantine,
-            hold_without_upload_time=hold_without_time,
-            now=now,
-        )
+        verdict = evidence.get(row.filename)
+        refusal = refused[row.version]
+        anomaly = anomalies.get(row.filename)
+        if verdict is None and refusal is None and anomaly is None and aged is not None:
+            decision: Decision | None = aged
+        else:
+            decision = decide(
+                facts_of(row, anomaly, verdict, project_hold),
+                refusal=refusal,
+                quarantine=quarantine,
+                hold_without_upload_time=hold_without_time,
+                now=now,
+            )
         if decision is not None and differs(row, decision):
             moves.append((row, decision))
         if (decision.state if decision is not None else row.state) == State.ADMITTED:
@@ -314,15 +395,19 @@ def _prepared_events(
 
 
 def log_moves(project: str, moves: Sequence[tuple[FileRow, Decision]]) -> None:
-    routine = Counter(
-        f"{row.state}->{decision.state}" for row, decision in moves if _is_routine(row, decision)
-    )
+    routine: Counter[tuple[str, str]] = Counter()
+    others = []
+    for row, decision in moves:
+        if _is_routine(row, decision):
+            routine[row.state, decision.state] += 1
+        else:
+            others.append((row, decision))
     if routine:
         # A first look moves thousands of files out of `pending`: one line, not one per file.
-        log.info("%s: %s", project, dict(routine), extra={"project": project, "moves": routine})
-    for row, decision in moves:
-        if not _is_routine(row, decision):
-            _log_move(project, row, decision)
+        counts = Counter({f"{old}->{new}": count for (old, new), count in routine.items()})
+        log.info("%s: %s", project, dict(counts), extra={"project": project, "moves": counts})
+    for row, decision in others:
+        _log_move(project, row, decision)
 
 
 def _is_routine(row: FileRow, decision: Decision) -> bool:

@@ -82,7 +82,9 @@ def _recorded(engine: Engine, records: list[FileRecord]) -> int:
         conn.execute(delete(histories))
         conn.execute(delete(projects))
         project_id = project_rows.create_project(conn, "demo", NOW).id
-        history_rows.record_listing(conn, project_id, history_rows.Listing.of(records, NOW))
+        decided = records[0].reason, records[0].decided_by
+        listing = history_rows.Listing.of(records, *decided, NOW)
+        history_rows.record_listing(conn, project_id, listing)
     return int(project_id)
 
 

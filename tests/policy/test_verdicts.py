@@ -4,10 +4,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mirror.policy import verdicts
 from mirror.policy.admission import FileFacts, State, decide
 from mirror.policy.verdicts import Baseline, FileView
+from mirror.publishers import ProvenanceMode
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 IDENTITY = "GitHub:owner/repo@release.yml"
@@ -167,6 +170,44 @@ def test_content_baseline_is_the_previous_release_same_kind_same_tags() -> None:
 def test_which_files_need_provenance(mode: str, historic: bool, state: State, needed: bool) -> None:
     f = view("p-1.0.tar.gz", "1.0", historic=historic, state=state)
     assert verdicts.provenance_needed(mode, f, None) is needed  # type: ignore[arg-type]
+
+
+@st.composite
+def historic_files(draw: st.DrawFn) -> list[FileView]:
+    """History as a first look lists it, some of it held, rejected or gone since."""
+    versions = st.sampled_from(["0.9", "1.0", "1.0.0", "2.0rc1", "2.0", "not-a-version"])
+    kinds = st.sampled_from(["py3-none-any.whl", "cp312-cp312-linux.whl", "tar.gz"])
+    files = {}
+    for version, kind in draw(st.lists(st.tuples(versions, kinds), max_size=12)):
+        files[version, kind] = view(
+            f"demo-{version}-{kind}",
+            version,
+            state=draw(st.sampled_from([State.PENDING, State.QUARANTINED, State.REJECTED])),
+            hold_until=None,
+            present_upstream=draw(st.booleans()),
+            historic=True,
+            listed=draw(st.booleans()),
+            evidence=draw(st.sampled_from([{}, {"provenance": record("failed")}])),
+        )
+    return list(files.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    historic=historic_files(),
+    mode=st.sampled_from(["off", "continuity", "required"]),
+    unlisted_may_attest=st.booleans(),
+)
+def test_history_needing_provenance_is_what_each_file_needs(
+    historic: list[FileView], mode: ProvenanceMode, unlisted_may_attest: bool
+) -> None:
+    """Asking per release gives what asking each file gives, and the anchor among settled
+    files is the anchor of all of them."""
+    found = anchor(historic, unlisted_may_attest=unlisted_may_attest)
+    settled = [f for f in historic if f.settled]
+    assert verdicts.anchor_among(settled, unlisted_may_attest=unlisted_may_attest) == found
+    expected = [f for f in historic if verdicts.provenance_needed(mode, f, found)]
+    assert verdicts.historic_needing_provenance(mode, historic, found) == expected
 
 
 def test_the_continuity_anchor_needs_provenance_even_when_historic() -> None:

@@ -1,9 +1,10 @@
 """Deciding a project's files at once gives each file the decision it gets on its own.
 
 ``state_changes.judge`` decides thousands of files per project per scheduler cycle, so it
-shares work between them (one refusal per version, one verdict pass, one anchor and baseline).
-The oracle here is the policy's general path called file by file: the file's own refusal
-(``refusal_for``), its verdict and ``decide``. Sharing must never change a decision.
+shares work between them (one refusal per version, one verdict pass, one anchor and baseline),
+and admits plain history without a verdict of its own (``state_changes.Checks``). The oracle
+here is the policy's general path called file by file: the file's own view, refusal
+(``refusal_for``), verdict and ``decide``. Sharing must never change a decision.
 """
 
 from collections.abc import Callable
@@ -17,8 +18,9 @@ from sqlalchemy import Connection
 
 from mirror.db import block_rows
 from mirror.db.records import FileRecord
+from mirror.policy import verdicts
 from mirror.policy.admission import STATES, Decision, State, decide
-from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN
+from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN, HISTORY_EVIDENCE
 from mirror.services import project_status, state_changes
 from mirror.services.backends import Backends
 from mirror.simple_api import ProjectStatus, Status
@@ -28,31 +30,34 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PROJECTS = {"judged-continuity": None, "judged-required": "required", "judged-off": "off"}
 VERSIONS = ["0.9", "1.0", "1.0.0", "2.0rc1", "2.0", "not-a-version"]
 PUBLISHER = "GitHub:o/r@release.yml"
+DAY = timedelta(days=1)
 TIMES = st.sampled_from([NOW - timedelta(days=d) for d in (400, 30, 8, 7, 3, 0)] + [NOW])
 
 
+PROVENANCE_RECORDS = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(["verified", "failed", "unavailable", "missing"]),
+        "reason": st.just("why"),
+        "identity": st.sampled_from([PUBLISHER, "GitHub:x/y@ci.yml"]),
+        "pinned": st.sampled_from([None, PUBLISHER, "GitHub:x/y@ci.yml"]),
+    }
+)
+CONTENT_RECORDS = st.one_of(
+    st.fixed_dictionaries({"error": st.just("timeout")}),
+    st.fixed_dictionaries(
+        {"flags": st.lists(st.fixed_dictionaries({"text": st.just("new .pth")}), max_size=1)}
+    ),
+)
+
+
 def _evidence_records() -> st.SearchStrategy[dict[str, Any]]:
-    provenance = st.fixed_dictionaries(
-        {
-            "status": st.sampled_from(["verified", "failed", "unavailable", "missing"]),
-            "reason": st.just("why"),
-            "identity": st.sampled_from([PUBLISHER, "GitHub:x/y@ci.yml"]),
-            "pinned": st.sampled_from([None, PUBLISHER, "GitHub:x/y@ci.yml"]),
-        }
-    )
-    content = st.one_of(
-        st.fixed_dictionaries({"error": st.just("timeout")}),
-        st.fixed_dictionaries(
-            {"flags": st.lists(st.fixed_dictionaries({"text": st.just("new .pth")}), max_size=1)}
-        ),
-    )
     return st.fixed_dictionaries(
         {},
         optional={
             FIRST_LOOK: st.just(True),
             AGE_CLOCK: st.just(FIRST_SEEN),
-            "provenance": provenance,
-            "content": content,
+            "provenance": PROVENANCE_RECORDS,
+            "content": CONTENT_RECORDS,
         },
     )
 
@@ -91,6 +96,41 @@ def _files(draw: st.DrawFn) -> FileRecord:
     )
 
 
+@st.composite
+def _first_look_files(draw: st.DrawFn) -> FileRecord:
+    """A file as a first look lists it: plain history (pending, listed at the first look with
+    nothing gathered, older than the quarantine), or one fact away from it."""
+    plain = draw(_files())._replace(
+        state=draw(st.sampled_from([State.PENDING, "pending"])),
+        hold_until=None,
+        present_upstream=True,
+        upload_time=draw(st.sampled_from([NOW - timedelta(days=d) for d in (400, 30, 8, 7)])),
+        first_seen_at=NOW,
+        evidence=draw(st.sampled_from([HISTORY_EVIDENCE, {FIRST_LOOK: True}])),
+    )
+    # (upload time, first seen): young at the first look, with no upload time, or seen first
+    # by a clock running late, after ``now``, when the file was not old enough yet.
+    clocks = [(NOW - 3 * DAY, NOW), (NOW - 8 * DAY, NOW - 3 * DAY), (None, NOW)]
+    clocks.append((NOW - 3 * DAY, NOW + 7 * DAY))
+    unlike = {
+        "state": st.sampled_from(["quarantined", "admitted", "blocked"]).map(
+            lambda state: {"state": state}
+        ),
+        "hold_until": TIMES.map(lambda at: {"hold_until": at}),
+        "present_upstream": st.just({"present_upstream": False}),
+        "clock": st.sampled_from(clocks).map(
+            lambda clock: {"upload_time": clock[0], "first_seen_at": clock[1]}
+        ),
+        "evidence": st.one_of(
+            PROVENANCE_RECORDS.map(lambda record: {"provenance": record}),
+            CONTENT_RECORDS.map(lambda record: {"content": record}),
+            st.just({AGE_CLOCK: FIRST_SEEN}),
+        ).map(lambda more: {"evidence": {FIRST_LOOK: True, **more}}),
+    }
+    change = draw(st.sampled_from([None, *unlike]))
+    return plain if change is None else plain._replace(**draw(unlike[change]))
+
+
 def _unique(files: list[FileRecord]) -> list[FileRecord]:
     return list({f.filename: f for f in files}.values())
 
@@ -106,21 +146,37 @@ def _one_by_one(
     """Each file through the general path: its own refusal, its verdict, ``decide``."""
     config = backends.config
     blocks = block_rows.active_blocks(conn, project)
-    evidence = state_changes.verdicts_by_filename(backends, project, rows, private=False)
+    mode = config.provenance_mode_for(project)
+    quarantine = config.quarantine_for(project)
+    views = [state_changes.file_view(row, quarantine) for row in rows]
+    template = bool(config.integrity_url_template_for(project))
+    anchor = verdicts.anchor_file(views, unlisted_may_attest=template)
+    baseline = verdicts.publisher_baseline(views)
+    evidence = [
+        verdicts.combine(
+            verdicts.provenance_verdict(
+                mode,
+                view,
+                pinned=config.pinned_publisher_key(project),
+                baseline=baseline,
+                anchor=anchor,
+                needed=verdicts.provenance_needed(mode, view, anchor),
+            ),
+            verdicts.content_verdict(view),
+        )
+        for view in views
+    ]
     return [
         decide(
             state_changes.facts_of(
-                row,
-                anomalies.get(row.filename),
-                evidence[row.filename],
-                project_status.upstream_hold(upstream),
+                row, anomalies.get(row.filename), verdict, project_status.upstream_hold(upstream)
             ),
             refusal=state_changes.refusal_for(backends, blocks, project, row.version),
-            quarantine=config.quarantine_for(project),
+            quarantine=quarantine,
             hold_without_upload_time=config.age_clock_for(project) == "hold",
             now=NOW,
         )
-        for row in rows
+        for row, verdict in zip(rows, evidence, strict=True)
     ]
 
 
@@ -141,7 +197,7 @@ def judged_backends(
 )
 @given(
     project=st.sampled_from(sorted(PROJECTS)),
-    files=st.lists(_files(), max_size=12).map(_unique),
+    files=st.lists(st.one_of(_files(), _first_look_files()), max_size=12).map(_unique),
     anomalous=st.sets(st.sampled_from(VERSIONS)),
     blocked=st.lists(st.sampled_from(["", ">=2.0rc1", "==1.0", "<1"]), max_size=2),
     held_upstream=st.booleans(),
@@ -172,3 +228,17 @@ def test_judging_a_project_decides_each_file_as_on_its_own(
         final = decision.state if decision is not None else row.state
         assert (row in judged.admitted) == (final == State.ADMITTED), row
     assert len(moves) == len(judged.moves)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    row=st.one_of(_files(), _first_look_files()),
+    quarantine=st.sampled_from([timedelta(0), timedelta(days=7), timedelta(days=30)]),
+)
+def test_a_history_view_is_the_files_view(row: FileRecord, quarantine: timedelta) -> None:
+    """The shortcut gives the view the general path gives, or none."""
+    view = state_changes.history_view(row, quarantine, NOW)
+    if view is not None:
+        assert view == state_changes.file_view(row, quarantine)
+        assert view.settled and view.historic
+        assert view.provenance is None and view.content is None
