@@ -3,6 +3,7 @@
 import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -121,3 +122,62 @@ def _parse_sdist(filename: str) -> tuple[NormalizedName, Version]:
             filename = filename[: -len(suffix)] + ".tar.gz"
             break
     return parse_sdist_filename(filename)
+
+
+# Wheels by the systems they run on (PEP 425 platform tags): the review folds a release's
+# wheels by family, and a wheel's content is compared with the closest one of the release
+# before (docs/admission.md, "Content inspection").
+PLATFORM_FAMILIES = ("sdist", "pure Python", "Linux", "macOS", "Windows", "other")
+_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("manylinux", "Linux"),
+    ("musllinux", "Linux"),
+    ("linux", "Linux"),
+    ("macosx", "macOS"),
+    ("win", "Windows"),
+    ("any", "pure Python"),
+)
+# What a platform tag says besides its family's name and version: the architecture
+# (manylinux_2_17_x86_64 and manylinux2014_x86_64 are both x86_64).
+_PLATFORM_PREFIX = re.compile(r"^(?:manylinux\d*|musllinux|linux|macosx)(?:_\d+_\d+)?_|^win_?")
+
+
+@dataclass(frozen=True)
+class WheelPlatform:
+    """A distribution file's family, Python tags and architectures (none for an sdist)."""
+
+    family: str
+    pythons: frozenset[str] = frozenset()
+    arches: frozenset[str] = frozenset()
+
+    def distance(self, other: "WheelPlatform") -> tuple[bool, bool, bool]:
+        """How far ``other`` is from this, to sort by: another family, then no architecture
+        in common, then no Python tag in common."""
+        return (
+            self.family != other.family,
+            not self.arches & other.arches,
+            not self.pythons & other.pythons,
+        )
+
+
+@functools.lru_cache(maxsize=8192)
+def wheel_platform(filename: str) -> WheelPlatform:
+    if not filename.endswith(".whl"):
+        return WheelPlatform("sdist")
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return WheelPlatform("other")
+    platforms = {tag.platform for tag in tags}
+    family = next(
+        (
+            family
+            for prefix, family in _FAMILY_PREFIXES
+            if any(platform.startswith(prefix) for platform in platforms)
+        ),
+        "other",
+    )
+    return WheelPlatform(
+        family,
+        frozenset(tag.interpreter for tag in tags),
+        frozenset(_PLATFORM_PREFIX.sub("", platform) for platform in platforms),
+    )

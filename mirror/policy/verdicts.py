@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from packaging.version import InvalidVersion, Version
 
 from mirror import scanner_rules
+from mirror.names import wheel_platform
 from mirror.policy.admission import State, is_review_hold
 from mirror.publishers import ProvenanceMode
 
@@ -192,7 +193,9 @@ def content_baseline(files: Iterable[FileView], candidate: FileView) -> FileView
     """The same kind of file in the previous settled release (the one it is compared with).
 
     Previous means the highest settled version below the candidate's. Among that release's
-    files of the same kind (wheel or sdist), the one with the same tags is preferred.
+    files of the same kind (wheel or sdist), the one with the same tags is preferred, else the
+    closest platform: the same family (Linux, macOS, Windows), then architecture, then Python
+    (a release may rename its manylinux tags; a macOS wheel says nothing of a Linux one).
     """
     below = [
         f
@@ -203,8 +206,15 @@ def content_baseline(files: Iterable[FileView], candidate: FileView) -> FileView
     ]
     if not below:
         return None
-    tags = _tags(candidate.filename)
-    return min(_newest_release(below), key=lambda f: (_tags(f.filename) != tags, f.filename))
+    tags, platform = _tags(candidate.filename), wheel_platform(candidate.filename)
+    return min(
+        _newest_release(below),
+        key=lambda f: (
+            _tags(f.filename) != tags,
+            *platform.distance(wheel_platform(f.filename)),
+            f.filename,
+        ),
+    )
 
 
 def _newest_release(files: list[FileView]) -> list[FileView]:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
 from mirror.checks.content import (
     ContentReport,
     PthFile,
@@ -29,17 +27,9 @@ from mirror.checks.content import (
     stable_member_name,
 )
 from mirror.db.records import FileRow
+from mirror.names import PLATFORM_FAMILIES, wheel_platform
 from mirror.publishers import PinnedPublisher
 
-FAMILIES = ("sdist", "pure Python", "Linux", "macOS", "Windows", "other")
-_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("manylinux", "Linux"),
-    ("musllinux", "Linux"),
-    ("linux", "Linux"),
-    ("macosx", "macOS"),
-    ("win", "Windows"),
-    ("any", "pure Python"),
-)
 METADATA_FIELDS = {
     "requires_dist": "dependencies",
     "requires_python": "Requires-Python",
@@ -53,21 +43,11 @@ _FORGES = {"GitHub": "https://github.com/", "GitLab": "https://gitlab.com/"}
 
 
 def platform_family(filename: str) -> str:
-    if not filename.endswith(".whl"):
-        return "sdist"
-    try:
-        tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
-        return "other"
-    platforms = {tag.platform for tag in tags}
-    for prefix, family in _FAMILY_PREFIXES:
-        if any(platform.startswith(prefix) for platform in platforms):
-            return family
-    return "other"
+    return wheel_platform(filename).family
 
 
 def family_order(family: str) -> int:
-    return FAMILIES.index(family)
+    return PLATFORM_FAMILIES.index(family)
 
 
 @dataclass(frozen=True)

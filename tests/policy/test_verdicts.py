@@ -314,3 +314,30 @@ def test_waiting_keeps_a_file_past_its_quarantine_held_but_not_for_review() -> N
     assert decision is not None
     assert (decision.state, decision.hold_until) == (State.QUARANTINED, NOW - timedelta(days=1))
     assert decision.reason == "quarantine of 7d passed; awaiting checks: content not inspected yet"
+
+
+def test_content_baseline_is_the_closest_platform_when_the_tags_were_renamed() -> None:
+    # A release that renamed its manylinux tags has no file with the same tag string below
+    # it: comparing a Linux wheel with the first wheel by name (a macOS one, for another
+    # Python) flagged every native library as new.
+    previous = [
+        "p-1.0-cp310-cp310-macosx_10_9_universal2.whl",
+        "p-1.0-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "p-1.0-cp311-cp311-macosx_10_9_universal2.whl",
+        "p-1.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        "p-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "p-1.0-cp311-cp311-win_amd64.whl",
+    ]
+    files = [view(name, "1.0", state=State.ADMITTED) for name in previous]
+    linux = "p-1.1-cp311-cp311-manylinux1_x86_64.manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl"
+    expected = {
+        linux: "p-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "p-1.1-cp312-cp312-manylinux_2_28_x86_64.whl": (
+            "p-1.0-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+        ),
+        "p-1.1-cp311-cp311-macosx_11_0_arm64.whl": "p-1.0-cp311-cp311-macosx_10_9_universal2.whl",
+        "p-1.1-cp311-cp311-win32.whl": "p-1.0-cp311-cp311-win_amd64.whl",
+    }
+    for candidate, baseline in expected.items():
+        found = verdicts.content_baseline(files, view(candidate, "1.1"))
+        assert found is not None and found.filename == baseline, candidate
