@@ -37,9 +37,16 @@ def _pages(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _installs(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    table: dict[str, Any] = defaultdict(lambda: defaultdict(dict))
+    """Median seconds over the rounds, by upstream/tool, server and phase (None when every
+    round failed)."""
+    grouped: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for run in runs:
-        table[f"{run['upstream']}/{run['tool']}"][run["server"]][run["phase"]] = run["seconds"]
+        times = grouped[(f"{run['upstream']}/{run['tool']}", run["server"], run["phase"])]
+        if run["seconds"] is not None:
+            times.append(run["seconds"])
+    table: dict[str, Any] = defaultdict(lambda: defaultdict(dict))
+    for (key, server, phase), times in grouped.items():
+        table[key][server][phase] = statistics.median(times) if times else None
     return {key: dict(servers) for key, servers in table.items()}
 
 

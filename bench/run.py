@@ -179,25 +179,36 @@ class Bench:
 
     def install_matrix(self, upstream_name: str, upstream_url: str, requirements: Path) -> None:
         commands = installs.tools(self.options.tools)
+        # "upstream" is the client straight from the upstream; each mirror starts empty for
+        # each of its installs. The order rotates each round, as for the pages.
+        through = ["upstream", *self.mirrors()]
         for tool, command in commands.items():
-            log(f"{tool} install straight from the {upstream_name} upstream")
+            for round_ in range(self.options.rounds):
+                shift = round_ % len(through)
+                for name in through[shift:] + through[:shift]:
+                    client = (tool, command)
+                    self.install_through(upstream_name, upstream_url, requirements, client, name)
+
+    def install_through(
+        self,
+        upstream_name: str,
+        upstream_url: str,
+        requirements: Path,
+        client: tuple[str, list[str]],
+        name: str,
+    ) -> None:
+        """A cold and a warm install of ``requirements`` with ``client`` through ``name``."""
+        tool, command = client
+        with ExitStack() as stack:
+            index_url = upstream_url
+            if name != "upstream":
+                server = stack.enter_context(self.started(self.mirror(name, upstream_url)))
+                index_url = server.simple_url
             for phase in ("cold", "warm"):
+                log(f"{tool} install through {name} ({upstream_name} upstream), {phase}")
                 self.record_install(
-                    upstream_name, tool, "upstream", phase, command, upstream_url, requirements
+                    upstream_name, tool, name, phase, command, index_url, requirements
                 )
-            for name in self.mirrors():
-                with self.started(self.mirror(name, upstream_url)) as server:
-                    for phase in ("cold", "warm"):
-                        log(f"{tool} install through {name}, {phase}")
-                        self.record_install(
-                            upstream_name,
-                            tool,
-                            name,
-                            phase,
-                            command,
-                            server.simple_url,
-                            requirements,
-                        )
 
     def record_install(
         self,
