@@ -65,7 +65,7 @@ def file_by_name(conn: Connection, project: str, filename: str) -> NamedRow | No
     if row is not None:
         return row
     found = history_rows.history_file(conn, project, filename)
-    return None if found is None else NamedFile(project, found[1])
+    return None if found is None else NamedFile(project, found)
 
 
 # Row values go in as execute parameters, not .values(): the statement then compiles once and

@@ -4,7 +4,7 @@
 A listing is stored as canonical JSON, one array per column, compressed; its sha256 names it.
 Reading it back gives the same ``FileRecord``s a files row would: admitted by the listing's
 one decision at the first look, with no id (``UNSAVED``) until the file gets a row of its own.
-Listings never change once written, so each process keeps the newest it decoded.
+Listings never change once written, so each process keeps the ones it decoded last.
 """
 
 import hashlib
@@ -84,14 +84,13 @@ def history_files(conn: Connection, project_id: int) -> dict[str, FileRecord]:
     return {} if head is None else _decoded(conn, head)
 
 
-def history_file(conn: Connection, project: str, filename: str) -> tuple[int, FileRecord] | None:
-    """The project id and history record of ``project``'s file ``filename``, if it has one."""
+def history_file(conn: Connection, project: str, filename: str) -> FileRecord | None:
+    """The history record of ``project``'s file ``filename``, if its listing has one."""
     query = _HEAD.join(projects, projects.c.id == histories.c.project_id).where(
         projects.c.name == project
     )
     head = conn.execute(query).first()
-    found = None if head is None else _decoded(conn, head).get(filename)
-    return None if found is None else (head.project_id, found)  # type: ignore[union-attr]
+    return None if head is None else _decoded(conn, head).get(filename)
 
 
 def project_names(conn: Connection) -> list[str]:
