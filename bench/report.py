@@ -17,6 +17,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "downloads": results["downloads"],
         "installs": _installs(results["installs"]),
         "tuf": results.get("tuf"),
+        "first_look": results.get("first_look"),
     }
     summary["targets"] = targets(summary)
     return summary
@@ -113,6 +114,16 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
             ratio = ours[phase] / base if ours.get(phase) and base else None
             label = f"{phase} install ({key}) <= {goal:g}x upstream"
             found.append(_target(label, ratio, goal, "ratio", False))
+    first_look = summary.get("first_look") or {}
+    found.append(
+        _target(
+            "first look <= 10 us of CPU per historic file",
+            first_look.get("record_us_per_file"),
+            10.0,
+            "us",
+            False,
+        )
+    )
     tuf = summary.get("tuf") or {}
     for key, goal, label in (
         ("publish_100k_s", 10.0, "TUF publish of 100k targets < 10 s"),

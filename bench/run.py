@@ -175,6 +175,7 @@ class Bench:
             self.real_upstream()
         if self.options.tuf:
             self.results["tuf"] = tuf_publish()
+        self.results["first_look"] = first_look_cpu(self.options.size is dataset.TINY)
         return self.results
 
     def install_matrix(self, upstream_name: str, upstream_url: str, requirements: Path) -> None:
@@ -364,6 +365,18 @@ def tuf_publish() -> dict[str, Any]:
         "batch_100_into_100k_s": on_disk.get(100_000, {}).get("batch_publish_s"),
         "raw": raw,
     }
+
+
+def first_look_cpu(tiny: bool) -> dict[str, Any]:
+    """bench/first_look.py's CPU per step, run in a process of its own (it wraps the steps'
+    functions to time them)."""
+    log("first looks in-process, CPU per step")
+    command = [sys.executable, "-m", "bench.first_look", "--gc-freeze", *(["--tiny"] * tiny)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    if result.returncode != 0:
+        return {"skipped": result.stderr.strip().splitlines()[-1:]}
+    measured: dict[str, Any] = json.loads(result.stdout)
+    return measured
 
 
 def versions(tools: Path) -> dict[str, str]:
