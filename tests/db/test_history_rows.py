@@ -1,16 +1,14 @@
 """History listings on both backends: what a listing stores reads back as the records it was
 made of, whatever upstream put in their fields, and a listing's files get rows one by one."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
 from mirror.db import file_rows, history_rows, project_rows
-from mirror.db.engine import make_engine, migrate, writing
+from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import files, histories, projects
 from tests.support.file_records import file_record
@@ -66,14 +64,6 @@ def hostile_record(draw: st.DrawFn, index: int) -> FileRecord:
 def history(draw: st.DrawFn) -> list[FileRecord]:
     count = draw(st.integers(1, 12))
     return [draw(hostile_record(index)) for index in range(count)]
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def _recorded(engine: Engine, records: list[FileRecord]) -> int:

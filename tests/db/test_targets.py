@@ -1,12 +1,10 @@
 """The TUF queue's batch queries, on both backends: what a batch reads, and how stamping it
 makes the published set follow the queue."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 
 from mirror.db import targets
@@ -15,14 +13,6 @@ from mirror.db.schema import tuf_pending, tuf_targets
 from tests.support.query_plans import query_plans
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def _change(op: str, path: str, length: int | None = 10, sha256: str | None = "a" * 64) -> Any:

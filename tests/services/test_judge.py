@@ -24,6 +24,7 @@ from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN, HISTORY_EV
 from mirror.services import project_status, state_changes
 from mirror.services.backends import Backends
 from mirror.simple_api import ProjectStatus, Status
+from tests.support.file_records import file_record
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # One project per provenance mode; the deny rule refuses some releases of each.
@@ -67,23 +68,14 @@ def _files(draw: st.DrawFn) -> FileRecord:
     version = draw(st.sampled_from(VERSIONS))
     kind = draw(st.sampled_from(["py3-none-any.whl", "cp312-cp312-linux.whl", "tar.gz"]))
     hold_until = draw(st.one_of(st.none(), TIMES))
-    return FileRecord(
-        id=0,
-        project_id=0,
-        filename=f"judged-{version}-{kind}",
+    return file_record(
+        f"judged-{version}-{kind}",
         version=version,
         url="",
         sha256="",
         size=None,
         upload_time=draw(st.one_of(st.none(), TIMES)),
-        requires_python=None,
-        yanked=False,
-        yanked_reason=None,
-        upstream_metadata_sha256=None,
-        metadata_sha256=None,
-        metadata_size=None,
         provenance_url=draw(st.sampled_from([None, "listed"])),
-        provenance_sha256=None,
         first_seen_at=draw(TIMES),
         present_upstream=draw(st.booleans()),
         state=draw(st.sampled_from([*STATES, *STATES.values()])),
@@ -91,7 +83,6 @@ def _files(draw: st.DrawFn) -> FileRecord:
         decided_by="upstream",
         state_at=NOW,
         hold_until=hold_until,
-        cached=False,
         evidence=draw(_evidence_records()),
     )
 
