@@ -68,20 +68,21 @@ def queued_kinds(conn: Connection) -> frozenset[str]:
 
 
 def take(conn: Connection, kinds: Sequence[str], limit: int) -> list[Entry]:
-    """Remove and return the oldest ``limit`` entries of ``kinds``; each goes to one taker
-    (another's concurrent take returns only what it removed)."""
+    """Remove and return ``limit`` entries of ``kinds``, the nearest to a client's request
+    first (what it asks for next), then the oldest; each goes to one taker (another's
+    concurrent take returns only what it removed)."""
     oldest = (
         select(lookahead.c.id)
         .where(lookahead.c.kind.in_(kinds))
-        .order_by(lookahead.c.id)
+        .order_by(lookahead.c.depth, lookahead.c.id)
         .limit(limit)
     )
     taken = conn.execute(
         delete(lookahead)
         .where(lookahead.c.id.in_(oldest))
-        .returning(lookahead.c.id, *_ENTRY_COLUMNS)
+        .returning(*_ENTRY_COLUMNS)
     ).all()
-    return [Entry(*row[1:]) for row in sorted(taken)]
+    return sorted((Entry(*row) for row in taken), key=lambda entry: entry.depth)
 
 
 def entries(conn: Connection) -> list[Entry]:
