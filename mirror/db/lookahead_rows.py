@@ -78,9 +78,7 @@ def take(conn: Connection, kinds: Sequence[str], limit: int) -> list[Entry]:
         .limit(limit)
     )
     taken = conn.execute(
-        delete(lookahead)
-        .where(lookahead.c.id.in_(oldest))
-        .returning(*_ENTRY_COLUMNS)
+        delete(lookahead).where(lookahead.c.id.in_(oldest)).returning(*_ENTRY_COLUMNS)
     ).all()
     return sorted((Entry(*row) for row in taken), key=lambda entry: entry.depth)
 
