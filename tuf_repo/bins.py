@@ -145,8 +145,7 @@ class TargetChange(_TargetChangeFields):
     def __new__(
         cls, op: Literal["add", "remove"], path: str, length: int = 0, sha256: str = ""
     ) -> TargetChange:
-        if not _TARGET_PATH.fullmatch(path):
-            check_target_path(path)  # raises, with the message
+        check_target_path(path)
         if op == "add":
             if length < 0:
                 raise ValueError(f"{path}: negative length")
