@@ -64,7 +64,7 @@ def take_first_look(backends: Backends, project: str, page: Page, listing: Listi
     """Take ``project``'s first look from its fetched and parsed ``page``."""
     now = backends.clock.now()
     clock = backends.config.age_clock_for(project)
-    candidates = [fetching.candidate(f, now, history=True, clock=clock) for f in listing.files]
+    candidates = fetching.candidates(listing.files, now, history=True, clock=clock)
     evidenced = gather_evidence(backends, project, candidates)
     upstream = listing.status
     with backends.engine.connect() as conn, conn.begin():
