@@ -302,3 +302,42 @@ def test_candidates_are_the_records_named_field_by_field(
     assert made == expected
     assert [type(record) for record in made] == [FileRecord] * len(files)
     assert [fetching.candidate(f, NOW, history=history, clock=clock) for f in files] == expected
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    project=st.sampled_from(sorted(PROJECTS)),
+    files=st.lists(st.one_of(_files(), _first_look_files()), max_size=12).map(_unique),
+    replacements=st.lists(st.one_of(_files(), _first_look_files()), max_size=12),
+    earlier_now=st.sampled_from([NOW, NOW - DAY]),
+)
+def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
+    judged_backends: Backends,
+    project: str,
+    files: list[FileRecord],
+    replacements: list[FileRecord],
+    earlier_now: datetime,
+) -> None:
+    """Views reused from earlier checks (a first look's, made before its evidence was
+    gathered) give the checks and decisions made from the rows alone: only the very same
+    rows, under the same quarantine and moment, reuse theirs."""
+    # Earlier rows: the same objects, or other rows under the same names (evidence gathered
+    # since), and files no longer listed.
+    earlier_rows = [
+        other._replace(filename=row.filename) if other is not None else row
+        for row, other in zip(files, [*replacements, *[None] * len(files)], strict=False)
+    ] + [other._replace(filename=f"gone-{other.filename}") for other in replacements]
+    earlier = state_changes.checks_of(
+        judged_backends, project, earlier_rows, private=False, now=earlier_now
+    )
+    reused = state_changes.checks_of(
+        judged_backends, project, files, private=False, now=NOW, earlier=earlier
+    )
+    afresh = state_changes.checks_of(judged_backends, project, files, private=False, now=NOW)
+    assert reused == afresh
+    with judged_backends.engine.connect() as conn:
+        judged = state_changes.judge(conn, judged_backends, project, files, NOW, earlier=earlier)
+        expected = state_changes.judge(conn, judged_backends, project, files, NOW)
+    assert judged == expected
