@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 BIN_PREFIX = "bin"
 DEFAULT_BIT_LENGTH = 8
@@ -78,10 +77,21 @@ def _check_project(project: str) -> None:
 
 def package_path(project: str, filename: str) -> str:
     """Return the target path of one distribution (or ``.metadata``) file."""
+    return file_path(package_prefix(project), filename)
+
+
+def package_prefix(project: str) -> str:
+    """Return the folder of a project's files under ``packages/``, with its slash."""
     _check_project(project)
+    return f"packages/{project}/"
+
+
+def file_path(prefix: str, filename: str) -> str:
+    """``package_path`` given the project's ``package_prefix``: a project of thousands of
+    files has its name checked once."""
     if not _SEGMENT.fullmatch(filename):
         raise ValueError(f"invalid file name {filename!r}")
-    return f"packages/{project}/{filename}"
+    return prefix + filename
 
 
 def companion_of(filename: str) -> tuple[str, str]:
@@ -114,28 +124,36 @@ def check_target_path(path: str) -> None:
         raise ValueError(f"target path {path!r} is outside {' or '.join(DELEGATED_PATHS)}")
 
 
-@dataclass(frozen=True)
-class TargetChange:
-    """One pending change: add (or replace) a target, or remove it.
-
-    ``length`` and ``sha256`` describe the bytes for ``add``; ``remove``
-    ignores them.
-    """
-
+class _TargetChangeFields(NamedTuple):
     op: Literal["add", "remove"]
     path: str
     length: int = 0
     sha256: str = ""
 
-    def __post_init__(self) -> None:
-        check_target_path(self.path)
-        if self.op == "add":
-            if self.length < 0:
-                raise ValueError(f"{self.path}: negative length")
-            if not _SHA256.fullmatch(self.sha256):
-                raise ValueError(f"{self.path}: sha256 must be 64 lowercase hex digits")
-        elif self.op != "remove":
-            raise ValueError(f"{self.path}: unknown op {self.op!r}")
+
+class TargetChange(_TargetChangeFields):
+    """One pending change: add (or replace) a target, or remove it.
+
+    ``length`` and ``sha256`` describe the bytes for ``add``; ``remove``
+    ignores them. A named tuple checked when made, not a frozen dataclass:
+    as immutable, and made several times faster, which counts for a batch of
+    tens of thousands of targets.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls, op: Literal["add", "remove"], path: str, length: int = 0, sha256: str = ""
+    ) -> TargetChange:
+        check_target_path(path)
+        if op == "add":
+            if length < 0:
+                raise ValueError(f"{path}: negative length")
+            if not _SHA256.fullmatch(sha256):
+                raise ValueError(f"{path}: sha256 must be 64 lowercase hex digits")
+        elif op != "remove":
+            raise ValueError(f"{path}: unknown op {op!r}")
+        return super().__new__(cls, op, path, length, sha256)
 
     @classmethod
     def add(cls, path: str, length: int, sha256: str) -> TargetChange:

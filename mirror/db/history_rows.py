@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Row, select, update
 
 from mirror.codings import packed, unpacked
 from mirror.db.records import UNSAVED, FileRecord
-from mirror.db.schema import histories, projects
+from mirror.db.schema import histories, history_entries, projects
 
 # What a listing keeps of each file: what upstream said. The rest is the listing's decision.
 _COLUMNS = (
@@ -75,7 +75,10 @@ class Listing:
 
 
 def record_listing(conn: Connection, project_id: int, listing: Listing) -> None:
-    conn.execute(histories.insert(), {"project_id": project_id, **listing.values})
+    head = {name: value for name, value in listing.values.items() if name != "entries"}
+    conn.execute(histories.insert(), {"project_id": project_id, **head})
+    entries = {"project_id": project_id, "entries": listing.values["entries"]}
+    conn.execute(history_entries.insert(), entries)
 
 
 def history_files(conn: Connection, project_id: int) -> dict[str, FileRecord]:
@@ -164,7 +167,8 @@ def _decoded(conn: Connection, head: Row[Any]) -> dict[str, FileRecord]:
     key = (head.project_id, head.sha256)
     found = _CACHE.get(key)
     if found is None:
-        query = select(histories.c.entries).where(histories.c.project_id == head.project_id)
+        column = history_entries.c.entries
+        query = select(column).where(history_entries.c.project_id == head.project_id)
         found = _files(head, json.loads(unpacked(conn.execute(query).scalar_one())))
         _CACHE.put(key, found)
     return found

@@ -1,13 +1,13 @@
 """The admission records table, and the pages whose files' records are due."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, select, update
 
 from mirror.db.schema import admission_records, pages
-from mirror.db.upsert import upsert
+from mirror.db.upsert import upsert_many
 
 
 class StoredRecord(NamedTuple):
@@ -41,15 +41,22 @@ def file_record(conn: Connection, project: str, filename: str) -> StoredRecord |
     return None if row is None else StoredRecord._make(row)
 
 
-def put_record(conn: Connection, project: str, record: StoredRecord, now: datetime) -> None:
-    values: Mapping[str, Any] = {
-        "project": project,
-        "decided_at": record.decided_at,
-        "sha256": record.sha256,
-        "size": record.size,
-        "created_at": now,
-    }
-    upsert(conn, admission_records, {"filename": record.filename}, values)
+def put_records(
+    conn: Connection, project: str, records: Sequence[StoredRecord], now: datetime
+) -> None:
+    """Store the project's ``records``, each replacing the file's earlier one; one statement."""
+    rows = [
+        {
+            "filename": record.filename,
+            "project": project,
+            "decided_at": record.decided_at,
+            "sha256": record.sha256,
+            "size": record.size,
+            "created_at": now,
+        }
+        for record in records
+    ]
+    upsert_many(conn, admission_records, ["filename"], rows)
 
 
 def forget_records(conn: Connection, filenames: Sequence[str]) -> None:

@@ -120,13 +120,22 @@ histories = Table(
     # The evidence every file of it has: seen at the first look, nothing gathered.
     Column("evidence", JSON, nullable=False),
     Column("count", Integer, nullable=False),
-    # The sha256 of the listing's canonical JSON, which ``entries`` holds compressed.
+    # The sha256 of the listing's canonical JSON, which ``history_entries`` holds compressed.
     Column("sha256", String(64), nullable=False),
-    Column("entries", LargeBinary, nullable=False),
     # Its distinct versions, read across all projects without opening the listings.
     Column("versions", JSON, nullable=False),
     # How many of its files have their own row since.
     Column("materialized", Integer, nullable=False, default=0),
+)
+
+# A listing's entries, in a table of their own: in one row with the head, every read of a
+# column stored after them and every update of the row would read them all (SQLite walks a
+# large value's overflow pages to reach what follows it, and rewrites the whole row).
+history_entries = Table(
+    "history_entries",
+    metadata,
+    Column("project_id", Integer, ForeignKey("histories.project_id"), primary_key=True),
+    Column("entries", LargeBinary, nullable=False),
 )
 
 events = Table(

@@ -1,6 +1,6 @@
 """Insert-or-update of one row, in the dialect's own statement."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -16,6 +16,20 @@ def upsert(
     )
     statement = statement.values(**key, **values)
     conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
+
+
+def upsert_many(
+    conn: Connection, table: Table, key: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """``upsert`` of many rows, each with the same columns, ``key`` among them: one statement
+    run for all, instead of one built and compiled per row."""
+    if not rows:
+        return
+    statement: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    )
+    updated = {name: statement.excluded[name] for name in rows[0] if name not in key}
+    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updated), rows)
 
 
 def insert_new(

@@ -124,10 +124,15 @@ CLEAR = Verdict()
 
 # A large project lists thousands of files over a few hundred versions, sorted more than once.
 @functools.lru_cache(maxsize=8192)
-def version_key(version: str) -> tuple[int, Version | str]:
-    """Sort key, oldest first; a string that is no PEP 440 version sorts before every one."""
+def version_key(version: str) -> tuple[int, tuple[Any, ...] | str]:
+    """Sort key, oldest first; a string that is no PEP 440 version sorts before every one.
+
+    The key ``Version`` compares itself by (a tuple of ints and strings): ordered as the
+    versions are, by tuple comparison in C, where a ``Version`` in the key costs two Python
+    calls per comparison, tens of thousands to sort a large project's releases.
+    """
     try:
-        return (1, Version(version))
+        return (1, Version(version)._key)
     except InvalidVersion:
         return (0, version)
 

@@ -290,8 +290,7 @@ def keep_records(
     current = {row.filename: row for row in admitted}
     # A file decided again meanwhile keeps no record: its new decision marked it due.
     kept = [r for r in made if describes(r, current.get(r.filename))]
-    for record in kept:
-        record_rows.put_record(conn, project, record, now)
+    record_rows.put_records(conn, project, kept, now)
     replaced = {r.filename for r in kept}
     outdated = [
         filename

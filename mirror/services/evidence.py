@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -58,24 +59,32 @@ class Gathered:
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     copies: dict[str, str | None] = field(default_factory=dict)
+    # The checks the files were chosen by: deciding the same rows reuses their views.
+    checks: state_changes.Checks | None = None
 
     def add(self, filename: str, key: str, value: dict[str, Any]) -> None:
         self.records.setdefault(filename, {})[key] = value
 
 
 def gather(
-    backends: Backends, project: str, *, inspect: bool, rows: Sequence[FileRecord] | None = None
+    backends: Backends,
+    project: str,
+    *,
+    inspect: bool,
+    rows: Sequence[FileRecord] | None = None,
+    now: datetime | None = None,
 ) -> Gathered:
     """Evidence for the files of ``project`` that need it, newest first, within the budget.
 
     ``inspect`` False skips content inspection (downloads): a page request must answer
     quickly, and a file inside its quarantine cannot be admitted before the scheduler's
     next cycle inspects it anyway. ``rows``: the project's files when the caller has just
-    read or written them all (else read here).
+    read or written them all (else read here). ``now``: the moment the caller decides them
+    at (else the clock's), which makes the gathered checks its own.
     """
     if rows is None:
         rows = _project_files(backends, project)
-    gatherer = _Gatherer(backends, project, rows)
+    gatherer = _Gatherer(backends, project, rows, now or backends.clock.now())
     gatherer.provenance()
     if inspect:
         gatherer.content()
@@ -86,7 +95,7 @@ def inspect_before_serving(backends: Backends, project: str, filename: str) -> G
     """Content evidence for one file about to be served for the first time without any (history,
     admitted without checks), gathered as for a candidate: inspected, and compared with the
     previous admitted release (inspected now too if it never was)."""
-    gatherer = _Gatherer(backends, project, _project_files(backends, project))
+    gatherer = _Gatherer(backends, project, _project_files(backends, project), backends.clock.now())
     gatherer.content(only=filename)
     return gatherer.gathered
 
@@ -143,7 +152,9 @@ def integrity_url(backends: Backends, project: str, row: FileRow) -> str | None:
 
 
 class _Gatherer:
-    def __init__(self, backends: Backends, project: str, rows: Sequence[FileRow]) -> None:
+    def __init__(
+        self, backends: Backends, project: str, rows: Sequence[FileRow], now: datetime
+    ) -> None:
         self.backends = backends
         self.project = project
         self.rows = {row.filename: row for row in rows}
@@ -151,7 +162,6 @@ class _Gatherer:
             # A private project's files came from an upload: upstream is never asked about
             # them, for provenance either (``Config.provenance_mode_for``).
             self.private = private_rows.is_private(conn, project)
-        now = backends.clock.now()
         self.checks = state_changes.checks_of(
             backends, project, rows, private=self.private, now=now
         )
@@ -161,7 +171,7 @@ class _Gatherer:
         versions = {view.version for view in self.views.values()}
         self.refused = {v for v in versions if backends.rules.file_refusal(project, v)}
         self.budget = backends.config.policy.checks_per_sync
-        self.gathered = Gathered()
+        self.gathered = Gathered(checks=self.checks)
 
     def _checkable(self, views: Iterable[verdicts.FileView]) -> list[verdicts.FileView]:
         return [view for view in views if view.version not in self.refused]

@@ -64,15 +64,15 @@ def take_first_look(backends: Backends, project: str, page: Page, listing: Listi
     """Take ``project``'s first look from its fetched and parsed ``page``."""
     now = backends.clock.now()
     clock = backends.config.age_clock_for(project)
-    candidates = [fetching.candidate(f, now, history=True, clock=clock) for f in listing.files]
-    evidenced = gather_evidence(backends, project, candidates)
+    candidates = fetching.candidates(listing.files, now, history=True, clock=clock)
+    evidenced, checks = gather_evidence(backends, project, candidates, now)
     upstream = listing.status
     with backends.engine.connect() as conn, conn.begin():
-        plan = Plan.made(conn, backends, project, evidenced, now, upstream)
+        plan = Plan.made(conn, backends, project, evidenced, now, upstream, checks)
     try:
         with writing(backends.engine) as conn:
             plan = plan.still_valid(conn) or Plan.made(
-                conn, backends, project, evidenced, now, upstream
+                conn, backends, project, evidenced, now, upstream, checks
             )
             plan.record(conn, page, now)
     except DbIntegrityError:
@@ -84,17 +84,19 @@ def take_first_look(backends: Backends, project: str, page: Page, listing: Listi
 
 
 def gather_evidence(
-    backends: Backends, project: str, candidates: list[FileRecord]
-) -> list[FileRecord]:
-    """The candidates with the evidence that needs no download (provenance) recorded."""
-    gathered = evidence.gather(backends, project, inspect=False, rows=candidates)
+    backends: Backends, project: str, candidates: list[FileRecord], now: datetime
+) -> tuple[list[FileRecord], state_changes.Checks | None]:
+    """The candidates with the evidence that needs no download (provenance) recorded, and the
+    checks that chose them (deciding reuses the views of the rows passed as they are)."""
+    gathered = evidence.gather(backends, project, inspect=False, rows=candidates, now=now)
     # Few files get evidence (the anchor, the candidates): the others are passed as they are.
-    return [
+    evidenced = [
         row._replace(**change)
         if row.filename in gathered.records and (change := evidence.recorded(row, gathered))
         else row
         for row in candidates
     ]
+    return evidenced, gathered.checks
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,11 @@ class Plan:
         evidenced: list[FileRecord],
         now: datetime,
         upstream: ProjectStatus,
+        checks: state_changes.Checks | None = None,
     ) -> "Plan":
-        decided = state_changes.judge(conn, backends, project, evidenced, now, upstream=upstream)
+        decided = state_changes.judge(
+            conn, backends, project, evidenced, now, upstream=upstream, earlier=checks
+        )
         moved = {row.filename: decision for row, decision in decided.moves}
         history = _history(evidenced, moved)
         listed = {r.filename for r in history.files} if history else set()

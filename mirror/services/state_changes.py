@@ -110,11 +110,18 @@ class Checks:
     ``content_needed`` are false), so the evidence says nothing against it
     (``verdicts.CLEAR``): one test for thousands of files on a first look, instead of a
     verdict each.
+
+    ``made_from``: each file's row and whether it is plain history, by filename, and
+    ``basis``: the quarantine and moment its view was made under; a file's view depends on
+    nothing else, so later checks of the same rows (a first look gathers, then decides) reuse
+    it (``checks_of``).
     """
 
     views: dict[str, verdicts.FileView]
     checked: list[verdicts.FileView]
     anchor: verdicts.FileView | None
+    made_from: dict[str, tuple[FileRow, bool]]
+    basis: tuple[timedelta, datetime]
 
 
 def checks_of(
@@ -124,28 +131,39 @@ def checks_of(
     *,
     private: bool,
     now: datetime,
+    earlier: Checks | None = None,
 ) -> Checks:
-    """The ``Checks`` of ``project``'s files ``rows``."""
+    """The ``Checks`` of ``project``'s files ``rows``. ``earlier``: checks of (some of) the
+    same rows, whose views are reused for the rows that are the very same objects."""
     config = backends.config
     mode = config.provenance_mode_for(project, private=private)
     quarantine = config.quarantine_for(project, private=private)
+    basis = quarantine, now
+    known = earlier.made_from if earlier is not None and earlier.basis == basis else {}
+    known_views = earlier.views if earlier is not None else {}
     views: dict[str, verdicts.FileView] = {}
-    checked, history = [], []
+    made_from: dict[str, tuple[FileRow, bool]] = {}
+    checked: list[verdicts.FileView] = []
+    history: list[verdicts.FileView] = []
     for row in rows:
-        view = history_view(row, quarantine, now)
-        if view is None:
-            view = file_view(row, quarantine)
-            checked.append(view)
+        filename = row.filename
+        made = known.get(filename)
+        if made is not None and made[0] is row:
+            view, plain = known_views[filename], made[1]
         else:
-            history.append(view)
+            plain_view = history_view(row, quarantine, now)
+            plain = plain_view is not None
+            view = plain_view or file_view(row, quarantine)
+        (history if plain else checked).append(view)
         views[view.filename] = view
+        made_from[filename] = row, plain
     # With an Integrity API URL template configured for the project's index, a file the page
     # lists no provenance for may still have some.
     template = bool(config.integrity_url_template_for(project))
     settled = [view for view in checked if view.settled] + history
     anchor = verdicts.anchor_among(settled, unlisted_may_attest=template)
     checked += verdicts.historic_needing_provenance(mode, history, anchor)
-    return Checks(views, checked, anchor)
+    return Checks(views, checked, anchor, made_from, basis)
 
 
 def verdicts_by_filename(
@@ -234,11 +252,13 @@ def judge(
     now: datetime,
     anomalies: dict[str, str] | None = None,
     upstream: ProjectStatus | None = None,
+    earlier: Checks | None = None,
 ) -> Evaluation:
     """Decide each file afresh, recording nothing (``conn`` is read for blocks).
 
     ``upstream``: the project's status marker upstream, when the caller has it (a first look,
-    whose project is not recorded yet); else the recorded one is read.
+    whose project is not recorded yet); else the recorded one is read. ``earlier``: checks
+    made of the same rows before their evidence was gathered (``checks_of``).
     """
     anomalies = anomalies or {}
     if upstream is None:
@@ -251,7 +271,7 @@ def judge(
     quarantine = config.quarantine_for(project, private=private)
     blocks = block_rows.active_blocks(conn, project)
     refused = refusals(backends, blocks, project, (row.version for row in rows))
-    checks = checks_of(backends, project, rows, private=private, now=now)
+    checks = checks_of(backends, project, rows, private=private, now=now, earlier=earlier)
     evidence = verdicts_by_filename(backends, project, checks, private=private)
     # Plain history no check concerns (it has no verdict: ``Checks``), with nothing refusing
     # it and nothing odd about it, is admitted by age: the same decision for thousands.

@@ -28,9 +28,10 @@ from tuf_repo.bins import (
     ADMISSION_SUFFIX,
     METADATA_SUFFIX,
     PROVENANCE_SUFFIX,
+    file_path,
     index_html_path,
     index_json_path,
-    package_path,
+    package_prefix,
 )
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,10 @@ def wanted(
     """
     result = dict(pages)
     stored = {r.metadata_sha256: r.metadata_size for r in rows if r.metadata_size is not None}
+    prefix = package_prefix(project)  # checked once, not once per file (as ``pages`` was)
     for row in rows:
         try:
-            path = package_path(project, row.filename)
+            path = file_path(prefix, row.filename)
         except ValueError as exc:
             # Served at its file URL, but not a name TUF clients can look up.
             log.warning("file not signed", extra={"project": project, "error": str(exc)})

@@ -1,16 +1,19 @@
 """History listings on both backends: what a listing stores reads back as the records it was
 made of, whatever upstream put in their fields, and a listing's files get rows one by one."""
 
+import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
 from mirror.db import file_rows, history_rows, project_rows
-from mirror.db.engine import writing
+from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.records import UNSAVED, FileRecord
-from mirror.db.schema import files, histories, projects
+from mirror.db.schema import files, histories, history_entries, projects
 from tests.support.file_records import file_record
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -69,6 +72,7 @@ def history(draw: st.DrawFn) -> list[FileRecord]:
 def _recorded(engine: Engine, records: list[FileRecord]) -> int:
     with writing(engine) as conn:
         conn.execute(delete(files))
+        conn.execute(delete(history_entries))
         conn.execute(delete(histories))
         conn.execute(delete(projects))
         project_id = project_rows.create_project(conn, "demo", NOW).id
@@ -111,3 +115,35 @@ def test_a_history_file_gets_its_own_row_once_and_it_stands_for_it(engine: Engin
         assert [r.filename for r in file_rows.release_files(conn, "demo", "1")] == [
             r.filename for r in read
         ]
+
+
+def _bytes_read() -> int:
+    """Bytes this process has read through system calls (SQLite reads its pages so)."""
+    io = Path("/proc/self/io").read_text()
+    return int(next(line for line in io.splitlines() if line.startswith("rchar:")).split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/self/io")
+def test_counts_versions_and_new_rows_leave_a_listings_entries_unread(tmp_path: Path) -> None:
+    """A listing's thousands of entries are read only to decode it: counting history files
+    (/metrics), listing their versions (rules) and giving one file its row (a download) read
+    the listing's head, whatever the size of the project."""
+    url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    migrate(make_engine(url))
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3000)]
+    records = [history_record(i, sha256=digest) for i, digest in enumerate(digests)]
+    project_id = _recorded(make_engine(url), records)
+    listing = len(history_rows.Listing.of(records, "aged", "policy", NOW).values["entries"])
+    record = records[0]._replace(project_id=project_id)
+    for name, work in [
+        ("state_counts", lambda conn: file_rows.state_counts(conn)),
+        ("listed_versions", lambda conn: history_rows.listed_versions(conn)),
+        ("update_file", lambda conn: file_rows.update_file(conn, record, cached=True)),
+    ]:
+        engine = make_engine(url)  # a new connection: nothing in SQLite's page cache
+        with writing(engine) as conn:
+            before = _bytes_read()
+            work(conn)
+            read = _bytes_read() - before
+        engine.dispose()
+        assert read < listing / 4, f"{name} read {read} bytes; the listing has {listing}"

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.version import InvalidVersion, Version
 
 from mirror.policy import verdicts
 from mirror.policy.admission import FileFacts, State, decide
@@ -341,3 +342,29 @@ def test_content_baseline_is_the_closest_platform_when_the_tags_were_renamed() -
     for candidate, baseline in expected.items():
         found = verdicts.content_baseline(files, view(candidate, "1.1"))
         assert found is not None and found.filename == baseline, candidate
+
+
+VERSION_TEXTS = st.one_of(
+    st.from_regex(
+        r"\A([1-9]!)?(0|1|10)(\.(0|1|10)){0,3}((a|b|rc)[0-9])?(\.post[0-9])?(\.dev[0-9])?"
+        r"(\+[a-z0-9]{1,3}(\.[a-z0-9]{1,3})?)?\Z"
+    ),
+    st.sampled_from(["not-a-version", "", "1.0-", "latest"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(first=VERSION_TEXTS, second=VERSION_TEXTS)
+def test_version_keys_order_as_versions_do(first: str, second: str) -> None:
+    """The sort key orders and equates versions as PEP 440 does; a string that is no
+    version sorts before every version, and among such strings as text."""
+
+    def parsed(text: str) -> tuple[int, Version | str]:
+        try:
+            return (1, Version(text))
+        except InvalidVersion:
+            return (0, text)
+
+    mine, theirs = verdicts.version_key(first), verdicts.version_key(second)
+    assert (mine < theirs) == (parsed(first) < parsed(second))
+    assert (mine == theirs) == (parsed(first) == parsed(second))

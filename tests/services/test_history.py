@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from mirror.codings import unpacked
 from mirror.db import event_rows, file_rows, project_rows
-from mirror.db.schema import files, histories
+from mirror.db.schema import files, histories, history_entries
 from mirror.policy.admission import RULE, State
 from mirror.services import advisories, publish, refusal, review, sync
 from mirror.services.backends import Backends
@@ -63,9 +63,10 @@ def test_a_first_look_records_history_as_one_listing_and_one_event(
     assert own_rows(backends) == {"demo-2.0-py3-none-any.whl": State.QUARANTINED}
     with backends.engine.connect() as conn:
         listing = conn.execute(select(histories)).one()
+        entries = conn.execute(select(history_entries.c.entries)).scalar_one()
         events = event_rows.project_events(conn, "demo")
     assert listing.count == 3 and listing.materialized == 0
-    assert hashlib.sha256(unpacked(listing.entries)).hexdigest() == listing.sha256
+    assert hashlib.sha256(unpacked(entries)).hexdigest() == listing.sha256
     assert listing.versions == ["1.0", "1.1", "1.2"]
     decided = project_files(backends)
     assert sorted(decided) == [*OLD_FILES, "demo-2.0-py3-none-any.whl"]

@@ -16,14 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection
 
+from mirror.config import AgeClock
 from mirror.db import block_rows
-from mirror.db.records import FileRecord
+from mirror.db.records import UNSAVED, FileRecord
 from mirror.policy import verdicts
 from mirror.policy.admission import STATES, Decision, State, decide
 from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN, HISTORY_EVIDENCE
-from mirror.services import project_status, state_changes
+from mirror.services import fetching, project_status, state_changes
 from mirror.services.backends import Backends
 from mirror.simple_api import ProjectStatus, Status
+from mirror.upstream.listing import UpstreamFile
 from tests.support.file_records import file_record
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -233,3 +235,109 @@ def test_a_history_view_is_the_files_view(row: FileRecord, quarantine: timedelta
         assert view == state_changes.file_view(row, quarantine)
         assert view.settled and view.historic
         assert view.provenance is None and view.content is None
+
+
+UPSTREAM_FILES = st.builds(
+    UpstreamFile,
+    filename=st.sampled_from(["p-1.0.tar.gz", "p-1.0-py3-none-any.whl"]),
+    version=st.sampled_from(VERSIONS),
+    url=st.just("https://files.invalid/p"),
+    sha256=st.just("ab" * 32),
+    size=st.one_of(st.none(), st.integers(0, 10)),
+    upload_time=st.one_of(st.none(), TIMES),
+    requires_python=st.one_of(st.none(), st.just(">=3.9")),
+    yanked=st.booleans(),
+    yanked_reason=st.one_of(st.none(), st.just("broken")),
+    metadata_sha256=st.one_of(st.none(), st.just("cd" * 32)),
+    provenance_url=st.one_of(st.none(), st.just("https://files.invalid/p.prov")),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    files=st.lists(UPSTREAM_FILES, max_size=4),
+    history=st.booleans(),
+    clock=st.sampled_from(["hold", FIRST_SEEN]),
+)
+def test_candidates_are_the_records_named_field_by_field(
+    files: list[UpstreamFile], history: bool, clock: AgeClock
+) -> None:
+    """A first look's candidates, made by position, are the records each field names."""
+    made = fetching.candidates(files, NOW, history=history, clock=clock)
+    expected = [
+        FileRecord(
+            id=UNSAVED,
+            project_id=UNSAVED,
+            filename=f.filename,
+            version=f.version,
+            url=f.url,
+            sha256=f.sha256,
+            size=f.size,
+            upload_time=f.upload_time,
+            requires_python=f.requires_python,
+            yanked=f.yanked,
+            yanked_reason=f.yanked_reason,
+            upstream_metadata_sha256=f.metadata_sha256,
+            metadata_sha256=f.metadata_sha256,
+            metadata_size=None,
+            provenance_url=f.provenance_url,
+            provenance_sha256=None,
+            first_seen_at=NOW,
+            present_upstream=True,
+            state=State.PENDING,
+            reason="new upstream file",
+            decided_by="upstream",
+            state_at=NOW,
+            hold_until=None,
+            cached=False,
+            evidence={
+                **({FIRST_LOOK: True} if history else {}),
+                **(
+                    {AGE_CLOCK: FIRST_SEEN} if f.upload_time is None and clock == FIRST_SEEN else {}
+                ),
+            },
+        )
+        for f in files
+    ]
+    assert made == expected
+    assert [type(record) for record in made] == [FileRecord] * len(files)
+    assert [fetching.candidate(f, NOW, history=history, clock=clock) for f in files] == expected
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    project=st.sampled_from(sorted(PROJECTS)),
+    files=st.lists(st.one_of(_files(), _first_look_files()), max_size=12).map(_unique),
+    replacements=st.lists(st.one_of(_files(), _first_look_files()), max_size=12),
+    earlier_now=st.sampled_from([NOW, NOW - DAY]),
+)
+def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
+    judged_backends: Backends,
+    project: str,
+    files: list[FileRecord],
+    replacements: list[FileRecord],
+    earlier_now: datetime,
+) -> None:
+    """Views reused from earlier checks (a first look's, made before its evidence was
+    gathered) give the checks and decisions made from the rows alone: only the very same
+    rows, under the same quarantine and moment, reuse theirs."""
+    # Earlier rows: the same objects, or other rows under the same names (evidence gathered
+    # since), and files no longer listed.
+    earlier_rows = [
+        other._replace(filename=row.filename) if other is not None else row
+        for row, other in zip(files, [*replacements, *[None] * len(files)], strict=False)
+    ] + [other._replace(filename=f"gone-{other.filename}") for other in replacements]
+    earlier = state_changes.checks_of(
+        judged_backends, project, earlier_rows, private=False, now=earlier_now
+    )
+    reused = state_changes.checks_of(
+        judged_backends, project, files, private=False, now=NOW, earlier=earlier
+    )
+    afresh = state_changes.checks_of(judged_backends, project, files, private=False, now=NOW)
+    assert reused == afresh
+    with judged_backends.engine.connect() as conn:
+        judged = state_changes.judge(conn, judged_backends, project, files, NOW, earlier=earlier)
+        expected = state_changes.judge(conn, judged_backends, project, files, NOW)
+    assert judged == expected
