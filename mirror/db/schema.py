@@ -452,7 +452,7 @@ uploads = Table(
     Index("ix_uploads_project", "project", "at"),
 )
 
-# --- read-ahead (migration 0020_lookahead; docs/performance.md, "First looks") ---------------
+# --- read-ahead (migration 0021_lookahead; docs/performance.md, "First looks") ---------------
 
 # What web requests asked the scheduler's process to do ahead of their clients: read a project,
 # the projects a file's metadata requires, or download a file. Each entry once; bounded in

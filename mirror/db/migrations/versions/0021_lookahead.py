@@ -1,8 +1,8 @@
 """The read-ahead queue: what web requests leave the scheduler's process to read and download
 ahead of their clients (docs/performance.md, "First looks").
 
-Revision ID: 0020_lookahead
-Revises: 0019_histories
+Revision ID: 0021_lookahead
+Revises: 0020_history_entries
 """
 
 import sqlalchemy as sa
@@ -10,8 +10,8 @@ from alembic import op
 
 from mirror.db.schema import UTCDateTime
 
-revision = "0020_lookahead"
-down_revision = "0019_histories"
+revision = "0021_lookahead"
+down_revision = "0020_history_entries"
 
 
 def upgrade() -> None:
