@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Row, select, update
 from mirror.codings import packed, unpacked
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import histories, projects
+from mirror.timeutil import isoformat
 
 # What a listing keeps of each file: what upstream said. The rest is the listing's decision.
 _COLUMNS = (
@@ -58,7 +59,8 @@ class Listing:
         decider the records still carry: only what upstream said of them is read)."""
         transposed = list(zip(*records, strict=True))
         columns = {name: transposed[index] for name, index in _INDEXES.items()}
-        columns["upload_time"] = list(map(datetime.isoformat, columns["upload_time"]))
+        # The text the pages' rendering formatted just before, mostly (``timeutil.isoformat``).
+        columns["upload_time"] = list(map(isoformat, columns["upload_time"]))
         body = json.dumps(columns, separators=(",", ":"), ensure_ascii=False).encode()
         return cls(
             {

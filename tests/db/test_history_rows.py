@@ -1,12 +1,15 @@
 """History listings on both backends: what a listing stores reads back as the records it was
 made of, whatever upstream put in their fields, and a listing's files get rows one by one."""
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
+from mirror.codings import unpacked
 from mirror.db import file_rows, history_rows, project_rows
 from mirror.db.engine import writing
 from mirror.db.records import UNSAVED, FileRecord
@@ -111,3 +114,45 @@ def test_a_history_file_gets_its_own_row_once_and_it_stands_for_it(engine: Engin
         assert [r.filename for r in file_rows.release_files(conn, "demo", "1")] == [
             r.filename for r in read
         ]
+
+
+def varied_history() -> list[FileRecord]:
+    """History files that take every kind of field: hostile text, no size, microseconds."""
+    hostile = "<b>&\"q\" 'x' \\ caf\u00e9 \U0001f600 \x01"
+    return [
+        history_record(0),
+        history_record(1, size=None, requires_python=">=3.8", metadata_sha256="ab" * 32),
+        history_record(2, yanked=True, yanked_reason=hostile, version=hostile),
+        history_record(
+            3,
+            filename=f"demo-3.{hostile}-py3-none-any.whl",
+            url=hostile,
+            provenance_url=hostile,
+            upload_time=datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
+        ),
+    ]
+
+
+def general_body(records: list[FileRecord]) -> bytes:
+    """A listing's canonical JSON, as ``json.dumps`` writes its columns."""
+    columns = {name: [getattr(r, name) for r in records] for name in history_rows._COLUMNS}
+    columns["upload_time"] = [r.upload_time.isoformat() for r in records]  # type: ignore[union-attr]
+    return json.dumps(columns, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_a_listing_is_named_by_the_digest_it_always_had() -> None:
+    """Its sha256 is in the audit log: the same files make the same listing."""
+    listing = history_rows.Listing.of(varied_history(), "old enough", "policy", NOW)
+    assert listing.values["sha256"] == (
+        "f09315677a1c8bde1933f68dfbcd34cca603926c686ae2c33f22fa9b88415fb6"
+    )
+    assert unpacked(listing.values["entries"]) == general_body(varied_history())
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=history())
+def test_a_listing_holds_the_columns_json_writes(records: list[FileRecord]) -> None:
+    listing = history_rows.Listing.of(records, "old enough", "policy", NOW)
+    body = general_body(records)
+    assert unpacked(listing.values["entries"]) == body
+    assert listing.values["sha256"] == hashlib.sha256(body).hexdigest()
