@@ -156,3 +156,16 @@ def test_a_listing_holds_the_columns_json_writes(records: list[FileRecord]) -> N
     body = general_body(records)
     assert unpacked(listing.values["entries"]) == body
     assert listing.values["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+# Mostly text the encoder leaves as it is, at times a quote, a backslash or a control.
+_column_text = st.text(
+    st.characters(max_codepoint=0x7F) | st.sampled_from("\u00e9\u2028\U0001f600")
+)
+
+
+@settings(max_examples=500)
+@given(values=st.lists(_column_text) | st.lists(st.none() | _column_text | st.integers()))
+def test_a_column_is_written_as_json_dumps_writes_it(values: list[object]) -> None:
+    expected = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    assert history_rows._column(values) == expected
