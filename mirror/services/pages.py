@@ -70,7 +70,9 @@ def render(
 ) -> tuple[bytes, bytes]:
     """The project page as (HTML, JSON), from one pass over the files, with its status."""
     anchors, entries = _file_entries(project, rows)
-    versions = sorted({row.version for row in rows}, key=version_key)
+    # By their text first: versions equal as versions ("1.0", "1.0.0") keep that order, not
+    # the order their strings hash in, which differs from process to process.
+    versions = sorted(sorted({row.version for row in rows}), key=version_key)
     return _render_html(project, anchors, status), _render_json(project, versions, entries, status)
 
 

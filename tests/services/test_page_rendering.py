@@ -7,6 +7,9 @@ faster; any change to them has to be a deliberate change of the page format.
 """
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from html import escape
 from html.parser import HTMLParser
@@ -254,3 +257,29 @@ def test_a_page_with_nothing_to_escape_is_written_as_escaped_per_file(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pages, "_escape_nothing", lambda shown: False)
         assert plain == pages.render("demo", rows)
+
+
+def test_a_page_is_the_same_bytes_in_every_process() -> None:
+    """Versions that are equal as versions ("1.0", "1.0.0") keep one order, whatever order the
+    strings hash in: so every process renders the same page, and TUF signs it once."""
+    script = (
+        "import hashlib\n"
+        "from mirror.services import pages\n"
+        "from tests.support.file_records import file_record\n"
+        "versions = ['1', '1.0', '1.0.0', '1.0.0.0', '1.0.0.0.0', '1.0.0.0.0.0']\n"
+        "rows = [file_record(f'demo-{v}.tar.gz', version=v) for v in versions]\n"
+        "print(hashlib.sha256(b''.join(pages.render('demo', rows))).hexdigest())\n"
+    )
+    root = Path(__file__).parents[2]
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(4)
+    }
+    assert len(digests) == 1
