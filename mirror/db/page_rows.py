@@ -55,8 +55,7 @@ def newest_page_change(conn: Connection) -> datetime | None:
     # One subquery per column, each with the condition of that column's partial index.
     waiting = (pages.c.stale_since, pages.c.targets_deferred_since, pages.c.records_due_since)
     newest = [
-        select(func.max(column)).where(column.is_not(None)).scalar_subquery()
-        for column in waiting
+        select(func.max(column)).where(column.is_not(None)).scalar_subquery() for column in waiting
     ]
     return max((t for t in conn.execute(select(*newest)).one() if t is not None), default=None)
 
