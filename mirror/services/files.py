@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mirror.db import file_rows, page_rows, targets
+from mirror.db import file_rows, page_rows, record_rows, targets
 from mirror.db.engine import writing
 from mirror.db.records import FileRow, NamedRow
 from mirror.errors import DigestMismatchError, NotFoundError
@@ -133,7 +133,8 @@ def _reject(backends: Backends, project: str, row: FileRow, reason: str) -> None
 
 def _after_first_download(backends: Backends, row: NamedRow, key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
-    (returned), which its page lists once rendered again (``pages.render_stale``)."""
+    (returned), which its page lists once rendered again (``pages.render_stale``). A history
+    file gets its row now, and with it an admission record, which the next batch writes."""
     length = backends.blobs.size(key)  # what the publisher signs next
     metadata: dict[str, Any] = {}
     data = None
@@ -147,6 +148,8 @@ def _after_first_download(backends: Backends, row: NamedRow, key: str) -> bytes 
     now = backends.clock.now()
     with writing(backends.engine) as conn:
         file_rows.update_file(conn, row, cached=True, **metadata)
+        if not record_rows.describes(record_rows.file_record(conn, row.project, row.filename), row):
+            record_rows.mark_due(conn, row.project, now)
         if metadata:
             # Rendering a page of thousands of files here would hold the write lock, on the
             # client's critical path, for what only later clients read: the scheduler does it

@@ -300,7 +300,7 @@ def record_page_row(
     changed = _put_page_row(conn, project, pages, now, files_deferred)
     if records is None:
         records = record_rows.project_records(conn, project)
-    if any(not record_rows.describes(records.get(row.filename), row) for row in pages.rows):
+    if any(record_rows.record_due(records.get(row.filename), row) for row in pages.rows):
         record_rows.mark_due(conn, project, now)
     return changed
 
