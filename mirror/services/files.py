@@ -19,6 +19,7 @@ from mirror.services import pages
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.services.state_changes import apply_decision
+from mirror.services.targets import queue_stored_metadata
 from mirror.services.wheel_metadata import MAX_METADATA_BYTES, extract_metadata
 from mirror.storage import blob_key, store_bytes
 
@@ -95,6 +96,9 @@ def core_metadata(
         with writing(backends.engine) as conn:
             file_rows.update_file(conn, row, metadata_size=len(data))
             targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
+            current = file_rows.file_by_name(conn, row.project, row.filename)
+            if current is not None:
+                queue_stored_metadata(conn, current, row.project, backends.clock.now())
         if fetched is not None:
             fetched(data)
         return Blob(key, row.metadata_sha256, len(data))

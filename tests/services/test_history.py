@@ -15,9 +15,11 @@ from sqlalchemy import select
 from mirror.codings import unpacked
 from mirror.db import event_rows, file_rows, project_rows
 from mirror.db.schema import files, histories, history_entries
+from mirror.db.targets import published_target
 from mirror.policy.admission import RULE, State
 from mirror.services import advisories, publish, refusal, review, sync
 from mirror.services.backends import Backends
+from mirror.services.files import core_metadata
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.osv import malicious, write_json
 
@@ -166,3 +168,26 @@ def test_upstream_changes_to_history_files_are_seen(
     with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, "demo", OLD_FILES[2])
         assert row is not None and row.yanked and row.yanked_reason == "broken"
+
+
+def test_a_history_files_metadata_is_signed_once_stored_never_fetched_to_sign_it(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Signing a `.metadata` needs its length, which only its bytes give: fetching the
+    metadata of every history file to sign it would give each a row and cost an upstream
+    request per file (docs/tuf.md, "What is signed")."""
+    publish_history(fake_upstream, tmp_path)
+    sync.refresh(backends, "demo", inspect=False)
+    publish.publish_pending(backends)  # the scheduler's batch, which fetches what it signs
+    metadata_of = {name: f"packages/demo/{name}.metadata" for name in OLD_FILES}
+    assert not [path for path in fake_upstream.requests if path.endswith(".metadata")]
+    assert own_rows(backends) == {"demo-2.0-py3-none-any.whl": State.QUARANTINED}
+    with backends.engine.connect() as conn:
+        assert all(published_target(conn, path) is None for path in metadata_of.values())
+    # A client's fetch stores the bytes: the next batch signs them, with their length.
+    stored = core_metadata(backends, refusal.servable_file(backends, "demo", OLD_FILES[0]))
+    publish.publish_pending(backends)
+    with backends.engine.connect() as conn:
+        signed = published_target(conn, metadata_of[OLD_FILES[0]])
+        assert signed is not None and (signed.sha256, signed.length) == (stored.sha256, stored.size)
+        assert published_target(conn, metadata_of[OLD_FILES[1]]) is None
