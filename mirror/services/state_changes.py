@@ -276,21 +276,25 @@ def judge(
     # Plain history no check concerns (it has no verdict: ``Checks``), with nothing refusing
     # it and nothing odd about it, is admitted by age: the same decision for thousands.
     aged = None if project_hold else admitted_by_age(quarantine)
-    moves, admitted = [], []
+    moves: list[tuple[FileRow, Decision]] = []
+    admitted: list[FileRow] = []
     for row in rows:
-        verdict = evidence.get(row.filename)
+        filename = row.filename
+        verdict = evidence.get(filename)
         refusal = refused[row.version]
-        anomaly = anomalies.get(row.filename)
+        anomaly = anomalies.get(filename)
         if verdict is None and refusal is None and anomaly is None and aged is not None:
-            decision: Decision | None = aged
-        else:
-            decision = decide(
-                facts_of(row, anomaly, verdict, project_hold),
-                refusal=refusal,
-                quarantine=quarantine,
-                hold_without_upload_time=hold_without_time,
-                now=now,
-            )
+            # No verdict: plain history, so pending, and the move to admitted is certain.
+            moves.append((row, aged))
+            admitted.append(row)
+            continue
+        decision = decide(
+            facts_of(row, anomaly, verdict, project_hold),
+            refusal=refusal,
+            quarantine=quarantine,
+            hold_without_upload_time=hold_without_time,
+            now=now,
+        )
         if decision is not None and differs(row, decision):
             moves.append((row, decision))
         if (decision.state if decision is not None else row.state) == State.ADMITTED:
