@@ -375,11 +375,14 @@ def prepare_first_look_events(
     """A first look's audit events: one per admission reason, with its count (a first look
     admits thousands of files, and one event each buried people's decisions in the audit
     log), and one per file for every other move, which a reviewer reads file by file."""
-    admitted = Counter(
-        (decision.decided_by, decision.reason)
-        for _, decision in moves
-        if decision.state == State.ADMITTED
-    )
+    admitted: dict[tuple[str, str], int] = {}  # by actor and reason
+    others: list[_Event] = []
+    for row, decision in moves:
+        if decision.state == State.ADMITTED:
+            key = decision.decided_by, decision.reason
+            admitted[key] = admitted.get(key, 0) + 1
+        else:
+            others.append(_event(row, decision))
     # The summaries first: newest first, a release's own events at the same moment lead.
     rows: list[_Event] = [
         (
@@ -391,8 +394,7 @@ def prepare_first_look_events(
         )
         for (actor, reason), count in sorted(admitted.items())
     ]
-    rows += [_event(row, d) for row, d in moves if d.state != State.ADMITTED]
-    return _prepared_events(dialect, project, rows, now)
+    return _prepared_events(dialect, project, rows + others, now)
 
 
 def _files(count: int) -> str:

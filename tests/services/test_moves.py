@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 
 from mirror.db.records import FileRecord
 from mirror.policy.admission import STATES, Decision, State
@@ -95,3 +96,29 @@ def test_the_moves_logged_are_counted_or_logged_one_by_one(
     assert [record.getMessage() for record in records] == lines
     if counts:
         assert records[0].moves == counts  # type: ignore[attr-defined]
+
+
+@settings(max_examples=200, deadline=None)
+@given(moves=_moves())
+def test_a_first_look_counts_its_admissions_and_lists_its_other_moves(
+    moves: list[tuple[FileRecord, Decision]],
+) -> None:
+    admitted = Counter((d.decided_by, d.reason) for _, d in moves if d.state == State.ADMITTED)
+    summaries = [
+        (
+            None,
+            State.PENDING,
+            State.ADMITTED,
+            actor,
+            f"{count} file{'s' if count != 1 else ''} admitted at the first look: {reason}",
+        )
+        for (actor, reason), count in sorted(admitted.items())
+    ]
+    others = [
+        (row.filename, row.state, d.state, d.decided_by, d.reason)
+        for row, d in moves
+        if d.state != State.ADMITTED
+    ]
+    expected = state_changes._prepared_events(sqlite.dialect(), "p", [*summaries, *others], NOW)
+    made = state_changes.prepare_first_look_events(sqlite.dialect(), "p", moves, NOW)
+    assert made == expected
