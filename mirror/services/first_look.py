@@ -128,11 +128,7 @@ class Plan:
         decided = state_changes.judge(
             conn, backends, project, evidenced, now, upstream=upstream, earlier=checks
         )
-        moved = {row.filename: decision for row, decision in decided.moves}
-        history = _history(evidenced, moved)
-        listed = {r.filename for r in history.files} if history else set()
-        own = [move for move in decided.moves if move[0].filename not in listed]
-        settled = _settled([r for r in evidenced if r.filename not in listed], moved, now)
+        history, own, settled = _split(evidenced, decided.moves, now)
         states = [(r.state, r.reason) for r in settled]
         if history is not None:
             states.append((State.ADMITTED, history.decision.reason))
@@ -186,6 +182,24 @@ class Plan:
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
 
+def _split(
+    new: list[FileRecord], moves: list[tuple[FileRecord, Decision]], now: datetime
+) -> tuple["_History | None", list[tuple[FileRecord, Decision]], list[FileRecord]]:
+    """The history of the ``new`` records (``_history``) given their ``moves`` (in the order
+    of ``new``, as judging makes them), the moves of the other files, and those files in the
+    states their moves take them to, in the order of ``new``."""
+    history, own = _history(moves)
+    if len(moves) == len(new):
+        # Every file moved (a first look's candidates all leave `pending`): the other files
+        # are those of the other moves, in order.
+        rows = [row for row, _ in own]
+    else:
+        kept = {r.filename for r in history.files} if history is not None else set()
+        rows = [row for row in new if row.filename not in kept]
+    moved = {row.filename: decision for row, decision in own}
+    return history, own, _settled(rows, moved, now)
+
+
 def _settled(new: list[FileRecord], moved: dict[str, Decision], now: datetime) -> list[FileRecord]:
     """The ``new`` records in the states the decisions ``moved`` (by filename) take them to."""
     # A handful of distinct decisions: their columns are made once each.
@@ -209,24 +223,31 @@ class _History:
         return history_rows.Listing.of(self.files, decision.reason, decision.decided_by, now)
 
 
-def _history(new: list[FileRecord], moved: dict[str, Decision]) -> _History | None:
-    """The ``new`` files admitted at the first look by age alone (``moved``: the decisions by
-    filename), with nothing gathered for them, under the decision most of them share (one per
-    project in practice); None if none is."""
+def _history(
+    moves: list[tuple[FileRecord, Decision]],
+) -> tuple[_History | None, list[tuple[FileRecord, Decision]]]:
+    """The files ``moves`` admit at the first look by age alone, with nothing gathered for
+    them, under the decision most of them share (one per project in practice; None if none
+    is), and the other moves, in order."""
     # By (reason, decider): a dataclass hashes in Python, a pair of strings in C.
     admitted: dict[tuple[str, str], tuple[Decision, list[FileRecord]]] = {}
-    for row in new:
-        decision = moved.get(row.filename)
-        if decision is None:
-            continue
+    others = []
+    for move in moves:
+        row, decision = move
         if decision.state == State.ADMITTED and decision.decided_by == POLICY and _plain(row):
             key = decision.reason, decision.decided_by
             admitted.setdefault(key, (decision, []))[1].append(row)
+        else:
+            others.append(move)
     if not admitted:
-        return None
+        return None, others
     # The first of the most common: ``max`` keeps the first of equals.
     decision, files = max(admitted.values(), key=lambda group: len(group[1]))
-    return _History(files, decision)
+    if len(admitted) > 1:
+        # Files admitted under a less common decision keep rows of their own.
+        listed = {r.filename for r in files}
+        others = [move for move in moves if move[0].filename not in listed]
+    return _History(files, decision), others
 
 
 def _plain(record: FileRecord) -> bool:
