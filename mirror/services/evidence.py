@@ -11,6 +11,7 @@ Not done here: any decision. A result is evidence, whatever it says.
 
 import contextlib
 import logging
+import operator
 import os
 import shutil
 import tempfile
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 INTEGRITY_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=0.9"
 _COPY_CHUNK = 1 << 20
+_version = operator.attrgetter("version")
 
 
 @dataclass
@@ -157,7 +159,6 @@ class _Gatherer:
     ) -> None:
         self.backends = backends
         self.project = project
-        self.rows = {row.filename: row for row in rows}
         with backends.engine.connect() as conn:
             # A private project's files came from an upload: upstream is never asked about
             # them, for provenance either (``Config.provenance_mode_for``).
@@ -168,17 +169,20 @@ class _Gatherer:
         self.views = dict(self.checks.views)  # and what this gathers, as it does
         # What the rules refuse is blocked whatever its evidence says: nothing upstream names
         # for it is fetched (a denied release is the one most likely to be hostile).
-        versions = {view.version for view in self.views.values()}
+        versions = set(map(_version, self.views.values()))
         self.refused = {v for v in versions if backends.rules.file_refusal(project, v)}
         self.budget = backends.config.policy.checks_per_sync
         self.gathered = Gathered(checks=self.checks)
+
+    def _row(self, filename: str) -> FileRow:
+        return self.checks.made_from[filename][0]
 
     def _checkable(self, views: Iterable[verdicts.FileView]) -> list[verdicts.FileView]:
         return [view for view in views if view.version not in self.refused]
 
     def _newest_first(self, views: list[verdicts.FileView]) -> list[verdicts.FileView]:
         def moment(view: verdicts.FileView) -> float:
-            row = self.rows[view.filename]
+            row = self._row(view.filename)
             return (row.upload_time or row.first_seen_at).timestamp()
 
         return sorted(views, key=lambda view: (-moment(view), view.filename))
@@ -217,7 +221,7 @@ class _Gatherer:
         trust = trust_config(self.backends)
         fetching = True
         for view in ordered:
-            row = self.rows[view.filename]
+            row = self._row(view.filename)
             url = integrity_url(self.backends, self.project, row)
             # Without a URL the absence is known from the listing: no fetch, nothing spent
             # (a project that stopped attesting long ago has every later file here).
@@ -336,7 +340,7 @@ class _Gatherer:
     def _inspect(self, filename: str, *, scan: bool = False) -> ContentReport | str | None:
         """The file's report; an error text when it cannot be had now; None if rejected.
         ``scan``: run the external scanners on the same local copy too (a candidate's)."""
-        row = self.rows[filename]
+        row = self._row(filename)
         try:
             blob = files.stored_blob(self.backends, self.project, row)
             with _local_file(self.backends.blobs, blob.key) as path:
