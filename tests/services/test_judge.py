@@ -233,6 +233,7 @@ def test_a_history_view_is_the_files_view(row: FileRecord, quarantine: timedelta
     view = state_changes.history_view(row, quarantine, NOW)
     if view is not None:
         assert view == state_changes.file_view(row, quarantine)
+        assert type(view) is verdicts.FileView
         assert view.settled and view.historic
         assert view.provenance is None and view.content is None
 
