@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 INTEGRITY_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=0.9"
 _COPY_CHUNK = 1 << 20
 _version = operator.attrgetter("version")
+_filename = operator.attrgetter("filename")
 
 
 @dataclass
@@ -166,6 +167,8 @@ class _Gatherer:
         self.checks = state_changes.checks_of(
             backends, project, rows, private=self.private, now=now
         )
+        checked = self.checks.rows
+        self.rows = dict(zip(map(_filename, checked), checked, strict=True))  # in C
         self.views = dict(self.checks.views)  # and what this gathers, as it does
         # What the rules refuse is blocked whatever its evidence says: nothing upstream names
         # for it is fetched (a denied release is the one most likely to be hostile).
@@ -174,15 +177,12 @@ class _Gatherer:
         self.budget = backends.config.policy.checks_per_sync
         self.gathered = Gathered(checks=self.checks)
 
-    def _row(self, filename: str) -> FileRow:
-        return self.checks.made_from[filename][0]
-
     def _checkable(self, views: Iterable[verdicts.FileView]) -> list[verdicts.FileView]:
         return [view for view in views if view.version not in self.refused]
 
     def _newest_first(self, views: list[verdicts.FileView]) -> list[verdicts.FileView]:
         def moment(view: verdicts.FileView) -> float:
-            row = self._row(view.filename)
+            row = self.rows[view.filename]
             return (row.upload_time or row.first_seen_at).timestamp()
 
         return sorted(views, key=lambda view: (-moment(view), view.filename))
@@ -221,7 +221,7 @@ class _Gatherer:
         trust = trust_config(self.backends)
         fetching = True
         for view in ordered:
-            row = self._row(view.filename)
+            row = self.rows[view.filename]
             url = integrity_url(self.backends, self.project, row)
             # Without a URL the absence is known from the listing: no fetch, nothing spent
             # (a project that stopped attesting long ago has every later file here).
@@ -340,7 +340,7 @@ class _Gatherer:
     def _inspect(self, filename: str, *, scan: bool = False) -> ContentReport | str | None:
         """The file's report; an error text when it cannot be had now; None if rejected.
         ``scan``: run the external scanners on the same local copy too (a candidate's)."""
-        row = self._row(filename)
+        row = self.rows[filename]
         try:
             blob = files.stored_blob(self.backends, self.project, row)
             with _local_file(self.backends.blobs, blob.key) as path:

@@ -1,10 +1,12 @@
 """Apply the admission policy to a project's files and record every state change."""
 
 import logging
+import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import compress
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Row
@@ -117,16 +119,19 @@ class Checks:
     (``verdicts.CLEAR``): one test for thousands of files on a first look, instead of a
     verdict each.
 
-    ``made_from``: each file's row and whether it is plain history, by filename, and
-    ``basis``: the quarantine and moment its view was made under; a file's view depends on
-    nothing else, so later checks of the same rows (a first look gathers, then decides) reuse
-    it (``checks_of``).
+    ``rows``: the rows checked, in order, with each one's view (``row_views``) and whether it
+    is plain history (``plain``); ``basis``: the quarantine and moment the views were made
+    under. A file's view depends on nothing else, so later checks of the same rows (a first
+    look gathers, then decides) reuse the view of each row that is the very same object at
+    the same place (``checks_of``).
     """
 
     views: dict[str, verdicts.FileView]
     checked: list[verdicts.FileView]
     anchor: verdicts.FileView | None
-    made_from: dict[str, tuple[FileRow, bool]]
+    rows: list[FileRow]
+    row_views: list[verdicts.FileView]
+    plain: list[bool]
     basis: tuple[timedelta, datetime]
 
 
@@ -140,36 +145,54 @@ def checks_of(
     earlier: Checks | None = None,
 ) -> Checks:
     """The ``Checks`` of ``project``'s files ``rows``. ``earlier``: checks of (some of) the
-    same rows, whose views are reused for the rows that are the very same objects."""
+    same rows, whose views are reused for the rows that are the very same objects at the same
+    places."""
     config = backends.config
     mode = config.provenance_mode_for(project, private=private)
     quarantine = config.quarantine_for(project, private=private)
     basis = quarantine, now
-    known = earlier.made_from if earlier is not None and earlier.basis == basis else {}
-    known_views = earlier.views if earlier is not None else {}
-    views: dict[str, verdicts.FileView] = {}
-    made_from: dict[str, tuple[FileRow, bool]] = {}
-    checked: list[verdicts.FileView] = []
-    history: list[verdicts.FileView] = []
-    for row in rows:
-        filename = row.filename
-        made = known.get(filename)
-        if made is not None and made[0] is row:
-            view, plain = known_views[filename], made[1]
-        else:
-            plain_view = history_view(row, quarantine, now)
-            plain = plain_view is not None
-            view = plain_view or file_view(row, quarantine)
-        (history if plain else checked).append(view)
-        views[view.filename] = view
-        made_from[filename] = row, plain
+    rows = list(rows)
+    views, plain = _views(
+        rows, quarantine, now, earlier if earlier and earlier.basis == basis else None
+    )
+    # In C, not a Python loop: a first look checks thousands of files.
+    history = list(compress(views, plain))
+    checked = list(compress(views, map(operator.not_, plain)))
     # With an Integrity API URL template configured for the project's index, a file the page
     # lists no provenance for may still have some.
     template = bool(config.integrity_url_template_for(project))
     settled = [view for view in checked if view.settled] + history
     anchor = verdicts.anchor_among(settled, unlisted_may_attest=template)
     checked += verdicts.historic_needing_provenance(mode, history, anchor)
-    return Checks(views, checked, anchor, made_from, basis)
+    by_filename = dict(zip(map(_filename, views), views, strict=True))
+    return Checks(by_filename, checked, anchor, rows, views, plain, basis)
+
+
+def _views(
+    rows: list[FileRow], quarantine: timedelta, now: datetime, earlier: Checks | None
+) -> tuple[list[verdicts.FileView], list[bool]]:
+    """Each row's view and whether it is plain history, those of ``earlier`` (made under the
+    same quarantine and moment) where it checked the very same row at the same place."""
+    views = earlier.row_views[: len(rows)] if earlier is not None else []
+    plain = earlier.plain[: len(views)] if earlier is not None else []
+    if earlier is not None:
+        # Compared in C: a first look replaces a handful of its thousands of rows.
+        replaced = compress(range(len(views)), map(operator.is_not, rows, earlier.rows))
+        for index in list(replaced):
+            views[index], plain[index] = _view(rows[index], quarantine, now)
+    for row in rows[len(views) :]:
+        view, is_plain = _view(row, quarantine, now)
+        views.append(view)
+        plain.append(is_plain)
+    return views, plain
+
+
+def _view(row: FileRow, quarantine: timedelta, now: datetime) -> tuple[verdicts.FileView, bool]:
+    view = history_view(row, quarantine, now)
+    return view or file_view(row, quarantine), view is not None
+
+
+_filename = operator.attrgetter("filename")
 
 
 def verdicts_by_filename(

@@ -313,6 +313,8 @@ def test_candidates_are_the_records_named_field_by_field(
     files=st.lists(st.one_of(_files(), _first_look_files()), max_size=12).map(_unique),
     replacements=st.lists(st.one_of(_files(), _first_look_files()), max_size=12),
     earlier_now=st.sampled_from([NOW, NOW - DAY]),
+    reordered=st.booleans(),
+    kept=st.integers(0, 24),
 )
 def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
     judged_backends: Backends,
@@ -320,16 +322,21 @@ def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
     files: list[FileRecord],
     replacements: list[FileRecord],
     earlier_now: datetime,
+    reordered: bool,
+    kept: int,
 ) -> None:
     """Views reused from earlier checks (a first look's, made before its evidence was
     gathered) give the checks and decisions made from the rows alone: only the very same
-    rows, under the same quarantine and moment, reuse theirs."""
+    rows at the same places, under the same quarantine and moment, reuse theirs."""
     # Earlier rows: the same objects, or other rows under the same names (evidence gathered
-    # since), and files no longer listed.
+    # since), and files no longer listed; in another order, or fewer, at times.
     earlier_rows = [
         other._replace(filename=row.filename) if other is not None else row
         for row, other in zip(files, [*replacements, *[None] * len(files)], strict=False)
     ] + [other._replace(filename=f"gone-{other.filename}") for other in replacements]
+    if reordered:
+        earlier_rows.reverse()
+    earlier_rows = earlier_rows[:kept]
     earlier = state_changes.checks_of(
         judged_backends, project, earlier_rows, private=False, now=earlier_now
     )
