@@ -193,6 +193,7 @@ def _view(row: FileRow, quarantine: timedelta, now: datetime) -> tuple[verdicts.
 
 
 _filename = operator.attrgetter("filename")
+_version = operator.attrgetter("version")
 
 
 def verdicts_by_filename(
@@ -299,7 +300,7 @@ def judge(
     private = private_rows.is_private(conn, project)
     quarantine = config.quarantine_for(project, private=private)
     blocks = block_rows.active_blocks(conn, project)
-    refused = refusals(backends, blocks, project, (row.version for row in rows))
+    refused = refusals(backends, blocks, project, map(_version, rows))
     checks = checks_of(backends, project, rows, private=private, now=now, earlier=earlier)
     evidence = verdicts_by_filename(backends, project, checks, private=private)
     # Plain history no check concerns (it has no verdict: ``Checks``), with nothing refusing
