@@ -25,7 +25,7 @@ one thing the decisions read from the database, makes the plan be made again.
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
@@ -128,7 +128,9 @@ class Plan:
         decided = state_changes.judge(
             conn, backends, project, evidenced, now, upstream=upstream, earlier=checks
         )
-        history, own, settled = _split(evidenced, decided.moves, now)
+        # Judging moves the very records it is given: the moves' rows are ``evidenced``'s.
+        moves = cast(list[tuple[FileRecord, Decision]], decided.moves)
+        history, own, settled = _split(evidenced, moves, now)
         states = [(r.state, r.reason) for r in settled]
         if history is not None:
             states.append((State.ADMITTED, history.decision.reason))
@@ -157,11 +159,18 @@ class Plan:
         Raises:
             sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
         """
-        row = project_rows.create_project(conn, self.project, now)
+        project_id = project_rows.insert_project(
+            conn,
+            self.project,
+            now,
+            checked_at=now,
+            **page.validators(),
+            **project_rows.status_values(self.upstream),
+        )
         if self.history is not None:
-            history_rows.record_listing(conn, row.id, self.history)
+            history_rows.record_listing(conn, project_id, self.history)
             event_rows.record_event(conn, at=now, project=self.project, **_event(self.history))
-        bulk.run(conn, self.files, project_id=row.id)
+        bulk.run(conn, self.files, project_id=project_id)
         bulk.run(conn, self.events)
         notify.record_moves(conn, self.project, self.decided.moves, now)
         files_deferred = not targets.queued_state(conn, self.project)
@@ -172,13 +181,6 @@ class Plan:
             # Targets left by an earlier life of the project: queue the difference.
             records = record_rows.project_records(conn, self.project)
             targets.queue_project(conn, self.project, self.rendered.targets(records), now)
-        project_rows.update_project(
-            conn,
-            row.id,
-            checked_at=now,
-            **page.validators(),
-            **project_rows.status_values(self.upstream),
-        )
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
 
 
