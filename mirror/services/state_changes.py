@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Row
@@ -304,23 +304,23 @@ def judge(
     checks = checks_of(backends, project, rows, private=private, now=now, earlier=earlier)
     evidence = verdicts_by_filename(backends, project, checks, private=private)
     # Plain history no check concerns (it has no verdict: ``Checks``), with nothing refusing
-    # it and nothing odd about it, is admitted by age: the same decision for thousands.
-    aged = None if project_hold else admitted_by_age(quarantine)
+    # it and nothing odd about it, is admitted by age unless upstream holds the project: the
+    # same decision for thousands.
+    aged = admitted_by_age(quarantine)
     moves: list[tuple[FileRow, Decision]] = []
     admitted: list[FileRow] = []
-    for row in rows:
-        filename = row.filename
-        verdict = evidence.get(filename)
-        refusal = refused[row.version]
-        anomaly = anomalies.get(filename)
-        if verdict is None and refusal is None and anomaly is None and aged is not None:
-            # No verdict: plain history, so pending, and the move to admitted is certain.
-            moves.append((row, aged))
-            admitted.append(row)
-            continue
+    done = 0  # the rows before this place are decided
+    for index in _decided_alone(rows, evidence, refused, anomalies, held=bool(project_hold)):
+        # The rows since the last one decided alone: plain history with nothing against it,
+        # pending, so the move to admitted is certain; added in C, thousands at a time.
+        aged_rows = rows[done:index]
+        moves.extend(zip(aged_rows, repeat(aged)))
+        admitted.extend(aged_rows)
+        done = index + 1
+        row = rows[index]
         decision = decide(
-            facts_of(row, anomaly, verdict, project_hold),
-            refusal=refusal,
+            facts_of(row, anomalies.get(row.filename), evidence.get(row.filename), project_hold),
+            refusal=refused[row.version],
             quarantine=quarantine,
             hold_without_upload_time=hold_without_time,
             now=now,
@@ -329,7 +329,34 @@ def judge(
             moves.append((row, decision))
         if (decision.state if decision is not None else row.state) == State.ADMITTED:
             admitted.append(row)
+    moves.extend(zip(rows[done:], repeat(aged)))
+    admitted.extend(rows[done:])
     return Evaluation(moves, admitted, blocks)
+
+
+def _decided_alone(
+    rows: Sequence[FileRow],
+    evidence: Mapping[str, verdicts.Verdict],
+    refused: Mapping[str, Refusal | None],
+    anomalies: Mapping[str, str],
+    *,
+    held: bool,
+) -> Iterable[int]:
+    """The places of the ``rows`` that ``decide`` must decide one by one: every row while
+    upstream holds the project (``held``), else the rows that have a verdict (the others are
+    plain history no check concerns: ``Checks``), a refusal or an anomaly. The others,
+    thousands on a first look, are admitted by age; they are told apart in C, not one by
+    one."""
+    if held:
+        return range(len(rows))
+    names = list(map(_filename, rows))
+    alone = map(evidence.__contains__, names)
+    refusing = {version for version, refusal in refused.items() if refusal is not None}
+    if refusing:
+        alone = map(operator.or_, alone, map(refusing.__contains__, map(_version, rows)))
+    if anomalies:
+        alone = map(operator.or_, alone, map(anomalies.__contains__, names))
+    return compress(range(len(rows)), alone)
 
 
 def differs(row: FileRow, decision: Decision) -> bool:
