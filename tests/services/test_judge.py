@@ -221,6 +221,14 @@ def test_judging_a_project_decides_each_file_as_on_its_own(
         final = decision.state if decision is not None else row.state
         assert (row in judged.admitted) == (final == State.ADMITTED), row
     assert len(moves) == len(judged.moves)
+    # In the files' order: the first look's history and events are made from them in order.
+    decided = list(zip(files, expected, strict=True))
+    assert judged.moves == [
+        (row, d) for row, d in decided if d is not None and state_changes.differs(row, d)
+    ]
+    assert judged.admitted == [
+        row for row, d in decided if (d.state if d is not None else row.state) == State.ADMITTED
+    ]
 
 
 @settings(max_examples=300, deadline=None)
