@@ -172,8 +172,11 @@ class _Gatherer:
         self.views = dict(self.checks.views)  # and what this gathers, as it does
         # What the rules refuse is blocked whatever its evidence says: nothing upstream names
         # for it is fetched (a denied release is the one most likely to be hostile).
-        versions = set(map(_version, self.views.values()))
-        self.refused = {v for v in versions if backends.rules.file_refusal(project, v)}
+        rules = backends.rules
+        self.refused: set[str] = set()
+        if rules.refuses_versions(project):
+            versions = set(map(_version, self.views.values()))
+            self.refused = {v for v in versions if rules.file_refusal(project, v)}
         self.budget = backends.config.policy.checks_per_sync
         self.gathered = Gathered(checks=self.checks)
 

@@ -238,6 +238,8 @@ def refusals(
 ) -> dict[str, Refusal | None]:
     """``refusal_for`` each version: rules and blocks name versions, and a large project has
     thousands of files but a few hundred versions."""
+    if not blocks and not backends.rules.refuses_versions(project):
+        return dict.fromkeys(versions)  # nothing can refuse any of them
     return {version: refusal_for(backends, blocks, project, version) for version in set(versions)}
 
 

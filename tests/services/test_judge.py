@@ -357,3 +357,28 @@ def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
         judged = state_changes.judge(conn, judged_backends, project, files, NOW, earlier=earlier)
         expected = state_changes.judge(conn, judged_backends, project, files, NOW)
     assert judged == expected
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    project=st.sampled_from([*sorted(PROJECTS), "judged-unruled"]),
+    versions=st.lists(st.sampled_from(VERSIONS), max_size=6),
+    blocked=st.lists(st.sampled_from(["", ">=2.0rc1", "==1.0"]), max_size=1),
+)
+def test_refusals_are_each_versions_refusal(
+    judged_backends: Backends, project: str, versions: list[str], blocked: list[str]
+) -> None:
+    """Refusals asked once per project where no rule names it and no block holds it are the
+    refusals asked version by version."""
+    with judged_backends.engine.connect() as conn, conn.begin() as transaction:
+        for specifier in blocked:
+            block = {"project": project, "specifier": specifier, "reason": "incident"}
+            block_rows.add_blocks(conn, [{**block, "actor": "admin:a", "created_at": NOW}])
+        blocks = block_rows.active_blocks(conn, project)
+        transaction.rollback()
+    refused = state_changes.refusals(judged_backends, blocks, project, iter(versions))
+    assert refused == {
+        v: state_changes.refusal_for(judged_backends, blocks, project, v) for v in versions
+    }
