@@ -234,11 +234,19 @@ def _history(
     # By (reason, decider): a dataclass hashes in Python, a pair of strings in C.
     admitted: dict[tuple[str, str], tuple[Decision, list[FileRecord]]] = {}
     others = []
+    # Judging shares one decision object between thousands of moves: whether it admits by
+    # policy, and its group, are looked up once per run of moves sharing it.
+    previous: Decision | None = None
+    key: tuple[str, str] | None = None
+    group: list[FileRecord] | None = None
     for move in moves:
         row, decision = move
-        if decision.state == State.ADMITTED and decision.decided_by == POLICY and _plain(row):
-            key = decision.reason, decision.decided_by
-            admitted.setdefault(key, (decision, []))[1].append(row)
+        if decision is not previous:
+            previous, key, group = decision, _key(decision), None
+        if key is not None and _plain(row):
+            if group is None:  # made at its first file: groups are ranked in that order
+                group = admitted.setdefault(key, (decision, []))[1]
+            group.append(row)
         else:
             others.append(move)
     if not admitted:
@@ -250,6 +258,13 @@ def _history(
         listed = {r.filename for r in files}
         others = [move for move in moves if move[0].filename not in listed]
     return _History(files, decision), others
+
+
+def _key(decision: Decision) -> tuple[str, str] | None:
+    """The history group of files ``decision`` moves: None unless it admits by policy."""
+    if decision.state != State.ADMITTED or decision.decided_by != POLICY:
+        return None
+    return decision.reason, decision.decided_by
 
 
 def _plain(record: FileRecord) -> bool:

@@ -176,6 +176,7 @@ def test_upstream_changes_to_history_files_are_seen(
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SPLIT_DECISIONS = [
     Decision(State.ADMITTED, "quarantine of 7d passed", POLICY),
+    Decision(State.ADMITTED, "quarantine of 7d passed", POLICY),  # equal, not the same object
     Decision(State.ADMITTED, "quarantine of 7d passed (first sight)", POLICY),
     Decision(State.ADMITTED, "approved", "admin:a"),
     Decision(State.QUARANTINED, "younger than the quarantine of 7d", POLICY, NOW + timedelta(1)),
