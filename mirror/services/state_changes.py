@@ -484,8 +484,14 @@ def log_moves(project: str, moves: Sequence[tuple[FileRow, Decision]]) -> None:
     `pending`), and one line for each other move."""
     routine: dict[str, int] = {}  # by "old->new", in the order the moves first make them
     others = []
+    # Judging shares one decision object between thousands of moves, and a first look's
+    # rows one state: a move is named once per run of moves sharing both.
+    decided: Decision | None = None
+    state: str | None = None
+    move: str | None = None
     for row, decision in moves:
-        move = _routine(row, decision)
+        if decision is not decided or row.state is not state:
+            decided, state, move = decision, row.state, _routine(row, decision)
         if move is None:
             others.append((row, decision))
         else:
