@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
-    NormalizedName,
     canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
 
 # PEP 508 names: ASCII letters, digits, and . _ - inside; bounded so hostile input stays small.
 # re.ASCII: without it IGNORECASE folds "\u017f" to "s" and "\u0131" to "i", so a name that
@@ -82,46 +80,65 @@ def version_from_filename(project: str, filename: str) -> str | None:
     if filename.endswith(".whl"):
         if filename.count("-") not in (4, 5):
             return None
-        # Name, version and build tag decide; the three compatibility tags never fail to
-        # parse. A large project lists each release for many platforms: parse it once.
+        # Name, version and build tag decide; the three compatibility tags are not read. A
+        # large project lists each release for many platforms: read it once.
         return _wheel_release_version(project, filename[:-4].rsplit("-", 3)[0])
-    if filename.endswith(_SDIST_SUFFIXES):
-        try:
-            name, version = _parse_sdist(filename)
-        except InvalidSdistFilename:
-            return None
-        return _belonging(project, name, version)
+    for suffix in _SDIST_SUFFIXES:
+        if filename.endswith(suffix):
+            return release_version(project, filename[: -len(suffix)], wheel=False)
     return None
 
 
 @functools.lru_cache(maxsize=4096)
 def _wheel_release_version(project: str, release: str) -> str | None:
-    """``version_from_filename`` of the wheels named ``<release>-<tags>.whl``."""
+    return release_version(project, release, wheel=True)
+
+
+# The usual release names, read without packaging's parsers (every file of a page asks): a
+# version already in the form packaging writes back (no leading zeros, epoch, local part or
+# spelled-out pre-release), so it is its own str(Version); a wheel's name with single
+# separators and its build tag starting with a digit, as packaging requires. Any other name
+# takes packaging's path, which answers the same for these (tests/test_names.py compares).
+_NUMBER = "(?:0|[1-9][0-9]*)"
+CANONICAL_VERSION = re.compile(
+    rf"{_NUMBER}(?:\.{_NUMBER})*(?:(?:a|b|rc){_NUMBER})?(?:\.post{_NUMBER})?(?:\.dev{_NUMBER})?"
+)
+USUAL_WHEEL_RELEASE = re.compile(
+    rf"([A-Za-z0-9]+(?:[._][A-Za-z0-9]+)*)-({CANONICAL_VERSION.pattern})(?:-[0-9][A-Za-z0-9._]*)?"
+)
+# An sdist splits at its last "-" (a version has none), and its name is any text.
+USUAL_SDIST_RELEASE = re.compile(rf"(.+)-({CANONICAL_VERSION.pattern})")
+
+
+def release_version(project: str, release: str, *, wheel: bool) -> str | None:
+    """The version of ``project``'s release ``<name>-<version>`` (a wheel's may end with
+    ``-<build tag>``), the filename without its suffix and a wheel's tags; else None."""
+    usual = (USUAL_WHEEL_RELEASE if wheel else USUAL_SDIST_RELEASE).fullmatch(release)
+    if usual is None:
+        return parsed_release_version(project, release, wheel=wheel)
+    name, version = usual.group(1, 2)
+    return version if _normalized(name) == _normalized(project) else None
+
+
+def parsed_release_version(project: str, release: str, *, wheel: bool) -> str | None:
+    """``release_version`` read by packaging's parsers, for any release name."""
     try:
-        name, version, _build, _tags = parse_wheel_filename(f"{release}-py3-none-any.whl")
-    except InvalidWheelFilename:
+        # packaging only knows .tar.gz and .zip; any sdist suffix reads as .tar.gz.
+        name, version = (
+            parse_wheel_filename(f"{release}-py3-none-any.whl")[:2]
+            if wheel
+            else parse_sdist_filename(f"{release}.tar.gz")
+        )
+    except (InvalidWheelFilename, InvalidSdistFilename):
         return None
-    return _belonging(project, name, version)
-
-
-def _belonging(project: str, name: NormalizedName, version: Version) -> str | None:
     # ``name`` is normalised already (packaging's parsers return it so).
     return str(version) if name == _normalized(project) else None
 
 
-# A page's files all ask for the same project's normalised name.
+# A page's files all ask for the same project's normalised name (and name part of its sdists).
 @functools.lru_cache(maxsize=1024)
 def _normalized(project: str) -> str:
     return normalize(project)
-
-
-def _parse_sdist(filename: str) -> tuple[NormalizedName, Version]:
-    # packaging only knows .tar.gz and .zip; older sdist suffixes are renamed for parsing.
-    for suffix in (".tar.bz2", ".tgz", ".tar"):
-        if filename.endswith(suffix):
-            filename = filename[: -len(suffix)] + ".tar.gz"
-            break
-    return parse_sdist_filename(filename)
 
 
 # Wheels by the systems they run on (PEP 425 platform tags): the review folds a release's

@@ -36,9 +36,31 @@ def parse_timestamp(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# A first look formats each listed file's upload time for its pages and again for its history
+# listing (``isoformat``), thousands of times each: the text of an instant in UTC is kept, for
+# the instants formatted last. An instant's text never changes, so none can be stale.
+_FORMATTED: dict[datetime, str] = {}
+_FORMATTED_KEPT = 1 << 15  # about 5 MB at most; more than the files of most projects
+
+
 def format_timestamp(value: datetime) -> str:
     """PEP 700 form: ISO 8601 in UTC with a trailing ``Z``."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    text = _FORMATTED.get(value)
+    if text is None:
+        if len(_FORMATTED) >= _FORMATTED_KEPT:
+            _FORMATTED.clear()
+        # An instant in UTC is written with the offset "+00:00" at its end, and only there.
+        text = _FORMATTED[value] = f"{value.isoformat()[:-6]}Z"
+    return text
+
+
+def isoformat(value: datetime) -> str:
+    """``value.isoformat()``; for an instant in UTC, from ``format_timestamp``'s text."""
+    if value.tzinfo is not UTC:
+        return value.isoformat()
+    return f"{format_timestamp(value)[:-1]}+00:00"
 
 
 @dataclass(frozen=True)

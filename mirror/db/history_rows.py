@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, Row, select, update
 from mirror.codings import packed, unpacked
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import histories, history_entries, projects
+from mirror.timeutil import isoformat
 
 # What a listing keeps of each file: what upstream said. The rest is the listing's decision.
 _COLUMNS = (
@@ -56,10 +58,10 @@ class Listing:
         """The listing of ``records``, with the same evidence: unsaved, admitted at ``now`` for
         ``reason`` by ``decided_by`` (the first look's decision, whatever state, reason and
         decider the records still carry: only what upstream said of them is read)."""
-        transposed = list(zip(*records, strict=True))
-        columns = {name: transposed[index] for name, index in _INDEXES.items()}
-        columns["upload_time"] = list(map(datetime.isoformat, columns["upload_time"]))
-        body = json.dumps(columns, separators=(",", ":"), ensure_ascii=False).encode()
+        columns = {name: list(map(itemgetter(index), records)) for name, index in _INDEXES.items()}
+        # The text the pages' rendering formatted just before, mostly (``timeutil.isoformat``).
+        columns["upload_time"] = list(map(isoformat, columns["upload_time"]))
+        body = _canonical(columns).encode()
         return cls(
             {
                 "recorded_at": now,
@@ -72,6 +74,33 @@ class Listing:
                 "versions": sorted(set(columns["version"])),
             }
         )
+
+
+def _canonical(columns: dict[str, list[Any]]) -> str:
+    """``json.dumps(columns, separators=(",", ":"), ensure_ascii=False)``, its columns of text
+    that the encoder leaves as it is written as they are: thousands of strings at once."""
+    return "{" + ",".join(f'"{name}":{_column(values)}' for name, values in columns.items()) + "}"
+
+
+# What ``json.dumps`` escapes with ``ensure_ascii=False``: the double quote, the backslash and
+# the control characters. No other character's UTF-8 has these bytes.
+_JSON_ESCAPED = bytes(range(0x20)) + b'"\\'
+
+
+def _column(values: list[Any]) -> str:
+    if values and _left_as_they_are(values):
+        return '["' + '","'.join(values) + '"]'
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+
+
+def _left_as_they_are(values: list[Any]) -> bool:
+    """Whether ``values`` are strings ``json.dumps`` writes as they are, between quotes."""
+    try:
+        text = "".join(values)
+    except TypeError:  # not only strings
+        return False
+    encoded = text.encode("utf-8", "surrogatepass")
+    return len(encoded.translate(None, _JSON_ESCAPED)) == len(encoded)
 
 
 def record_listing(conn: Connection, project_id: int, listing: Listing) -> None:

@@ -49,12 +49,13 @@ def targets_queued(conn: Connection, project: str) -> None:
 
 
 def newest_page_change(conn: Connection) -> datetime | None:
-    """When the most recent of the waiting pages became stale or was recorded with its files'
-    targets deferred."""
+    """When the most recent of the waiting pages became stale, was recorded with its files'
+    targets deferred, or had its files' admission records fall due (a history file's first
+    download gives it a row, and so a record to write)."""
     # One subquery per column, each with the condition of that column's partial index.
+    waiting = (pages.c.stale_since, pages.c.targets_deferred_since, pages.c.records_due_since)
     newest = [
-        select(func.max(column)).where(column.is_not(None)).scalar_subquery()
-        for column in (pages.c.stale_since, pages.c.targets_deferred_since)
+        select(func.max(column)).where(column.is_not(None)).scalar_subquery() for column in waiting
     ]
     return max((t for t in conn.execute(select(*newest)).one() if t is not None), default=None)
 

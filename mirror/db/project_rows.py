@@ -14,12 +14,22 @@ def get_project(conn: Connection, name: str) -> Row[Any] | None:
 
 
 def create_project(conn: Connection, name: str, now: datetime) -> Row[Any]:
-    conn.execute(
-        insert(projects).values(name=name, display_name=name, created_at=now, upstream_gone=False)
-    )
+    insert_project(conn, name, now)
     row = get_project(conn, name)
     assert row is not None
     return row
+
+
+def insert_project(conn: Connection, name: str, now: datetime, **values: Any) -> int:
+    """Create project ``name`` with ``values`` (columns) set too, and return its id: one
+    statement, where creating it, reading it back and updating it are three.
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: the project exists.
+    """
+    new = {"name": name, "display_name": name, "created_at": now, "upstream_gone": False}
+    statement = insert(projects).values(**new, **values).returning(projects.c.id)
+    return int(conn.execute(statement).scalar_one())
 
 
 def upstream_status(conn: Connection, name: str) -> ProjectStatus:

@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, select, update
 
+from mirror.db.records import UNSAVED
 from mirror.db.schema import admission_records, pages
 from mirror.db.upsert import upsert_many
 
@@ -22,6 +23,13 @@ class StoredRecord(NamedTuple):
 def describes(record: StoredRecord | None, row: Any) -> bool:
     """Whether ``record`` is the record of ``row``'s (a files row's) current decision."""
     return record is not None and row is not None and record.decided_at == row.state_at
+
+
+def record_due(record: StoredRecord | None, row: Any) -> bool:
+    """Whether ``row``, an admitted file, waits for a record of its current decision. A history
+    file without a row of its own gets none until it gets one (docs/tuf.md, "Admission
+    records"): most are never installed, and a record is a blob and a target each."""
+    return row.id != UNSAVED and not describes(record, row)
 
 
 def project_records(conn: Connection, project: str) -> dict[str, StoredRecord]:

@@ -14,6 +14,9 @@
    verified (read as a TUF target too). Every refusal is collected and names its requirement;
    any refusal installs nothing.
    An sdist is refused unless ``--allow-sdist``: building one runs its code.
+   With ``--sbom``, once every file is downloaded, each one's admission record is read as a
+   TUF target too: history is recorded in the batch after its first download, so this waits
+   for one batch, not one per requirement.
 4. Run pip under the target interpreter on that folder only: ``--no-index --find-links``,
    ``--require-hashes`` with the verified digests, and no pip configuration from the machine or
    the environment (``run_pip``), in a private network namespace where the system allows one
@@ -29,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,15 +175,14 @@ def install(options: InstallOptions) -> Iterator[str]:
         for pin in pins:
             try:
                 item = _verify(mirror, pin, target, wheelhouse, options.allow_sdist)
-                if options.sbom:
-                    item = _with_record(mirror.client, pin, item)
             except _Refused as exc:
                 failures.append(f"{pin}: {exc}")
                 continue
             verified.append(item)
             yield f"verified {pin}: {item.filename} (sha256 {item.sha256[:12]}…)"
-        if failures:
-            raise InstallError(f"nothing installed; {'; '.join(failures)}")
+        _refuse(failures)
+        if options.sbom:
+            verified = yield from _with_records(mirror.client, pins, verified)
         report = _pip_install(target, pins, verified, wheelhouse, work, options, no_network is None)
         installed = _installed(report, verified)
         yield f"installed {len(installed)} file(s) from the verified set"
@@ -341,6 +343,37 @@ def signed_publishers(client: MirrorClient, pin: Pin, target: str) -> list[dict[
         return publishers_in(json.loads(data))
     except ValueError as exc:
         raise InstallError(f"{pin}: {provenance}: not JSON") from exc
+
+
+def _refuse(failures: list[str]) -> None:
+    """Any refused requirement installs nothing; the error names each."""
+    if failures:
+        raise InstallError(f"nothing installed; {'; '.join(failures)}")
+
+
+def _with_records(
+    client: MirrorClient, pins: list[Pin], verified: list[InstalledFile]
+) -> Generator[str, None, list[InstalledFile]]:
+    """``verified`` (one file per pin, downloaded) with their admission records; yields a
+    progress line per record.
+
+    Fetched once every file is: a file admitted as history gets its record in the batch after
+    its first download (docs/tuf.md, "Admission records"), so the first lookup waits for that
+    one batch and finds the others signed in it too.
+    """
+    recorded: list[InstalledFile] = []
+    failures: list[str] = []
+    for pin, item in zip(pins, verified, strict=True):
+        try:
+            item = _with_record(client, pin, item)
+        except _Refused as exc:
+            failures.append(f"{pin}: {exc}")
+            continue
+        recorded.append(item)
+        digest = (item.record_sha256 or "")[:12]
+        yield f"admission record {pin}: {item.filename}.admission (sha256 {digest}…)"
+    _refuse(failures)
+    return recorded
 
 
 def _with_record(client: MirrorClient, pin: Pin, item: InstalledFile) -> InstalledFile:

@@ -152,6 +152,14 @@ class Rules:
             return "not on the allowlist"
         return None
 
+    def refuses_versions(self, project: str) -> bool:
+        """Whether ``file_refusal`` may refuse some version of ``project``: the project is
+        refused, or a deny or allow rule names it. Most projects no rule names: one test for
+        the project instead of one per version (a first look asks about hundreds)."""
+        if self.project_refusal(project):
+            return True
+        return any(rule.matches_name(project) for rule in (*self.deny, *self.allow))
+
     def file_refusal(self, project: str, version: str) -> str | None:
         """Why a release is blocked by rule (its project's refusal included), or None when the
         rules let it through."""

@@ -261,10 +261,12 @@ def historic_needing_provenance(
     """
     if mode == "required":
         near = historic
+    elif anchor is None:
+        near = []  # nothing is at or above an anchor there is not
     else:
-        floor = version_key(anchor.version) if anchor is not None else None
+        floor = version_key(anchor.version)
         versions = {f.version for f in historic}
-        reach = {v for v in versions if floor is not None and version_key(v) >= floor}
+        reach = {v for v in versions if version_key(v) >= floor}
         near = [f for f in historic if f.version in reach]
     return [f for f in near if provenance_needed(mode, f, anchor)]
 

@@ -10,12 +10,16 @@ A record describes one decision (``files.state_at``): a file decided again (held
 withdrawn, approved) loses its record target in the same transaction (``targets.wanted``), and
 a new record is written for a new admission.
 
-Not on the client's path: a first look at a project of thousands of historic files admits them
-all at once, and writing as many records there would hold up its client. Recording a page that
-lists a file without a record of its current decision marks the page's records due
-(``pages.records_due_since``); the next full batch (``publish.publish_pending``:
-the scheduler's follow-up and cycles, ``mirror sync``, a review decision) writes at most
-``RECORDS_PER_BATCH`` of them, most recently marked projects first, and signs them with it.
+A file admitted as history (docs/admission.md, "History") has no record until it gets a row of
+its own (``record_rows.record_due``): most history is never installed, and a record is a blob
+written (a request on S3) and a target signed. Its first download gives it one
+(``files.distribution``), and marks its project's records due.
+
+Not on the client's path: recording a page that lists a file without a record of its current
+decision marks the page's records due (``pages.records_due_since``); the next full batch
+(``publish.publish_pending``: the scheduler's follow-up and cycles, ``mirror sync``, a review
+decision) writes at most ``RECORDS_PER_BATCH`` of them, most recently marked projects first,
+and signs them with it.
 """
 
 import hashlib
@@ -32,7 +36,7 @@ from mirror.checks.content import REPORT_VERSION
 from mirror.config import Config
 from mirror.db import file_rows, project_rows, record_rows
 from mirror.db.engine import writing
-from mirror.db.record_rows import StoredRecord, describes
+from mirror.db.record_rows import StoredRecord, describes, record_due
 from mirror.db.records import FileRow
 from mirror.errors import NotFoundError
 from mirror.intoto import (
@@ -264,7 +268,7 @@ def _produce_project(
         project_id = project_row.id if project_row is not None else None
         admitted = file_rows.admitted_files(conn, project_id) if project_id else []
         stored = record_rows.project_records(conn, project)
-    missing = [row for row in admitted if not describes(stored.get(row.filename), row)]
+    missing = [row for row in admitted if record_due(stored.get(row.filename), row)]
     made = write_records(backends, verifier, project, missing[:budget])
     now = backends.clock.now()
     with writing(backends.engine) as conn:

@@ -11,6 +11,7 @@ Not done here: any decision. A result is evidence, whatever it says.
 
 import contextlib
 import logging
+import operator
 import os
 import shutil
 import tempfile
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 INTEGRITY_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=0.9"
 _COPY_CHUNK = 1 << 20
+_version = operator.attrgetter("version")
+_filename = operator.attrgetter("filename")
 
 
 @dataclass
@@ -157,7 +160,6 @@ class _Gatherer:
     ) -> None:
         self.backends = backends
         self.project = project
-        self.rows = {row.filename: row for row in rows}
         with backends.engine.connect() as conn:
             # A private project's files came from an upload: upstream is never asked about
             # them, for provenance either (``Config.provenance_mode_for``).
@@ -165,11 +167,16 @@ class _Gatherer:
         self.checks = state_changes.checks_of(
             backends, project, rows, private=self.private, now=now
         )
+        checked = self.checks.rows
+        self.rows = dict(zip(map(_filename, checked), checked, strict=True))  # in C
         self.views = dict(self.checks.views)  # and what this gathers, as it does
         # What the rules refuse is blocked whatever its evidence says: nothing upstream names
         # for it is fetched (a denied release is the one most likely to be hostile).
-        versions = {view.version for view in self.views.values()}
-        self.refused = {v for v in versions if backends.rules.file_refusal(project, v)}
+        rules = backends.rules
+        self.refused: set[str] = set()
+        if rules.refuses_versions(project):
+            versions = set(map(_version, self.views.values()))
+            self.refused = {v for v in versions if rules.file_refusal(project, v)}
         self.budget = backends.config.policy.checks_per_sync
         self.gathered = Gathered(checks=self.checks)
 

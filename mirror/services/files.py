@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mirror.db import file_rows, page_rows, targets
+from mirror.db import file_rows, page_rows, record_rows, targets
 from mirror.db.engine import writing
 from mirror.db.records import FileRow, NamedRow
 from mirror.errors import DigestMismatchError, NotFoundError
@@ -19,6 +19,7 @@ from mirror.services import pages
 from mirror.services.backends import Backends
 from mirror.services.single_flight import single_flight
 from mirror.services.state_changes import apply_decision
+from mirror.services.targets import queue_stored_metadata
 from mirror.services.wheel_metadata import MAX_METADATA_BYTES, extract_metadata
 from mirror.storage import blob_key, store_bytes
 
@@ -95,6 +96,9 @@ def core_metadata(
         with writing(backends.engine) as conn:
             file_rows.update_file(conn, row, metadata_size=len(data))
             targets.learn_length(conn, row.project, row.metadata_sha256, len(data))
+            current = file_rows.file_by_name(conn, row.project, row.filename)
+            if current is not None:
+                queue_stored_metadata(conn, current, row.project, backends.clock.now())
         if fetched is not None:
             fetched(data)
         return Blob(key, row.metadata_sha256, len(data))
@@ -133,7 +137,8 @@ def _reject(backends: Backends, project: str, row: FileRow, reason: str) -> None
 
 def _after_first_download(backends: Backends, row: NamedRow, key: str) -> bytes | None:
     """Mark the file cached; give a wheel without upstream metadata its extracted METADATA
-    (returned), which its page lists once rendered again (``pages.render_stale``)."""
+    (returned), which its page lists once rendered again (``pages.render_stale``). A history
+    file gets its row now, and with it an admission record, which the next batch writes."""
     length = backends.blobs.size(key)  # what the publisher signs next
     metadata: dict[str, Any] = {}
     data = None
@@ -147,6 +152,8 @@ def _after_first_download(backends: Backends, row: NamedRow, key: str) -> bytes 
     now = backends.clock.now()
     with writing(backends.engine) as conn:
         file_rows.update_file(conn, row, cached=True, **metadata)
+        if not record_rows.describes(record_rows.file_record(conn, row.project, row.filename), row):
+            record_rows.mark_due(conn, row.project, now)
         if metadata:
             # Rendering a page of thousands of files here would hold the write lock, on the
             # client's critical path, for what only later clients read: the scheduler does it

@@ -25,7 +25,7 @@ one thing the decisions read from the database, makes the plan be made again.
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
@@ -128,11 +128,9 @@ class Plan:
         decided = state_changes.judge(
             conn, backends, project, evidenced, now, upstream=upstream, earlier=checks
         )
-        moved = {row.filename: decision for row, decision in decided.moves}
-        history = _history(evidenced, moved)
-        listed = {r.filename for r in history.files} if history else set()
-        own = [move for move in decided.moves if move[0].filename not in listed]
-        settled = _settled([r for r in evidenced if r.filename not in listed], moved, now)
+        # Judging moves the very records it is given: the moves' rows are ``evidenced``'s.
+        moves = cast(list[tuple[FileRecord, Decision]], decided.moves)
+        history, own, settled = _split(evidenced, moves, now)
         states = [(r.state, r.reason) for r in settled]
         if history is not None:
             states.append((State.ADMITTED, history.decision.reason))
@@ -161,11 +159,18 @@ class Plan:
         Raises:
             sqlalchemy.exc.IntegrityError: the project exists (another host's first look).
         """
-        row = project_rows.create_project(conn, self.project, now)
+        project_id = project_rows.insert_project(
+            conn,
+            self.project,
+            now,
+            checked_at=now,
+            **page.validators(),
+            **project_rows.status_values(self.upstream),
+        )
         if self.history is not None:
-            history_rows.record_listing(conn, row.id, self.history)
+            history_rows.record_listing(conn, project_id, self.history)
             event_rows.record_event(conn, at=now, project=self.project, **_event(self.history))
-        bulk.run(conn, self.files, project_id=row.id)
+        bulk.run(conn, self.files, project_id=project_id)
         bulk.run(conn, self.events)
         notify.record_moves(conn, self.project, self.decided.moves, now)
         files_deferred = not targets.queued_state(conn, self.project)
@@ -176,14 +181,25 @@ class Plan:
             # Targets left by an earlier life of the project: queue the difference.
             records = record_rows.project_records(conn, self.project)
             targets.queue_project(conn, self.project, self.rendered.targets(records), now)
-        project_rows.update_project(
-            conn,
-            row.id,
-            checked_at=now,
-            **page.validators(),
-            **project_rows.status_values(self.upstream),
-        )
         pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
+
+
+def _split(
+    new: list[FileRecord], moves: list[tuple[FileRecord, Decision]], now: datetime
+) -> tuple["_History | None", list[tuple[FileRecord, Decision]], list[FileRecord]]:
+    """The history of the ``new`` records (``_history``) given their ``moves`` (in the order
+    of ``new``, as judging makes them), the moves of the other files, and those files in the
+    states their moves take them to, in the order of ``new``."""
+    history, own = _history(moves)
+    if len(moves) == len(new):
+        # Every file moved (a first look's candidates all leave `pending`): the other files
+        # are those of the other moves, in order.
+        rows = [row for row, _ in own]
+    else:
+        kept = {r.filename for r in history.files} if history is not None else set()
+        rows = [row for row in new if row.filename not in kept]
+    moved = {row.filename: decision for row, decision in own}
+    return history, own, _settled(rows, moved, now)
 
 
 def _settled(new: list[FileRecord], moved: dict[str, Decision], now: datetime) -> list[FileRecord]:
@@ -209,24 +225,46 @@ class _History:
         return history_rows.Listing.of(self.files, decision.reason, decision.decided_by, now)
 
 
-def _history(new: list[FileRecord], moved: dict[str, Decision]) -> _History | None:
-    """The ``new`` files admitted at the first look by age alone (``moved``: the decisions by
-    filename), with nothing gathered for them, under the decision most of them share (one per
-    project in practice); None if none is."""
+def _history(
+    moves: list[tuple[FileRecord, Decision]],
+) -> tuple[_History | None, list[tuple[FileRecord, Decision]]]:
+    """The files ``moves`` admit at the first look by age alone, with nothing gathered for
+    them, under the decision most of them share (one per project in practice; None if none
+    is), and the other moves, in order."""
     # By (reason, decider): a dataclass hashes in Python, a pair of strings in C.
     admitted: dict[tuple[str, str], tuple[Decision, list[FileRecord]]] = {}
-    for row in new:
-        decision = moved.get(row.filename)
-        if decision is None:
-            continue
-        if decision.state == State.ADMITTED and decision.decided_by == POLICY and _plain(row):
-            key = decision.reason, decision.decided_by
-            admitted.setdefault(key, (decision, []))[1].append(row)
+    others = []
+    # Judging shares one decision object between thousands of moves: whether it admits by
+    # policy, and its group, are looked up once per run of moves sharing it.
+    previous: Decision | None = None
+    key: tuple[str, str] | None = None
+    group: list[FileRecord] | None = None
+    for move in moves:
+        row, decision = move
+        if decision is not previous:
+            previous, key, group = decision, _key(decision), None
+        if key is not None and _plain(row):
+            if group is None:  # made at its first file: groups are ranked in that order
+                group = admitted.setdefault(key, (decision, []))[1]
+            group.append(row)
+        else:
+            others.append(move)
     if not admitted:
-        return None
+        return None, others
     # The first of the most common: ``max`` keeps the first of equals.
     decision, files = max(admitted.values(), key=lambda group: len(group[1]))
-    return _History(files, decision)
+    if len(admitted) > 1:
+        # Files admitted under a less common decision keep rows of their own.
+        listed = {r.filename for r in files}
+        others = [move for move in moves if move[0].filename not in listed]
+    return _History(files, decision), others
+
+
+def _key(decision: Decision) -> tuple[str, str] | None:
+    """The history group of files ``decision`` moves: None unless it admits by policy."""
+    if decision.state != State.ADMITTED or decision.decided_by != POLICY:
+        return None
+    return decision.reason, decision.decided_by
 
 
 def _plain(record: FileRecord) -> bool:

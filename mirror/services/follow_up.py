@@ -64,6 +64,6 @@ class FollowUp:
 
 def _newest_change(conn: Connection) -> datetime | None:
     """When the newest change waiting for this watch was made: a queued target, a page to
-    render again or files' targets to queue."""
+    render again, files' targets to queue or their admission records to write."""
     waiting = [t for t in (db.newest_queued(conn), page_rows.newest_page_change(conn)) if t]
     return max(waiting, default=None)

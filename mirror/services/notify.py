@@ -73,24 +73,45 @@ def record_moves(
 ) -> None:
     """The events of files moving state: releases held for a person, blocked, and, when files
     that clients had downloaded became blocked, rejected or withdrawn, the exposure."""
-    held = [(row, d) for row, d in moves if _newly_held(row, d)]
-    blocked = [(row, d) for row, d in moves if d.state == State.BLOCKED and row.state != d.state]
+    held, blocked, left = _notable(moves)
     for kind, verb, group in (
         (HELD_FOR_REVIEW, "held for review", held),
         (BLOCKED, "blocked", blocked),
     ):
         for version, release in _by_version(group).items():
             record(conn, _release_event(kind, verb, project, version, release), now)
-    # A pending file was never served: a first look's thousands of moves ask nothing.
-    left = [
-        ExposedFile(row.filename, row.version, d.state, d.reason, d.decided_by)
-        for row, d in moves
-        if d.state in EXPOSED_STATES and row.state not in EXPOSED_STATES | {State.PENDING}
-    ]
     if left:
         found = exposure_of(conn, project, "", left)
         if found.identities:
             record(conn, exposure_event(found), now)
+
+
+# A pending file was never served: leaving it exposes nothing.
+_NEVER_SERVED = EXPOSED_STATES | {State.PENDING}
+
+
+def _notable(
+    moves: Sequence[tuple[FileRow, Decision]],
+) -> tuple[list[tuple[FileRow, Decision]], list[tuple[FileRow, Decision]], list[ExposedFile]]:
+    """The moves that hold a file for review, those that block one, and the files that left
+    a state clients could download them in for an exposed one, in one pass: a first look
+    makes thousands of moves, all but a few to admitted, which asks nothing."""
+    held: list[tuple[FileRow, Decision]] = []
+    blocked: list[tuple[FileRow, Decision]] = []
+    left: list[ExposedFile] = []
+    for row, decision in moves:
+        state = decision.state
+        if state == State.ADMITTED:
+            continue
+        if _newly_held(row, decision):
+            held.append((row, decision))
+        elif state == State.BLOCKED and row.state != state:
+            blocked.append((row, decision))
+        if state in EXPOSED_STATES and row.state not in _NEVER_SERVED:
+            left.append(
+                ExposedFile(row.filename, row.version, state, decision.reason, decision.decided_by)
+            )
+    return held, blocked, left
 
 
 def _newly_held(row: FileRow, decision: Decision) -> bool:

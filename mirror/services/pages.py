@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from json.encoder import encode_basestring_ascii
-from operator import attrgetter
+from operator import attrgetter, itemgetter
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -69,7 +70,9 @@ def render(
 ) -> tuple[bytes, bytes]:
     """The project page as (HTML, JSON), from one pass over the files, with its status."""
     anchors, entries = _file_entries(project, rows)
-    versions = sorted({row.version for row in rows}, key=version_key)
+    # By their text first: versions equal as versions ("1.0", "1.0.0") keep that order, not
+    # the order their strings hash in, which differs from process to process.
+    versions = sorted(sorted({row.version for row in rows}), key=version_key)
     return _render_html(project, anchors, status), _render_json(project, versions, entries, status)
 
 
@@ -80,8 +83,9 @@ def _file_entries(project: str, rows: Sequence[FileRow]) -> tuple[list[str], lis
     dicts for ``json.dumps``, in one loop (two calls per file would cost a fifth more); the
     bytes are the same (``tests/services/test_page_rendering.py`` keeps them). Every text a row
     carries is escaped by ``html.escape`` for HTML and by the string encoder of ``json.dumps``
-    for JSON; in HTML, only the digests (hex the mirror checked or computed) are written as
-    they are.
+    for JSON, but the filenames and digests of a page where neither would change any
+    (``_escape_nothing``: upstream's, always); in HTML, the digests (hex the mirror checked or
+    computed) are written as they are.
     """
     # The files' URL prefix, escaped once for the whole page.
     base = f"../../{file_path(project, '')}"
@@ -91,6 +95,8 @@ def _file_entries(project: str, rows: Sequence[FileRow]) -> tuple[list[str], lis
     json_specifiers: dict[str | None, str] = {None: "null"}
     anchors: list[str] = []
     entries: list[str] = []
+    shown = list(map(_SHOWN, rows))
+    plain = _escape_nothing(shown)
     for (
         filename,
         sha256,
@@ -101,8 +107,13 @@ def _file_entries(project: str, rows: Sequence[FileRow]) -> tuple[list[str], lis
         yanked_reason,
         metadata_sha256,
         provenance_sha256,
-    ) in map(_SHOWN, rows):
-        html_name, json_name = escape(filename), _json_text(filename)[1:-1]
+    ) in shown:
+        if plain:
+            html_name = json_name = filename
+            json_sha256 = f'"{sha256}"'
+        else:
+            html_name, json_name = escape(filename), _json_text(filename)[1:-1]
+            json_sha256 = _json_text(sha256)
         anchor = f'<a href="{html_base}{html_name}#sha256={sha256}"'
         if requires_python:
             specifier = html_specifiers.get(requires_python)
@@ -122,7 +133,8 @@ def _file_entries(project: str, rows: Sequence[FileRow]) -> tuple[list[str], lis
                 f' data-core-metadata="sha256={metadata_sha256}"'
                 f' data-dist-info-metadata="sha256={metadata_sha256}"'
             )
-            metadata = f'{{"sha256":{_json_text(metadata_sha256)}}}'
+            json_metadata = f'"{metadata_sha256}"' if plain else _json_text(metadata_sha256)
+            metadata = f'{{"sha256":{json_metadata}}}'
         else:
             metadata = "false"
         # PEP 740 asks for a URL; a relative one keeps the page free of our host name, so its
@@ -142,11 +154,37 @@ def _file_entries(project: str, rows: Sequence[FileRow]) -> tuple[list[str], lis
         )
         entries.append(
             f'{{"core-metadata":{metadata},"data-dist-info-metadata":{metadata},'
-            f'"filename":"{json_name}","hashes":{{"sha256":{_json_text(sha256)}}},'
+            f'"filename":"{json_name}","hashes":{{"sha256":{json_sha256}}},'
             f'"provenance":{provenance},"requires-python":{json_specifier},{sized}{uploaded}'
             f'"url":{json_base}{json_name}","yanked":{json_yanked}}}'
         )
     return anchors, entries
+
+
+def _escape_nothing(shown: list[tuple[Any, ...]]) -> bool:
+    """Whether neither format would escape the filenames and digests of ``shown`` (``_SHOWN``
+    of each file): one check for the whole page."""
+    return _needs_no_escaping(
+        "".join(
+            (
+                *map(itemgetter(0), shown),
+                *map(itemgetter(1), shown),
+                *filter(None, map(itemgetter(7), shown)),
+            )
+        )
+    )
+
+
+# The ASCII characters either format escapes: "&", "<", ">" and both quotes for
+# ``html.escape``; the double quote, the backslash and the control characters for the
+# ``json.dumps`` encoder, which escapes every character past "~" too.
+_ESCAPED = bytes(range(0x20)) + b"\x7f\"&'<>\\"
+
+
+def _needs_no_escaping(text: str) -> bool:
+    """Whether ``html.escape`` and ``json.dumps``' string encoder leave ``text`` as it is."""
+    # ASCII text encodes to one byte per character, which ``translate`` drops if escaped.
+    return text.isascii() and len(text.encode().translate(None, _ESCAPED)) == len(text)
 
 
 def _status_object(status: ProjectStatus) -> dict[str, str]:
@@ -262,7 +300,7 @@ def record_page_row(
     changed = _put_page_row(conn, project, pages, now, files_deferred)
     if records is None:
         records = record_rows.project_records(conn, project)
-    if any(not record_rows.describes(records.get(row.filename), row) for row in pages.rows):
+    if any(record_rows.record_due(records.get(row.filename), row) for row in pages.rows):
         record_rows.mark_due(conn, project, now)
     return changed
 

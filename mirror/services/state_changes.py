@@ -1,10 +1,12 @@
 """Apply the admission policy to a project's files and record every state change."""
 
 import logging
+import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import compress, repeat
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Row
@@ -94,9 +96,15 @@ def history_view(row: FileRow, quarantine: timedelta, now: datetime) -> verdicts
     if uploaded is None or uploaded + quarantine > seen or seen > now:
         return None
     listed = row.provenance_url is not None
-    return verdicts.FileView(
-        row.filename, row.version, State.PENDING, None, True, True, evidence, listed
-    )
+    # By position, every field given, through ``tuple.__new__``: half the cost of the named
+    # tuple's own constructor (a Python function), once per file of a first look.
+    fields = (row.filename, row.version, State.PENDING, None, True, True, evidence, listed, False)
+    return _make_tuple(verdicts.FileView, fields)
+
+
+_make_tuple = tuple.__new__
+if len(verdicts.FileView._fields) != 9:
+    raise TypeError("history_view no longer names every field of FileView")
 
 
 @dataclass(frozen=True)
@@ -111,16 +119,19 @@ class Checks:
     (``verdicts.CLEAR``): one test for thousands of files on a first look, instead of a
     verdict each.
 
-    ``made_from``: each file's row and whether it is plain history, by filename, and
-    ``basis``: the quarantine and moment its view was made under; a file's view depends on
-    nothing else, so later checks of the same rows (a first look gathers, then decides) reuse
-    it (``checks_of``).
+    ``rows``: the rows checked, in order, with each one's view (``row_views``) and whether it
+    is plain history (``plain``); ``basis``: the quarantine and moment the views were made
+    under. A file's view depends on nothing else, so later checks of the same rows (a first
+    look gathers, then decides) reuse the view of each row that is the very same object at
+    the same place (``checks_of``).
     """
 
     views: dict[str, verdicts.FileView]
     checked: list[verdicts.FileView]
     anchor: verdicts.FileView | None
-    made_from: dict[str, tuple[FileRow, bool]]
+    rows: list[FileRow]
+    row_views: list[verdicts.FileView]
+    plain: list[bool]
     basis: tuple[timedelta, datetime]
 
 
@@ -134,36 +145,55 @@ def checks_of(
     earlier: Checks | None = None,
 ) -> Checks:
     """The ``Checks`` of ``project``'s files ``rows``. ``earlier``: checks of (some of) the
-    same rows, whose views are reused for the rows that are the very same objects."""
+    same rows, whose views are reused for the rows that are the very same objects at the same
+    places."""
     config = backends.config
     mode = config.provenance_mode_for(project, private=private)
     quarantine = config.quarantine_for(project, private=private)
     basis = quarantine, now
-    known = earlier.made_from if earlier is not None and earlier.basis == basis else {}
-    known_views = earlier.views if earlier is not None else {}
-    views: dict[str, verdicts.FileView] = {}
-    made_from: dict[str, tuple[FileRow, bool]] = {}
-    checked: list[verdicts.FileView] = []
-    history: list[verdicts.FileView] = []
-    for row in rows:
-        filename = row.filename
-        made = known.get(filename)
-        if made is not None and made[0] is row:
-            view, plain = known_views[filename], made[1]
-        else:
-            plain_view = history_view(row, quarantine, now)
-            plain = plain_view is not None
-            view = plain_view or file_view(row, quarantine)
-        (history if plain else checked).append(view)
-        views[view.filename] = view
-        made_from[filename] = row, plain
+    rows = list(rows)
+    views, plain = _views(
+        rows, quarantine, now, earlier if earlier and earlier.basis == basis else None
+    )
+    # In C, not a Python loop: a first look checks thousands of files.
+    history = list(compress(views, plain))
+    checked = list(compress(views, map(operator.not_, plain)))
     # With an Integrity API URL template configured for the project's index, a file the page
     # lists no provenance for may still have some.
     template = bool(config.integrity_url_template_for(project))
     settled = [view for view in checked if view.settled] + history
     anchor = verdicts.anchor_among(settled, unlisted_may_attest=template)
     checked += verdicts.historic_needing_provenance(mode, history, anchor)
-    return Checks(views, checked, anchor, made_from, basis)
+    by_filename = dict(zip(map(_filename, views), views, strict=True))
+    return Checks(by_filename, checked, anchor, rows, views, plain, basis)
+
+
+def _views(
+    rows: list[FileRow], quarantine: timedelta, now: datetime, earlier: Checks | None
+) -> tuple[list[verdicts.FileView], list[bool]]:
+    """Each row's view and whether it is plain history, those of ``earlier`` (made under the
+    same quarantine and moment) where it checked the very same row at the same place."""
+    views = earlier.row_views[: len(rows)] if earlier is not None else []
+    plain = earlier.plain[: len(views)] if earlier is not None else []
+    if earlier is not None:
+        # Compared in C: a first look replaces a handful of its thousands of rows.
+        replaced = compress(range(len(views)), map(operator.is_not, rows, earlier.rows))
+        for index in list(replaced):
+            views[index], plain[index] = _view(rows[index], quarantine, now)
+    for row in rows[len(views) :]:
+        view, is_plain = _view(row, quarantine, now)
+        views.append(view)
+        plain.append(is_plain)
+    return views, plain
+
+
+def _view(row: FileRow, quarantine: timedelta, now: datetime) -> tuple[verdicts.FileView, bool]:
+    view = history_view(row, quarantine, now)
+    return view or file_view(row, quarantine), view is not None
+
+
+_filename = operator.attrgetter("filename")
+_version = operator.attrgetter("version")
 
 
 def verdicts_by_filename(
@@ -208,6 +238,8 @@ def refusals(
 ) -> dict[str, Refusal | None]:
     """``refusal_for`` each version: rules and blocks name versions, and a large project has
     thousands of files but a few hundred versions."""
+    if not blocks and not backends.rules.refuses_versions(project):
+        return dict.fromkeys(versions)  # nothing can refuse any of them
     return {version: refusal_for(backends, blocks, project, version) for version in set(versions)}
 
 
@@ -270,32 +302,63 @@ def judge(
     private = private_rows.is_private(conn, project)
     quarantine = config.quarantine_for(project, private=private)
     blocks = block_rows.active_blocks(conn, project)
-    refused = refusals(backends, blocks, project, (row.version for row in rows))
+    refused = refusals(backends, blocks, project, map(_version, rows))
     checks = checks_of(backends, project, rows, private=private, now=now, earlier=earlier)
     evidence = verdicts_by_filename(backends, project, checks, private=private)
     # Plain history no check concerns (it has no verdict: ``Checks``), with nothing refusing
-    # it and nothing odd about it, is admitted by age: the same decision for thousands.
-    aged = None if project_hold else admitted_by_age(quarantine)
-    moves, admitted = [], []
-    for row in rows:
-        verdict = evidence.get(row.filename)
-        refusal = refused[row.version]
-        anomaly = anomalies.get(row.filename)
-        if verdict is None and refusal is None and anomaly is None and aged is not None:
-            decision: Decision | None = aged
-        else:
-            decision = decide(
-                facts_of(row, anomaly, verdict, project_hold),
-                refusal=refusal,
-                quarantine=quarantine,
-                hold_without_upload_time=hold_without_time,
-                now=now,
-            )
+    # it and nothing odd about it, is admitted by age unless upstream holds the project: the
+    # same decision for thousands.
+    aged = admitted_by_age(quarantine)
+    moves: list[tuple[FileRow, Decision]] = []
+    admitted: list[FileRow] = []
+    done = 0  # the rows before this place are decided
+    for index in _decided_alone(rows, evidence, refused, anomalies, held=bool(project_hold)):
+        # The rows since the last one decided alone: plain history with nothing against it,
+        # pending, so the move to admitted is certain; added in C, thousands at a time.
+        aged_rows = rows[done:index]
+        moves.extend(zip(aged_rows, repeat(aged)))
+        admitted.extend(aged_rows)
+        done = index + 1
+        row = rows[index]
+        decision = decide(
+            facts_of(row, anomalies.get(row.filename), evidence.get(row.filename), project_hold),
+            refusal=refused[row.version],
+            quarantine=quarantine,
+            hold_without_upload_time=hold_without_time,
+            now=now,
+        )
         if decision is not None and differs(row, decision):
             moves.append((row, decision))
         if (decision.state if decision is not None else row.state) == State.ADMITTED:
             admitted.append(row)
+    moves.extend(zip(rows[done:], repeat(aged)))
+    admitted.extend(rows[done:])
     return Evaluation(moves, admitted, blocks)
+
+
+def _decided_alone(
+    rows: Sequence[FileRow],
+    evidence: Mapping[str, verdicts.Verdict],
+    refused: Mapping[str, Refusal | None],
+    anomalies: Mapping[str, str],
+    *,
+    held: bool,
+) -> Iterable[int]:
+    """The places of the ``rows`` that ``decide`` must decide one by one: every row while
+    upstream holds the project (``held``), else the rows that have a verdict (the others are
+    plain history no check concerns: ``Checks``), a refusal or an anomaly. The others,
+    thousands on a first look, are admitted by age; they are told apart in C, not one by
+    one."""
+    if held:
+        return range(len(rows))
+    names = list(map(_filename, rows))
+    alone = map(evidence.__contains__, names)
+    refusing = {version for version, refusal in refused.items() if refusal is not None}
+    if refusing:
+        alone = map(operator.or_, alone, map(refusing.__contains__, map(_version, rows)))
+    if anomalies:
+        alone = map(operator.or_, alone, map(anomalies.__contains__, names))
+    return compress(range(len(rows)), alone)
 
 
 def differs(row: FileRow, decision: Decision) -> bool:
@@ -371,11 +434,14 @@ def prepare_first_look_events(
     """A first look's audit events: one per admission reason, with its count (a first look
     admits thousands of files, and one event each buried people's decisions in the audit
     log), and one per file for every other move, which a reviewer reads file by file."""
-    admitted = Counter(
-        (decision.decided_by, decision.reason)
-        for _, decision in moves
-        if decision.state == State.ADMITTED
-    )
+    admitted: dict[tuple[str, str], int] = {}  # by actor and reason
+    others: list[_Event] = []
+    for row, decision in moves:
+        if decision.state == State.ADMITTED:
+            key = decision.decided_by, decision.reason
+            admitted[key] = admitted.get(key, 0) + 1
+        else:
+            others.append(_event(row, decision))
     # The summaries first: newest first, a release's own events at the same moment lead.
     rows: list[_Event] = [
         (
@@ -387,8 +453,7 @@ def prepare_first_look_events(
         )
         for (actor, reason), count in sorted(admitted.items())
     ]
-    rows += [_event(row, d) for row, d in moves if d.state != State.ADMITTED]
-    return _prepared_events(dialect, project, rows, now)
+    return _prepared_events(dialect, project, rows + others, now)
 
 
 def _files(count: int) -> str:
@@ -415,28 +480,47 @@ def _prepared_events(
 
 
 def log_moves(project: str, moves: Sequence[tuple[FileRow, Decision]]) -> None:
-    routine: Counter[tuple[str, str]] = Counter()
+    """One line counting the routine moves (a first look moves thousands of files out of
+    `pending`), and one line for each other move."""
+    routine: dict[str, int] = {}  # by "old->new", in the order the moves first make them
     others = []
+    # Judging shares one decision object between thousands of moves, and a first look's
+    # rows one state: a move is named once per run of moves sharing both.
+    decided: Decision | None = None
+    state: str | None = None
+    move: str | None = None
     for row, decision in moves:
-        if _is_routine(row, decision):
-            routine[row.state, decision.state] += 1
-        else:
+        if decision is not decided or row.state is not state:
+            decided, state, move = decision, row.state, _routine(row, decision)
+        if move is None:
             others.append((row, decision))
+        else:
+            routine[move] = routine.get(move, 0) + 1
     if routine:
-        # A first look moves thousands of files out of `pending`: one line, not one per file.
-        counts = Counter({f"{old}->{new}": count for (old, new), count in routine.items()})
-        log.info("%s: %s", project, dict(counts), extra={"project": project, "moves": counts})
+        counts = Counter(routine)
+        log.info("%s: %s", project, routine, extra={"project": project, "moves": counts})
     for row, decision in others:
         _log_move(project, row, decision)
 
 
-def _is_routine(row: FileRow, decision: Decision) -> bool:
-    """A new file admitted, or quarantined until a time; everything else (review holds,
-    rejections, blocks, withdrawals, anything leaving `admitted`) gets a line of its own."""
+# The routine moves, named as the log counts them: plain strings, which hash in C where a
+# ``State`` (a ``str`` subclass) hashes through a Python-level slot.
+_ADMITTED = f"{State.PENDING}->{State.ADMITTED}"
+_TIMED_HOLD = f"{State.PENDING}->{State.QUARANTINED}"
+
+
+def _routine(row: FileRow, decision: Decision) -> str | None:
+    """The routine move ``row`` makes: a new file admitted, or quarantined until a time; None
+    for everything else (review holds, rejections, blocks, withdrawals, anything leaving
+    `admitted`), which gets a line of its own."""
     if row.state != State.PENDING:
-        return False
-    timed_hold = decision.state == State.QUARANTINED and decision.hold_until is not None
-    return decision.state == State.ADMITTED or timed_hold
+        return None
+    state = decision.state
+    if state == State.ADMITTED:
+        return _ADMITTED
+    if state == State.QUARANTINED and decision.hold_until is not None:
+        return _TIMED_HOLD
+    return None
 
 
 def _log_move(project: str, row: FileRow, decision: Decision) -> None:

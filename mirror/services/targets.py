@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Dialect
 from mirror.db import targets as db
 from mirror.db.bulk import Prepared
 from mirror.db.record_rows import StoredRecord, describes
-from mirror.db.records import FileRow
+from mirror.db.records import UNSAVED, FileRow
+from mirror.policy.admission import State
 from tuf_repo.bins import (
     ADMISSION_SUFFIX,
     METADATA_SUFFIX,
@@ -59,8 +60,11 @@ def wanted(
     A companion's length is the one recorded when the mirror stored its bytes (a ``.metadata``'s
     ``metadata_size``), else left unknown: asking the blob store for thousands of sizes (one
     request each on S3) would make queueing a large project's targets slow. It is learnt when
-    the bytes are stored (``db.learn_length``), or by the scheduler. Wheels of one release for
-    several platforms mostly share one METADATA: the length recorded for one serves them all.
+    the bytes are stored (``db.learn_length``), or by the scheduler, which fetches them. Wheels
+    of one release for several platforms mostly share one METADATA: the length recorded for one
+    serves them all. A history file without a row of its own has a ``.metadata`` target only
+    once those bytes are stored (``queue_stored_metadata``, or a sibling's): the scheduler would
+    otherwise fetch the metadata of every file a first look lists, to learn its length.
     """
     result = dict(pages)
     stored = {r.metadata_sha256: r.metadata_size for r in rows if r.metadata_size is not None}
@@ -74,7 +78,9 @@ def wanted(
             continue
         result[path] = (row.sha256, row.size)
         if row.metadata_sha256:
-            result[path + METADATA_SUFFIX] = (row.metadata_sha256, stored.get(row.metadata_sha256))
+            length = stored.get(row.metadata_sha256)
+            if length is not None or row.id != UNSAVED:
+                result[path + METADATA_SUFFIX] = (row.metadata_sha256, length)
         if row.provenance_sha256:
             result[path + PROVENANCE_SUFFIX] = (row.provenance_sha256, None)
         record = records.get(row.filename)
@@ -106,6 +112,19 @@ def queue_project(conn: Connection, project: str, target: Wanted, now: datetime)
     changes = _changes(project, target, queued_state(conn, project), now)
     db.queue(conn, changes)
     return len(changes)
+
+
+def queue_stored_metadata(conn: Connection, row: FileRow, project: str, now: datetime) -> None:
+    """Queue the ``.metadata`` of ``row`` (read in this transaction, after its metadata was
+    stored and its length recorded), unless it is queued or signed already or the file is no
+    longer admitted: a history file's is wanted only from then on (``wanted``)."""
+    if row.state != State.ADMITTED or not row.metadata_sha256 or row.metadata_size is None:
+        return
+    path = file_path(package_prefix(project), row.filename) + METADATA_SUFFIX
+    signed = db.published_target(conn, path)
+    if db.queued(conn, [path]) or (signed is not None and signed.sha256 == row.metadata_sha256):
+        return
+    queue_additions(conn, project, {path: (row.metadata_sha256, row.metadata_size)}, now)
 
 
 def queue_additions(conn: Connection, project: str, additions: Wanted, now: datetime) -> None:

@@ -59,9 +59,13 @@ class FsBlobStore:
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o644)
-        os.replace(path, target)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            # The key's folder is made by its first blob: most exist, and the rename says so.
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         fd, name = tempfile.mkstemp(dir=self._staging, prefix="put-")

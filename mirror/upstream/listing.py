@@ -202,7 +202,9 @@ def _html_to_json_entry(attrs: dict[str, Any]) -> dict[str, Any]:
 def _checked(
     project: str, entry: dict[str, Any], page_url: str, latest_upload: datetime
 ) -> UpstreamFile:
-    filename = _text(entry.get("filename"), "filename")
+    filename = entry.get("filename")
+    if not _is_text(filename):
+        raise ValueError("invalid filename")
     version = version_from_filename(project, filename)
     if version is None:
         raise ValueError(f"{filename[:100]!r}: not a distribution of {project}")
@@ -220,25 +222,22 @@ def _checked(
     yanked = entry.get("yanked", False)
     metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata"))
     provenance = entry.get("provenance")
-    return UpstreamFile(
-        filename,
-        version,
-        _url(entry.get("url"), page_url, filename),
-        sha256,
-        None if size is None else _size(size, filename),
-        None if upload_time is None else _upload_time(upload_time, filename, latest_upload),
-        None if requires_python is None else _requires_python(requires_python, filename),
-        bool(yanked),
-        _optional_text(yanked) if isinstance(yanked, str) else None,
-        _metadata_hash(metadata) if metadata else None,
-        _provenance(provenance, page_url) if provenance else None,
+    # _make takes the fields as one tuple: the keyword-ready constructor costs a third more.
+    return UpstreamFile._make(
+        (
+            filename,
+            version,
+            _url(entry.get("url"), page_url, filename),
+            sha256,
+            None if size is None else _size(size, filename),
+            None if upload_time is None else _upload_time(upload_time, filename, latest_upload),
+            None if requires_python is None else _requires_python(requires_python, filename),
+            bool(yanked),
+            _optional_text(yanked) if isinstance(yanked, str) else None,
+            _metadata_hash(metadata) if metadata else None,
+            _provenance(provenance, page_url) if provenance else None,
+        )
     )
-
-
-def _text(value: Any, what: str) -> str:
-    if not _is_text(value):
-        raise ValueError(f"invalid {what}")
-    return value
 
 
 def _is_text(value: Any) -> TypeGuard[str]:
@@ -291,9 +290,11 @@ def _size(value: Any, filename: str) -> int:
 def _upload_time(value: Any, filename: str, latest: datetime) -> datetime:
     try:
         # In UTC at once: an offset at either end of the calendar overflows on conversion.
-        moment = parse_timestamp(_text(value, "upload-time")).astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"{filename}: invalid upload-time") from exc
+        moment = parse_timestamp(value).astimezone(UTC) if _is_text(value) else None
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None:
+        raise ValueError(f"{filename}: invalid upload-time")
     if not EARLIEST_UPLOAD <= moment <= latest:
         raise ValueError(f"{filename}: upload-time {value[:40]!r} outside the plausible window")
     return moment

@@ -2,6 +2,7 @@
 made of, whatever upstream put in their fields, and a listing's files get rows one by one."""
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
+from mirror.codings import unpacked
 from mirror.db import file_rows, history_rows, project_rows
 from mirror.db.engine import make_engine, migrate, writing
 from mirror.db.records import UNSAVED, FileRecord
@@ -147,3 +149,58 @@ def test_counts_versions_and_new_rows_leave_a_listings_entries_unread(tmp_path: 
             read = _bytes_read() - before
         engine.dispose()
         assert read < listing / 4, f"{name} read {read} bytes; the listing has {listing}"
+
+
+def varied_history() -> list[FileRecord]:
+    """History files that take every kind of field: hostile text, no size, microseconds."""
+    hostile = "<b>&\"q\" 'x' \\ caf\u00e9 \U0001f600 \x01"
+    return [
+        history_record(0),
+        history_record(1, size=None, requires_python=">=3.8", metadata_sha256="ab" * 32),
+        history_record(2, yanked=True, yanked_reason=hostile, version=hostile),
+        history_record(
+            3,
+            filename=f"demo-3.{hostile}-py3-none-any.whl",
+            url=hostile,
+            provenance_url=hostile,
+            upload_time=datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
+        ),
+    ]
+
+
+def general_body(records: list[FileRecord]) -> bytes:
+    """A listing's canonical JSON, as ``json.dumps`` writes its columns."""
+    columns = {name: [getattr(r, name) for r in records] for name in history_rows._COLUMNS}
+    columns["upload_time"] = [r.upload_time.isoformat() for r in records]  # type: ignore[union-attr]
+    return json.dumps(columns, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_a_listing_is_named_by_the_digest_it_always_had() -> None:
+    """Its sha256 is in the audit log: the same files make the same listing."""
+    listing = history_rows.Listing.of(varied_history(), "old enough", "policy", NOW)
+    assert listing.values["sha256"] == (
+        "f09315677a1c8bde1933f68dfbcd34cca603926c686ae2c33f22fa9b88415fb6"
+    )
+    assert unpacked(listing.values["entries"]) == general_body(varied_history())
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=history())
+def test_a_listing_holds_the_columns_json_writes(records: list[FileRecord]) -> None:
+    listing = history_rows.Listing.of(records, "old enough", "policy", NOW)
+    body = general_body(records)
+    assert unpacked(listing.values["entries"]) == body
+    assert listing.values["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+# Mostly text the encoder leaves as it is, at times a quote, a backslash or a control.
+_column_text = st.text(
+    st.characters(max_codepoint=0x7F) | st.sampled_from("\u00e9\u2028\U0001f600")
+)
+
+
+@settings(max_examples=500)
+@given(values=st.lists(_column_text) | st.lists(st.none() | _column_text | st.integers()))
+def test_a_column_is_written_as_json_dumps_writes_it(values: list[object]) -> None:
+    expected = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    assert history_rows._column(values) == expected

@@ -36,6 +36,7 @@ def test_waiting_pages_are_found_through_their_indexes(tmp_path: Path) -> None:
     rows[7] |= {"stale_since": NOW - timedelta(minutes=2)}
     rows[9] |= {"stale_since": NOW - timedelta(minutes=3)}
     rows[3] |= {"targets_deferred_since": NOW - timedelta(minutes=1)}
+    rows[5] |= {"records_due_since": NOW - timedelta(minutes=4)}
     with writing(engine) as conn:
         conn.execute(insert(pages), rows)
     with query_plans(engine) as plans, engine.connect() as conn:
@@ -45,6 +46,7 @@ def test_waiting_pages_are_found_through_their_indexes(tmp_path: Path) -> None:
     newest, stale, deferred = plans
     assert "SEARCH pages USING COVERING INDEX ix_pages_stale" in newest
     assert "SEARCH pages USING COVERING INDEX ix_pages_deferred" in newest
+    assert "SEARCH pages USING COVERING INDEX ix_pages_records_due" in newest
     assert stale.startswith("SEARCH pages USING INDEX ix_pages_stale")
     assert deferred.startswith("SEARCH pages USING INDEX ix_pages_deferred")
     assert not any("SCAN pages" in plan for plan in plans)

@@ -79,6 +79,13 @@ def pipeline(start_mirror, tree: FakeUpstream, tmp_path: Path) -> Pipeline:  # t
     return Pipeline(start_mirror(server={"scheduler": False}), tmp_path)
 
 
+@pytest.fixture
+def signing_pipeline(start_mirror, tree: FakeUpstream, tmp_path: Path) -> Pipeline:  # type: ignore[no-untyped-def]
+    # The scheduler's watch signs what downloads leave due, as under `mirror serve`: `--sbom`
+    # waits for the admission records of history files first installed (docs/tuf.md).
+    return Pipeline(start_mirror(scheduler={"interval": "1h"}), tmp_path)
+
+
 def installed(target: Path) -> set[str]:
     return {p.name for p in target.glob("*.dist-info")}
 
@@ -130,7 +137,8 @@ def wait_until_signed(mirror: RunningMirror, root: bytes, target: str, cache: Pa
         time.sleep(0.5)
 
 
-def test_install_a_pinned_set_and_write_its_sbom(pipeline: Pipeline) -> None:
+def test_install_a_pinned_set_and_write_its_sbom(signing_pipeline: Pipeline) -> None:
+    pipeline = signing_pipeline
     lib_a = pipeline.mirror.get("/packages/lib-a/lib_a-1.0-py3-none-any.whl").data
     lib_b = pipeline.mirror.get(f"/packages/lib-b/{LIB_B}").data
     requirements = (

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mirror.errors import ConfigError
 from mirror.policy.rules import Rules
@@ -67,3 +69,26 @@ def test_a_glob_takes_nothing_but_a_name_pattern(entry: str, key: str) -> None:
 def test_internal_takes_no_specifier() -> None:
     with pytest.raises(ConfigError):
         rules(internal=["acme>=1"])
+
+
+ENTRIES = st.sampled_from(["demo", "demo==1.0", "demo>=2", "dem*", "other", "other<1", "*-ml"])
+NAMES = st.sampled_from(["demo", "demo-ml", "other", "plain"])
+VERSIONS = ["0.9", "1.0", "2.0", "2.1rc1", "not-a-version"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    internal=st.lists(st.sampled_from(["demo", "acme-*"]), max_size=1),
+    allow=st.lists(ENTRIES, max_size=2),
+    deny=st.lists(ENTRIES, max_size=2),
+    allowlist_only=st.booleans(),
+    project=NAMES,
+)
+def test_a_project_no_rule_may_refuse_has_no_version_refused(
+    internal: list[str], allow: list[str], deny: list[str], allowlist_only: bool, project: str
+) -> None:
+    """The test for the whole project agrees with the rules asked version by version."""
+    parsed = rules(internal=internal, allow=allow, deny=deny, allowlist_only=allowlist_only)
+    refused = [parsed.file_refusal(project, version) for version in VERSIONS]
+    if not parsed.refuses_versions(project):
+        assert refused == [None] * len(VERSIONS)

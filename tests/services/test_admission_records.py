@@ -6,7 +6,8 @@ A plain python-tuf ``Updater`` against the mirror's root is the judge of what is
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,17 @@ from mirror.checks import provenance
 from mirror.db import record_rows, targets
 from mirror.db.engine import writing
 from mirror.db.records import FileRecord
-from mirror.db.schema import admission_records
+from mirror.db.schema import admission_records, files
+from mirror.intoto import STATEMENT_TYPE
 from mirror.services import admission_records as records
-from mirror.services import publish, review, signing
+from mirror.services import publish, review, signing, sync
 from mirror.services.backends import Backends
+from mirror.services.follow_up import FollowUp
+from mirror.storage import BlobStore
+from mirror.storage.fs import FsBlobStore
+from mirror.storage.s3 import S3BlobStore
+from mirror.storage.s3_client import make_client
+from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.file_records import file_record
 from tests.support.intoto_shape import check_vsa_statement
@@ -56,12 +64,47 @@ def demo_sha256(client: FlaskClient) -> str:
     return hashlib.sha256(client.get(f"/packages/demo/{WHEEL}").data).hexdigest()
 
 
+def record_blobs(backends: Backends) -> int:
+    """How many in-toto statements the blob store holds, whoever wrote them."""
+    opening = b'{"_type":"' + STATEMENT_TYPE.encode()
+    return sum(1 for data in stored_blobs(backends.blobs) if data.startswith(opening))
+
+
+def stored_blobs(blobs: BlobStore) -> Iterator[bytes]:
+    if isinstance(blobs, FsBlobStore):
+        yield from (p.read_bytes() for p in blobs.root.rglob("*") if p.is_file())
+        return
+    assert isinstance(blobs, S3BlobStore)
+    listing = make_client(blobs.settings).get_paginator("list_objects_v2")
+    for page in listing.paginate(Bucket=blobs.settings.bucket, Prefix=blobs.settings.prefix):
+        for entry in page.get("Contents", []):
+            with blobs.open(entry["Key"].removeprefix(blobs.settings.prefix)) as handle:
+                yield handle.read()
+
+
+def record_targets(backends: Backends, project: str) -> set[str]:
+    """The project's `.admission` targets, queued or signed."""
+    with backends.engine.connect() as conn:
+        paths = {c.path for c in targets.pending(conn, project)}
+        paths |= set(targets.published(conn, project))
+    return {path for path in paths if path.endswith(".admission")}
+
+
+def installed(backends: Backends, client: FlaskClient, *names: str) -> None:
+    """Download the demo files ``names`` (installed, as history files get their rows), then
+    let the scheduler's watch sign what that left due."""
+    for name in names:
+        assert client.get(f"/packages/demo/{name}").status_code == 200
+    FollowUp(backends, quiet=timedelta(0)).poll()
+
+
 def test_an_admitted_file_has_a_signed_in_toto_record_of_why(
     backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
 ) -> None:
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
     assert client.get("/simple/demo/").status_code == 200
     publish.publish_now(backends)
+    installed(backends, client, WHEEL)  # history gets its record with its row
 
     data = signed(backends, client, RECORD, tmp_path / "tuf")
 
@@ -89,6 +132,7 @@ def test_an_admitted_file_has_a_signed_in_toto_record_of_why(
         "approvedBy": None,
     }
     assert checks["publisher"]["status"] in ("absent", "not-checked")
+    assert checks["content"]["status"] == "inspected"  # before its first byte was served
     assert checks["integrity"]["sha256"] == demo_sha256(client)
     assert predicate["inputAttestations"] == []
     assert "SIGNED_MIRROR_QUARANTINE_PASSED" in predicate["verifiedLevels"]
@@ -116,6 +160,8 @@ def test_a_first_look_writes_no_record_the_next_batch_does(
     for version in ("1.0", "1.1"):
         fake_upstream.publish_release("demo", version, tmpdir=tmp_path / version, upload_time=OLD)
     assert client.get("/simple/demo/").status_code == 200
+    for version in ("1.0", "1.1"):
+        assert client.get(f"/packages/demo/demo-{version}-py3-none-any.whl").status_code == 200
     assert record_count(backends) == 0  # not on the client's path
 
     assert records.produce(backends, budget=1) == 1  # bounded per batch
@@ -153,6 +199,7 @@ def test_a_blocked_file_loses_its_record_and_an_unblocked_one_gets_a_new_one(
     fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path / "build", upload_time=OLD)
     assert client.get("/simple/demo/").status_code == 200
     publish.publish_now(backends)
+    installed(backends, client, WHEEL)
     first = signed(backends, client, RECORD, tmp_path / "admitted")
     assert first is not None
 
@@ -166,6 +213,111 @@ def test_a_blocked_file_loses_its_record_and_an_unblocked_one_gets_a_new_one(
     again = signed(backends, client, RECORD, tmp_path / "unblocked")
     assert again is not None and again != first  # a new decision, a new record
     check_vsa_statement(json.loads(again))
+
+
+# --- history: a record once a file has a row of its own ----------------------------------
+
+HISTORY_VERSIONS = ("0.5", "0.6", "0.7", "0.8", "0.9", "1.0")
+HISTORY = [f"demo-{v}-py3-none-any.whl" for v in HISTORY_VERSIONS]
+YOUNG = "demo-2.0-py3-none-any.whl"
+
+
+def publish_history(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    """Six releases older than the quarantine, and one a day old."""
+    for version in HISTORY_VERSIONS:
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD)
+    young = datetime.now(UTC) - timedelta(days=1)
+    fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time=young)
+
+
+def admitted_rows(backends: Backends) -> set[str]:
+    """The admitted files with a row of their own: history downloaded, inspected (the release
+    before a downloaded one) or read ahead, and the files decided one by one."""
+    with backends.engine.connect() as conn:
+        query = select(files.c.filename).where(files.c.state == "admitted")
+        return set(conn.execute(query).scalars())
+
+
+def admission_paths(names: set[str]) -> set[str]:
+    return {f"packages/demo/{name}.admission" for name in names}
+
+
+def test_a_first_look_writes_no_record_for_history(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    assert client.get("/simple/demo/").status_code == 200
+    with backends.engine.connect() as conn:
+        assert record_rows.due_projects(conn) == []  # nothing for a batch to write
+
+    publish.publish_now(backends)
+
+    assert record_blobs(backends) == 0
+    assert record_count(backends) == 0
+    assert record_targets(backends, "demo") == set()
+    assert client.get(f"/packages/demo/{HISTORY[0]}.admission").status_code == 404
+
+
+def test_a_young_file_admitted_later_gets_its_record_and_history_still_none(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    assert client.get("/simple/demo/").status_code == 200
+    publish.publish_now(backends)
+
+    later = replace(backends, clock=Clock(backends.clock.offset + timedelta(days=7)))
+    sync.evaluate_only(later, "demo")  # the young file's quarantine passed
+    publish.publish_now(later)
+
+    rows = admitted_rows(backends)
+    assert YOUNG in rows and set(HISTORY) - rows  # history files without a row remain
+    assert record_targets(backends, "demo") == admission_paths(rows)
+    assert record_blobs(backends) == len(rows)
+    data = signed(backends, client, f"packages/demo/{YOUNG}.admission", tmp_path / "tuf")
+    assert data is not None
+    assert json.loads(data)["subject"][0]["name"] == YOUNG
+
+
+def test_a_history_files_first_download_records_it_in_the_next_batch(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    assert client.get("/simple/demo/").status_code == 200
+    publish.publish_now(backends)
+    watch = FollowUp(backends, quiet=timedelta(0))
+    watch.poll()  # what the first look left is signed: the watch has seen it
+
+    assert client.get(f"/packages/demo/{HISTORY[4]}").status_code == 200
+    assert watch.poll() is not None  # the download left a record due: a batch follows
+
+    path = f"packages/demo/{HISTORY[4]}.admission"
+    rows = admitted_rows(backends)
+    assert HISTORY[4] in rows and set(HISTORY) - rows
+    assert record_targets(backends, "demo") == admission_paths(rows)
+    data = signed(backends, client, path, tmp_path / "tuf")
+    assert data is not None
+    assert client.get(f"/{path}").data == data
+    statement = json.loads(data)
+    check_vsa_statement(statement)
+    assert statement["predicate"][EXTENSION]["decision"]["reason"] == "quarantine of 7d passed"
+    assert record_blobs(backends) == len(rows)  # history files without a row have none
+
+
+def test_a_blocked_history_file_stays_without_a_record(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    publish_history(fake_upstream, tmp_path)
+    assert client.get("/simple/demo/").status_code == 200
+    publish.publish_now(backends)
+
+    review.block(backends, "demo", "==0.5", actor="cli:bob", reason="credential stealer")
+    publish.publish_now(backends)
+    FollowUp(backends, quiet=timedelta(0)).poll()
+
+    assert HISTORY[0] not in admitted_rows(backends)
+    assert record_targets(backends, "demo") == admission_paths(admitted_rows(backends))
+    assert f"packages/demo/{HISTORY[0]}.admission" not in record_targets(backends, "demo")
+    assert client.get(f"/packages/demo/{HISTORY[0]}.admission").status_code == 404
 
 
 # --- files without a row: history admitted at a first look --------------------------------
@@ -263,6 +415,8 @@ def test_the_record_lists_the_verified_pep740_bundles_and_their_publisher(
     client = create_app(backends.config, backends).test_client()
     assert client.get(f"/simple/{PROJECT}/").status_code == 200
     publish.publish_now(backends)
+    assert client.get(f"/packages/{PROJECT}/{SDIST}").status_code == 200  # history: installed
+    FollowUp(backends, quiet=timedelta(0)).poll()
 
     data = signed(backends, client, f"packages/{PROJECT}/{SDIST}.admission", tmp_path / "tuf")
 

@@ -8,17 +8,25 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from mirror.codings import unpacked
 from mirror.db import event_rows, file_rows, project_rows
+from mirror.db.records import FileRecord
 from mirror.db.schema import files, histories, history_entries
-from mirror.policy.admission import RULE, State
-from mirror.services import advisories, publish, refusal, review, sync
+from mirror.db.targets import published_target
+from mirror.policy.admission import POLICY, RULE, Decision, State
+from mirror.policy.verdicts import FIRST_LOOK, HISTORY_EVIDENCE
+from mirror.services import advisories, first_look, publish, refusal, review, state_changes, sync
 from mirror.services.backends import Backends
+from mirror.services.files import core_metadata
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.file_records import file_record
 from tests.support.osv import malicious, write_json
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -166,3 +174,89 @@ def test_upstream_changes_to_history_files_are_seen(
     with backends.engine.connect() as conn:
         row = file_rows.file_by_name(conn, "demo", OLD_FILES[2])
         assert row is not None and row.yanked and row.yanked_reason == "broken"
+
+
+def test_a_history_files_metadata_is_signed_once_stored_never_fetched_to_sign_it(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Signing a `.metadata` needs its length, which only its bytes give: fetching the
+    metadata of every history file to sign it would give each a row and cost an upstream
+    request per file (docs/tuf.md, "What is signed")."""
+    publish_history(fake_upstream, tmp_path)
+    sync.refresh(backends, "demo", inspect=False)
+    publish.publish_pending(backends)  # the scheduler's batch, which fetches what it signs
+    metadata_of = {name: f"packages/demo/{name}.metadata" for name in OLD_FILES}
+    assert not [path for path in fake_upstream.requests if path.endswith(".metadata")]
+    assert own_rows(backends) == {"demo-2.0-py3-none-any.whl": State.QUARANTINED}
+    with backends.engine.connect() as conn:
+        assert all(published_target(conn, path) is None for path in metadata_of.values())
+    # A client's fetch stores the bytes: the next batch signs them, with their length.
+    stored = core_metadata(backends, refusal.servable_file(backends, "demo", OLD_FILES[0]))
+    publish.publish_pending(backends)
+    with backends.engine.connect() as conn:
+        signed = published_target(conn, metadata_of[OLD_FILES[0]])
+        assert signed is not None and (signed.sha256, signed.length) == (stored.sha256, stored.size)
+        assert published_target(conn, metadata_of[OLD_FILES[1]]) is None
+
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+SPLIT_DECISIONS = [
+    Decision(State.ADMITTED, "quarantine of 7d passed", POLICY),
+    Decision(State.ADMITTED, "quarantine of 7d passed", POLICY),  # equal, not the same object
+    Decision(State.ADMITTED, "quarantine of 7d passed (first sight)", POLICY),
+    Decision(State.ADMITTED, "approved", "admin:a"),
+    Decision(State.QUARANTINED, "younger than the quarantine of 7d", POLICY, NOW + timedelta(1)),
+    Decision(State.BLOCKED, "blocked: incident", "admin:a"),
+]
+# Plain history, or one fact a listing does not keep.
+SPLIT_RECORDS = st.sampled_from(
+    [
+        {},
+        {"evidence": {FIRST_LOOK: True, "provenance": {"status": "absent"}}},
+        {"upload_time": None},
+        {"metadata_sha256": "ab" * 32},
+        {"provenance_sha256": "cd" * 32},
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    facts=st.lists(SPLIT_RECORDS, max_size=10),
+    decisions=st.lists(st.one_of(st.none(), st.sampled_from(SPLIT_DECISIONS)), max_size=10),
+)
+def test_a_first_looks_split_into_history_and_rows_is_the_one_by_filename(
+    facts: list[dict[str, Any]], decisions: list[Decision | None]
+) -> None:
+    """The history, the other files' moves and their records, made from the moves in one
+    pass, are those picked file by file by name (files without a move included)."""
+    new = [
+        file_record(
+            f"demo-{index}.tar.gz", state=State.PENDING, evidence=HISTORY_EVIDENCE
+        )._replace(**fields)
+        for index, fields in enumerate(facts)
+    ]
+    moves = [(row, d) for row, d in zip(new, decisions, strict=False) if d is not None]
+    moved = {row.filename: d for row, d in moves}
+    groups: dict[tuple[str, str], list[FileRecord]] = {}
+    for row in new:
+        d = moved.get(row.filename)
+        if d is None:
+            continue
+        if d.state == State.ADMITTED and d.decided_by == POLICY and first_look._plain(row):
+            groups.setdefault((d.reason, d.decided_by), []).append(row)
+    kept = max(groups.values(), key=len) if groups else []
+    listed = {row.filename for row in kept}
+    settled = [
+        row._replace(**state_changes.decided(moved[row.filename], NOW))
+        if row.filename in moved
+        else row
+        for row in new
+        if row.filename not in listed
+    ]
+    history, own, records = first_look._split(new, moves, NOW)
+    assert (history.files if history is not None else []) == kept
+    if history is not None:
+        assert history.decision == moved[kept[0].filename]
+    assert own == [move for move in moves if move[0].filename not in listed]
+    assert records == settled

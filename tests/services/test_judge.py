@@ -221,6 +221,14 @@ def test_judging_a_project_decides_each_file_as_on_its_own(
         final = decision.state if decision is not None else row.state
         assert (row in judged.admitted) == (final == State.ADMITTED), row
     assert len(moves) == len(judged.moves)
+    # In the files' order: the first look's history and events are made from them in order.
+    decided = list(zip(files, expected, strict=True))
+    assert judged.moves == [
+        (row, d) for row, d in decided if d is not None and state_changes.differs(row, d)
+    ]
+    assert judged.admitted == [
+        row for row, d in decided if (d.state if d is not None else row.state) == State.ADMITTED
+    ]
 
 
 @settings(max_examples=300, deadline=None)
@@ -233,6 +241,7 @@ def test_a_history_view_is_the_files_view(row: FileRecord, quarantine: timedelta
     view = state_changes.history_view(row, quarantine, NOW)
     if view is not None:
         assert view == state_changes.file_view(row, quarantine)
+        assert type(view) is verdicts.FileView
         assert view.settled and view.historic
         assert view.provenance is None and view.content is None
 
@@ -312,6 +321,8 @@ def test_candidates_are_the_records_named_field_by_field(
     files=st.lists(st.one_of(_files(), _first_look_files()), max_size=12).map(_unique),
     replacements=st.lists(st.one_of(_files(), _first_look_files()), max_size=12),
     earlier_now=st.sampled_from([NOW, NOW - DAY]),
+    reordered=st.booleans(),
+    kept=st.integers(0, 24),
 )
 def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
     judged_backends: Backends,
@@ -319,16 +330,21 @@ def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
     files: list[FileRecord],
     replacements: list[FileRecord],
     earlier_now: datetime,
+    reordered: bool,
+    kept: int,
 ) -> None:
     """Views reused from earlier checks (a first look's, made before its evidence was
     gathered) give the checks and decisions made from the rows alone: only the very same
-    rows, under the same quarantine and moment, reuse theirs."""
+    rows at the same places, under the same quarantine and moment, reuse theirs."""
     # Earlier rows: the same objects, or other rows under the same names (evidence gathered
-    # since), and files no longer listed.
+    # since), and files no longer listed; in another order, or fewer, at times.
     earlier_rows = [
         other._replace(filename=row.filename) if other is not None else row
         for row, other in zip(files, [*replacements, *[None] * len(files)], strict=False)
     ] + [other._replace(filename=f"gone-{other.filename}") for other in replacements]
+    if reordered:
+        earlier_rows.reverse()
+    earlier_rows = earlier_rows[:kept]
     earlier = state_changes.checks_of(
         judged_backends, project, earlier_rows, private=False, now=earlier_now
     )
@@ -341,3 +357,28 @@ def test_checks_reusing_earlier_views_are_the_checks_made_afresh(
         judged = state_changes.judge(conn, judged_backends, project, files, NOW, earlier=earlier)
         expected = state_changes.judge(conn, judged_backends, project, files, NOW)
     assert judged == expected
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    project=st.sampled_from([*sorted(PROJECTS), "judged-unruled"]),
+    versions=st.lists(st.sampled_from(VERSIONS), max_size=6),
+    blocked=st.lists(st.sampled_from(["", ">=2.0rc1", "==1.0"]), max_size=1),
+)
+def test_refusals_are_each_versions_refusal(
+    judged_backends: Backends, project: str, versions: list[str], blocked: list[str]
+) -> None:
+    """Refusals asked once per project where no rule names it and no block holds it are the
+    refusals asked version by version."""
+    with judged_backends.engine.connect() as conn, conn.begin() as transaction:
+        for specifier in blocked:
+            block = {"project": project, "specifier": specifier, "reason": "incident"}
+            block_rows.add_blocks(conn, [{**block, "actor": "admin:a", "created_at": NOW}])
+        blocks = block_rows.active_blocks(conn, project)
+        transaction.rollback()
+    refused = state_changes.refusals(judged_backends, blocks, project, iter(versions))
+    assert refused == {
+        v: state_changes.refusal_for(judged_backends, blocks, project, v) for v in versions
+    }

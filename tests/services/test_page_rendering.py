@@ -7,8 +7,13 @@ faster; any change to them has to be a deliberate change of the page format.
 """
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from html import escape
 from html.parser import HTMLParser
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 import pytest
@@ -218,3 +223,63 @@ def test_any_text_a_file_carries_reads_back_as_it_was(
         (expected_anchor(row), filename),
         (expected_anchor(row._replace(filename=f"{filename}2")), f"{filename}2"),
     ]
+
+
+# ASCII: often nothing to escape, at times a quote, "&", "<", ">", a backslash or a control.
+ASCII_TEXT = st.text(st.characters(max_codepoint=0x7F), min_size=1)
+
+
+@settings(max_examples=1000)
+@given(text=ASCII_TEXT | st.text())
+def test_text_needs_no_escaping_exactly_when_neither_format_escapes_it(text: str) -> None:
+    unchanged = escape(text) == text and encode_basestring_ascii(text) == f'"{text}"'
+    assert pages._needs_no_escaping(text) == unchanged
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    files=st.lists(
+        st.tuples(ASCII_TEXT | TEXT.filter(bool), DIGEST | ASCII_TEXT, st.none() | DIGEST),
+        max_size=4,
+        unique_by=lambda f: f[0],
+    )
+)
+def test_a_page_with_nothing_to_escape_is_written_as_escaped_per_file(
+    files: list[tuple[str, str, str | None]],
+) -> None:
+    """Filenames and digests are written as they are when no file's needs escaping: the
+    same bytes as when each is escaped."""
+    rows = [
+        record(name, "1.0", sha256=digest, metadata_sha256=metadata)
+        for name, digest, metadata in files
+    ]
+    plain = pages.render("demo", rows)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pages, "_escape_nothing", lambda shown: False)
+        assert plain == pages.render("demo", rows)
+
+
+def test_a_page_is_the_same_bytes_in_every_process() -> None:
+    """Versions that are equal as versions ("1.0", "1.0.0") keep one order, whatever order the
+    strings hash in: so every process renders the same page, and TUF signs it once."""
+    script = (
+        "import hashlib\n"
+        "from mirror.services import pages\n"
+        "from tests.support.file_records import file_record\n"
+        "versions = ['1', '1.0', '1.0.0', '1.0.0.0', '1.0.0.0.0', '1.0.0.0.0.0']\n"
+        "rows = [file_record(f'demo-{v}.tar.gz', version=v) for v in versions]\n"
+        "print(hashlib.sha256(b''.join(pages.render('demo', rows))).hexdigest())\n"
+    )
+    root = Path(__file__).parents[2]
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(4)
+    }
+    assert len(digests) == 1

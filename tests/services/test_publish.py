@@ -3,6 +3,7 @@
 A plain python-tuf ``Updater`` (over the Flask test client) is the judge of every state.
 """
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -132,9 +133,9 @@ def test_first_looks_queued_meanwhile_share_the_next_batch(
     report = publish.publish_now(backends, "alpha")
     assert report is not None and report.published > 0 and signed("beta")
     # ... so beta's request signs nothing, not even a later first look that is not its own
-    # (only the PEP 658 companions wait: their length is known once their bytes are fetched).
+    # (and no history file's PEP 658 companion waits: it is queued once its bytes are stored).
     first_look("gamma")
-    assert publish.publish_now(backends, "beta") == publish.PublishReport(0, 3)
+    assert publish.publish_now(backends, "beta") == publish.PublishReport(0, 0)
     assert not signed("gamma")
     report = publish.publish_now(backends, "gamma")
     assert report is not None and report.published > 0 and signed("gamma")
@@ -190,10 +191,11 @@ def test_a_first_look_signs_its_pages_first_and_its_files_in_the_next_batch(
         assert targets.pending(conn, "demo") == []
         assert page_rows.deferred_pages(conn) == ["demo"]
     assert "mirror_tuf_deferred_projects 1.0" in client.get("/metrics").text
-    # The follow-up batch (here run by hand) signs the file the page lists, and its admission
-    # record, which it writes.
+    # The follow-up batch (here run by hand) signs the file the page lists; a file admitted as
+    # history gets its admission record once it has a row of its own (docs/tuf.md).
     report = publish.publish_now(backends)
-    assert report is not None and report.published == 2 and report.deferred == 1  # companion
+    # Its .metadata is signed once a client's fetch stored it (docs/tuf.md, "What is signed").
+    assert report is not None and report.published == 1 and report.deferred == 0
     with backends.engine.connect() as conn:
         assert page_rows.deferred_pages(conn) == []
     assert "mirror_tuf_deferred_projects 0.0" in client.get("/metrics").text
@@ -214,8 +216,8 @@ def test_a_release_blocked_before_the_files_batch_never_becomes_a_target(
     assert up.get_targetinfo("packages/demo/demo-2.0-py3-none-any.whl") is not None
     with backends.engine.connect() as conn:
         assert page_rows.deferred_pages(conn) == []  # the block's new pages queued them all
-        waiting = [c.path for c in targets.pending(conn, "demo")]
-    assert waiting == ["packages/demo/demo-2.0-py3-none-any.whl.metadata"]  # length unknown
+        # 2.0's .metadata waits for a client to store its bytes, unqueued (docs/tuf.md).
+        assert targets.pending(conn, "demo") == []
 
 
 def test_the_scheduler_queues_and_signs_the_files_of_pages_already_signed(
@@ -226,8 +228,8 @@ def test_the_scheduler_queues_and_signs_the_files_of_pages_already_signed(
     with backends.engine.connect() as conn:
         assert targets.ready(conn) == []  # nothing queued: only the pages' deferral is left
     report = FollowUp(backends, quiet=timedelta(0)).poll()
-    # Each project's file and its admission record, written by that batch.
-    assert report is not None and report.published == 6 and all_signed(backends)
+    # Each project's file (history: no admission record until it has a row of its own).
+    assert report is not None and report.published == 3 and all_signed(backends)
 
 
 def test_a_companion_fetched_before_the_files_batch_is_signed_in_it(
@@ -338,7 +340,7 @@ def test_a_companion_fetched_by_a_client_is_signed_by_the_next_batch(
     settled_demo(backends, fake_upstream, tmp_path, client)
     companion = f"packages/demo/{WHEEL}.metadata"
     with backends.engine.connect() as conn:
-        assert [c.length for c in targets.pending(conn, "demo")] == [None]
+        assert targets.pending(conn, "demo") == []  # a history file's waits for its bytes
     data = client.get(f"/{companion}").data
     with backends.engine.connect() as conn:
         assert [c.length for c in targets.pending(conn, "demo")] == [len(data)]
@@ -352,17 +354,22 @@ def test_the_scheduler_fetches_a_bounded_number_of_companions_per_cycle_oldest_f
     backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     for name in ("alpha", "beta", "gamma"):
-        fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time=OLD)
+        fake_upstream.publish_release(name, "1.0", tmpdir=tmp_path / name, upload_time="now")
         sync.refresh(backends, name, inspect=False)
+    # A week later their quarantine is over: admitted with rows of their own, their .metadata
+    # companions are queued, of a length their bytes will tell.
+    later = dataclasses.replace(backends, clock=Clock(timedelta(days=8)))
+    for name in ("alpha", "beta", "gamma"):
+        sync.evaluate_only(later, name)
 
     def waiting() -> list[str]:
         with backends.engine.connect() as conn:
             return [row.project for row in targets.unknown_lengths(conn)]
 
-    assert waiting() == []  # the files' targets are queued by the batch
-    publish.publish_pending(backends, max_fetches=2)
-    assert waiting() == ["gamma"]  # each wheel's .metadata companion, as of its first look
-    publish.publish_pending(backends, max_fetches=2)
+    assert waiting() == ["alpha", "beta", "gamma"]
+    publish.publish_pending(later, max_fetches=2)
+    assert waiting() == ["gamma"]
+    publish.publish_pending(later, max_fetches=2)
     assert waiting() == []
 
 

@@ -15,6 +15,7 @@ import pytest
 from mirror.config import load_config
 from mirror.errors import NotFoundError, StorageError
 from mirror.storage import BlobStore, blob_key, open_blob_store
+from mirror.storage.fs import FsBlobStore
 from tests.support.config_files import write_config
 from tests.support.fixtures import S3Bucket
 
@@ -150,3 +151,27 @@ def test_what_a_killed_process_left_in_staging_goes_at_the_next_start(
     gc.collect()  # stores of this test that a reference cycle still keeps
     make_store()  # the next start, with nobody else using the folder
     assert not any((staging / name).exists() for name in names)
+
+
+def test_a_blob_in_a_folder_that_exists_makes_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's folder is made at its first blob only: a page stored makes no other syscall."""
+    store = FsBlobStore(tmp_path / "data")
+    made: list[str] = []
+    real_mkdir = os.mkdir
+
+    def counted_mkdir(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        made.append(os.fspath(path))
+        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "mkdir", counted_mkdir)
+    store.put_bytes("blobs/sha256/ab/one", b"one")
+    assert made  # blobs/sha256/ab did not exist
+    made.clear()
+    store.put_bytes("blobs/sha256/ab/two", b"two")
+    store.put_file("blobs/sha256/ab/three", staged(store, b"three"))
+    assert made == []
+    for name, data in (("one", b"one"), ("two", b"two"), ("three", b"three")):
+        with store.open(f"blobs/sha256/ab/{name}") as handle:
+            assert handle.read() == data
