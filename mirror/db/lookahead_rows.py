@@ -69,16 +69,17 @@ def queued_kinds(conn: Connection) -> frozenset[str]:
 
 def take(conn: Connection, kinds: Sequence[str], limit: int) -> list[Entry]:
     """Remove and return ``limit`` entries of ``kinds``, the nearest to a client's request
-    first (what it asks for next), then the oldest; each goes to one taker (another's
-    concurrent take returns only what it removed)."""
-    oldest = (
+    first, and of those the newest: a client asks next for what its latest request named (pip
+    reads one project after another). Each goes to one taker (another's concurrent take
+    returns only what it removed)."""
+    nearest = (
         select(lookahead.c.id)
         .where(lookahead.c.kind.in_(kinds))
-        .order_by(lookahead.c.depth, lookahead.c.id)
+        .order_by(lookahead.c.depth, lookahead.c.id.desc())
         .limit(limit)
     )
     taken = conn.execute(
-        delete(lookahead).where(lookahead.c.id.in_(oldest)).returning(*_ENTRY_COLUMNS)
+        delete(lookahead).where(lookahead.c.id.in_(nearest)).returning(*_ENTRY_COLUMNS)
     ).all()
     return sorted((Entry(*row) for row in taken), key=lambda entry: entry.depth)
 

@@ -150,8 +150,8 @@ def _downloads_ahead(backends: Backends, row: NamedRow) -> bool:
 
 @dataclass
 class _Lane:
-    """Entries of ``kinds`` run ``workers`` at a time: downloads do not wait behind first
-    looks, nor a client's next file behind a deep read-ahead."""
+    """Entries of ``kinds`` run ``workers`` at a time, on threads of their own: a download is
+    not queued behind a deep read-ahead."""
 
     kinds: tuple[str, ...]
     workers: int
@@ -163,6 +163,9 @@ class _Lane:
     def free(self) -> int:
         with self._lock:
             return self.workers - self.running
+
+    def busy(self) -> bool:
+        return self.free() < self.workers
 
     def run(self, action: Callable[[Entry], None], entry: Entry) -> None:
         with self._lock:
@@ -221,9 +224,14 @@ class Lookahead:
             self._take(queued)
 
     def _take(self, queued: frozenset[str]) -> None:
+        reading, downloading = self.lanes
         for lane in self.lanes:
             free = lane.free()
             if free <= 0 or not queued.intersection(lane.kinds):
+                continue
+            if lane is downloading and (reading.busy() or queued.intersection(reading.kinds)):
+                # One interpreter: a download's inspection would slow the first look the client
+                # asks for next, and clients download once they have resolved.
                 continue
             with writing(self.backends.engine) as conn:
                 taken = lookahead_rows.take(conn, lane.kinds, free)
@@ -233,7 +241,7 @@ class Lookahead:
     def idle(self) -> bool:
         """Whether nothing taken is running."""
         with self._taking:
-            return all(lane.free() == lane.workers for lane in self.lanes)
+            return not any(lane.busy() for lane in self.lanes)
 
     def _poll_safely(self) -> None:
         # Fifty times a second: a passing failure (the database busy or away) must not end

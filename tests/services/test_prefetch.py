@@ -131,6 +131,47 @@ def test_an_idle_consumer_takes_an_entry_within_tens_of_milliseconds(
     assert wait_until(lambda: not queued(backends), 2)
 
 
+def test_the_entries_of_a_clients_latest_request_are_taken_first(backends: Backends) -> None:
+    """A client asks next for what its latest request named: pip reads the projects one after
+    another, and the read-ahead of an earlier one must not keep it waiting."""
+    now = backends.clock.now()
+    earlier, latest = (lookahead_rows.Entry(lookahead_rows.PROJECT, n, "", 1) for n in "ab")
+    deeper = lookahead_rows.Entry(lookahead_rows.PROJECT, "c", "", 2)
+    with backends.engine.begin() as conn:
+        for entry in (earlier, deeper, latest):
+            lookahead_rows.queue(conn, [entry], now)
+        kinds = [lookahead_rows.PROJECT]
+        assert [lookahead_rows.take(conn, kinds, 1) for _ in range(3)] == [
+            [latest],
+            [earlier],
+            [deeper],
+        ]
+
+
+def test_downloads_ahead_wait_while_reading_ahead_is_to_do(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both run in the scheduler's process, one interpreter: a download's inspection would
+    slow the first look the client is about to ask for; the client downloads once it resolved."""
+    looking, go_on = threading.Event(), threading.Event()
+    downloads: list[str] = []
+
+    def look(self: Lookahead, entry: lookahead_rows.Entry) -> None:
+        looking.set()
+        go_on.wait(10)
+
+    monkeypatch.setattr(Lookahead, "_look", look)
+    monkeypatch.setattr(Lookahead, "_download", lambda self, e: downloads.append(e.filename))
+    read = lookahead_rows.Entry(lookahead_rows.PROJECT, "next", "", 1)
+    download = lookahead_rows.Entry(lookahead_rows.DOWNLOAD, "app", "app-1.0.whl", 0)
+    prefetch.queue(backends, [read, download])
+    with running_lookahead(backends):
+        assert looking.wait(5)
+        assert not wait_until(lambda: bool(downloads), 0.3)  # the look under way goes first
+        go_on.set()
+        assert wait_until(lambda: downloads == ["app-1.0.whl"], 5)
+
+
 def test_a_queue_without_consumer_stays_bounded_in_size_and_age(backends: Backends) -> None:
     now = backends.clock.now()
     flood = [
