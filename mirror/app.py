@@ -5,7 +5,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mirror.config import Config, load_config
 from mirror.services.backends import Backends
-from mirror.services.prefetch import Prefetcher
 from mirror.web import (
     admin,
     api,
@@ -29,7 +28,6 @@ def create_app(config: Config | None = None, backends: Backends | None = None) -
     app = Flask(__name__)
     backends = backends or Backends.from_config(config or load_config())
     app.extensions["mirror"] = backends
-    app.extensions["prefetch"] = Prefetcher(backends)
     app.url_map.strict_slashes = True
     for module in (simple, packages, tuf, health, metrics, api, admin, problems, legacy):
         app.register_blueprint(module.blueprint)

@@ -66,6 +66,13 @@ def _checked(default: Any, check: Callable[[Any], None]) -> Any:
     return field(default=default, metadata={"check": check})
 
 
+def _bytes_or_off(value: Any, dotted: str) -> int:
+    """A size in bytes, where ``false`` says 0: off."""
+    if value is False:
+        return 0
+    return int(_typed(int, value, dotted, 0))
+
+
 def _host_ports(value: tuple[str, ...]) -> None:
     for entry in value:
         HostPort.parse(entry)
@@ -119,6 +126,10 @@ class UpstreamConfig:
     max_file_bytes: int = _whole(8 * 1024**3, minimum=1)
     integrity_url_template: str = ""
     prefetch_dependencies: bool = True
+    # The largest file downloaded ahead of its client (docs/performance.md); 0: none.
+    download_ahead_max_bytes: int = field(
+        default=64 * 1024 * 1024, metadata={"parse": _bytes_or_off}
+    )
     allowed_hosts: tuple[str, ...] = _checked((), _host_ports)
     # Parsed by _indexes, not by type. Empty: one catch-all index on ``url`` (the only form
     # before several indexes existed, so such configurations read as they always did).

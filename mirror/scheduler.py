@@ -7,7 +7,9 @@ clears downloads a killed process left behind, renders again the pages first dow
 stale (``pages.render_stale``), then publishes what changed as one TUF batch and keeps the
 signed metadata from expiring. Nobody has to ask. A thread of its own signs what web requests
 queued, once they pause (``mirror.services.follow_up``), during cycles too: a pipeline's
-``mirror install`` waits about a minute for a file it was just shown to be signed.
+``mirror install`` waits about a minute for a file it was just shown to be signed. Others
+read and download ahead of clients what web requests queued (``mirror.services.prefetch``),
+off the serving workers.
 """
 
 import logging
@@ -25,6 +27,7 @@ from mirror.errors import MirrorError
 from mirror.services import notify, pages, publish, sync
 from mirror.services.backends import Backends
 from mirror.services.follow_up import FollowUp
+from mirror.services.prefetch import Lookahead
 from mirror.services.status import SCHEDULER_STATUS
 from mirror.services.webhooks import Deliverer, note_stalled_scheduler
 from mirror.storage.staging import staging_leftovers
@@ -196,7 +199,8 @@ def run_forever(backends: Backends) -> None:
 def run_until(backends: Backends, stop: threading.Event, follow_up: FollowUp | None = None) -> None:
     """Cycle every ``scheduler.interval``, with the follow-up watch (``FollowUp(backends)``
     unless given) on a thread of its own, until ``stop`` is set; a cycle under way is finished
-    first, and the notification deliveries (``mirror.services.webhooks``) on another. A cycle
+    first, the notification deliveries (``mirror.services.webhooks``) on another, and the
+    read-ahead web requests queued (``mirror.services.prefetch``) on others. A cycle
     that could not run every step is followed by the next one after a delay
     that doubles, up to ``scheduler.max_backoff``."""
     interval = backends.config.scheduler.interval.total_seconds()
@@ -209,11 +213,16 @@ def run_until(backends: Backends, stop: threading.Event, follow_up: FollowUp | N
         target=_notify, args=(Deliverer(backends), stop), name="notify", daemon=True
     )
     notifier.start()
+    lookahead = threading.Thread(
+        target=Lookahead(backends).run_until, args=(stop,), name="lookahead", daemon=True
+    )
+    lookahead.start()
     loop = Loop(backends)
     while not stop.is_set():
         stop.wait(loop.cycle().total_seconds())
     watch.join()
     notifier.join()
+    lookahead.join()
     log.info("scheduler stopped")
 
 

@@ -18,7 +18,6 @@ from mirror.app import create_app
 from mirror.config import load_config
 from mirror.server import initialise
 from mirror.services.backends import Backends
-from mirror.services.prefetch import Prefetcher
 from tests.support import running_mirror
 from tests.support.config_files import base_sections, merge, write_config
 from tests.support.fake_upstream import FakeUpstream
@@ -34,14 +33,6 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures)
 )
 from tests.support.processes import stop_process
 from tests.support.running_mirror import RunningMirror
-
-
-class _Inline:
-    """An executor that runs each task at once, in the caller's thread."""
-
-    def submit(self, task: Callable[..., object], *args: object) -> None:
-        task(*args)
-
 
 # A test that uses one of these fixtures, itself or through another fixture, starts a server
 # or a browser; one that carries one of these marks needs a server. Either is slow, whoever
@@ -62,13 +53,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         marks = {mark.name for mark in item.iter_markers()}
         if SERVER_FIXTURES.intersection(fixtures) or SERVER_MARKS & marks:
             item.add_marker(pytest.mark.slow)
-
-
-@pytest.fixture(autouse=True)
-def settled_background(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process apps finish the look-ahead a request starts before the request returns, so a
-    test reads one settled state; tests of the look-ahead itself undo this."""
-    monkeypatch.setattr(Prefetcher, "_executor", lambda self: _Inline())
 
 
 @pytest.fixture(autouse=True)

@@ -451,3 +451,23 @@ uploads = Table(
     Column("user_agent", String(500)),
     Index("ix_uploads_project", "project", "at"),
 )
+
+# --- read-ahead (migration 0021_lookahead; docs/performance.md, "First looks") ---------------
+
+# What web requests asked the scheduler's process to do ahead of their clients: read a project,
+# the projects a file's metadata requires, or download a file. Each entry once; bounded in
+# size and age (``mirror.db.lookahead_rows``), so a mirror without a scheduler keeps few rows.
+lookahead = Table(
+    "lookahead",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("project", String(200), nullable=False),
+    # The file's name for a file's entry; "" for a project's (unique keys treat NULLs apart).
+    Column("filename", String(255), nullable=False),
+    # Levels below a client's own request.
+    Column("depth", Integer, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Index("ux_lookahead_entry", "kind", "project", "filename", unique=True),
+    Index("ix_lookahead_queued_at", "queued_at"),
+)

@@ -15,9 +15,8 @@ from sqlalchemy import Engine
 
 from mirror.codings import encode
 from mirror.db import commit_cache, page_rows, targets
-from mirror.services import pages, publish, refusal, sync
+from mirror.services import pages, prefetch, publish, refusal, sync
 from mirror.services.backends import Backends
-from mirror.services.prefetch import Prefetcher
 from tuf_repo.bins import index_html_path, index_json_path
 
 PageForm = Literal["html", "json"]
@@ -48,7 +47,7 @@ def _read_signed_pages(engine: Engine, name: str) -> SignedPages | None:
     return SignedPages(html=html.sha256, json=json.sha256)
 
 
-def open_project(mirror: Backends, name: str, prefetcher: Prefetcher) -> SignedPages:
+def open_project(mirror: Backends, name: str) -> SignedPages:
     """The project's signed pages; on its first request, read upstream now and sign them (the
     files' targets follow). Content inspection (downloads) is left to the scheduler's cycle.
 
@@ -60,7 +59,7 @@ def open_project(mirror: Backends, name: str, prefetcher: Prefetcher) -> SignedP
     if signed is None:
         sync.first_look(mirror, name)
         publish.publish_now(mirror, name, pages_only=True)
-        prefetcher.after_first_look(name)
+        prefetch.after_first_look(mirror, name)
         signed = signed_pages(mirror, name)
     if signed is None:
         with mirror.engine.connect() as conn:

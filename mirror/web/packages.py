@@ -3,17 +3,18 @@ their ``.admission`` records."""
 
 from flask import Blueprint, Response
 
-from mirror.errors import DigestMismatchError, NotFoundError
+from mirror.errors import NotFoundError
 from mirror.intoto import MEDIA_TYPE as RECORD_TYPE
 from mirror.names import is_valid_project_name
-from mirror.services import admission_records, files, publish, refusal
+from mirror.services import admission_records, files, prefetch, refusal
+from mirror.services.first_download import servable_bytes
 from mirror.services.target_paths import (
     ADMISSION_SUFFIX,
     METADATA_SUFFIX,
     PROVENANCE_SUFFIX,
     companion_of,
 )
-from mirror.web import backends, downloads, prefetcher
+from mirror.web import backends, downloads
 from mirror.web.blobs import send_blob
 from mirror.web.downloads import FILE_CACHE
 
@@ -31,7 +32,9 @@ def distribution(project: str, filename: str) -> Response:
     distribution_name, suffix = companion_of(filename)
     row = refusal.servable_file(backends(), project, distribution_name)
     if suffix == METADATA_SUFFIX:
-        blob = files.core_metadata(backends(), row, fetched=prefetcher().after_metadata)
+        fetched: list[bytes] = []
+        blob = files.core_metadata(backends(), row, fetched=fetched.append)
+        prefetch.after_metadata(backends(), row, fetched_now=bool(fetched))
         return send_blob(blob.key, blob.sha256, "text/plain; charset=utf-8", cache=FILE_CACHE)
     if suffix == PROVENANCE_SUFFIX:
         blob = files.provenance_copy(row)
@@ -40,16 +43,9 @@ def distribution(project: str, filename: str) -> Response:
         # Replaced when the file is decided again: revalidated like a provenance copy.
         blob = admission_records.record_blob(backends(), project, row)
         return send_blob(blob.key, blob.sha256, RECORD_TYPE, cache=PROVENANCE_CACHE)
-    try:
-        # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the
-        # METADATA extracted from one names the projects to read ahead, as a .metadata would.
-        blob = refusal.servable_distribution(backends(), row, extracted=prefetcher().after_metadata)
-    except DigestMismatchError:
-        # The file is rejected now (upstream's bytes do not match): its page stops listing it
-        # as soon as it is signed. A first download that only gave the page a PEP 658 metadata
-        # hash (extracted from the wheel) leaves the page to the scheduler's next batch:
-        # signing waits for the publish lock, which a client's concurrent first looks hold in
-        # turn, and the client asked for this file, not for the page.
-        publish.publish_now(backends(), project, pages_only=True)
-        raise
+    # Where upstream has no PEP 658 metadata, clients download wheels to resolve: the METADATA
+    # extracted from one names the projects to read ahead, as a .metadata would.
+    blob = servable_bytes(
+        backends(), row, extracted=lambda _: prefetch.after_extracted(backends(), row)
+    )
     return downloads.send_distribution(row, blob, allow_redirect=True)

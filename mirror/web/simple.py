@@ -26,7 +26,7 @@ from mirror.services.files import Blob
 from mirror.services.page_bytes import PageBytes
 from mirror.services.signed_pages import RootIndexes, SignedPages, open_project
 from mirror.simple_api import JSON_TYPE
-from mirror.web import backends, prefetcher
+from mirror.web import backends
 from mirror.web.auth import ALWAYS_VARY, SECURITY_HEADERS
 from mirror.web.blobs import send_blob
 
@@ -186,4 +186,4 @@ def _page_for(name: str) -> SignedPages:
             extra={"project": name, "reason": refused.reason, "remote_addr": request.remote_addr},
         )
         raise refused.error()
-    return open_project(backends(), name, prefetcher())
+    return open_project(backends(), name)

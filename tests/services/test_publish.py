@@ -27,6 +27,7 @@ from mirror.services.follow_up import FollowUp
 from mirror.timeutil import Clock
 from tests.support import dists
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.lookahead import run_lookahead
 from tests.support.tuf_clients import FlaskFetcher, plain_updater
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -54,6 +55,7 @@ def settled_demo(
     backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
 ) -> FakeUpstream:
     publish_demo(fake_upstream, tmp_path, client)
+    assert run_lookahead(backends)  # reads the metadata ahead: its length is then known
     publish.publish_now(backends)  # what the scheduler does once requests pause
     return fake_upstream
 
@@ -81,7 +83,7 @@ def signed_bytes(up: Updater, path: str, dest: Path) -> bytes | None:
 def test_served_pages_and_files_are_the_signed_targets(
     backends: Backends, client: FlaskClient, demo: FakeUpstream, tmp_path: Path
 ) -> None:
-    # The PEP 658 companion too: the look-ahead fetched its bytes during the first look.
+    # The PEP 658 companion too: the read-ahead fetched its bytes after the first look.
     up = updater(backends, client, tmp_path / "client")
     html = client.get("/simple/demo/").data
     page = client.get("/simple/demo/", headers=JSON).data
