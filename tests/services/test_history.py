@@ -27,6 +27,7 @@ from mirror.services.backends import Backends
 from mirror.services.files import core_metadata
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.file_records import file_record
+from tests.support.lookahead import run_lookahead
 from tests.support.osv import malicious, write_json
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -93,6 +94,7 @@ def test_history_files_are_served_and_a_download_gives_one_its_row(
 ) -> None:
     publish_history(fake_upstream, tmp_path)
     assert served(client) == OLD_FILES
+    assert run_lookahead(backends)  # the scheduler's process reads ahead from the first look
     response = client.get(f"/packages/demo/{OLD_FILES[0]}")
     assert response.status_code == 200
     assert response.data == fake_upstream.get_file("demo", OLD_FILES[0]).content

@@ -20,6 +20,7 @@ from mirror.services import sync
 from mirror.services.backends import Backends
 from mirror.timeutil import Clock
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.lookahead import run_lookahead
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -136,9 +137,11 @@ def test_the_look_ahead_asks_each_dependency_of_its_own_index(
         metadata=None,
     )
     gpu.publish_release("nvidia-cublas", "12.0", tmpdir=tmp_path / "g", upload_time=OLD)
-    client = client_of(make_backends(upstream=indexes(gpu)))
+    backends = make_backends(upstream=indexes(gpu))
+    client = client_of(backends)
     assert listed(client, "app") == ["app-1.0-py3-none-any.whl"]
     assert client.get("/packages/app/app-1.0-py3-none-any.whl.metadata").status_code == 200
+    assert run_lookahead(backends)  # the scheduler's process reads ahead
     assert gpu.hits("/simple/torch/") == 1
     assert gpu.hits("/simple/nvidia-cublas/") == 1  # from the torch wheel, read by ranges
     assert any("Range" in request.headers for request in gpu.log)
