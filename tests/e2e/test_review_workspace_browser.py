@@ -47,6 +47,9 @@ def signed_in(browser: Any, mirror: RunningMirror, scope: str = "admin") -> tupl
 
 
 def queue_projects(page: Any) -> list[str]:
+    # A click waits for the page it navigates to to start loading, not for its table: read
+    # the rows once that page has loaded (under load, reading at once gave no rows).
+    page.wait_for_load_state()
     cells = page.locator("table.queue tbody tr td:nth-child(2)").all_inner_texts()
     return [name for name in cells if name in ws.SMALL]
 

@@ -93,7 +93,15 @@ class Cluster:
     def worker_config(self) -> Path:
         sections = self.sections()
         sections["storage"] = {"path": str(self.tmp_path / "worker-data")} | sections["storage"]
-        sections["upstream"] = {"url": self.upstream.simple_url, "timeout": "5s", "retries": 1}
+        # No download-ahead: single-flight is per host, so the worker's download ahead and a
+        # client's own first download through a node may both fetch a file (docs/performance.md),
+        # and these tests count upstream fetches across nodes.
+        sections["upstream"] = {
+            "url": self.upstream.simple_url,
+            "timeout": "5s",
+            "retries": 1,
+            "download_ahead_max_bytes": 0,
+        }
         sections["tuf"] = {"keys_dir": str(self.tmp_path / "worker-keys")}
         return write_config(self.tmp_path / "worker.toml", sections)
 
