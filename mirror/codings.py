@@ -35,7 +35,9 @@ def encode(body: bytes, coding: str) -> bytes:
     """``body`` in ``coding`` (one of ``CODINGS``); deterministic, so every process makes the
     same bytes."""
     if coding == "zstd":
-        return zstd.compress(body, level=6)
+        # Level 1: on project pages smaller than level 6 and several times cheaper to make,
+        # and a cold page's client waits for it (docs/performance.md, "Pages on the wire").
+        return zstd.compress(body, level=1)
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 
