@@ -112,8 +112,15 @@ def record_listing(conn: Connection, project_id: int, listing: Listing) -> None:
 
 def history_files(conn: Connection, project_id: int) -> dict[str, FileRecord]:
     """The project's history files by filename (sorted), as rows, empty when it has none."""
+    entries = history_listing(conn, project_id)
+    return {} if entries is None else entries.records()
+
+
+def history_listing(conn: Connection, project_id: int) -> "Entries | None":
+    """The project's history listing, each file's record built when asked for; None when it
+    has none."""
     head = conn.execute(_HEAD.where(histories.c.project_id == project_id)).first()
-    return {} if head is None else _decoded(conn, head).records()
+    return None if head is None else _decoded(conn, head)
 
 
 def history_file(conn: Connection, project: str, filename: str) -> FileRecord | None:
@@ -162,7 +169,7 @@ _HEAD = select(
 )
 
 
-class _Entries:
+class Entries:
     """A decoded listing: its columns as stored and each file's place in them, until every
     record was asked for; then its records by filename (sorted).
 
@@ -194,6 +201,14 @@ class _Entries:
         entries, places = kept
         place = places.get(filename)
         return None if place is None else self._record([column[place] for column in entries])
+
+    def versions(self) -> dict[str, str]:
+        """Each file's version by filename, no record built."""
+        kept = self._kept
+        if isinstance(kept, dict):
+            return {filename: r.version for filename, r in kept.items()}
+        filenames, versions = kept[0][:2]
+        return dict(zip(filenames, versions, strict=True))
 
     def records(self) -> dict[str, FileRecord]:
         kept = self._kept
@@ -246,17 +261,17 @@ class _Decoded:
     def __init__(self, budget: int) -> None:
         self._budget = budget
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[int, str], _Entries] = OrderedDict()
+        self._items: OrderedDict[tuple[int, str], Entries] = OrderedDict()
         self._files = 0
 
-    def get(self, key: tuple[int, str]) -> _Entries | None:
+    def get(self, key: tuple[int, str]) -> Entries | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: tuple[int, str], entries: _Entries) -> None:
+    def put(self, key: tuple[int, str], entries: Entries) -> None:
         with self._lock:
             if key in self._items:
                 return
@@ -270,13 +285,13 @@ class _Decoded:
 _CACHE = _Decoded(_CACHED_FILES)
 
 
-def _decoded(conn: Connection, head: Row[Any]) -> _Entries:
+def _decoded(conn: Connection, head: Row[Any]) -> Entries:
     key = (head.project_id, head.sha256)
     found = _CACHE.get(key)
     if found is None:
         column = history_entries.c.entries
         query = select(column).where(history_entries.c.project_id == head.project_id)
-        found = _Entries(head, json.loads(unpacked(conn.execute(query).scalar_one())))
+        found = Entries(head, json.loads(unpacked(conn.execute(query).scalar_one())))
         _CACHE.put(key, found)
     return found
 
