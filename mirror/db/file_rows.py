@@ -7,6 +7,7 @@ for it once it has one, and the writes give a history file its row first.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -28,6 +29,33 @@ def project_files(conn: Connection, project_id: int) -> list[FileRecord]:
     query = select(*FILE_COLUMNS).where(files.c.project_id == project_id)
     rows = _records(conn, query.order_by(files.c.filename))
     return history_rows.sorted_union(rows, history_rows.history_files(conn, project_id))
+
+
+@dataclass(frozen=True)
+class FileIndex:
+    """A project's files, each one's record built only when asked for: its own rows, read, and
+    its history listing's files (a check of one file reads a few of thousands)."""
+
+    rows: dict[str, FileRecord]
+    history: history_rows.Entries | None
+
+    def versions(self) -> dict[str, str]:
+        """Every file's version by filename."""
+        listed = self.history.versions() if self.history is not None else {}
+        return listed | {filename: r.version for filename, r in self.rows.items()}
+
+    def file(self, filename: str) -> FileRecord | None:
+        """The file's own row, else its history record (``project_files`` has the same)."""
+        own = self.rows.get(filename)
+        if own is not None or self.history is None:
+            return own
+        return self.history.record(filename)
+
+
+def file_index(conn: Connection, project_id: int) -> FileIndex:
+    query = select(*FILE_COLUMNS).where(files.c.project_id == project_id)
+    rows = {r.filename: r for r in _records(conn, query)}
+    return FileIndex(rows, history_rows.history_listing(conn, project_id))
 
 
 def file_ids(conn: Connection, project_id: int) -> dict[str, int]:

@@ -112,8 +112,15 @@ def record_listing(conn: Connection, project_id: int, listing: Listing) -> None:
 
 def history_files(conn: Connection, project_id: int) -> dict[str, FileRecord]:
     """The project's history files by filename (sorted), as rows, empty when it has none."""
+    entries = history_listing(conn, project_id)
+    return {} if entries is None else entries.records()
+
+
+def history_listing(conn: Connection, project_id: int) -> "Entries | None":
+    """The project's history listing, each file's record built when asked for; None when it
+    has none."""
     head = conn.execute(_HEAD.where(histories.c.project_id == project_id)).first()
-    return {} if head is None else _decoded(conn, head)
+    return None if head is None else _decoded(conn, head)
 
 
 def history_file(conn: Connection, project: str, filename: str) -> FileRecord | None:
@@ -122,7 +129,7 @@ def history_file(conn: Connection, project: str, filename: str) -> FileRecord | 
         projects.c.name == project
     )
     head = conn.execute(query).first()
-    return None if head is None else _decoded(conn, head).get(filename)
+    return None if head is None else _decoded(conn, head).record(filename)
 
 
 def project_names(conn: Connection) -> list[str]:
@@ -162,55 +169,73 @@ _HEAD = select(
 )
 
 
-class _Decoded:
-    """Decoded listings by (project id, sha256), newest used last, within a budget of files."""
+class Entries:
+    """A decoded listing: its columns as stored and each file's place in them, until every
+    record was asked for; then its records by filename (sorted).
 
-    def __init__(self, budget: int) -> None:
-        self._budget = budget
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[int, str], dict[str, FileRecord]] = OrderedDict()
-        self._files = 0
+    A download asks for one file of a listing of thousands: building only that record costs
+    what one file costs, where the records of all cost about 3 us each (an upload time parsed
+    and a record built per file, then a sort). What is kept swaps as one attribute, so a
+    thread reading it meanwhile sees the columns or the records, never half of either.
+    """
 
-    def get(self, key: tuple[int, str]) -> dict[str, FileRecord] | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
+    def __init__(self, head: Row[Any], columns: dict[str, list[Any]]) -> None:
+        at = head.recorded_at
+        self._project_id = head.project_id
+        # The fields a listing's one decision gives every file, after its upstream ones.
+        self._decided = (at, True, _ADMITTED, head.reason, head.decided_by, at, None, False)
+        self._evidence = head.evidence
+        entries = [columns[name] for name in _COLUMNS]
+        # The last of a repeated filename stands, as in the records by filename.
+        places = dict(zip(entries[0], range(len(entries[0])), strict=True))
+        self.count = len(entries[0])
+        self._kept: tuple[list[list[Any]], dict[str, int]] | dict[str, FileRecord] = (
+            entries,
+            places,
+        )
 
-    def put(self, key: tuple[int, str], files: dict[str, FileRecord]) -> None:
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = files
-            self._files += len(files)
-            while self._files > self._budget and len(self._items) > 1:
-                _, dropped = self._items.popitem(last=False)
-                self._files -= len(dropped)
+    def record(self, filename: str) -> FileRecord | None:
+        kept = self._kept
+        if isinstance(kept, dict):
+            return kept.get(filename)
+        entries, places = kept
+        place = places.get(filename)
+        return None if place is None else self._record([column[place] for column in entries])
 
+    def versions(self) -> dict[str, str]:
+        """Each file's version by filename, no record built."""
+        kept = self._kept
+        if isinstance(kept, dict):
+            return {filename: r.version for filename, r in kept.items()}
+        filenames, versions = kept[0][:2]
+        return dict(zip(filenames, versions, strict=True))
 
-_CACHE = _Decoded(_CACHED_FILES)
+    def records(self) -> dict[str, FileRecord]:
+        kept = self._kept
+        if isinstance(kept, dict):
+            return kept
+        built = sorted(map(self._record, zip(*kept[0], strict=True)), key=_filename)
+        records = {r.filename: r for r in built}
+        self._kept = records
+        return records
 
-
-def _decoded(conn: Connection, head: Row[Any]) -> dict[str, FileRecord]:
-    key = (head.project_id, head.sha256)
-    found = _CACHE.get(key)
-    if found is None:
-        column = history_entries.c.entries
-        query = select(column).where(history_entries.c.project_id == head.project_id)
-        found = _files(head, json.loads(unpacked(conn.execute(query).scalar_one())))
-        _CACHE.put(key, found)
-    return found
-
-
-def _files(head: Row[Any], columns: dict[str, list[Any]]) -> dict[str, FileRecord]:
-    at = head.recorded_at
-    evidence = head.evidence
-    shared = (at, True, _ADMITTED, head.reason, head.decided_by, at, None, False, evidence)
-    records = (
-        FileRecord(
+    def _record(self, entry: Sequence[Any]) -> FileRecord:
+        (
+            filename,
+            version,
+            url,
+            sha256,
+            size,
+            uploaded,
+            requires_python,
+            yanked,
+            yanked_reason,
+            metadata_sha256,
+            provenance_url,
+        ) = entry
+        return FileRecord(
             UNSAVED,
-            head.project_id,
+            self._project_id,
             filename,
             version,
             url,
@@ -225,23 +250,50 @@ def _files(head: Row[Any], columns: dict[str, list[Any]]) -> dict[str, FileRecor
             None,
             provenance_url,
             None,
-            *shared,
+            *self._decided,
+            self._evidence,
         )
-        for (
-            filename,
-            version,
-            url,
-            sha256,
-            size,
-            uploaded,
-            requires_python,
-            yanked,
-            yanked_reason,
-            metadata_sha256,
-            provenance_url,
-        ) in zip(*(columns[name] for name in _COLUMNS), strict=True)
-    )
-    return {r.filename: r for r in sorted(records, key=_filename)}
+
+
+class _Decoded:
+    """Decoded listings by (project id, sha256), newest used last, within a budget of files."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[int, str], Entries] = OrderedDict()
+        self._files = 0
+
+    def get(self, key: tuple[int, str]) -> Entries | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[int, str], entries: Entries) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = entries
+            self._files += entries.count
+            while self._files > self._budget and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._files -= dropped.count
+
+
+_CACHE = _Decoded(_CACHED_FILES)
+
+
+def _decoded(conn: Connection, head: Row[Any]) -> Entries:
+    key = (head.project_id, head.sha256)
+    found = _CACHE.get(key)
+    if found is None:
+        column = history_entries.c.entries
+        query = select(column).where(history_entries.c.project_id == head.project_id)
+        found = Entries(head, json.loads(unpacked(conn.execute(query).scalar_one())))
+        _CACHE.put(key, found)
+    return found
 
 
 def _filename(record: FileRecord) -> str:

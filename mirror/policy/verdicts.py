@@ -222,6 +222,28 @@ def content_baseline(files: Iterable[FileView], candidate: FileView) -> FileView
     )
 
 
+def releases_below(versions: Mapping[str, str], candidate: str) -> list[list[str]]:
+    """The files ``content_baseline`` may compare ``candidate`` with, as releases, newest first:
+    the files of its kind (wheel or sdist) of each lower version (PEP 440-equal versions are one
+    release), by filename. ``versions``: every file's version by filename, ``candidate``'s too.
+
+    Whether a file is settled needs its row: walking releases down, the first with a settled
+    file holds the baseline, and the files of the others need not be read.
+    """
+    mine = version_key(versions[candidate])
+    wheel = candidate.endswith(".whl")
+    by_version: dict[str, list[str]] = {}
+    for filename, version in versions.items():
+        if filename.endswith(".whl") == wheel:
+            by_version.setdefault(version, []).append(filename)
+    releases: dict[tuple[int, tuple[Any, ...] | str], list[str]] = {}
+    for version, filenames in by_version.items():
+        key = version_key(version)
+        if key < mine:
+            releases.setdefault(key, []).extend(filenames)
+    return [releases[key] for key in sorted(releases, reverse=True)]
+
+
 def _newest_release(files: list[FileView]) -> list[FileView]:
     """The files of the highest version among ``files`` (PEP 440-equal versions are one).
 

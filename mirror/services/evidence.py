@@ -97,8 +97,23 @@ def gather(
 def inspect_before_serving(backends: Backends, project: str, filename: str) -> Gathered:
     """Content evidence for one file about to be served for the first time without any (history,
     admitted without checks), gathered as for a candidate: inspected, and compared with the
-    previous admitted release (inspected now too if it never was)."""
-    gatherer = _Gatherer(backends, project, _project_files(backends, project), backends.clock.now())
+    previous admitted release (inspected now too if it never was).
+
+    The check reads the file and the release it is compared with, not every file of the
+    project (``state_changes.content_check_rows``): the same evidence, gathered the same way.
+    """
+    now = backends.clock.now()
+    with backends.engine.connect() as conn:
+        row = project_rows.get_project(conn, project)
+        index = file_rows.file_index(conn, row.id) if row is not None else None
+        private = private_rows.is_private(conn, project)
+    rows: list[FileRow] = []
+    if index is not None:
+        quarantine = backends.config.quarantine_for(project, private=private)
+        rows = state_changes.content_check_rows(
+            index.versions(), index.file, filename, quarantine, now
+        )
+    gatherer = _Gatherer(backends, project, rows, now)
     gatherer.content(only=filename)
     return gatherer.gathered
 

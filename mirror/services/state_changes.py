@@ -3,7 +3,7 @@
 import logging
 import operator
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import compress, repeat
@@ -194,6 +194,29 @@ def _view(row: FileRow, quarantine: timedelta, now: datetime) -> tuple[verdicts.
 
 _filename = operator.attrgetter("filename")
 _version = operator.attrgetter("version")
+
+
+def content_check_rows(
+    versions: Mapping[str, str],
+    file: Callable[[str], FileRow | None],
+    filename: str,
+    quarantine: timedelta,
+    now: datetime,
+) -> list[FileRow]:
+    """The rows the content check of ``filename`` reads (``verdicts.content_baseline``): its
+    own, and the settled files of the newest lower release of its kind that has any; none
+    without its row. ``versions``: every file's version by filename; ``file``: a file's row by
+    filename. A project's other files, thousands for a large one, are not read.
+    """
+    candidate = file(filename) if filename in versions else None
+    if candidate is None:
+        return []
+    for release in verdicts.releases_below(versions, filename):
+        rows = [row for row in map(file, release) if row is not None]
+        settled = [row for row in rows if _view(row, quarantine, now)[0].settled]
+        if settled:
+            return [candidate, *settled]
+    return [candidate]
 
 
 def verdicts_by_filename(

@@ -100,6 +100,28 @@ def test_a_listing_reads_back_as_the_records_it_was_made_of(
     assert read == expected
 
 
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(records=history(), first=st.integers(0, 11))
+def test_one_file_of_a_listing_reads_as_in_all_of_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, records: list[FileRecord], first: int
+) -> None:
+    """A lookup builds the one record asked for: the same as the listing's records give,
+    before they were all built (a download's lookup in a new process) and after."""
+    project_id = _recorded(engine, records)
+    monkeypatch.setattr(history_rows, "_CACHE", history_rows._Decoded(100))
+    asked = records[first % len(records)].filename
+    with engine.connect() as conn:
+        alone = history_rows.history_file(conn, "demo", asked)
+        assert history_rows.history_file(conn, "demo", "demo-none.whl") is None
+        every = history_rows.history_files(conn, project_id)
+        assert alone == every[asked]
+        for filename, record in every.items():
+            assert history_rows.history_file(conn, "demo", filename) == record
+        assert history_rows.history_file(conn, "demo", "demo-none.whl") is None
+
+
 def test_a_history_file_gets_its_own_row_once_and_it_stands_for_it(engine: Engine) -> None:
     records = [history_record(i) for i in range(3)]
     project_id = _recorded(engine, records)

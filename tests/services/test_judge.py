@@ -246,6 +246,50 @@ def test_a_history_view_is_the_files_view(row: FileRecord, quarantine: timedelta
         assert view.provenance is None and view.content is None
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    files=st.lists(st.one_of(_files(), _first_look_files()), min_size=1, max_size=14).map(_unique),
+    pick=st.integers(0, 13),
+    quarantine=st.sampled_from([timedelta(0), timedelta(days=7), timedelta(days=30)]),
+)
+def test_the_content_check_of_one_file_reads_what_its_baseline_needs(
+    files: list[FileRecord], pick: int, quarantine: timedelta
+) -> None:
+    """A first download's check reads the file and the release it is compared with, not the
+    project: the baseline among those rows is the one among all, and every file of that
+    release that may be chosen is there (the general path: every file's own view)."""
+    candidate = files[pick % len(files)]
+    by_name = {f.filename: f for f in files}
+    versions = {f.filename: f.version for f in files}
+    rows = state_changes.content_check_rows(
+        versions, by_name.get, candidate.filename, quarantine, NOW
+    )
+    views = {f.filename: state_changes.file_view(f, quarantine) for f in files}
+    mine = views[candidate.filename]
+    expected = verdicts.content_baseline(views.values(), mine)
+    assert rows[0] is candidate
+    assert all(by_name[row.filename] is row for row in rows)
+    read = [views[row.filename] for row in rows]
+    assert verdicts.content_baseline(read, mine) == expected
+    if expected is None:
+        assert rows == [candidate]
+        return
+    # The settled files of its kind in the baseline's release: what the choice was made among.
+    release = verdicts.version_key(expected.version)
+    assert {row.filename for row in rows[1:]} == {
+        v.filename
+        for v in views.values()
+        if v.settled and v.is_wheel == mine.is_wheel and verdicts.version_key(v.version) == release
+    }
+
+
+def test_the_content_check_of_a_file_without_a_row_reads_nothing() -> None:
+    files = {f"judged-{v}-py3-none-any.whl": v for v in VERSIONS}
+    assert (
+        state_changes.content_check_rows(files, lambda name: None, "judged-x.whl", DAY, NOW) == []
+    )
+
+
 UPSTREAM_FILES = st.builds(
     UpstreamFile,
     filename=st.sampled_from(["p-1.0.tar.gz", "p-1.0-py3-none-any.whl"]),

@@ -9,14 +9,17 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from mirror.app import create_app
 from mirror.db import event_rows, file_rows
+from mirror.db.engine import writing
 from mirror.policy.admission import State
 from mirror.scheduler import run_cycle
+from mirror.services import evidence
 from mirror.services.backends import Backends
 from tests.support.fake_upstream import FakeUpstream
 
@@ -82,3 +85,41 @@ def test_a_clean_history_file_is_inspected_once_and_served(
     assert file_row(backends, CLEAN).evidence["content"]["flags"] == []
     assert client.get(f"/packages/demo/{CLEAN}").data == fake.content
     assert file_row(backends, CLEAN).state == State.ADMITTED
+
+
+def test_a_first_downloads_check_gathers_what_checking_every_file_gathers(
+    make_backends: Callable[..., Backends], fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The check reads the file and the release it is compared with, not the project's
+    thousands: it gathers what the general path, over every file, gathers."""
+    for version in ["0.9", "1.0", "1.0.1", "1.1"]:
+        pth = PAYLOAD if version == "1.1" else None
+        fake_upstream.publish_release("demo", version, tmpdir=tmp_path, upload_time=OLD, pth=pth)
+    backends = make_backends()
+    client = create_app(backends.config, backends).test_client()
+    assert len(listed(client)) == 4
+    # The release below the newest one is blocked: the baseline is the one below it.
+    with writing(backends.engine) as conn:
+        blocked = file_rows.file_by_name(conn, "demo", "demo-1.0.1-py3-none-any.whl")
+        file_rows.update_file(conn, blocked, state=State.BLOCKED)
+    baselines = {}
+    for filename in [EVIL, CLEAN, "demo-0.9-py3-none-any.whl"]:
+        now = backends.clock.now()
+        every = evidence._Gatherer(backends, "demo", evidence._project_files(backends, "demo"), now)
+        every.content(only=filename)
+        gathered = evidence.inspect_before_serving(backends, "demo", filename)
+        assert _undated(gathered.records) == _undated(every.gathered.records)
+        assert gathered.copies == every.gathered.copies
+        baselines[filename] = gathered.records[filename]["content"]["baseline"]
+    assert baselines == {
+        EVIL: CLEAN,
+        CLEAN: "demo-0.9-py3-none-any.whl",
+        "demo-0.9-py3-none-any.whl": None,
+    }
+
+
+def _undated(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        filename: {key: {**value, "inspected_at": None} for key, value in record.items()}
+        for filename, record in records.items()
+    }
