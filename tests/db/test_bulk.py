@@ -3,7 +3,8 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import Dialect, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mirror.db.bulk import insert_many, prepare, run
 from mirror.db.engine import make_engine, migrate, writing
@@ -104,3 +105,25 @@ def test_an_insert_built_ahead_takes_its_constant_columns_when_it_runs(database_
         run(conn, prepared, project_id=project)
         stored = conn.execute(select(files.c.filename, files.c.project_id)).all()
     assert sorted(stored) == [(f"c-{i}.tar.gz", project) for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    "dialect", [sqlite.dialect(), postgresql.dialect()], ids=["qmark", "pyformat"]
+)
+def test_an_insert_built_again_is_the_statement_sqlalchemy_compiles(dialect: Dialect) -> None:
+    """The statement is compiled once per dialect, table and columns: every later insert of
+    the same columns, in any order, has its values in the order its statement names them."""
+    rows = [_file("a.tar.gz"), _file("b.tar.gz", size=None)]
+    names = [name for name in rows[0] if name != "project_id"]
+    for keys in (names, names[::-1], names):
+        values = {key: [row[key] for row in rows] for key in keys}
+        built = prepare(dialect, files, values, constants=("project_id",))
+        compiled = insert(files).compile(dialect=dialect, column_keys=["project_id", *keys])
+        assert built.statement == compiled.string
+        if compiled.positional:
+            order = list(compiled.positiontup or [])
+            assert built.constants == ((order.index("project_id"), "project_id"),)
+            filename = [name for name in order if name != "project_id"].index("filename")
+            assert [row[filename] for row in built.rows] == ["a.tar.gz", "b.tar.gz"]
+        else:
+            assert [row["filename"] for row in built.rows] == ["a.tar.gz", "b.tar.gz"]
