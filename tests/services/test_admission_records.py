@@ -230,6 +230,16 @@ def publish_history(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
     fake_upstream.publish_release("demo", "2.0", tmpdir=tmp_path, upload_time=young)
 
 
+def history_looked_at_and_signed(
+    backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
+) -> None:
+    """``publish_history``, the project's first look by a client, and everything it queued
+    signed."""
+    publish_history(fake_upstream, tmp_path)
+    assert client.get("/simple/demo/").status_code == 200
+    publish.publish_now(backends)
+
+
 def admitted_rows(backends: Backends) -> set[str]:
     """The admitted files with a row of their own: history downloaded, inspected (the release
     before a downloaded one) or read ahead, and the files decided one by one."""
@@ -261,9 +271,7 @@ def test_a_first_look_writes_no_record_for_history(
 def test_a_young_file_admitted_later_gets_its_record_and_history_still_none(
     backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
 ) -> None:
-    publish_history(fake_upstream, tmp_path)
-    assert client.get("/simple/demo/").status_code == 200
-    publish.publish_now(backends)
+    history_looked_at_and_signed(backends, fake_upstream, tmp_path, client)
 
     later = replace(backends, clock=Clock(backends.clock.offset + timedelta(days=7)))
     sync.evaluate_only(later, "demo")  # the young file's quarantine passed
@@ -281,9 +289,7 @@ def test_a_young_file_admitted_later_gets_its_record_and_history_still_none(
 def test_a_history_files_first_download_records_it_in_the_next_batch(
     backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
 ) -> None:
-    publish_history(fake_upstream, tmp_path)
-    assert client.get("/simple/demo/").status_code == 200
-    publish.publish_now(backends)
+    history_looked_at_and_signed(backends, fake_upstream, tmp_path, client)
     watch = FollowUp(backends, quiet=timedelta(0))
     watch.poll()  # what the first look left is signed: the watch has seen it
 
@@ -306,9 +312,7 @@ def test_a_history_files_first_download_records_it_in_the_next_batch(
 def test_a_blocked_history_file_stays_without_a_record(
     backends: Backends, fake_upstream: FakeUpstream, tmp_path: Path, client: FlaskClient
 ) -> None:
-    publish_history(fake_upstream, tmp_path)
-    assert client.get("/simple/demo/").status_code == 200
-    publish.publish_now(backends)
+    history_looked_at_and_signed(backends, fake_upstream, tmp_path, client)
 
     review.block(backends, "demo", "==0.5", actor="cli:bob", reason="credential stealer")
     publish.publish_now(backends)

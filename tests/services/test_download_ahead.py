@@ -15,7 +15,7 @@ from mirror.policy.admission import State
 from mirror.services import review
 from mirror.services.backends import Backends
 from mirror.storage import blob_key
-from tests.support.fake_upstream import FakeUpstream
+from tests.support.fake_upstream import FakeFile, FakeUpstream
 from tests.support.lookahead import run_lookahead
 
 OLD = datetime.now(UTC) - timedelta(days=30)
@@ -35,6 +35,17 @@ def downloads_queued(backends: Backends) -> list[str]:
     return [e.filename for e in entries if e.kind == lookahead_rows.DOWNLOAD]
 
 
+def release_read_to_its_metadata(
+    client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
+) -> FakeFile:
+    """demo 1.0, older than the quarantine, read as a client reads it up to its wheel's
+    metadata: the download-ahead is queued."""
+    fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
+    assert client.get("/simple/demo/").status_code == 200
+    assert client.get(f"/packages/demo/{CLEAN}.metadata").status_code == 200
+    return fake
+
+
 def partials(backends: Backends) -> list[Path]:
     return list(backends.blobs.staging_dir().glob("*.part"))
 
@@ -42,9 +53,7 @@ def partials(backends: Backends) -> list[Path]:
 def test_download_ahead_stores_a_verified_file_the_client_then_finds(
     backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    assert client.get("/simple/demo/").status_code == 200
-    assert client.get(f"/packages/demo/{CLEAN}.metadata").status_code == 200
+    fake = release_read_to_its_metadata(client, fake_upstream, tmp_path)
     assert downloads_queued(backends) == [CLEAN]
     assert fake_upstream.hits(f"/files/demo/{CLEAN}") == 0  # queued, not fetched by the web
     assert run_lookahead(backends, lambda: file_row(backends, CLEAN).cached)
@@ -63,9 +72,7 @@ def test_download_ahead_stores_a_verified_file_the_client_then_finds(
 def test_download_ahead_keeps_nothing_whose_digest_mismatches(
     backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    fake = fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    assert client.get("/simple/demo/").status_code == 200
-    assert client.get(f"/packages/demo/{CLEAN}.metadata").status_code == 200
+    fake = release_read_to_its_metadata(client, fake_upstream, tmp_path)
     fake_upstream.corrupt(CLEAN)
     assert run_lookahead(backends, lambda: file_row(backends, CLEAN).state == State.REJECTED)
     assert not backends.blobs.exists(blob_key(fake.sha256))
@@ -108,9 +115,7 @@ def test_no_download_ahead_when_off_or_over_the_size_limit(
 def test_download_ahead_fetches_nothing_refused_since_it_was_queued(
     backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    fake_upstream.publish_release("demo", "1.0", tmpdir=tmp_path, upload_time=OLD)
-    assert client.get("/simple/demo/").status_code == 200
-    assert client.get(f"/packages/demo/{CLEAN}.metadata").status_code == 200
+    release_read_to_its_metadata(client, fake_upstream, tmp_path)
     review.block(backends, "demo", "==1.0", actor="admin", reason="compromised")  # meanwhile
     assert file_row(backends, CLEAN).state == State.BLOCKED
     assert run_lookahead(backends, lambda: not downloads_queued(backends))
