@@ -60,6 +60,7 @@ class Dataset:
     projects: list[str]  # normalized names, including the large file's project
     requirements: list[str]  # the fixed requirement set: every installable project, pinned
     files: int  # files on all pages
+    listed: dict[str, int]  # files on each project's page, but the large file's
     large_filename: str
     large_size: int
     wheel_bytes: int  # total size of the pinned wheels
@@ -125,10 +126,10 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
     rng = random.Random(20260101)
     wheels = workdir / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    total, files = 0, 1
+    total, listed = 0, {}
     for index, name in enumerate(names):
         count = size.history[index % len(size.history)]
-        files += count + 1
+        listed[name] = count + 1
         for k, (filename, version) in enumerate(_history(name, count)):
             upstream.add_file(
                 name,
@@ -154,7 +155,8 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
     return Dataset(
         projects=[*names, LARGE_PROJECT],
         requirements=[f"{name}=={PINNED}" for name in names],
-        files=files,
+        files=sum(listed.values()) + 1,
+        listed=listed,
         large_filename=large.name,
         large_size=large.stat().st_size,
         wheel_bytes=total,

@@ -9,10 +9,14 @@ once clients pause. It prints one JSON object: CPU seconds per step, summed over
 Steps nest (``refresh`` contains ``record``, which contains ``record.judge``...).
 
 The fake upstream serves its pages from a thread of this process, so ``fetch_page`` includes
-the CPU it spends rendering them. ``--gc-freeze`` moves everything built before the first
-look (libraries, the fake upstream's data) out of the collector's reach, as ``mirror serve``'s
-workers do once started: the full collections a first look triggers then scan only what it
-made itself.
+the CPU it spends rendering them. Projects list from a dozen files to 3,001, so a least-squares
+line through each project's recording CPU against its listed files splits ``record`` into what
+a first look costs per project whatever its files (``record_fixed_ms_per_project``) and what
+each listed file adds (``record_marginal_us_per_file``).
+
+``--gc-freeze`` moves everything built before the first look (libraries, the fake upstream's
+data) out of the collector's reach, as ``mirror serve``'s workers do once started: the full
+collections a first look triggers then scan only what it made itself.
 """
 
 import argparse
@@ -20,6 +24,7 @@ import collections
 import functools
 import gc
 import json
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -74,11 +79,15 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
         if freeze:
             gc.collect()
             gc.freeze()
+        recorded = []  # (listed files, recording CPU) of each project
         for project in dataset.project_names(size):
+            before = spent["record"]
             _timed(spent, "refresh", sync.refresh)(backends, project, inspect=False)
+            recorded.append((data.listed[project], spent["record"] - before))
             _timed(spent, "publish_pages", publish.publish_now)(backends, project, pages_only=True)
         _timed(spent, "publish_files", publish.publish_now)(backends)
     files = data.files - 1  # the large file's project is not looked at
+    marginal, fixed = statistics.linear_regression(*zip(*recorded, strict=True))
     return {
         "projects": size.projects,
         "files": files,
@@ -88,6 +97,8 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
         # The mirror's own work after the page is fetched and parsed: what the target of
         # 10 us per historic file is about (bench/README.md, "Targets").
         "record_us_per_file": round(spent["record"] / files * 1e6, 1),
+        "record_fixed_ms_per_project": round(fixed * 1e3, 2),
+        "record_marginal_us_per_file": round(marginal * 1e6, 1),
     }
 
 

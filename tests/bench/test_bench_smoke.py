@@ -39,6 +39,8 @@ def test_first_look_cpu_runs_on_the_tiny_data_set(capsys) -> None:
     listed = sum(tiny.history[i % len(tiny.history)] + 1 for i in range(tiny.projects))
     assert report["files"] == listed
     assert report["cpu_seconds"]["refresh"] >= report["cpu_seconds"]["record"] > 0
+    # The split of recording's CPU into per project and per file: a line through the projects.
+    assert {"record_fixed_ms_per_project", "record_marginal_us_per_file"} <= report.keys()
 
 
 def test_wire_bytes_runs_on_the_tiny_data_set(capsys) -> None:
