@@ -313,7 +313,9 @@ def _metadata_hash(value: Any) -> str | None:
 
 
 def _provenance(value: Any, page_url: str) -> str | None:
-    if not isinstance(value, str) or not value:
+    # NUL as for the file's URL: PostgreSQL refuses it in the row a file gets (at the first
+    # look, or later for a history file), so keeping it would cost more than this entry.
+    if not isinstance(value, str) or not value or "\x00" in value:
         return None
     try:
         url = urljoin(page_url, value[:_MAX_TEXT])
