@@ -23,7 +23,7 @@ from mirror.timeutil import parse_timestamp
 
 # Part of the digest a project keeps of its upstream page (``client.Page.digest``), so the same
 # bytes are parsed again by a mirror whose parsing changed: raise it with any such change.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 MAX_FILES = 200_000
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _is_sha256 = _SHA256_RE.fullmatch
@@ -31,6 +31,10 @@ _MAX_TEXT = 1000
 # The longest version the state database stores (files.version); longer ones are hostile.
 MAX_VERSION = 100
 _MAX_REQUIRES_PYTHON = 500
+# The largest size the state database stores (files.size, a signed 64-bit integer); larger
+# ones are hostile, and would fail the write that gives the file its row (a first look, or a
+# block of a history file) instead of costing only the entry.
+MAX_SIZE = 2**63 - 1
 # Upload times outside this window are hostile or broken: nothing was uploaded to a Python
 # package index before 2005, and a time in the future would shorten no quarantine but makes
 # date arithmetic overflow (year 9999 plus a quarantine). A day of slack for clock skew.
@@ -282,7 +286,7 @@ def _url(value: Any, page_url: str, filename: str) -> str:
 
 
 def _size(value: Any, filename: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SIZE:
         raise ValueError(f"{filename}: invalid size")
     return value
 
@@ -309,7 +313,9 @@ def _metadata_hash(value: Any) -> str | None:
 
 
 def _provenance(value: Any, page_url: str) -> str | None:
-    if not isinstance(value, str) or not value:
+    # NUL as for the file's URL: PostgreSQL refuses it in the row a file gets (at the first
+    # look, or later for a history file), so keeping it would cost more than this entry.
+    if not isinstance(value, str) or not value or "\x00" in value:
         return None
     try:
         url = urljoin(page_url, value[:_MAX_TEXT])

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from mirror.db import file_rows, project_rows
 from mirror.scheduler import run_cycle
+from mirror.services import review
 from mirror.services.backends import Backends
 from mirror.upstream.listing import JSON_TYPE, parse_page
 from tests.support.fake_upstream import FakeUpstream
@@ -340,3 +341,34 @@ def test_a_first_look_serves_the_good_entries_beside_a_lone_surrogate(
     hostile = [dict(first, filename="demo-2.0.tar.gz", **{"requires-python": ">=3\ud800"})]
     fake_upstream.garbage_page("demo", with_hostile_json(page, hostile), content_type=JSON_TYPE)
     assert files_on_page(client, "demo") == [good]
+
+
+# The largest size the state database stores (files.size, a signed 64-bit integer).
+LARGEST_SIZE = 2**63 - 1
+
+
+def test_a_size_the_database_cannot_store_skips_only_its_entry() -> None:
+    stored, hostile = entry(size=LARGEST_SIZE), entry("demo-2.0.tar.gz", size=LARGEST_SIZE + 1)
+    listing = parse_page("demo", json_page(stored, hostile), JSON_TYPE, PAGE, NOW)
+    assert [(f.filename, f.size) for f in listing.files] == [(GOOD, LARGEST_SIZE)]
+    assert listing.skipped == ["demo-2.0.tar.gz: invalid size"]
+
+
+@pytest.mark.parametrize("uploaded", ["2026-01-02T03:04:05Z", "now"])
+def test_a_first_look_serves_and_blocks_beside_a_size_the_database_cannot_store(
+    backends: Backends, client: FlaskClient, fake_upstream: FakeUpstream, uploaded: str
+) -> None:
+    """A young file gets its row at the first look, a history file when something happens to
+    it (a block): neither may fail the project's first look, nor a person's block."""
+    good = published_project(fake_upstream, "demo")
+    page = upstream_page(fake_upstream, "demo", JSON_TYPE)
+    first = json.loads(page)["files"][0]
+    upload_time = datetime.now(UTC).isoformat() if uploaded == "now" else uploaded
+    hostile = [dict(first, filename="demo-2.0.tar.gz", size=2**70, **{"upload-time": upload_time})]
+    fake_upstream.garbage_page("demo", with_hostile_json(page, hostile), content_type=JSON_TYPE)
+    assert files_on_page(client, "demo") == [good]
+    review.block(backends, "demo", "", actor="alice", reason="an incident")
+    with backends.engine.connect() as conn:
+        row = file_rows.file_by_name(conn, "demo", good)
+        assert row is not None and row.state == "blocked"
+    assert recorded_files(backends, "demo") == [good]
