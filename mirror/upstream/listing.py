@@ -314,11 +314,12 @@ def _metadata_hash(value: Any) -> str | None:
 
 def _provenance(value: Any, page_url: str) -> str | None:
     # NUL as for the file's URL: PostgreSQL refuses it in the row a file gets (at the first
-    # look, or later for a history file), so keeping it would cost more than this entry.
-    if not isinstance(value, str) or not value or "\x00" in value:
+    # look, or later for a history file), so keeping it would cost more than this entry. An
+    # over-long one is not cut short: its first characters would be a URL upstream never named.
+    if not _is_text(value):
         return None
     try:
-        url = urljoin(page_url, value[:_MAX_TEXT])
+        url = urljoin(page_url, value)
         scheme = urlsplit(url).scheme
     except ValueError:  # brackets or characters urlsplit refuses: no provenance, not no file
         return None

@@ -144,3 +144,10 @@ def test_hostile_pages_parse_to_what_they_always_did(page: str) -> None:
         "demo", body, HOSTILE_PAGES[page], PAGE, datetime(2026, 3, 1, 12, tzinfo=UTC)
     )
     assert listing_as_json(listing) == (LISTING_DATA / f"{page}.parsed").read_text()
+
+
+def test_an_over_long_provenance_url_counts_as_none_not_as_its_first_characters() -> None:
+    # Cut short, it would be another URL, one upstream never named.
+    long_url = "/integrity/" + "x" * 1_000
+    (f,) = parse_page("demo", json_page(entry(provenance=long_url)), JSON_TYPE, PAGE, NOW).files
+    assert f.provenance_url is None
