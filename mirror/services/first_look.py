@@ -178,15 +178,16 @@ class Plan:
         bulk.run(conn, self.files, project_id=project_id)
         bulk.run(conn, self.events)
         notify.record_moves(conn, self.project, self.decided.moves, now)
-        files_deferred = not targets.queued_state(conn, self.project)
+        files_deferred = not targets.earlier_state(conn, self.project)
         if files_deferred:
             # The pages' targets only: thousands of files' are queued by the next full batch.
             bulk.run(conn, self.targets)
+            pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=True)
         else:
             # Targets left by an earlier life of the project: queue the difference.
             records = record_rows.project_records(conn, self.project)
             targets.queue_project(conn, self.project, self.rendered.targets(records), now)
-        pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
+            pages.record_page_row(conn, self.project, self.rendered, now, records=records)
 
 
 def _split(
