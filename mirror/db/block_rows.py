@@ -4,16 +4,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from mirror.db.schema import blocks
 
+_ACTIVE = select(blocks).where(blocks.c.lifted_at.is_(None)).order_by(blocks.c.id)
+# Built once: read twice by every first look (and by every decision about a project).
+_ACTIVE_ON_PROJECT = _ACTIVE.where(blocks.c.project == bindparam("project"))
+
 
 def active_blocks(conn: Connection, project: str | None = None) -> list[Row[Any]]:
-    query = select(blocks).where(blocks.c.lifted_at.is_(None)).order_by(blocks.c.id)
-    if project is not None:
-        query = query.where(blocks.c.project == project)
-    return list(conn.execute(query))
+    if project is None:
+        return list(conn.execute(_ACTIVE))
+    return list(conn.execute(_ACTIVE_ON_PROJECT, {"project": project}))
 
 
 def add_blocks(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -4,14 +4,17 @@ cycles, the rules in force)."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from mirror.db.schema import status
 from mirror.db.upsert import upsert
 
+# Built once: read after every look upstream (``fetching.record_upstream``).
+_VALUE = select(status.c.value).where(status.c.key == bindparam("key"))
+
 
 def get_status(conn: Connection, key: str) -> Any:
-    row = conn.execute(select(status.c.value).where(status.c.key == key)).first()
+    row = conn.execute(_VALUE, {"key": key}).first()
     return row[0] if row else None
 
 

@@ -12,9 +12,11 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -52,6 +54,23 @@ def published(conn: Connection, project: str) -> dict[str, tuple[str, int]]:
         tuf_targets.c.project == project
     )
     return {path: (sha, length) for path, sha, length in conn.execute(query)}
+
+
+# Built once: asked at every first look, under the write lock.
+_ANY_FOR_PROJECT = select(
+    or_(
+        exists().where(tuf_targets.c.project == bindparam("project")),
+        exists().where(
+            tuf_pending.c.project == bindparam("project"), tuf_pending.c.published_at.is_(None)
+        ),
+    )
+)
+
+
+def any_for_project(conn: Connection, project: str) -> bool:
+    """Whether the project has signed targets or unpublished queued changes: one statement,
+    where ``published`` and ``pending`` are two."""
+    return bool(conn.execute(_ANY_FOR_PROJECT, {"project": project}).scalar_one())
 
 
 def published_target(conn: Connection, path: str) -> Row[Any] | None:

@@ -1,5 +1,6 @@
 """Insert-or-update of one row, in the dialect's own statement."""
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,11 +12,7 @@ def upsert(
     conn: Connection, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]
 ) -> None:
     """Insert the row, or update it when ``key`` (the primary key) exists: one statement."""
-    statement: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    )
-    statement = statement.values(**key, **values)
-    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
+    conn.execute(_statement(conn.dialect.name, table, tuple(key), tuple(values)), {**key, **values})
 
 
 def upsert_many(
@@ -25,11 +22,22 @@ def upsert_many(
     run for all, instead of one built and compiled per row."""
     if not rows:
         return
-    statement: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    updated = tuple(name for name in rows[0] if name not in key)
+    conn.execute(_statement(conn.dialect.name, table, tuple(key), updated), rows)
+
+
+# Built once per dialect, table and columns: building one costs several times running it
+# (the values are parameters, and the update takes the row's own: ``excluded``).
+@functools.lru_cache(maxsize=64)
+def _statement(
+    dialect: str, table: Table, key: tuple[str, ...], updated: tuple[str, ...]
+) -> postgresql.Insert | sqlite.Insert:
+    """The insert into ``table`` that updates the ``updated`` columns of the row with the same
+    ``key`` instead, when there is one."""
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={name: statement.excluded[name] for name in updated}
     )
-    updated = {name: statement.excluded[name] for name in rows[0] if name not in key}
-    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updated), rows)
 
 
 def insert_new(

@@ -76,6 +76,7 @@ def gather(
     inspect: bool,
     rows: Sequence[FileRecord] | None = None,
     now: datetime | None = None,
+    private: bool | None = None,
 ) -> Gathered:
     """Evidence for the files of ``project`` that need it, newest first, within the budget.
 
@@ -83,11 +84,12 @@ def gather(
     quickly, and a file inside its quarantine cannot be admitted before the scheduler's
     next cycle inspects it anyway. ``rows``: the project's files when the caller has just
     read or written them all (else read here). ``now``: the moment the caller decides them
-    at (else the clock's), which makes the gathered checks its own.
+    at (else the clock's), which makes the gathered checks its own. ``private``: whether the
+    project is private, when the caller read it (else read here).
     """
     if rows is None:
         rows = _project_files(backends, project)
-    gatherer = _Gatherer(backends, project, rows, now or backends.clock.now())
+    gatherer = _Gatherer(backends, project, rows, now or backends.clock.now(), private)
     gatherer.provenance()
     if inspect:
         gatherer.content()
@@ -171,14 +173,21 @@ def integrity_url(backends: Backends, project: str, row: FileRow) -> str | None:
 
 class _Gatherer:
     def __init__(
-        self, backends: Backends, project: str, rows: Sequence[FileRow], now: datetime
+        self,
+        backends: Backends,
+        project: str,
+        rows: Sequence[FileRow],
+        now: datetime,
+        private: bool | None = None,
     ) -> None:
         self.backends = backends
         self.project = project
-        with backends.engine.connect() as conn:
-            # A private project's files came from an upload: upstream is never asked about
-            # them, for provenance either (``Config.provenance_mode_for``).
-            self.private = private_rows.is_private(conn, project)
+        if private is None:
+            with backends.engine.connect() as conn:
+                private = private_rows.is_private(conn, project)
+        # A private project's files came from an upload: upstream is never asked about them,
+        # for provenance either (``Config.provenance_mode_for``).
+        self.private = private
         self.checks = state_changes.checks_of(
             backends, project, rows, private=self.private, now=now
         )

@@ -65,14 +65,20 @@ def take_first_look(backends: Backends, project: str, page: Page, listing: Listi
     now = backends.clock.now()
     clock = backends.config.age_clock_for(project)
     candidates = fetching.candidates(listing.files, now, history=True, clock=clock)
-    evidenced, checks = gather_evidence(backends, project, candidates, now)
-    upstream = listing.status
-    with backends.engine.connect() as conn, conn.begin():
-        plan = Plan.made(conn, backends, project, evidenced, now, upstream, checks)
+    # Read once for gathering and deciding; the blocks again under the write lock.
+    with backends.engine.connect() as conn:
+        standing = state_changes.Standing.read(conn, project, listing.status)
+    evidenced, checks = gather_evidence(backends, project, candidates, now, standing.private)
+    plan = Plan.made(backends, project, evidenced, now, standing, checks)
     try:
         with writing(backends.engine) as conn:
             plan = plan.still_valid(conn) or Plan.made(
-                conn, backends, project, evidenced, now, upstream, checks
+                backends,
+                project,
+                evidenced,
+                now,
+                state_changes.Standing.read(conn, project, listing.status),
+                checks,
             )
             plan.record(conn, page, now)
     except DbIntegrityError:
@@ -84,11 +90,13 @@ def take_first_look(backends: Backends, project: str, page: Page, listing: Listi
 
 
 def gather_evidence(
-    backends: Backends, project: str, candidates: list[FileRecord], now: datetime
+    backends: Backends, project: str, candidates: list[FileRecord], now: datetime, private: bool
 ) -> tuple[list[FileRecord], state_changes.Checks | None]:
     """The candidates with the evidence that needs no download (provenance) recorded, and the
     checks that chose them (deciding reuses the views of the rows passed as they are)."""
-    gathered = evidence.gather(backends, project, inspect=False, rows=candidates, now=now)
+    gathered = evidence.gather(
+        backends, project, inspect=False, rows=candidates, now=now, private=private
+    )
     # Few files get evidence (the anchor, the candidates): the others are passed as they are.
     evidenced = [
         row._replace(**change)
@@ -117,31 +125,28 @@ class Plan:
     @classmethod
     def made(
         cls,
-        conn: Connection,
         backends: Backends,
         project: str,
         evidenced: list[FileRecord],
         now: datetime,
-        upstream: ProjectStatus,
+        standing: state_changes.Standing,
         checks: state_changes.Checks | None = None,
     ) -> "Plan":
-        decided = state_changes.judge(
-            conn, backends, project, evidenced, now, upstream=upstream, earlier=checks
-        )
+        decided = state_changes.judged(backends, project, evidenced, now, standing, earlier=checks)
         # Judging moves the very records it is given: the moves' rows are ``evidenced``'s.
         moves = cast(list[tuple[FileRecord, Decision]], decided.moves)
         history, own, settled = _split(evidenced, moves, now)
         states = [(r.state, r.reason) for r in settled]
         if history is not None:
             states.append((State.ADMITTED, history.decision.reason))
-        status = project_status.served(upstream, states)
+        status = project_status.served(standing.upstream, states)
         rendered = pages.render_pages(backends.blobs, project, decided.admitted, status)
-        dialect = conn.dialect
+        dialect = backends.engine.dialect
         return cls(
             project=project,
             decided=decided,
             rendered=rendered,
-            upstream=upstream,
+            upstream=standing.upstream,
             history=history.listing(now) if history else None,
             files=file_rows.prepare_files(dialect, settled),
             events=state_changes.prepare_first_look_events(dialect, project, own, now),
@@ -173,15 +178,16 @@ class Plan:
         bulk.run(conn, self.files, project_id=project_id)
         bulk.run(conn, self.events)
         notify.record_moves(conn, self.project, self.decided.moves, now)
-        files_deferred = not targets.queued_state(conn, self.project)
+        files_deferred = not targets.earlier_state(conn, self.project)
         if files_deferred:
             # The pages' targets only: thousands of files' are queued by the next full batch.
             bulk.run(conn, self.targets)
+            pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=True)
         else:
             # Targets left by an earlier life of the project: queue the difference.
             records = record_rows.project_records(conn, self.project)
             targets.queue_project(conn, self.project, self.rendered.targets(records), now)
-        pages.record_page_row(conn, self.project, self.rendered, now, files_deferred=files_deferred)
+            pages.record_page_row(conn, self.project, self.rendered, now, records=records)
 
 
 def _split(

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from mirror.db import file_rows, page_rows, project_rows, record_rows
 from mirror.db.engine import writing
 from mirror.db.record_rows import StoredRecord
-from mirror.db.records import FileRow
+from mirror.db.records import UNSAVED, FileRow
 from mirror.errors import MirrorError
 from mirror.policy.verdicts import version_key
 from mirror.services import project_status, targets
@@ -292,23 +292,28 @@ def record_page_row(
     """``record_pages`` without queueing the targets (the caller did); True when they changed.
 
     ``files_deferred``: the caller queued only the pages' targets; the files' are queued by
-    the next full batch (``queue_deferred_targets``). ``records``: the project's admission
-    records, when the caller read them. A listed file without a record of its current decision
-    marks the page's records due, whether or not the page changed (a lifted rule admits files
-    again under the same page): the next full batch writes them (``admission_records``).
+    the next full batch (``queue_deferred_targets``). The row is then written without being
+    read first (a first look's pages are new), and True returned. ``records``: the project's
+    admission records, when the caller read them. A listed file without a record of its
+    current decision marks the page's records due, whether or not the page changed (a lifted
+    rule admits files again under the same page): the next full batch writes them
+    (``admission_records``). A file without a row of its own gets no record (a first look's
+    files have none yet): the records are read only when a listed file has one.
     """
     changed = _put_page_row(conn, project, pages, now, files_deferred)
-    if records is None:
-        records = record_rows.project_records(conn, project)
-    if any(record_rows.record_due(records.get(row.filename), row) for row in pages.rows):
-        record_rows.mark_due(conn, project, now)
+    saved = [row for row in pages.rows if row.id != UNSAVED]
+    if saved:
+        if records is None:
+            records = record_rows.project_records(conn, project)
+        if any(record_rows.record_due(records.get(row.filename), row) for row in saved):
+            record_rows.mark_due(conn, project, now)
     return changed
 
 
 def _put_page_row(
     conn: Connection, project: str, pages: Rendered, now: datetime, files_deferred: bool
 ) -> bool:
-    current = page_rows.get_page(conn, project)
+    current = None if files_deferred else page_rows.get_page(conn, project)
     unchanged = current is not None and (current.html_sha256, current.json_sha256) == (
         pages.html_sha256,
         pages.json_sha256,
@@ -318,7 +323,6 @@ def _put_page_row(
         and current is not None
         and current.stale_since is None
         and current.targets_deferred_since is None
-        and not files_deferred
     ):
         return False
     page_rows.put_page(

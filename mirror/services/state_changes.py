@@ -299,6 +299,27 @@ def evaluate(
     return evaluation
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What deciding a project's files reads besides the files: its status marker upstream,
+    whether it is private, and its active blocks."""
+
+    upstream: ProjectStatus
+    private: bool
+    blocks: list[Row[Any]]
+
+    @classmethod
+    def read(
+        cls, conn: Connection, project: str, upstream: ProjectStatus | None = None
+    ) -> "Standing":
+        """``project``'s standing as recorded; ``upstream``: its status marker, when the caller
+        has it (a first look, whose project is not recorded yet)."""
+        if upstream is None:
+            upstream = project_rows.upstream_status(conn, project)
+        private = private_rows.is_private(conn, project)
+        return cls(upstream, private, block_rows.active_blocks(conn, project))
+
+
 def judge(
     conn: Connection,
     backends: Backends,
@@ -309,22 +330,32 @@ def judge(
     upstream: ProjectStatus | None = None,
     earlier: Checks | None = None,
 ) -> Evaluation:
-    """Decide each file afresh, recording nothing (``conn`` is read for blocks).
+    """Decide each file afresh, recording nothing (``conn`` is read for the project's
+    ``Standing``; ``upstream``: its status marker, when the caller has it). ``earlier``:
+    checks made of the same rows before their evidence was gathered (``checks_of``)."""
+    standing = Standing.read(conn, project, upstream)
+    return judged(backends, project, rows, now, standing, anomalies, earlier)
 
-    ``upstream``: the project's status marker upstream, when the caller has it (a first look,
-    whose project is not recorded yet); else the recorded one is read. ``earlier``: checks
-    made of the same rows before their evidence was gathered (``checks_of``).
-    """
+
+def judged(
+    backends: Backends,
+    project: str,
+    rows: Sequence[FileRow],
+    now: datetime,
+    standing: Standing,
+    anomalies: dict[str, str] | None = None,
+    earlier: Checks | None = None,
+) -> Evaluation:
+    """``judge`` under a ``standing`` the caller read (a first look reads it once, before its
+    evidence is gathered, and checks its blocks again under the write lock)."""
     anomalies = anomalies or {}
-    if upstream is None:
-        upstream = project_rows.upstream_status(conn, project)
-    project_hold = project_status.upstream_hold(upstream)
+    project_hold = project_status.upstream_hold(standing.upstream)
     config = backends.config
     hold_without_time = config.age_clock_for(project) == "hold"
     # Uploaded projects follow their own policy (docs/private-packages.md).
-    private = private_rows.is_private(conn, project)
+    private = standing.private
     quarantine = config.quarantine_for(project, private=private)
-    blocks = block_rows.active_blocks(conn, project)
+    blocks = standing.blocks
     refused = refusals(backends, blocks, project, map(_version, rows))
     checks = checks_of(backends, project, rows, private=private, now=now, earlier=earlier)
     evidence = verdicts_by_filename(backends, project, checks, private=private)

@@ -106,6 +106,12 @@ def queued_state(conn: Connection, project: str) -> dict[str, str]:
     return state
 
 
+def earlier_state(conn: Connection, project: str) -> dict[str, str]:
+    """``queued_state`` of a project new to the mirror (at its first look): empty but for
+    targets left by an earlier life of the project, which one statement rules out."""
+    return queued_state(conn, project) if db.any_for_project(conn, project) else {}
+
+
 def queue_project(conn: Connection, project: str, target: Wanted, now: datetime) -> int:
     """Queue the changes that make the project's signed targets match ``target`` (``wanted``);
     returns how many."""

@@ -356,12 +356,12 @@ def test_evidence_starts_from_the_files_as_the_listing_left_them(
     handed: list[tuple[list | None, list]] = []  # type: ignore[type-arg]
     gather = evidence.gather
 
-    def spy(backends: Backends, project: str, *, inspect: bool, rows=None, now=None):  # type: ignore[no-untyped-def]
+    def spy(backends: Backends, project: str, *, inspect: bool, rows=None, now=None, private=None):  # type: ignore[no-untyped-def]
         with backends.engine.connect() as conn:
             project_row = project_rows.get_project(conn, project)
             stored = file_rows.project_files(conn, project_row.id) if project_row else []
         handed.append((rows, stored))
-        return gather(backends, project, inspect=inspect, rows=rows, now=now)
+        return gather(backends, project, inspect=inspect, rows=rows, now=now, private=private)
 
     monkeypatch.setattr(evidence, "gather", spy)
     for version in ("1.0", "1.1", "2.0"):
