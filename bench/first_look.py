@@ -43,7 +43,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (fetching, "parse_page", "parse"),
     (sync, "take_first_look", "record"),
     (evidence, "gather", "record.gather"),
-    (state_changes, "judge", "record.judge"),
+    (state_changes, "judged", "record.judge"),
     (state_changes, "verdicts_by_filename", "record.judge.verdicts"),
     (pages, "render_pages", "record.render_pages"),
     (pages, "render", "record.render_pages.render"),
