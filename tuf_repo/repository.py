@@ -83,6 +83,30 @@ def _parse_name(name: str) -> tuple[int, str] | None:
     return (int(match[1]), match[2]) if match else None
 
 
+# The names of the last listing, and the newest version of each role among them. A name says
+# all there is to parse, so for a listing that holds all of them (a store that only grew since,
+# the common case: each publish adds a few files to hundreds) only the new names are parsed.
+_last_listing: tuple[frozenset[str], dict[str, int]] = (frozenset(), {})
+
+
+def _newest_versions(names: list[str]) -> dict[str, int]:
+    """The newest version of each role among the versioned ``names``."""
+    global _last_listing
+    listed = frozenset(names)
+    known, newest = _last_listing
+    if known <= listed:
+        newest, fresh = dict(newest), listed - known
+    else:
+        newest, fresh = {}, listed
+    for name in fresh:
+        parsed = _parse_name(name)
+        if parsed:
+            version, role = parsed
+            newest[role] = max(version, newest.get(role, 0))
+    _last_listing = (listed, newest)
+    return dict(newest)
+
+
 def _file_name(role: str, version: int) -> str:
     return TIMESTAMP_NAME if role == Timestamp.type else f"{version}.{role}.json"
 
@@ -147,12 +171,7 @@ class MirrorRepository(Repository):
         self._snapshot_info: MetaFile | None = None
         # Next version = max(stored, referenced) + 1 (docs/tuf.md, "How changes are published"):
         # a crash may have left unreferenced files whose versions must not be reused.
-        self._stored: dict[str, int] = {}
-        for name in store.list():
-            parsed = _parse_name(name)
-            if parsed:
-                version, role = parsed
-                self._stored[role] = max(version, self._stored.get(role, 0))
+        self._stored = _newest_versions(store.list())
 
     # -- where each role's current version is -------------------------------
 

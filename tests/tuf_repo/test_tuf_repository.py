@@ -217,3 +217,18 @@ def test_repository_reads_each_role_once(
     r.targets("bin-88")
     r.snapshot()
     assert reads == ["timestamp.json", "1.snapshot.json", "1.bin-88.json"]
+
+
+def test_next_versions_follow_the_store_listed_whatever_was_listed_before(
+    keyring: KeyRing, now: datetime
+) -> None:
+    # Two stores listed in turn, one growing, one smaller: each numbers from its own files.
+    big, small = MemoryMetadataStore(), MemoryMetadataStore()
+    bootstrap(big, keyring, now, 3)
+    bootstrap(small, keyring, now, 3)
+    for expected in (2, 3, 4):
+        assert publish(big, keyring, [], now, force=True).snapshot_version == expected
+    assert publish(small, keyring, [], now, force=True).snapshot_version == 2
+    big.write("9.snapshot.json", b"{}")  # left by a crashed publish: never reused
+    assert publish(big, keyring, [], now, force=True).snapshot_version == 10
+    assert publish(small, keyring, [], now, force=True).snapshot_version == 3
