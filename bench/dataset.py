@@ -59,11 +59,15 @@ TINY = Size(projects=3, history=(30, 5), payloads=(20_000,), large_file=8 << 20)
 class Dataset:
     projects: list[str]  # normalized names, including the large file's project
     requirements: list[str]  # the fixed requirement set: every installable project, pinned
-    files: int  # files on all pages
     listed: dict[str, int]  # files on each project's page, but the large file's
     large_filename: str
     large_size: int
     wheel_bytes: int  # total size of the pinned wheels
+
+    @property
+    def files(self) -> int:
+        """Files on all pages, the large file's included."""
+        return sum(self.listed.values()) + 1
 
 
 class BenchUpstream(FakeUpstream):
@@ -155,7 +159,6 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
     return Dataset(
         projects=[*names, LARGE_PROJECT],
         requirements=[f"{name}=={PINNED}" for name in names],
-        files=sum(listed.values()) + 1,
         listed=listed,
         large_filename=large.name,
         large_size=large.stat().st_size,

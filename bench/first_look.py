@@ -86,7 +86,7 @@ def measure(size: dataset.Size, work: Path, freeze: bool) -> dict[str, Any]:
             recorded.append((data.listed[project], spent["record"] - before))
             _timed(spent, "publish_pages", publish.publish_now)(backends, project, pages_only=True)
         _timed(spent, "publish_files", publish.publish_now)(backends)
-    files = data.files - 1  # the large file's project is not looked at
+    files = sum(data.listed.values())  # the large file's project is not looked at
     marginal, fixed = statistics.linear_regression(*zip(*recorded, strict=True))
     return {
         "projects": size.projects,
