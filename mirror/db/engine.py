@@ -5,15 +5,16 @@ share one file.
 
 Writers are serialised on both backends, because the services read and then write in one
 transaction and rely on nobody writing in between: SQLite takes its write lock up front
-(BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped advisory lock as the first statement,
-and READ COMMITTED then shows every statement after it what earlier writers committed. Write
-transactions are short (no network I/O inside), so one writer at a time costs little.
+(BEGIN IMMEDIATE), after the writer's turn (``write_turns``); PostgreSQL takes a
+transaction-scoped advisory lock as the first statement, and READ COMMITTED then shows every
+statement after it what earlier writers committed. Write transactions are short (no network
+I/O inside), so one writer at a time costs little.
 """
 
 import math
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,15 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from mirror.config import Config
+from mirror.db import write_turns
 from mirror.errors import ConfigError, StorageError
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
+
+# How long a SQLite writer waits for the write lock: its turn (``write_turns``), then SQLite's
+# own busy timeout for a writer that takes no turn.
+BUSY_TIMEOUT = 30.0
 
 # pg_advisory_xact_lock keys (64-bit, any value, shared by every process on the database).
 WRITE_LOCK = 0x6D6972726F720001  # "mirror" + 1: one write transaction at a time
@@ -75,7 +81,9 @@ def make_engine(url: str, timeouts: Timeouts = Timeouts()) -> Engine:
     # The driver's own transaction handling is switched off so that writers can take the write
     # lock up front (BEGIN IMMEDIATE): a deferred transaction that reads and then writes can fail
     # with "database is locked" when another process committed in between.
-    engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None}, future=True)
+    engine = create_engine(
+        url, connect_args={"timeout": BUSY_TIMEOUT, "isolation_level": None}, future=True
+    )
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -120,8 +128,19 @@ def _postgresql_begin(connection: Connection) -> None:
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A write transaction that holds the database's write lock from its start."""
-    with engine.connect().execution_options(immediate=True) as connection, connection.begin():
+    with (
+        _write_turn(engine),
+        engine.connect().execution_options(immediate=True) as connection,
+        connection.begin(),
+    ):
         yield connection
+
+
+def _write_turn(engine: Engine) -> AbstractContextManager[None]:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return nullcontext()
+    return write_turns.turn(database, BUSY_TIMEOUT)
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -129,7 +148,7 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
     cursor.close()
 
 

@@ -53,6 +53,16 @@ def test_wire_bytes_runs_on_the_tiny_data_set(capsys) -> None:
         assert sent["zstd"] < sent["identity"] and sent["gzip"] < sent["identity"]
 
 
+def test_write_turns_runs_a_few_transactions(capsys) -> None:
+    from bench import write_turns
+
+    assert write_turns.main(["--tiny"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for way in ("turns", "busy_timeout_only"):
+        assert report[way]["transactions"] == 3 * 4 * 3
+        assert 0 < report[way]["held_seconds"] <= report[way]["wall_seconds"]
+
+
 def test_scale_runs_on_a_small_embedded_mirror(tmp_path: Path) -> None:
     from bench import scale
 
