@@ -9,6 +9,7 @@ also asks for gzip.
 
 import functools
 import gzip
+import zlib
 
 try:  # the standard library's from Python 3.14, its backport before
     from compression import zstd  # type: ignore[import-not-found,unused-ignore]
@@ -18,6 +19,8 @@ except ImportError:  # pragma: no cover - depends on the Python version
 # Best first: zstd is smaller and cheaper to make than gzip.
 CODINGS = ("zstd", "gzip")
 _ALIASES = {"x-gzip": "gzip"}
+# gzip's header and trailer around the deflate stream (RFC 1952).
+_GZIP_WBITS = 31
 
 
 @functools.lru_cache(maxsize=256)
@@ -39,6 +42,20 @@ def encode(body: bytes, coding: str) -> bytes:
         # and a cold page's client waits for it (docs/performance.md, "Pages on the wire").
         return zstd.compress(body, level=1)
     return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def gunzipped(data: bytes, limit: int) -> bytes | None:
+    """The bytes gzip ``data`` holds, or None when it is not one whole gzip member of at most
+    ``limit`` bytes (a stored copy is checked before it is trusted: it may be damaged, or a
+    bomb)."""
+    decoder = zlib.decompressobj(wbits=_GZIP_WBITS)
+    try:
+        body = decoder.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    if len(body) > limit or not decoder.eof or decoder.unused_data:
+        return None
+    return body
 
 
 def packed(body: bytes) -> bytes:
