@@ -53,7 +53,7 @@ class PageBytes:
         self._pages = ByteBudgetLRU(budget)
         self._lock = threading.Lock()  # of the pages too large to keep, and of the keeper
         self._too_large: set[str] = set()
-        # Writes the variants made for a client to the store after its answer.
+        # Writes the variants made for clients to the store, off their requests' threads.
         self._keeper: ThreadPoolExecutor | None = None
 
     def get(self, store: BlobStore, sha256: str) -> bytes | None:
@@ -66,9 +66,8 @@ class PageBytes:
         data = self._pages.get(sha256)
         if data is not None:
             return data
-        with self._lock:
-            if sha256 in self._too_large:
-                return None
+        if self._known_too_large(sha256):
+            return None
         data = self._read(store, sha256)
         if data is not None:
             self._pages.put(sha256, data)
@@ -90,7 +89,9 @@ class PageBytes:
         data = self._pages.get(key)
         if data is not None:
             return data
-        if coding == KEPT and (data := self._kept(store, sha256)) is not None:
+        # A page known too large has no kept variant: no store read per request to learn it.
+        kept = coding == KEPT and not self._known_too_large(sha256)
+        if kept and (data := self._kept(store, sha256)) is not None:
             self._pages.put(key, data)
             return data
         identity = self.get(store, sha256)
@@ -101,6 +102,10 @@ class PageBytes:
         if coding == KEPT:
             self._keep_later(store, variant_key(sha256, coding), data)
         return data
+
+    def _known_too_large(self, sha256: str) -> bool:
+        with self._lock:
+            return sha256 in self._too_large
 
     def _kept(self, store: BlobStore, sha256: str) -> bytes | None:
         """The page's kept variant, once it decodes to the page; None when there is none (or
