@@ -3,12 +3,22 @@ and the plot."""
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 ORDER = ("ours", "devpi", "proxpi", "static", "nginx", "upstream")
+
+
+def publish(result: dict[str, Any], path: Path, keep: bool) -> None:
+    """Print one benchmark's figures as JSON, and keep them in ``path`` unless it was a smoke
+    run (``keep`` false)."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if keep:
+        path.write_text(text + "\n")
 
 
 def summarise(results: dict[str, Any]) -> dict[str, Any]:

@@ -6,13 +6,12 @@ it to bench/results/wire_bytes.json unless ``--tiny``.
 """
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import dataset, in_process
+from bench import dataset, in_process, report
 from mirror.app import create_app
 from mirror.codings import CODINGS
 
@@ -54,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     size = in_process.size_for(args.tiny)
     with tempfile.TemporaryDirectory(prefix="wire-bytes-") as work:
         result = measure(size, Path(work))
-    text = json.dumps(result, indent=1)
-    print(text)
-    if not args.tiny:
-        RESULTS.write_text(text + "\n")
+    report.publish(result, RESULTS, keep=not args.tiny)
     return 0
 
 

@@ -11,7 +11,6 @@ it to bench/results/write_turns.json unless ``--tiny``.
 """
 
 import argparse
-import json
 import multiprocessing
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from bench import report
 from mirror.db import status_rows
 from mirror.db.engine import make_engine, migrate, writing
 
@@ -121,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="a few transactions (smoke test)")
     args = parser.parse_args(argv)
-    result = measure(transactions=3 if args.tiny else 40)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if not args.tiny:
-        RESULTS.write_text(text + "\n")
+    report.publish(measure(transactions=3 if args.tiny else 40), RESULTS, keep=not args.tiny)
     return 0
 
 
