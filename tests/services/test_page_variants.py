@@ -53,23 +53,26 @@ def test_a_zstd_variant_is_not_kept(store: BlobStore) -> None:
     assert not store.exists(variant_key(DIGEST, "zstd"))
 
 
-@pytest.mark.parametrize(
-    "stored",
-    [
-        b"not gzip at all",
-        gzip.compress(b"another page", mtime=0),
-        gzip.compress(PAGE, mtime=0)[:-9],  # cut short
-        gzip.compress(PAGE, mtime=0) + b"trailing",
-        gzip.compress(PAGE + b" " * 5_000_000, mtime=0),  # decodes past the largest page kept
-    ],
-    ids=["garbage", "another-page", "truncated", "trailing-bytes", "too-large"],
-)
+# Copies a store may hold under a page's variant key that are not the page's gzip bytes.
+NOT_THE_PAGE = {
+    "garbage": b"not gzip at all",
+    "another page": gzip.compress(b"another page", mtime=0),
+    "truncated": gzip.compress(PAGE, mtime=0)[:-9],
+    "trailing bytes": gzip.compress(PAGE, mtime=0) + b"trailing",
+    "past the largest page kept": gzip.compress(PAGE + b" " * 5_000_000, mtime=0),
+}
+
+
 def test_a_kept_variant_that_is_not_the_page_is_never_served_and_made_again(
-    store: BlobStore, stored: bytes
+    store: BlobStore,
 ) -> None:
-    store.put_bytes(KEY, stored)
-    assert PageBytes().encoded(store, DIGEST, "gzip") == encode(PAGE, "gzip")
-    assert wait_until(lambda: kept(store) == encode(PAGE, "gzip"), 30)
+    # One test for all the copies: each backend's setup (S3 among them) is made once.
+    for name, stored in NOT_THE_PAGE.items():
+        store.delete(KEY)
+        store.put_bytes(KEY, stored)
+        answered = PageBytes().encoded(store, DIGEST, "gzip")
+        assert answered == encode(PAGE, "gzip"), name
+        assert wait_until(lambda: kept(store) == encode(PAGE, "gzip"), 30), name
 
 
 @given(st.binary(max_size=2048), st.integers(min_value=0, max_value=4096))
