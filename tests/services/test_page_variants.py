@@ -47,6 +47,15 @@ def test_a_gzip_variant_made_for_a_client_is_kept_for_the_other_processes(
     assert PageBytes().encoded(store, DIGEST, "gzip") == other_level
 
 
+def test_a_page_known_too_large_to_keep_has_no_kept_variant_read(store: BlobStore) -> None:
+    # Served from the store per request: no read of a variant that is never made for it.
+    pages = PageBytes(max_page=len(PAGE) - 1)
+    assert pages.encoded(store, DIGEST, "gzip") is None
+    store.put_bytes(KEY, b"never read, so never dropped")
+    assert pages.encoded(store, DIGEST, "gzip") is None
+    assert kept(store) == b"never read, so never dropped"
+
+
 def test_a_zstd_variant_is_not_kept(store: BlobStore) -> None:
     # Checking a kept zstd copy would cost more than making it again.
     PageBytes().encoded(store, DIGEST, "zstd")
