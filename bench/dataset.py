@@ -14,6 +14,7 @@ disk until a mirror caches it; being a readable wheel, the mirror admits it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import random
@@ -128,6 +129,8 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
     """Fill ``upstream`` with the data set; wheels and the large file go under ``workdir``."""
     names = project_names(size)
     rng = random.Random(20260101)
+    # Upload times to the microsecond, as the public index writes them (mostly not 0).
+    micros = functools.partial(random.Random(20261206).randrange, 1, 10**6)
     wheels = workdir / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     total, listed = 0, {}
@@ -140,7 +143,7 @@ def populate(upstream: BenchUpstream, size: Size, workdir: Path) -> Dataset:
                 f"{filename}\n".encode(),
                 filename=filename,
                 version=version,
-                upload_time=_FIRST_UPLOAD + timedelta(hours=k),
+                upload_time=_FIRST_UPLOAD + timedelta(hours=k, microseconds=micros()),
             )
         payload = rng.randbytes(size.payloads[index % len(size.payloads)])
         fake = upstream.publish_release(

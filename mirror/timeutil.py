@@ -9,6 +9,7 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from mirror.errors import ConfigError
 
@@ -37,10 +38,39 @@ def parse_timestamp(text: str) -> datetime:
 
 
 # A first look formats each listed file's upload time for its pages and again for its history
-# listing (``isoformat``), thousands of times each: the text of an instant in UTC is kept, for
-# the instants formatted last. An instant's text never changes, so none can be stale.
+# listing, thousands of times each: the text of an instant in UTC is kept, for the instants
+# parsed or formatted last. An instant's text never changes, so none can be stale.
 _FORMATTED: dict[datetime, str] = {}
 _FORMATTED_KEPT = 1 << 15  # about 5 MB at most; more than the files of most projects
+
+
+def parse_utc(text: str) -> datetime:
+    """``parse_timestamp(text)`` in UTC. A text already in ``format_timestamp``'s form (an
+    upstream's PEP 700 upload time, usually) is kept as the instant's text: a first look then
+    formats thousands of upload times for its pages by a lookup each."""
+    moment = parse_timestamp(text)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if _in_formatted_form(text, moment) and len(_FORMATTED) < _FORMATTED_KEPT:
+        _FORMATTED[moment] = text
+    return moment
+
+
+def _in_formatted_form(text: str, moment: datetime) -> bool:
+    """Whether ``text``, which parsed as ``moment``, is ``format_timestamp(moment)``.
+
+    That form is "YYYY-MM-DDTHH:MM:SSZ", with ".ffffff" before the "Z" unless the microseconds
+    are 0. Having parsed, ``text`` holds digits wherever these separators do not stand.
+    """
+    return (
+        text[4:20:3] == _SEPARATORS.get(len(text))
+        and text[-1] == "Z"
+        and (len(text) == 27) == (moment.microsecond != 0)
+    )
+
+
+# The characters at places 4, 7, 10, 13, 16 and 19 of ``format_timestamp``'s texts, by length.
+_SEPARATORS = {20: "--T::Z", 27: "--T::."}
 
 
 def format_timestamp(value: datetime) -> str:
@@ -56,11 +86,12 @@ def format_timestamp(value: datetime) -> str:
     return text
 
 
-def isoformat(value: datetime) -> str:
-    """``value.isoformat()``; for an instant in UTC, from ``format_timestamp``'s text."""
-    if value.tzinfo is not UTC:
-        return value.isoformat()
-    return f"{format_timestamp(value)[:-1]}+00:00"
+def format_timestamps(values: list[datetime]) -> list[str]:
+    """``format_timestamp`` of each of ``values``; the texts kept are looked up in C, at once."""
+    texts: list[str | None] = list(map(_FORMATTED.get, values))
+    if None not in texts:
+        return cast(list[str], texts)
+    return [text or format_timestamp(value) for text, value in zip(texts, values, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Row, select, update
 from mirror.codings import packed, unpacked
 from mirror.db.records import UNSAVED, FileRecord
 from mirror.db.schema import histories, history_entries, projects
-from mirror.timeutil import isoformat
+from mirror.timeutil import format_timestamps
 
 # What a listing keeps of each file: what upstream said. The rest is the listing's decision.
 _COLUMNS = (
@@ -59,8 +59,10 @@ class Listing:
         ``reason`` by ``decided_by`` (the first look's decision, whatever state, reason and
         decider the records still carry: only what upstream said of them is read)."""
         columns = {name: list(map(itemgetter(index), records)) for name, index in _INDEXES.items()}
-        # The text the pages' rendering formatted just before, mostly (``timeutil.isoformat``).
-        columns["upload_time"] = list(map(isoformat, columns["upload_time"]))
+        # ``datetime.isoformat`` of each, from the texts the pages' rendering formatted just
+        # before (mostly): an instant in UTC ends in "+00:00" there, and "Z" in those.
+        texts = format_timestamps(columns["upload_time"])
+        columns["upload_time"] = [f"{text[:-1]}+00:00" for text in texts]
         body = _canonical(columns).encode()
         return cls(
             {

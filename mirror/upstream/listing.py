@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from mirror.errors import UpstreamError
 from mirror.names import version_from_filename
 from mirror.simple_api import ACTIVE, JSON_TYPE, STATUSES, ProjectStatus
-from mirror.timeutil import parse_timestamp
+from mirror.timeutil import parse_utc
 
 # Part of the digest a project keeps of its upstream page (``client.Page.digest``), so the same
 # bytes are parsed again by a mirror whose parsing changed: raise it with any such change.
@@ -294,7 +294,7 @@ def _size(value: Any, filename: str) -> int:
 def _upload_time(value: Any, filename: str, latest: datetime) -> datetime:
     try:
         # In UTC at once: an offset at either end of the calendar overflows on conversion.
-        moment = parse_timestamp(value).astimezone(UTC) if _is_text(value) else None
+        moment = parse_utc(value) if _is_text(value) else None
     except (ValueError, OverflowError):
         moment = None
     if moment is None:
