@@ -79,32 +79,44 @@ def _report_current(content: Mapping[str, Any] | None) -> bool:
     return content is not None and report_is_current(content.get("report"))
 
 
-def history_view(row: FileRow, quarantine: timedelta, now: datetime) -> verdicts.FileView | None:
-    """``file_view(row, quarantine)`` when ``row`` is plain history, else None.
+def history_views(
+    rows: Sequence[FileRow], quarantine: timedelta, now: datetime
+) -> list[verdicts.FileView | None]:
+    """``file_view(row, quarantine)`` of each of ``rows`` that is plain history, None for the
+    others, in one loop: a first look lists thousands of such files.
 
     Plain history: listed at the project's first look and pending since, with nothing gathered
     for it (its evidence is ``verdicts.HISTORY_EVIDENCE``), and already past the quarantine
     then (``verdicts.is_historic``), which is before ``now``. Its view is open, historic and
-    settled, with no provenance or content record; a first look lists thousands of such files.
+    settled, with no provenance or content record.
     """
-    if row.state != State.PENDING or row.hold_until is not None or not row.present_upstream:
-        return None
-    evidence = row.evidence
-    if evidence is not verdicts.HISTORY_EVIDENCE and evidence != verdicts.HISTORY_EVIDENCE:
-        return None
-    uploaded, seen = row.upload_time, row.first_seen_at
-    if uploaded is None or uploaded + quarantine > seen or seen > now:
-        return None
-    listed = row.provenance_url is not None
-    # By position, every field given, through ``tuple.__new__``: half the cost of the named
-    # tuple's own constructor (a Python function), once per file of a first look.
-    fields = (row.filename, row.version, State.PENDING, None, True, True, evidence, listed, False)
-    return _make_tuple(verdicts.FileView, fields)
+    pending, history = State.PENDING, verdicts.HISTORY_EVIDENCE
+    views: list[verdicts.FileView | None] = []
+    add = views.append
+    for row in rows:
+        evidence, uploaded, seen = row.evidence, row.upload_time, row.first_seen_at
+        if (
+            row.state != pending
+            or row.hold_until is not None
+            or not row.present_upstream
+            or (evidence is not history and evidence != history)
+            or uploaded is None
+            or uploaded + quarantine > seen
+            or seen > now
+        ):
+            add(None)
+            continue
+        listed = row.provenance_url is not None
+        # By position, every field given, through ``tuple.__new__``: half the cost of the
+        # named tuple's own constructor (a Python function).
+        fields = (row.filename, row.version, pending, None, True, True, evidence, listed, False)
+        add(_make_tuple(verdicts.FileView, fields))
+    return views
 
 
 _make_tuple = tuple.__new__
 if len(verdicts.FileView._fields) != 9:
-    raise TypeError("history_view no longer names every field of FileView")
+    raise TypeError("history_views no longer names every field of FileView")
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,7 @@ class Checks:
     """A project's files as the checks see them (``mirror.policy.verdicts``).
 
     ``views``: every file's, by filename. ``checked``: the files whose evidence may say
-    something about their admission, every file but plain history (``history_view``) that
+    something about their admission, every file but plain history (``history_views``) that
     needs no provenance (below the continuity anchor, and not the anchor itself, outside
     ``required`` mode). No check concerns such a file (``provenance_needed`` and
     ``content_needed`` are false), so the evidence says nothing against it
@@ -180,15 +192,15 @@ def _views(
         replaced = compress(range(len(views)), map(operator.is_not, rows, earlier.rows))
         for index in list(replaced):
             views[index], plain[index] = _view(rows[index], quarantine, now)
-    for row in rows[len(views) :]:
-        view, is_plain = _view(row, quarantine, now)
-        views.append(view)
-        plain.append(is_plain)
+    new = rows[len(views) :]
+    history = history_views(new, quarantine, now)
+    views += [view or file_view(row, quarantine) for row, view in zip(new, history, strict=True)]
+    plain += [view is not None for view in history]
     return views, plain
 
 
 def _view(row: FileRow, quarantine: timedelta, now: datetime) -> tuple[verdicts.FileView, bool]:
-    view = history_view(row, quarantine, now)
+    [view] = history_views([row], quarantine, now)
     return view or file_view(row, quarantine), view is not None
 
 

@@ -233,17 +233,20 @@ def test_judging_a_project_decides_each_file_as_on_its_own(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    row=st.one_of(_files(), _first_look_files()),
+    rows=st.lists(st.one_of(_files(), _first_look_files()), max_size=4),
     quarantine=st.sampled_from([timedelta(0), timedelta(days=7), timedelta(days=30)]),
 )
-def test_a_history_view_is_the_files_view(row: FileRecord, quarantine: timedelta) -> None:
-    """The shortcut gives the view the general path gives, or none."""
-    view = state_changes.history_view(row, quarantine, NOW)
-    if view is not None:
-        assert view == state_changes.file_view(row, quarantine)
-        assert type(view) is verdicts.FileView
-        assert view.settled and view.historic
-        assert view.provenance is None and view.content is None
+def test_a_history_view_is_the_files_view(rows: list[FileRecord], quarantine: timedelta) -> None:
+    """The shortcut gives the view the general path gives, or none, for each row of many."""
+    views = state_changes.history_views(rows, quarantine, NOW)
+    assert len(views) == len(rows)
+    for row, view in zip(rows, views, strict=True):
+        assert state_changes.history_views([row], quarantine, NOW) == [view]
+        if view is not None:
+            assert view == state_changes.file_view(row, quarantine)
+            assert type(view) is verdicts.FileView
+            assert view.settled and view.historic
+            assert view.provenance is None and view.content is None
 
 
 @settings(max_examples=500, deadline=None)
