@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from mirror.codings import packed, unpacked
-from mirror.db.records import UNSAVED, FileRecord
+from mirror.db.records import Decided, FileRecord, listed_records
 from mirror.db.schema import histories, history_entries, projects
 from mirror.timeutil import format_timestamps
 
@@ -184,8 +184,8 @@ class Entries:
     def __init__(self, head: Row[Any], columns: dict[str, list[Any]]) -> None:
         at = head.recorded_at
         self._project_id = head.project_id
-        # The fields a listing's one decision gives every file, after its upstream ones.
-        self._decided = (at, True, _ADMITTED, head.reason, head.decided_by, at, None, False)
+        # What a listing's one decision gives every file, after its upstream fields.
+        self._decided = Decided(at, True, _ADMITTED, head.reason, head.decided_by, at, None, False)
         self._evidence = head.evidence
         entries = [columns[name] for name in _COLUMNS]
         # The last of a repeated filename stands, as in the records by filename.
@@ -202,7 +202,7 @@ class Entries:
             return kept.get(filename)
         entries, places = kept
         place = places.get(filename)
-        return None if place is None else self._record([column[place] for column in entries])
+        return None if place is None else self._records([[column[place]] for column in entries])[0]
 
     def versions(self) -> dict[str, str]:
         """Each file's version by filename, no record built."""
@@ -216,45 +216,18 @@ class Entries:
         kept = self._kept
         if isinstance(kept, dict):
             return kept
-        built = sorted(map(self._record, zip(*kept[0], strict=True)), key=_filename)
+        built = sorted(self._records(kept[0]), key=_filename)
         records = {r.filename: r for r in built}
         self._kept = records
         return records
 
-    def _record(self, entry: Sequence[Any]) -> FileRecord:
-        (
-            filename,
-            version,
-            url,
-            sha256,
-            size,
-            uploaded,
-            requires_python,
-            yanked,
-            yanked_reason,
-            metadata_sha256,
-            provenance_url,
-        ) = entry
-        return FileRecord(
-            UNSAVED,
-            self._project_id,
-            filename,
-            version,
-            url,
-            sha256,
-            size,
-            datetime.fromisoformat(uploaded).astimezone(UTC),
-            requires_python,
-            yanked,
-            yanked_reason,
-            metadata_sha256,
-            metadata_sha256,
-            None,
-            provenance_url,
-            None,
-            *self._decided,
-            self._evidence,
-        )
+    def _records(self, columns: list[list[Any]]) -> list[FileRecord]:
+        """The records of the listing's ``columns`` (all of them, or one place of each)."""
+        # The listing keeps ``datetime.isoformat`` texts; a record, instants in UTC.
+        uploaded = [datetime.fromisoformat(text).astimezone(UTC) for text in columns[5]]
+        entries = zip(*columns[:5], uploaded, *columns[6:], strict=True)
+        evidence = self._evidence
+        return listed_records(entries, self._project_id, self._decided, evidence, evidence)
 
 
 class _Decoded:

@@ -15,7 +15,7 @@ from sqlalchemy import Row
 from mirror.config import AgeClock
 from mirror.db import status_rows
 from mirror.db.engine import writing
-from mirror.db.records import UNSAVED, FileRecord
+from mirror.db.records import UNSAVED, Decided, FileRecord, listed_records
 from mirror.errors import UpstreamError
 from mirror.policy.admission import State
 from mirror.policy.verdicts import AGE_CLOCK, FIRST_LOOK, FIRST_SEEN, HISTORY_EVIDENCE
@@ -100,56 +100,8 @@ def candidates(
 ) -> list[FileRecord]:
     """``candidate`` of each of ``files``, in their order (a first look makes thousands)."""
     timed, untimed = _EVIDENCE[history, False], _EVIDENCE[history, clock == FIRST_SEEN]
-    pending = State.PENDING
-    # Each file unpacked by the loop and its record made by position, in the order of
-    # ``FileRecord``'s fields, through ``tuple.__new__``: the named tuple's own constructor (a
-    # Python function) costs twice as much, and slicing the upstream file a third more.
-    make = tuple.__new__
-    return [
-        make(
-            FileRecord,
-            (
-                UNSAVED,  # id
-                UNSAVED,  # project_id
-                filename,
-                version,
-                url,
-                sha256,
-                size,
-                uploaded,
-                requires_python,
-                yanked,
-                yanked_reason,
-                metadata_sha256,  # upstream_metadata_sha256
-                metadata_sha256,
-                None,  # metadata_size
-                provenance_url,
-                None,  # provenance_sha256: set once its attestations verify
-                now,  # first_seen_at
-                True,  # present_upstream
-                pending,
-                "new upstream file",  # reason
-                "upstream",  # decided_by
-                now,  # state_at
-                None,  # hold_until
-                False,  # cached
-                untimed if uploaded is None else timed,
-            ),
-        )
-        for (
-            filename,
-            version,
-            url,
-            sha256,
-            size,
-            uploaded,
-            requires_python,
-            yanked,
-            yanked_reason,
-            metadata_sha256,
-            provenance_url,
-        ) in files
-    ]
+    new = Decided(now, True, State.PENDING, "new upstream file", "upstream", now, None, False)
+    return listed_records(files, UNSAVED, new, timed, untimed)
 
 
 def record_upstream(backends: Backends, error: str | None) -> None:
