@@ -63,8 +63,9 @@ def _writer(way: str, database: str, transactions: int, spans: Any, start: Any) 
                 got = time.monotonic()
                 status_rows.set_status(conn, f"bench-{thread}", {"n": n}, datetime.now(UTC))
                 time.sleep(HOLD_SECONDS)
+            done = time.monotonic()  # before the wait for the shared list, which is no writing
             with lock:
-                spans.append((asked, got, time.monotonic()))
+                spans.append((asked, got, done))
 
     start.wait()
 
@@ -90,8 +91,24 @@ def measure_way(way: str, work: Path, transactions: int) -> dict[str, Any]:
         for process in processes:
             process.join()
         spans = list(shared)
+    return summarize(spans)
+
+
+def held_seconds(spans: list[tuple[float, float, float]]) -> float:
+    """How long any writer held the lock: the union of the (got, done) spans. A sum would
+    count twice the moments where one writer's clock already runs while the one before is
+    still returning from its commit."""
+    held, end = 0.0, float("-inf")
+    for _, got, done in sorted(spans, key=lambda span: span[1]):
+        held += max(0.0, done - max(got, end))
+        end = max(end, done)
+    return held
+
+
+def summarize(spans: list[tuple[float, float, float]]) -> dict[str, Any]:
+    """The report of one way of waiting from its transactions' (asked, got, done)."""
     wall = max(done for _, _, done in spans) - min(asked for asked, _, _ in spans)
-    held = sum(done - got for _, got, done in spans)
+    held = held_seconds(spans)
     waited = sorted(got - asked for asked, got, _ in spans)
     return {
         "transactions": len(spans),
