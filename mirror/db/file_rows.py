@@ -11,7 +11,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Dialect, Row, Select, and_, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from mirror.db import history_rows
 from mirror.db.bulk import Prepared, prepare, run
@@ -83,13 +95,17 @@ def state_reasons(conn: Connection, project_id: int) -> set[tuple[str, str]]:
     return pairs | {(r.state, r.reason) for r in _unsaved(conn, project_id)}
 
 
+# Built once, as the statements below: a client's first download runs it five times, and
+# building it cost five times running it.
+_FILE_BY_NAME = (
+    select(files, projects.c.name.label("project"))
+    .join(projects, projects.c.id == files.c.project_id)
+    .where(and_(projects.c.name == bindparam("project"), files.c.filename == bindparam("name")))
+)
+
+
 def file_by_name(conn: Connection, project: str, filename: str) -> NamedRow | None:
-    query = (
-        select(files, projects.c.name.label("project"))
-        .join(projects, projects.c.id == files.c.project_id)
-        .where(and_(projects.c.name == project, files.c.filename == filename))
-    )
-    row = conn.execute(query).first()
+    row = conn.execute(_FILE_BY_NAME, {"project": project, "name": filename}).first()
     if row is not None:
         return row
     found = history_rows.history_file(conn, project, filename)
@@ -118,8 +134,12 @@ def prepare_files(dialect: Dialect, records: Sequence[FileRecord]) -> Prepared:
 def update_file(conn: Connection, row: FileRow, **values: Any) -> int:
     """Change one file (a history file gets its row first); its row id."""
     file_id = row_ids(conn, [row])[row.filename]
-    conn.execute(update(files).where(files.c.id == file_id), values)
+    conn.execute(_UPDATE_FILE, {**values, "file_id": file_id})
     return file_id
+
+
+# The columns set are the parameters' (as in an insert), the row the one ``file_id`` names.
+_UPDATE_FILE = update(files).where(files.c.id == bindparam("file_id"))
 
 
 def set_files(conn: Connection, rows: Sequence[FileRow], values: Mapping[str, Any]) -> None:
@@ -166,10 +186,14 @@ def _materialized(conn: Connection, project_id: int, records: list[FileRecord]) 
 def _ids_by_name(conn: Connection, names: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     for start in range(0, len(names), _CHUNK):
-        query = select(files.c.filename, files.c.id)
-        chunk = query.where(files.c.filename.in_(names[start : start + _CHUNK]))
-        ids.update((name, file_id) for name, file_id in conn.execute(chunk))
+        chunk = {"names": names[start : start + _CHUNK]}
+        ids.update((name, file_id) for name, file_id in conn.execute(_IDS_BY_NAME, chunk))
     return ids
+
+
+_IDS_BY_NAME = select(files.c.filename, files.c.id).where(
+    files.c.filename.in_(bindparam("names", expanding=True))
+)
 
 
 def files_by_state(conn: Connection, states: Sequence[str]) -> list[NamedRow]:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from mirror.codings import packed, unpacked
 from mirror.db.records import Decided, FileRecord, listed_records
@@ -121,16 +121,13 @@ def history_files(conn: Connection, project_id: int) -> dict[str, FileRecord]:
 def history_listing(conn: Connection, project_id: int) -> "Entries | None":
     """The project's history listing, each file's record built when asked for; None when it
     has none."""
-    head = conn.execute(_HEAD.where(histories.c.project_id == project_id)).first()
+    head = conn.execute(_HEAD_BY_ID, {"project_id": project_id}).first()
     return None if head is None else _decoded(conn, head)
 
 
 def history_file(conn: Connection, project: str, filename: str) -> FileRecord | None:
     """The history record of ``project``'s file ``filename``, if its listing has one."""
-    query = _HEAD.join(projects, projects.c.id == histories.c.project_id).where(
-        projects.c.name == project
-    )
-    head = conn.execute(query).first()
+    head = conn.execute(_HEAD_BY_NAME, {"project": project}).first()
     return None if head is None else _decoded(conn, head).record(filename)
 
 
@@ -156,9 +153,7 @@ def unmaterialized_count(conn: Connection) -> int:
 
 def count_materialized(conn: Connection, project_id: int, count: int) -> None:
     """``count`` more of the project's history files got their own rows."""
-    column = histories.c.materialized
-    query = update(histories).where(histories.c.project_id == project_id)
-    conn.execute(query.values(materialized=column + count))
+    conn.execute(_COUNT_MATERIALIZED, {"of_project": project_id, "more": count})
 
 
 _ADMITTED = "admitted"  # the state of every history file
@@ -168,6 +163,20 @@ _HEAD = select(
         histories.c[name]
         for name in ("project_id", "sha256", "recorded_at", "reason", "decided_by", "evidence")
     )
+)
+# Built once, as the statements below: a client's first download or `.metadata` of a history
+# file runs them, and building one cost more than running it.
+_HEAD_BY_ID = _HEAD.where(histories.c.project_id == bindparam("project_id"))
+_HEAD_BY_NAME = _HEAD.join(projects, projects.c.id == histories.c.project_id).where(
+    projects.c.name == bindparam("project")
+)
+_ENTRIES = select(history_entries.c.entries).where(
+    history_entries.c.project_id == bindparam("project_id")
+)
+_COUNT_MATERIALIZED = (
+    update(histories)
+    .where(histories.c.project_id == bindparam("of_project"))
+    .values(materialized=histories.c.materialized + bindparam("more"))
 )
 
 
@@ -264,9 +273,8 @@ def _decoded(conn: Connection, head: Row[Any]) -> Entries:
     key = (head.project_id, head.sha256)
     found = _CACHE.get(key)
     if found is None:
-        column = history_entries.c.entries
-        query = select(column).where(history_entries.c.project_id == head.project_id)
-        found = Entries(head, json.loads(unpacked(conn.execute(query).scalar_one())))
+        entries = conn.execute(_ENTRIES, {"project_id": head.project_id}).scalar_one()
+        found = Entries(head, json.loads(unpacked(entries)))
         _CACHE.put(key, found)
     return found
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, delete, select
 
 from mirror.db.schema import lookahead
+from mirror.db.upsert import insert_missing
 
 # Read a project the mirror has no page for (a first look), then ahead from it.
 PROJECT = "project"
@@ -42,7 +42,7 @@ class Entry:
 def queue(conn: Connection, entries: Sequence[Entry], now: datetime) -> None:
     """Queue the entries not queued yet; drop those older than ``MAX_AGE``, then the oldest
     beyond ``MAX_ENTRIES`` (the newest are what clients ask for next)."""
-    conn.execute(delete(lookahead).where(lookahead.c.queued_at < now - MAX_AGE))
+    conn.execute(_DROP_OLD, {"before": now - MAX_AGE})
     rows = [
         {
             "kind": e.kind,
@@ -53,13 +53,16 @@ def queue(conn: Connection, entries: Sequence[Entry], now: datetime) -> None:
         }
         for e in dict.fromkeys(entries)
     ]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(lookahead).values(rows)
-    conn.execute(statement.on_conflict_do_nothing(index_elements=["kind", "project", "filename"]))
-    newest_kept = (
-        select(lookahead.c.id).order_by(lookahead.c.id.desc()).offset(MAX_ENTRIES - 1).limit(1)
-    )
-    conn.execute(delete(lookahead).where(lookahead.c.id < newest_kept.scalar_subquery()))
+    insert_missing(conn, lookahead, ["kind", "project", "filename"], rows)
+    conn.execute(_DROP_BEYOND)
+
+
+# Built once: a client's first request of a project or `.metadata` queues entries.
+_DROP_OLD = delete(lookahead).where(lookahead.c.queued_at < bindparam("before"))
+_NEWEST_KEPT = (
+    select(lookahead.c.id).order_by(lookahead.c.id.desc()).offset(MAX_ENTRIES - 1).limit(1)
+)
+_DROP_BEYOND = delete(lookahead).where(lookahead.c.id < _NEWEST_KEPT.scalar_subquery())
 
 
 def queued_kinds(conn: Connection) -> frozenset[str]:

@@ -5,14 +5,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 
 from mirror.db.schema import pages
 from mirror.db.upsert import upsert
 
+# Built once: asked by every first request of a project, and by every `.metadata` read ahead.
+_PAGE = select(pages).where(pages.c.project == bindparam("project"))
+
 
 def get_page(conn: Connection, project: str) -> Row[Any] | None:
-    return conn.execute(select(pages).where(pages.c.project == project)).first()
+    return conn.execute(_PAGE, {"project": project}).first()
 
 
 def put_page(conn: Connection, project: str, values: Mapping[str, Any]) -> None:

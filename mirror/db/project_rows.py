@@ -3,14 +3,17 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from mirror.db.schema import files, private_projects, projects
 from mirror.simple_api import ACTIVE, STATUSES, ProjectStatus
 
+# Built once: read by every refresh, refusal and decision about a project.
+_PROJECT = select(projects).where(projects.c.name == bindparam("name"))
+
 
 def get_project(conn: Connection, name: str) -> Row[Any] | None:
-    return conn.execute(select(projects).where(projects.c.name == name)).first()
+    return conn.execute(_PROJECT, {"name": name}).first()
 
 
 def create_project(conn: Connection, name: str, now: datetime) -> Row[Any]:

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from mirror.db.records import UNSAVED
 from mirror.db.schema import admission_records, pages
@@ -41,12 +41,15 @@ def project_records(conn: Connection, project: str) -> dict[str, StoredRecord]:
 
 def file_record(conn: Connection, project: str, filename: str) -> StoredRecord | None:
     """The file's record, current or not; by name, as a file admitted as history has no row."""
-    columns = [admission_records.c[name] for name in StoredRecord._fields]
-    query = select(*columns).where(
-        admission_records.c.project == project, admission_records.c.filename == filename
-    )
-    row = conn.execute(query).first()
+    row = conn.execute(_FILE_RECORD, {"project": project, "name": filename}).first()
     return None if row is None else StoredRecord._make(row)
+
+
+# Built once, as ``_MARK_DUE``: a client's first download runs both under the write lock.
+_FILE_RECORD = select(*(admission_records.c[name] for name in StoredRecord._fields)).where(
+    admission_records.c.project == bindparam("project"),
+    admission_records.c.filename == bindparam("name"),
+)
 
 
 def put_records(
@@ -76,7 +79,14 @@ def forget_records(conn: Connection, filenames: Sequence[str]) -> None:
 def mark_due(conn: Connection, project: str, now: datetime) -> None:
     """Some of the project's admitted files lack a record of their current decision. Always
     moved to ``now``: a batch writing the earlier ones then leaves the project due."""
-    conn.execute(update(pages).where(pages.c.project == project).values(records_due_since=now))
+    conn.execute(_MARK_DUE, {"of_project": project, "now": now})
+
+
+_MARK_DUE = (
+    update(pages)
+    .where(pages.c.project == bindparam("of_project"))
+    .values(records_due_since=bindparam("now"))
+)
 
 
 def due_projects(conn: Connection) -> list[tuple[str, datetime]]:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Row,
+    Select,
     and_,
     bindparam,
     delete,
@@ -73,8 +74,12 @@ def any_for_project(conn: Connection, project: str) -> bool:
     return bool(conn.execute(_ANY_FOR_PROJECT, {"project": project}).scalar_one())
 
 
+# Built once: a project's first request reads its two pages' targets three times.
+_PUBLISHED_TARGET = select(tuf_targets).where(tuf_targets.c.path == bindparam("path"))
+
+
 def published_target(conn: Connection, path: str) -> Row[Any] | None:
-    return conn.execute(select(tuf_targets).where(tuf_targets.c.path == path)).first()
+    return conn.execute(_PUBLISHED_TARGET, {"path": path}).first()
 
 
 def pending(conn: Connection, project: str | None = None) -> list[Row[Any]]:
@@ -118,26 +123,36 @@ def unknown_lengths(conn: Connection) -> list[Row[Any]]:
 def learn_length(conn: Connection, project: str, sha256: str, length: int) -> None:
     """The bytes of ``sha256`` are stored: the project's queued additions of them can be signed
     now."""
-    # By project: the index finds its rows, where the digest alone would scan the whole queue
-    # (tens of thousands of rows after a cold install's first looks) under the write lock.
-    conn.execute(
-        update(tuf_pending)
-        .where(
-            tuf_pending.c.project == project,
-            tuf_pending.c.published_at.is_(None),
-            tuf_pending.c.sha256 == sha256,
-            tuf_pending.c.length.is_(None),
-        )
-        .values(length=length)
+    conn.execute(_LEARN_LENGTH, {"in_project": project, "of_sha256": sha256, "known": length})
+
+
+# By project: the index finds its rows, where the digest alone would scan the whole queue (tens
+# of thousands of rows after a cold install's first looks) under the write lock. Built once: a
+# client's first download or `.metadata` runs it under that lock.
+_LEARN_LENGTH = (
+    update(tuf_pending)
+    .where(
+        tuf_pending.c.project == bindparam("in_project"),
+        tuf_pending.c.published_at.is_(None),
+        tuf_pending.c.sha256 == bindparam("of_sha256"),
+        tuf_pending.c.length.is_(None),
     )
+    .values(length=bindparam("known"))
+)
 
 
 def queued(conn: Connection, paths: Sequence[str]) -> bool:
     """Whether a change to one of ``paths`` waits to be published."""
-    query = select(tuf_pending.c.id).where(
-        _queued_by_path(conn.dialect), tuf_pending.c.path.in_(paths)
-    )
-    return conn.execute(query.limit(1)).first() is not None
+    statement = _QUEUED_AMONG.get(conn.dialect.name)
+    if statement is None:
+        among = tuf_pending.c.path.in_(bindparam("paths", expanding=True))
+        query = select(tuf_pending.c.id).where(_queued_by_path(conn.dialect), among).limit(1)
+        statement = _QUEUED_AMONG.setdefault(conn.dialect.name, query)
+    return conn.execute(statement, {"paths": list(paths)}).first() is not None
+
+
+# ``queued`` by dialect, each built once: a client's `.metadata` runs it under the write lock.
+_QUEUED_AMONG: dict[str, Select[tuple[int]]] = {}
 
 
 def _queued_by_path(dialect: Dialect) -> ColumnElement[bool]:

@@ -1,4 +1,5 @@
-"""Insert-or-update of one row, in the dialect's own statement."""
+"""Inserts that may meet an existing row, which they update or skip, in the dialect's own
+statement, built once per dialect, table and columns."""
 
 import functools
 from collections.abc import Mapping, Sequence
@@ -44,11 +45,26 @@ def insert_new(
     conn: Connection, table: Table, values: Mapping[str, Any], unique: list[str]
 ) -> bool:
     """Insert the row unless one with the same ``unique`` columns exists; whether it was."""
-    statement: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    )
-    statement = statement.values(**values).on_conflict_do_nothing(index_elements=unique)
+    statement = _missing(conn.dialect.name, table, tuple(unique)).values(**values)
     # rowcount is not to be had once RETURNING is added (as SQLAlchemy does for the key): a
     # row comes back only when one was inserted.
     returning = statement.returning(*(table.c[name] for name in unique))
     return conn.execute(returning).first() is not None
+
+
+def insert_missing(
+    conn: Connection, table: Table, unique: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert each of ``rows`` unless one with the same ``unique`` columns exists: one statement
+    run for all, built once (``_missing``), where one with the rows in it compiles each time."""
+    if rows:
+        conn.execute(_missing(conn.dialect.name, table, tuple(unique)), list(rows))
+
+
+@functools.lru_cache(maxsize=64)
+def _missing(
+    dialect: str, table: Table, unique: tuple[str, ...]
+) -> postgresql.Insert | sqlite.Insert:
+    """The insert into ``table`` that skips a row whose ``unique`` columns are taken."""
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return statement.on_conflict_do_nothing(index_elements=list(unique))
