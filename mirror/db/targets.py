@@ -1,5 +1,6 @@
 """Queries for TUF publishing: the queue of pending target changes and the published set."""
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -96,7 +97,7 @@ def ready(conn: Connection, *, pages_only: bool = False) -> list[QueuedTarget]:
     ``pages_only``: only changes to project pages, every project's."""
     open_: ColumnElement[bool] = tuf_pending.c.published_at.is_(None)
     if pages_only:
-        open_ = and_(_queued_by_path(conn.dialect), _is_page(conn.dialect))
+        open_ = and_(_queued_by_path(conn.dialect.name), _is_page(conn.dialect.name))
     result = conn.execute(select(*_QUEUED_COLUMNS).where(open_).order_by(tuf_pending.c.id))
     # Copied a slice at a time: a batch's thousands of Rows are never all alive at once.
     queued = [QueuedTarget._make(row) for rows in result.partitions(1000) for row in rows]
@@ -143,19 +144,19 @@ _LEARN_LENGTH = (
 
 def queued(conn: Connection, paths: Sequence[str]) -> bool:
     """Whether a change to one of ``paths`` waits to be published."""
-    statement = _QUEUED_AMONG.get(conn.dialect.name)
-    if statement is None:
-        among = tuf_pending.c.path.in_(bindparam("paths", expanding=True))
-        query = select(tuf_pending.c.id).where(_queued_by_path(conn.dialect), among).limit(1)
-        statement = _QUEUED_AMONG.setdefault(conn.dialect.name, query)
+    statement = _queued_among(conn.dialect.name)
     return conn.execute(statement, {"paths": list(paths)}).first() is not None
 
 
-# ``queued`` by dialect, each built once: a client's `.metadata` runs it under the write lock.
-_QUEUED_AMONG: dict[str, Select[tuple[int]]] = {}
+@functools.lru_cache(maxsize=8)
+def _queued_among(dialect: str) -> Select[tuple[int]]:
+    """``queued``'s statement, built once per dialect: a client's `.metadata` runs it under
+    the write lock."""
+    among = tuf_pending.c.path.in_(bindparam("paths", expanding=True))
+    return select(tuf_pending.c.id).where(_queued_by_path(dialect), among).limit(1)
 
 
-def _queued_by_path(dialect: Dialect) -> ColumnElement[bool]:
+def _queued_by_path(dialect: str) -> ColumnElement[bool]:
     """The change is queued, put so that the database finds a few paths among thousands
     queued through the index of queued paths (``ix_tuf_pending_queued_path``).
 
@@ -164,14 +165,14 @@ def _queued_by_path(dialect: Dialect) -> ColumnElement[bool]:
     seeks by path, and still matches the partial index's condition.
     """
     queued = tuf_pending.c.published_at.is_(None)
-    return func.likely(queued) if dialect.name == "sqlite" else queued
+    return func.likely(queued) if dialect == "sqlite" else queued
 
 
-def _is_page(dialect: Dialect) -> ColumnElement[bool]:
+def _is_page(dialect: str) -> ColumnElement[bool]:
     """The path is a project page's: a range of the index in SQLite, which compares text byte
     by byte; LIKE elsewhere, where a collation may order text otherwise."""
     path = tuf_pending.c.path
-    if dialect.name == "sqlite":
+    if dialect == "sqlite":
         # Every path that starts with "simple/" sorts before "simple0" ("0" follows "/").
         return and_(path >= PAGES_PREFIX, path < PAGES_PREFIX[:-1] + "0")
     return path.startswith(PAGES_PREFIX)
